@@ -1,0 +1,1632 @@
+//! Streaming ELF inspection: linkage, loader needs, hardening, symbols and Go build info.
+//!
+//! [`ElfScanner`] sees a file exactly once, in chunks, as it comes out of a layer's tar
+//! stream. From the ELF header and program headers at the start it works out which other
+//! byte ranges it will need (section table, dynamic section and its string and version
+//! tables, notes, Go build info, the pclntab header) and asks a sparse [`Capture`] to keep
+//! them as they pass. A few pattern scans run over segments as they stream by: the Go build
+//! info magic in the first writable segment (Go's own search rule, `debug/buildinfo`), the
+//! pclntab magic, Go function names in the pclntab's name table (to tell whether a binary
+//! uses `crypto/tls` or `time.LoadLocation`), and for binaries whose `.go.buildinfo` was
+//! removed, the module info copy in read-only data. Parsing uses goblin's header, program
+//! header, section header and dynamic-section readers over the capture buffer.
+//!
+//! Anything a damaged or unusual file makes unavailable is reported in
+//! [`ElfInfo::incomplete`]; the inspector never guesses a fact it did not read.
+
+use std::ops::Range;
+
+use aho_corasick::AhoCorasick;
+use goblin::container::{Container, Ctx, Endian};
+use goblin::elf::{program_header as ph, section_header as sh, Dynamic, ProgramHeader, SectionHeader};
+use serde::Serialize;
+
+use super::capture::Capture;
+use super::go::{self, BuildInfo};
+use super::scan::StreamScan;
+use crate::limits::{Limits, MAX_ELF_HEADERS, MAX_ELF_TABLE_BYTES, MAX_GO_BUILDINFO_BYTES};
+
+/// Bytes always captured from the start of a sparsely captured file: the ELF header,
+/// program headers, notes and, for most linkers, the interpreter and dynamic-linking tables.
+const PREFIX_BYTES: u64 = 1 << 20;
+/// Bytes captured just before a section table at the end of a file (GNU ld puts
+/// `.shstrtab` there).
+const SHT_TAIL_BYTES: u64 = 64 << 10;
+/// A non-executable first segment (GNU ld's headers segment with `.dynsym`, `.dynstr`,
+/// version tables) is captured up to this size.
+const FIRST_SEGMENT_BYTES: u64 = 4 << 20;
+/// Bytes captured after a Go build-info magic hit before the lengths are known.
+const BUILDINFO_WINDOW: u64 = 64 << 10;
+/// Bytes captured after a modinfo start sentinel found in read-only data.
+const MODINFO_WINDOW: u64 = 256 << 10;
+/// Bytes captured at a `go1.` string candidate in read-only data.
+const VERSION_WINDOW: u64 = 48;
+/// At most this many aligned build-info magic hits are kept.
+const MAX_BUILDINFO_HITS: usize = 8;
+/// At most this many modinfo sentinels and version strings are kept.
+const MAX_SENTINEL_HITS: usize = 4;
+const MAX_VERSION_HITS: usize = 256;
+/// At most this many pclntab magic candidates are examined.
+const MAX_PCLN_CANDIDATES: usize = 16;
+/// The pclntab name table scanned for Go package use is at most this long.
+const MAX_FUNCNAME_TABLE: u64 = 256 << 20;
+
+// Dynamic tags and flags (System V gABI, glibc elf.h).
+const DT_NEEDED: u64 = 1;
+const DT_SONAME: u64 = 14;
+const DT_RPATH: u64 = 15;
+const DT_BIND_NOW: u64 = 24;
+const DT_RUNPATH: u64 = 29;
+const DT_FLAGS: u64 = 30;
+const DT_FLAGS_1: u64 = 0x6fff_fffb;
+const DT_VERDEF: u64 = 0x6fff_fffc;
+const DT_VERDEFNUM: u64 = 0x6fff_fffd;
+const DT_VERNEED: u64 = 0x6fff_fffe;
+const DT_VERNEEDNUM: u64 = 0x6fff_ffff;
+const DF_BIND_NOW: u64 = 0x8;
+const DF_1_NOW: u64 = 0x1;
+const DF_1_PIE: u64 = 0x0800_0000;
+const SHF_COMPRESSED: u64 = 0x800;
+const SHT_GNU_VERDEF: u32 = 0x6fff_fffd;
+const SHT_GNU_VERNEED: u32 = 0x6fff_fffe;
+const VER_FLG_BASE: u16 = 0x1;
+
+/// 32- or 64-bit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ElfClass {
+    /// ELFCLASS32.
+    Elf32,
+    /// ELFCLASS64.
+    Elf64,
+}
+
+/// How a file gets loaded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Linkage {
+    /// `ET_EXEC` without `PT_INTERP`: the kernel runs it directly.
+    Static,
+    /// `ET_DYN` with `DF_1_PIE` and no `PT_INTERP`: relocates itself.
+    StaticPie,
+    /// Has `PT_INTERP`: the named loader must exist in the image.
+    Dynamic,
+    /// A shared library (`ET_DYN` with `DT_SONAME`, or no interpreter and not PIE).
+    SharedLibrary,
+    /// A relocatable object (`ET_REL`).
+    Object,
+    /// A core dump or another `e_type`.
+    Other,
+}
+
+/// RELRO state (tech.md §2.6).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Relro {
+    /// No `PT_GNU_RELRO`.
+    None,
+    /// `PT_GNU_RELRO` without immediate binding.
+    Partial,
+    /// `PT_GNU_RELRO` and `BIND_NOW`.
+    Full,
+    /// Static, non-PIE: nothing to protect.
+    NotApplicable,
+}
+
+/// Symbol versions one needed library must define (`.gnu.version_r`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct VersionNeed {
+    /// The library file name (`libc.so.6`).
+    pub file: String,
+    /// Version names (`GLIBC_2.34`).
+    pub versions: Vec<String>,
+}
+
+/// Debug information present.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct DebugInfo {
+    /// `.debug_*` or `.zdebug_*` sections exist.
+    pub dwarf: bool,
+    /// Some of them are compressed (`SHF_COMPRESSED` or `.zdebug_*`).
+    pub compressed: bool,
+    /// A `.gnu_debuglink` points at separate debug info.
+    pub debuglink: bool,
+}
+
+/// Which Go packages a binary links, read from the pclntab function-name table.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct GoUses {
+    /// `crypto/tls` functions are linked.
+    pub crypto_tls: bool,
+    /// `crypto/x509` functions are linked.
+    pub crypto_x509: bool,
+    /// `time.LoadLocation` is linked.
+    pub time_load_location: bool,
+    /// `time/tzdata` (embedded zone database) is linked.
+    pub time_tzdata: bool,
+    /// The race detector runtime is linked.
+    pub race: bool,
+    /// `runtime/cgo` is linked.
+    pub cgo: bool,
+    /// `net` is linked.
+    pub net: bool,
+    /// `os/user` is linked.
+    pub os_user: bool,
+}
+
+/// Where Go build info was read from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BuildInfoSource {
+    /// The `.go.buildinfo` section (what `go version -m` reads).
+    Section,
+    /// The first writable segment, the fallback `go version -m` uses without sections.
+    Segment,
+    /// Recovered from the `runtime.modinfo` copy in read-only data: the build-info blob
+    /// was removed, and `go version -m`, trivy and syft cannot read this binary.
+    Rodata,
+}
+
+/// Go facts of a binary.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct GoFacts {
+    /// Build info, when readable.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub build_info: Option<BuildInfo>,
+    /// Where it came from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<BuildInfoSource>,
+    /// The Go build ID from `.note.go.buildid`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub build_id: Option<String>,
+    /// The Go release range told by the pclntab magic (`go1.20+`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pclntab: Option<&'static str>,
+    /// Packages linked, when the function-name table was read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uses: Option<GoUses>,
+    /// Why build info is missing or partial.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub build_info_error: Option<String>,
+}
+
+impl GoFacts {
+    /// The Go version string, from build info.
+    pub fn version(&self) -> Option<&str> {
+        self.build_info.as_ref().map(|b| b.go_version.as_str()).filter(|v| !v.is_empty())
+    }
+}
+
+/// Everything the auditor knows about one ELF file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ElfInfo {
+    /// 32/64-bit.
+    pub class: ElfClass,
+    /// Big-endian.
+    pub big_endian: bool,
+    /// `e_machine`.
+    pub machine: u16,
+    /// The architecture in GOARCH/OCI spelling (`amd64`), when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub architecture: Option<&'static str>,
+    /// `e_type`.
+    pub e_type: u16,
+    /// Static, dynamic, static-pie, library.
+    pub linkage: Linkage,
+    /// `PT_INTERP`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interpreter: Option<String>,
+    /// `DT_NEEDED`, in order.
+    pub needed: Vec<String>,
+    /// `DT_RPATH` entries (split at `:`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub rpath: Vec<String>,
+    /// `DT_RUNPATH` entries (split at `:`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub runpath: Vec<String>,
+    /// `DT_SONAME`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub soname: Option<String>,
+    /// Position independent executable.
+    pub pie: bool,
+    /// RELRO state.
+    pub relro: Relro,
+    /// Immediate binding (`BIND_NOW`).
+    pub bind_now: bool,
+    /// Non-executable stack (`PT_GNU_STACK` without `PF_X`); false when there is no
+    /// `PT_GNU_STACK` (the kernel then makes the stack executable).
+    pub nx_stack: bool,
+    /// A `.symtab` section exists (not stripped).
+    pub symtab: bool,
+    /// The file has section headers at all.
+    pub section_headers: bool,
+    /// Debug information.
+    pub debug: DebugInfo,
+    /// GNU build ID (hex).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub build_id: Option<String>,
+    /// Symbol versions required per library.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub version_needs: Vec<VersionNeed>,
+    /// Symbol versions this object defines (a libc's `GLIBC_2.x` list).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub version_defs: Vec<String>,
+    /// Packed with UPX: sections and build info are compressed away.
+    pub upx: bool,
+    /// Go facts, for Go binaries.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub go: Option<GoFacts>,
+    /// Facts that could not be read (damaged file, or data outside the capture).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub incomplete: Vec<String>,
+}
+
+impl ElfInfo {
+    /// Whether the kernel can be asked to exec this file (not a library or object).
+    pub fn is_executable(&self) -> bool {
+        matches!(self.linkage, Linkage::Static | Linkage::StaticPie | Linkage::Dynamic)
+    }
+
+    /// Whether this is a Go binary.
+    pub fn is_go(&self) -> bool {
+        self.go.is_some()
+    }
+}
+
+/// The architecture name for an ELF machine.
+pub fn machine_arch(machine: u16, is64: bool, big: bool) -> Option<&'static str> {
+    Some(match (machine, is64, big) {
+        (62, true, _) => "amd64",
+        (3, false, _) => "386",
+        (183, true, _) => "arm64",
+        (40, false, _) => "arm",
+        (21, true, false) => "ppc64le",
+        (21, true, true) => "ppc64",
+        (22, true, _) => "s390x",
+        (243, true, _) => "riscv64",
+        (243, false, _) => "riscv32",
+        (258, true, _) => "loong64",
+        (8, false, true) => "mips",
+        (8, false, false) => "mipsle",
+        (8, true, true) => "mips64",
+        (8, true, false) => "mips64le",
+        _ => return None,
+    })
+}
+
+/// Why a file could not be inspected at all.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ElfError(pub String);
+
+#[derive(Clone, Copy)]
+struct Hdr {
+    ctx: Ctx,
+    is64: bool,
+    big: bool,
+    e_type: u16,
+    machine: u16,
+    phoff: u64,
+    phnum: u64,
+    shoff: u64,
+    shnum: u64,
+    shstrndx: u64,
+}
+
+impl Hdr {
+    fn ptr(&self) -> u64 {
+        if self.is64 {
+            8
+        } else {
+            4
+        }
+    }
+    fn phent(&self) -> u64 {
+        if self.is64 {
+            56
+        } else {
+            32
+        }
+    }
+    fn shent(&self) -> u64 {
+        if self.is64 {
+            64
+        } else {
+            40
+        }
+    }
+}
+
+#[derive(Default)]
+struct Dyns {
+    needed: Vec<u64>,
+    rpath: Vec<u64>,
+    runpath: Vec<u64>,
+    soname: Option<u64>,
+    flags: u64,
+    flags_1: u64,
+    bind_now: bool,
+    strtab: Option<Range<u64>>,
+    verneed: Option<(u64, u64)>,
+    verdef: Option<(u64, u64)>,
+}
+
+struct Pcln {
+    off: u64,
+    magic: u32,
+}
+
+/// Function-name needles, each anchored by the NUL that ends the previous name.
+const FUNC_NEEDLES: [&[u8]; 8] = [
+    b"\0crypto/tls.",
+    b"\0crypto/x509.",
+    b"\0time.LoadLocation\0",
+    b"\0time/tzdata.",
+    b"\0runtime.racefuncenter",
+    b"\0runtime/cgo.",
+    b"\0net.",
+    b"\0os/user.",
+];
+
+/// Streams one ELF file; see the module docs.
+pub(crate) struct ElfScanner {
+    cap: Capture,
+    hdr: Option<Hdr>,
+    /// PN_XNUM / SHN_XINDEX escapes pending on section 0.
+    escapes: bool,
+    phdrs: Option<Vec<ProgramHeader>>,
+    shdrs: Option<Vec<SectionHeader>>,
+    names: Option<Vec<String>>,
+    sections_planned: bool,
+    dyns: Option<Dyns>,
+    dyn_tables_planned: bool,
+    notes_parsed: bool,
+    go_note: Option<String>,
+    gnu_build_id: Option<String>,
+    bi_scan: Option<StreamScan>,
+    bi_hits: Vec<u64>,
+    bi_examined: usize,
+    ro_scan: Option<(StreamScan, Range<u64>)>,
+    ro_started: bool,
+    sentinels: Vec<u64>,
+    go1: Vec<u64>,
+    pcln_scan: Option<StreamScan>,
+    pcln_started: bool,
+    pcln_candidates: Vec<u64>,
+    pcln_checked: usize,
+    pcln: Option<Pcln>,
+    fn_scan: Option<StreamScan>,
+    fn_scanned: bool,
+    uses: GoUses,
+    ver_scans: Vec<StreamScan>,
+    ver_started: bool,
+    version_refs: Vec<(u64, u64)>,
+    fatal: Option<String>,
+    ac_ro: AhoCorasick,
+    ac_pcln: Option<AhoCorasick>,
+    ac_fn: AhoCorasick,
+}
+
+impl ElfScanner {
+    /// Starts inspecting a file of `size` bytes whose first bytes are known to be ELF.
+    pub(crate) fn new(size: u64, limits: &Limits) -> Result<Self, ElfError> {
+        if size > limits.max_elf_bytes {
+            return Err(ElfError(format!("file too large to inspect ({size} bytes)")));
+        }
+        let cap = Capture::new(size, limits.elf_full_capture_max, limits.elf_capture_budget)
+            .map_err(|e| ElfError(format!("cannot reserve capture buffer: {e}")))?;
+        let mut s = Self {
+            cap,
+            hdr: None,
+            escapes: false,
+            phdrs: None,
+            shdrs: None,
+            names: None,
+            sections_planned: false,
+            dyns: None,
+            dyn_tables_planned: false,
+            notes_parsed: false,
+            go_note: None,
+            gnu_build_id: None,
+            bi_scan: None,
+            bi_hits: Vec::new(),
+            bi_examined: 0,
+            ro_scan: None,
+            ro_started: false,
+            sentinels: Vec::new(),
+            go1: Vec::new(),
+            pcln_scan: None,
+            pcln_started: false,
+            pcln_candidates: Vec::new(),
+            pcln_checked: 0,
+            pcln: None,
+            fn_scan: None,
+            fn_scanned: false,
+            uses: GoUses::default(),
+            ver_scans: Vec::new(),
+            ver_started: false,
+            version_refs: Vec::new(),
+            fatal: None,
+            ac_ro: AhoCorasick::new([&go::MODINFO_START[..], b"go1."]).expect("static patterns"),
+            ac_pcln: None,
+            ac_fn: AhoCorasick::new(FUNC_NEEDLES).expect("static patterns"),
+        };
+        s.cap.want(0..PREFIX_BYTES.min(size));
+        Ok(s)
+    }
+
+    /// Feeds the next chunk of the file.
+    pub(crate) fn feed(&mut self, data: &[u8]) {
+        let start = self.cap.pos();
+        let data = &data[..data.len().min((self.cap.size() - start) as usize)];
+        if self.fatal.is_none() {
+            loop {
+                let a = self.cap.absorb(start, data);
+                let b = self.step();
+                let c = self.run_scans(start, data);
+                if !(a || b || c) || self.fatal.is_some() {
+                    break;
+                }
+            }
+        }
+        self.cap.advance(start + data.len() as u64);
+    }
+
+    fn want(&mut self, r: Range<u64>) -> bool {
+        self.cap.want(r)
+    }
+
+    fn fail(&mut self, why: impl Into<String>) {
+        if self.fatal.is_none() {
+            self.fatal = Some(why.into());
+        }
+    }
+
+    /// File offset of a virtual address, through the `PT_LOAD` segments' file-backed parts.
+    fn vaddr_to_off(&self, vaddr: u64) -> Option<u64> {
+        let phdrs = self.phdrs.as_ref()?;
+        phdrs.iter().filter(|p| p.p_type == ph::PT_LOAD).find_map(|p| {
+            let rel = vaddr.checked_sub(p.p_vaddr)?;
+            (rel < p.p_filesz).then(|| p.p_offset.checked_add(rel)).flatten()
+        })
+    }
+
+    /// The end (file offset) of the `PT_LOAD` file range containing `off`.
+    fn segment_end(&self, off: u64) -> u64 {
+        self.phdrs
+            .as_ref()
+            .and_then(|phdrs| {
+                phdrs.iter().filter(|p| p.p_type == ph::PT_LOAD).find_map(|p| {
+                    let end = p.p_offset.saturating_add(p.p_filesz);
+                    (off >= p.p_offset && off < end).then_some(end)
+                })
+            })
+            .unwrap_or(self.cap.size())
+    }
+
+    fn off_to_vaddr(&self, off: u64) -> Option<u64> {
+        let phdrs = self.phdrs.as_ref()?;
+        phdrs.iter().filter(|p| p.p_type == ph::PT_LOAD).find_map(|p| {
+            let rel = off.checked_sub(p.p_offset)?;
+            (rel < p.p_filesz).then(|| p.p_vaddr + rel)
+        })
+    }
+
+    fn read_word(&self, off: u64, size: u64) -> Option<u64> {
+        let h = self.hdr?;
+        let b = self.cap.get(off..off + size)?;
+        Some(read_uint(b, h.big))
+    }
+
+    /// Advances the parse as far as the captured bytes allow. Returns whether anything
+    /// changed.
+    fn step(&mut self) -> bool {
+        let mut changed = false;
+        if self.hdr.is_none() {
+            let need = 64u64.min(self.cap.size());
+            if !self.cap.has(&(0..need)) {
+                return false;
+            }
+            match parse_header(self.cap.bytes(), self.cap.size()) {
+                Ok((h, escapes)) => {
+                    self.hdr = Some(h);
+                    self.escapes = escapes;
+                    self.plan_tables();
+                    changed = true;
+                }
+                Err(e) => {
+                    self.fail(e);
+                    return true;
+                }
+            }
+        }
+        let Some(h) = self.hdr else { return changed };
+        if self.escapes {
+            let sec0 = h.shoff..h.shoff + h.shent();
+            let Some(b) = self.cap.get(sec0) else { return changed };
+            let s0 = SectionHeader::parse(b, 0, 1, h.ctx).ok().and_then(|v| v.into_iter().next());
+            let mut hh = h;
+            if let Some(s0) = s0 {
+                if hh.phnum == 0xffff {
+                    hh.phnum = u64::from(s0.sh_info);
+                }
+                if hh.shnum == 0 {
+                    hh.shnum = s0.sh_size;
+                }
+                if hh.shstrndx == 0xffff {
+                    hh.shstrndx = u64::from(s0.sh_link);
+                }
+            }
+            if hh.phnum > MAX_ELF_HEADERS || hh.shnum > MAX_ELF_HEADERS {
+                self.fail("too many program or section headers");
+                return true;
+            }
+            self.hdr = Some(hh);
+            self.escapes = false;
+            self.plan_tables();
+            return true;
+        }
+        if self.phdrs.is_none() {
+            let r = h.phoff..h.phoff + h.phnum * h.phent();
+            if !self.cap.has(&r) {
+                return changed;
+            }
+            match ProgramHeader::parse(self.cap.bytes(), h.phoff as usize, h.phnum as usize, h.ctx) {
+                Ok(p) => {
+                    self.phdrs = Some(p);
+                    self.plan_segments();
+                    changed = true;
+                }
+                Err(e) => {
+                    self.fail(format!("bad program headers: {e}"));
+                    return true;
+                }
+            }
+        }
+        if self.shdrs.is_none() && h.shnum > 0 {
+            let r = h.shoff..h.shoff + h.shnum * h.shent();
+            if self.cap.has(&r) {
+                match SectionHeader::parse(self.cap.bytes(), h.shoff as usize, h.shnum as usize, h.ctx) {
+                    Ok(s) => {
+                        self.shdrs = Some(s);
+                        self.plan_shstrtab();
+                        changed = true;
+                    }
+                    Err(_) => {
+                        // A broken section table is survivable: treat it as absent.
+                        self.shdrs = Some(Vec::new());
+                        changed = true;
+                    }
+                }
+            }
+        }
+        if self.names.is_none() {
+            if let Some(names) = self.section_names() {
+                self.names = Some(names);
+                changed = true;
+            }
+        }
+        if self.names.is_some() && !self.sections_planned {
+            self.sections_planned = true;
+            self.plan_sections();
+            changed = true;
+        }
+        if !self.notes_parsed {
+            if let Some(notes) = self.note_ranges() {
+                if notes.iter().all(|r| self.cap.has(r)) {
+                    self.notes_parsed = true;
+                    self.parse_notes(&notes);
+                    changed = true;
+                }
+            }
+        }
+        if self.dyns.is_none() {
+            if let Some(r) = self.dynamic_range() {
+                if self.cap.has(&r) {
+                    self.dyns = Some(self.parse_dynamic());
+                    changed = true;
+                }
+            } else if self.phdrs.is_some() {
+                self.dyns = Some(Dyns::default());
+            }
+        }
+        if !self.dyn_tables_planned {
+            if let Some(d) = &self.dyns {
+                self.dyn_tables_planned = true;
+                let mut wants = Vec::new();
+                if let Some(r) = &d.strtab {
+                    wants.push(r.clone());
+                }
+                for (addr, _) in [d.verneed, d.verdef].into_iter().flatten() {
+                    if let Some(off) = self.vaddr_to_off(addr) {
+                        let end = self.segment_end(off).min(off + (64 << 10));
+                        wants.push(off..end);
+                    }
+                }
+                for w in wants {
+                    self.want(w);
+                }
+                changed = true;
+            }
+        }
+        changed |= self.step_go();
+        changed
+    }
+
+    fn plan_tables(&mut self) {
+        let Some(h) = self.hdr else { return };
+        let size = self.cap.size();
+        if self.escapes {
+            self.want(h.shoff..h.shoff + h.shent());
+            return;
+        }
+        let ph_end = h.phoff.saturating_add(h.phnum * h.phent());
+        if h.phnum > 0 && ph_end > size {
+            self.fail("program headers extend past the end of the file");
+            return;
+        }
+        self.want(h.phoff..ph_end);
+        let sh_end = h.shoff.saturating_add(h.shnum * h.shent());
+        if h.shnum > 0 && sh_end <= size {
+            self.want(h.shoff..sh_end);
+            self.want(h.shoff.saturating_sub(SHT_TAIL_BYTES)..h.shoff);
+        } else if let Some(h) = &mut self.hdr {
+            // A section table outside the file is treated as absent (like sstrip output).
+            h.shnum = 0;
+        }
+    }
+
+    fn plan_segments(&mut self) {
+        let phdrs = self.phdrs.clone().unwrap_or_default();
+        for p in &phdrs {
+            let r = p.p_offset..p.p_offset.saturating_add(p.p_filesz.min(MAX_ELF_TABLE_BYTES));
+            match p.p_type {
+                ph::PT_INTERP | ph::PT_DYNAMIC | ph::PT_NOTE => {
+                    self.want(r);
+                }
+                _ => {}
+            }
+        }
+        if let Some(first) = phdrs.iter().find(|p| p.p_type == ph::PT_LOAD) {
+            if first.p_offset == 0 && first.p_flags & ph::PF_X == 0 {
+                self.want(0..first.p_filesz.min(FIRST_SEGMENT_BYTES));
+            }
+        }
+        // Go's fallback search: the first writable, non-executable PT_LOAD.
+        if let Some(rw) = phdrs
+            .iter()
+            .find(|p| p.p_type == ph::PT_LOAD && p.p_flags & ph::PF_W != 0 && p.p_flags & ph::PF_X == 0)
+        {
+            let r = rw.p_offset..rw.p_offset.saturating_add(rw.p_filesz);
+            self.bi_scan = Some(StreamScan::new(r, go::BUILDINFO_MAGIC.len(), self.cap.pos()));
+        }
+    }
+
+    fn plan_shstrtab(&mut self) {
+        let Some(h) = self.hdr else { return };
+        let Some(s) = self.shdrs.as_ref().and_then(|s| s.get(h.shstrndx as usize)) else { return };
+        if s.sh_type == sh::SHT_NOBITS {
+            return;
+        }
+        let r = s.sh_offset..s.sh_offset.saturating_add(s.sh_size.min(MAX_ELF_TABLE_BYTES));
+        self.want(r);
+    }
+
+    fn section_names(&self) -> Option<Vec<String>> {
+        let h = self.hdr?;
+        let shdrs = self.shdrs.as_ref()?;
+        if shdrs.is_empty() {
+            return Some(Vec::new());
+        }
+        let s = shdrs.get(h.shstrndx as usize)?;
+        let r = s.sh_offset..s.sh_offset.saturating_add(s.sh_size.min(MAX_ELF_TABLE_BYTES));
+        let table = self.cap.get(r)?;
+        Some(
+            shdrs
+                .iter()
+                .map(|s| cstr(table, s.sh_name as u64).map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default())
+                .collect(),
+        )
+    }
+
+    fn section(&self, name: &str) -> Option<&SectionHeader> {
+        let names = self.names.as_ref()?;
+        let i = names.iter().position(|n| n == name)?;
+        self.shdrs.as_ref()?.get(i)
+    }
+
+    fn plan_sections(&mut self) {
+        let shdrs = self.shdrs.clone().unwrap_or_default();
+        let names = self.names.clone().unwrap_or_default();
+        for (s, name) in shdrs.iter().zip(&names) {
+            if s.sh_type == sh::SHT_NOBITS {
+                continue;
+            }
+            let table = s.sh_offset..s.sh_offset.saturating_add(s.sh_size.min(MAX_ELF_TABLE_BYTES));
+            match s.sh_type {
+                sh::SHT_DYNAMIC | SHT_GNU_VERDEF | SHT_GNU_VERNEED | sh::SHT_NOTE => {
+                    self.want(table.clone());
+                }
+                sh::SHT_DYNSYM => {
+                    if let Some(link) = shdrs.get(s.sh_link as usize) {
+                        self.want(link.sh_offset..link.sh_offset.saturating_add(link.sh_size.min(MAX_ELF_TABLE_BYTES)));
+                    }
+                }
+                _ => {}
+            }
+            if name == ".dynstr" {
+                self.want(table);
+            }
+        }
+        if let Some(s) = self.section(".go.buildinfo").cloned() {
+            // Go reads the blob from the named section: restrict the magic search to it.
+            let r = s.sh_offset..s.sh_offset.saturating_add(s.sh_size);
+            let old_gap = self.bi_scan.as_ref().is_some_and(|sc| sc.gap);
+            let mut scan = StreamScan::new(r, go::BUILDINFO_MAGIC.len(), self.cap.pos());
+            scan.gap |= old_gap && s.sh_offset < self.cap.pos();
+            self.bi_scan = Some(scan);
+            self.bi_hits.retain(|&o| o >= s.sh_offset && o < s.sh_offset + s.sh_size);
+            self.bi_examined = self.bi_examined.min(self.bi_hits.len());
+        }
+        for name in [".gopclntab", ".data.rel.ro.gopclntab"] {
+            if let Some(s) = self.section(name).cloned() {
+                if self.pcln.is_none() && s.sh_type != sh::SHT_NOBITS {
+                    let h = self.hdr.expect("header parsed");
+                    self.want(s.sh_offset..s.sh_offset + 8 + 8 * h.ptr());
+                    self.pcln_candidates.insert(0, s.sh_offset);
+                }
+                break;
+            }
+        }
+    }
+
+    fn note_ranges(&self) -> Option<Vec<Range<u64>>> {
+        let phdrs = self.phdrs.as_ref()?;
+        Some(
+            phdrs
+                .iter()
+                .filter(|p| p.p_type == ph::PT_NOTE)
+                .map(|p| p.p_offset..p.p_offset.saturating_add(p.p_filesz.min(MAX_ELF_TABLE_BYTES)))
+                .filter(|r| r.end <= self.cap.size())
+                .collect(),
+        )
+    }
+
+    fn parse_notes(&mut self, ranges: &[Range<u64>]) {
+        let Some(h) = self.hdr else { return };
+        for r in ranges {
+            let Some(b) = self.cap.get(r.clone()) else { continue };
+            for (name, typ, desc) in notes(b, h.big) {
+                match (name, typ) {
+                    (b"Go", 4) => {
+                        self.go_note = Some(String::from_utf8_lossy(desc).into_owned());
+                    }
+                    (b"GNU", 3) => self.gnu_build_id = Some(hex::encode(desc)),
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    fn dynamic_range(&self) -> Option<Range<u64>> {
+        let p = self.phdrs.as_ref()?.iter().find(|p| p.p_type == ph::PT_DYNAMIC)?;
+        Some(p.p_offset..p.p_offset.saturating_add(p.p_filesz.min(MAX_ELF_TABLE_BYTES)))
+    }
+
+    fn parse_dynamic(&self) -> Dyns {
+        let mut d = Dyns::default();
+        let (Some(h), Some(phdrs)) = (self.hdr, self.phdrs.as_ref()) else { return d };
+        let Ok(Some(dynamic)) = Dynamic::parse(self.cap.bytes(), phdrs, h.ctx) else { return d };
+        let mut strtab_addr = None;
+        let mut strsz = 0;
+        let (mut verneed, mut verneednum, mut verdef, mut verdefnum) = (None, 0, None, 0);
+        for e in &dynamic.dyns {
+            let (tag, val) = (e.d_tag, e.d_val);
+            match tag {
+                DT_NEEDED => d.needed.push(val),
+                DT_RPATH => d.rpath.push(val),
+                DT_RUNPATH => d.runpath.push(val),
+                DT_SONAME => d.soname = Some(val),
+                DT_FLAGS => d.flags = val,
+                DT_FLAGS_1 => d.flags_1 = val,
+                DT_BIND_NOW => d.bind_now = true,
+                5 => strtab_addr = Some(val), // DT_STRTAB
+                10 => strsz = val,            // DT_STRSZ
+                DT_VERNEED => verneed = Some(val),
+                DT_VERNEEDNUM => verneednum = val,
+                DT_VERDEF => verdef = Some(val),
+                DT_VERDEFNUM => verdefnum = val,
+                _ => {}
+            }
+        }
+        if let Some(off) = strtab_addr.and_then(|a| self.vaddr_to_off(a)) {
+            d.strtab = Some(off..off.saturating_add(strsz.min(MAX_ELF_TABLE_BYTES)));
+        }
+        d.verneed = verneed.map(|a| (a, verneednum));
+        d.verdef = verdef.map(|a| (a, verdefnum));
+        d
+    }
+
+    /// Go-specific progress: pclntab header, build-info blob lengths, scans to start.
+    fn step_go(&mut self) -> bool {
+        let Some(h) = self.hdr else { return false };
+        if self.phdrs.is_none() {
+            return false;
+        }
+        let mut changed = false;
+        // Examine new build-info hits: extend the capture to the blob's real length.
+        while self.bi_examined < self.bi_hits.len() {
+            let off = self.bi_hits[self.bi_examined];
+            let head = off..(off + 32 + 20).min(self.segment_end(off));
+            if !self.cap.has(&head) {
+                break;
+            }
+            self.bi_examined += 1;
+            changed = true;
+            let bytes = self.cap.get(head).unwrap_or_default();
+            match go::parse_header(bytes) {
+                Ok(go::BlobHeader::Inline) => {
+                    if let Some(len) = inline_len(&bytes[32..]).or_else(|| {
+                        // Lengths may need more than the head: read them from the window.
+                        let w = off + 32..(off + BUILDINFO_WINDOW).min(self.segment_end(off));
+                        self.cap.get(w).and_then(inline_len)
+                    }) {
+                        let end = off + 32 + len.min(MAX_GO_BUILDINFO_BYTES);
+                        self.want(off..end.min(self.segment_end(off)));
+                    }
+                }
+                Ok(go::BlobHeader::Pointer { ptr_size, version_addr, modinfo_addr, .. }) => {
+                    for a in [version_addr, modinfo_addr] {
+                        if let Some(o) = self.vaddr_to_off(a) {
+                            self.want(o..o + 2 * u64::from(ptr_size));
+                        }
+                    }
+                    // The strings themselves live in read-only data, which usually passed
+                    // already: look for them there.
+                    self.start_rodata_scan();
+                }
+                Err(_) => {}
+            }
+        }
+        // The pclntab header: from the section, or the first valid magic candidate.
+        while self.pcln.is_none() && self.pcln_checked < self.pcln_candidates.len() {
+            let off = self.pcln_candidates[self.pcln_checked];
+            let r = off..off + 8 + 8 * h.ptr();
+            if !self.cap.has(&r) {
+                if off < self.cap.pos() && !self.cap.has(&r) && self.cap.get(off..off + 1).is_none() {
+                    self.pcln_checked += 1;
+                    continue;
+                }
+                break;
+            }
+            self.pcln_checked += 1;
+            changed = true;
+            let b = self.cap.get(r).unwrap_or_default();
+            let magic = read_uint(&b[..4], h.big) as u32;
+            let valid = go::pclntab_magic_versions(magic).is_some()
+                && b[4] == 0
+                && b[5] == 0
+                && matches!(b[6], 1 | 2 | 4)
+                && u64::from(b[7]) == h.ptr();
+            if valid {
+                self.pcln = Some(Pcln { off, magic });
+                self.pcln_scan = None;
+                self.plan_funcnames();
+            }
+        }
+        // Read-only data scan for removed build info (esbuild from npm ships like this).
+        let go_hint = self.go_note.is_some() || !self.pcln_candidates.is_empty() || self.pcln.is_some();
+        let names_known = self.names.is_some();
+        if !self.ro_started && go_hint {
+            let bi_section = self.section(".go.buildinfo").map(|s| s.sh_size);
+            let need = match (names_known, bi_section) {
+                (true, None) => true,
+                (true, Some(size)) => size <= 32, // pointer format: strings are elsewhere
+                (false, _) => self.go_note.is_some() && h.shnum > 0 && h.shoff > self.cap.pos(),
+            };
+            if need {
+                self.start_rodata_scan();
+                changed = true;
+            }
+        }
+        // A pclntab magic scan when no section names it.
+        if !self.pcln_started && self.pcln.is_none() && go_hint {
+            let no_section = names_known
+                && self.section(".gopclntab").is_none()
+                && self.section(".data.rel.ro.gopclntab").is_none();
+            let sht_late = !names_known && h.shnum > 0 && h.shoff > self.cap.pos();
+            if (no_section || sht_late || h.shnum == 0) && self.pcln_candidates.is_empty() {
+                self.start_pcln_scan();
+                changed = true;
+            }
+        }
+        // Version string references in writable data, once candidates exist.
+        if self.ro_started && !self.ver_started && !self.go1.is_empty() {
+            self.ver_started = true;
+            let phdrs = self.phdrs.clone().unwrap_or_default();
+            for p in phdrs.iter().filter(|p| p.p_type == ph::PT_LOAD && p.p_flags & ph::PF_W != 0) {
+                let r = p.p_offset..p.p_offset.saturating_add(p.p_filesz);
+                self.ver_scans.push(StreamScan::new(r, 2 * h.ptr() as usize, self.cap.pos()));
+            }
+            changed = true;
+        }
+        changed
+    }
+
+    fn start_rodata_scan(&mut self) {
+        if self.ro_started {
+            return;
+        }
+        self.ro_started = true;
+        let phdrs = self.phdrs.clone().unwrap_or_default();
+        // All read-only, non-executable PT_LOADs from here on; one scan per segment.
+        let segs: Vec<Range<u64>> = phdrs
+            .iter()
+            .filter(|p| p.p_type == ph::PT_LOAD && p.p_flags & (ph::PF_X | ph::PF_W) == 0)
+            .map(|p| p.p_offset..p.p_offset.saturating_add(p.p_filesz))
+            .collect();
+        // Keep it simple: scan from the first such segment to the end of the last one.
+        if let (Some(first), Some(last)) = (segs.first(), segs.last()) {
+            let r = first.start..last.end;
+            self.ro_scan = Some((StreamScan::new(r.clone(), go::MODINFO_START.len(), self.cap.pos()), r));
+        }
+    }
+
+    fn start_pcln_scan(&mut self) {
+        let Some(h) = self.hdr else { return };
+        self.pcln_started = true;
+        let pats: Vec<Vec<u8>> = [0xffff_fffbu32, 0xffff_fffa, 0xffff_fff0, 0xffff_fff1]
+            .iter()
+            .map(|m| {
+                let mut v = if h.big { m.to_be_bytes().to_vec() } else { m.to_le_bytes().to_vec() };
+                v.extend_from_slice(&[0, 0]);
+                v
+            })
+            .collect();
+        self.ac_pcln = AhoCorasick::new(&pats).ok();
+        let phdrs = self.phdrs.clone().unwrap_or_default();
+        let segs: Vec<Range<u64>> = phdrs
+            .iter()
+            .filter(|p| p.p_type == ph::PT_LOAD && p.p_flags & ph::PF_X == 0)
+            .map(|p| p.p_offset..p.p_offset.saturating_add(p.p_filesz))
+            .collect();
+        if let (Some(first), Some(last)) = (segs.first(), segs.last()) {
+            self.pcln_scan = Some(StreamScan::new(first.start..last.end, 6, self.cap.pos()));
+        }
+    }
+
+    fn plan_funcnames(&mut self) {
+        let (Some(h), Some(p)) = (self.hdr, self.pcln.as_ref()) else { return };
+        let ptr = h.ptr();
+        let field = |i: u64| self.read_word(p.off + 8 + i * ptr, ptr);
+        let range = match p.magic {
+            // 1.18+: nfunc, nfiles, textStart, funcnameOffset, cuOffset, …
+            0xffff_fff0 | 0xffff_fff1 => field(3).zip(field(4)),
+            // 1.16/1.17: nfunc, nfiles, funcnameOffset, cuOffset, …
+            0xffff_fffa => field(2).zip(field(3)),
+            // 1.2–1.15: names are interleaved with the function table: scan it all.
+            _ => Some((0, self.segment_end(p.off) - p.off)),
+        };
+        let Some((a, b)) = range else { return };
+        let (start, end) = (p.off.saturating_add(a), p.off.saturating_add(b));
+        if start < end && end <= self.cap.size() && end - start <= MAX_FUNCNAME_TABLE {
+            self.fn_scan = Some(StreamScan::new(start..end, 32, self.cap.pos()));
+        }
+    }
+
+    /// Runs every active scan over the chunk. Returns whether any hit was recorded.
+    fn run_scans(&mut self, start: u64, data: &[u8]) -> bool {
+        let mut any = false;
+        let vbase = |s: &Self, off: u64| s.off_to_vaddr(off);
+        if let Some(mut scan) = self.bi_scan.take() {
+            let hits = scan.feed(start, data, |s, at, emit| {
+                for i in memchr::memmem::find_iter(s, go::BUILDINFO_MAGIC) {
+                    emit(at + i as u64, go::BUILDINFO_MAGIC.len(), 0);
+                }
+            });
+            for (off, _) in hits {
+                // Go only accepts 16-byte aligned virtual addresses.
+                let aligned = vbase(self, off).is_some_and(|v| v % 16 == 0);
+                if aligned && self.bi_hits.len() < MAX_BUILDINFO_HITS {
+                    self.bi_hits.push(off);
+                    let end = (off + BUILDINFO_WINDOW).min(self.segment_end(off));
+                    self.want(off..end);
+                    any = true;
+                }
+            }
+            if !scan.done() {
+                self.bi_scan = Some(scan);
+            }
+        }
+        if let Some((mut scan, r)) = self.ro_scan.take() {
+            let ac = &self.ac_ro;
+            let hits = scan.feed(start, data, |s, at, emit| {
+                for m in ac.find_iter(s) {
+                    emit(at + m.start() as u64, m.len(), m.pattern().as_u32());
+                }
+            });
+            for (off, tag) in hits {
+                let seg_end = self.segment_end(off);
+                if tag == 0 && self.sentinels.len() < MAX_SENTINEL_HITS {
+                    self.sentinels.push(off);
+                    self.want(off..(off + MODINFO_WINDOW).min(seg_end));
+                    any = true;
+                } else if tag == 1 && self.go1.len() < MAX_VERSION_HITS {
+                    self.go1.push(off);
+                    self.want(off..(off + VERSION_WINDOW).min(seg_end));
+                    any = true;
+                }
+            }
+            if !scan.done() {
+                self.ro_scan = Some((scan, r));
+            }
+        }
+        if let (Some(mut scan), Some(h)) = (self.pcln_scan.take(), self.hdr) {
+            if let Some(ac) = &self.ac_pcln {
+                let hits = scan.feed(start, data, |s, at, emit| {
+                    for m in ac.find_iter(s) {
+                        emit(at + m.start() as u64, m.len(), 0);
+                    }
+                });
+                for (off, _) in hits {
+                    let aligned = vbase(self, off).is_some_and(|v| v % h.ptr() == 0);
+                    if aligned && self.pcln_candidates.len() < MAX_PCLN_CANDIDATES {
+                        self.pcln_candidates.push(off);
+                        self.want(off..off + 8 + 8 * h.ptr());
+                        any = true;
+                    }
+                }
+            }
+            if !scan.done() && self.pcln.is_none() {
+                self.pcln_scan = Some(scan);
+            }
+        }
+        if let Some(mut scan) = self.fn_scan.take() {
+            let ac = &self.ac_fn;
+            let hits = scan.feed(start, data, |s, at, emit| {
+                for m in ac.find_iter(s) {
+                    emit(at + m.start() as u64, m.len(), m.pattern().as_u32());
+                }
+            });
+            for (_, tag) in hits {
+                let u = &mut self.uses;
+                match tag {
+                    0 => u.crypto_tls = true,
+                    1 => u.crypto_x509 = true,
+                    2 => u.time_load_location = true,
+                    3 => u.time_tzdata = true,
+                    4 => u.race = true,
+                    5 => u.cgo = true,
+                    6 => u.net = true,
+                    _ => u.os_user = true,
+                }
+            }
+            if scan.done() {
+                self.fn_scanned = !scan.gap;
+            } else {
+                self.fn_scan = Some(scan);
+            }
+        }
+        if !self.ver_scans.is_empty() {
+            if let Some(h) = self.hdr {
+                // Candidate `go1.` strings by virtual address; a hit's tag carries the
+                // candidate's index and the string length, so no bytes need re-reading.
+                let cands: Vec<u64> = self.go1.iter().filter_map(|&o| self.off_to_vaddr(o)).collect();
+                let index: std::collections::HashMap<u64, u32> =
+                    cands.iter().enumerate().map(|(i, &v)| (v, i as u32)).collect();
+                let ptr = h.ptr();
+                let mut scans = std::mem::take(&mut self.ver_scans);
+                for scan in &mut scans {
+                    let hits = scan.feed(start, data, |s, at, emit| {
+                        let n = s.len() as u64;
+                        let mut i = (ptr - at % ptr) % ptr;
+                        while i + 2 * ptr <= n {
+                            let w = read_uint(&s[i as usize..(i + ptr) as usize], h.big);
+                            if let Some(&idx) = index.get(&w) {
+                                let len = read_uint(&s[(i + ptr) as usize..(i + 2 * ptr) as usize], h.big);
+                                if (4..=VERSION_WINDOW).contains(&len) {
+                                    emit(at + i, 2 * ptr as usize, (idx << 8) | len as u32);
+                                }
+                            }
+                            i += ptr;
+                        }
+                    });
+                    for (_, tag) in hits {
+                        if let Some(&v) = cands.get((tag >> 8) as usize) {
+                            self.version_refs.push((v, u64::from(tag & 0xff)));
+                            any = true;
+                        }
+                    }
+                }
+                scans.retain(|s| !s.done());
+                self.ver_scans = scans;
+            }
+        }
+        any
+    }
+
+    /// Ends the stream and reports.
+    pub(crate) fn finish(mut self) -> Result<ElfInfo, ElfError> {
+        // A file shorter than its header.
+        if self.hdr.is_none() && self.fatal.is_none() {
+            self.fail("truncated ELF header");
+        }
+        if let Some(f) = self.fatal.take() {
+            return Err(ElfError(f));
+        }
+        let h = self.hdr.expect("checked");
+        let mut incomplete: Vec<String> = Vec::new();
+        let phdrs = self.phdrs.clone().unwrap_or_default();
+        if self.phdrs.is_none() {
+            incomplete.push("program headers".into());
+        }
+        let interp = phdrs.iter().find(|p| p.p_type == ph::PT_INTERP).map(|p| {
+            let r = p.p_offset..p.p_offset.saturating_add(p.p_filesz.min(4096));
+            match self.cap.get(r) {
+                Some(b) => Some(String::from_utf8_lossy(b.split(|&c| c == 0).next().unwrap_or(b)).into_owned()),
+                None => None,
+            }
+        });
+        let interpreter = match interp {
+            Some(Some(s)) => Some(s),
+            Some(None) => {
+                incomplete.push("interpreter".into());
+                Some(String::new())
+            }
+            None => None,
+        };
+        let has_interp = interpreter.is_some();
+        let dyns = self.dyns.take().unwrap_or_default();
+        if self.dynamic_range().is_some_and(|r| !self.cap.has(&r)) {
+            incomplete.push("dynamic section".into());
+        }
+        let strtab = dyns.strtab.clone().and_then(|r| self.cap.get(r));
+        let dstr = |off: u64, what: &str, incomplete: &mut Vec<String>| -> Option<String> {
+            match strtab.and_then(|t| cstr(t, off)) {
+                Some(b) => Some(String::from_utf8_lossy(b).into_owned()),
+                None => {
+                    if !incomplete.iter().any(|s| s == what) {
+                        incomplete.push(what.to_string());
+                    }
+                    None
+                }
+            }
+        };
+        let needed: Vec<String> = dyns.needed.iter().filter_map(|&o| dstr(o, "needed libraries", &mut incomplete)).collect();
+        let split = |v: Vec<String>| -> Vec<String> {
+            v.iter().flat_map(|s| s.split(':').map(str::to_string).collect::<Vec<_>>()).collect()
+        };
+        let rpath = split(dyns.rpath.iter().filter_map(|&o| dstr(o, "rpath", &mut incomplete)).collect());
+        let runpath = split(dyns.runpath.iter().filter_map(|&o| dstr(o, "runpath", &mut incomplete)).collect());
+        let soname = dyns.soname.and_then(|o| dstr(o, "soname", &mut incomplete));
+        let is_pie_flag = dyns.flags_1 & DF_1_PIE != 0;
+        let linkage = match h.e_type {
+            2 if has_interp => Linkage::Dynamic,
+            2 => Linkage::Static,
+            3 if has_interp && (is_pie_flag || dyns.soname.is_none()) => Linkage::Dynamic,
+            3 if has_interp => Linkage::SharedLibrary,
+            3 if is_pie_flag => Linkage::StaticPie,
+            3 => Linkage::SharedLibrary,
+            1 => Linkage::Object,
+            _ => Linkage::Other,
+        };
+        let pie = h.e_type == 3 && (is_pie_flag || (has_interp && dyns.soname.is_none()));
+        let bind_now = dyns.bind_now || dyns.flags & DF_BIND_NOW != 0 || dyns.flags_1 & DF_1_NOW != 0;
+        let has_relro = phdrs.iter().any(|p| p.p_type == ph::PT_GNU_RELRO);
+        let relro = if linkage == Linkage::Static && !has_relro {
+            Relro::NotApplicable
+        } else if !has_relro {
+            Relro::None
+        } else if bind_now {
+            Relro::Full
+        } else {
+            Relro::Partial
+        };
+        let nx_stack = phdrs.iter().find(|p| p.p_type == ph::PT_GNU_STACK).is_some_and(|p| p.p_flags & ph::PF_X == 0);
+        let shdrs = self.shdrs.clone().unwrap_or_default();
+        if h.shnum > 0 && self.shdrs.is_none() {
+            incomplete.push("section headers".into());
+        }
+        let symtab = shdrs.iter().any(|s| s.sh_type == sh::SHT_SYMTAB);
+        let mut debug = DebugInfo::default();
+        match &self.names {
+            Some(names) => {
+                for (s, n) in shdrs.iter().zip(names) {
+                    if n.starts_with(".debug_") || n.starts_with(".zdebug_") {
+                        debug.dwarf = true;
+                        debug.compressed |= n.starts_with(".zdebug_") || s.sh_flags & SHF_COMPRESSED != 0;
+                    }
+                    debug.debuglink |= n == ".gnu_debuglink";
+                }
+            }
+            None if !shdrs.is_empty() => incomplete.push("section names".into()),
+            None => {}
+        }
+        let (version_needs, version_defs) = self.versions(&dyns, strtab, &mut incomplete);
+        let upx = self.cap.get(0..self.cap.size().min(1024)).is_some_and(|b| memchr::memmem::find(b, b"UPX!").is_some());
+        let go = self.go_facts(&mut incomplete);
+        if self.cap.missed_bytes() > 0 {
+            tracing::debug!(missed = self.cap.missed_bytes(), "sparse capture missed bytes");
+        }
+        Ok(ElfInfo {
+            class: if h.is64 { ElfClass::Elf64 } else { ElfClass::Elf32 },
+            big_endian: h.big,
+            machine: h.machine,
+            architecture: machine_arch(h.machine, h.is64, h.big),
+            e_type: h.e_type,
+            linkage,
+            interpreter,
+            needed,
+            rpath,
+            runpath,
+            soname,
+            pie,
+            relro,
+            bind_now,
+            nx_stack,
+            symtab,
+            section_headers: !shdrs.is_empty(),
+            debug,
+            build_id: self.gnu_build_id.clone(),
+            version_needs,
+            version_defs,
+            upx,
+            go,
+            incomplete,
+        })
+    }
+
+    fn versions(&self, d: &Dyns, strtab: Option<&[u8]>, incomplete: &mut Vec<String>) -> (Vec<VersionNeed>, Vec<String>) {
+        let Some(h) = self.hdr else { return (Vec::new(), Vec::new()) };
+        let name = |off: u32| strtab.and_then(|t| cstr(t, u64::from(off))).map(|b| String::from_utf8_lossy(b).into_owned());
+        let mut needs = Vec::new();
+        if let Some((addr, count)) = d.verneed {
+            let mut ok = true;
+            match self.vaddr_to_off(addr) {
+                Some(mut off) => {
+                    for _ in 0..count.min(4096) {
+                        let Some(e) = self.cap.get(off..off + 16) else { ok = false; break };
+                        let cnt = read_u16(&e[2..4], h.big);
+                        let file = read_u32(&e[4..8], h.big);
+                        let aux = read_u32(&e[8..12], h.big);
+                        let next = read_u32(&e[12..16], h.big);
+                        let mut versions = Vec::new();
+                        let mut a = off + u64::from(aux);
+                        for _ in 0..cnt {
+                            let Some(x) = self.cap.get(a..a + 16) else { ok = false; break };
+                            match name(read_u32(&x[8..12], h.big)) {
+                                Some(n) => versions.push(n),
+                                None => ok = false,
+                            }
+                            let nx = read_u32(&x[12..16], h.big);
+                            if nx == 0 {
+                                break;
+                            }
+                            a += u64::from(nx);
+                        }
+                        match name(file) {
+                            Some(f) => needs.push(VersionNeed { file: f, versions }),
+                            None => ok = false,
+                        }
+                        if next == 0 {
+                            break;
+                        }
+                        off += u64::from(next);
+                    }
+                }
+                None => ok = false,
+            }
+            if !ok {
+                incomplete.push("symbol version requirements".into());
+            }
+        }
+        let mut defs = Vec::new();
+        if let Some((addr, count)) = d.verdef {
+            let mut ok = true;
+            match self.vaddr_to_off(addr) {
+                Some(mut off) => {
+                    for _ in 0..count.min(4096) {
+                        let Some(e) = self.cap.get(off..off + 20) else { ok = false; break };
+                        let flags = read_u16(&e[2..4], h.big);
+                        let aux = read_u32(&e[12..16], h.big);
+                        let next = read_u32(&e[16..20], h.big);
+                        if flags & VER_FLG_BASE == 0 {
+                            let a = off + u64::from(aux);
+                            match self.cap.get(a..a + 8).and_then(|x| name(read_u32(&x[0..4], h.big))) {
+                                Some(n) => defs.push(n),
+                                None => ok = false,
+                            }
+                        }
+                        if next == 0 {
+                            break;
+                        }
+                        off += u64::from(next);
+                    }
+                }
+                None => ok = false,
+            }
+            if !ok {
+                incomplete.push("symbol version definitions".into());
+            }
+        }
+        (needs, defs)
+    }
+
+    fn go_facts(&self, incomplete: &mut Vec<String>) -> Option<GoFacts> {
+        let h = self.hdr?;
+        let pclntab = self.pcln.as_ref().and_then(|p| go::pclntab_magic_versions(p.magic));
+        let mut facts = GoFacts {
+            build_info: None,
+            source: None,
+            build_id: self.go_note.clone(),
+            pclntab,
+            uses: (self.pcln.is_some() && self.fn_scanned).then_some(self.uses),
+            build_info_error: None,
+        };
+        // The blob: inside `.go.buildinfo` when that section exists, else the first hit.
+        let section = self.section(".go.buildinfo").map(|s| s.sh_offset..s.sh_offset + s.sh_size);
+        let hit = match &section {
+            Some(r) => self.bi_hits.iter().copied().find(|o| r.contains(o)),
+            None => self.bi_hits.first().copied(),
+        };
+        let mem = CaptureMem { scanner: self };
+        if let Some(off) = hit {
+            let end = self.segment_end(off);
+            let blob = self.cap.get(off..end.min(off + 32 + MAX_GO_BUILDINFO_BYTES + 20)).or_else(|| {
+                // Not all of the window was captured: use what is there.
+                let mut e = end.min(off + BUILDINFO_WINDOW);
+                while e > off + 32 && !self.cap.has(&(off..e)) {
+                    e = off + 32 + (e - off - 32) / 2;
+                }
+                self.cap.get(off..e)
+            });
+            let decoded = blob.ok_or(go::GoError::Truncated).and_then(|b| {
+                let header = go::parse_header(b)?;
+                match header {
+                    go::BlobHeader::Inline => go::parse_inline(&b[32..]),
+                    ref p @ go::BlobHeader::Pointer { .. } => go::parse_pointer(p, &mem),
+                }
+            });
+            facts.source = Some(if section.is_some() { BuildInfoSource::Section } else { BuildInfoSource::Segment });
+            match decoded.and_then(|(v, raw)| {
+                let text = go::strip_framing(&raw);
+                go::parse_modinfo(&v, &String::from_utf8_lossy(text))
+            }) {
+                Ok(bi) => facts.build_info = Some(bi),
+                Err(e) => {
+                    facts.build_info_error = Some(format!("build info unreadable: {e}"));
+                    incomplete.push("go build info".into());
+                }
+            }
+        }
+        if facts.build_info.is_none() {
+            if let Some(bi) = self.recover_from_rodata() {
+                facts.build_info = Some(bi);
+                facts.source = Some(BuildInfoSource::Rodata);
+                facts.build_info_error = Some(if hit.is_some() {
+                    "build-info blob unreadable; module info recovered from read-only data".into()
+                } else {
+                    "no .go.buildinfo blob (removed after linking); module info recovered from read-only data".into()
+                });
+            }
+        }
+        let is_go = facts.build_info.is_some()
+            || hit.is_some()
+            || self.go_note.is_some()
+            || self.pcln.is_some()
+            || self.section(".gopclntab").is_some();
+        if !is_go {
+            return None;
+        }
+        if facts.build_info.is_none() && facts.build_info_error.is_none() {
+            facts.build_info_error = Some("no build info (removed, stripped, or a toolchain older than Go 1.13)".into());
+        }
+        let _ = h;
+        Some(facts)
+    }
+
+    /// Module info from the `runtime.modinfo` copy in read-only data, and the Go version
+    /// from a string header in writable data that points at a `go1.…` string.
+    fn recover_from_rodata(&self) -> Option<BuildInfo> {
+        let text = self.sentinels.iter().find_map(|&off| {
+            let end = self.segment_end(off).min(off + MODINFO_WINDOW);
+            let mut e = end;
+            while e > off + 16 && !self.cap.has(&(off..e)) {
+                e -= (e - off).div_ceil(2).max(1);
+            }
+            let b = self.cap.get(off..e)?;
+            let stop = memchr::memmem::find(&b[16..], &go::MODINFO_END)? + 16 + 16;
+            let framed = &b[..stop];
+            let text = go::strip_framing(framed);
+            (!text.is_empty()).then(|| String::from_utf8_lossy(text).into_owned())
+        })?;
+        let mut version = None;
+        for &(vaddr, len) in &self.version_refs {
+            let Some(off) = self.vaddr_to_off(vaddr) else { continue };
+            let Some(b) = self.cap.get(off..off + len) else { continue };
+            let s = String::from_utf8_lossy(b).into_owned();
+            if go::GoVersion::parse(&s).is_some() {
+                version = Some(s);
+                break;
+            }
+        }
+        go::parse_modinfo(version.as_deref().unwrap_or(""), &text).ok()
+    }
+}
+
+/// Reads virtual addresses through the capture, for the pre-1.18 pointer format.
+struct CaptureMem<'a> {
+    scanner: &'a ElfScanner,
+}
+
+impl go::Memory for CaptureMem<'_> {
+    fn read(&self, vaddr: u64, len: u64) -> Option<&[u8]> {
+        let off = self.scanner.vaddr_to_off(vaddr)?;
+        self.scanner.cap.get(off..off.checked_add(len)?)
+    }
+}
+
+/// Total length of an inline build-info payload (two uvarint-prefixed strings), if the
+/// varints are readable from `b`.
+fn inline_len(b: &[u8]) -> Option<u64> {
+    let (l1, n1) = uvarint(b)?;
+    let rest = b.get(n1..)?.get(usize::try_from(l1).ok()?..)?;
+    let (l2, n2) = uvarint(rest)?;
+    Some(n1 as u64 + l1 + n2 as u64 + l2)
+}
+
+fn uvarint(b: &[u8]) -> Option<(u64, usize)> {
+    let mut x = 0u64;
+    for (i, &c) in b.iter().take(10).enumerate() {
+        x |= u64::from(c & 0x7f) << (7 * i);
+        if c < 0x80 {
+            return Some((x, i + 1));
+        }
+    }
+    None
+}
+
+fn parse_header(b: &[u8], size: u64) -> Result<(Hdr, bool), String> {
+    if b.len() < 52 || &b[..4] != b"\x7fELF" {
+        return Err("truncated ELF header".into());
+    }
+    let is64 = match b[4] {
+        1 => false,
+        2 => true,
+        c => return Err(format!("invalid ELF class {c}")),
+    };
+    let big = match b[5] {
+        1 => false,
+        2 => true,
+        d => return Err(format!("invalid ELF data encoding {d}")),
+    };
+    if is64 && b.len() < 64 {
+        return Err("truncated ELF header".into());
+    }
+    let hdr = goblin::elf::Elf::parse_header(b).map_err(|e| format!("bad ELF header: {e}"))?;
+    let ctx = Ctx::new(if is64 { Container::Big } else { Container::Little }, if big { Endian::Big } else { Endian::Little });
+    let mut h = Hdr {
+        ctx,
+        is64,
+        big,
+        e_type: hdr.e_type,
+        machine: hdr.e_machine,
+        phoff: hdr.e_phoff,
+        phnum: u64::from(hdr.e_phnum),
+        shoff: hdr.e_shoff,
+        shnum: u64::from(hdr.e_shnum),
+        shstrndx: u64::from(hdr.e_shstrndx),
+    };
+    if h.phnum > 0 && u64::from(hdr.e_phentsize) != h.phent() {
+        return Err(format!("unexpected program header size {}", hdr.e_phentsize));
+    }
+    if h.shnum > 0 && u64::from(hdr.e_shentsize) != h.shent() {
+        // Not fatal: ignore the section table.
+        h.shnum = 0;
+    }
+    if h.phoff >= size && h.phnum > 0 {
+        return Err("program headers outside the file".into());
+    }
+    let escapes = h.shoff != 0
+        && h.shoff.saturating_add(h.shent()) <= size
+        && (h.phnum == 0xffff || (h.shnum == 0 && h.shoff != 0) || h.shstrndx == 0xffff);
+    if h.shnum == 0 && !escapes {
+        h.shoff = 0;
+    }
+    Ok((h, escapes))
+}
+
+fn read_uint(b: &[u8], big: bool) -> u64 {
+    let mut x = 0u64;
+    if big {
+        for &c in b {
+            x = (x << 8) | u64::from(c);
+        }
+    } else {
+        for &c in b.iter().rev() {
+            x = (x << 8) | u64::from(c);
+        }
+    }
+    x
+}
+
+fn read_u16(b: &[u8], big: bool) -> u16 {
+    read_uint(&b[..2], big) as u16
+}
+
+fn read_u32(b: &[u8], big: bool) -> u32 {
+    read_uint(&b[..4], big) as u32
+}
+
+/// The NUL-terminated string at `off` of a string table.
+fn cstr(table: &[u8], off: u64) -> Option<&[u8]> {
+    let s = table.get(usize::try_from(off).ok()?..)?;
+    let end = memchr::memchr(0, s)?;
+    Some(&s[..end])
+}
+
+/// Iterates ELF notes: (name without NULs, type, descriptor).
+fn notes(b: &[u8], big: bool) -> Vec<(&[u8], u32, &[u8])> {
+    let mut out = Vec::new();
+    let mut i = 0usize;
+    while i + 12 <= b.len() {
+        let namesz = read_u32(&b[i..], big) as usize;
+        let descsz = read_u32(&b[i + 4..], big) as usize;
+        let typ = read_u32(&b[i + 8..], big);
+        let name_at = i + 12;
+        let desc_at = name_at + namesz.div_ceil(4) * 4;
+        let next = desc_at.saturating_add(descsz.div_ceil(4) * 4);
+        if desc_at.saturating_add(descsz) > b.len() || namesz > b.len() {
+            break;
+        }
+        let name = &b[name_at..name_at + namesz];
+        let name = &name[..name.iter().position(|&c| c == 0).unwrap_or(name.len())];
+        out.push((name, typ, &b[desc_at..desc_at + descsz]));
+        if next <= i {
+            break;
+        }
+        i = next;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uvarints() {
+        assert_eq!(uvarint(&[0x08]), Some((8, 1)));
+        assert_eq!(uvarint(&[0xff, 0x02]), Some((383, 2)));
+        assert_eq!(uvarint(&[0x80; 11]), None);
+        assert_eq!(inline_len(&[2, b'a', b'b', 1, b'x']), Some(5));
+        assert_eq!(inline_len(&[2, b'a']), None);
+    }
+
+    #[test]
+    fn rejects_garbage_without_panicking() {
+        let limits = Limits::default();
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for len in [0usize, 4, 16, 52, 63, 64, 200, 4096] {
+            for _ in 0..200 {
+                let mut v = vec![0u8; len];
+                for b in &mut v {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    *b = x as u8;
+                }
+                if len >= 6 {
+                    v[..4].copy_from_slice(b"\x7fELF");
+                    v[4] = 1 + (x as u8 & 1);
+                    v[5] = 1 + ((x >> 8) as u8 & 1);
+                }
+                let mut s = ElfScanner::new(len as u64, &limits).unwrap();
+                for c in v.chunks(7) {
+                    s.feed(c);
+                }
+                let _ = s.finish();
+            }
+        }
+    }
+}

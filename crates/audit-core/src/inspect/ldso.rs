@@ -1,0 +1,540 @@
+//! Can this binary start? The ELF interpreter and every `DT_NEEDED` library, resolved inside
+//! the image's own merged filesystem with the real loaders' rules.
+//!
+//! glibc (`ld.so(8)`): a name with `/` is a path; then `DT_RPATH` of the object and of the
+//! objects that loaded it (only when the object has no `DT_RUNPATH`), `LD_LIBRARY_PATH`
+//! (from the image's `Env`; ignored for setuid binaries), the object's own `DT_RUNPATH`,
+//! `/etc/ld.so.cache`, then the default directories (the multiarch ones Debian adds,
+//! `lib64` ones Fedora uses, then `/lib`, `/usr/lib`, each with its `glibc-hwcaps`
+//! subdirectories). Candidates of the wrong class or machine are skipped, as glibc does.
+//! `ld.so.conf` is only read by `ldconfig` to build the cache: a directory listed there but
+//! missing from the cache does not count, and the report says so.
+//!
+//! musl (`ldso/dynlink.c`): reserved names (`libc.so`, `libpthread.so.0`, `libdl.so.2` …)
+//! are the loader itself; then `LD_LIBRARY_PATH`, `DT_RUNPATH`/`DT_RPATH` of the object and
+//! its loaders, then `/etc/ld-musl-<arch>.path` or `/lib:/usr/local/lib:/usr/lib`.
+//!
+//! Symbol versions are checked too: every `GLIBC_2.x` (or other) version an object needs
+//! from a library must be defined by the library that resolved — "version `GLIBC_2.34' not
+//! found" is a start failure like a missing library.
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+
+use serde::Serialize;
+
+use super::elf::{ElfClass, ElfInfo};
+use crate::fs::{path, MergedFs, Node};
+use crate::limits::MAX_LIBRARY_DEPTH;
+
+/// The C library family a binary's interpreter belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LoaderKind {
+    /// glibc's `ld-linux*.so` / `ld64.so`.
+    Glibc,
+    /// musl's `ld-musl-*.so.1`.
+    Musl,
+}
+
+/// The interpreter check.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case", tag = "status")]
+pub enum InterpreterStatus {
+    /// Resolves to an ELF file of the right machine.
+    Found {
+        /// Resolved path.
+        path: String,
+    },
+    /// Nothing at that path (after following symlinks).
+    Missing,
+    /// Something is there but it is not a matching ELF file.
+    Unusable {
+        /// Resolved path.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// A needed library that no search found.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct MissingLibrary {
+    /// The `DT_NEEDED` name.
+    pub name: String,
+    /// The object that needs it (path).
+    pub needed_by: String,
+    /// Directories searched, in order.
+    pub searched: Vec<String>,
+    /// A hint, e.g. found in an `ld.so.conf` directory but the cache is missing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+}
+
+/// A symbol version a library does not define.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct MissingVersion {
+    /// Version name, e.g. `GLIBC_2.34`.
+    pub version: String,
+    /// Library name as needed.
+    pub library: String,
+    /// Path of the library that resolved.
+    pub provider: String,
+    /// The object that needs the version.
+    pub needed_by: String,
+}
+
+/// A resolved dependency.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ResolvedLibrary {
+    /// The `DT_NEEDED` name.
+    pub name: String,
+    /// Where it resolved (or `(loader)` for names the loader itself provides).
+    pub path: String,
+}
+
+/// Whether an executable can start inside the image.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Runnability {
+    /// Which loader rules applied.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub loader: Option<LoaderKind>,
+    /// The interpreter check; absent for static binaries.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interpreter: Option<InterpreterStatus>,
+    /// Every library that resolved, breadth first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub resolved: Vec<ResolvedLibrary>,
+    /// Needed libraries that did not resolve.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub missing: Vec<MissingLibrary>,
+    /// Symbol versions not defined by the library that resolved.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub missing_versions: Vec<MissingVersion>,
+    /// A dependency that could not be examined (symlink loop, uninspected file).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<String>,
+}
+
+impl Runnability {
+    /// Whether the binary can start, as far as the loader is concerned.
+    pub fn ok(&self) -> bool {
+        !matches!(self.interpreter, Some(InterpreterStatus::Missing | InterpreterStatus::Unusable { .. }))
+            && self.missing.is_empty()
+            && self.missing_versions.is_empty()
+    }
+}
+
+/// Image-wide loader configuration, built once per image.
+pub struct Loader<'a> {
+    fs: &'a MergedFs,
+    ld_library_path: Vec<String>,
+    cache: Option<HashMap<String, Vec<String>>>,
+    conf_dirs: Vec<String>,
+}
+
+impl<'a> Loader<'a> {
+    /// Reads the loader configuration of an image. `env_ld_library_path` is the value of
+    /// `LD_LIBRARY_PATH` in the image config, if any.
+    pub fn new(fs: &'a MergedFs, env_ld_library_path: Option<&str>) -> Self {
+        let ld_library_path = env_ld_library_path
+            .map(|v| v.split([':', ';']).filter(|s| !s.is_empty()).map(str::to_string).collect())
+            .unwrap_or_default();
+        let cache = fs.content("etc/ld.so.cache").map(parse_ld_cache);
+        let conf_dirs = read_ld_conf(fs, "etc/ld.so.conf", 0);
+        Self { fs, ld_library_path, cache, conf_dirs }
+    }
+
+    /// Checks one executable at `exe_path` with facts `elf`.
+    pub fn check(&self, exe_path: &str, exe_node: &Node, elf: &ElfInfo) -> Runnability {
+        let mut r = Runnability {
+            loader: None,
+            interpreter: None,
+            resolved: Vec::new(),
+            missing: Vec::new(),
+            missing_versions: Vec::new(),
+            problems: Vec::new(),
+        };
+        let Some(interp) = elf.interpreter.as_deref() else { return r };
+        let kind = if path::file_name(interp).starts_with("ld-musl-") { LoaderKind::Musl } else { LoaderKind::Glibc };
+        r.loader = Some(kind);
+        let mut interp_info: Option<(String, ElfInfo)> = None;
+        r.interpreter = Some(match self.fs.lookup(interp) {
+            Ok(Some((p, n))) if n.is_file() => match n.facts.as_ref().and_then(|f| f.elf.as_ref()) {
+                Some(i) if same_arch(i, elf) => {
+                    interp_info = Some((p.clone(), i.clone()));
+                    InterpreterStatus::Found { path: path::display(&p) }
+                }
+                Some(i) => InterpreterStatus::Unusable {
+                    path: path::display(&p),
+                    reason: format!("built for {}, the binary for {}", arch_name(i), arch_name(elf)),
+                },
+                None => InterpreterStatus::Unusable { path: path::display(&p), reason: "not an ELF file".into() },
+            },
+            Ok(Some((p, _))) => InterpreterStatus::Unusable { path: path::display(&p), reason: "not a regular file".into() },
+            Ok(None) => InterpreterStatus::Missing,
+            Err(e) => InterpreterStatus::Unusable { path: interp.to_string(), reason: e.to_string() },
+        });
+        let setuid = exe_node.mode & 0o6000 != 0;
+        let interp_names: HashSet<String> = interp_info
+            .iter()
+            .flat_map(|(p, i)| [path::file_name(p).to_string(), path::file_name(interp).to_string()].into_iter().chain(i.soname.clone()))
+            .collect();
+
+        // Breadth-first over the dependency tree; each object once.
+        struct Obj {
+            path: String,
+            info: ElfInfo,
+            /// RPATHs of the loaders above it, nearest first (glibc applies the chain).
+            chain_rpaths: Vec<(String, Vec<String>)>,
+            depth: usize,
+        }
+        let exe = path::display(exe_path);
+        let mut queue: VecDeque<Obj> = VecDeque::new();
+        queue.push_back(Obj { path: exe_path.to_string(), info: elf.clone(), chain_rpaths: Vec::new(), depth: 0 });
+        let mut seen: HashSet<String> = HashSet::new();
+        seen.insert(exe_path.to_string());
+        let mut providers: BTreeMap<(String, String), (String, Vec<String>)> = BTreeMap::new();
+        while let Some(obj) = queue.pop_front() {
+            if obj.depth > MAX_LIBRARY_DEPTH {
+                r.problems.push(format!("dependency tree deeper than {MAX_LIBRARY_DEPTH} levels"));
+                break;
+            }
+            let origin = path::parent(&obj.path).to_string();
+            let own_rpath: Vec<String> = obj.info.rpath.iter().flat_map(|d| expand(d, &origin, elf)).collect();
+            let own_runpath: Vec<String> = obj.info.runpath.iter().flat_map(|d| expand(d, &origin, elf)).collect();
+            for name in &obj.info.needed {
+                if interp_names.contains(name) || (kind == LoaderKind::Musl && musl_reserved(name)) {
+                    providers.insert((obj.path.clone(), name.clone()), ("(loader)".into(), interp_info.as_ref().map(|(_, i)| i.version_defs.clone()).unwrap_or_default()));
+                    if !r.resolved.iter().any(|x| x.name == *name) {
+                        r.resolved.push(ResolvedLibrary { name: name.clone(), path: "(loader)".into() });
+                    }
+                    continue;
+                }
+                let mut searched: Vec<String> = Vec::new();
+                let found = if name.contains('/') {
+                    self.candidate(&path::join_clamped("", name), elf).map(|(p, i)| (p, i))
+                } else {
+                    let mut dirs: Vec<String> = Vec::new();
+                    match kind {
+                        LoaderKind::Glibc => {
+                            if obj.info.runpath.is_empty() {
+                                dirs.extend(own_rpath.iter().cloned());
+                                for (_, rp) in &obj.chain_rpaths {
+                                    dirs.extend(rp.iter().cloned());
+                                }
+                            }
+                            if !setuid {
+                                dirs.extend(self.ld_library_path.iter().cloned());
+                            }
+                            dirs.extend(own_runpath.iter().cloned());
+                        }
+                        LoaderKind::Musl => {
+                            if !setuid {
+                                dirs.extend(self.ld_library_path.iter().cloned());
+                            }
+                            let own = if obj.info.runpath.is_empty() { &own_rpath } else { &own_runpath };
+                            dirs.extend(own.iter().cloned());
+                            for (_, rp) in &obj.chain_rpaths {
+                                dirs.extend(rp.iter().cloned());
+                            }
+                        }
+                    }
+                    let mut hit = None;
+                    for d in &dirs {
+                        searched.push(path::display(d.trim_start_matches('/')));
+                        if let Some(c) = self.candidate(&path::child(d.trim_start_matches('/'), name), elf) {
+                            hit = Some(c);
+                            break;
+                        }
+                    }
+                    if hit.is_none() && kind == LoaderKind::Glibc {
+                        if let Some(cache) = &self.cache {
+                            searched.push("/etc/ld.so.cache".into());
+                            for p in cache.get(name).into_iter().flatten() {
+                                if let Some(c) = self.candidate(p.trim_start_matches('/'), elf) {
+                                    hit = Some(c);
+                                    break;
+                                }
+                            }
+                        }
+                    }
+                    if hit.is_none() {
+                        for d in self.system_dirs(kind, interp, elf) {
+                            searched.push(path::display(&d));
+                            if let Some(c) = self.candidate(&path::child(&d, name), elf) {
+                                hit = Some(c);
+                                break;
+                            }
+                        }
+                    }
+                    hit
+                };
+                match found {
+                    Some((p, info)) => {
+                        providers.insert((obj.path.clone(), name.clone()), (path::display(&p), info.version_defs.clone()));
+                        if !r.resolved.iter().any(|x| x.name == *name && x.path == path::display(&p)) {
+                            r.resolved.push(ResolvedLibrary { name: name.clone(), path: path::display(&p) });
+                        }
+                        if seen.insert(p.clone()) {
+                            let mut chain = vec![(obj.path.clone(), own_rpath.clone())];
+                            chain.extend(obj.chain_rpaths.iter().cloned());
+                            queue.push_back(Obj { path: p, info, chain_rpaths: chain, depth: obj.depth + 1 });
+                        }
+                    }
+                    None => {
+                        let hint = (kind == LoaderKind::Glibc && self.cache.is_none())
+                            .then(|| {
+                                self.conf_dirs.iter().find(|d| self.candidate(&path::child(d, name), elf).is_some()).map(|d| {
+                                    format!(
+                                        "{name} is in {} (listed in /etc/ld.so.conf), but the image has no /etc/ld.so.cache: run ldconfig in the image build",
+                                        path::display(d)
+                                    )
+                                })
+                            })
+                            .flatten();
+                        let needed_by = path::display(&obj.path);
+                        if !r.missing.iter().any(|m| m.name == *name && m.needed_by == needed_by) {
+                            r.missing.push(MissingLibrary { name: name.clone(), needed_by, searched, hint });
+                        }
+                    }
+                }
+            }
+            // Symbol versions this object needs from each library it resolved.
+            for need in &obj.info.version_needs {
+                let Some((provider, defs)) = providers.get(&(obj.path.clone(), need.file.clone())) else { continue };
+                if provider == "(loader)" && interp_info.is_none() {
+                    continue;
+                }
+                for v in &need.versions {
+                    if !defs.iter().any(|d| d == v) {
+                        let needed_by = path::display(&obj.path);
+                        let mv = MissingVersion { version: v.clone(), library: need.file.clone(), provider: provider.clone(), needed_by };
+                        if !r.missing_versions.contains(&mv) {
+                            r.missing_versions.push(mv);
+                        }
+                    }
+                }
+            }
+        }
+        let _ = exe;
+        r
+    }
+
+    /// A file at `p` (following symlinks) that is an ELF file of the binary's class and
+    /// machine.
+    fn candidate(&self, p: &str, want: &ElfInfo) -> Option<(String, ElfInfo)> {
+        let (resolved, node) = self.fs.lookup(p).ok()??;
+        if !node.is_file() {
+            return None;
+        }
+        let info = node.facts.as_ref()?.elf.as_ref()?;
+        same_arch(info, want).then(|| (resolved, info.clone()))
+    }
+
+    fn system_dirs(&self, kind: LoaderKind, interp: &str, elf: &ElfInfo) -> Vec<String> {
+        match kind {
+            LoaderKind::Musl => {
+                let arch = path::file_name(interp).trim_start_matches("ld-musl-").trim_end_matches(".so.1");
+                let file = format!("etc/ld-musl-{arch}.path");
+                match self.fs.content(&file) {
+                    Some(c) => String::from_utf8_lossy(c)
+                        .split([':', '\n'])
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .map(|s| s.trim_start_matches('/').to_string())
+                        .collect(),
+                    None => vec!["lib".into(), "usr/local/lib".into(), "usr/lib".into()],
+                }
+            }
+            LoaderKind::Glibc => {
+                let mut base: Vec<String> = Vec::new();
+                for t in triplets(elf) {
+                    base.push(format!("lib/{t}"));
+                    base.push(format!("usr/lib/{t}"));
+                }
+                if elf.class == ElfClass::Elf64 {
+                    base.push("lib64".into());
+                    base.push("usr/lib64".into());
+                }
+                base.push("lib".into());
+                base.push("usr/lib".into());
+                let hw = hwcaps(elf);
+                let mut out = Vec::new();
+                for b in base {
+                    for h in hw {
+                        out.push(format!("{b}/glibc-hwcaps/{h}"));
+                    }
+                    out.push(b);
+                }
+                out
+            }
+        }
+    }
+}
+
+fn same_arch(a: &ElfInfo, b: &ElfInfo) -> bool {
+    a.class == b.class && a.machine == b.machine && a.big_endian == b.big_endian
+}
+
+fn arch_name(i: &ElfInfo) -> String {
+    i.architecture.map_or_else(|| format!("machine {}", i.machine), str::to_string)
+}
+
+/// Names musl's loader satisfies itself (`ldso/dynlink.c`, `load_library`).
+fn musl_reserved(name: &str) -> bool {
+    ["libc.so", "libdl.so", "libm.so", "libpthread.so", "librt.so", "libutil.so", "libxnet.so"]
+        .iter()
+        .any(|p| name == *p || name.strip_prefix(p).is_some_and(|rest| rest.starts_with('.')))
+}
+
+fn triplets(elf: &ElfInfo) -> &'static [&'static str] {
+    match (elf.machine, elf.class, elf.big_endian) {
+        (62, ElfClass::Elf64, _) => &["x86_64-linux-gnu"],
+        (3, _, _) => &["i386-linux-gnu"],
+        (183, _, _) => &["aarch64-linux-gnu"],
+        (40, _, _) => &["arm-linux-gnueabihf", "arm-linux-gnueabi"],
+        (21, ElfClass::Elf64, false) => &["powerpc64le-linux-gnu"],
+        (21, ElfClass::Elf64, true) => &["powerpc64-linux-gnu"],
+        (22, _, _) => &["s390x-linux-gnu"],
+        (243, _, _) => &["riscv64-linux-gnu"],
+        (258, _, _) => &["loongarch64-linux-gnu"],
+        _ => &[],
+    }
+}
+
+fn hwcaps(elf: &ElfInfo) -> &'static [&'static str] {
+    match elf.machine {
+        62 => &["x86-64-v4", "x86-64-v3", "x86-64-v2"],
+        21 => &["power10", "power9"],
+        22 => &["z16", "z15", "z14", "z13"],
+        _ => &[],
+    }
+}
+
+/// Expands `$ORIGIN`, `$LIB` and `$PLATFORM` in one RPATH/RUNPATH entry; `origin` is the
+/// directory of the object that carries it. Returns root-relative directories.
+fn expand(entry: &str, origin: &str, elf: &ElfInfo) -> Vec<String> {
+    if entry.is_empty() {
+        // An empty entry means the working directory; unknowable here.
+        return Vec::new();
+    }
+    let platform = match elf.machine {
+        62 => "x86_64",
+        183 => "aarch64",
+        3 => "i686",
+        _ => "",
+    };
+    let libs: Vec<String> = if entry.contains("$LIB") || entry.contains("${LIB}") {
+        let mut v: Vec<String> = triplets(elf).iter().map(|t| format!("lib/{t}")).collect();
+        v.push(if elf.class == ElfClass::Elf64 { "lib64".into() } else { "lib".into() });
+        v
+    } else {
+        vec![String::new()]
+    };
+    libs.iter()
+        .map(|lib| {
+            let e = entry
+                .replace("${ORIGIN}", &format!("/{origin}"))
+                .replace("$ORIGIN", &format!("/{origin}"))
+                .replace("${LIB}", lib)
+                .replace("$LIB", lib)
+                .replace("${PLATFORM}", platform)
+                .replace("$PLATFORM", platform);
+            path::join_clamped("", &e)
+        })
+        .collect()
+}
+
+/// Directories from `ld.so.conf` and its `include` globs (only `dir/*.conf` style globs).
+fn read_ld_conf(fs: &MergedFs, file: &str, depth: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    if depth > 4 {
+        return out;
+    }
+    let Some(c) = fs.content(file) else { return out };
+    for line in String::from_utf8_lossy(c).lines() {
+        let line = line.split('#').next().unwrap_or("").trim();
+        if line.is_empty() {
+            continue;
+        }
+        if let Some(pat) = line.strip_prefix("include").map(str::trim) {
+            let pat = pat.trim_start_matches('/');
+            let (dir, glob) = (path::parent(pat), path::file_name(pat));
+            let suffix = glob.strip_prefix('*').unwrap_or(glob);
+            let Ok(Some((rdir, _))) = fs.lookup(dir) else { continue };
+            let files: Vec<String> = fs
+                .descendants(&rdir)
+                .filter(|(k, _)| path::parent(k) == rdir && k.ends_with(suffix))
+                .map(|(k, _)| k.to_string())
+                .collect();
+            for f in files {
+                out.extend(read_ld_conf(fs, &f, depth + 1));
+            }
+        } else {
+            for d in line.split([':', ',', ' ', '\t']).filter(|s| !s.is_empty()) {
+                out.push(d.trim_start_matches('/').to_string());
+            }
+        }
+    }
+    out
+}
+
+/// Parses `/etc/ld.so.cache` (new format `glibc-ld.so.cache1.1`, standalone or after the
+/// old one) into soname → paths. A damaged cache yields what could be read.
+pub fn parse_ld_cache(b: &[u8]) -> HashMap<String, Vec<String>> {
+    let mut out: HashMap<String, Vec<String>> = HashMap::new();
+    let magic = b"glibc-ld.so.cache1.1";
+    let Some(start) = memchr::memmem::find(b, magic) else { return out };
+    let hdr = &b[start..];
+    if hdr.len() < 48 {
+        return out;
+    }
+    // The cache is written in the host's byte order; flags byte 0 = unknown, 1 invalid,
+    // 2 little, 3 big (glibc dl-cache.h).
+    let big = hdr[28] == 3;
+    let u32at = |o: usize| -> Option<u32> {
+        let s = hdr.get(o..o + 4)?;
+        Some(if big { u32::from_be_bytes(s.try_into().ok()?) } else { u32::from_le_bytes(s.try_into().ok()?) })
+    };
+    let Some(nlibs) = u32at(20) else { return out };
+    let cstr_at = |o: u32| -> Option<String> {
+        let s = hdr.get(o as usize..)?;
+        let end = memchr::memchr(0, s)?;
+        Some(String::from_utf8_lossy(&s[..end]).into_owned())
+    };
+    for i in 0..nlibs.min(1 << 20) as usize {
+        let e = 48 + i * 24;
+        let (Some(key), Some(value)) = (u32at(e + 4), u32at(e + 8)) else { break };
+        if let (Some(k), Some(v)) = (cstr_at(key), cstr_at(value)) {
+            out.entry(k).or_default().push(v);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn musl_reserved_names() {
+        assert!(musl_reserved("libc.so"));
+        assert!(musl_reserved("libpthread.so.0"));
+        assert!(musl_reserved("libdl.so.2"));
+        assert!(!musl_reserved("libcrypto.so.3"));
+        assert!(!musl_reserved("libcx.so"));
+    }
+
+    #[test]
+    fn real_ld_cache_parses() {
+        // The build machine's own cache is a real-world sample of the format.
+        if let Ok(b) = std::fs::read("/etc/ld.so.cache") {
+            let m = parse_ld_cache(&b);
+            assert!(m.contains_key("libc.so.6"), "libc.so.6 missing from parsed cache");
+        }
+        assert!(parse_ld_cache(b"garbage").is_empty());
+        let mut trunc = b"glibc-ld.so.cache1.1".to_vec();
+        trunc.extend_from_slice(&[0xff; 40]);
+        let _ = parse_ld_cache(&trunc);
+    }
+}

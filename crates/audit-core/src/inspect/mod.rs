@@ -1,0 +1,150 @@
+//! Per-file inspection, run on each regular file as it streams out of a layer.
+//!
+//! The first bytes decide what a file is: ELF files go to the streaming [`elf`] inspector,
+//! `#!` scripts have their interpreter line kept, and a short list of configuration files
+//! that rules read (`/etc/passwd`, `ld.so.conf`, `os-release`, dpkg status, the Go build
+//! cache README …) have their content kept, up to a bound. Everything else is skipped
+//! without buffering. The result depends only on the file's own bytes and path, so a
+//! layer's analysis can be cached by layer digest.
+
+pub mod elf;
+pub mod go;
+pub mod ldso;
+
+mod capture;
+mod goquote;
+mod scan;
+
+use std::io::{self, Read};
+
+use serde::Serialize;
+
+use crate::fs::path;
+use crate::limits::{Limits, MAX_SHEBANG_BYTES};
+
+pub use elf::{ElfInfo, GoFacts, Linkage};
+pub use go::BuildInfo;
+
+/// What was learnt from one regular file's content.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct FileFacts {
+    /// ELF facts, for ELF files.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub elf: Option<ElfInfo>,
+    /// Why an ELF file could not be inspected.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub elf_error: Option<String>,
+    /// The `#!` line of a script, without `#!`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shebang: Option<String>,
+    /// Kept content, for files rules read.
+    #[serde(skip)]
+    pub content: Option<Box<[u8]>>,
+    /// The content was cut at the capture bound.
+    #[serde(skip)]
+    pub content_truncated: bool,
+}
+
+/// How much of a file at `path` rules want to read, if any.
+pub(crate) fn content_bound(p: &str, limits: &Limits) -> Option<u64> {
+    let name = path::file_name(p);
+    let dir = path::parent(p);
+    let small = 64 << 10;
+    let max = limits.max_captured_file_bytes;
+    match p {
+        "etc/passwd" | "etc/group" | "etc/nsswitch.conf" | "etc/os-release" | "usr/lib/os-release"
+        | "etc/ld.so.conf" | "etc/debian_version" | "etc/alpine-release" | "etc/ld.so.cache" => {
+            return Some(max);
+        }
+        "var/lib/dpkg/status" | "lib/apk/db/installed" => return Some(max),
+        _ => {}
+    }
+    if dir == "etc/ld.so.conf.d" || dir == "var/lib/dpkg/status.d" {
+        return Some(small.min(max));
+    }
+    if dir == "etc" && name.starts_with("ld-musl-") && name.ends_with(".path") {
+        return Some(small.min(max));
+    }
+    // The Go build cache marks itself with a README and trim.txt; a Go toolchain tree
+    // with a VERSION file.
+    if matches!(name, "README" | "trim.txt" | "VERSION") {
+        return Some(4096);
+    }
+    None
+}
+
+/// Inspects one regular file. `reader` yields exactly the file's `size` bytes; `buf` is a
+/// reusable scratch buffer. Returns `None` when nothing about the file is worth keeping.
+pub(crate) fn inspect_file(
+    p: &str,
+    size: u64,
+    reader: &mut dyn Read,
+    buf: &mut [u8],
+    limits: &Limits,
+) -> io::Result<Option<FileFacts>> {
+    if size == 0 {
+        return Ok(None);
+    }
+    let first = read_full(reader, buf)?;
+    let head = &buf[..first];
+    if head.len() >= 4 && head[..4] == *b"\x7fELF" {
+        let mut facts = FileFacts::default();
+        match elf::ElfScanner::new(size, limits) {
+            Ok(mut scanner) => {
+                scanner.feed(head);
+                loop {
+                    let n = read_full(reader, buf)?;
+                    if n == 0 {
+                        break;
+                    }
+                    scanner.feed(&buf[..n]);
+                }
+                match scanner.finish() {
+                    Ok(info) => facts.elf = Some(info),
+                    Err(e) => facts.elf_error = Some(e.0),
+                }
+            }
+            Err(e) => facts.elf_error = Some(e.0),
+        }
+        return Ok(Some(facts));
+    }
+    let mut facts = FileFacts::default();
+    let mut keep = false;
+    if head.starts_with(b"#!") {
+        let line = &head[2..head.len().min(MAX_SHEBANG_BYTES)];
+        let line = &line[..memchr::memchr(b'\n', line).unwrap_or(line.len())];
+        facts.shebang = Some(String::from_utf8_lossy(line).trim().to_string());
+        keep = true;
+    }
+    if let Some(bound) = content_bound(p, limits) {
+        let mut content = head[..(head.len() as u64).min(bound) as usize].to_vec();
+        let mut total = head.len() as u64;
+        loop {
+            let n = read_full(reader, buf)?;
+            if n == 0 {
+                break;
+            }
+            total += n as u64;
+            let room = bound.saturating_sub(content.len() as u64) as usize;
+            content.extend_from_slice(&buf[..n.min(room)]);
+        }
+        facts.content_truncated = total > bound;
+        facts.content = Some(content.into_boxed_slice());
+        keep = true;
+    }
+    Ok(keep.then_some(facts))
+}
+
+/// Reads until `buf` is full or the reader is exhausted.
+pub(crate) fn read_full(r: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}

@@ -1,0 +1,559 @@
+//! One pass over one layer: verify, decompress, walk the tar, inspect files.
+//!
+//! ```text
+//! blob ─▶ sha256 + size bound ─▶ sniff ─▶ gzip | zstd | plain ─▶ bomb guard ─▶ sha256 (diff_id) ─▶ tar walk
+//! ```
+//!
+//! The compressed digest is checked against the manifest descriptor and the uncompressed
+//! digest against the config's `rootfs.diff_ids` entry; both hashes cover the whole stream
+//! (the tar walk's end blocks and any padding are drained). Compression is decided by the
+//! first bytes, never by the media type. A layer's analysis depends only on its own bytes,
+//! so it can be cached by digest. Memory is bounded by two 256 KiB buffers, the decoder's
+//! window, the per-file inspection state and the entry table (about 100 bytes per entry).
+
+use std::cell::Cell;
+use std::io::{self, BufRead, BufReader, Read};
+use std::path::Path;
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::digest::{Algorithm, Digest, HashingReader, Overrun};
+use crate::error::LayerError;
+use crate::fs::path::{self, PathProblem};
+use crate::inspect::{self, FileFacts};
+use crate::limits::Limits;
+
+/// Size of the read buffers on each side of the decoder.
+const BUF_BYTES: usize = 256 << 10;
+
+/// How a layer blob was compressed (decided from its bytes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Compression {
+    /// gzip (possibly several members).
+    Gzip,
+    /// zstd (possibly several frames).
+    Zstd,
+    /// A plain tar.
+    None,
+}
+
+/// The kind of a tar entry.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case", tag = "type", content = "target")]
+pub enum EntryKind {
+    /// Regular file.
+    File,
+    /// Directory.
+    Dir,
+    /// Symbolic link to the target, verbatim.
+    Symlink(Box<str>),
+    /// Hard link to a (cleaned) path in this or a lower layer.
+    Hardlink(Box<str>),
+    /// Character device.
+    CharDevice,
+    /// Block device.
+    BlockDevice,
+    /// FIFO.
+    Fifo,
+    /// `.wh.NAME`: deletes NAME from lower layers. The path is NAME's.
+    Whiteout,
+    /// `.wh..wh..opq`: hides all lower-layer children of the directory. The path is the
+    /// directory's.
+    Opaque,
+}
+
+/// One tar entry, cleaned.
+#[derive(Clone, Debug)]
+pub struct Entry {
+    /// Root-relative path.
+    pub path: Box<str>,
+    /// What it is.
+    pub kind: EntryKind,
+    /// Permission and type bits (`0o4755` …).
+    pub mode: u32,
+    /// Owner.
+    pub uid: u32,
+    /// Group.
+    pub gid: u32,
+    /// Content length (regular files).
+    pub size: u64,
+    /// Carries a `security.capability` xattr (file capabilities).
+    pub capabilities: bool,
+    /// Inspection results, when there were any.
+    pub facts: Option<Arc<FileFacts>>,
+}
+
+/// Something odd in a layer that is not fatal.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Anomaly {
+    /// The entry name as written (lossy UTF-8).
+    pub path: String,
+    /// What is wrong.
+    pub problem: String,
+}
+
+/// The result of walking one layer.
+#[derive(Clone, Debug)]
+pub struct LayerAnalysis {
+    /// Position in the manifest, base = 0.
+    pub index: usize,
+    /// Blob digest (as stored; compressed).
+    pub digest: Digest,
+    /// Digest of the uncompressed tar, computed.
+    pub diff_id: Digest,
+    /// Blob size.
+    pub size: u64,
+    /// Uncompressed size.
+    pub uncompressed_size: u64,
+    /// Detected compression.
+    pub compression: Compression,
+    /// Entries in tar order.
+    pub entries: Vec<Entry>,
+    /// Oddities: traversal names, invalid whiteouts, trailing data …
+    pub anomalies: Vec<Anomaly>,
+}
+
+/// What the pipeline needs to know about a layer before reading it.
+#[derive(Clone, Debug)]
+pub struct LayerSpec {
+    /// Position in the manifest.
+    pub index: usize,
+    /// Expected blob digest.
+    pub digest: Digest,
+    /// Expected blob size.
+    pub size: u64,
+    /// Expected uncompressed digest, when the config gives one.
+    pub diff_id: Option<Digest>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct BombError(String);
+
+/// Counts bytes that pass, into a shared cell.
+struct Counting<'a, R> {
+    inner: R,
+    n: &'a Cell<u64>,
+}
+
+impl<R: Read> Read for Counting<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let k = self.inner.read(buf)?;
+        self.n.set(self.n.get() + k as u64);
+        Ok(k)
+    }
+}
+
+/// Fails once the decompressed stream grows past the bomb bounds.
+struct BombGuard<'a, R> {
+    inner: R,
+    out: u64,
+    compressed: &'a Cell<u64>,
+    limits: &'a Limits,
+}
+
+impl<R: Read> Read for BombGuard<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let k = self.inner.read(buf)?;
+        self.out += k as u64;
+        let l = self.limits;
+        if self.out > l.max_layer_uncompressed {
+            return Err(io::Error::other(BombError(format!(
+                "expands past {} bytes",
+                l.max_layer_uncompressed
+            ))));
+        }
+        if self.out > l.bomb_min_bytes && self.out / self.compressed.get().max(1) > l.bomb_max_ratio {
+            return Err(io::Error::other(BombError(format!(
+                "{} bytes from {} compressed bytes (ratio over {})",
+                self.out,
+                self.compressed.get(),
+                l.bomb_max_ratio
+            ))));
+        }
+        Ok(k)
+    }
+}
+
+/// Streams one layer blob. `raw` yields the blob bytes exactly as stored.
+pub fn analyze_blob<R: Read>(raw: R, spec: &LayerSpec, limits: &Limits) -> Result<LayerAnalysis, LayerError> {
+    let compressed = Cell::new(0u64);
+    let hashed = HashingReader::new(raw, spec.digest.algorithm(), spec.size);
+    let mut counted = Counting { inner: hashed, n: &compressed };
+    let mut buf = BufReader::with_capacity(BUF_BYTES, &mut counted);
+    let corrupt = |reason: String| LayerError::Corrupt { index: spec.index, digest: spec.digest.clone(), reason };
+
+    let head = match buf.fill_buf() {
+        Ok(h) => h,
+        Err(e) => return Err(classify(e, spec, &compressed, "reading blob")),
+    };
+    let compression = if head.starts_with(&[0x1f, 0x8b]) {
+        Compression::Gzip
+    } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        Compression::Zstd
+    } else {
+        Compression::None
+    };
+    let walked = match compression {
+        Compression::Gzip => walk(flate2::bufread::MultiGzDecoder::new(&mut buf), spec, &compressed, limits, "gzip"),
+        Compression::Zstd => match zstd::stream::read::Decoder::with_buffer(&mut buf) {
+            Ok(d) => walk(d, spec, &compressed, limits, "zstd"),
+            Err(e) => Err(corrupt(format!("zstd: {e}"))),
+        },
+        Compression::None => walk(&mut buf, spec, &compressed, limits, "tar"),
+    };
+    // Whatever happened, hash the rest of the blob: a digest mismatch is the root cause
+    // of most decoding failures and is the clearer report.
+    let drained = io::copy(&mut buf, &mut io::sink());
+    drop(buf);
+    let hashed = counted.inner;
+    let finished = drained.and_then(|_| hashed.finish());
+    match finished {
+        Ok((actual, n)) => {
+            if actual != spec.digest {
+                return Err(LayerError::DigestMismatch { index: spec.index, expected: spec.digest.clone(), actual });
+            }
+            if n != spec.size {
+                return Err(LayerError::SizeMismatch {
+                    index: spec.index,
+                    digest: spec.digest.clone(),
+                    expected: spec.size,
+                    actual: n,
+                });
+            }
+        }
+        Err(e) => {
+            // Prefer reporting the walk's own error if there was one.
+            walked?;
+            return Err(classify(e, spec, &compressed, "reading blob"));
+        }
+    }
+    let w = walked?;
+    if let Some(expected) = &spec.diff_id {
+        if *expected != w.diff_id {
+            return Err(LayerError::DiffIdMismatch {
+                index: spec.index,
+                digest: spec.digest.clone(),
+                expected: expected.clone(),
+                actual: w.diff_id,
+            });
+        }
+    }
+    Ok(LayerAnalysis {
+        index: spec.index,
+        digest: spec.digest.clone(),
+        diff_id: w.diff_id,
+        size: spec.size,
+        uncompressed_size: w.uncompressed,
+        compression,
+        entries: w.entries,
+        anomalies: w.anomalies,
+    })
+}
+
+fn classify(e: io::Error, spec: &LayerSpec, compressed: &Cell<u64>, ctx: &str) -> LayerError {
+    if let Some(inner) = e.get_ref() {
+        if let Some(o) = inner.downcast_ref::<Overrun>() {
+            return LayerError::SizeMismatch {
+                index: spec.index,
+                digest: spec.digest.clone(),
+                expected: o.limit,
+                actual: o.limit + 1,
+            };
+        }
+        if let Some(b) = inner.downcast_ref::<BombError>() {
+            return LayerError::Bomb { index: spec.index, digest: spec.digest.clone(), reason: b.0.clone() };
+        }
+    }
+    let reason = if e.kind() == io::ErrorKind::UnexpectedEof {
+        format!("{ctx}: truncated after {} compressed bytes", compressed.get())
+    } else {
+        format!("{ctx}: {e}")
+    };
+    LayerError::Corrupt { index: spec.index, digest: spec.digest.clone(), reason }
+}
+
+struct Walked {
+    diff_id: Digest,
+    uncompressed: u64,
+    entries: Vec<Entry>,
+    anomalies: Vec<Anomaly>,
+}
+
+fn walk<D: Read>(dec: D, spec: &LayerSpec, compressed: &Cell<u64>, limits: &Limits, what: &str) -> Result<Walked, LayerError> {
+    let guard = BombGuard { inner: dec, out: 0, compressed, limits };
+    let alg = spec.diff_id.as_ref().map_or(Algorithm::Sha256, Digest::algorithm);
+    let hasher = HashingReader::new(guard, alg, limits.max_layer_uncompressed);
+    let mut tbuf = BufReader::with_capacity(BUF_BYTES, hasher);
+    let mut walker = Walker::new(limits);
+    let res = walker.walk_tar(&mut tbuf);
+    if let Err(e) = res {
+        return Err(match e {
+            WalkError::Io(e) => classify(e, spec, compressed, what),
+            WalkError::TooMany => LayerError::TooManyEntries {
+                index: spec.index,
+                digest: spec.digest.clone(),
+                limit: limits.max_entries_per_layer,
+            },
+        });
+    }
+    // Drain to EOF so the diff_id covers the whole stream; non-zero bytes after the
+    // end-of-archive blocks are worth a note.
+    let mut trailing_nonzero = false;
+    loop {
+        let chunk = tbuf.fill_buf().map_err(|e| classify(e, spec, compressed, what))?;
+        if chunk.is_empty() {
+            break;
+        }
+        trailing_nonzero |= chunk.iter().any(|&b| b != 0);
+        let n = chunk.len();
+        tbuf.consume(n);
+    }
+    if trailing_nonzero {
+        walker.anomalies.push(Anomaly { path: String::new(), problem: "data after the end-of-archive marker".into() });
+    }
+    let (diff_id, uncompressed) = tbuf.into_inner().finish().map_err(|e| classify(e, spec, compressed, what))?;
+    Ok(Walked { diff_id, uncompressed, entries: walker.entries, anomalies: walker.anomalies })
+}
+
+enum WalkError {
+    Io(io::Error),
+    TooMany,
+}
+
+impl From<io::Error> for WalkError {
+    fn from(e: io::Error) -> Self {
+        Self::Io(e)
+    }
+}
+
+/// Turns raw entries into cleaned [`Entry`] records, shared by tar and directory walks.
+pub(crate) struct Walker<'a> {
+    limits: &'a Limits,
+    pub(crate) entries: Vec<Entry>,
+    pub(crate) anomalies: Vec<Anomaly>,
+    buf: Vec<u8>,
+}
+
+impl<'a> Walker<'a> {
+    pub(crate) fn new(limits: &'a Limits) -> Self {
+        Self { limits, entries: Vec::new(), anomalies: Vec::new(), buf: vec![0; BUF_BYTES] }
+    }
+
+    fn walk_tar<R: Read>(&mut self, r: R) -> Result<(), WalkError> {
+        let mut ar = tar::Archive::new(r);
+        let mut count = 0u64;
+        let entries = ar.entries()?;
+        for entry in entries {
+            let mut entry = match entry {
+                Ok(e) => e,
+                Err(e) => {
+                    // tar-rs reports a short final block (a tar without end-of-archive
+                    // padding, e.g. `umoci insert` output) as an error; the digest check
+                    // still covers the bytes, so note it and stop.
+                    if e.kind() == io::ErrorKind::UnexpectedEof {
+                        self.anomalies.push(Anomaly { path: String::new(), problem: format!("tar stream ends early: {e}") });
+                        break;
+                    }
+                    return Err(e.into());
+                }
+            };
+            count += 1;
+            if count > self.limits.max_entries_per_layer {
+                return Err(WalkError::TooMany);
+            }
+            let header = entry.header();
+            let etype = header.entry_type();
+            if etype.is_pax_global_extensions() || etype.is_pax_local_extensions() || etype.is_gnu_longname() || etype.is_gnu_longlink() {
+                continue;
+            }
+            let raw_path = entry.path_bytes().into_owned();
+            let mode = header.mode().unwrap_or(0o644);
+            let mut uid = header.uid().map_or(0, |u| u32::try_from(u).unwrap_or(u32::MAX));
+            let mut gid = header.gid().map_or(0, |g| u32::try_from(g).unwrap_or(u32::MAX));
+            let mut capabilities = false;
+            if let Ok(Some(pax)) = entry.pax_extensions() {
+                for ext in pax.flatten() {
+                    match ext.key_bytes() {
+                        b"uid" => uid = parse_u32(ext.value_bytes()).unwrap_or(uid),
+                        b"gid" => gid = parse_u32(ext.value_bytes()).unwrap_or(gid),
+                        b"SCHILY.xattr.security.capability" | b"LIBARCHIVE.xattr.security.capability" => capabilities = true,
+                        _ => {}
+                    }
+                }
+            }
+            let kind = if etype.is_file() || etype.is_contiguous() || etype.is_gnu_sparse() {
+                RawKind::File
+            } else if etype.is_dir() {
+                RawKind::Dir
+            } else if etype.is_symlink() {
+                RawKind::Symlink(entry.link_name_bytes().map(|b| b.into_owned()).unwrap_or_default())
+            } else if etype.is_hard_link() {
+                RawKind::Hardlink(entry.link_name_bytes().map(|b| b.into_owned()).unwrap_or_default())
+            } else if etype.is_character_special() {
+                RawKind::CharDevice
+            } else if etype.is_block_special() {
+                RawKind::BlockDevice
+            } else if etype.is_fifo() {
+                RawKind::Fifo
+            } else {
+                self.anomalies.push(Anomaly {
+                    path: String::from_utf8_lossy(&raw_path).into_owned(),
+                    problem: format!("unsupported tar entry type {:?}", etype.as_byte() as char),
+                });
+                continue;
+            };
+            let size = entry.size();
+            self.add(&raw_path, kind, mode, uid, gid, size, capabilities, &mut entry)?;
+        }
+        Ok(())
+    }
+
+    /// Records one raw entry; `content` yields a regular file's bytes.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn add(
+        &mut self,
+        raw_path: &[u8],
+        kind: RawKind,
+        mode: u32,
+        uid: u32,
+        gid: u32,
+        size: u64,
+        capabilities: bool,
+        content: &mut dyn Read,
+    ) -> io::Result<()> {
+        let lossy = || String::from_utf8_lossy(raw_path).into_owned();
+        let clean = match path::clean(raw_path, self.limits.max_path_bytes) {
+            Ok(p) => p,
+            Err(problem) => {
+                let problem = match problem {
+                    PathProblem::Traversal => "path escapes the image root (`..`); entry skipped",
+                    PathProblem::TooLong => "path longer than the limit; entry skipped",
+                    PathProblem::NotUtf8 => "path is not UTF-8; entry skipped",
+                    PathProblem::Nul => "path contains NUL; entry skipped",
+                };
+                self.anomalies.push(Anomaly { path: lossy(), problem: problem.into() });
+                return Ok(());
+            }
+        };
+        let name = path::file_name(&clean);
+        let dir = path::parent(&clean);
+        let (path, kind) = if let Some(target) = name.strip_prefix(".wh.") {
+            if target == ".wh..opq" {
+                (dir.to_string(), EntryKind::Opaque)
+            } else if target.starts_with(".wh.") {
+                // AUFS metadata (`.wh..wh.plnk`, `.wh..wh.aufs`): containerd skips it.
+                return Ok(());
+            } else if target.is_empty() || target == "." || target == ".." {
+                self.anomalies.push(Anomaly { path: lossy(), problem: "invalid whiteout name; entry skipped".into() });
+                return Ok(());
+            } else {
+                (path::child(dir, target), EntryKind::Whiteout)
+            }
+        } else {
+            let kind = match kind {
+                RawKind::File => EntryKind::File,
+                RawKind::Dir => EntryKind::Dir,
+                RawKind::Symlink(t) => EntryKind::Symlink(String::from_utf8_lossy(&t).into()),
+                RawKind::Hardlink(t) => match path::clean(&t, self.limits.max_path_bytes) {
+                    Ok(t) if !t.is_empty() => EntryKind::Hardlink(t.into()),
+                    _ => {
+                        self.anomalies.push(Anomaly { path: lossy(), problem: "hard link target escapes the image root; entry skipped".into() });
+                        return Ok(());
+                    }
+                },
+                RawKind::CharDevice => EntryKind::CharDevice,
+                RawKind::BlockDevice => EntryKind::BlockDevice,
+                RawKind::Fifo => EntryKind::Fifo,
+            };
+            (clean, kind)
+        };
+        if path.is_empty() && kind != EntryKind::Dir && kind != EntryKind::Opaque {
+            self.anomalies.push(Anomaly { path: lossy(), problem: "entry replaces the image root; skipped".into() });
+            return Ok(());
+        }
+        let facts = if kind == EntryKind::File {
+            inspect::inspect_file(&path, size, content, &mut self.buf, self.limits)?.map(Arc::new)
+        } else {
+            None
+        };
+        let size = if kind == EntryKind::File { size } else { 0 };
+        self.entries.push(Entry { path: path.into(), kind, mode: mode & 0o7777, uid, gid, size, capabilities, facts });
+        Ok(())
+    }
+}
+
+/// A raw entry kind before cleaning.
+pub(crate) enum RawKind {
+    File,
+    Dir,
+    Symlink(Vec<u8>),
+    Hardlink(Vec<u8>),
+    CharDevice,
+    BlockDevice,
+    Fifo,
+}
+
+fn parse_u32(b: &[u8]) -> Option<u32> {
+    std::str::from_utf8(b).ok()?.trim().parse().ok()
+}
+
+/// Walks an unpacked root filesystem as a single layer (no digests; symlinks are not
+/// followed; entries are visited in sorted order so results are deterministic).
+pub fn analyze_dir(root: &Path, limits: &Limits) -> io::Result<(Vec<Entry>, Vec<Anomaly>)> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let mut walker = Walker::new(limits);
+    let mut stack: Vec<(std::path::PathBuf, String)> = vec![(root.to_path_buf(), String::new())];
+    let mut count = 0u64;
+    while let Some((dir, rel)) = stack.pop() {
+        let mut names: Vec<_> = std::fs::read_dir(&dir)?.collect::<Result<Vec<_>, _>>()?;
+        names.sort_by_key(std::fs::DirEntry::file_name);
+        let mut subdirs = Vec::new();
+        for e in names {
+            count += 1;
+            if count > limits.max_entries_per_layer {
+                return Err(io::Error::other(format!("more than {} entries", limits.max_entries_per_layer)));
+            }
+            let name = e.file_name();
+            let Some(name) = name.to_str() else {
+                walker.anomalies.push(Anomaly { path: e.path().display().to_string(), problem: "path is not UTF-8; entry skipped".into() });
+                continue;
+            };
+            let rel_path = path::child(&rel, name);
+            let md = std::fs::symlink_metadata(e.path())?;
+            let ft = md.file_type();
+            let (mode, uid, gid) = (md.mode(), md.uid(), md.gid());
+            let kind = if ft.is_dir() {
+                subdirs.push((e.path(), rel_path.clone()));
+                RawKind::Dir
+            } else if ft.is_symlink() {
+                let t = std::fs::read_link(e.path())?;
+                RawKind::Symlink(t.to_string_lossy().into_owned().into_bytes())
+            } else if ft.is_file() {
+                RawKind::File
+            } else if ft.is_char_device() {
+                RawKind::CharDevice
+            } else if ft.is_block_device() {
+                RawKind::BlockDevice
+            } else if ft.is_fifo() {
+                RawKind::Fifo
+            } else {
+                continue;
+            };
+            let is_file = matches!(kind, RawKind::File);
+            if is_file {
+                match std::fs::File::open(e.path()) {
+                    Ok(mut f) => walker.add(rel_path.as_bytes(), kind, mode, uid, gid, md.len(), false, &mut f)?,
+                    Err(err) => walker.anomalies.push(Anomaly { path: rel_path, problem: format!("unreadable: {err}") }),
+                }
+            } else {
+                walker.add(rel_path.as_bytes(), kind, mode, uid, gid, 0, false, &mut io::empty())?;
+            }
+        }
+        // Depth-first in sorted order.
+        stack.extend(subdirs.into_iter().rev());
+    }
+    Ok((walker.entries, walker.anomalies))
+}

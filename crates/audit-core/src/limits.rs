@@ -1,0 +1,137 @@
+//! Every bound the auditor enforces on hostile input, with its value and its reason.
+//!
+//! Each constant is the default of a field of [`Limits`]; tests lower them to prove the
+//! behaviour at the edge without building huge inputs. Exceeding an image-level bound is a
+//! hard error naming the bound; exceeding a file-level bound records an "unknown" for that
+//! file and the audit goes on.
+
+/// Largest manifest or index document read: 4 MiB. Real manifests are a few KiB; the
+/// distribution registry itself refuses manifests over 4 MiB. Exceeding it is an error.
+pub const MAX_MANIFEST_BYTES: u64 = 4 << 20;
+
+/// Largest image config read: 16 MiB. Configs carry history and labels; tens of KiB is
+/// typical. Exceeding it is an error.
+pub const MAX_CONFIG_BYTES: u64 = 16 << 20;
+
+/// How deep indexes may nest (index → index → manifest). OCI allows nesting; real images use
+/// one or two levels. Deeper is an error (it could otherwise be a reference cycle).
+pub const MAX_INDEX_DEPTH: usize = 4;
+
+/// Most layers per image: 1024. Docker and containerd refuse more than 127/128 layers in
+/// practice. Exceeding it is an error.
+pub const MAX_LAYERS: usize = 1024;
+
+/// Most tar entries in one layer: 2,000,000. Each entry costs ~100 bytes of metadata in the
+/// merged view, so this caps that table at ~200 MiB for a pathological layer. Exceeding it
+/// is an error naming the layer.
+pub const MAX_ENTRIES_PER_LAYER: u64 = 2_000_000;
+
+/// Longest path accepted in a layer: 4096 bytes (Linux `PATH_MAX`). Longer entries are
+/// recorded as anomalies and skipped.
+pub const MAX_PATH_BYTES: usize = 4096;
+
+/// Symlinks followed while resolving one path: 40, the kernel's `ELOOP` limit. More is a
+/// typed loop error for that lookup, never a hang.
+pub const MAX_SYMLINK_HOPS: u32 = 40;
+
+/// Uncompressed bytes one layer may expand to before the expansion ratio is checked:
+/// 256 MiB. Below this, any ratio is fine.
+pub const BOMB_MIN_BYTES: u64 = 256 << 20;
+
+/// Largest accepted ratio of uncompressed to compressed layer bytes once a layer is past
+/// [`BOMB_MIN_BYTES`]: 250. gzip's best ratio is about 1030:1 on zeros and real layers stay
+/// under 20:1; a layer past both bounds is treated as a decompression bomb (error).
+pub const BOMB_MAX_RATIO: u64 = 250;
+
+/// Largest uncompressed size of one layer: 64 GiB, whatever its ratio. Error when exceeded.
+pub const MAX_LAYER_UNCOMPRESSED: u64 = 64 << 30;
+
+/// ELF files up to this size are captured whole: 8 MiB. Larger ones are captured sparsely:
+/// only the byte ranges the inspectors need (headers, dynamic section, notes, build info,
+/// pclntab header) become resident, so memory per binary does not grow with its size.
+pub const ELF_FULL_CAPTURE_MAX: u64 = 8 << 20;
+
+/// Largest ELF file inspected: 4 GiB (virtual address space reserved for the sparse capture,
+/// not memory). Larger files are recorded as unknown ("too large").
+pub const MAX_ELF_BYTES: u64 = 4 << 30;
+
+/// Most bytes captured from one sparse ELF: 16 MiB. Bounds resident memory per binary even
+/// if a hostile header points the inspectors at huge tables; ranges past the budget are
+/// left out and the affected facts are reported as unknown.
+pub const ELF_CAPTURE_BUDGET: u64 = 16 << 20;
+
+/// Largest single table read from an ELF (dynamic section, string tables, section header
+/// table, note segment, version tables): 4 MiB.
+pub const MAX_ELF_TABLE_BYTES: u64 = 4 << 20;
+
+/// Most program headers or section headers parsed: 65,535 (the `PN_XNUM` escape is
+/// honoured, but not beyond this). More marks the file malformed.
+pub const MAX_ELF_HEADERS: u64 = 65_535;
+
+/// Largest Go build info (version + modinfo) read: 4 MiB. Kubernetes-sized binaries carry
+/// ~30 KiB. Larger blobs are reported as unreadable build info.
+pub const MAX_GO_BUILDINFO_BYTES: u64 = 4 << 20;
+
+/// Small files whose content rules need (`/etc/passwd`, `ld.so.conf`, `os-release`, dpkg
+/// status …) are captured up to 8 MiB each; the rest of a larger file is not kept and the
+/// capture is marked truncated.
+pub const MAX_CAPTURED_FILE_BYTES: u64 = 8 << 20;
+
+/// Longest `#!` line read from a script: 256 bytes (Linux `BINPRM_BUF_SIZE`).
+pub const MAX_SHEBANG_BYTES: usize = 256;
+
+/// Depth of the library dependency walk when proving a binary can start: 64 levels. The
+/// walk also never visits a library twice, so cycles end.
+pub const MAX_LIBRARY_DEPTH: usize = 64;
+
+/// The bounds in force for one audit. `Default` gives the documented constants.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Limits {
+    /// See [`MAX_MANIFEST_BYTES`].
+    pub max_manifest_bytes: u64,
+    /// See [`MAX_CONFIG_BYTES`].
+    pub max_config_bytes: u64,
+    /// See [`MAX_INDEX_DEPTH`].
+    pub max_index_depth: usize,
+    /// See [`MAX_LAYERS`].
+    pub max_layers: usize,
+    /// See [`MAX_ENTRIES_PER_LAYER`].
+    pub max_entries_per_layer: u64,
+    /// See [`MAX_PATH_BYTES`].
+    pub max_path_bytes: usize,
+    /// See [`BOMB_MIN_BYTES`].
+    pub bomb_min_bytes: u64,
+    /// See [`BOMB_MAX_RATIO`].
+    pub bomb_max_ratio: u64,
+    /// See [`MAX_LAYER_UNCOMPRESSED`].
+    pub max_layer_uncompressed: u64,
+    /// See [`ELF_FULL_CAPTURE_MAX`].
+    pub elf_full_capture_max: u64,
+    /// See [`MAX_ELF_BYTES`].
+    pub max_elf_bytes: u64,
+    /// See [`ELF_CAPTURE_BUDGET`].
+    pub elf_capture_budget: u64,
+    /// See [`MAX_CAPTURED_FILE_BYTES`].
+    pub max_captured_file_bytes: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_manifest_bytes: MAX_MANIFEST_BYTES,
+            max_config_bytes: MAX_CONFIG_BYTES,
+            max_index_depth: MAX_INDEX_DEPTH,
+            max_layers: MAX_LAYERS,
+            max_entries_per_layer: MAX_ENTRIES_PER_LAYER,
+            max_path_bytes: MAX_PATH_BYTES,
+            bomb_min_bytes: BOMB_MIN_BYTES,
+            bomb_max_ratio: BOMB_MAX_RATIO,
+            max_layer_uncompressed: MAX_LAYER_UNCOMPRESSED,
+            elf_full_capture_max: ELF_FULL_CAPTURE_MAX,
+            max_elf_bytes: MAX_ELF_BYTES,
+            elf_capture_budget: ELF_CAPTURE_BUDGET,
+            max_captured_file_bytes: MAX_CAPTURED_FILE_BYTES,
+        }
+    }
+}

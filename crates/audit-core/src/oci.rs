@@ -1,0 +1,317 @@
+//! The OCI / Docker image JSON documents: descriptors, manifests, indexes and image configs.
+//!
+//! Unknown fields are ignored and optional fields default, as the image-spec requires of
+//! consumers. Media types are kept as strings: the pipeline sniffs layer bytes instead of
+//! trusting them (skopeo labels uncompressed layers `+gzip` in one mode).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::digest::Digest;
+use crate::platform::Platform;
+
+/// Media type strings this crate recognises.
+pub mod media {
+    /// OCI image index.
+    pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+    /// OCI image manifest.
+    pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+    /// OCI image config.
+    pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+    /// Docker manifest list.
+    pub const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+    /// Docker schema 2 manifest.
+    pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+    /// Docker image config.
+    pub const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
+    /// OCI uncompressed layer.
+    pub const OCI_LAYER_TAR: &str = "application/vnd.oci.image.layer.v1.tar";
+    /// Docker schema 1 (signed); obsolete and not supported.
+    pub const DOCKER_SCHEMA1: &str = "application/vnd.docker.distribution.manifest.v1+prettyjws";
+}
+
+/// A content descriptor (`descriptor.md`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Descriptor {
+    /// Media type of the referenced content.
+    #[serde(default)]
+    pub media_type: String,
+    /// Digest of the referenced bytes.
+    pub digest: Digest,
+    /// Size of the referenced bytes.
+    pub size: u64,
+    /// Platform, in index entries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform: Option<RawPlatform>,
+    /// Annotations.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+    /// Alternative download locations (foreign layers).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub urls: Vec<String>,
+}
+
+/// The `platform` object of an index entry, as written.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RawPlatform {
+    /// CPU architecture.
+    #[serde(default)]
+    pub architecture: String,
+    /// Operating system.
+    #[serde(default)]
+    pub os: String,
+    /// Variant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant: Option<String>,
+}
+
+impl RawPlatform {
+    /// The normalised platform.
+    pub fn platform(&self) -> Platform {
+        Platform::new(&self.os, &self.architecture, self.variant.as_deref())
+    }
+}
+
+/// An image manifest (`manifest.md`, Docker schema 2).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Manifest {
+    /// Must be 2.
+    pub schema_version: u32,
+    /// Media type, when written.
+    #[serde(default)]
+    pub media_type: Option<String>,
+    /// The config blob.
+    pub config: Descriptor,
+    /// Layers, base first.
+    #[serde(default)]
+    pub layers: Vec<Descriptor>,
+    /// Annotations.
+    #[serde(default)]
+    pub annotations: BTreeMap<String, String>,
+}
+
+/// An image index or Docker manifest list (`image-index.md`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Index {
+    /// Must be 2.
+    pub schema_version: u32,
+    /// Media type, when written.
+    #[serde(default)]
+    pub media_type: Option<String>,
+    /// Entries.
+    pub manifests: Vec<Descriptor>,
+}
+
+/// What a manifest-ish JSON document turned out to be.
+#[derive(Debug)]
+pub enum ManifestKind {
+    /// An image manifest.
+    Manifest(Manifest),
+    /// An index / manifest list.
+    Index(Index),
+}
+
+/// Decides manifest vs. index from the declared media type, the JSON `mediaType` field, and
+/// finally the shape (`manifests` array → index; `config` + `layers` → manifest), because an
+/// OCI manifest may omit `mediaType`.
+pub fn parse_manifest_like(bytes: &[u8], declared: Option<&str>) -> Result<ManifestKind, String> {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Probe {
+        #[serde(default)]
+        media_type: Option<String>,
+        #[serde(default)]
+        schema_version: Option<u32>,
+        #[serde(default)]
+        manifests: Option<serde::de::IgnoredAny>,
+        #[serde(default)]
+        config: Option<serde::de::IgnoredAny>,
+    }
+    let probe: Probe = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+    let mt = declared.filter(|m| !m.is_empty()).or(probe.media_type.as_deref()).unwrap_or("");
+    if mt == media::DOCKER_SCHEMA1 || probe.schema_version == Some(1) {
+        return Err("Docker schema 1 manifests are obsolete and not supported".into());
+    }
+    let is_index = match mt {
+        media::OCI_INDEX | media::DOCKER_LIST => true,
+        media::OCI_MANIFEST | media::DOCKER_MANIFEST => false,
+        _ if probe.manifests.is_some() => true,
+        _ if probe.config.is_some() => false,
+        other => return Err(format!("not an image manifest or index (media type {other:?})")),
+    };
+    if is_index {
+        serde_json::from_slice(bytes).map(ManifestKind::Index).map_err(|e| e.to_string())
+    } else {
+        serde_json::from_slice(bytes).map(ManifestKind::Manifest).map_err(|e| e.to_string())
+    }
+}
+
+/// Whether a config media type is an image config (not an artifact such as a Helm chart).
+pub fn is_image_config(media_type: &str) -> bool {
+    media_type.is_empty() || media_type == media::OCI_CONFIG || media_type == media::DOCKER_CONFIG
+}
+
+/// The image config (`config.md`, plus Docker's extensions).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct ImageConfig {
+    /// CPU architecture.
+    #[serde(default)]
+    pub architecture: String,
+    /// Operating system.
+    #[serde(default)]
+    pub os: String,
+    /// Variant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant: Option<String>,
+    /// Creation time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created: Option<String>,
+    /// Runtime defaults.
+    #[serde(default)]
+    pub config: RuntimeConfig,
+    /// Layer identities.
+    #[serde(default)]
+    pub rootfs: RootFs,
+    /// Build steps, base first.
+    #[serde(default)]
+    pub history: Vec<History>,
+}
+
+/// The `config` object of an image config.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RuntimeConfig {
+    /// `user[:group]`; empty means root.
+    #[serde(default, deserialize_with = "null_default")]
+    pub user: String,
+    /// `NAME=value` pairs.
+    #[serde(default, deserialize_with = "null_default")]
+    pub env: Vec<String>,
+    /// Entrypoint argv.
+    #[serde(default, deserialize_with = "null_default")]
+    pub entrypoint: Vec<String>,
+    /// Default arguments.
+    #[serde(default, deserialize_with = "null_default")]
+    pub cmd: Vec<String>,
+    /// Working directory.
+    #[serde(default, deserialize_with = "null_default")]
+    pub working_dir: String,
+    /// Labels.
+    #[serde(default, deserialize_with = "null_default")]
+    pub labels: BTreeMap<String, String>,
+    /// Exposed ports (`8080/tcp` → `{}`).
+    #[serde(default, deserialize_with = "null_default")]
+    pub exposed_ports: BTreeMap<String, serde_json::Value>,
+    /// Volumes.
+    #[serde(default, deserialize_with = "null_default")]
+    pub volumes: BTreeMap<String, serde_json::Value>,
+    /// Stop signal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_signal: Option<String>,
+    /// Docker's `SHELL` (used for shell-form commands).
+    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "Vec::is_empty")]
+    pub shell: Vec<String>,
+}
+
+impl RuntimeConfig {
+    /// The value of an environment variable (last definition wins, like the runtime).
+    pub fn env_var(&self, name: &str) -> Option<&str> {
+        self.env.iter().rev().find_map(|kv| {
+            let (k, v) = kv.split_once('=').unwrap_or((kv.as_str(), ""));
+            (k == name).then_some(v)
+        })
+    }
+
+    /// Entrypoint followed by Cmd, the argv the runtime starts.
+    pub fn argv(&self) -> Vec<&str> {
+        self.entrypoint.iter().chain(self.cmd.iter()).map(String::as_str).collect()
+    }
+}
+
+fn null_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
+
+/// `rootfs` of an image config.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct RootFs {
+    /// Must be `layers`.
+    #[serde(default, rename = "type")]
+    pub kind: String,
+    /// Uncompressed layer digests, base first.
+    #[serde(default, deserialize_with = "null_default")]
+    pub diff_ids: Vec<Digest>,
+}
+
+/// One build step.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct History {
+    /// When.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created: Option<String>,
+    /// The command (`RUN /bin/sh -c …`, `COPY … # buildkit`, `/bin/sh -c #(nop) …`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_by: Option<String>,
+    /// Free text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+    /// True when the step produced no layer.
+    #[serde(default)]
+    pub empty_layer: bool,
+}
+
+impl ImageConfig {
+    /// Maps each layer index to the history entry that produced it: the n-th non-empty entry
+    /// belongs to the n-th layer. When the counts disagree the mapping is not trustworthy and
+    /// every layer maps to `None`.
+    pub fn layer_history(&self, layer_count: usize) -> Vec<Option<usize>> {
+        let producing: Vec<usize> =
+            self.history.iter().enumerate().filter(|(_, h)| !h.empty_layer).map(|(i, _)| i).collect();
+        if producing.len() == layer_count {
+            producing.into_iter().map(Some).collect()
+        } else {
+            vec![None; layer_count]
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sniffs_manifest_without_media_type() {
+        let m = br#"{"schemaVersion":2,"config":{"mediaType":"x","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2},"layers":[]}"#;
+        assert!(matches!(parse_manifest_like(m, None), Ok(ManifestKind::Manifest(_))));
+        let i = br#"{"schemaVersion":2,"manifests":[]}"#;
+        assert!(matches!(parse_manifest_like(i, None), Ok(ManifestKind::Index(_))));
+        assert!(parse_manifest_like(br#"{"schemaVersion":1}"#, None).is_err());
+        assert!(parse_manifest_like(b"not json", None).is_err());
+    }
+
+    #[test]
+    fn config_nulls_and_env() {
+        let c: ImageConfig = serde_json::from_str(
+            r#"{"architecture":"amd64","os":"linux","config":{"Env":null,"Cmd":["a"],"User":"","Labels":null},
+               "rootfs":{"type":"layers","diff_ids":[]},
+               "history":[{"created_by":"a"},{"created_by":"b","empty_layer":true},{"created_by":"c"}]}"#,
+        )
+        .unwrap();
+        assert!(c.config.env.is_empty());
+        assert_eq!(c.config.argv(), vec!["a"]);
+        assert_eq!(c.layer_history(2), vec![Some(0), Some(2)]);
+        assert_eq!(c.layer_history(3), vec![None, None, None]);
+        let mut rc = RuntimeConfig::default();
+        rc.env = vec!["A=1".into(), "B".into(), "A=2".into()];
+        assert_eq!(rc.env_var("A"), Some("2"));
+        assert_eq!(rc.env_var("B"), Some(""));
+    }
+}

@@ -1,0 +1,366 @@
+//! Where images come from, and how an index is narrowed down to image manifests.
+//!
+//! Every source that stores blobs (OCI layout directory, `docker save` or oci-archive
+//! tarball, and later a registry) implements [`BlobStore`]: it names a root object (index
+//! or manifest) and opens blobs by descriptor as raw, unverified byte streams. Everything
+//! else — index walking, platform choice, bounded and verified reads of manifests and
+//! configs — is shared here, and layer blobs are verified by the layer pipeline while they
+//! stream. An unpacked root filesystem is the one source without blobs.
+
+mod archive;
+mod oci_layout;
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+pub use archive::TarArchive;
+pub use oci_layout::OciLayout;
+
+use crate::digest::{Digest, Hasher};
+use crate::error::SourceError;
+use crate::limits::Limits;
+use crate::oci::{self, Descriptor, ImageConfig, Manifest, ManifestKind};
+use crate::platform::Platform;
+
+/// The top object a reference names.
+#[derive(Clone, Debug)]
+pub struct RootObject {
+    /// Its bytes.
+    pub bytes: Vec<u8>,
+    /// Declared media type, if known.
+    pub media_type: Option<String>,
+    /// Its digest, when it was read through a descriptor (verified) or served with one.
+    pub digest: Option<Digest>,
+    /// The manifest was synthesised (classic `docker save` archives have none): there is
+    /// no manifest digest to report.
+    pub synthetic: bool,
+}
+
+/// A store of content-addressed blobs.
+pub trait BlobStore: Send + Sync {
+    /// Human-readable location, for messages.
+    fn location(&self) -> String;
+    /// The index or manifest the reference names.
+    fn root(&self) -> Result<RootObject, SourceError>;
+    /// Opens a blob as a raw stream. The caller verifies digest and size.
+    fn open(&self, desc: &Descriptor) -> Result<Box<dyn Read + Send + '_>, SourceError>;
+    /// Whether layer digests in this store's manifests can be verified. Classic
+    /// `docker save` archives have no manifest: their layer identity is the diff_id, which
+    /// is verified on the uncompressed stream instead.
+    fn verifies_layer_digests(&self) -> bool {
+        true
+    }
+}
+
+/// An image source.
+pub enum Source {
+    /// A store of blobs with manifests.
+    Blobs(Box<dyn BlobStore>),
+    /// An unpacked root filesystem: no config, no layers.
+    Rootfs(PathBuf),
+}
+
+impl std::fmt::Debug for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Blobs(b) => write!(f, "Blobs({})", b.location()),
+            Self::Rootfs(p) => write!(f, "Rootfs({})", p.display()),
+        }
+    }
+}
+
+/// Which platforms of a multi-platform index to audit.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PlatformChoice {
+    /// The host's platform; a single-platform image is audited whatever its platform.
+    Default,
+    /// Exactly this platform (best match in an index); an error if the image has none.
+    Exact(Platform),
+    /// Every image in the index (attestations excluded).
+    All,
+}
+
+/// One image manifest, resolved and verified, with its config.
+#[derive(Clone, Debug)]
+pub struct ResolvedImage {
+    /// Digest of the index it was chosen from.
+    pub index_digest: Option<Digest>,
+    /// Digest of the manifest (absent for synthesised manifests).
+    pub manifest_digest: Option<Digest>,
+    /// The manifest.
+    pub manifest: Manifest,
+    /// Digest of the config blob (the image ID).
+    pub config_digest: Digest,
+    /// The config.
+    pub config: ImageConfig,
+    /// Platform from the config.
+    pub platform: Platform,
+}
+
+/// Opens a local source: `oci:PATH[:TAG|@DIGEST]`, `docker-archive:PATH[:REF]`,
+/// `oci-archive:PATH[:TAG]`, `dir:PATH`, or a bare path (detected).
+pub fn open_local(spec: &str) -> Result<Source, SourceError> {
+    let bad = |reason: &str| SourceError::BadReference { reference: spec.to_string(), reason: reason.to_string() };
+    if let Some(rest) = spec.strip_prefix("oci:") {
+        let (p, sel) = split_selector(rest, true);
+        return Ok(Source::Blobs(Box::new(OciLayout::open_dir(&p, sel)?)));
+    }
+    if let Some(rest) = spec.strip_prefix("docker-archive:").or_else(|| spec.strip_prefix("oci-archive:")) {
+        let (p, sel) = split_selector(rest, false);
+        return Ok(Source::Blobs(TarArchive::open(&p, sel)?));
+    }
+    if let Some(rest) = spec.strip_prefix("dir:") {
+        let p = PathBuf::from(rest);
+        if !p.is_dir() {
+            return Err(bad("not a directory"));
+        }
+        return Ok(Source::Rootfs(p));
+    }
+    let p = Path::new(spec);
+    match std::fs::metadata(p) {
+        Ok(m) if m.is_dir() => {
+            if p.join("oci-layout").exists() || p.join("index.json").exists() {
+                Ok(Source::Blobs(Box::new(OciLayout::open_dir(p, None)?)))
+            } else {
+                Ok(Source::Rootfs(p.to_path_buf()))
+            }
+        }
+        Ok(_) => Ok(Source::Blobs(TarArchive::open(p, None)?)),
+        Err(_) => {
+            // `PATH:TAG` or `PATH@sha256:…` on a bare layout path.
+            let (base, sel) = split_selector(spec, true);
+            if sel.is_some() && base.is_dir() {
+                return Ok(Source::Blobs(Box::new(OciLayout::open_dir(&base, sel)?)));
+            }
+            let (base, sel) = split_selector(spec, false);
+            if sel.is_some() && base.is_file() {
+                return Ok(Source::Blobs(TarArchive::open(&base, sel)?));
+            }
+            Err(SourceError::Io { path: p.to_path_buf(), source: std::io::Error::from(std::io::ErrorKind::NotFound) })
+        }
+    }
+}
+
+/// Splits `PATH[:NAME|@DIGEST]`. The longest existing prefix wins, so paths containing `:`
+/// still work. For layouts the name is a tag; for archives a `repo:tag` reference.
+fn split_selector(s: &str, layout: bool) -> (PathBuf, Option<String>) {
+    if Path::new(s).exists() {
+        return (PathBuf::from(s), None);
+    }
+    if let Some(i) = s.find("@sha256:") {
+        return (PathBuf::from(&s[..i]), Some(s[i + 1..].to_string()));
+    }
+    let colons: Vec<usize> = s.match_indices(':').map(|(i, _)| i).collect();
+    let order: Vec<usize> = if layout { colons.into_iter().rev().collect() } else { colons };
+    for i in order {
+        if Path::new(&s[..i]).exists() {
+            return (PathBuf::from(&s[..i]), Some(s[i + 1..].to_string()).filter(|t| !t.is_empty()));
+        }
+    }
+    (PathBuf::from(s), None)
+}
+
+/// Reads a small blob (manifest, config) with a size bound and digest verification.
+pub(crate) fn read_verified(store: &dyn BlobStore, desc: &Descriptor, limit: u64, what: &str) -> Result<Vec<u8>, SourceError> {
+    if desc.size > limit {
+        return Err(SourceError::TooLarge { what: what.to_string(), limit });
+    }
+    let mut r = store.open(desc)?;
+    let mut buf = Vec::with_capacity(desc.size as usize);
+    (&mut r).take(desc.size + 1).read_to_end(&mut buf).map_err(|e| SourceError::Registry {
+        registry: store.location(),
+        reason: format!("reading {what} {}: {e}", desc.digest),
+    })?;
+    if buf.len() as u64 != desc.size {
+        return Err(SourceError::InvalidJson {
+            what: format!("{what} {}", desc.digest),
+            reason: format!("size is {} bytes, its descriptor says {}", buf.len(), desc.size),
+        });
+    }
+    verify(&buf, &desc.digest, what)?;
+    Ok(buf)
+}
+
+fn verify(bytes: &[u8], expected: &Digest, what: &str) -> Result<(), SourceError> {
+    let mut h = Hasher::new(expected.algorithm());
+    h.update(bytes);
+    let actual = h.finish();
+    if &actual != expected {
+        return Err(SourceError::DigestMismatch { what: what.to_string(), expected: expected.clone(), actual });
+    }
+    Ok(())
+}
+
+fn is_attestation(d: &Descriptor) -> bool {
+    d.annotations.get("vnd.docker.reference.type").is_some_and(|t| t == "attestation-manifest")
+        || d.platform.as_ref().is_some_and(|p| p.platform().is_unknown())
+}
+
+struct Candidate {
+    desc: Descriptor,
+    index_digest: Option<Digest>,
+}
+
+/// Resolves the store's root object to the image manifests to audit.
+pub fn resolve(store: &dyn BlobStore, choice: &PlatformChoice, limits: &Limits) -> Result<Vec<ResolvedImage>, SourceError> {
+    let root = store.root()?;
+    if root.bytes.len() as u64 > limits.max_manifest_bytes {
+        return Err(SourceError::TooLarge { what: "root manifest".into(), limit: limits.max_manifest_bytes });
+    }
+    if let Some(d) = &root.digest {
+        verify(&root.bytes, d, "manifest")?;
+    }
+    let kind = oci::parse_manifest_like(&root.bytes, root.media_type.as_deref())
+        .map_err(|reason| SourceError::InvalidJson { what: format!("{} root manifest", store.location()), reason })?;
+    match kind {
+        ManifestKind::Manifest(m) => {
+            let manifest_digest = if root.synthetic { None } else { Some(root.digest.clone().unwrap_or_else(|| Digest::sha256_of(&root.bytes))) };
+            let img = finish(store, m, manifest_digest, None, limits)?;
+            if let PlatformChoice::Exact(want) = choice {
+                if want.match_rank(&img.platform).is_none() {
+                    return Err(SourceError::NoMatchingPlatform { wanted: want.to_string(), available: img.platform.to_string() });
+                }
+            }
+            Ok(vec![img])
+        }
+        ManifestKind::Index(idx) => {
+            let index_digest = root.digest.clone().unwrap_or_else(|| Digest::sha256_of(&root.bytes));
+            let mut cands = Vec::new();
+            collect(store, &idx, Some(index_digest), 0, limits, &mut cands)?;
+            if cands.is_empty() {
+                return Err(SourceError::NotAnImage { reason: "the index lists no image manifests".into() });
+            }
+            let chosen: Vec<&Candidate> = match choice {
+                PlatformChoice::All => {
+                    let mut seen = std::collections::HashSet::new();
+                    cands.iter().filter(|c| seen.insert(c.desc.digest.clone())).collect()
+                }
+                PlatformChoice::Default | PlatformChoice::Exact(_) => {
+                    let want = match choice {
+                        PlatformChoice::Exact(p) => p.clone(),
+                        _ => Platform::host(),
+                    };
+                    let best = cands
+                        .iter()
+                        .enumerate()
+                        .filter_map(|(i, c)| {
+                            let p = c.desc.platform.as_ref()?.platform();
+                            want.match_rank(&p).map(|r| (r, i, c))
+                        })
+                        .min_by_key(|(r, i, _)| (*r, *i));
+                    match best {
+                        Some((_, _, c)) => vec![c],
+                        None if cands.len() == 1 && cands[0].desc.platform.is_none() => vec![&cands[0]],
+                        None => {
+                            let available: Vec<String> = cands
+                                .iter()
+                                .map(|c| c.desc.platform.as_ref().map_or_else(|| "unspecified".to_string(), |p| p.platform().to_string()))
+                                .collect();
+                            return Err(SourceError::NoMatchingPlatform { wanted: want.to_string(), available: available.join(", ") });
+                        }
+                    }
+                }
+            };
+            let mut out = Vec::new();
+            for c in chosen {
+                let bytes = read_verified(store, &c.desc, limits.max_manifest_bytes, "manifest")?;
+                let m = match oci::parse_manifest_like(&bytes, Some(&c.desc.media_type)) {
+                    Ok(ManifestKind::Manifest(m)) => m,
+                    Ok(ManifestKind::Index(_)) => {
+                        return Err(SourceError::InvalidJson {
+                            what: format!("manifest {}", c.desc.digest),
+                            reason: "an index where an image manifest was expected".into(),
+                        })
+                    }
+                    Err(reason) => return Err(SourceError::InvalidJson { what: format!("manifest {}", c.desc.digest), reason }),
+                };
+                out.push(finish(store, m, Some(c.desc.digest.clone()), c.index_digest.clone(), limits)?);
+            }
+            Ok(out)
+        }
+    }
+}
+
+fn collect(
+    store: &dyn BlobStore,
+    idx: &oci::Index,
+    index_digest: Option<Digest>,
+    depth: usize,
+    limits: &Limits,
+    out: &mut Vec<Candidate>,
+) -> Result<(), SourceError> {
+    if depth >= limits.max_index_depth {
+        return Err(SourceError::IndexTooDeep { limit: limits.max_index_depth });
+    }
+    for d in &idx.manifests {
+        if is_attestation(d) {
+            continue;
+        }
+        match d.media_type.as_str() {
+            oci::media::OCI_INDEX | oci::media::DOCKER_LIST => {
+                let bytes = read_verified(store, d, limits.max_manifest_bytes, "index")?;
+                match oci::parse_manifest_like(&bytes, Some(&d.media_type)) {
+                    Ok(ManifestKind::Index(inner)) => collect(store, &inner, Some(d.digest.clone()), depth + 1, limits, out)?,
+                    Ok(ManifestKind::Manifest(_)) => out.push(Candidate { desc: d.clone(), index_digest: index_digest.clone() }),
+                    Err(reason) => return Err(SourceError::InvalidJson { what: format!("index {}", d.digest), reason }),
+                }
+            }
+            oci::media::OCI_MANIFEST | oci::media::DOCKER_MANIFEST | "" => {
+                out.push(Candidate { desc: d.clone(), index_digest: index_digest.clone() });
+            }
+            // Artifacts (signatures, SBOMs, Helm charts) are not images.
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+fn finish(
+    store: &dyn BlobStore,
+    manifest: Manifest,
+    manifest_digest: Option<Digest>,
+    index_digest: Option<Digest>,
+    limits: &Limits,
+) -> Result<ResolvedImage, SourceError> {
+    if !oci::is_image_config(&manifest.config.media_type) {
+        return Err(SourceError::NotAnImage { reason: format!("config media type is {}", manifest.config.media_type) });
+    }
+    if manifest.layers.len() > limits.max_layers {
+        return Err(SourceError::BadLayers { reason: format!("{} layers, more than the limit of {}", manifest.layers.len(), limits.max_layers) });
+    }
+    let bytes = read_verified(store, &manifest.config, limits.max_config_bytes, "config")?;
+    let config: ImageConfig = serde_json::from_slice(&bytes)
+        .map_err(|e| SourceError::InvalidJson { what: format!("config {}", manifest.config.digest), reason: e.to_string() })?;
+    if !config.rootfs.diff_ids.is_empty() && config.rootfs.diff_ids.len() != manifest.layers.len() {
+        return Err(SourceError::BadLayers {
+            reason: format!(
+                "manifest lists {} layers but the config has {} diff_ids",
+                manifest.layers.len(),
+                config.rootfs.diff_ids.len()
+            ),
+        });
+    }
+    let platform = Platform::new(&config.os, &config.architecture, config.variant.as_deref());
+    Ok(ResolvedImage { index_digest, manifest_digest, config_digest: manifest.config.digest.clone(), manifest, config, platform })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn selector_split() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("lay:out");
+        std::fs::create_dir(&p).unwrap();
+        let s = p.to_str().unwrap();
+        assert_eq!(split_selector(s, true), (p.clone(), None));
+        assert_eq!(split_selector(&format!("{s}:v1"), true), (p.clone(), Some("v1".into())));
+        let d = format!("{s}@sha256:{}", "a".repeat(64));
+        assert_eq!(split_selector(&d, true).1.unwrap(), format!("sha256:{}", "a".repeat(64)));
+        let f = dir.path().join("img.tar");
+        std::fs::write(&f, b"").unwrap();
+        let fs = f.to_str().unwrap();
+        assert_eq!(split_selector(&format!("{fs}:repo/app:1.0"), false), (f, Some("repo/app:1.0".into())));
+    }
+}

@@ -1,0 +1,774 @@
+#!/usr/bin/env python3
+"""Assemble imgaudit's fixture images from the binaries in testdata/out/bin (build.sh).
+
+    images.py [--only NAME,...] fixtures   # out/images/<name>/ (OCI layouts), out/archives/*.tar,
+                                           # out/rootfs/clean/
+    images.py demo                         # testdata/demo/ (committed, gzip -9)
+    images.py large                        # out/images/large (~1 GB, benchmarks)
+
+Every image and the rules it is meant to fire (or not) is listed in PROVENANCE.md; the EXPECT
+table at the bottom of this file says the same in machine-readable form (out/images/EXPECT.json).
+Host files that are copied (CA bundle, zoneinfo, glibc, musl loader, busybox, dpkg, apt-get,
+make, git and their libraries) come from the Debian 12 build machine.
+"""
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import mkimage as mk  # noqa: E402
+from mkimage import Attestation, Image, Index, Layer, buildkit, classic  # noqa: E402
+
+OUT = os.path.join(HERE, "out")
+BIN = os.path.join(OUT, "bin")
+WORK = os.path.join(OUT, "work")
+IMAGES = os.path.join(OUT, "images")
+ARCHIVES = os.path.join(OUT, "archives")
+DEMO = os.path.join(HERE, "demo")
+GOROOT = None  # set in main() from tools.sh
+
+PATH_ENV = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+SSL_ENV = "SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt"
+SOURCE = "https://example.com/imgaudit/app"
+NONROOT = 65532
+
+
+def b(name):
+    p = os.path.join(BIN, name)
+    if not os.path.exists(p):
+        raise SystemExit(f"images.py: {p} missing: run build.sh (make fixtures) first")
+    return p
+
+
+def host(path):
+    if not os.path.exists(path):
+        raise SystemExit(f"images.py: host file {path} missing (see PROVENANCE.md packages)")
+    return path
+
+
+def pkg_version(pkg, default):
+    try:
+        v = subprocess.run(["dpkg-query", "-W", "-f=${Version}", pkg], capture_output=True,
+                           text=True).stdout.strip()
+        return v or default
+    except OSError:
+        return default
+
+
+def vcs_revision(binary):
+    go = os.path.join(GOROOT, "bin", "go")
+    out = subprocess.run([go, "version", "-m", binary], capture_output=True, text=True,
+                         env=dict(os.environ, GOTOOLCHAIN="local", GOENV="off")).stdout
+    m = re.search(r"vcs\.revision=([0-9a-f]+)", out)
+    return m.group(1) if m else "0" * 40
+
+
+def status_d(pkg, version, arch, maint, size, section, desc, extra=""):
+    """A /var/lib/dpkg/status.d/<pkg> stub modelled on a real dpkg status paragraph."""
+    return (f"Package: {pkg}\nVersion: {version}\nArchitecture: {arch}\nMaintainer: {maint}\n"
+            f"Installed-Size: {size}\n{extra}Section: {section}\nPriority: required\n"
+            f"Description: {desc}\n")
+
+
+# =========================================================================== base layers
+def base_files_layer():
+    l = Layer()
+    for d, mode in [("bin", 0o755), ("boot", 0o755), ("dev", 0o755), ("etc", 0o755),
+                    ("home", 0o755), ("lib", 0o755), ("proc", 0o555), ("root", 0o700),
+                    ("run", 0o755), ("sbin", 0o755), ("sys", 0o555), ("tmp", 0o1777),
+                    ("usr", 0o755), ("usr/bin", 0o755), ("usr/lib", 0o755), ("usr/sbin", 0o755),
+                    ("usr/share", 0o755), ("usr/share/doc", 0o755), ("var", 0o755),
+                    ("var/cache", 0o755), ("var/lib", 0o755), ("var/lib/dpkg", 0o755),
+                    ("var/lib/dpkg/status.d", 0o755), ("var/log", 0o755), ("var/tmp", 0o1777)]:
+        l.dir(d, mode=mode)
+    l.file("etc/debian_version", text="12.11\n")
+    l.file("etc/host.conf", text="multi on\n")
+    l.file("etc/issue", text="Debian GNU/Linux 12 \\n \\l\n\n")
+    l.symlink("etc/os-release", "../usr/lib/os-release")
+    l.file("usr/lib/os-release", text=(
+        'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nNAME="Debian GNU/Linux"\n'
+        'VERSION_ID="12"\nVERSION="12 (bookworm)"\nVERSION_CODENAME=bookworm\nID=debian\n'
+        'HOME_URL="https://www.debian.org/"\n'))
+    l.file("var/lib/dpkg/status.d/base-files", text=status_d(
+        "base-files", "12.4+deb12u11", "amd64",
+        "Santiago Vila <sanvila@debian.org>", 341, "admin",
+        "Debian base system miscellaneous files\n This package contains the basic filesystem "
+        "hierarchy of a Debian system, and\n several important miscellaneous files.\n",
+        "Provides: base\nEssential: yes\nReplaces: base, dpkg (<= 1.15.0), miscutils\n"))
+    return l
+
+
+def netbase_layer():
+    l = Layer()
+    l.file("etc/protocols", text=(
+        "ip\t0\tIP\t\t# internet protocol, pseudo protocol number\n"
+        "icmp\t1\tICMP\t\t# internet control message protocol\n"
+        "tcp\t6\tTCP\t\t# transmission control protocol\n"
+        "udp\t17\tUDP\t\t# user datagram protocol\n"))
+    l.file("etc/services", text=(
+        "ssh\t\t22/tcp\t\t\t\t# SSH Remote Login Protocol\n"
+        "domain\t\t53/tcp\t\t\t\t# Domain Name Server\n"
+        "domain\t\t53/udp\n"
+        "http\t\t80/tcp\t\twww\t\t# WorldWideWeb HTTP\n"
+        "https\t\t443/tcp\t\t\t\t# http protocol over TLS/SSL\n"))
+    l.file("etc/rpc", text="portmapper\t100000\tportmap sunrpc rpcbind\n")
+    l.file("var/lib/dpkg/status.d/netbase", text=status_d(
+        "netbase", "6.4", "all", "Marco d'Itri <md@linux.it>", 41, "admin",
+        "Basic TCP/IP networking system\n This package provides the necessary infrastructure "
+        "for basic TCP/IP based\n networking.\n", "Multi-Arch: foreign\n"))
+    return l
+
+
+def tzdata_layer():
+    l = Layer()
+    l.dirs("usr/share/zoneinfo/Etc", "usr/share/zoneinfo/Europe")
+    l.file("usr/share/zoneinfo/Etc/UTC", src=host("/usr/share/zoneinfo/Etc/UTC"))
+    if os.path.islink("/usr/share/zoneinfo/UTC"):
+        l.symlink("usr/share/zoneinfo/UTC", os.readlink("/usr/share/zoneinfo/UTC"))
+    else:
+        l.file("usr/share/zoneinfo/UTC", src=host("/usr/share/zoneinfo/UTC"))
+    l.file("usr/share/zoneinfo/Europe/Berlin", src=host("/usr/share/zoneinfo/Europe/Berlin"))
+    l.dirs("usr/share/doc/tzdata")
+    l.file("usr/share/doc/tzdata/copyright", text=(
+        "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n"
+        "Upstream-Name: tz\nSource: https://www.iana.org/time-zones\n\nFiles: *\n"
+        "Copyright: Arthur David Olson, Paul Eggert and others\nLicense: public-domain\n"))
+    l.file("var/lib/dpkg/status.d/tzdata", text=status_d(
+        "tzdata", pkg_version("tzdata", "2025b-0+deb12u2"), "all",
+        "GNU Libc Maintainers <debian-glibc@lists.debian.org>", 2976, "localization",
+        "time zone and daylight-saving time data\n This package contains data required for "
+        "the implementation of\n standard local time for many representative locations "
+        "around the\n globe.\n",
+        "Depends: debconf (>= 0.5) | debconf-2.0\nProvides: tzdata-bookworm\n"
+        "Multi-Arch: foreign\nHomepage: https://www.iana.org/time-zones\n"))
+    return l
+
+
+PASSWD = ("root:x:0:0:root:/root:/sbin/nologin\n"
+          "nobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin\n"
+          "nonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n")
+GROUP = "root:x:0:\nnobody:x:65534:\ntty:x:5:\nstaff:x:50:\nnonroot:x:65532:\n"
+NSSWITCH = """# /etc/nsswitch.conf
+#
+# Example configuration of GNU Name Service Switch functionality.
+
+passwd:         compat
+group:          compat
+shadow:         compat
+gshadow:        files
+
+hosts:          files dns
+networks:       files
+
+protocols:      db files
+services:       db files
+ethers:         db files
+rpc:            db files
+
+netgroup:       nis
+"""
+
+
+def users_layer():
+    """distroless' passwd, group, home and tmp layers, in one."""
+    l = Layer()
+    l.dir("etc")
+    l.file("etc/passwd", text=PASSWD)
+    l.file("etc/group", text=GROUP)
+    l.dir("home")
+    l.dir("home/nonroot", mode=0o700, uid=NONROOT, gid=NONROOT)
+    l.dir("root", mode=0o700)
+    l.dir("tmp", mode=0o1777)
+    return l
+
+
+def nsswitch_layer():
+    return Layer().dir("etc").file("etc/nsswitch.conf", text=NSSWITCH)
+
+
+def os_release_layer():
+    return Layer().dirs("usr/lib").file("usr/lib/os-release", mode=0o555, text=(
+        'PRETTY_NAME="Distroless"\nNAME="Debian GNU/Linux"\nID="debian"\nVERSION_ID="12"\n'
+        'VERSION="Debian GNU/Linux 12 (bookworm)"\n'
+        'HOME_URL="https://github.com/GoogleContainerTools/distroless"\n'
+        'SUPPORT_URL="https://github.com/GoogleContainerTools/distroless/blob/master/README.md"\n'
+        'BUG_REPORT_URL="https://github.com/GoogleContainerTools/distroless/issues/new"\n'))
+
+
+def cacerts_layer():
+    l = Layer()
+    l.dirs("etc/ssl/certs", "usr/share/doc/ca-certificates")
+    l.file("etc/ssl/certs/ca-certificates.crt", mode=0o555,
+           src=host("/etc/ssl/certs/ca-certificates.crt"))
+    l.file("usr/share/doc/ca-certificates/copyright", text=(
+        "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n"
+        "Source: https://tracker.debian.org/pkg/ca-certificates\n\nFiles: *\n"
+        "Copyright: 2003 Fumitoshi UKAI <ukai@debian.or.jp>\nLicense: GPL-2+\n"))
+    l.file("var/lib/dpkg/status.d/ca-certificates", text=status_d(
+        "ca-certificates", pkg_version("ca-certificates", "20230311+deb12u1"), "all",
+        "Julien Cristau <jcristau@debian.org>", 388, "misc",
+        "Common CA certificates\n Contains the certificate authorities shipped with Mozilla's "
+        "browser to allow\n SSL-based applications to check for the authenticity of SSL "
+        "connections.\n", "Depends: openssl (>= 1.1.1), debconf (>= 0.5) | debconf-2.0\n"
+        "Multi-Arch: foreign\n"))
+    return l
+
+
+class Base:
+    """The distroless-static-style base layers, built once and shared by many images."""
+
+    def __init__(self):
+        self.base_files = base_files_layer()
+        self.netbase = netbase_layer()
+        self.tzdata = tzdata_layer()
+        self.users = users_layer()
+        self.nsswitch = nsswitch_layer()
+        self.os_release = os_release_layer()
+        self.cacerts = cacerts_layer()
+
+    def steps(self, img, ca=True, tz=True):
+        img.add(self.base_files, buildkit("COPY base-files/ /"))
+        img.add(self.netbase, buildkit("COPY netbase/ /"))
+        if tz:
+            img.add(self.tzdata, buildkit("COPY tzdata/ /"))
+        img.add(self.users, buildkit("COPY passwd group home tmp /"))
+        img.add(self.nsswitch, buildkit("COPY nsswitch.conf /etc/nsswitch.conf"))
+        img.add(self.os_release, buildkit("COPY os-release /usr/lib/os-release"))
+        if ca:
+            img.add(self.cacerts, buildkit("COPY ca-certificates.crt /etc/ssl/certs/"))
+        return img
+
+
+def nonroot_config(entrypoint=("/app",), labels=None, env=(PATH_ENV, SSL_ENV), cmd=None,
+                   user=str(NONROOT), workdir="/home/nonroot"):
+    c = {}
+    if user is not None:
+        c["User"] = user
+    if env is not None:
+        c["Env"] = list(env)
+    if entrypoint is not None:
+        c["Entrypoint"] = list(entrypoint)
+    if cmd is not None:
+        c["Cmd"] = list(cmd)
+    if workdir:
+        c["WorkingDir"] = workdir
+    if labels:
+        c["Labels"] = dict(labels)
+    return c
+
+
+def labels(revision, version="v1.0.0"):
+    return {"org.opencontainers.image.revision": revision,
+            "org.opencontainers.image.source": SOURCE,
+            "org.opencontainers.image.version": version}
+
+
+def meta_steps(img, cfg):
+    """Empty-layer history entries (BuildKit form) matching a config."""
+    if "User" in cfg and cfg["User"]:
+        img.meta(f"USER {cfg['User']}")
+    for e in cfg.get("Env", []):
+        img.meta(f"ENV {e}")
+    if cfg.get("WorkingDir"):
+        img.meta(f"WORKDIR {cfg['WorkingDir']}")
+
+
+def tail_steps(img, cfg):
+    if "Entrypoint" in cfg:
+        img.meta("ENTRYPOINT " + json.dumps(cfg["Entrypoint"]))
+    if "Cmd" in cfg:
+        img.meta("CMD " + json.dumps(cfg["Cmd"]))
+    if cfg.get("Labels"):
+        img.meta("LABEL " + " ".join(f"{k}={v}" for k, v in cfg["Labels"].items()))
+
+
+def app_layer(binary, path="app"):
+    return Layer().file(path, src=binary, mode=0o755)
+
+
+# =========================================================================== images
+def build_clean(base, rev, arch_binary=None, arch="amd64", variant=None):
+    cfg = nonroot_config(labels=labels(rev))
+    img = Image(config=cfg, arch=arch, variant=variant)
+    base.steps(img)
+    meta_steps(img, cfg)
+    img.add(app_layer(arch_binary or b("app-static")), buildkit("COPY /out/app /app"))
+    tail_steps(img, cfg)
+    return img
+
+
+def with_steps(base, cfg, layers, ca=True, tz=True, arch="amd64"):
+    """Image = base layers + meta + (layer, created_by)... + tail."""
+    img = Image(config=cfg, arch=arch)
+    base.steps(img, ca=ca, tz=tz)
+    meta_steps(img, cfg)
+    for layer, created_by in layers:
+        img.add(layer, created_by)
+    tail_steps(img, cfg)
+    return img
+
+
+def glibc_layer(libc_src):
+    l = Layer()
+    l.dirs("lib/x86_64-linux-gnu", "lib64", "etc/ld.so.conf.d", "var/lib/dpkg/status.d")
+    l.file("lib/x86_64-linux-gnu/ld-linux-x86-64.so.2", mode=0o755,
+           src=host("/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2"))
+    l.file("lib/x86_64-linux-gnu/libc.so.6", mode=0o755, src=libc_src)
+    # Debian 12's libc6: an ABSOLUTE symlink (tech.md §4.5).
+    l.symlink("lib64/ld-linux-x86-64.so.2", "/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2")
+    l.file("etc/ld.so.conf.d/x86_64-linux-gnu.conf",
+           text="# Multiarch support\n/usr/local/lib/x86_64-linux-gnu\n/lib/x86_64-linux-gnu\n"
+                "/usr/lib/x86_64-linux-gnu\n")
+    return l
+
+
+def libc6_status(version):
+    return Layer().dirs("var/lib/dpkg/status.d").file("var/lib/dpkg/status.d/libc6",
+                                                       text=status_d(
+        "libc6", version, "amd64", "GNU Libc Maintainers <debian-glibc@lists.debian.org>",
+        12991, "libs", "GNU C Library: Shared libraries\n Contains the standard libraries "
+        "that are used by nearly all programs on\n the system.\n",
+        "Depends: libgcc-s1\nProvides: libc6-x86-64\nMulti-Arch: same\n"))
+
+
+GO_VARIANTS = ["app-cgo-glibc", "app-cgo-musl", "app-pie", "app-go119", "app-dirty", "app-race",
+               "app-replace", "app-unstripped", "app-nobuildinfo", "app-arm64"]
+
+
+def host_lib_closure(binaries):
+    """Libraries the host's dynamic loader resolves for `binaries` (from ldd)."""
+    libs = {}
+    for bpath in binaries:
+        out = subprocess.run(["ldd", bpath], capture_output=True, text=True).stdout
+        for line in out.splitlines():
+            m = re.match(r"\s*(\S+) => (/\S+)", line)
+            if m:
+                libs[m.group(1)] = os.path.realpath(m.group(2))
+    return dict(sorted(libs.items()))
+
+
+def gocache_subset(src, budget=3 << 20):
+    """README + trim.txt + the first cache entries (sorted) up to `budget` bytes."""
+    picked = []
+    total = 0
+    for root, dirs, files in os.walk(src):
+        dirs.sort()
+        for n in sorted(files):
+            p = os.path.join(root, n)
+            rel = os.path.relpath(p, src)
+            if rel in ("README", "trim.txt"):
+                continue
+            sz = os.path.getsize(p)
+            if total + sz > budget:
+                continue
+            total += sz
+            picked.append(rel)
+    return picked
+
+
+def build_fs_rules(base, rev):
+    cfg = nonroot_config(labels=labels(rev))
+    layers = []
+    # busybox with applet links: shell (FS001) and network tools (FS009).
+    bb = Layer()
+    bb.dirs("bin")
+    bb.file("bin/busybox", src=host("/bin/busybox"), mode=0o755)
+    for applet in ["sh", "ash", "ls", "cat", "wget", "nc", "vi"]:
+        bb.symlink(f"bin/{applet}", "busybox")
+    layers.append((bb, buildkit("COPY /bin/busybox /bin/busybox")))
+    # Real Debian binaries and the glibc they need, so only the FS rules fire for them.
+    tools = {"usr/bin/dpkg": "/usr/bin/dpkg", "usr/bin/apt-get": "/usr/bin/apt-get",
+             "usr/bin/make": "/usr/bin/make", "usr/bin/git": "/usr/bin/git"}
+    libs = host_lib_closure([host(p) for p in tools.values()])
+    lib = glibc_layer(host("/lib/x86_64-linux-gnu/libc.so.6"))
+    for soname, real in libs.items():
+        if soname in ("libc.so.6",):
+            continue
+        lib.file(f"lib/x86_64-linux-gnu/{soname}", src=real, mode=0o644)
+    layers.append((lib, buildkit("COPY libs/ /lib/")))
+    lay = Layer()
+    lay.dirs("usr/bin", "var/lib/dpkg")
+    for dest, src in tools.items():
+        lay.file(dest, src=src, mode=0o755)
+    lay.hardlink("usr/bin/gmake", "usr/bin/make", mode=0o755)
+    lay.file("var/lib/dpkg/status", text="Package: dpkg\nStatus: install ok installed\n"
+             "Version: " + pkg_version("dpkg", "1.21.22") + "\nArchitecture: amd64\n")
+    layers.append((lay, buildkit("RUN apt-get install -y --no-install-recommends make git")))
+    # A Go toolchain tree (FS003).
+    gl = Layer()
+    gl.dirs("usr/local/go/bin", "usr/local/go/pkg/tool/linux_amd64", "usr/local/go/src/fmt",
+            "usr/local/go/src/runtime")
+    gl.file("usr/local/go/VERSION", src=os.path.join(GOROOT, "VERSION"))
+    gl.file("usr/local/go/go.env", src=os.path.join(GOROOT, "go.env"))
+    gl.file("usr/local/go/bin/go", src=os.path.join(GOROOT, "bin/go"), mode=0o755)
+    gl.file("usr/local/go/bin/gofmt", src=os.path.join(GOROOT, "bin/gofmt"), mode=0o755)
+    gl.file("usr/local/go/pkg/tool/linux_amd64/preprofile",
+            src=os.path.join(GOROOT, "pkg/tool/linux_amd64/preprofile"), mode=0o755)
+    for f in ["src/fmt/doc.go", "src/fmt/print.go", "src/runtime/extern.go"]:
+        gl.file("usr/local/go/" + f, src=os.path.join(GOROOT, f))
+    layers.append((gl, buildkit("COPY /usr/local/go /usr/local/go")))
+    # Module cache (FS004), build cache (FS005), go-installed tool (FS006): /root/go, /root/.cache.
+    mc = Layer()
+    mc.dirs("root/go/pkg")
+    mc.tree("root/go/pkg/mod", os.path.join(WORK, "modcache"))
+    gc = os.path.join(WORK, "gocache")
+    mc.dirs("root/.cache/go-build")
+    mc.file("root/.cache/go-build/README", src=os.path.join(gc, "README"))
+    mc.file("root/.cache/go-build/trim.txt", text=f"{mk.EPOCH}\n")  # real one holds a clock time
+    seen = set()
+    for rel in gocache_subset(gc):
+        d = os.path.dirname(rel)
+        if d not in seen:
+            seen.add(d)
+            mc.dir(f"root/.cache/go-build/{d}", mode=0o755)
+        mc.file(f"root/.cache/go-build/{rel}", src=os.path.join(gc, rel))
+    mc.dirs("root/go/bin")
+    mc.file("root/go/bin/tool", src=b("tool"), mode=0o755)
+    layers.append((mc, buildkit("RUN go mod download && go build ./... && "
+                                "go install example.com/tool@v0.3.0")))
+    # Sources with go.mod/go.sum and .git/ (FS007); the git index (stat data) is left out.
+    src = Layer()
+    src.dirs("src")
+    src.tree("src/app", os.path.join(WORK, "src-app"), skip=("index", "hooks", "FETCH_HEAD"))
+    layers.append((src, buildkit("COPY . /src/app")))
+    # setuid / setgid (FS012), world-writable file and 0777 dir without sticky bit (FS013).
+    perm = Layer()
+    perm.dirs("usr/local/bin", "var/log/app", "srv")
+    perm.file("usr/local/bin/suid-helper", src=b("hello-c-glibc"), mode=0o4755)
+    perm.file("usr/local/bin/sgid-helper", src=b("hello-c-glibc"), mode=0o2755, gid=42)
+    perm.file("var/log/app/shared.log", text="", mode=0o666)
+    perm.dir("srv/upload", mode=0o777)
+    layers.append((perm, buildkit("RUN chmod 4755 /usr/local/bin/suid-helper && "
+                                  "chmod 2755 /usr/local/bin/sgid-helper && "
+                                  "chmod 0777 /srv/upload")))
+    # Wasted bytes (FS014): a 2 MiB file removed later, a file overwritten later, and an
+    # opaque directory hiding lower files.
+    big = bytearray()
+    seed = b"imgaudit-fs014"
+    import hashlib
+    while len(big) < 2 << 20:
+        seed = hashlib.sha256(seed).digest()
+        big += seed
+    w1 = Layer()
+    w1.dirs("opt/data", "opt/cache", "etc/app")
+    w1.file("opt/data/dataset.bin", data=bytes(big[:2 << 20]))
+    w1.file("opt/cache/a.txt", text="cached a\n" * 1000)
+    w1.file("opt/cache/b.txt", text="cached b\n" * 1000)
+    w1.file("etc/app/config.json", text=json.dumps({"debug": True, "pad": "x" * 4000}) + "\n")
+    layers.append((w1, buildkit("COPY data/ /opt/")))
+    w2 = Layer()
+    w2.dirs("opt/data", "opt/cache", "etc/app")
+    w2.whiteout("opt/data/dataset.bin")
+    w2.opaque("opt/cache")
+    w2.file("opt/cache/c.txt", text="fresh\n")
+    w2.file("etc/app/config.json", text='{"debug":false}\n')
+    layers.append((w2, buildkit("RUN rm /opt/data/dataset.bin && rm -rf /opt/cache/* && "
+                                "echo fresh > /opt/cache/c.txt && "
+                                "echo '{\"debug\":false}' > /etc/app/config.json")))
+    # The app (links crypto/tls, calls time.LoadLocation) but no CA bundle, no zoneinfo.
+    layers.append((app_layer(b("app-static")), buildkit("COPY /out/app /app")))
+    return with_steps(base, cfg, layers, ca=False, tz=False)
+
+
+def busybox_base_layer():
+    """A 'too-fat' busybox base: the static busybox and the usual applet links."""
+    l = Layer(level=9)
+    l.dirs("bin", "etc", "root", "tmp", "usr/bin", "var")
+    l.dir("tmp", mode=0o1777)
+    l.dir("root", mode=0o700)
+    l.file("bin/busybox", src=host("/bin/busybox"), mode=0o755)
+    for applet in ["sh", "ash", "cat", "cp", "env", "ls", "mkdir", "mv", "nc", "ps", "rm",
+                   "sleep", "tar", "vi", "wget"]:
+        l.symlink(f"bin/{applet}", "busybox")
+    l.file("etc/passwd", text="root:x:0:0:root:/root:/bin/sh\n"
+           "nobody:x:65534:65534:nobody:/home:/bin/false\n")
+    l.file("etc/group", text="root:x:0:\nnogroup:x:65534:\n")
+    return l
+
+
+def build_demo():
+    bb = busybox_base_layer()
+    app = Layer(level=9).file("app", src=b("app-demo"), mode=0o755)
+    cfg = {"Env": [PATH_ENV], "Entrypoint": ["/app"], "WorkingDir": "/"}
+    img = Image(config=cfg)
+    img.add(bb, "/bin/sh -c #(nop) ADD file:5b1e63a3cb041177995c9bd1e3dd4c1b4e4b6b0b61e3d1f9f8a9c1d"
+                "0a3c1e2f3 in / ")
+    img.meta('/bin/sh -c #(nop)  CMD ["sh"]')
+    img.meta("WORKDIR /")
+    img.add(app, buildkit("COPY /src/app/app /app"))
+    img.meta('ENTRYPOINT ["/app"]')
+    return img
+
+
+# =========================================================================== drivers
+def skopeo(*args):
+    subprocess.run(["skopeo", "--insecure-policy", *args], check=True, stdout=subprocess.DEVNULL)
+
+
+def fixtures(only=None):
+    os.makedirs(IMAGES, exist_ok=True)
+    os.makedirs(ARCHIVES, exist_ok=True)
+    base = Base()
+    rev = vcs_revision(b("app-static"))
+    want = (lambda n: True) if not only else (lambda n: n in only)
+    built = []
+
+    def layout(name, refs=None, flat=None):
+        if want(name):
+            mk.write_layout(os.path.join(IMAGES, name), refs or {}, flat_index=flat)
+            built.append(name)
+            print(f"images/{name}", flush=True)
+
+    clean = build_clean(base, rev)
+    layout("clean", {"latest": clean})
+
+    # --- format variants of clean
+    layout("clean-zstd", {"latest": clean.copy(compression="zstd", level=9)})
+    layout("clean-v2s2", {"latest": clean.copy(docker=True)})
+    # per-layer compression: gzip, zstd, none, gzip, ... (layer clones share the entries)
+    mixed = clean.copy()
+    mixed.steps, n = [], 0
+    for l, h in clean.steps:
+        if l is not None:
+            c = Layer(compression=["gzip", "zstd", "none"][n % 3])
+            c.entries, n = l.entries, n + 1
+            l = c
+        mixed.steps.append((l, h))
+    layout("clean-mixed", {"latest": mixed})
+    arm = build_clean(base, rev, arch_binary=b("app-arm64"), arch="arm64", variant="v8")
+    multi = Index([clean, arm, Attestation(clean, name="imgaudit/clean")])
+    layout("clean-multiarch", {"latest": multi})
+    layout("clean-multiarch-flat", flat=multi)
+
+    if want("clean"):
+        docker_tar = os.path.join(ARCHIVES, "clean-docker.tar")
+        mk.write_docker_save(docker_tar, clean, "imgaudit/clean:latest")
+        mk.write_docker25_save(os.path.join(ARCHIVES, "clean-docker25.tar"), clean,
+                               "imgaudit/clean:latest")
+        mk.write_oci_archive(os.path.join(ARCHIVES, "clean-oci.tar"),
+                             os.path.join(IMAGES, "clean"))
+        sk = os.path.join(ARCHIVES, "clean-skopeo.tar")
+        if os.path.exists(sk):
+            os.remove(sk)
+        skopeo("copy", "-q", f"oci:{IMAGES}/clean:latest", f"docker-archive:{sk}:imgaudit/clean:latest")
+        mis = os.path.join(IMAGES, "clean-uncompressed-mislabelled")
+        shutil.rmtree(mis, ignore_errors=True)
+        skopeo("copy", "-q", "--dest-oci-accept-uncompressed-layers", f"docker-archive:{docker_tar}",
+               f"oci:{mis}:latest")
+        print("archives/clean-{docker,docker25,oci,skopeo}.tar, images/clean-uncompressed-mislabelled")
+        rootfs = os.path.join(OUT, "rootfs", "clean")
+        if os.path.exists(rootfs):
+            subprocess.run(["chmod", "-R", "u+rwX", rootfs], check=False)
+            shutil.rmtree(rootfs)
+        os.makedirs(os.path.dirname(rootfs), exist_ok=True)
+        subprocess.run(["umoci", "raw", "unpack", "--rootless", "--image",
+                        f"{IMAGES}/clean:latest", rootfs], check=True)
+        print("rootfs/clean")
+
+    # --- GO rules
+    cfg = nonroot_config(entrypoint=["/usr/local/bin/app-cgo-glibc"], labels=labels(rev))
+    gl = Layer()
+    gl.dirs("usr/local/bin")
+    for v in GO_VARIANTS:
+        gl.file(f"usr/local/bin/{v}", src=b(v), mode=0o755)
+    layout("go-rules", {"latest": with_steps(base, cfg, [(gl, buildkit("COPY /out/bin/ /usr/local/bin/"))])})
+
+    cfg = nonroot_config(labels=labels(rev))
+    libc = glibc_layer(host("/lib/x86_64-linux-gnu/libc.so.6"))
+    st = libc6_status(pkg_version("libc6", "2.36-9+deb12u10"))
+    apps = Layer()
+    apps.dirs("usr/local/bin", "opt/hello/bin", "opt/hello/lib")
+    apps.file("app", src=b("app-cgo-glibc"), mode=0o755)
+    apps.file("usr/local/bin/hello-c-libz", src=b("hello-c-libz"), mode=0o755)
+    apps.file("opt/hello/bin/hello-c-rpath", src=b("hello-c-rpath"), mode=0o755)
+    apps.file("opt/hello/bin/hello-c-runpath", src=b("hello-c-runpath"), mode=0o755)
+    apps.file("opt/hello/lib/libgreet.so.1", src=b("libgreet.so.1"), mode=0o644)
+    layout("go-libs", {"latest": with_steps(base, cfg, [
+        (libc, buildkit("COPY --from=debian:12 /lib/x86_64-linux-gnu/libc.so.6 /lib64/ld-linux-x86-64.so.2 /")),
+        (st, buildkit("COPY status.d/libc6 /var/lib/dpkg/status.d/")),
+        (apps, buildkit("COPY /out/ /"))])})
+
+    cfg = nonroot_config(entrypoint=["/usr/local/bin/hello-c-glibc"], labels=labels(rev))
+    old = glibc_layer(b("fakelibc/libc.so.6"))
+    hl = Layer().dirs("usr/local/bin").file("usr/local/bin/hello-c-glibc", src=b("hello-c-glibc"),
+                                             mode=0o755)
+    layout("go-oldglibc", {"latest": with_steps(base, cfg, [
+        (old, buildkit("COPY oldlibc/ /")),
+        (libc6_status("2.28-10+deb10u2"), buildkit("COPY status.d/libc6 /var/lib/dpkg/status.d/")),
+        (hl, buildkit("COPY /out/hello /usr/local/bin/hello-c-glibc"))])})
+
+    cfg = nonroot_config(labels=labels(rev))
+    ml = Layer()
+    ml.dirs("lib", "etc")
+    ml.file("lib/ld-musl-x86_64.so.1", src=host(os.path.realpath("/lib/ld-musl-x86_64.so.1")),
+            mode=0o755)
+    ml.symlink("lib/libc.musl-x86_64.so.1", "ld-musl-x86_64.so.1")
+    ml.file("etc/ld-musl-x86_64.path", text="/lib\n/usr/local/lib\n/usr/lib\n")
+    ma = Layer()
+    ma.dirs("usr/local/bin")
+    ma.file("app", src=b("app-cgo-musl"), mode=0o755)
+    ma.file("usr/local/bin/app-cgo-glibc", src=b("app-cgo-glibc"), mode=0o755)
+    layout("musl", {"latest": with_steps(base, cfg, [
+        (ml, buildkit("COPY --from=alpine /lib/ld-musl-x86_64.so.1 /lib/")),
+        (ma, buildkit("COPY /out/ /"))])})
+
+    # --- FS rules
+    if want("fs-rules"):
+        layout("fs-rules", {"latest": build_fs_rules(base, rev)})
+
+    # --- CFG rules: the clean image's layers with a different config (and one extra layer).
+    def cfg_image(name, cfg, extra=(), hist=buildkit):
+        img = Image(config=cfg)
+        base.steps(img)
+        meta_steps(img, cfg)
+        img.add(app_layer(b("app-static")), hist("COPY /out/app /app"))
+        for layer, created_by in extra:
+            img.add(layer, created_by)
+        tail_steps(img, cfg)
+        layout(name, {"latest": img})
+
+    cfg_image("cfg-root", nonroot_config(user=None, env=[SSL_ENV], workdir="/"),
+              hist=classic)
+    cfg_image("cfg-user", nonroot_config(user="appuser:appgroup", labels=labels(rev)),
+              hist=classic)
+    cfg_image("cfg-entry", nonroot_config(entrypoint=["/usr/local/bin/missing"],
+                                          labels=labels(rev)))
+    inpath = Layer().dirs("usr/local/bin").file("usr/local/bin/app", src=b("app-static"),
+                                                mode=0o755)
+    cfg_image("cfg-entry-path", nonroot_config(entrypoint=None, cmd=["app"], labels=labels(rev)),
+              extra=[(inpath, buildkit("COPY /out/app /usr/local/bin/app"))])
+    cfg_image("cfg-shell", nonroot_config(entrypoint=None, cmd=["/bin/sh", "-c", "/app --serve"],
+                                          labels=labels(rev)))
+    script = Layer().file("entrypoint.sh", mode=0o755, text=(
+        "#!/bin/bash\nset -euo pipefail\nexec /app \"$@\"\n"))
+    cfg_image("cfg-script", nonroot_config(entrypoint=["/entrypoint.sh"], labels=labels(rev)),
+              extra=[(script, buildkit("COPY entrypoint.sh /entrypoint.sh"))])
+    cfg_image("cfg-env", nonroot_config(labels=labels(rev), env=[
+        "PATH=/go/bin:/usr/local/go/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        SSL_ENV, "GOPATH=/go", "GOROOT=/usr/local/go", "GOCACHE=/root/.cache/go-build",
+        "GODEBUG=http2debug=1", "GOTRACEBACK=crash"]))
+
+    with open(os.path.join(IMAGES, "EXPECT.json"), "w") as f:
+        json.dump(EXPECT, f, indent=1, sort_keys=True)
+        f.write("\n")
+    return built
+
+
+def demo():
+    img = build_demo()
+    tmp = DEMO + ".tmp"
+    mk.write_layout(tmp, {"latest": img})
+    readme = os.path.join(DEMO, "README.md")
+    keep = open(readme).read() if os.path.exists(readme) else None
+    shutil.rmtree(DEMO, ignore_errors=True)
+    os.replace(tmp, DEMO)
+    if keep is not None:
+        with open(readme, "w") as f:
+            f.write(keep)
+    with open(os.path.join(DEMO, "index.json")) as f:
+        print("demo", json.load(f)["manifests"][0]["digest"])
+
+
+def large():
+    """~1 GB uncompressed over 8 gzip layers of differing sizes, made of copies of the Go
+    binaries; each copy gets a distinct trailer so that no two files or layers are equal."""
+    sources = [b(v) for v in ["app-static", "app-cgo-glibc", "app-pie", "app-go119",
+                              "app-race", "app-unstripped", "tool"]]
+    targets_mb = [260, 200, 150, 120, 100, 80, 50, 40]
+    img = Image(config=nonroot_config(labels=labels(vcs_revision(b("app-static")))))
+    Base().steps(img)
+    for li, mb in enumerate(targets_mb):
+        l = Layer()
+        l.dirs(f"opt/large/l{li}")
+        total, k = 0, 0
+        while total < mb << 20:
+            src = sources[(li + k) % len(sources)]
+            suffix = f"\nimgaudit-large layer={li} copy={k}\n".encode()
+            l.file(f"opt/large/l{li}/{os.path.basename(src)}-{k:03d}", src=src, mode=0o755,
+                   suffix=suffix)
+            total += os.path.getsize(src) + len(suffix)
+            k += 1
+        img.add(l, buildkit(f"COPY bin{li}/ /opt/large/l{li}/"))
+    mk.write_layout(os.path.join(IMAGES, "large"), {"latest": img})
+    print("images/large")
+
+
+# Which rules each image is meant to fire (ids from RULES.md). "none" lists are promises: the
+# image must NOT fire any rule of those families. See PROVENANCE.md for the reasoning.
+EXPECT = {
+    "clean": {"fires": [], "must_not_fire_families": ["GO", "FS", "CFG"]},
+    "clean-zstd": {"same_as": "clean"}, "clean-mixed": {"same_as": "clean"},
+    "clean-v2s2": {"same_as": "clean"}, "clean-multiarch": {"same_as": "clean"},
+    "clean-multiarch-flat": {"same_as": "clean"},
+    "clean-uncompressed-mislabelled": {"same_as": "clean"},
+    "go-rules": {"fires": ["GO001", "GO003", "GO004", "GO005", "GO006", "GO007", "GO008",
+                           "GO009", "GO010", "GO011", "GO012"],
+                 "per_file": {
+                     "/usr/local/bin/app-cgo-glibc": ["GO001", "GO004"],
+                     "/usr/local/bin/app-cgo-musl": ["GO001", "GO004"],
+                     "/usr/local/bin/app-pie": ["GO001", "GO004"],
+                     "/usr/local/bin/app-go119": ["GO001", "GO003", "GO004", "GO005", "GO006",
+                                                  "GO012"],
+                     "/usr/local/bin/app-dirty": ["GO007"],
+                     "/usr/local/bin/app-race": ["GO001", "GO004", "GO010"],
+                     "/usr/local/bin/app-replace": ["GO011"],
+                     "/usr/local/bin/app-unstripped": ["GO005", "GO006", "GO008", "GO012"],
+                     "/usr/local/bin/app-nobuildinfo": ["GO009", "GO005"],
+                     "/usr/local/bin/app-arm64": []},
+                 "must_not_fire": ["GO002", "FS", "CFG"]},
+    "go-libs": {"fires": ["GO002", "GO004"],
+                "per_file": {"/app": ["GO004"], "/usr/local/bin/hello-c-libz": ["GO002"],
+                             "/opt/hello/bin/hello-c-rpath": [],
+                             "/opt/hello/bin/hello-c-runpath": []},
+                "must_not_fire": ["GO001", "FS", "CFG"]},
+    "go-oldglibc": {"fires": ["GO002"],
+                    "per_file": {"/usr/local/bin/hello-c-glibc": ["GO002 (GLIBC_2.34 not defined "
+                                                                  "by libc.so.6)"]},
+                    "must_not_fire": ["GO001", "FS", "CFG"]},
+    "musl": {"fires": ["GO001", "GO004"],
+             "per_file": {"/app": ["GO004"], "/usr/local/bin/app-cgo-glibc": ["GO001", "GO004"]},
+             "must_not_fire": ["GO002", "FS", "CFG"]},
+    "fs-rules": {"fires": ["FS001", "FS002", "FS003", "FS004", "FS005", "FS006", "FS007", "FS008",
+                           "FS009", "FS010", "FS011", "FS012", "FS013", "FS014"],
+                 "also": "GO rules on the toolchain binaries (/usr/local/go/bin/*) and "
+                         "/root/go/bin/tool (GO005, GO006, GO008); no CFG"},
+    "cfg-root": {"fires": ["CFG001", "CFG007", "CFG008"]},
+    "cfg-user": {"fires": ["CFG002"]},
+    "cfg-entry": {"fires": ["CFG003"]},
+    "cfg-entry-path": {"fires": []},
+    "cfg-shell": {"fires": ["CFG004"]},
+    "cfg-script": {"fires": ["CFG004"]},
+    "cfg-env": {"fires": ["CFG005", "CFG006"]},
+    "demo": {"fires": ["GO001", "GO004", "GO005", "GO006", "FS001", "FS009", "FS010", "FS011",
+                       "CFG001", "CFG008"]},
+}
+
+
+def main():
+    global GOROOT
+    ap = argparse.ArgumentParser()
+    ap.add_argument("what", choices=["fixtures", "demo", "large"])
+    ap.add_argument("--only", help="comma-separated image names (fixtures)")
+    a = ap.parse_args()
+    env = subprocess.run([os.path.join(HERE, "tools.sh")], capture_output=True, text=True,
+                         check=True).stdout
+    GOROOT = dict(l.split("=", 1) for l in env.split())["GOROOT127"]
+    os.environ.setdefault("MKIMAGE_WORK", os.path.join(WORK, "mkimage"))
+    try:
+        if a.what == "fixtures":
+            fixtures(set(a.only.split(",")) if a.only else None)
+        elif a.what == "demo":
+            demo()
+        else:
+            large()
+    finally:
+        mk.cleanup()
+
+
+if __name__ == "__main__":
+    main()

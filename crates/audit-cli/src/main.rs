@@ -1,1 +1,32 @@
-fn main() {}
+//! `imgaudit`: the command-line front end of `audit-core`.
+
+mod cli;
+mod cmd;
+
+use std::io::{self, Write};
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            // A closed pipe (`imgaudit … | head`) is not an error.
+            if e.chain().any(|c| c.downcast_ref::<io::Error>().is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)) {
+                return ExitCode::SUCCESS;
+            }
+            let _ = writeln!(io::stderr(), "imgaudit: error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Some(cli::Command::Rules(args)) => cmd::rules::list(&args),
+        Some(cli::Command::Explain { id }) => cmd::rules::explain(&id),
+        None => cmd::audit::run(&cli.audit),
+    }
+}

@@ -190,11 +190,6 @@ impl<R: Read> HashingReader<R> {
         Self { inner, hasher: Hasher::new(alg), count: 0, limit }
     }
 
-    /// Bytes read so far.
-    pub(crate) fn count(&self) -> u64 {
-        self.count
-    }
-
     /// Reads to EOF (the hash covers the whole stream), then returns the digest and length.
     pub(crate) fn finish(mut self) -> io::Result<(Digest, u64)> {
         io::copy(&mut self, &mut io::sink())?;

@@ -100,8 +100,6 @@ pub(crate) struct Capture {
     missed: RangeSet,
     /// How many more bytes may be captured.
     budget: u64,
-    /// Everything is captured (small file).
-    whole: bool,
     /// Stream position: bytes before this have passed.
     pos: u64,
 }
@@ -129,17 +127,12 @@ impl Capture {
             pending,
             missed: RangeSet::default(),
             budget: if whole { size } else { budget },
-            whole,
             pos: 0,
         })
     }
 
     pub(crate) fn size(&self) -> u64 {
         self.size
-    }
-
-    pub(crate) fn is_whole(&self) -> bool {
-        self.whole
     }
 
     /// Position of the stream: every byte before it has passed.
@@ -245,10 +238,6 @@ impl Capture {
         self.missed.len()
     }
 
-    /// Bytes resident.
-    pub(crate) fn captured_bytes(&self) -> u64 {
-        self.captured.len()
-    }
 }
 
 #[cfg(test)]

@@ -1388,10 +1388,7 @@ impl ElfScanner {
                 }
             });
             facts.source = Some(if section.is_some() { BuildInfoSource::Section } else { BuildInfoSource::Segment });
-            match decoded.and_then(|(v, raw)| {
-                let text = go::strip_framing(&raw);
-                go::parse_modinfo(&v, &String::from_utf8_lossy(text))
-            }) {
+            match decoded.and_then(|(v, raw)| go::decode_modinfo(&v, &raw)) {
                 Ok(bi) => facts.build_info = Some(bi),
                 Err(e) => {
                     facts.build_info_error = Some(format!("build info unreadable: {e}"));

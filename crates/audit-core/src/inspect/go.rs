@@ -33,6 +33,7 @@ pub(crate) const BUILDINFO_MAGIC: &[u8; 14] = b"\xff Go buildinf:";
 pub(crate) const HEADER_SIZE: usize = 32;
 
 /// The linker aligns the blob to 16 bytes, and Go's reader only accepts aligned hits.
+#[cfg(test)]
 const BUILDINFO_ALIGN: u64 = 16;
 
 /// Sentinel that `cmd/go` puts before the module info text (`modload.infoStart`).
@@ -112,6 +113,7 @@ pub enum GoError {
 /// aligned hit decides: if fewer than [`HEADER_SIZE`] bytes remain after it, the answer is `None`.
 /// (Go's loop can misreport the offset when a misaligned copy of the magic precedes the real one
 /// in the same 1 MiB chunk; this function does not reproduce that slip.)
+#[cfg(test)]
 pub(crate) fn find_magic(region: &[u8], region_vaddr: u64) -> Option<usize> {
     // Distance from the region start to the first aligned virtual address (0..16).
     let skip = (BUILDINFO_ALIGN - region_vaddr % BUILDINFO_ALIGN) % BUILDINFO_ALIGN;
@@ -342,6 +344,7 @@ pub(crate) fn decode_modinfo(go_version: &str, raw_modinfo: &[u8]) -> Result<Bui
 ///
 /// For the inline format `region` should extend to the end of the file-backed part of the
 /// section or segment, since the strings follow the header.
+#[cfg(test)]
 pub(crate) fn read_build_info(
     region: &[u8],
     region_vaddr: u64,

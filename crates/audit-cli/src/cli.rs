@@ -1,0 +1,100 @@
+//! Command-line arguments (clap derive structs only).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Audit OCI container images for Go-in-container anti-patterns: binaries that cannot
+/// start, leaked toolchains and caches, shells, root users, broken entrypoints.
+#[derive(Debug, Parser)]
+#[command(name = "imgaudit", version, args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+#[command(after_help = "IMAGE forms:\n  oci:PATH[:TAG|@DIGEST]      OCI image layout directory\n  docker-archive:PATH[:REF]   docker save tarball (classic or Docker 25+)\n  oci-archive:PATH[:TAG]      tar of an OCI layout\n  dir:PATH                    unpacked root filesystem (config rules do not apply)\n  PATH                        any of the above, detected\n\nExit status: 0 no finding at or above --fail-on, 1 findings, 2 the image could not be audited.")]
+pub(crate) struct Cli {
+    /// Subcommand.
+    #[command(subcommand)]
+    pub(crate) command: Option<Command>,
+    /// Audit options.
+    #[command(flatten)]
+    pub(crate) audit: AuditArgs,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// List the rules.
+    Rules(RulesArgs),
+    /// Print one rule's documentation.
+    Explain {
+        /// Rule id (GO001) or name (interpreter-missing).
+        id: String,
+    },
+}
+
+/// `imgaudit rules`.
+#[derive(Debug, Args)]
+pub(crate) struct RulesArgs {
+    /// Write the rule docs as Markdown into this directory (one page per rule + README.md).
+    #[arg(long, value_name = "DIR")]
+    pub(crate) markdown: Option<PathBuf>,
+}
+
+/// Output formats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum FormatArg {
+    /// Human-readable.
+    Text,
+    /// Stable JSON (schema in docs/report-schema.md).
+    Json,
+}
+
+/// When to colour.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ColorArg {
+    /// When stdout is a terminal and NO_COLOR is unset.
+    Auto,
+    /// Always.
+    Always,
+    /// Never.
+    Never,
+}
+
+/// Options of an audit.
+#[derive(Debug, Args)]
+pub(crate) struct AuditArgs {
+    /// Images to audit.
+    #[arg(value_name = "IMAGE", required = true)]
+    pub(crate) images: Vec<String>,
+    /// Output format.
+    #[arg(long, short = 'f', value_enum, default_value_t = FormatArg::Text)]
+    pub(crate) format: FormatArg,
+    /// Write the report to FILE instead of stdout.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub(crate) output: Option<PathBuf>,
+    /// Exit 1 when a finding is at or above this severity (default: never).
+    #[arg(long, value_name = "SEVERITY")]
+    pub(crate) fail_on: Option<String>,
+    /// Platform to audit in a multi-platform image (default: the host's).
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]", conflicts_with = "all_platforms")]
+    pub(crate) platform: Option<String>,
+    /// Audit every platform of a multi-platform image.
+    #[arg(long)]
+    pub(crate) all_platforms: bool,
+    /// Ignore a rule (repeatable): RULE or RULE:PATH-GLOB.
+    #[arg(long, value_name = "RULE[:GLOB]")]
+    pub(crate) ignore: Vec<String>,
+    /// Oldest supported Go minor version for GO003 (e.g. 25 for go1.25).
+    #[arg(long, value_name = "N")]
+    pub(crate) go_min: Option<u32>,
+    /// Layers analysed in parallel (default: number of CPUs).
+    #[arg(long, short = 'j', value_name = "N")]
+    pub(crate) jobs: Option<usize>,
+    /// In text output, list every ELF binary, not only Go and broken ones.
+    #[arg(long)]
+    pub(crate) all_binaries: bool,
+    /// Colour.
+    #[arg(long, value_enum, default_value_t = ColorArg::Auto)]
+    pub(crate) color: ColorArg,
+    /// Log progress and decisions to stderr (-vv for more).
+    #[arg(long, short = 'v', action = clap::ArgAction::Count)]
+    pub(crate) verbose: u8,
+}

@@ -1,0 +1,108 @@
+//! The default command: audit images.
+
+use std::io::{self, IsTerminal, Write};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context};
+use audit_core::audit::Auditor;
+use audit_core::finding::Severity;
+use audit_core::policy::{Ignore, Policy};
+use audit_core::report::{Format, Json, Report, Text};
+use audit_core::rules::RuleSettings;
+use audit_core::source::{self, PlatformChoice};
+
+use crate::cli::{AuditArgs, ColorArg, FormatArg};
+
+pub(crate) fn run(args: &AuditArgs) -> anyhow::Result<ExitCode> {
+    init_logging(args.verbose);
+    let mut policy = Policy::default();
+    if let Some(s) = &args.fail_on {
+        policy.fail_on = Some(s.parse::<Severity>().map_err(anyhow::Error::msg).context("--fail-on")?);
+    }
+    for (i, ig) in args.ignore.iter().enumerate() {
+        let (rule, glob) = match ig.split_once(':') {
+            Some((r, g)) => (r, Some(g)),
+            None => (ig.as_str(), None),
+        };
+        policy.ignores.push(Ignore::new(&format!("--ignore[{i}]"), rule, glob, Some("--ignore".into()), None)?);
+    }
+    let platform = match (&args.platform, args.all_platforms) {
+        (_, true) => PlatformChoice::All,
+        (Some(p), false) => PlatformChoice::Exact(p.parse().context("--platform")?),
+        (None, false) => PlatformChoice::Default,
+    };
+    let mut settings = RuleSettings::default();
+    settings.go.min_supported = args.go_min;
+    let mut builder = Auditor::builder().platform(platform).settings(settings).policy(policy).today(today());
+    if let Some(j) = args.jobs {
+        builder = builder.jobs(j);
+    }
+    let auditor = builder.build();
+
+    let mut reports: Vec<Report> = Vec::new();
+    for image in &args.images {
+        let src = source::open_local(image).with_context(|| format!("opening {image}"))?;
+        let mut r = auditor.audit(&src, image).with_context(|| format!("auditing {image}"))?;
+        reports.append(&mut r);
+    }
+
+    let color = match args.color {
+        ColorArg::Always => true,
+        ColorArg::Never => false,
+        ColorArg::Auto => args.output.is_none() && io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+    };
+    let format: Box<dyn Format> = match args.format {
+        FormatArg::Text => Box::new(Text { color, all_binaries: args.all_binaries }),
+        FormatArg::Json => Box::new(Json { pretty: args.output.is_some() || io::stdout().is_terminal() }),
+    };
+    match &args.output {
+        Some(path) => {
+            let mut buf = Vec::new();
+            format.write(&reports, &mut buf)?;
+            std::fs::write(path, buf).with_context(|| format!("writing {}", path.display()))?;
+        }
+        None => {
+            let mut out = io::BufWriter::new(io::stdout().lock());
+            format.write(&reports, &mut out)?;
+            out.flush()?;
+        }
+    }
+    if auditor.policy().fail_on.is_some() && reports.iter().any(|r| auditor.policy().fails(&r.findings)) {
+        return Ok(ExitCode::from(1));
+    }
+    if reports.is_empty() {
+        bail!("no image was audited");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn init_logging(verbose: u8) {
+    let _ = verbose;
+}
+
+/// Today's date (UTC) as `YYYY-MM-DD`, from the system clock.
+fn today() -> String {
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let days = (secs / 86_400) as i64;
+    // Civil-from-days (proleptic Gregorian), Howard Hinnant's algorithm.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn today_is_a_date() {
+        let t = super::today();
+        assert_eq!(t.len(), 10);
+        assert!(t.starts_with("20"));
+    }
+}

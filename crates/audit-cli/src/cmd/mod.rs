@@ -1,0 +1,4 @@
+//! One module per command: argument translation into `audit_core` calls.
+
+pub(crate) mod audit;
+pub(crate) mod rules;

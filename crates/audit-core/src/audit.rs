@@ -1,0 +1,400 @@
+//! The auditor: source → layers (parallel) → merged filesystem → loader checks → rules →
+//! report.
+
+use std::io::{self, Read};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use crate::error::{Error, LayerError, SourceError};
+use crate::finding::Severity;
+use crate::fs::{path, MergedFs};
+use crate::inspect::ldso::Loader;
+use crate::layer::{self, LayerAnalysis, LayerSpec};
+use crate::limits::Limits;
+use crate::policy::Policy;
+use crate::report::{BinaryReport, ElfView, GoView, ImageSummary, LayerSummary, Report, Summary, Tool, Unknown};
+use crate::rules::{self, Binary, ImageFacts, LayerFacts, RuleCx, RuleSettings};
+use crate::source::{self, BlobStore, PlatformChoice, ResolvedImage, Source};
+
+/// Observes layer progress (the CLI draws progress bars with it). Called from worker
+/// threads.
+pub trait Progress: Send + Sync {
+    /// A layer started streaming.
+    fn layer_started(&self, _index: usize, _size: u64) {}
+    /// Bytes of a layer's blob were read.
+    fn layer_bytes(&self, _index: usize, _bytes: u64) {}
+    /// A layer finished.
+    fn layer_done(&self, _index: usize) {}
+}
+
+/// Audits images. Build one with [`Auditor::builder`]; it is immutable and can be shared.
+#[derive(Clone)]
+pub struct Auditor {
+    limits: Limits,
+    jobs: usize,
+    platform: PlatformChoice,
+    settings: RuleSettings,
+    policy: Policy,
+    today: Option<String>,
+    progress: Option<Arc<dyn Progress>>,
+}
+
+/// Configures an [`Auditor`].
+#[derive(Clone, Default)]
+pub struct AuditorBuilder {
+    limits: Option<Limits>,
+    jobs: Option<usize>,
+    platform: Option<PlatformChoice>,
+    settings: Option<RuleSettings>,
+    policy: Option<Policy>,
+    today: Option<String>,
+    progress: Option<Arc<dyn Progress>>,
+}
+
+impl AuditorBuilder {
+    /// Input bounds (default: the documented constants of [`crate::limits`]).
+    pub fn limits(mut self, l: Limits) -> Self {
+        self.limits = Some(l);
+        self
+    }
+    /// Layers analysed at once (default: available parallelism).
+    pub fn jobs(mut self, n: usize) -> Self {
+        self.jobs = Some(n.max(1));
+        self
+    }
+    /// Platform choice for multi-platform images.
+    pub fn platform(mut self, p: PlatformChoice) -> Self {
+        self.platform = Some(p);
+        self
+    }
+    /// Rule settings (Go release table …).
+    pub fn settings(mut self, s: RuleSettings) -> Self {
+        self.settings = Some(s);
+        self
+    }
+    /// Policy.
+    pub fn policy(mut self, p: Policy) -> Self {
+        self.policy = Some(p);
+        self
+    }
+    /// Today's date, `YYYY-MM-DD` (for expiring ignores and the Go support table).
+    pub fn today(mut self, d: impl Into<String>) -> Self {
+        self.today = Some(d.into());
+        self
+    }
+    /// Progress observer.
+    pub fn progress(mut self, p: Arc<dyn Progress>) -> Self {
+        self.progress = Some(p);
+        self
+    }
+    /// Freezes the configuration.
+    pub fn build(self) -> Auditor {
+        let mut settings = self.settings.unwrap_or_default();
+        if settings.go.today.is_none() {
+            settings.go.today = self.today.as_ref().map(|d| d.chars().take(7).collect());
+        }
+        Auditor {
+            limits: self.limits.unwrap_or_default(),
+            jobs: self.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from)),
+            platform: self.platform.unwrap_or(PlatformChoice::Default),
+            settings,
+            policy: self.policy.unwrap_or_default(),
+            today: self.today,
+            progress: self.progress,
+        }
+    }
+}
+
+impl Auditor {
+    /// A builder with defaults.
+    pub fn builder() -> AuditorBuilder {
+        AuditorBuilder::default()
+    }
+
+    /// The policy in force.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// Audits every image the source and platform choice select; `reference` is echoed in
+    /// the reports.
+    pub fn audit(&self, src: &Source, reference: &str) -> Result<Vec<Report>, Error> {
+        match src {
+            Source::Rootfs(dir) => Ok(vec![self.audit_rootfs(dir, reference)?]),
+            Source::Blobs(store) => {
+                let kind = source_kind(store.as_ref());
+                let images = source::resolve(store.as_ref(), &self.platform, &self.limits)?;
+                images.iter().map(|img| self.audit_image(store.as_ref(), img, reference, &kind)).collect()
+            }
+        }
+    }
+
+    /// Audits one resolved image.
+    pub fn audit_image(&self, store: &dyn BlobStore, img: &ResolvedImage, reference: &str, source_kind: &str) -> Result<Report, Error> {
+        let diff_ids = &img.config.rootfs.diff_ids;
+        let verify = store.verifies_layer_digests();
+        let specs: Vec<LayerSpec> = img
+            .manifest
+            .layers
+            .iter()
+            .enumerate()
+            .map(|(i, d)| LayerSpec {
+                index: i,
+                digest: d.digest.clone(),
+                size: d.size,
+                diff_id: diff_ids.get(i).cloned(),
+                verify_digest: verify,
+            })
+            .collect();
+        let layers = self.analyze_layers(store, &specs)?;
+        let mut fs = MergedFs::new();
+        for l in &layers {
+            fs.apply(l.index, &l.entries);
+            fs.add_anomalies(l.index, &l.anomalies);
+        }
+        let history = img.config.layer_history(layers.len());
+        let facts = ImageFacts {
+            config: Some(img.config.clone()),
+            annotations: img.manifest.annotations.clone(),
+            layers: layers.iter().map(|l| LayerFacts { index: l.index, digest: l.digest.clone(), history: history[l.index] }).collect(),
+        };
+        let c = &img.config;
+        let summary = ImageSummary {
+            reference: reference.to_string(),
+            source: source_kind.to_string(),
+            platform: Some(img.platform.to_string()),
+            index_digest: img.index_digest.clone(),
+            manifest_digest: img.manifest_digest.clone(),
+            config_digest: Some(img.config_digest.clone()),
+            created: c.created.clone(),
+            user: Some(c.config.user.clone()),
+            entrypoint: c.config.entrypoint.clone(),
+            cmd: c.config.cmd.clone(),
+            working_dir: Some(c.config.working_dir.clone()).filter(|w| !w.is_empty()),
+            env_names: c.config.env.iter().map(|kv| kv.split('=').next().unwrap_or("").to_string()).collect(),
+            labels: c.config.labels.clone(),
+            size: layers.iter().map(|l| l.size).sum(),
+            uncompressed_size: layers.iter().map(|l| l.uncompressed_size).sum(),
+            files: 0,
+        };
+        let layer_summaries = layers
+            .iter()
+            .map(|l| LayerSummary {
+                index: l.index,
+                digest: Some(l.digest.clone()),
+                diff_id: Some(l.diff_id.clone()),
+                media_type: img.manifest.layers[l.index].media_type.clone(),
+                compression: Some(l.compression),
+                size: l.size,
+                uncompressed_size: l.uncompressed_size,
+                entries: l.entries.len(),
+                created_by: history[l.index].and_then(|h| c.history.get(h)).and_then(|h| h.created_by.clone()),
+                wasted_bytes: 0,
+            })
+            .collect();
+        drop(layers);
+        Ok(self.finish(fs, facts, summary, layer_summaries))
+    }
+
+    /// Audits an unpacked root filesystem (config rules do not apply).
+    pub fn audit_rootfs(&self, dir: &Path, reference: &str) -> Result<Report, Error> {
+        let (entries, anomalies) = layer::analyze_dir(dir, &self.limits).map_err(|source| SourceError::Io { path: dir.to_path_buf(), source })?;
+        let mut fs = MergedFs::new();
+        fs.apply(0, &entries);
+        fs.add_anomalies(0, &anomalies);
+        let size: u64 = entries.iter().map(|e| e.size).sum();
+        let facts = ImageFacts { config: None, annotations: Default::default(), layers: Vec::new() };
+        let summary = ImageSummary {
+            reference: reference.to_string(),
+            source: "rootfs".into(),
+            uncompressed_size: size,
+            ..ImageSummary::default()
+        };
+        Ok(self.finish(fs, facts, summary, Vec::new()))
+    }
+
+    fn finish(&self, fs: MergedFs, facts: ImageFacts, mut image: ImageSummary, mut layers: Vec<LayerSummary>) -> Report {
+        let env_ld = facts.config.as_ref().and_then(|c| c.config.env_var("LD_LIBRARY_PATH")).map(str::to_string);
+        let loader = Loader::new(&fs, env_ld.as_deref());
+        let mut binaries: Vec<Binary> = Vec::new();
+        let mut unknowns: Vec<Unknown> = Vec::new();
+        for (p, n) in fs.iter() {
+            let Some(f) = &n.facts else { continue };
+            if let Some(e) = &f.elf_error {
+                unknowns.push(Unknown { path: Some(path::display(p)), layer: Some(n.layer), reason: format!("ELF not inspected: {e}") });
+            }
+            let Some(elf) = &f.elf else { continue };
+            if !elf.incomplete.is_empty() {
+                unknowns.push(Unknown {
+                    path: Some(path::display(p)),
+                    layer: Some(n.layer),
+                    reason: format!("ELF facts unavailable: {}", elf.incomplete.join(", ")),
+                });
+            }
+            let run = (n.is_file() && elf.is_executable() && elf.interpreter.is_some()).then(|| loader.check(p, n, elf));
+            binaries.push(Binary { path: p.to_string(), node: n.clone(), facts: Arc::clone(f), run });
+        }
+        for a in fs.anomalies() {
+            unknowns.push(Unknown {
+                path: Some(a.anomaly.path.clone()).filter(|p| !p.is_empty()),
+                layer: Some(a.layer),
+                reason: a.anomaly.problem.clone(),
+            });
+        }
+        let cx = RuleCx { image: &facts, fs: &fs, binaries: &binaries, settings: &self.settings };
+        let (raw, not_applicable) = rules::run_all(&cx);
+        let (findings, suppressed) = self.policy.apply(raw, self.today.as_deref());
+        for s in fs.shadows() {
+            if let Some(l) = layers.get_mut(s.added_in) {
+                l.wasted_bytes += s.size;
+            }
+        }
+        image.files = fs.len().saturating_sub(1);
+        let mut summary = Summary::default();
+        summary.count(&findings);
+        let reports: Vec<BinaryReport> = binaries
+            .iter()
+            .map(|b| {
+                let elf = b.elf();
+                let unresolved = b.run.as_ref().map(|r| r.missing.iter().map(|m| m.name.clone()).collect()).unwrap_or_default();
+                let runnable = if elf.is_executable() { Some(b.run.as_ref().is_none_or(|r| r.ok())) } else { None };
+                BinaryReport {
+                    path: path::display(&b.path),
+                    layer: b.node.layer,
+                    size: b.node.size,
+                    mode: format!("{:04o}", b.node.mode),
+                    elf: ElfView::new(elf, unresolved),
+                    go: elf.go.as_ref().map(|g| GoView {
+                        info: g.build_info.clone(),
+                        source: g.source,
+                        build_id: g.build_id.clone(),
+                        pclntab: g.pclntab,
+                        uses: g.uses,
+                        error: g.build_info_error.clone(),
+                    }),
+                    loader: b.run.clone(),
+                    runnable,
+                }
+            })
+            .collect();
+        summary.binaries = reports.len();
+        summary.go_binaries = reports.iter().filter(|b| b.go.is_some()).count();
+        summary.not_runnable = reports.iter().filter(|b| b.runnable == Some(false)).count();
+        unknowns.sort();
+        Report {
+            schema_version: crate::report::SCHEMA_VERSION,
+            tool: Tool::default(),
+            image,
+            layers,
+            binaries: reports,
+            findings,
+            suppressed,
+            not_applicable,
+            unknowns,
+            summary,
+        }
+    }
+
+    /// Streams all layers, largest first, on up to `jobs` threads. The first failure cancels
+    /// the rest; the error reported is the failing layer's own (not a cancellation).
+    fn analyze_layers(&self, store: &dyn BlobStore, specs: &[LayerSpec]) -> Result<Vec<LayerAnalysis>, Error> {
+        let mut order: Vec<usize> = (0..specs.len()).collect();
+        order.sort_by_key(|&i| std::cmp::Reverse(specs[i].size));
+        let next = AtomicUsize::new(0);
+        let cancel = AtomicBool::new(false);
+        let results: Mutex<Vec<Option<Result<LayerAnalysis, Error>>>> = Mutex::new((0..specs.len()).map(|_| None).collect());
+        let workers = self.jobs.min(specs.len()).max(1);
+        std::thread::scope(|s| {
+            for _ in 0..workers {
+                s.spawn(|| loop {
+                    let k = next.fetch_add(1, Ordering::Relaxed);
+                    if k >= order.len() || cancel.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let spec = &specs[order[k]];
+                    if let Some(p) = &self.progress {
+                        p.layer_started(spec.index, spec.size);
+                    }
+                    let desc = crate::oci::Descriptor {
+                        media_type: String::new(),
+                        digest: spec.digest.clone(),
+                        size: spec.size,
+                        platform: None,
+                        annotations: Default::default(),
+                        urls: Vec::new(),
+                    };
+                    let r = store.open(&desc).map_err(Error::from).and_then(|raw| {
+                        let reader = Watched { inner: raw, cancel: &cancel, progress: self.progress.as_deref(), index: spec.index };
+                        layer::analyze_blob(reader, spec, &self.limits).map_err(Error::from)
+                    });
+                    if r.is_err() {
+                        cancel.store(true, Ordering::Relaxed);
+                    }
+                    if let Some(p) = &self.progress {
+                        p.layer_done(spec.index);
+                    }
+                    results.lock().unwrap_or_else(PoisonError::into_inner)[spec.index] = Some(r);
+                });
+            }
+        });
+        let results = results.into_inner().unwrap_or_else(PoisonError::into_inner);
+        let mut out = Vec::with_capacity(specs.len());
+        let mut cancelled = false;
+        for r in results {
+            match r {
+                Some(Ok(l)) => out.push(l),
+                Some(Err(Error::Layer(LayerError::Corrupt { reason, .. }))) if reason.contains(CANCELLED) => cancelled = true,
+                Some(Err(e)) => return Err(e),
+                None => cancelled = true,
+            }
+        }
+        if cancelled {
+            // Only reachable if a cancellation happened without a real error, which the
+            // workers never do; keep the audit honest anyway.
+            return Err(Error::Source(SourceError::BadLayers { reason: "layer analysis was cancelled".into() }));
+        }
+        Ok(out)
+    }
+}
+
+const CANCELLED: &str = "cancelled: another layer failed";
+
+/// Stops reading when another layer failed, and reports progress.
+struct Watched<'a, R> {
+    inner: R,
+    cancel: &'a AtomicBool,
+    progress: Option<&'a dyn Progress>,
+    index: usize,
+}
+
+impl<R: Read> Read for Watched<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.cancel.load(Ordering::Relaxed) {
+            return Err(io::Error::other(CANCELLED));
+        }
+        let n = self.inner.read(buf)?;
+        if let Some(p) = self.progress {
+            p.layer_bytes(self.index, n as u64);
+        }
+        Ok(n)
+    }
+}
+
+fn source_kind(store: &dyn BlobStore) -> String {
+    let loc = store.location();
+    if loc.starts_with("registry:") {
+        "registry".into()
+    } else if Path::new(&loc).is_dir() {
+        "oci-layout".into()
+    } else if store.verifies_layer_digests() {
+        "archive".into()
+    } else {
+        "docker-archive".into()
+    }
+}
+
+/// Whether any finding is at or above `threshold`.
+pub fn any_at_or_above(reports: &[Report], threshold: Severity) -> bool {
+    reports.iter().any(|r| r.findings.iter().any(|f| f.severity >= threshold))
+}

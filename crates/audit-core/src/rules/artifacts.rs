@@ -1,0 +1,500 @@
+//! FS001–FS009: things a production Go image should not carry — shells, package managers,
+//! the Go toolchain and its caches, `go install`ed tools, sources, build and network tools.
+//!
+//! Tools are found by name through a table (`TOOLS`), resolved through symlinks inside the
+//! image, and grouped by the file they resolve to, so `/bin/sh -> dash` and busybox's
+//! hundreds of applet links each make one finding. Trees (GOROOT, caches, sources) are
+//! found by their markers, not by a fixed path, and reported with their size.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use super::{human_bytes, Doc, Family, Rule, RuleCx, Sink};
+use crate::finding::{Detail, Evidence, Severity};
+use crate::fs::{path, Node, NodeKind};
+
+/// One row of the tool table: which rule, which names.
+struct ToolClass {
+    rule: &'static str,
+    what: &'static str,
+    names: &'static [&'static str],
+}
+
+const SHELLS: ToolClass = ToolClass {
+    rule: "FS001",
+    what: "shell",
+    names: &["sh", "bash", "ash", "dash", "zsh", "ksh", "mksh", "csh", "tcsh", "fish", "busybox"],
+};
+const PACKAGE_MANAGERS: ToolClass = ToolClass {
+    rule: "FS002",
+    what: "package manager",
+    names: &["apt", "apt-get", "dpkg", "apk", "yum", "dnf", "microdnf", "rpm", "zypper", "pacman"],
+};
+const BUILD_TOOLS: ToolClass = ToolClass {
+    rule: "FS008",
+    what: "build tool",
+    names: &["gcc", "g++", "cc", "c++", "clang", "clang++", "ld", "ld.bfd", "ld.gold", "ld.lld", "make", "gmake", "git"],
+};
+const NET_TOOLS: ToolClass = ToolClass {
+    rule: "FS009",
+    what: "network or debug tool",
+    names: &["curl", "wget", "nc", "ncat", "netcat", "socat", "telnet", "strace", "ltrace", "gdb", "tcpdump"],
+};
+
+/// Executables named in `class.names`, grouped by the file they resolve to.
+struct Found<'a> {
+    target: String,
+    node: &'a Node,
+    names: Vec<String>,
+}
+
+fn find_tools<'a>(cx: &RuleCx<'a>, class: &ToolClass) -> Vec<Found<'a>> {
+    let mut groups: BTreeMap<String, Found<'a>> = BTreeMap::new();
+    for (p, n) in cx.fs.iter() {
+        if !matches!(n.kind, NodeKind::File | NodeKind::Symlink(_)) || !class.names.contains(&path::file_name(p)) {
+            continue;
+        }
+        let Ok(Some((target, node))) = cx.fs.lookup(p) else { continue };
+        if !node.is_file() || !node.is_executable() {
+            continue;
+        }
+        // Hard links share inspection results: group them with their original.
+        let key = hardlink_key(cx, &target, node);
+        groups.entry(key).or_insert_with(|| Found { target: target.clone(), node, names: Vec::new() }).names.push(p.to_string());
+    }
+    groups.into_values().collect()
+}
+
+fn hardlink_key(cx: &RuleCx<'_>, target: &str, node: &Node) -> String {
+    if let Some(f) = &node.facts {
+        for (p, n) in cx.fs.iter() {
+            if n.facts.as_ref().is_some_and(|g| Arc::ptr_eq(f, g)) {
+                return p.to_string();
+            }
+        }
+    }
+    target.to_string()
+}
+
+fn emit_tools(cx: &RuleCx<'_>, sink: &mut Sink<'_>, class: &ToolClass) {
+    for f in find_tools(cx, class) {
+        let shown: Vec<String> = f.names.iter().map(|n| path::display(n)).collect();
+        let target = path::display(&f.target);
+        let tname = path::file_name(&f.target);
+        let msg = if tname == "busybox" && class.rule != "FS001" {
+            let applets: Vec<&str> = f.names.iter().map(|n| path::file_name(n)).collect();
+            format!("{} {} available as busybox applets ({}) via {target}", class.what, applets.join(", "), shown.join(", "))
+        } else if tname == "busybox" {
+            let links = busybox_links(cx, &f.target);
+            format!("busybox at {target} provides a shell ({}); {links} applet links in all", shown.join(", "))
+        } else if shown.len() == 1 && shown[0] == target {
+            format!("{} {target} is present", class.what)
+        } else {
+            format!("{} {target} is present (as {})", class.what, shown.join(", "))
+        };
+        let mut evidence: Vec<Evidence> = vec![cx.file(&f.target, f.node.layer)];
+        for n in &f.names {
+            if *n != f.target {
+                if let Some(node) = cx.fs.get(n) {
+                    evidence.push(cx.file(n, node.layer));
+                }
+            }
+        }
+        sink.emit(msg, evidence);
+    }
+}
+
+fn busybox_links(cx: &RuleCx<'_>, target: &str) -> usize {
+    cx.fs
+        .iter()
+        .filter(|(p, n)| matches!(n.kind, NodeKind::Symlink(_) | NodeKind::File) && *p != target)
+        .filter(|(p, _)| cx.fs.lookup(p).ok().flatten().is_some_and(|(t, _)| t == target))
+        .count()
+}
+
+/// FS001
+pub(super) const FS001: Rule = Rule {
+    id: "FS001",
+    name: "shell-present",
+    family: Family::Fs,
+    severity: Severity::Medium,
+    summary: "A shell is present in the image",
+    remediation: "Use a base without a shell (distroless static/base, scratch) and exec-form ENTRYPOINT.",
+    doc: Doc {
+        what: "An executable shell: `sh`, `bash`, `ash`, `dash`, `zsh`, `ksh`, `csh`/`tcsh`, `fish`, or `busybox` (which provides `sh` and hundreds of applets). Found by name anywhere in the final filesystem, resolved through symlinks, grouped by the file the names point to.",
+        why: "A Go service needs no shell. A shell is the first thing an attacker with code execution uses, and its presence is what container runtime detectors (Falco's \"shell in container\") key on. Shell-based entrypoints also hide the real process from signals.",
+        fix: "```dockerfile\nFROM gcr.io/distroless/static-debian12:nonroot\nCOPY --from=build /out/app /app\nENTRYPOINT [\"/app\"]\n```\n\nFor debugging use `kubectl debug` with an ephemeral container instead of baking a shell in.",
+        example: "busybox at /bin/busybox provides a shell (/bin/sh, /bin/ash); 269 applet links in all",
+        references: &["https://github.com/GoogleContainerTools/distroless", "https://falco.org/docs/rules/"],
+    },
+    needs_config: false,
+    check: |cx, sink| emit_tools(cx, sink, &SHELLS),
+};
+
+/// FS002
+pub(super) const FS002: Rule = Rule {
+    id: "FS002",
+    name: "package-manager-present",
+    family: Family::Fs,
+    severity: Severity::Medium,
+    summary: "A package manager is present in the image",
+    remediation: "Install packages in a build stage and copy only the results into a minimal runtime image.",
+    doc: Doc {
+        what: "A package manager executable: `apt`, `apt-get`, `dpkg`, `apk`, `yum`, `dnf`, `microdnf`, `rpm`, `zypper`, `pacman`. Package databases alone (`/var/lib/dpkg/status`, distroless's `/var/lib/dpkg/status.d/`, `/lib/apk/db/installed`) are inventory, not a finding.",
+        why: "A package manager lets anyone with a foothold install tools into the running container, and pulls in interpreters and libraries a Go binary never uses.",
+        fix: "Use a multi-stage build; the runtime stage starts from distroless or scratch:\n\n```dockerfile\nFROM golang:1.27 AS build\n…\nFROM gcr.io/distroless/static-debian12:nonroot\nCOPY --from=build /out/app /app\n```",
+        example: "package manager /usr/bin/dpkg is present",
+        references: &["https://github.com/GoogleContainerTools/distroless#why-should-i-use-distroless-images"],
+    },
+    needs_config: false,
+    check: |cx, sink| emit_tools(cx, sink, &PACKAGE_MANAGERS),
+};
+
+/// A Go toolchain tree found in the image.
+struct Goroot {
+    dir: String,
+    version: String,
+}
+
+fn goroots(cx: &RuleCx<'_>) -> Vec<Goroot> {
+    let mut out = Vec::new();
+    for (p, n) in cx.fs.iter() {
+        if path::file_name(p) != "VERSION" || !n.is_file() {
+            continue;
+        }
+        let dir = path::parent(p);
+        let version = n
+            .facts
+            .as_ref()
+            .and_then(|f| f.content.as_deref())
+            .map(|c| String::from_utf8_lossy(c).lines().next().unwrap_or("").trim().to_string())
+            .unwrap_or_default();
+        if !(version.starts_with("go1") || version.starts_with("devel")) {
+            continue;
+        }
+        let has = |sub: &str| cx.fs.get(&path::child(dir, sub)).is_some();
+        if has("src/runtime") || has("pkg/tool") || has("bin/go") {
+            out.push(Goroot { dir: dir.to_string(), version });
+        }
+    }
+    out
+}
+
+fn under(p: &str, dir: &str) -> bool {
+    dir.is_empty() || p == dir || p.starts_with(dir) && p.as_bytes().get(dir.len()) == Some(&b'/')
+}
+
+/// FS003
+pub(super) const FS003: Rule = Rule {
+    id: "FS003",
+    name: "go-toolchain-present",
+    family: Family::Fs,
+    severity: Severity::High,
+    summary: "A Go toolchain is present in the image",
+    remediation: "Build in a golang stage and copy only the binary into the runtime stage.",
+    doc: Doc {
+        what: "A GOROOT tree (a directory with a `VERSION` file saying `go1…` plus `src/runtime`, `pkg/tool` or `bin/go` — `/usr/local/go`, `/usr/lib/go-1.19`, or anywhere else), or a stray `go`/`gofmt` binary recognised by its build info (`path cmd/go`), never by name alone.",
+        why: "The builder leaked into the runtime image: hundreds of MB, a compiler for an attacker, and a second, usually stale Go version to patch. It typically comes from `FROM golang` as the final stage or from a distribution `golang` package.",
+        fix: "```dockerfile\nFROM golang:1.27 AS build\nWORKDIR /src\nCOPY . .\nRUN CGO_ENABLED=0 go build -trimpath -o /out/app ./cmd/app\n\nFROM gcr.io/distroless/static-debian12:nonroot\nCOPY --from=build /out/app /app\n```",
+        example: "Go toolchain go1.27.3 at /usr/local/go (212.4 MiB)",
+        references: &["https://docs.docker.com/build/building/multi-stage/"],
+    },
+    needs_config: false,
+    check: check_fs003,
+};
+
+fn check_fs003(cx: &RuleCx<'_>, sink: &mut Sink<'_>) {
+    let roots = goroots(cx);
+    for r in &roots {
+        let layer = cx.fs.get(&path::child(&r.dir, "VERSION")).map_or(0, |n| n.layer);
+        let bytes = cx.fs.bytes_under(&r.dir);
+        let mut e = cx.file(&r.dir, layer);
+        e.detail = Some(Detail::Bytes { bytes });
+        sink.emit(format!("Go toolchain {} at {} ({})", r.version, path::display(&r.dir), human_bytes(bytes)), vec![e]);
+    }
+    for b in cx.binaries {
+        let Some(bi) = b.elf().go.as_ref().and_then(|g| g.build_info.as_ref()) else { continue };
+        let p = bi.path.as_deref().unwrap_or("");
+        if !matches!(p, "cmd/go" | "cmd/gofmt") || roots.iter().any(|r| under(&b.path, &r.dir)) {
+            continue;
+        }
+        sink.emit(format!("Go toolchain binary {} ({p}, {}) is present", path::display(&b.path), bi.go_version), vec![cx.file(&b.path, b.node.layer)]);
+    }
+}
+
+/// Module cache roots: `…/pkg/mod` directories holding `cache/download` or `module@version` dirs.
+fn module_caches(cx: &RuleCx<'_>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for (p, n) in cx.fs.iter() {
+        if !n.is_dir() || path::file_name(p) != "mod" || path::file_name(path::parent(p)) != "pkg" {
+            continue;
+        }
+        let has_download = cx.fs.get(&path::child(p, "cache/download")).is_some();
+        let has_versions = cx.fs.descendants(p).take(10_000).any(|(k, _)| path::file_name(k).contains("@v"));
+        if (has_download || has_versions) && !out.iter().any(|o| under(p, o)) {
+            out.push(p.to_string());
+        }
+    }
+    out
+}
+
+/// FS004
+pub(super) const FS004: Rule = Rule {
+    id: "FS004",
+    name: "go-module-cache-present",
+    family: Family::Fs,
+    severity: Severity::Medium,
+    summary: "A Go module cache is present in the image",
+    remediation: "Download modules in the build stage only, or use a BuildKit cache mount.",
+    doc: Doc {
+        what: "A Go module cache: a `…/pkg/mod` directory with `cache/download` or `module@version` directories (`$GOPATH/pkg/mod`, `/root/go/pkg/mod`, `/go/pkg/mod`). Reported with its size.",
+        why: "Source and archives of every dependency, often hundreds of MB, shipped to production — and the reason vulnerability scanners report CVEs for modules the binary never linked.",
+        fix: "```dockerfile\nRUN --mount=type=cache,target=/go/pkg/mod go build -o /out/app ./cmd/app\n```\n\nand copy only `/out/app` into the runtime stage.",
+        example: "Go module cache at /root/go/pkg/mod (48.2 MiB)",
+        references: &["https://go.dev/ref/mod#module-cache", "https://docs.docker.com/build/cache/optimize/#use-cache-mounts"],
+    },
+    needs_config: false,
+    check: |cx, sink| {
+        for c in module_caches(cx) {
+            let bytes = cx.fs.bytes_under(&c);
+            let layer = cx.fs.get(&c).map_or(0, |n| n.layer);
+            let mut e = cx.file(&c, layer);
+            e.detail = Some(Detail::Bytes { bytes });
+            sink.emit(format!("Go module cache at {} ({})", path::display(&c), human_bytes(bytes)), vec![e]);
+        }
+    },
+};
+
+/// The first line of the README `cmd/go` writes into GOCACHE.
+const GOCACHE_README: &str = "This directory holds cached build artifacts from the Go build system.";
+
+fn build_caches(cx: &RuleCx<'_>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for (p, n) in cx.fs.iter() {
+        let candidate = if n.is_dir() && path::file_name(p) == "go-build" && path::file_name(path::parent(p)) == ".cache" {
+            Some(p.to_string())
+        } else if n.is_file() && path::file_name(p) == "README" {
+            let readme = n.facts.as_ref().and_then(|f| f.content.as_deref()).is_some_and(|c| c.starts_with(GOCACHE_README.as_bytes()));
+            let dir = path::parent(p);
+            (readme && cx.fs.get(&path::child(dir, "trim.txt")).is_some()).then(|| dir.to_string())
+        } else {
+            None
+        };
+        if let Some(c) = candidate {
+            if !out.iter().any(|o| under(&c, o)) {
+                out.retain(|o| !under(o, &c));
+                out.push(c);
+            }
+        }
+    }
+    out
+}
+
+/// FS005
+pub(super) const FS005: Rule = Rule {
+    id: "FS005",
+    name: "go-build-cache-present",
+    family: Family::Fs,
+    severity: Severity::Medium,
+    summary: "A Go build cache is present in the image",
+    remediation: "Use a BuildKit cache mount for GOCACHE, or build in a separate stage.",
+    doc: Doc {
+        what: "A Go build cache (GOCACHE): a `…/.cache/go-build` directory, or any directory with the `README` that `cmd/go` writes (\"This directory holds cached build artifacts from the Go build system.\") next to `trim.txt`. Reported with its size.",
+        why: "Compiled objects of everything ever built, often larger than the module cache; it also leaks what was built and with which flags, and makes layers change on every build.",
+        fix: "```dockerfile\nRUN --mount=type=cache,target=/root/.cache/go-build go build -o /out/app ./cmd/app\n```",
+        example: "Go build cache at /root/.cache/go-build (96.0 MiB)",
+        references: &["https://pkg.go.dev/cmd/go#hdr-Build_and_test_caching"],
+    },
+    needs_config: false,
+    check: |cx, sink| {
+        for c in build_caches(cx) {
+            let bytes = cx.fs.bytes_under(&c);
+            let layer = cx.fs.get(&c).map_or(0, |n| n.layer);
+            let mut e = cx.file(&c, layer);
+            e.detail = Some(Detail::Bytes { bytes });
+            sink.emit(format!("Go build cache at {} ({})", path::display(&c), human_bytes(bytes)), vec![e]);
+        }
+    },
+};
+
+/// FS006
+pub(super) const FS006: Rule = Rule {
+    id: "FS006",
+    name: "go-installed-tool-present",
+    family: Family::Fs,
+    severity: Severity::Medium,
+    summary: "Tools installed with go install are present in the image",
+    remediation: "Run go install in a build or tools stage; copy only what the service needs at run time.",
+    doc: Doc {
+        what: "Executables in a GOPATH `bin` directory (`…/go/bin/…`, outside a GOROOT), or in the directories `GOBIN` / `GOPATH` name in the image config. Each is named with its build info (`path@version`) when it is a Go binary.",
+        why: "Linters, code generators and debuggers (`golangci-lint`, `dlv`, `mockgen`) installed for the build end up in production, with their own dependencies and CVEs.",
+        fix: "Install tools in the build stage only:\n\n```dockerfile\nFROM golang:1.27 AS build\nRUN go install github.com/golangci/golangci-lint/cmd/golangci-lint@v1.64.8\n…\nFROM gcr.io/distroless/static-debian12:nonroot\nCOPY --from=build /out/app /app\n```",
+        example: "/root/go/bin/tool (example.com/tool@(devel), go1.27.3) was installed with go install",
+        references: &["https://pkg.go.dev/cmd/go#hdr-Compile_and_install_packages_and_dependencies"],
+    },
+    needs_config: false,
+    check: check_fs006,
+};
+
+fn check_fs006(cx: &RuleCx<'_>, sink: &mut Sink<'_>) {
+    let roots = goroots(cx);
+    let mut dirs: Vec<String> = Vec::new();
+    if let Some(c) = cx.config() {
+        if let Some(gobin) = c.config.env_var("GOBIN").filter(|v| !v.is_empty()) {
+            dirs.push(gobin.trim_matches('/').to_string());
+        }
+        if let Some(gopath) = c.config.env_var("GOPATH") {
+            dirs.extend(gopath.split(':').filter(|s| !s.is_empty()).map(|g| format!("{}/bin", g.trim_matches('/'))));
+        }
+    }
+    for (p, n) in cx.fs.iter() {
+        if !n.is_file() || !n.is_executable() {
+            continue;
+        }
+        let dir = path::parent(p);
+        let gopath_bin = path::file_name(dir) == "bin" && path::file_name(path::parent(dir)) == "go";
+        let env_bin = dirs.iter().any(|d| d == dir);
+        if !(gopath_bin || env_bin) || roots.iter().any(|r| under(p, &r.dir)) {
+            continue;
+        }
+        let ident = n
+            .facts
+            .as_ref()
+            .and_then(|f| f.elf.as_ref())
+            .and_then(|e| e.go.as_ref())
+            .and_then(|g| g.build_info.as_ref())
+            .map(|bi| {
+                let main = bi.main.as_ref().map(|m| format!("{}@{}", bi.path.as_deref().unwrap_or(&m.path), m.version));
+                format!(" ({}, {})", main.unwrap_or_else(|| bi.path.clone().unwrap_or_default()), bi.go_version)
+            })
+            .unwrap_or_default();
+        sink.emit(format!("{}{ident} was installed with go install", path::display(p)), vec![cx.file(p, n.layer)]);
+    }
+}
+
+/// Source-tree markers.
+fn source_marker(p: &str, n: &Node) -> bool {
+    let name = path::file_name(p);
+    (n.is_file() && (name.ends_with(".go") || matches!(name, "go.mod" | "go.sum" | "go.work"))) || (n.is_dir() && name == ".git")
+}
+
+/// Most FS007 findings listed one by one; the rest are summed up in one more.
+const MAX_SOURCE_TREES: usize = 25;
+
+/// FS007
+pub(super) const FS007: Rule = Rule {
+    id: "FS007",
+    name: "source-tree-present",
+    family: Family::Fs,
+    severity: Severity::Low,
+    summary: "Go sources, module files or a .git directory are present in the image",
+    remediation: "Copy only build outputs into the runtime stage; add .git and sources to .dockerignore.",
+    doc: Doc {
+        what: "`*.go` files, `go.mod`, `go.sum`, `go.work` or a `.git/` directory in the final filesystem, outside a GOROOT and module or build caches (those are FS003–FS005). Grouped by project: the nearest directory holding `go.mod`, `go.work` or `.git`.",
+        why: "`COPY . /app` into the runtime image ships source code, history (`.git` may contain credentials in its config or old commits) and the module list, and makes the image change on every commit.",
+        fix: "```dockerfile\nFROM golang:1.27 AS build\nCOPY . /src\nRUN cd /src && go build -o /out/app ./cmd/app\nFROM gcr.io/distroless/static-debian12:nonroot\nCOPY --from=build /out/app /app\n```\n\nand list `.git` in `.dockerignore`.",
+        example: "Go source tree at /src/app: 12 .go files, go.mod, go.sum, .git/ (1.2 MiB)",
+        references: &["https://docs.docker.com/build/concepts/context/#dockerignore-files"],
+    },
+    needs_config: false,
+    check: check_fs007,
+};
+
+fn check_fs007(cx: &RuleCx<'_>, sink: &mut Sink<'_>) {
+    let mut excluded: Vec<String> = goroots(cx).into_iter().map(|r| r.dir).collect();
+    excluded.extend(module_caches(cx));
+    excluded.extend(build_caches(cx));
+    let mut groups: BTreeMap<String, (usize, Vec<&'static str>, usize)> = BTreeMap::new();
+    let mut in_git: Option<String> = None;
+    for (p, n) in cx.fs.iter() {
+        if excluded.iter().any(|e| under(p, e)) {
+            continue;
+        }
+        if let Some(g) = &in_git {
+            if under(p, g) {
+                continue;
+            }
+            in_git = None;
+        }
+        if !source_marker(p, n) {
+            continue;
+        }
+        let name = path::file_name(p);
+        if name == ".git" {
+            in_git = Some(p.to_string());
+        }
+        // The project root: nearest ancestor with go.mod, go.work or .git.
+        let mut dir = path::parent(p).to_string();
+        let root = loop {
+            if ["go.mod", "go.work", ".git"].iter().any(|m| cx.fs.get(&path::child(&dir, m)).is_some()) {
+                break dir.clone();
+            }
+            if dir.is_empty() {
+                break path::parent(p).to_string();
+            }
+            dir = path::parent(&dir).to_string();
+        };
+        let g = groups.entry(root).or_insert((0, Vec::new(), n.layer));
+        match name {
+            "go.mod" => g.1.push("go.mod"),
+            "go.sum" => g.1.push("go.sum"),
+            "go.work" => g.1.push("go.work"),
+            ".git" => g.1.push(".git/"),
+            _ => g.0 += 1,
+        }
+    }
+    let total = groups.len();
+    for (i, (root, (gofiles, markers, layer))) in groups.into_iter().enumerate() {
+        if i == MAX_SOURCE_TREES {
+            sink.emit(format!("{} more Go source trees are present", total - MAX_SOURCE_TREES), vec![]);
+            break;
+        }
+        let mut parts = Vec::new();
+        if gofiles > 0 {
+            parts.push(format!("{gofiles} .go files"));
+        }
+        parts.extend(markers.iter().map(|m| (*m).to_string()));
+        let bytes = cx.fs.bytes_under(&root);
+        let mut e = cx.file(&root, layer);
+        e.detail = Some(Detail::Bytes { bytes });
+        sink.emit(format!("Go source tree at {}: {} ({})", path::display(&root), parts.join(", "), human_bytes(bytes)), vec![e]);
+    }
+}
+
+/// FS008
+pub(super) const FS008: Rule = Rule {
+    id: "FS008",
+    name: "build-tool-present",
+    family: Family::Fs,
+    severity: Severity::Low,
+    summary: "Compilers, linkers, make or git are present in the image",
+    remediation: "Keep build tools in the build stage.",
+    doc: Doc {
+        what: "Build tools: `gcc`, `g++`, `cc`, `c++`, `clang`, `ld` (bfd, gold, lld), `make`, `git` — found by name, resolved through symlinks and alternatives.",
+        why: "They are needed to build, not to run. Distribution Go packages pull in gcc and git; a final stage `FROM golang` carries all of them. Each is attack surface and image weight.",
+        fix: "Use a multi-stage build with a minimal runtime stage; do not `apt-get install build-essential git` in it.",
+        example: "build tool /usr/bin/gcc-12 is present (as /usr/bin/gcc, /usr/bin/cc)",
+        references: &["https://docs.docker.com/build/building/multi-stage/"],
+    },
+    needs_config: false,
+    check: |cx, sink| emit_tools(cx, sink, &BUILD_TOOLS),
+};
+
+/// FS009
+pub(super) const FS009: Rule = Rule {
+    id: "FS009",
+    name: "network-tool-present",
+    family: Family::Fs,
+    severity: Severity::Low,
+    summary: "Network or debugging tools (curl, wget, nc, strace, gdb, tcpdump) are present",
+    remediation: "Remove them from the runtime image; debug with an ephemeral container (kubectl debug).",
+    doc: Doc {
+        what: "`curl`, `wget`, `nc`/`ncat`/`netcat`, `socat`, `telnet`, `strace`, `ltrace`, `gdb`, `tcpdump` — real binaries or busybox applets.",
+        why: "Download and exfiltration tools for an attacker, tracing tools that can read other processes' memory. A Go service talks HTTP by itself; health checks do not need curl (use the binary itself or an HTTP probe).",
+        fix: "Drop them from the runtime stage. For health checks use a Kubernetes `httpGet` probe or a tiny `--healthcheck` mode in the Go binary.",
+        example: "network or debug tool /usr/bin/curl is present",
+        references: &["https://kubernetes.io/docs/tasks/debug/debug-application/debug-running-pod/#ephemeral-container"],
+    },
+    needs_config: false,
+    check: |cx, sink| emit_tools(cx, sink, &NET_TOOLS),
+};

@@ -1,0 +1,415 @@
+//! The rule registry: one static table, in documentation order.
+//!
+//! A rule is data (id, name, family, default severity, docs) plus a check function over
+//! the [`RuleCx`] of one image. Checks report through a [`Sink`], which stamps each finding
+//! with the rule's id, name, severity and remediation; policy (severity overrides, ignores)
+//! is applied later in one place, never inside a check.
+
+mod artifacts;
+mod config;
+mod entrypoint;
+mod files;
+mod go;
+mod user;
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::finding::{Evidence, Finding, HistoryRef, LayerRef, Severity, Visibility};
+use crate::fs::{path, MergedFs, Node};
+use crate::inspect::ldso::Runnability;
+use crate::inspect::{ElfInfo, FileFacts};
+use crate::oci::ImageConfig;
+
+pub use go::GoReleases;
+
+/// A rule family.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub enum Family {
+    /// Go binaries (and every ELF executable's ability to start).
+    #[serde(rename = "GO")]
+    Go,
+    /// What the final filesystem should not carry.
+    #[serde(rename = "FS")]
+    Fs,
+    /// The image config.
+    #[serde(rename = "CFG")]
+    Cfg,
+}
+
+impl Family {
+    /// Short name (`GO`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Go => "GO",
+            Self::Fs => "FS",
+            Self::Cfg => "CFG",
+        }
+    }
+
+    /// Heading for docs.
+    pub fn title(self) -> &'static str {
+        match self {
+            Self::Go => "Go binaries and loader checks",
+            Self::Fs => "Final filesystem contents",
+            Self::Cfg => "Image config",
+        }
+    }
+}
+
+/// Documentation of a rule, rendered by `imgaudit explain` and into `docs/rules/`.
+#[derive(Clone, Copy, Debug)]
+pub struct Doc {
+    /// What it flags.
+    pub what: &'static str,
+    /// Why it matters.
+    pub why: &'static str,
+    /// How to fix (with Dockerfile lines).
+    pub fix: &'static str,
+    /// An example of a finding.
+    pub example: &'static str,
+    /// References.
+    pub references: &'static [&'static str],
+}
+
+/// One rule.
+#[derive(Clone, Copy)]
+pub struct Rule {
+    /// Stable id, e.g. `GO001`.
+    pub id: &'static str,
+    /// Kebab-case name of what is flagged.
+    pub name: &'static str,
+    /// Family.
+    pub family: Family,
+    /// Default severity.
+    pub severity: Severity,
+    /// One line.
+    pub summary: &'static str,
+    /// Short remediation attached to findings.
+    pub remediation: &'static str,
+    /// Long documentation.
+    pub doc: Doc,
+    /// Whether the rule needs the image config (not applicable to a bare rootfs).
+    pub needs_config: bool,
+    check: fn(&RuleCx<'_>, &mut Sink<'_>),
+}
+
+impl std::fmt::Debug for Rule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Rule").field("id", &self.id).field("name", &self.name).finish_non_exhaustive()
+    }
+}
+
+/// Every rule, in documentation order.
+pub static RULES: &[Rule] = &[
+    go::GO001,
+    go::GO002,
+    go::GO003,
+    go::GO004,
+    go::GO005,
+    go::GO006,
+    go::GO007,
+    go::GO008,
+    go::GO009,
+    go::GO010,
+    go::GO011,
+    go::GO012,
+    artifacts::FS001,
+    artifacts::FS002,
+    artifacts::FS003,
+    artifacts::FS004,
+    artifacts::FS005,
+    artifacts::FS006,
+    artifacts::FS007,
+    artifacts::FS008,
+    artifacts::FS009,
+    files::FS010,
+    files::FS011,
+    files::FS012,
+    files::FS013,
+    files::FS014,
+    user::CFG001,
+    user::CFG002,
+    entrypoint::CFG003,
+    entrypoint::CFG004,
+    config::CFG005,
+    config::CFG006,
+    config::CFG007,
+    config::CFG008,
+];
+
+/// Looks a rule up by id (case-insensitive) or name.
+pub fn find(id_or_name: &str) -> Option<&'static Rule> {
+    RULES.iter().find(|r| r.id.eq_ignore_ascii_case(id_or_name) || r.name == id_or_name)
+}
+
+/// A layer as rules see it.
+#[derive(Clone, Debug)]
+pub struct LayerFacts {
+    /// Index.
+    pub index: usize,
+    /// Blob digest.
+    pub digest: crate::digest::Digest,
+    /// History entry that produced it, when the mapping is trustworthy.
+    pub history: Option<usize>,
+}
+
+/// The image, as rules see it.
+#[derive(Debug)]
+pub struct ImageFacts {
+    /// The config (absent for a bare root filesystem).
+    pub config: Option<ImageConfig>,
+    /// Manifest annotations.
+    pub annotations: std::collections::BTreeMap<String, String>,
+    /// Layers.
+    pub layers: Vec<LayerFacts>,
+}
+
+/// An ELF file of the final filesystem.
+#[derive(Clone, Debug)]
+pub struct Binary {
+    /// Root-relative path.
+    pub path: String,
+    /// Its node.
+    pub node: Node,
+    /// Inspection results (holds the [`ElfInfo`]).
+    pub facts: Arc<FileFacts>,
+    /// Loader check, for dynamically linked executables.
+    pub run: Option<Runnability>,
+}
+
+impl Binary {
+    /// ELF facts.
+    pub fn elf(&self) -> &ElfInfo {
+        self.facts.elf.as_ref().expect("binaries carry ELF facts")
+    }
+}
+
+/// Settings rules take from the caller.
+#[derive(Clone, Debug)]
+pub struct RuleSettings {
+    /// Go release table and the date to judge support at.
+    pub go: GoReleases,
+}
+
+impl Default for RuleSettings {
+    fn default() -> Self {
+        Self { go: GoReleases::builtin() }
+    }
+}
+
+/// What a rule check sees.
+pub struct RuleCx<'a> {
+    /// Image facts.
+    pub image: &'a ImageFacts,
+    /// Merged filesystem.
+    pub fs: &'a MergedFs,
+    /// ELF files of the final filesystem, path order.
+    pub binaries: &'a [Binary],
+    /// Settings.
+    pub settings: &'a RuleSettings,
+}
+
+impl RuleCx<'_> {
+    /// Evidence for a file in the final filesystem written by `layer`.
+    pub fn file(&self, p: &str, layer: usize) -> Evidence {
+        Evidence { path: Some(path::display(p)), ..self.layer(layer) }
+    }
+
+    /// Evidence naming a layer and its build step.
+    pub fn layer(&self, layer: usize) -> Evidence {
+        let l = self.image.layers.get(layer);
+        Evidence {
+            path: None,
+            layer: l.map(|l| LayerRef { index: l.index, digest: l.digest.clone() }),
+            history: l.and_then(|l| l.history).and_then(|h| self.history(h)),
+            visibility: Visibility::Final,
+            detail: None,
+        }
+    }
+
+    /// A history entry as evidence.
+    pub fn history(&self, index: usize) -> Option<HistoryRef> {
+        let h = self.image.config.as_ref()?.history.get(index)?;
+        Some(HistoryRef { index, created_by: h.created_by.clone().unwrap_or_default() })
+    }
+
+    /// The config, when there is one.
+    pub fn config(&self) -> Option<&ImageConfig> {
+        self.image.config.as_ref()
+    }
+
+    /// The effective `PATH` for lookups: the config's, else the runtime default.
+    pub fn path_env(&self) -> Vec<String> {
+        let v = self.config().and_then(|c| c.config.env_var("PATH")).unwrap_or(DEFAULT_PATH);
+        v.split(':').filter(|s| !s.is_empty()).map(str::to_string).collect()
+    }
+}
+
+/// The PATH runtimes use when the image sets none (Docker, containerd, CRI-O).
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// Collects findings of one rule.
+pub struct Sink<'r> {
+    rule: &'r Rule,
+    out: Vec<Finding>,
+}
+
+impl Sink<'_> {
+    /// Reports a finding with the rule's remediation.
+    pub fn emit(&mut self, message: impl Into<String>, evidence: Vec<Evidence>) {
+        self.emit_with(message, evidence, Cow::Borrowed(self.rule.remediation));
+    }
+
+    /// Reports a finding with a specific remediation.
+    pub fn emit_with(&mut self, message: impl Into<String>, evidence: Vec<Evidence>, remediation: Cow<'static, str>) {
+        self.out.push(Finding {
+            rule: self.rule.id,
+            name: self.rule.name,
+            severity: self.rule.severity,
+            message: message.into(),
+            evidence,
+            remediation,
+        });
+    }
+}
+
+/// Runs every rule over an image. Rules that need a config are skipped without one;
+/// their ids are returned as not applicable.
+pub fn run_all(cx: &RuleCx<'_>) -> (Vec<Finding>, Vec<&'static str>) {
+    let mut findings = Vec::new();
+    let mut skipped = Vec::new();
+    for rule in RULES {
+        if rule.needs_config && cx.image.config.is_none() {
+            skipped.push(rule.id);
+            continue;
+        }
+        let mut sink = Sink { rule, out: Vec::new() };
+        (rule.check)(cx, &mut sink);
+        findings.extend(sink.out);
+    }
+    (findings, skipped)
+}
+
+/// Resolves a command name the way `execvp` does inside the image: a name with `/` is a
+/// path (relative ones from `workdir`); otherwise each `PATH` entry is tried. Returns the
+/// resolved path and node of the first regular file with an execute bit, or the first
+/// non-executable candidate for diagnostics.
+pub(crate) fn which<'f>(fs: &'f MergedFs, name: &str, path_env: &[String], workdir: &str) -> Lookup<'f> {
+    let candidates: Vec<String> = if name.contains('/') {
+        vec![path::join_clamped(workdir.trim_start_matches('/'), name)]
+    } else {
+        path_env.iter().map(|d| path::child(d.trim_start_matches('/').trim_end_matches('/'), name)).collect()
+    };
+    let mut first_bad = None;
+    for c in candidates {
+        match fs.lookup(&c) {
+            Ok(Some((p, n))) if n.is_file() && n.is_executable() => return Lookup::Found(p, n),
+            Ok(Some((p, n))) => {
+                if first_bad.is_none() {
+                    first_bad = Some(Lookup::NotExecutable(p, n));
+                }
+            }
+            Ok(None) => {}
+            Err(_) => {
+                if first_bad.is_none() {
+                    first_bad = Some(Lookup::Loop(c));
+                }
+            }
+        }
+    }
+    first_bad.unwrap_or(Lookup::Missing)
+}
+
+/// The outcome of [`which`].
+pub(crate) enum Lookup<'f> {
+    Found(String, &'f Node),
+    NotExecutable(String, &'f Node),
+    Loop(String),
+    Missing,
+}
+
+/// Formats a byte count for messages.
+pub(crate) fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_unique_named_and_documented() {
+        let mut ids = std::collections::HashSet::new();
+        let mut names = std::collections::HashSet::new();
+        for r in RULES {
+            assert!(ids.insert(r.id), "duplicate id {}", r.id);
+            assert!(names.insert(r.name), "duplicate name {}", r.name);
+            assert!(r.id.starts_with(r.family.as_str()), "{} not in family {:?}", r.id, r.family);
+            let digits = &r.id[r.family.as_str().len()..];
+            assert!(digits.len() == 3 && digits.bytes().all(|b| b.is_ascii_digit()), "{}", r.id);
+            assert!(r.name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'), "{}", r.name);
+            for bad in ["no-", "disallow-", "use-", "avoid-"] {
+                assert!(!r.name.starts_with(bad), "{}: names say what is flagged, not the fix", r.name);
+            }
+            assert!(!r.summary.is_empty() && !r.remediation.is_empty(), "{}", r.id);
+            assert!(!r.doc.what.is_empty() && !r.doc.why.is_empty() && !r.doc.fix.is_empty() && !r.doc.example.is_empty(), "{}", r.id);
+            assert_eq!(find(r.id).map(|x| x.id), Some(r.id));
+            assert_eq!(find(&r.id.to_lowercase()).map(|x| x.id), Some(r.id));
+        }
+    }
+
+    #[test]
+    fn bytes_format() {
+        assert_eq!(human_bytes(12), "12 B");
+        assert_eq!(human_bytes(2 << 20), "2.0 MiB");
+    }
+}
+
+/// The Markdown page of one rule (what `imgaudit explain` prints and `docs/rules/` holds).
+pub fn render_markdown(r: &Rule) -> String {
+    let mut s = format!("# {} `{}`\n\n", r.id, r.name);
+    s.push_str(&format!("Family: {} ({}) · Default severity: **{}**", r.family.as_str(), r.family.title(), r.severity));
+    if r.needs_config {
+        s.push_str(" · Needs the image config");
+    }
+    s.push_str(&format!("\n\n{}\n\n", r.summary));
+    s.push_str(&format!("## What it flags\n\n{}\n\n", r.doc.what));
+    s.push_str(&format!("## Why it matters\n\n{}\n\n", r.doc.why));
+    s.push_str(&format!("## How to fix\n\n{}\n\n", r.doc.fix));
+    s.push_str(&format!("## Example\n\n```text\n{} {}: {}\n```\n", r.id, r.severity, r.doc.example));
+    if !r.doc.references.is_empty() {
+        s.push_str("\n## References\n\n");
+        for x in r.doc.references {
+            s.push_str(&format!("- {x}\n"));
+        }
+    }
+    s
+}
+
+/// The Markdown index of all rules (`docs/rules/README.md`).
+pub fn render_index() -> String {
+    let mut s = String::from("# imgaudit rules\n\nGenerated from the rule registry by `imgaudit rules --markdown docs/rules`; do not edit.\n");
+    let mut family = None;
+    for r in RULES {
+        if family != Some(r.family) {
+            family = Some(r.family);
+            s.push_str(&format!("\n## {} — {}\n\n| id | name | severity | summary |\n|---|---|---|---|\n", r.family.as_str(), r.family.title()));
+        }
+        s.push_str(&format!("| [{}]({}.md) | `{}` | {} | {} |\n", r.id, r.id, r.name, r.severity, r.summary));
+    }
+    s
+}

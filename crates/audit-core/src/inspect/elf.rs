@@ -37,17 +37,18 @@ const SHT_TAIL_BYTES: u64 = 64 << 10;
 const FIRST_SEGMENT_BYTES: u64 = 4 << 20;
 /// Bytes captured after a Go build-info magic hit before the lengths are known.
 const BUILDINFO_WINDOW: u64 = 64 << 10;
-/// Bytes captured after a modinfo start sentinel found in read-only data.
-const MODINFO_WINDOW: u64 = 256 << 10;
-/// Bytes captured at a `go1.` string candidate in read-only data.
+/// Longest Go version string accepted from a string header (`go1.21.0 X:boringcrypto`).
 const VERSION_WINDOW: u64 = 48;
+/// The first section of each read-only segment of a Go binary (`.rodata`, where string
+/// data and the `runtime.modinfo` copy live) is captured up to this size, so module info
+/// can be recovered when `.go.buildinfo` was removed, and pre-1.18 string pointers resolve.
+const RODATA_CAPTURE_BYTES: u64 = 8 << 20;
 /// At most this many aligned build-info magic hits are kept.
 const MAX_BUILDINFO_HITS: usize = 8;
-/// At most this many modinfo sentinels and version strings are kept.
-const MAX_SENTINEL_HITS: usize = 4;
+/// At most this many `go1.` strings in read-only data are considered version candidates.
 const MAX_VERSION_HITS: usize = 256;
 /// At most this many pclntab magic candidates are examined.
-const MAX_PCLN_CANDIDATES: usize = 16;
+const MAX_PCLN_CANDIDATES: usize = 64;
 /// The pclntab name table scanned for Go package use is at most this long.
 const MAX_FUNCNAME_TABLE: u64 = 256 << 20;
 
@@ -386,10 +387,9 @@ pub(crate) struct ElfScanner {
     bi_scan: Option<StreamScan>,
     bi_hits: Vec<u64>,
     bi_examined: usize,
-    ro_scan: Option<(StreamScan, Range<u64>)>,
-    ro_started: bool,
-    sentinels: Vec<u64>,
-    go1: Vec<u64>,
+    /// Captured read-only data ranges (`.rodata`) of a Go binary.
+    rodata: Vec<Range<u64>>,
+    rodata_planned: bool,
     pcln_scan: Option<StreamScan>,
     pcln_started: bool,
     pcln_candidates: Vec<u64>,
@@ -400,9 +400,13 @@ pub(crate) struct ElfScanner {
     uses: GoUses,
     ver_scans: Vec<StreamScan>,
     ver_started: bool,
-    version_refs: Vec<(u64, u64)>,
+    /// Version-string candidates: (vaddr, bytes) of `go1.` strings in captured rodata.
+    version_cands: Vec<(u64, Vec<u8>)>,
+    /// vaddr → index into `version_cands`.
+    version_index: std::collections::HashMap<u64, u32>,
+    /// String headers found: (candidate index, length).
+    version_refs: Vec<(usize, u64)>,
     fatal: Option<String>,
-    ac_ro: AhoCorasick,
     ac_pcln: Option<AhoCorasick>,
     ac_fn: AhoCorasick,
 }
@@ -431,10 +435,8 @@ impl ElfScanner {
             bi_scan: None,
             bi_hits: Vec::new(),
             bi_examined: 0,
-            ro_scan: None,
-            ro_started: false,
-            sentinels: Vec::new(),
-            go1: Vec::new(),
+            rodata: Vec::new(),
+            rodata_planned: false,
             pcln_scan: None,
             pcln_started: false,
             pcln_candidates: Vec::new(),
@@ -445,9 +447,10 @@ impl ElfScanner {
             uses: GoUses::default(),
             ver_scans: Vec::new(),
             ver_started: false,
+            version_cands: Vec::new(),
+            version_index: std::collections::HashMap::new(),
             version_refs: Vec::new(),
             fatal: None,
-            ac_ro: AhoCorasick::new([&go::MODINFO_START[..], b"go1."]).expect("static patterns"),
             ac_pcln: None,
             ac_fn: AhoCorasick::new(FUNC_NEEDLES).expect("static patterns"),
         };
@@ -590,6 +593,7 @@ impl ElfScanner {
                     Ok(s) => {
                         self.shdrs = Some(s);
                         self.plan_shstrtab();
+                        self.plan_pcln_candidates();
                         changed = true;
                     }
                     Err(_) => {
@@ -692,12 +696,13 @@ impl ElfScanner {
                 self.want(0..first.p_filesz.min(FIRST_SEGMENT_BYTES));
             }
         }
-        // Go's fallback search: the first writable, non-executable PT_LOAD.
-        if let Some(rw) = phdrs
-            .iter()
-            .find(|p| p.p_type == ph::PT_LOAD && p.p_flags & ph::PF_W != 0 && p.p_flags & ph::PF_X == 0)
-        {
-            let r = rw.p_offset..rw.p_offset.saturating_add(rw.p_filesz);
+        // The build-info blob lives in a writable, non-executable PT_LOAD: the first one
+        // (Go's fallback without sections), or a later one in PIE binaries, whose first
+        // writable segment is the RELRO one. Scan them all; `go_facts` prefers a hit in
+        // `.go.buildinfo` when section names are known.
+        let rw = writable_segments(&phdrs);
+        if let (Some(first), Some(last)) = (rw.first(), rw.last()) {
+            let r = first.start..last.end;
             self.bi_scan = Some(StreamScan::new(r, go::BUILDINFO_MAGIC.len(), self.cap.pos()));
         }
     }
@@ -758,26 +763,33 @@ impl ElfScanner {
                 self.want(table);
             }
         }
-        if let Some(s) = self.section(".go.buildinfo").cloned() {
-            // Go reads the blob from the named section: restrict the magic search to it.
-            let r = s.sh_offset..s.sh_offset.saturating_add(s.sh_size);
-            let old_gap = self.bi_scan.as_ref().is_some_and(|sc| sc.gap);
-            let mut scan = StreamScan::new(r, go::BUILDINFO_MAGIC.len(), self.cap.pos());
-            scan.gap |= old_gap && s.sh_offset < self.cap.pos();
-            self.bi_scan = Some(scan);
-            self.bi_hits.retain(|&o| o >= s.sh_offset && o < s.sh_offset + s.sh_size);
-            self.bi_examined = self.bi_examined.min(self.bi_hits.len());
+    }
+
+    /// The pclntab starts a section (`.gopclntab`, or `.data.rel.ro.gopclntab` in PIE),
+    /// so every allocated, non-executable section start is a candidate; the magic and header
+    /// checks pick the real one. This works before section names are known (Go 1.27 writes
+    /// `.shstrtab` last).
+    fn plan_pcln_candidates(&mut self) {
+        let Some(h) = self.hdr else { return };
+        let mut starts: Vec<u64> = self
+            .shdrs
+            .as_ref()
+            .map(|v| {
+                v.iter()
+                    .filter(|s| s.sh_type == sh::SHT_PROGBITS && s.sh_flags & u64::from(sh::SHF_ALLOC) != 0 && s.sh_flags & u64::from(sh::SHF_EXECINSTR) == 0)
+                    .filter(|s| s.sh_size >= 8 + 8 * h.ptr())
+                    .map(|s| s.sh_offset)
+                    .collect()
+            })
+            .unwrap_or_default();
+        starts.sort_unstable();
+        starts.dedup();
+        starts.truncate(MAX_PCLN_CANDIDATES);
+        for &o in &starts {
+            self.want(o..o + 8 + 8 * h.ptr());
         }
-        for name in [".gopclntab", ".data.rel.ro.gopclntab"] {
-            if let Some(s) = self.section(name).cloned() {
-                if self.pcln.is_none() && s.sh_type != sh::SHT_NOBITS {
-                    let h = self.hdr.expect("header parsed");
-                    self.want(s.sh_offset..s.sh_offset + 8 + 8 * h.ptr());
-                    self.pcln_candidates.insert(0, s.sh_offset);
-                }
-                break;
-            }
-        }
+        self.pcln_candidates = starts;
+        self.pcln_checked = 0;
     }
 
     fn note_ranges(&self) -> Option<Vec<Range<u64>>> {
@@ -881,9 +893,8 @@ impl ElfScanner {
                             self.want(o..o + 2 * u64::from(ptr_size));
                         }
                     }
-                    // The strings themselves live in read-only data, which usually passed
-                    // already: look for them there.
-                    self.start_rodata_scan();
+                    // The strings themselves live in read-only data, captured by
+                    // `plan_rodata` when the section table came early enough.
                 }
                 Err(_) => {}
             }
@@ -893,7 +904,8 @@ impl ElfScanner {
             let off = self.pcln_candidates[self.pcln_checked];
             let r = off..off + 8 + 8 * h.ptr();
             if !self.cap.has(&r) {
-                if off < self.cap.pos() && !self.cap.has(&r) && self.cap.get(off..off + 1).is_none() {
+                if r.start < self.cap.pos() {
+                    // Passed without being captured (budget): not examinable.
                     self.pcln_checked += 1;
                     continue;
                 }
@@ -914,62 +926,100 @@ impl ElfScanner {
                 self.plan_funcnames();
             }
         }
-        // Read-only data scan for removed build info (esbuild from npm ships like this).
-        let go_hint = self.go_note.is_some() || !self.pcln_candidates.is_empty() || self.pcln.is_some();
-        let names_known = self.names.is_some();
-        if !self.ro_started && go_hint {
-            let bi_section = self.section(".go.buildinfo").map(|s| s.sh_size);
-            let need = match (names_known, bi_section) {
-                (true, None) => true,
-                (true, Some(size)) => size <= 32, // pointer format: strings are elsewhere
-                (false, _) => self.go_note.is_some() && h.shnum > 0 && h.shoff > self.cap.pos(),
-            };
-            if need {
-                self.start_rodata_scan();
-                changed = true;
+        // Keep `.rodata` of Go binaries: module info and version strings can be recovered
+        // from it when the build-info blob is gone, and pre-1.18 blobs point into it. Go is
+        // recognised early by its build-ID note, or by the layout of Go's linker, which
+        // writes the section table before all section data (npm's esbuild has no notes).
+        let sht_late = h.shnum > 0 && self.shdrs.is_none() && h.shoff > self.cap.pos();
+        if !self.rodata_planned && (self.shdrs.is_some() || (sht_late && self.notes_parsed)) {
+            self.rodata_planned = true;
+            if self.go_note.is_some() || self.section_table_first() {
+                self.plan_rodata();
             }
+            changed = true;
         }
-        // A pclntab magic scan when no section names it.
-        if !self.pcln_started && self.pcln.is_none() && go_hint {
-            let no_section = names_known
-                && self.section(".gopclntab").is_none()
-                && self.section(".data.rel.ro.gopclntab").is_none();
-            let sht_late = !names_known && h.shnum > 0 && h.shoff > self.cap.pos();
-            if (no_section || sht_late || h.shnum == 0) && self.pcln_candidates.is_empty() {
+        // A pclntab magic scan when the section table gives no candidates (it comes at
+        // the end of the file, or there is none).
+        if !self.pcln_started && self.pcln.is_none() && self.go_note.is_some() && self.shdrs.is_none() {
+            let sht_late = h.shnum > 0 && h.shoff > self.cap.pos();
+            if sht_late || h.shnum == 0 {
                 self.start_pcln_scan();
                 changed = true;
             }
         }
-        // Version string references in writable data, once candidates exist.
-        if self.ro_started && !self.ver_started && !self.go1.is_empty() {
-            self.ver_started = true;
-            let phdrs = self.phdrs.clone().unwrap_or_default();
-            for p in phdrs.iter().filter(|p| p.p_type == ph::PT_LOAD && p.p_flags & ph::PF_W != 0) {
-                let r = p.p_offset..p.p_offset.saturating_add(p.p_filesz);
-                self.ver_scans.push(StreamScan::new(r, 2 * h.ptr() as usize, self.cap.pos()));
+        // No blob at the start of the last writable segment: look for the string header of
+        // `runtime.buildVersion` in writable data, pointing at a `go1.` string in `.rodata`.
+        if !self.ver_started && self.bi_hits.is_empty() && !self.rodata.is_empty() {
+            let rw = writable_segments(self.phdrs.as_deref().unwrap_or_default());
+            if let Some(last) = rw.last() {
+                if self.cap.pos() >= last.start + 64 || self.cap.pos() + 1 >= self.cap.size() {
+                    self.ver_started = true;
+                    self.version_cands = self.find_version_candidates();
+                    self.version_index = self.version_cands.iter().enumerate().map(|(i, (v, _))| (*v, i as u32)).collect();
+                    if !self.version_cands.is_empty() {
+                        for r in rw {
+                            self.ver_scans.push(StreamScan::new(r, 2 * h.ptr() as usize, self.cap.pos()));
+                        }
+                    }
+                    changed = true;
+                }
             }
-            changed = true;
         }
         changed
     }
 
-    fn start_rodata_scan(&mut self) {
-        if self.ro_started {
-            return;
-        }
-        self.ro_started = true;
+    /// Whether the section table precedes every section's data (Go's internal linker
+    /// does this; GNU ld and lld put it at the end).
+    fn section_table_first(&self) -> bool {
+        let (Some(h), Some(shdrs)) = (self.hdr, self.shdrs.as_ref()) else { return false };
+        let first_data = shdrs.iter().filter(|s| s.sh_type != sh::SHT_NULL && s.sh_type != sh::SHT_NOBITS && s.sh_size > 0).map(|s| s.sh_offset).min();
+        first_data.is_some_and(|d| h.shoff < d)
+    }
+
+    /// Wants the first allocated section of each read-only, non-executable segment
+    /// (`.rodata` for Go's linker), up to [`RODATA_CAPTURE_BYTES`].
+    fn plan_rodata(&mut self) {
         let phdrs = self.phdrs.clone().unwrap_or_default();
-        // All read-only, non-executable PT_LOADs from here on; one scan per segment.
-        let segs: Vec<Range<u64>> = phdrs
-            .iter()
-            .filter(|p| p.p_type == ph::PT_LOAD && p.p_flags & (ph::PF_X | ph::PF_W) == 0)
-            .map(|p| p.p_offset..p.p_offset.saturating_add(p.p_filesz))
-            .collect();
-        // Keep it simple: scan from the first such segment to the end of the last one.
-        if let (Some(first), Some(last)) = (segs.first(), segs.last()) {
-            let r = first.start..last.end;
-            self.ro_scan = Some((StreamScan::new(r.clone(), go::MODINFO_START.len(), self.cap.pos()), r));
+        let shdrs = self.shdrs.clone().unwrap_or_default();
+        let mut wants = Vec::new();
+        for p in phdrs.iter().filter(|p| p.p_type == ph::PT_LOAD && p.p_flags & (ph::PF_X | ph::PF_W) == 0) {
+            let seg = p.p_offset..p.p_offset.saturating_add(p.p_filesz);
+            let first = shdrs
+                .iter()
+                .filter(|s| s.sh_type == sh::SHT_PROGBITS && s.sh_flags & u64::from(sh::SHF_ALLOC) != 0 && seg.contains(&s.sh_offset))
+                .min_by_key(|s| s.sh_offset);
+            match first {
+                Some(s) => {
+                    let end = s.sh_offset.saturating_add(s.sh_size.min(RODATA_CAPTURE_BYTES)).min(seg.end);
+                    wants.push(s.sh_offset..end);
+                }
+                // No section table yet (it comes last): the segment's start.
+                None if shdrs.is_empty() => wants.push(seg.start..seg.end.min(seg.start + RODATA_CAPTURE_BYTES)),
+                None => {}
+            }
         }
+        for w in wants {
+            if self.want(w.clone()) {
+                self.rodata.push(w);
+            }
+        }
+    }
+
+    /// `go1.` strings in captured `.rodata`: (vaddr, bytes from there, at most 48).
+    fn find_version_candidates(&self) -> Vec<(u64, Vec<u8>)> {
+        let mut out = Vec::new();
+        for r in &self.rodata {
+            let Some(b) = self.cap.get(r.clone()) else { continue };
+            for i in memchr::memmem::find_iter(b, b"go1.") {
+                if out.len() >= MAX_VERSION_HITS {
+                    return out;
+                }
+                let Some(v) = self.off_to_vaddr(r.start + i as u64) else { continue };
+                let end = (i + VERSION_WINDOW as usize).min(b.len());
+                out.push((v, b[i..end].to_vec()));
+            }
+        }
+        out
     }
 
     fn start_pcln_scan(&mut self) {
@@ -1038,29 +1088,6 @@ impl ElfScanner {
                 self.bi_scan = Some(scan);
             }
         }
-        if let Some((mut scan, r)) = self.ro_scan.take() {
-            let ac = &self.ac_ro;
-            let hits = scan.feed(start, data, |s, at, emit| {
-                for m in ac.find_iter(s) {
-                    emit(at + m.start() as u64, m.len(), m.pattern().as_u32());
-                }
-            });
-            for (off, tag) in hits {
-                let seg_end = self.segment_end(off);
-                if tag == 0 && self.sentinels.len() < MAX_SENTINEL_HITS {
-                    self.sentinels.push(off);
-                    self.want(off..(off + MODINFO_WINDOW).min(seg_end));
-                    any = true;
-                } else if tag == 1 && self.go1.len() < MAX_VERSION_HITS {
-                    self.go1.push(off);
-                    self.want(off..(off + VERSION_WINDOW).min(seg_end));
-                    any = true;
-                }
-            }
-            if !scan.done() {
-                self.ro_scan = Some((scan, r));
-            }
-        }
         if let (Some(mut scan), Some(h)) = (self.pcln_scan.take(), self.hdr) {
             if let Some(ac) = &self.ac_pcln {
                 let hits = scan.feed(start, data, |s, at, emit| {
@@ -1111,9 +1138,7 @@ impl ElfScanner {
             if let Some(h) = self.hdr {
                 // Candidate `go1.` strings by virtual address; a hit's tag carries the
                 // candidate's index and the string length, so no bytes need re-reading.
-                let cands: Vec<u64> = self.go1.iter().filter_map(|&o| self.off_to_vaddr(o)).collect();
-                let index: std::collections::HashMap<u64, u32> =
-                    cands.iter().enumerate().map(|(i, &v)| (v, i as u32)).collect();
+                let index = &self.version_index;
                 let ptr = h.ptr();
                 let mut scans = std::mem::take(&mut self.ver_scans);
                 for scan in &mut scans {
@@ -1132,10 +1157,8 @@ impl ElfScanner {
                         }
                     });
                     for (_, tag) in hits {
-                        if let Some(&v) = cands.get((tag >> 8) as usize) {
-                            self.version_refs.push((v, u64::from(tag & 0xff)));
-                            any = true;
-                        }
+                        self.version_refs.push(((tag >> 8) as usize, u64::from(tag & 0xff)));
+                        any = true;
                     }
                 }
                 scans.retain(|s| !s.done());
@@ -1422,32 +1445,24 @@ impl ElfScanner {
         Some(facts)
     }
 
-    /// Module info from the `runtime.modinfo` copy in read-only data, and the Go version
-    /// from a string header in writable data that points at a `go1.…` string.
+    /// Module info from the `runtime.modinfo` copy in `.rodata`, and the Go version from a
+    /// string header in writable data that points at a `go1.…` string there.
     fn recover_from_rodata(&self) -> Option<BuildInfo> {
-        let text = self.sentinels.iter().find_map(|&off| {
-            let end = self.segment_end(off).min(off + MODINFO_WINDOW);
-            let mut e = end;
-            while e > off + 16 && !self.cap.has(&(off..e)) {
-                e -= (e - off).div_ceil(2).max(1);
-            }
-            let b = self.cap.get(off..e)?;
-            let stop = memchr::memmem::find(&b[16..], &go::MODINFO_END)? + 16 + 16;
-            let framed = &b[..stop];
-            let text = go::strip_framing(framed);
-            (!text.is_empty()).then(|| String::from_utf8_lossy(text).into_owned())
+        let text = self.rodata.iter().find_map(|r| {
+            let b = self.cap.get(r.clone())?;
+            memchr::memmem::find_iter(b, &go::MODINFO_START).find_map(|start| {
+                let rest = &b[start..];
+                let end = memchr::memmem::find(rest.get(16..)?, &go::MODINFO_END)? + 32;
+                let text = go::strip_framing(&rest[..end]);
+                (!text.is_empty()).then(|| text.to_vec())
+            })
         })?;
-        let mut version = None;
-        for &(vaddr, len) in &self.version_refs {
-            let Some(off) = self.vaddr_to_off(vaddr) else { continue };
-            let Some(b) = self.cap.get(off..off + len) else { continue };
-            let s = String::from_utf8_lossy(b).into_owned();
-            if go::GoVersion::parse(&s).is_some() {
-                version = Some(s);
-                break;
-            }
-        }
-        go::parse_modinfo(version.as_deref().unwrap_or(""), &text).ok()
+        let version = self.version_refs.iter().find_map(|&(i, len)| {
+            let (_, bytes) = self.version_cands.get(i)?;
+            let s = std::str::from_utf8(bytes.get(..len as usize)?).ok()?;
+            go::GoVersion::parse(s).map(|_| s.to_string())
+        });
+        go::parse_modinfo(version.as_deref().unwrap_or(""), std::str::from_utf8(&text).ok()?).ok()
     }
 }
 
@@ -1531,6 +1546,17 @@ fn parse_header(b: &[u8], size: u64) -> Result<(Hdr, bool), String> {
         h.shoff = 0;
     }
     Ok((h, escapes))
+}
+
+/// File ranges of the writable, non-executable `PT_LOAD` segments, in file order.
+fn writable_segments(phdrs: &[ProgramHeader]) -> Vec<Range<u64>> {
+    let mut v: Vec<Range<u64>> = phdrs
+        .iter()
+        .filter(|p| p.p_type == ph::PT_LOAD && p.p_flags & ph::PF_W != 0 && p.p_flags & ph::PF_X == 0 && p.p_filesz > 0)
+        .map(|p| p.p_offset..p.p_offset.saturating_add(p.p_filesz))
+        .collect();
+    v.sort_by_key(|r| r.start);
+    v
 }
 
 fn read_uint(b: &[u8], big: bool) -> u64 {

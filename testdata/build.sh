@@ -41,6 +41,9 @@ ln -sfn "$GOROOT127" "$B/goroot"
 ln -sfn "$TOOLS/gopath" "$B/gopath"
 cp -r "$TD/src" "$B/src"
 mv "$B/src/c" "$B/c"
+# Fixed mtimes: cmd/go keys some cache entries (the module index) on file modification times.
+pin_mtimes() { find "$@" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +; }
+pin_mtimes "$B/src" "$B/c"
 export GOROOT="$B/goroot"
 GO="$B/goroot/bin/go"
 "$GO" version | grep -q 'go1.27.3 ' || { echo "build.sh: expected go1.27.3" >&2; exit 1; }
@@ -89,8 +92,9 @@ gobuild app-replace     CGO_ENABLED=0 "$GO" build -trimpath -modfile="$B/modfile
                             -ldflags="-s -w $VERSION_LDFLAGS"
 # No -s -w, no -trimpath, no VCS stamp, no -X: main module version is "(devel)".
 gobuild app-unstripped  CGO_ENABLED=0 "$GO" build -buildvcs=false
-# The demo's "Go app on a too-fat base": cgo (glibc), not stripped, no -trimpath, stamped.
-gobuild app-demo        CGO_ENABLED=1 CC=gcc "$GO" build -ldflags="-X main.version=v0.9.1"
+# The demo's "Go app on a too-fat base": cgo (glibc), symbols kept (.symtab), no -trimpath,
+# stamped. -w drops DWARF only, to keep the committed demo small (~2.7 MB gzipped instead of 5).
+gobuild app-demo        CGO_ENABLED=1 CC=gcc "$GO" build -ldflags="-w -X main.version=v0.9.1"
 # Debian's Go 1.19 with default settings (cgo on because gcc is installed).
 gobuild app-go119       -u GOROOT "$GO119" build -modfile="$B/modfiles/go119.mod"
 
@@ -98,6 +102,7 @@ gobuild app-go119       -u GOROOT "$GO119" build -modfile="$B/modfiles/go119.mod
 printf '\n// local change, not committed\n' >> "$APP/main.go"
 gobuild app-dirty       CGO_ENABLED=0 "$GO" build -trimpath -ldflags="-s -w $VERSION_LDFLAGS"
 git -C "$APP" checkout -q -- main.go
+pin_mtimes "$APP/main.go"
 
 log "objcopy --remove-section .go.buildinfo app-unstripped -> app-nobuildinfo"
 objcopy --remove-section .go.buildinfo "$BIN/app-unstripped" "$BIN/app-nobuildinfo"

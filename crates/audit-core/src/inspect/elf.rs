@@ -378,7 +378,6 @@ pub(crate) struct ElfScanner {
     phdrs: Option<Vec<ProgramHeader>>,
     shdrs: Option<Vec<SectionHeader>>,
     names: Option<Vec<String>>,
-    sections_planned: bool,
     dyns: Option<Dyns>,
     dyn_tables_planned: bool,
     notes_parsed: bool,
@@ -426,7 +425,6 @@ impl ElfScanner {
             phdrs: None,
             shdrs: None,
             names: None,
-            sections_planned: false,
             dyns: None,
             dyn_tables_planned: false,
             notes_parsed: false,
@@ -593,6 +591,7 @@ impl ElfScanner {
                     Ok(s) => {
                         self.shdrs = Some(s);
                         self.plan_shstrtab();
+                        self.plan_section_tables();
                         self.plan_pcln_candidates();
                         changed = true;
                     }
@@ -609,11 +608,6 @@ impl ElfScanner {
                 self.names = Some(names);
                 changed = true;
             }
-        }
-        if self.names.is_some() && !self.sections_planned {
-            self.sections_planned = true;
-            self.plan_sections();
-            changed = true;
         }
         if !self.notes_parsed {
             if let Some(notes) = self.note_ranges() {
@@ -740,27 +734,23 @@ impl ElfScanner {
         self.shdrs.as_ref()?.get(i)
     }
 
-    fn plan_sections(&mut self) {
+    /// Wants the loader tables and notes the section table points at. Section types are
+    /// enough (names may come last in the file).
+    fn plan_section_tables(&mut self) {
         let shdrs = self.shdrs.clone().unwrap_or_default();
-        let names = self.names.clone().unwrap_or_default();
-        for (s, name) in shdrs.iter().zip(&names) {
-            if s.sh_type == sh::SHT_NOBITS {
-                continue;
-            }
-            let table = s.sh_offset..s.sh_offset.saturating_add(s.sh_size.min(MAX_ELF_TABLE_BYTES));
+        let table = |s: &SectionHeader| s.sh_offset..s.sh_offset.saturating_add(s.sh_size.min(MAX_ELF_TABLE_BYTES));
+        for s in shdrs.iter().filter(|s| s.sh_type != sh::SHT_NOBITS) {
             match s.sh_type {
                 sh::SHT_DYNAMIC | SHT_GNU_VERDEF | SHT_GNU_VERNEED | sh::SHT_NOTE => {
-                    self.want(table.clone());
-                }
-                sh::SHT_DYNSYM => {
-                    if let Some(link) = shdrs.get(s.sh_link as usize) {
-                        self.want(link.sh_offset..link.sh_offset.saturating_add(link.sh_size.min(MAX_ELF_TABLE_BYTES)));
-                    }
+                    self.want(table(s));
                 }
                 _ => {}
             }
-            if name == ".dynstr" {
-                self.want(table);
+            // String tables the dynamic section, .dynsym and the version tables use.
+            if matches!(s.sh_type, sh::SHT_DYNAMIC | sh::SHT_DYNSYM | SHT_GNU_VERDEF | SHT_GNU_VERNEED) {
+                if let Some(link) = shdrs.get(s.sh_link as usize).filter(|l| l.sh_type == sh::SHT_STRTAB) {
+                    self.want(table(link));
+                }
             }
         }
     }
@@ -1266,6 +1256,15 @@ impl ElfScanner {
             None => {}
         }
         let (version_needs, version_defs) = self.versions(&dyns, strtab, &mut incomplete);
+        // Notes outside PT_NOTE (Go 1.27 maps only its own note) are read from sections.
+        let mut note_ranges = self.note_ranges().unwrap_or_default();
+        note_ranges.extend(
+            shdrs
+                .iter()
+                .filter(|s| s.sh_type == sh::SHT_NOTE)
+                .map(|s| s.sh_offset..s.sh_offset.saturating_add(s.sh_size.min(MAX_ELF_TABLE_BYTES))),
+        );
+        self.parse_notes(&note_ranges);
         let upx = self.cap.get(0..self.cap.size().min(1024)).is_some_and(|b| memchr::memmem::find(b, b"UPX!").is_some());
         let go = self.go_facts(&mut incomplete);
         if self.cap.missed_bytes() > 0 {

@@ -73,6 +73,14 @@ pub(crate) fn content_bound(p: &str, limits: &Limits) -> Option<u64> {
     None
 }
 
+/// Inspects one file's bytes as the layer pipeline does, reading through a buffer of
+/// `chunk` bytes (the pipeline uses 256 KiB; any size gives the same facts). `path` is the
+/// root-relative path the file has in the image.
+pub fn inspect_reader(path: &str, size: u64, reader: &mut dyn Read, limits: &Limits, chunk: usize) -> io::Result<Option<FileFacts>> {
+    let mut buf = vec![0; chunk.max(64)];
+    inspect_file(path, size, reader, &mut buf, limits)
+}
+
 /// Inspects one regular file. `reader` yields exactly the file's `size` bytes; `buf` is a
 /// reusable scratch buffer. Returns `None` when nothing about the file is worth keeping.
 pub(crate) fn inspect_file(

@@ -242,7 +242,7 @@ impl Auditor {
                 reason: a.anomaly.problem.clone(),
             });
         }
-        let cx = RuleCx { image: &facts, fs: &fs, binaries: &binaries, settings: &self.settings };
+        let cx = RuleCx::new(&facts, &fs, &binaries, &self.settings);
         let (raw, not_applicable) = rules::run_all(&cx);
         let (findings, suppressed) = self.policy.apply(raw, self.today.as_deref());
         for s in fs.shadows() {

@@ -1,4 +1,26 @@
-//! Audit OCI container images.
+//! Audit OCI container images for Go-in-container anti-patterns.
+//!
+//! The pipeline, one module per stage: a [`source`] names image manifests and opens blobs;
+//! [`layer`] streams each layer once (digest-verified, decompressed, tar-walked) and
+//! [`inspect`]s files as they pass (ELF, Go build info); [`fs`] applies the layers into a
+//! merged view with provenance; [`inspect::ldso`] proves whether executables can start;
+//! [`rules`] turn facts into [`finding`]s; [`policy`] adjusts them; [`report`] renders.
+//!
+//! ```
+//! use audit_core::audit::Auditor;
+//! use audit_core::source;
+//!
+//! let demo = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/demo");
+//! let src = source::open_local(demo)?;
+//! let reports = Auditor::builder().jobs(2).build().audit(&src, "demo")?;
+//! let report = &reports[0];
+//! // The demo's cgo binary needs a glibc loader the image does not have.
+//! assert!(report.findings.iter().any(|f| f.rule == "GO001"));
+//! # Ok::<(), audit_core::error::Error>(())
+//! ```
+//!
+//! The library never prints and never exits; output goes through [`report::Format`] into any
+//! `io::Write`, and diagnostics through `tracing`.
 #![deny(missing_docs)]
 
 pub mod audit;

@@ -43,6 +43,11 @@ pub const BOMB_MIN_BYTES: u64 = 256 << 20;
 /// under 20:1; a layer past both bounds is treated as a decompression bomb (error).
 pub const BOMB_MAX_RATIO: u64 = 250;
 
+/// Largest zstd window accepted: 2^25 = 32 MiB (`windowLog` 25). Default compression levels
+/// use at most 8 MiB; `--long`/ultra levels up to 128 MiB. The decoder allocates the window
+/// a frame declares, so this bounds memory per zstd layer; a larger window is an error.
+pub const ZSTD_WINDOW_LOG_MAX: u32 = 25;
+
 /// Largest uncompressed size of one layer: 64 GiB, whatever its ratio. Error when exceeded.
 pub const MAX_LAYER_UNCOMPRESSED: u64 = 64 << 30;
 

@@ -68,7 +68,7 @@ impl Platform {
                 // amd64 without a variant means v1.
                 let want = level(&self.variant).unwrap_or(1);
                 let have = level(&candidate.variant).unwrap_or(1);
-                (have <= want).then_some(want - have)
+                (have <= want).then(|| want - have)
             }
             // Variants of other architectures are informational; accept any, rank below exact.
             _ => Some(1),

@@ -202,7 +202,10 @@ pub fn analyze_blob<R: Read>(raw: R, spec: &LayerSpec, limits: &Limits) -> Resul
     let walked = match compression {
         Compression::Gzip => walk(flate2::bufread::MultiGzDecoder::new(&mut buf), spec, &compressed, limits, "gzip"),
         Compression::Zstd => match zstd::stream::read::Decoder::with_buffer(&mut buf) {
-            Ok(d) => walk(d, spec, &compressed, limits, "zstd"),
+            Ok(mut d) => match d.window_log_max(crate::limits::ZSTD_WINDOW_LOG_MAX) {
+                Ok(()) => walk(d, spec, &compressed, limits, "zstd"),
+                Err(e) => Err(corrupt(format!("zstd: {e}"))),
+            },
             Err(e) => Err(corrupt(format!("zstd: {e}"))),
         },
         Compression::None => walk(&mut buf, spec, &compressed, limits, "tar"),

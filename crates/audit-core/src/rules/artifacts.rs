@@ -86,7 +86,8 @@ fn emit_tools(cx: &RuleCx<'_>, sink: &mut Sink<'_>, class: &ToolClass) {
             format!("{} {} available as busybox applets ({}) via {target}", class.what, applets.join(", "), shown.join(", "))
         } else if tname == "busybox" {
             let links = busybox_links(cx, &f.target);
-            format!("busybox at {target} provides a shell ({}); {links} applet links in all", shown.join(", "))
+            let shells: Vec<&str> = shown.iter().filter(|n| **n != target).map(String::as_str).collect();
+            format!("busybox at {target} provides a shell ({}); {links} applet links in all", shells.join(", "))
         } else if shown.len() == 1 && shown[0] == target {
             format!("{} {target} is present", class.what)
         } else {
@@ -151,14 +152,14 @@ pub(super) const FS002: Rule = Rule {
 };
 
 /// A Go toolchain tree found in the image.
-struct Goroot {
-    dir: String,
-    version: String,
+pub(crate) struct Goroot {
+    pub(crate) dir: String,
+    pub(crate) version: String,
 }
 
-fn goroots(cx: &RuleCx<'_>) -> Vec<Goroot> {
+pub(crate) fn goroots(fs: &crate::fs::MergedFs) -> Vec<Goroot> {
     let mut out = Vec::new();
-    for (p, n) in cx.fs.iter() {
+    for (p, n) in fs.iter() {
         if path::file_name(p) != "VERSION" || !n.is_file() {
             continue;
         }
@@ -172,7 +173,7 @@ fn goroots(cx: &RuleCx<'_>) -> Vec<Goroot> {
         if !(version.starts_with("go1") || version.starts_with("devel")) {
             continue;
         }
-        let has = |sub: &str| cx.fs.get(&path::child(dir, sub)).is_some();
+        let has = |sub: &str| fs.get(&path::child(dir, sub)).is_some();
         if has("src/runtime") || has("pkg/tool") || has("bin/go") {
             out.push(Goroot { dir: dir.to_string(), version });
         }
@@ -180,7 +181,7 @@ fn goroots(cx: &RuleCx<'_>) -> Vec<Goroot> {
     out
 }
 
-fn under(p: &str, dir: &str) -> bool {
+pub(crate) fn under(p: &str, dir: &str) -> bool {
     dir.is_empty() || p == dir || p.starts_with(dir) && p.as_bytes().get(dir.len()) == Some(&b'/')
 }
 
@@ -204,8 +205,8 @@ pub(super) const FS003: Rule = Rule {
 };
 
 fn check_fs003(cx: &RuleCx<'_>, sink: &mut Sink<'_>) {
-    let roots = goroots(cx);
-    for r in &roots {
+    let roots = &cx.goroots;
+    for r in roots {
         let layer = cx.fs.get(&path::child(&r.dir, "VERSION")).map_or(0, |n| n.layer);
         let bytes = cx.fs.bytes_under(&r.dir);
         let mut e = cx.file(&r.dir, layer);
@@ -337,7 +338,7 @@ pub(super) const FS006: Rule = Rule {
 };
 
 fn check_fs006(cx: &RuleCx<'_>, sink: &mut Sink<'_>) {
-    let roots = goroots(cx);
+    let roots = &cx.goroots;
     let mut dirs: Vec<String> = Vec::new();
     if let Some(c) = cx.config() {
         if let Some(gobin) = c.config.env_var("GOBIN").filter(|v| !v.is_empty()) {
@@ -401,7 +402,7 @@ pub(super) const FS007: Rule = Rule {
 };
 
 fn check_fs007(cx: &RuleCx<'_>, sink: &mut Sink<'_>) {
-    let mut excluded: Vec<String> = goroots(cx).into_iter().map(|r| r.dir).collect();
+    let mut excluded: Vec<String> = cx.goroots.iter().map(|r| r.dir.clone()).collect();
     excluded.extend(module_caches(cx));
     excluded.extend(build_caches(cx));
     let mut groups: BTreeMap<String, (usize, Vec<&'static str>, usize)> = BTreeMap::new();

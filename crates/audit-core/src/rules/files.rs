@@ -21,7 +21,7 @@ const CERT_DIRS: &[&str] = &["etc/ssl/certs", "etc/pki/tls/certs"];
 const ZONE_DIRS: &[&str] = &["usr/share/zoneinfo", "usr/share/lib/zoneinfo", "usr/lib/locale/TZ", "etc/zoneinfo"];
 
 fn go_binaries_using<'a>(cx: &'a RuleCx<'a>, pred: impl Fn(&crate::inspect::elf::GoUses) -> bool + 'a) -> impl Iterator<Item = &'a Binary> + 'a {
-    cx.binaries.iter().filter(move |b| b.elf().go.as_ref().and_then(|g| g.uses).is_some_and(|u| pred(&u)))
+    cx.product_go_binaries().filter(move |b| b.elf().go.as_ref().and_then(|g| g.uses).is_some_and(|u| pred(&u)))
 }
 
 fn nonempty_file(cx: &RuleCx<'_>, p: &str) -> bool {
@@ -243,7 +243,13 @@ fn check_fs014(cx: &RuleCx<'_>, sink: &mut Sink<'_>) {
         }
     }
     sink.emit(
-        format!("{} in {} layers is deleted or overwritten by later layers ({})", human_bytes(total), parts.len(), parts.join("; ")),
+        format!(
+            "{} in {} layer{} is deleted or overwritten by later layers ({})",
+            human_bytes(total),
+            parts.len(),
+            if parts.len() == 1 { "" } else { "s" },
+            parts.join("; ")
+        ),
         evidence,
     );
 }

@@ -197,7 +197,7 @@ pub(super) const GO003: Rule = Rule {
 
 fn check_go003(cx: &RuleCx<'_>, sink: &mut Sink<'_>) {
     let floor = cx.settings.go.floor();
-    for b in cx.binaries {
+    for b in cx.product_go_binaries() {
         let Some(bi) = info_of(b) else { continue };
         let Some(v) = GoVersion::parse(&bi.go_version) else { continue };
         if v.major == 1 && v.minor < floor {
@@ -240,7 +240,7 @@ fn check_go004(cx: &RuleCx<'_>, sink: &mut Sink<'_>) {
     if image_has_libc(cx) {
         return;
     }
-    for b in cx.binaries {
+    for b in cx.product_go_binaries() {
         let Some(go) = go_of(b) else { continue };
         let elf = b.elf();
         let cgo = go.build_info.as_ref().and_then(|bi| bi.setting("CGO_ENABLED")) == Some("1");
@@ -277,7 +277,7 @@ pub(super) const GO005: Rule = Rule {
 };
 
 fn check_go005(cx: &RuleCx<'_>, sink: &mut Sink<'_>) {
-    for b in cx.binaries {
+    for b in cx.product_go_binaries() {
         if go_of(b).is_none() {
             continue;
         }
@@ -312,7 +312,7 @@ pub(super) const GO006: Rule = Rule {
 };
 
 fn check_go006(cx: &RuleCx<'_>, sink: &mut Sink<'_>) {
-    for b in cx.binaries {
+    for b in cx.product_go_binaries() {
         let Some(bi) = info_of(b) else { continue };
         if bi.settings.is_empty() || bi.setting("-trimpath") == Some("true") {
             continue;
@@ -341,7 +341,7 @@ pub(super) const GO007: Rule = Rule {
 };
 
 fn check_go007(cx: &RuleCx<'_>, sink: &mut Sink<'_>) {
-    for b in cx.binaries {
+    for b in cx.product_go_binaries() {
         let Some(bi) = info_of(b) else { continue };
         if bi.setting("vcs.modified") == Some("true") {
             let rev = bi.setting("vcs.revision").map(|r| &r[..r.len().min(12)]).unwrap_or("?");
@@ -370,7 +370,7 @@ pub(super) const GO008: Rule = Rule {
 };
 
 fn check_go008(cx: &RuleCx<'_>, sink: &mut Sink<'_>) {
-    for b in cx.binaries {
+    for b in cx.product_go_binaries() {
         let Some(bi) = info_of(b) else { continue };
         if bi.settings.is_empty() || bi.setting("vcs").is_some() {
             continue;
@@ -399,7 +399,7 @@ pub(super) const GO009: Rule = Rule {
 };
 
 fn check_go009(cx: &RuleCx<'_>, sink: &mut Sink<'_>) {
-    for b in cx.binaries {
+    for b in cx.product_go_binaries() {
         let Some(go) = go_of(b) else { continue };
         let elf = b.elf();
         match (go.source, &go.build_info) {
@@ -448,7 +448,7 @@ pub(super) const GO010: Rule = Rule {
 };
 
 fn check_go010(cx: &RuleCx<'_>, sink: &mut Sink<'_>) {
-    for b in cx.binaries {
+    for b in cx.product_go_binaries() {
         let Some(go) = go_of(b) else { continue };
         let setting = go.build_info.as_ref().and_then(|bi| bi.setting("-race")) == Some("true");
         let linked = go.uses.is_some_and(|u| u.race);
@@ -483,7 +483,7 @@ fn is_local_path(p: &str) -> bool {
 }
 
 fn check_go011(cx: &RuleCx<'_>, sink: &mut Sink<'_>) {
-    for b in cx.binaries {
+    for b in cx.product_go_binaries() {
         let Some(bi) = info_of(b) else { continue };
         let local: Vec<String> = bi
             .main
@@ -517,7 +517,7 @@ pub(super) const GO012: Rule = Rule {
 };
 
 fn check_go012(cx: &RuleCx<'_>, sink: &mut Sink<'_>) {
-    for b in cx.binaries {
+    for b in cx.product_go_binaries() {
         let Some(bi) = info_of(b) else { continue };
         let Some(main) = &bi.main else { continue };
         if main.version != "(devel)" && !main.version.is_empty() {

@@ -210,9 +210,28 @@ pub struct RuleCx<'a> {
     pub binaries: &'a [Binary],
     /// Settings.
     pub settings: &'a RuleSettings,
+    /// Go toolchain trees found in the image (FS003); their binaries are the builder's,
+    /// not the product's, so binary-hygiene rules skip them.
+    pub(crate) goroots: Vec<artifacts::Goroot>,
 }
 
-impl RuleCx<'_> {
+impl<'a> RuleCx<'a> {
+    /// The context of one image.
+    pub fn new(image: &'a ImageFacts, fs: &'a MergedFs, binaries: &'a [Binary], settings: &'a RuleSettings) -> Self {
+        Self { image, fs, binaries, settings, goroots: artifacts::goroots(fs) }
+    }
+
+    /// Whether a binary belongs to a Go toolchain (inside a GOROOT, or `cmd/…` itself).
+    pub fn is_toolchain(&self, b: &Binary) -> bool {
+        self.goroots.iter().any(|r| artifacts::under(&b.path, &r.dir))
+            || b.elf().go.as_ref().and_then(|g| g.build_info.as_ref()).and_then(|bi| bi.path.as_deref()).is_some_and(|p| p.starts_with("cmd/"))
+    }
+
+    /// Go binaries of the product: Go, and not part of a toolchain.
+    pub fn product_go_binaries(&self) -> impl Iterator<Item = &'a Binary> + '_ {
+        self.binaries.iter().filter(move |b| b.elf().go.is_some() && !self.is_toolchain(b))
+    }
+
     /// Evidence for a file in the final filesystem written by `layer`.
     pub fn file(&self, p: &str, layer: usize) -> Evidence {
         Evidence { path: Some(path::display(p)), ..self.layer(layer) }

@@ -1,0 +1,23 @@
+# Top-level entry points. `make test` is the README's test command (and what .ci/run calls
+# after installing packages); `make demo-run` audits the committed demo image.
+SHELL := /bin/bash
+CARGO ?= cargo
+
+.PHONY: test fixtures docs demo-run bench
+test: fixtures
+	$(CARGO) nextest run --workspace --no-fail-fast
+	$(CARGO) test --workspace --doc
+
+fixtures:
+	$(MAKE) -C testdata fixtures
+
+# Regenerate docs/rules/ from the rule registry (a test fails when they are stale).
+docs:
+	$(CARGO) run -q -p audit-cli -- rules --markdown docs/rules
+
+demo-run:
+	$(CARGO) run -q --release -p audit-cli -- testdata/demo
+
+bench:
+	$(MAKE) -C testdata large
+	./benches/compare.sh

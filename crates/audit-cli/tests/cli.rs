@@ -1,0 +1,98 @@
+//! The built `imgaudit` binary: exit codes, formats, output file, rule docs.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn imgaudit(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_imgaudit")).args(args).env("NO_COLOR", "1").output().expect("run imgaudit")
+}
+
+fn demo() -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/demo").display().to_string()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn demo_text_report_and_exit_codes() {
+    let o = imgaudit(&[&demo()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(text.contains("GO001 interpreter-missing"), "{text}");
+    assert!(text.lines().last().unwrap().contains("findings: 1 critical"), "{text}");
+    assert!(!text.contains('\x1b'), "no colour when not a terminal");
+
+    let o = imgaudit(&["--fail-on", "high", &demo()]);
+    assert_eq!(o.status.code(), Some(1));
+    let o = imgaudit(&["--fail-on", "critical", "--ignore", "GO001", &demo()]);
+    assert_eq!(o.status.code(), Some(0), "ignored rules do not fail: {}", stdout(&o));
+    assert!(stdout(&o).contains("1 suppressed by policy"));
+}
+
+#[test]
+fn unauditable_input_exits_2_with_one_line() {
+    let o = imgaudit(&["/nonexistent/image"]);
+    assert_eq!(o.status.code(), Some(2));
+    let e = stderr(&o);
+    assert_eq!(e.lines().count(), 1, "{e}");
+    assert!(e.starts_with("imgaudit: error: opening /nonexistent/image"), "{e}");
+    let o = imgaudit(&["--fail-on", "severe", &demo()]);
+    assert_eq!(o.status.code(), Some(2));
+    let o = imgaudit(&["--ignore", "XX123", &demo()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("unknown rule id \"XX123\""));
+}
+
+#[test]
+fn json_report_schema_and_output_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let out: PathBuf = dir.path().join("r.json");
+    let o = imgaudit(&["--format", "json", "--output", out.to_str().unwrap(), &demo()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(o.stdout.is_empty());
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    assert_eq!(v["schema_version"], 1);
+    assert_eq!(v["image"]["platform"], "linux/amd64");
+    let app = v["binaries"].as_array().unwrap().iter().find(|b| b["path"] == "/app").unwrap();
+    assert_eq!(app["linkage"], "dynamic");
+    assert_eq!(app["interpreter"], "/lib64/ld-linux-x86-64.so.2");
+    assert_eq!(app["needed"][0], "libc.so.6");
+    assert_eq!(app["unresolved"][0], "libc.so.6");
+    assert_eq!(app["runnable"], false);
+    assert_eq!(app["go"]["go"], "go1.27.3");
+    assert_eq!(app["go"]["path"], "example.com/app");
+    assert_eq!(app["go"]["build"]["CGO_ENABLED"], "1");
+    let f = &v["findings"][0];
+    assert_eq!(f["rule"], "GO001");
+    assert_eq!(f["severity"], "critical");
+    assert_eq!(f["evidence"][0]["path"], "/app");
+    assert!(f["evidence"][0]["layer"]["digest"].as_str().unwrap().starts_with("sha256:"));
+    assert!(!f["remediation"].as_str().unwrap().is_empty());
+}
+
+#[test]
+fn rules_and_explain() {
+    let o = imgaudit(&["rules"]);
+    assert_eq!(o.status.code(), Some(0));
+    let t = stdout(&o);
+    assert!(t.contains("GO001") && t.contains("CFG008"));
+    let o = imgaudit(&["explain", "go001"]);
+    assert!(stdout(&o).starts_with("# GO001 `interpreter-missing`"));
+    let o = imgaudit(&["explain", "nope"]);
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn help_lists_image_forms() {
+    let o = imgaudit(&["--help"]);
+    let t = stdout(&o);
+    for needle in ["oci:PATH", "docker-archive:PATH", "dir:PATH", "--fail-on", "--platform", "--all-platforms"] {
+        assert!(t.contains(needle), "--help lacks {needle}");
+    }
+}

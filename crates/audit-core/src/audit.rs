@@ -398,3 +398,164 @@ fn source_kind(store: &dyn BlobStore) -> String {
 pub fn any_at_or_above(reports: &[Report], threshold: Severity) -> bool {
     reports.iter().any(|r| r.findings.iter().any(|f| f.severity >= threshold))
 }
+
+#[cfg(test)]
+mod tests {
+    //! Hostile inputs end in a clear error or an "unknown", never a panic, a hang or
+    //! unbounded memory.
+    use super::*;
+    use crate::testutil::{gzip, zstd, MemStore, Tar};
+
+    fn run(store: MemStore, limits: Limits) -> Result<Report, Error> {
+        let src = Source::Blobs(Box::new(store));
+        Auditor::builder().limits(limits).jobs(2).build().audit(&src, "test").map(|mut v| v.remove(0))
+    }
+
+    fn layer(tar: Vec<u8>) -> (Vec<u8>, Vec<u8>) {
+        (gzip(&tar), tar)
+    }
+
+    #[test]
+    fn traversal_and_escaping_links_stay_inside() {
+        let tar = Tar::default()
+            .file("../../outside.txt", b"traversal\n", 0o644)
+            .file("/etc/abs", b"x", 0o644)
+            .symlink("etc/escape", "/../../../../etc/shadow")
+            .symlink("loop-a", "loop-b")
+            .symlink("loop-b", "loop-a")
+            .hardlink("etc/hl", "../../etc/passwd")
+            .file("a/.wh.", b"", 0o644)
+            .finish();
+        let r = run(MemStore::image(&[layer(tar)], serde_json::json!({"config": {"Entrypoint": ["/loop-a"], "User": "1000"}})), Limits::default()).unwrap();
+        let reasons: Vec<&str> = r.unknowns.iter().map(|u| u.reason.as_str()).collect();
+        assert!(reasons.iter().any(|x| x.contains("escapes the image root")), "{reasons:?}");
+        assert!(reasons.iter().any(|x| x.contains("hard link target escapes")), "{reasons:?}");
+        assert!(reasons.iter().any(|x| x.contains("invalid whiteout")), "{reasons:?}");
+        // The absolute name is cleaned into the image.
+        assert!(r.image.files >= 4);
+        let cfg003 = r.findings.iter().find(|f| f.rule == "CFG003").expect("entrypoint through a loop");
+        assert!(cfg003.message.contains("symlink loop"), "{}", cfg003.message);
+    }
+
+    #[test]
+    fn digest_size_and_diff_id_mismatches_are_errors_naming_the_layer() {
+        let good = Tar::default().file("a", b"hello", 0o644).finish();
+        let second = Tar::default().file("b", b"second", 0o644).finish();
+        let mut s = MemStore::image(&[layer(good.clone()), layer(second)], serde_json::json!({}));
+        s.tamper(1, |b| {
+            let n = b.len();
+            b[n / 2] ^= 0xff;
+        });
+        let e = run(s, Limits::default()).unwrap_err().to_string();
+        assert!(e.starts_with("layer 1 (sha256:") && e.contains("blob digest mismatch"), "{e}");
+
+        // A blob longer than its descriptor says.
+        let mut s = MemStore::image(&[layer(good.clone())], serde_json::json!({}));
+        let m: serde_json::Value = serde_json::from_slice(&s.root).unwrap();
+        let mut m2 = m.clone();
+        m2["layers"][0]["size"] = serde_json::json!(m["layers"][0]["size"].as_u64().unwrap() - 10);
+        s.root = serde_json::to_vec(&m2).unwrap();
+        let e = run(s, Limits::default()).unwrap_err().to_string();
+        assert!(e.contains("layer 0") && e.contains("bytes"), "{e}");
+
+        // Right blob, wrong diff_id in the config.
+        let other = Tar::default().file("b", b"other", 0o644).finish();
+        let s = MemStore::image(&[(gzip(&good), other)], serde_json::json!({}));
+        let e = run(s, Limits::default()).unwrap_err().to_string();
+        assert!(e.contains("does not match diff_id"), "{e}");
+    }
+
+    #[test]
+    fn truncated_streams_are_errors() {
+        let big: Vec<u8> = (0..200_000u32).flat_map(|i| i.to_le_bytes()).collect();
+        let tar = Tar::default().file("f", &big, 0o644).finish();
+        let gz = gzip(&tar);
+        // A consistent store (digest of the truncated bytes) with a truncated gzip stream.
+        let cut = gz[..gz.len() / 2].to_vec();
+        let s = MemStore::image(&[(cut, tar.clone())], serde_json::json!({}));
+        let e = run(s, Limits::default()).unwrap_err().to_string();
+        assert!(e.contains("layer 0") && (e.contains("truncated") || e.contains("gzip")), "{e}");
+        // A truncated plain tar: data ends inside a file.
+        let cut = tar[..tar.len() - 600_000].to_vec();
+        let s = MemStore::image(&[(cut.clone(), cut)], serde_json::json!({}));
+        let e = run(s, Limits::default()).unwrap_err().to_string();
+        assert!(e.contains("layer 0"), "{e}");
+    }
+
+    #[test]
+    fn decompression_bombs_stop_at_the_bound() {
+        let zeros = vec![0u8; 8 << 20];
+        let tar = Tar::default().file("bomb", &zeros, 0o644).finish();
+        let mut limits = Limits::default();
+        limits.bomb_min_bytes = 1 << 20;
+        limits.bomb_max_ratio = 100;
+        for blob in [gzip(&tar), zstd(&tar)] {
+            let s = MemStore::image(&[(blob, tar.clone())], serde_json::json!({}));
+            let e = run(s, limits.clone()).unwrap_err().to_string();
+            assert!(e.contains("decompression bomb"), "{e}");
+        }
+        let mut limits = Limits::default();
+        limits.max_layer_uncompressed = 1 << 20;
+        let s = MemStore::image(&[layer(tar)], serde_json::json!({}));
+        let e = run(s, limits).unwrap_err().to_string();
+        assert!(e.contains("expands past"), "{e}");
+    }
+
+    #[test]
+    fn entry_and_path_bounds() {
+        let mut t = Tar::default();
+        for i in 0..50 {
+            t = t.file(&format!("f{i}"), b"x", 0o644);
+        }
+        let tar = t.finish();
+        let mut limits = Limits::default();
+        limits.max_entries_per_layer = 10;
+        let e = run(MemStore::image(&[layer(tar)], serde_json::json!({})), limits).unwrap_err().to_string();
+        assert!(e.contains("more than 10 tar entries"), "{e}");
+        let mut limits = Limits::default();
+        limits.max_path_bytes = 8;
+        let tar = Tar::default().file("a-very-long-name", b"x", 0o644).finish();
+        let r = run(MemStore::image(&[layer(tar)], serde_json::json!({})), limits).unwrap();
+        assert!(r.unknowns.iter().any(|u| u.reason.contains("longer than the limit")));
+    }
+
+    #[test]
+    fn malformed_elf_is_an_unknown_not_a_failure() {
+        let mut junk = b"\x7fELF\x02\x01\x01".to_vec();
+        junk.extend((0..5000u32).map(|i| (i * 7919 % 251) as u8));
+        let mut trunc = b"\x7fELF".to_vec();
+        trunc.push(2);
+        let mut hdr_only = vec![0u8; 64];
+        hdr_only[..4].copy_from_slice(b"\x7fELF");
+        hdr_only[4] = 2;
+        hdr_only[5] = 1;
+        hdr_only[6] = 1;
+        hdr_only[16] = 2; // ET_EXEC
+        hdr_only[18] = 62;
+        hdr_only[32..40].copy_from_slice(&(1u64 << 40).to_le_bytes()); // phoff far away
+        hdr_only[54] = 56;
+        hdr_only[56] = 3; // phnum
+        let tar = Tar::default().file("bin/junk", &junk, 0o755).file("bin/trunc", &trunc, 0o755).file("bin/hdr", &hdr_only, 0o755).finish();
+        let r = run(MemStore::image(&[layer(tar)], serde_json::json!({})), Limits::default()).unwrap();
+        let paths: Vec<&str> = r.unknowns.iter().filter_map(|u| u.path.as_deref()).collect();
+        for p in ["/bin/junk", "/bin/trunc", "/bin/hdr"] {
+            assert!(paths.contains(&p), "{p} not reported as unknown: {:?}", r.unknowns);
+        }
+    }
+
+    #[test]
+    fn missing_blobs_and_bad_documents_are_errors() {
+        let tar = Tar::default().file("a", b"1", 0o644).finish();
+        let mut s = MemStore::image(&[layer(tar)], serde_json::json!({}));
+        let key = s.blobs.keys().find(|k| s.blobs[*k].len() > 100).cloned().unwrap();
+        s.blobs.remove(&key);
+        let e = run(s, Limits::default()).unwrap_err().to_string();
+        assert!(e.contains("is missing"), "{e}");
+        let s = MemStore { blobs: HashMap::default(), root: b"{not json".to_vec() };
+        assert!(run(s, Limits::default()).is_err());
+        let s = MemStore { blobs: HashMap::default(), root: br#"{"schemaVersion":2,"manifests":[]}"#.to_vec() };
+        assert!(run(s, Limits::default()).unwrap_err().to_string().contains("no image manifests"));
+    }
+
+    use std::collections::HashMap;
+}

@@ -37,3 +37,6 @@ pub mod policy;
 pub mod report;
 pub mod rules;
 pub mod source;
+
+#[cfg(test)]
+mod testutil;

@@ -260,7 +260,9 @@ impl<'a> Loader<'a> {
                     }
                     if hit.is_none() {
                         for d in self.system_dirs(kind, interp, elf) {
-                            searched.push(path::display(&d));
+                            if !d.contains("/glibc-hwcaps/") {
+                                searched.push(path::display(&d));
+                            }
                             if let Some(c) = self.candidate(&path::child(&d, name), elf) {
                                 hit = Some(c);
                                 break;

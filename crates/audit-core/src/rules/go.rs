@@ -110,7 +110,11 @@ fn check_go001(cx: &RuleCx<'_>, sink: &mut Sink<'_>) {
     for b in cx.binaries {
         let Some(run) = &b.run else { continue };
         let interp = b.elf().interpreter.clone().unwrap_or_default();
-        let libs = if run.missing.is_empty() { String::new() } else { format!("; {} needed libraries are missing too", run.missing.len()) };
+        let libs = match run.missing.len() {
+            0 => String::new(),
+            1 => format!("; the needed library {} is missing too", run.missing[0].name),
+            n => format!("; {n} needed libraries are missing too"),
+        };
         match &run.interpreter {
             Some(InterpreterStatus::Missing) => sink.emit(
                 format!("{} needs the ELF interpreter {interp}, which does not exist in the image{libs}", display(b)),

@@ -48,10 +48,21 @@ struct Found<'a> {
     names: Vec<String>,
 }
 
+/// Whether `dir` is where commands live: a `bin`/`sbin` directory, or on the image's PATH
+/// (distroless debug images put busybox in `/busybox`). Scripts that merely share a tool's
+/// name (`/etc/cron.daily/dpkg`, `/usr/share/bug/dpkg`) are not the tool.
+fn command_dir(path_dirs: &[String], dir: &str) -> bool {
+    matches!(path::file_name(dir), "bin" | "sbin") || path_dirs.iter().any(|d| d.trim_matches('/') == dir)
+}
+
 fn find_tools<'a>(cx: &RuleCx<'a>, class: &ToolClass) -> Vec<Found<'a>> {
     let mut groups: BTreeMap<String, Found<'a>> = BTreeMap::new();
+    let path_dirs = cx.path_env();
     for (p, n) in cx.fs.iter() {
         if !matches!(n.kind, NodeKind::File | NodeKind::Symlink(_)) || !class.names.contains(&path::file_name(p)) {
+            continue;
+        }
+        if !command_dir(&path_dirs, path::parent(p)) {
             continue;
         }
         let Ok(Some((target, node))) = cx.fs.lookup(p) else { continue };

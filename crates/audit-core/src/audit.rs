@@ -7,7 +7,6 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::error::{Error, LayerError, SourceError};
-use crate::finding::Severity;
 use crate::fs::{path, MergedFs};
 use crate::inspect::ldso::Loader;
 use crate::layer::{self, LayerAnalysis, LayerSpec};
@@ -123,9 +122,9 @@ impl Auditor {
         match src {
             Source::Rootfs(dir) => Ok(vec![self.audit_rootfs(dir, reference)?]),
             Source::Blobs(store) => {
-                let kind = source_kind(store.as_ref());
+                let kind = store.kind();
                 let images = source::resolve(store.as_ref(), &self.platform, &self.limits)?;
-                images.iter().map(|img| self.audit_image(store.as_ref(), img, reference, &kind)).collect()
+                images.iter().map(|img| self.audit_image(store.as_ref(), img, reference, kind)).collect()
             }
         }
     }
@@ -244,6 +243,7 @@ impl Auditor {
         }
         let cx = RuleCx::new(&facts, &fs, &binaries, &self.settings);
         let (raw, not_applicable) = rules::run_all(&cx);
+        tracing::info!(files = fs.len(), binaries = binaries.len(), findings = raw.len(), "rules evaluated");
         let (findings, suppressed) = self.policy.apply(raw, self.today.as_deref());
         for s in fs.shadows() {
             if let Some(l) = layers.get_mut(s.added_in) {
@@ -324,10 +324,24 @@ impl Auditor {
                         annotations: Default::default(),
                         urls: Vec::new(),
                     };
+                    let started = std::time::Instant::now();
                     let r = store.open(&desc).map_err(Error::from).and_then(|raw| {
                         let reader = Watched { inner: raw, cancel: &cancel, progress: self.progress.as_deref(), index: spec.index };
                         layer::analyze_blob(reader, spec, &self.limits).map_err(Error::from)
                     });
+                    match &r {
+                        Ok(l) => tracing::info!(
+                            layer = spec.index,
+                            digest = %l.digest,
+                            compression = ?l.compression,
+                            bytes = l.size,
+                            uncompressed = l.uncompressed_size,
+                            entries = l.entries.len(),
+                            ms = started.elapsed().as_millis() as u64,
+                            "layer analysed"
+                        ),
+                        Err(e) => tracing::debug!(layer = spec.index, error = %e, "layer failed"),
+                    }
                     if r.is_err() {
                         cancel.store(true, Ordering::Relaxed);
                     }
@@ -379,24 +393,6 @@ impl<R: Read> Read for Watched<'_, R> {
         }
         Ok(n)
     }
-}
-
-fn source_kind(store: &dyn BlobStore) -> String {
-    let loc = store.location();
-    if loc.starts_with("registry:") {
-        "registry".into()
-    } else if Path::new(&loc).is_dir() {
-        "oci-layout".into()
-    } else if store.verifies_layer_digests() {
-        "archive".into()
-    } else {
-        "docker-archive".into()
-    }
-}
-
-/// Whether any finding is at or above `threshold`.
-pub fn any_at_or_above(reports: &[Report], threshold: Severity) -> bool {
-    reports.iter().any(|r| r.findings.iter().any(|f| f.severity >= threshold))
 }
 
 #[cfg(test)]

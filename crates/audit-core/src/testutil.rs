@@ -131,6 +131,10 @@ impl BlobStore for MemStore {
         "memory".into()
     }
 
+    fn kind(&self) -> &'static str {
+        "memory"
+    }
+
     fn root(&self) -> Result<RootObject, SourceError> {
         Ok(RootObject { bytes: self.root.clone(), media_type: None, digest: None, synthetic: false })
     }

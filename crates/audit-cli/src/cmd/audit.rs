@@ -76,8 +76,16 @@ pub(crate) fn run(args: &AuditArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Diagnostics on stderr: warnings by default, `-v` info (layer timings), `-vv` debug,
+/// `-vvv` trace. Only the CLI installs a subscriber; the library just emits events.
 fn init_logging(verbose: u8) {
-    let _ = verbose;
+    let level = match verbose {
+        0 => tracing::Level::WARN,
+        1 => tracing::Level::INFO,
+        2 => tracing::Level::DEBUG,
+        _ => tracing::Level::TRACE,
+    };
+    let _ = tracing_subscriber::fmt().with_max_level(level).with_writer(io::stderr).with_target(false).try_init();
 }
 
 /// Today's date (UTC) as `YYYY-MM-DD`, from the system clock.

@@ -54,8 +54,10 @@ impl TarArchive {
         f.seek(SeekFrom::Start(0)).map_err(io_err)?;
         let tar = Arc::new(Self::index(path, f)?);
         if tar.members.contains_key("index.json") {
+            // Docker 25+ writes an OCI layout plus the legacy manifest.json.
+            let kind = if tar.members.contains_key("manifest.json") { "docker-archive" } else { "oci-archive" };
             let files = TarFiles(tar);
-            return Ok(Box::new(OciLayout::with_files(Box::new(files), selector)));
+            return Ok(Box::new(OciLayout::with_files(Box::new(files), selector, kind)));
         }
         if tar.members.contains_key("manifest.json") {
             return Ok(Box::new(DockerArchive { tar, selector, blobs: Mutex::new(HashMap::new()) }));
@@ -153,6 +155,10 @@ struct DockerArchive {
 impl BlobStore for DockerArchive {
     fn location(&self) -> String {
         self.tar.path.display().to_string()
+    }
+
+    fn kind(&self) -> &'static str {
+        "docker-archive"
     }
 
     fn verifies_layer_digests(&self) -> bool {

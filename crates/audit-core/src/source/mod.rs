@@ -44,6 +44,9 @@ pub trait BlobStore: Send + Sync {
     fn root(&self) -> Result<RootObject, SourceError>;
     /// Opens a blob as a raw stream. The caller verifies digest and size.
     fn open(&self, desc: &Descriptor) -> Result<Box<dyn Read + Send + '_>, SourceError>;
+    /// What kind of source this is, for reports: `oci-layout`, `oci-archive`,
+    /// `docker-archive`, `registry`.
+    fn kind(&self) -> &'static str;
     /// Whether layer digests in this store's manifests can be verified. Classic
     /// `docker save` archives have no manifest: their layer identity is the diff_id, which
     /// is verified on the uncompressed stream instead.

@@ -35,6 +35,7 @@ impl LayoutFiles for DirFiles {
 pub struct OciLayout {
     files: Box<dyn LayoutFiles>,
     selector: Option<String>,
+    kind: &'static str,
 }
 
 impl OciLayout {
@@ -43,11 +44,11 @@ impl OciLayout {
         if !path.join("index.json").is_file() {
             return Err(SourceError::UnknownFormat { path: path.to_path_buf() });
         }
-        Ok(Self { files: Box::new(DirFiles(path.to_path_buf())), selector })
+        Ok(Self { files: Box::new(DirFiles(path.to_path_buf())), selector, kind: "oci-layout" })
     }
 
-    pub(crate) fn with_files(files: Box<dyn LayoutFiles>, selector: Option<String>) -> Self {
-        Self { files, selector }
+    pub(crate) fn with_files(files: Box<dyn LayoutFiles>, selector: Option<String>, kind: &'static str) -> Self {
+        Self { files, selector, kind }
     }
 
     fn read_small(&self, rel: &str) -> Result<Vec<u8>, SourceError> {
@@ -85,6 +86,10 @@ fn matches_name(d: &Descriptor, want: &str) -> bool {
 impl BlobStore for OciLayout {
     fn location(&self) -> String {
         self.files.location()
+    }
+
+    fn kind(&self) -> &'static str {
+        self.kind
     }
 
     fn root(&self) -> Result<RootObject, SourceError> {

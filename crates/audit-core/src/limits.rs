@@ -51,10 +51,10 @@ pub const ZSTD_WINDOW_LOG_MAX: u32 = 25;
 /// Largest uncompressed size of one layer: 64 GiB, whatever its ratio. Error when exceeded.
 pub const MAX_LAYER_UNCOMPRESSED: u64 = 64 << 30;
 
-/// ELF files up to this size are captured whole: 8 MiB. Larger ones are captured sparsely:
+/// ELF files up to this size are captured whole: 1 MiB. Larger ones are captured sparsely:
 /// only the byte ranges the inspectors need (headers, dynamic section, notes, build info,
 /// pclntab header) become resident, so memory per binary does not grow with its size.
-pub const ELF_FULL_CAPTURE_MAX: u64 = 8 << 20;
+pub const ELF_FULL_CAPTURE_MAX: u64 = 1 << 20;
 
 /// Largest ELF file inspected: 4 GiB (virtual address space reserved for the sparse capture,
 /// not memory). Larger files are recorded as unknown ("too large").

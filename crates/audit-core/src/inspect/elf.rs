@@ -16,7 +16,6 @@
 
 use std::ops::Range;
 
-use aho_corasick::AhoCorasick;
 use goblin::container::{Container, Ctx, Endian};
 use goblin::elf::{program_header as ph, section_header as sh, Dynamic, ProgramHeader, SectionHeader};
 use serde::Serialize;
@@ -189,6 +188,17 @@ pub struct GoFacts {
     /// Why build info is missing or partial.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub build_info_error: Option<String>,
+}
+
+impl GoUses {
+    /// Bit i set when needle i of `FUNC_NEEDLES` was seen.
+    fn flags(&self) -> u32 {
+        [self.crypto_tls, self.crypto_x509, self.time_load_location, self.time_tzdata, self.race, self.cgo, self.net, self.os_user]
+            .iter()
+            .enumerate()
+            .map(|(i, &b)| u32::from(b) << i)
+            .sum()
+    }
 }
 
 impl GoFacts {
@@ -369,6 +379,26 @@ const FUNC_NEEDLES: [&[u8]; 8] = [
     b"\0os/user.",
 ];
 
+/// One SIMD substring finder per function-name needle, built once. Each needle only needs
+/// to be seen once per binary, so found ones are not searched again.
+static FUNC_FINDERS: std::sync::LazyLock<Vec<memchr::memmem::Finder<'static>>> =
+    std::sync::LazyLock::new(|| FUNC_NEEDLES.iter().map(|n| memchr::memmem::Finder::new(n)).collect());
+
+/// pclntab magics followed by their two zero bytes: finders for little- and big-endian files.
+static PCLN_FINDERS: std::sync::LazyLock<[Vec<memchr::memmem::Finder<'static>>; 2]> = std::sync::LazyLock::new(|| {
+    let build = |big: bool| {
+        [0xffff_fffbu32, 0xffff_fffa, 0xffff_fff0, 0xffff_fff1]
+            .iter()
+            .map(|m| {
+                let mut v = if big { m.to_be_bytes().to_vec() } else { m.to_le_bytes().to_vec() };
+                v.extend_from_slice(&[0, 0]);
+                memchr::memmem::Finder::new(&v).into_owned()
+            })
+            .collect()
+    };
+    [build(false), build(true)]
+});
+
 /// Streams one ELF file; see the module docs.
 pub(crate) struct ElfScanner {
     cap: Capture,
@@ -406,8 +436,6 @@ pub(crate) struct ElfScanner {
     /// String headers found: (candidate index, length).
     version_refs: Vec<(usize, u64)>,
     fatal: Option<String>,
-    ac_pcln: Option<AhoCorasick>,
-    ac_fn: AhoCorasick,
 }
 
 impl ElfScanner {
@@ -449,8 +477,6 @@ impl ElfScanner {
             version_index: std::collections::HashMap::new(),
             version_refs: Vec::new(),
             fatal: None,
-            ac_pcln: None,
-            ac_fn: AhoCorasick::new(FUNC_NEEDLES).expect("static patterns"),
         };
         s.cap.want(0..PREFIX_BYTES.min(size));
         Ok(s)
@@ -1015,15 +1041,7 @@ impl ElfScanner {
     fn start_pcln_scan(&mut self) {
         let Some(h) = self.hdr else { return };
         self.pcln_started = true;
-        let pats: Vec<Vec<u8>> = [0xffff_fffbu32, 0xffff_fffa, 0xffff_fff0, 0xffff_fff1]
-            .iter()
-            .map(|m| {
-                let mut v = if h.big { m.to_be_bytes().to_vec() } else { m.to_le_bytes().to_vec() };
-                v.extend_from_slice(&[0, 0]);
-                v
-            })
-            .collect();
-        self.ac_pcln = AhoCorasick::new(&pats).ok();
+        let _ = h;
         let phdrs = self.phdrs.clone().unwrap_or_default();
         let segs: Vec<Range<u64>> = phdrs
             .iter()
@@ -1079,10 +1097,13 @@ impl ElfScanner {
             }
         }
         if let (Some(mut scan), Some(h)) = (self.pcln_scan.take(), self.hdr) {
-            if let Some(ac) = &self.ac_pcln {
+            {
+                let finders = &PCLN_FINDERS[usize::from(h.big)];
                 let hits = scan.feed(start, data, |s, at, emit| {
-                    for m in ac.find_iter(s) {
-                        emit(at + m.start() as u64, m.len(), 0);
+                    for f in finders {
+                        for i in f.find_iter(s) {
+                            emit(at + i as u64, 6, 0);
+                        }
                     }
                 });
                 for (off, _) in hits {
@@ -1099,10 +1120,14 @@ impl ElfScanner {
             }
         }
         if let Some(mut scan) = self.fn_scan.take() {
-            let ac = &self.ac_fn;
+            let found = self.uses.flags();
             let hits = scan.feed(start, data, |s, at, emit| {
-                for m in ac.find_iter(s) {
-                    emit(at + m.start() as u64, m.len(), m.pattern().as_u32());
+                for (i, f) in FUNC_FINDERS.iter().enumerate() {
+                    if found & (1 << i) == 0 {
+                        if let Some(k) = f.find(s) {
+                            emit(at + k as u64, FUNC_NEEDLES[i].len(), i as u32);
+                        }
+                    }
                 }
             });
             for (_, tag) in hits {

@@ -100,8 +100,14 @@ pub(crate) fn inspect_file(
         match elf::ElfScanner::new(size, limits) {
             Ok(mut scanner) => {
                 scanner.feed(head);
+                // Plain reads (not `read_full`): a large read into an empty BufReader goes
+                // straight to the decoder, without a copy through the BufReader's buffer.
                 loop {
-                    let n = read_full(reader, buf)?;
+                    let n = match reader.read(buf) {
+                        Ok(n) => n,
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                        Err(e) => return Err(e),
+                    };
                     if n == 0 {
                         break;
                     }

@@ -1,10 +1,27 @@
 //! CFG005–CFG008: Go build variables, debug switches, PATH and provenance labels in the config.
 
-use super::{Doc, Family, Rule};
+use super::{Doc, Family, Rule, RuleCx, Sink};
 use crate::finding::{Detail, Evidence, Severity};
 
 fn env_evidence(kv: &str) -> Evidence {
     Evidence { detail: Some(Detail::ConfigField { field: "Env".into(), value: kv.into() }), ..Evidence::default() }
+}
+
+/// Runs `judge(name, value)` over the config's `Env`; each `Some(text)` becomes part of one
+/// finding (`what: text, text …`) with the variable as evidence.
+fn env_finding(cx: &RuleCx<'_>, sink: &mut Sink<'_>, what: &str, judge: impl Fn(&str, &str) -> Option<String>) {
+    let Some(c) = cx.config() else { return };
+    let (mut found, mut ev) = (Vec::new(), Vec::new());
+    for kv in &c.config.env {
+        let (k, v) = kv.split_once('=').unwrap_or((kv.as_str(), ""));
+        if let Some(text) = judge(k, v) {
+            found.push(text);
+            ev.push(env_evidence(kv));
+        }
+    }
+    if !found.is_empty() {
+        sink.emit(format!("{what}: {}", found.join(", ")), ev);
+    }
 }
 
 /// CFG005
@@ -24,26 +41,14 @@ pub(super) const CFG005: Rule = Rule {
     },
     needs_config: true,
     check: |cx, sink| {
-        let Some(c) = cx.config() else { return };
-        let mut found = Vec::new();
-        let mut ev = Vec::new();
-        for kv in &c.config.env {
-            let (k, v) = kv.split_once('=').unwrap_or((kv.as_str(), ""));
-            if matches!(k, "GOPATH" | "GOROOT" | "GOCACHE" | "GOMODCACHE" | "GOBIN") && !v.is_empty() {
-                found.push(kv.clone());
-                ev.push(env_evidence(kv));
-            }
-            if k == "PATH" {
+        env_finding(cx, sink, "the config sets Go build variables", |k, v| match k {
+            "GOPATH" | "GOROOT" | "GOCACHE" | "GOMODCACHE" | "GOBIN" if !v.is_empty() => Some(format!("{k}={v}")),
+            "PATH" => {
                 let go: Vec<&str> = v.split(':').filter(|d| d.trim_end_matches('/').ends_with("/go/bin")).collect();
-                if !go.is_empty() {
-                    found.push(format!("PATH contains {}", go.join(", ")));
-                    ev.push(env_evidence(kv));
-                }
+                (!go.is_empty()).then(|| format!("PATH contains {}", go.join(", ")))
             }
-        }
-        if !found.is_empty() {
-            sink.emit(format!("the config sets Go build variables: {}", found.join(", ")), ev);
-        }
+            _ => None,
+        });
     },
 };
 
@@ -64,24 +69,14 @@ pub(super) const CFG006: Rule = Rule {
     },
     needs_config: true,
     check: |cx, sink| {
-        let Some(c) = cx.config() else { return };
-        let mut found = Vec::new();
-        let mut ev = Vec::new();
-        for kv in &c.config.env {
-            let (k, v) = kv.split_once('=').unwrap_or((kv.as_str(), ""));
+        env_finding(cx, sink, "the config sets Go debug switches", |k, v| {
             let hit = match k {
                 "GODEBUG" => !v.is_empty(),
                 "GOTRACEBACK" => matches!(v, "all" | "system" | "crash" | "wer" | "1" | "2"),
                 _ => false,
             };
-            if hit {
-                found.push(kv.clone());
-                ev.push(env_evidence(kv));
-            }
-        }
-        if !found.is_empty() {
-            sink.emit(format!("the config sets Go debug switches: {}", found.join(", ")), ev);
-        }
+            hit.then(|| format!("{k}={v}"))
+        });
     },
 };
 

@@ -45,6 +45,12 @@ pub(crate) enum FormatArg {
     Text,
     /// Stable JSON (schema in docs/report-schema.md).
     Json,
+    /// SARIF 2.1.0 for GitHub code scanning and other SARIF viewers.
+    Sarif,
+    /// CycloneDX 1.6 JSON SBOM: Go binaries with their modules and stdlib, OS packages.
+    Cyclonedx,
+    /// A compact Markdown summary for pull-request comments.
+    Markdown,
 }
 
 /// When to colour.
@@ -70,16 +76,24 @@ pub(crate) struct AuditArgs {
     /// Write the report to FILE instead of stdout.
     #[arg(long, short = 'o', value_name = "FILE")]
     pub(crate) output: Option<PathBuf>,
-    /// Exit 1 when a finding is at or above this severity (default: never).
+    /// Exit 1 when a finding is at or above this severity (default: the policy file's
+    /// fail_on, else never).
     #[arg(long, value_name = "SEVERITY")]
     pub(crate) fail_on: Option<String>,
+    /// Policy file (default: ./imgaudit.toml when it exists; see docs/policy.md).
+    #[arg(long, short = 'c', value_name = "FILE")]
+    pub(crate) config: Option<PathBuf>,
+    /// Compare with a distroless profile (DL rules): auto, static, base, cc, NAME:nonroot, or a
+    /// profile of the policy file. Without one (here or in the policy file) DL rules do not run.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) profile: Option<String>,
     /// Platform to audit in a multi-platform image (default: the host's).
     #[arg(long, value_name = "OS/ARCH[/VARIANT]", conflicts_with = "all_platforms")]
     pub(crate) platform: Option<String>,
     /// Audit every platform of a multi-platform image.
     #[arg(long)]
     pub(crate) all_platforms: bool,
-    /// Ignore a rule (repeatable): RULE or RULE:PATH-GLOB.
+    /// Ignore a rule (repeatable, added to the policy file's ignores): RULE or RULE:PATH-GLOB.
     #[arg(long, value_name = "RULE[:GLOB]")]
     pub(crate) ignore: Vec<String>,
     /// Oldest supported Go minor version for GO003 (e.g. 25 for go1.25).

@@ -90,6 +90,10 @@ impl AuditorBuilder {
     /// Freezes the configuration.
     pub fn build(self) -> Auditor {
         let mut settings = self.settings.unwrap_or_default();
+        let policy = self.policy.unwrap_or_default();
+        if settings.profile.is_none() {
+            settings.profile = policy.profile.clone();
+        }
         if settings.go.today.is_none() {
             settings.go.today = self.today.as_ref().map(|d| d.chars().take(7).collect());
         }
@@ -98,7 +102,7 @@ impl AuditorBuilder {
             jobs: self.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from)),
             platform: self.platform.unwrap_or(PlatformChoice::Default),
             settings,
-            policy: self.policy.unwrap_or_default(),
+            policy,
             today: self.today,
             progress: self.progress,
         }
@@ -244,6 +248,7 @@ impl Auditor {
         let cx = RuleCx::new(&facts, &fs, &binaries, &self.settings);
         let (raw, not_applicable) = rules::run_all(&cx);
         tracing::info!(files = fs.len(), binaries = binaries.len(), findings = raw.len(), "rules evaluated");
+        let profile = cx.profile_summary();
         let (findings, suppressed) = self.policy.apply(raw, self.today.as_deref());
         for s in fs.shadows() {
             if let Some(l) = layers.get_mut(s.added_in) {
@@ -292,6 +297,9 @@ impl Auditor {
             suppressed,
             not_applicable,
             unknowns,
+            distro: crate::inspect::pkgdb::distro(&fs),
+            packages: crate::inspect::pkgdb::packages(&fs),
+            profile,
             summary,
         }
     }

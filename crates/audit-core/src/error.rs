@@ -223,6 +223,12 @@ pub enum PolicyError {
         /// The id.
         id: String,
     },
+    /// The policy file is not valid TOML or has an unknown key.
+    #[error("{message}")]
+    Syntax {
+        /// The parser's message with line and column.
+        message: String,
+    },
     /// A value that does not parse.
     #[error("{key}: {reason}")]
     Invalid {

@@ -34,6 +34,7 @@ pub mod limits;
 pub mod oci;
 pub mod platform;
 pub mod policy;
+pub mod profile;
 pub mod report;
 pub mod rules;
 pub mod source;

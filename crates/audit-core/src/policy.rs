@@ -1,10 +1,20 @@
 //! Policy: severity overrides, ignores and the failure threshold, applied to findings in
-//! one place after the rules ran. Rule code never looks at policy.
+//! one place after the rules ran; plus the distroless profile DL rules compare with. Rule code
+//! never looks at policy.
+//!
+//! A policy file (`imgaudit.toml`, documented in `docs/policy.md`) is read in two steps: the
+//! raw serde [`PolicyFile`] (unknown keys are errors), then [`PolicyFile::validate`] into a
+//! [`Policy`]: every rule id, glob, date, severity and profile is checked once, and an error
+//! names the key (`ignore[2].path: bad glob …`). The library takes the file's text; finding
+//! and reading the file is the caller's business.
 
 use std::collections::BTreeMap;
 
+use serde::Deserialize;
+
 use crate::error::PolicyError;
 use crate::finding::{Finding, Severity};
+use crate::profile::{ProfileChoice, ProfileSpec, Profiles};
 use crate::report::Suppressed;
 use crate::rules;
 
@@ -31,6 +41,116 @@ pub struct Policy {
     pub ignores: Vec<Ignore>,
     /// Findings at or above this severity fail the audit.
     pub fail_on: Option<Severity>,
+    /// The profile DL rules compare with (`None`: DL rules stay silent).
+    pub profile: Option<ProfileChoice>,
+    /// Known profiles: the built-ins plus the file's `[profiles.NAME]`.
+    pub profiles: Profiles,
+}
+
+/// A policy file as written (TOML). Validate it with [`PolicyFile::validate`].
+///
+/// ```
+/// use audit_core::policy::PolicyFile;
+///
+/// let policy = PolicyFile::parse(r#"
+///     fail_on = "high"
+///     profile = "static:nonroot"
+///     [severity]
+///     CFG008 = "low"
+///     [[ignore]]
+///     rule = "FS007"
+///     path = "/src/**"
+///     reason = "sources are shipped on purpose"
+///     expires = 2027-06-30
+/// "#)?.validate()?;
+/// assert_eq!(policy.ignores.len(), 1);
+/// # Ok::<(), audit_core::error::PolicyError>(())
+/// ```
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyFile {
+    /// Findings at or above this severity fail the audit.
+    pub fail_on: Option<String>,
+    /// Profile for DL rules: `auto`, a built-in or one of `profiles`.
+    pub profile: Option<String>,
+    /// Severity per rule id.
+    #[serde(default)]
+    pub severity: BTreeMap<String, String>,
+    /// Ignores.
+    #[serde(default)]
+    pub ignore: Vec<IgnoreSpec>,
+    /// User-defined profiles.
+    #[serde(default)]
+    pub profiles: BTreeMap<String, ProfileSpec>,
+}
+
+/// One `[[ignore]]` entry as written.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IgnoreSpec {
+    /// Rule id or name.
+    pub rule: String,
+    /// Path glob.
+    pub path: Option<String>,
+    /// Why.
+    pub reason: Option<String>,
+    /// Last day it applies: a TOML date or a `"YYYY-MM-DD"` string.
+    pub expires: Option<DateValue>,
+}
+
+/// A date written as a TOML date or a string.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(untagged)]
+pub enum DateValue {
+    /// `"2027-01-31"`.
+    Text(String),
+    /// `2027-01-31`.
+    Date(toml::value::Datetime),
+}
+
+impl PolicyFile {
+    /// Parses TOML text. Syntax errors and unknown keys name the line and the key.
+    pub fn parse(text: &str) -> Result<Self, PolicyError> {
+        toml::from_str(text).map_err(|e| {
+            let at = e.span().map(|s| {
+                let before = &text[..s.start.min(text.len())];
+                let line = before.matches('\n').count() + 1;
+                let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+                format!("line {line}, column {col}: ")
+            });
+            PolicyError::Syntax { message: format!("{}{}", at.unwrap_or_default(), e.message().trim_end()) }
+        })
+    }
+
+    /// Checks every value once; the error names the key.
+    pub fn validate(self) -> Result<Policy, PolicyError> {
+        let mut p = Policy::default();
+        if let Some(f) = &self.fail_on {
+            p.fail_on = Some(f.parse::<Severity>().map_err(|reason| PolicyError::Invalid { key: "fail_on".into(), reason })?);
+        }
+        for (id, sev) in &self.severity {
+            let key = format!("severity.{id}");
+            let rule = rule_id(&key, id)?;
+            let s = sev.parse::<Severity>().map_err(|reason| PolicyError::Invalid { key: key.clone(), reason })?;
+            p.overrides.insert(rule, s);
+        }
+        for (i, ig) in self.ignore.iter().enumerate() {
+            let key = format!("ignore[{i}]");
+            let expires = ig.expires.as_ref().map(|d| match d {
+                DateValue::Text(t) => t.clone(),
+                DateValue::Date(d) => d.to_string(),
+            });
+            if ig.path.as_deref() == Some("") {
+                return Err(PolicyError::Invalid { key: format!("{key}.path"), reason: "empty glob".into() });
+            }
+            p.ignores.push(Ignore::new(&key, &ig.rule, ig.path.as_deref(), ig.reason.clone(), expires)?);
+        }
+        p.profiles = Profiles::default().with_specs("profiles", &self.profiles)?;
+        if let Some(name) = &self.profile {
+            p.profile = Some(p.profiles.choose("profile", name)?);
+        }
+        Ok(p)
+    }
 }
 
 /// Resolves a rule id, naming the key on failure.
@@ -41,13 +161,13 @@ pub fn rule_id(key: &str, id: &str) -> Result<&'static str, PolicyError> {
 impl Ignore {
     /// Builds an ignore, validating the rule id, glob and date.
     pub fn new(key: &str, rule: &str, path: Option<&str>, reason: Option<String>, expires: Option<String>) -> Result<Self, PolicyError> {
-        let rule = rule_id(key, rule)?;
+        let rule = rule_id(&format!("{key}.rule"), rule)?;
         let path = match path {
             Some(p) => Some(
                 globset::GlobBuilder::new(p)
                     .literal_separator(false)
                     .build()
-                    .map_err(|e| PolicyError::Invalid { key: key.to_string(), reason: format!("bad glob {p:?}: {e}") })?
+                    .map_err(|e| PolicyError::Invalid { key: format!("{key}.path"), reason: format!("bad glob {p:?}: {e}") })?
                     .compile_matcher(),
             ),
             None => None,
@@ -58,7 +178,7 @@ impl Ignore {
                 && d.as_bytes()[7] == b'-'
                 && d.bytes().enumerate().all(|(i, b)| i == 4 || i == 7 || b.is_ascii_digit());
             if !ok {
-                return Err(PolicyError::Invalid { key: key.to_string(), reason: format!("expiry {d:?} is not a YYYY-MM-DD date") });
+                return Err(PolicyError::Invalid { key: format!("{key}.expires"), reason: format!("expiry {d:?} is not a YYYY-MM-DD date") });
             }
         }
         Ok(Self { rule, path, reason, expires })
@@ -142,8 +262,82 @@ mod tests {
     #[test]
     fn validation_names_the_key() {
         let e = Ignore::new("ignore[3]", "XX999", None, None, None).unwrap_err();
-        assert_eq!(e.to_string(), "ignore[3]: unknown rule id \"XX999\"");
+        assert_eq!(e.to_string(), "ignore[3].rule: unknown rule id \"XX999\"");
         assert!(Ignore::new("k", "GO001", Some("[bad"), None, None).is_err());
         assert!(Ignore::new("k", "GO001", None, None, Some("tomorrow".into())).is_err());
+    }
+
+    fn load(t: &str) -> Result<Policy, String> {
+        PolicyFile::parse(t).and_then(PolicyFile::validate).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn policy_file_round_trip() {
+        let p = load(
+            r#"
+            fail_on = "medium"
+            profile = "corp:nonroot"
+            [severity]
+            fs007 = "info"
+            runs-as-root = "high"
+            [[ignore]]
+            rule = "FS001"
+            [[ignore]]
+            rule = "FS007"
+            path = "/src/**"
+            reason = "demo sources"
+            expires = 2030-01-01
+            [[ignore]]
+            rule = "GO005"
+            expires = "2020-01-01"
+            [profiles.corp]
+            extends = "static"
+            packages = ["corp-ca-certs"]
+            "#,
+        )
+        .unwrap();
+        assert_eq!(p.fail_on, Some(Severity::Medium));
+        assert_eq!(p.overrides.get("FS007"), Some(&Severity::Info));
+        assert_eq!(p.overrides.get("CFG001"), Some(&Severity::High));
+        assert_eq!(p.ignores.len(), 3);
+        assert_eq!(p.ignores[1].expires.as_deref(), Some("2030-01-01"));
+        match &p.profile {
+            Some(ProfileChoice::Named(pr)) => {
+                assert_eq!(pr.name, "corp:nonroot");
+                assert!(pr.packages.contains(&"corp-ca-certs".to_string()));
+            }
+            other => panic!("{other:?}"),
+        }
+        let (kept, sup) = p.apply(vec![finding("FS007", "/src/app/main.go"), finding("GO005", "/app"), finding("FS001", "/bin/sh")], Some("2026-11-27"));
+        assert_eq!(kept.iter().map(|f| f.rule).collect::<Vec<_>>(), vec!["GO005"], "the GO005 ignore expired");
+        assert_eq!(sup.len(), 2);
+        assert_eq!(kept[0].severity, Severity::Low);
+    }
+
+    #[test]
+    fn policy_file_errors_name_the_key() {
+        assert_eq!(load("[severity]
+XX001 = \"low\"").unwrap_err(), "severity.XX001: unknown rule id \"XX001\"");
+        assert!(load("[severity]
+GO001 = \"urgent\"").unwrap_err().starts_with("severity.GO001: unknown severity"));
+        assert!(load("fail_on = \"loud\"").unwrap_err().starts_with("fail_on: unknown severity"));
+        assert_eq!(load("[[ignore]]
+rule = \"FS999\"").unwrap_err(), "ignore[0].rule: unknown rule id \"FS999\"");
+        assert!(load("[[ignore]]
+rule = \"FS001\"
+path = \"/a/[\"").unwrap_err().starts_with("ignore[0].path: bad glob"));
+        assert!(load("[[ignore]]
+rule = \"FS001\"
+expires = \"soon\"").unwrap_err().starts_with("ignore[0].expires:"));
+        assert!(load("profile = \"tiny\"").unwrap_err().starts_with("profile: unknown profile \"tiny\""));
+        assert_eq!(load("[profiles.x]
+extends = \"y\"").unwrap_err(), "profiles.x.extends: unknown profile \"y\"");
+        let e = load("fail_on = \"high\"
+failon = 1").unwrap_err();
+        assert!(e.starts_with("line 2, column 1: unknown field `failon`"), "{e}");
+        let e = load("[[ignore]]
+rule = \"FS001\"
+paths = \"x\"").unwrap_err();
+        assert!(e.contains("unknown field `paths`"), "{e}");
     }
 }

@@ -6,8 +6,8 @@ use std::process::ExitCode;
 use anyhow::{bail, Context};
 use audit_core::audit::Auditor;
 use audit_core::finding::Severity;
-use audit_core::policy::{Ignore, Policy};
-use audit_core::report::{Format, Json, Report, Text};
+use audit_core::policy::{Ignore, Policy, PolicyFile};
+use audit_core::report::{Cyclonedx, Format, Json, Markdown, Report, Sarif, Text};
 use audit_core::rules::RuleSettings;
 use audit_core::source::{self, PlatformChoice};
 
@@ -15,7 +15,10 @@ use crate::cli::{AuditArgs, ColorArg, FormatArg};
 
 pub(crate) fn run(args: &AuditArgs) -> anyhow::Result<ExitCode> {
     init_logging(args.verbose);
-    let mut policy = Policy::default();
+    let mut policy = load_policy(args.config.as_deref())?;
+    if let Some(name) = &args.profile {
+        policy.profile = Some(policy.profiles.choose("--profile", name)?);
+    }
     if let Some(s) = &args.fail_on {
         policy.fail_on = Some(s.parse::<Severity>().map_err(anyhow::Error::msg).context("--fail-on")?);
     }
@@ -54,6 +57,9 @@ pub(crate) fn run(args: &AuditArgs) -> anyhow::Result<ExitCode> {
     let format: Box<dyn Format> = match args.format {
         FormatArg::Text => Box::new(Text { color, all_binaries: args.all_binaries }),
         FormatArg::Json => Box::new(Json { pretty: args.output.is_some() || io::stdout().is_terminal() }),
+        FormatArg::Sarif => Box::new(Sarif),
+        FormatArg::Cyclonedx => Box::new(Cyclonedx),
+        FormatArg::Markdown => Box::new(Markdown),
     };
     match &args.output {
         Some(path) => {
@@ -74,6 +80,21 @@ pub(crate) fn run(args: &AuditArgs) -> anyhow::Result<ExitCode> {
         bail!("no image was audited");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The name the policy file has in the working directory.
+const POLICY_FILE: &str = "imgaudit.toml";
+
+/// Reads `--config FILE`, else `./imgaudit.toml` when it exists, else the default policy.
+fn load_policy(config: Option<&std::path::Path>) -> anyhow::Result<Policy> {
+    let path = match config {
+        Some(p) => p.to_path_buf(),
+        None if std::path::Path::new(POLICY_FILE).is_file() => POLICY_FILE.into(),
+        None => return Ok(Policy::default()),
+    };
+    let text = std::fs::read_to_string(&path).with_context(|| format!("reading policy file {}", path.display()))?;
+    let policy = PolicyFile::parse(&text).and_then(PolicyFile::validate).with_context(|| format!("policy file {}", path.display()))?;
+    Ok(policy)
 }
 
 /// Diagnostics on stderr: warnings by default, `-v` info (layer timings), `-vv` debug,

@@ -10,6 +10,7 @@
 pub mod elf;
 pub mod go;
 pub mod ldso;
+pub mod pkgdb;
 
 mod capture;
 mod goquote;

@@ -4,7 +4,10 @@
 //! The JSON schema is documented in `docs/report-schema.md`; fields are only ever added in
 //! a minor version, and a change that removes or renames one bumps `schema_version`.
 
+mod cyclonedx;
 mod json;
+mod markdown;
+pub mod sarif;
 mod text;
 
 use std::collections::BTreeMap;
@@ -13,7 +16,10 @@ use std::io;
 use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
 
+pub use cyclonedx::Cyclonedx;
 pub use json::Json;
+pub use markdown::Markdown;
+pub use sarif::Sarif;
 pub use text::Text;
 
 use crate::digest::Digest;
@@ -51,6 +57,15 @@ pub struct Report {
     /// Files or entries that could not be fully examined.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub unknowns: Vec<Unknown>,
+    /// The distribution, from os-release.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub distro: Option<crate::inspect::pkgdb::Distro>,
+    /// Installed OS packages (dpkg status, distroless status.d, apk), for the SBOM.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub packages: Vec<crate::inspect::pkgdb::OsPackage>,
+    /// The distroless profile comparison (DL rules), when a profile was chosen.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub profile: Option<crate::rules::ProfileSummary>,
     /// Counts.
     pub summary: Summary,
 }

@@ -14,38 +14,38 @@ use crate::finding::{Detail, Evidence, Severity};
 use crate::fs::{path, Node, NodeKind};
 
 /// One row of the tool table: which rule, which names.
-struct ToolClass {
+pub(super) struct ToolClass {
     rule: &'static str,
     what: &'static str,
     names: &'static [&'static str],
 }
 
-const SHELLS: ToolClass = ToolClass {
+pub(super) const SHELLS: ToolClass = ToolClass {
     rule: "FS001",
     what: "shell",
     names: &["sh", "bash", "ash", "dash", "zsh", "ksh", "mksh", "csh", "tcsh", "fish", "busybox"],
 };
-const PACKAGE_MANAGERS: ToolClass = ToolClass {
+pub(super) const PACKAGE_MANAGERS: ToolClass = ToolClass {
     rule: "FS002",
     what: "package manager",
     names: &["apt", "apt-get", "dpkg", "apk", "yum", "dnf", "microdnf", "rpm", "zypper", "pacman"],
 };
-const BUILD_TOOLS: ToolClass = ToolClass {
+pub(super) const BUILD_TOOLS: ToolClass = ToolClass {
     rule: "FS008",
     what: "build tool",
     names: &["gcc", "g++", "cc", "c++", "clang", "clang++", "ld", "ld.bfd", "ld.gold", "ld.lld", "make", "gmake", "git"],
 };
-const NET_TOOLS: ToolClass = ToolClass {
+pub(super) const NET_TOOLS: ToolClass = ToolClass {
     rule: "FS009",
     what: "network or debug tool",
     names: &["curl", "wget", "nc", "ncat", "netcat", "socat", "telnet", "strace", "ltrace", "gdb", "tcpdump"],
 };
 
 /// Executables named in `class.names`, grouped by the file they resolve to.
-struct Found<'a> {
-    target: String,
-    node: &'a Node,
-    names: Vec<String>,
+pub(super) struct Found<'a> {
+    pub(super) target: String,
+    pub(super) node: &'a Node,
+    pub(super) names: Vec<String>,
 }
 
 /// Whether `dir` is where commands live: a `bin`/`sbin` directory, or on the image's PATH
@@ -55,7 +55,7 @@ fn command_dir(path_dirs: &[String], dir: &str) -> bool {
     matches!(path::file_name(dir), "bin" | "sbin") || path_dirs.iter().any(|d| d.trim_matches('/') == dir)
 }
 
-fn find_tools<'a>(cx: &RuleCx<'a>, class: &ToolClass) -> Vec<Found<'a>> {
+pub(super) fn find_tools<'a>(cx: &RuleCx<'a>, class: &ToolClass) -> Vec<Found<'a>> {
     let mut groups: BTreeMap<String, Found<'a>> = BTreeMap::new();
     let path_dirs = cx.path_env();
     for (p, n) in cx.fs.iter() {
@@ -235,7 +235,7 @@ fn check_fs003(cx: &RuleCx<'_>, sink: &mut Sink<'_>) {
 }
 
 /// Module cache roots: `…/pkg/mod` directories holding `cache/download` or `module@version` dirs.
-fn module_caches(cx: &RuleCx<'_>) -> Vec<String> {
+pub(super) fn module_caches(cx: &RuleCx<'_>) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for (p, n) in cx.fs.iter() {
         if !n.is_dir() || path::file_name(p) != "mod" || path::file_name(path::parent(p)) != "pkg" {
@@ -280,7 +280,7 @@ pub(super) const FS004: Rule = Rule {
 /// The first line of the README `cmd/go` writes into GOCACHE.
 const GOCACHE_README: &str = "This directory holds cached build artifacts from the Go build system.";
 
-fn build_caches(cx: &RuleCx<'_>) -> Vec<String> {
+pub(super) fn build_caches(cx: &RuleCx<'_>) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for (p, n) in cx.fs.iter() {
         let candidate = if n.is_dir() && path::file_name(p) == "go-build" && path::file_name(path::parent(p)) == ".cache" {
@@ -348,7 +348,8 @@ pub(super) const FS006: Rule = Rule {
     check: check_fs006,
 };
 
-fn check_fs006(cx: &RuleCx<'_>, sink: &mut Sink<'_>) {
+/// Executables in GOPATH `bin` directories or the config's `GOBIN`/`GOPATH` (FS006).
+pub(super) fn go_installed_tools<'a>(cx: &RuleCx<'a>) -> Vec<(&'a str, &'a Node)> {
     let roots = &cx.goroots;
     let mut dirs: Vec<String> = Vec::new();
     if let Some(c) = cx.config() {
@@ -359,16 +360,22 @@ fn check_fs006(cx: &RuleCx<'_>, sink: &mut Sink<'_>) {
             dirs.extend(gopath.split(':').filter(|s| !s.is_empty()).map(|g| format!("{}/bin", g.trim_matches('/'))));
         }
     }
-    for (p, n) in cx.fs.iter() {
-        if !n.is_file() || !n.is_executable() {
-            continue;
-        }
-        let dir = path::parent(p);
-        let gopath_bin = path::file_name(dir) == "bin" && path::file_name(path::parent(dir)) == "go";
-        let env_bin = dirs.iter().any(|d| d == dir);
-        if !(gopath_bin || env_bin) || roots.iter().any(|r| under(p, &r.dir)) {
-            continue;
-        }
+    let fs: &'a crate::fs::MergedFs = cx.fs;
+    fs.iter()
+        .filter(|(p, n)| {
+            if !n.is_file() || !n.is_executable() {
+                return false;
+            }
+            let dir = path::parent(p);
+            let gopath_bin = path::file_name(dir) == "bin" && path::file_name(path::parent(dir)) == "go";
+            let env_bin = dirs.iter().any(|d| d == dir);
+            (gopath_bin || env_bin) && !roots.iter().any(|r| under(p, &r.dir))
+        })
+        .collect()
+}
+
+fn check_fs006(cx: &RuleCx<'_>, sink: &mut Sink<'_>) {
+    for (p, n) in go_installed_tools(cx) {
         let ident = n
             .facts
             .as_ref()
@@ -510,3 +517,70 @@ pub(super) const FS009: Rule = Rule {
     needs_config: false,
     check: |cx, sink| emit_tools(cx, sink, &NET_TOOLS),
 };
+
+/// Content that FS001–FS006, FS008 and FS009 detect, as one list for the distroless
+/// comparison: DL002 names each item, DL003 counts its bytes. The detection is the FS rules'
+/// own (the same helpers), never a copy.
+pub(crate) struct Artifact {
+    /// FS rule ids that flag it.
+    pub(crate) rules: Vec<&'static str>,
+    /// What it is (`shell`, `Go toolchain go1.27.3`).
+    pub(crate) what: Vec<String>,
+    /// Root-relative path: the file a tool resolves to, or the root of a tree.
+    pub(crate) root: String,
+    /// A directory tree (everything below `root` belongs to it).
+    pub(crate) tree: bool,
+    /// Other names of a tool (symlinks, hard links).
+    pub(crate) names: Vec<String>,
+    /// Layer that wrote `root`.
+    pub(crate) layer: usize,
+}
+
+pub(crate) fn inventory(cx: &RuleCx<'_>) -> Vec<Artifact> {
+    let mut out: Vec<Artifact> = Vec::new();
+    let mut add = |rule: &'static str, what: String, root: String, tree: bool, names: Vec<String>, layer: usize| {
+        match out.iter_mut().find(|a| a.root == root) {
+            Some(a) => {
+                if !a.rules.contains(&rule) {
+                    a.rules.push(rule);
+                    a.what.push(what);
+                }
+                for n in names {
+                    if !a.names.contains(&n) {
+                        a.names.push(n);
+                    }
+                }
+            }
+            None => out.push(Artifact { rules: vec![rule], what: vec![what], root, tree, names, layer }),
+        }
+    };
+    for class in [&SHELLS, &PACKAGE_MANAGERS, &BUILD_TOOLS, &NET_TOOLS] {
+        for f in find_tools(cx, class) {
+            let names = f.names.iter().filter(|n| **n != f.target).cloned().collect();
+            add(class.rule, class.what.to_string(), f.target.clone(), false, names, f.node.layer);
+        }
+    }
+    for r in &cx.goroots {
+        let layer = cx.fs.get(&path::child(&r.dir, "VERSION")).map_or(0, |n| n.layer);
+        add("FS003", format!("Go toolchain {}", r.version), r.dir.clone(), true, Vec::new(), layer);
+    }
+    for b in cx.binaries {
+        let p = b.elf().go.as_ref().and_then(|g| g.build_info.as_ref()).and_then(|bi| bi.path.as_deref()).unwrap_or("");
+        if matches!(p, "cmd/go" | "cmd/gofmt") && !cx.goroots.iter().any(|r| under(&b.path, &r.dir)) {
+            add("FS003", "Go toolchain binary".into(), b.path.clone(), false, Vec::new(), b.node.layer);
+        }
+    }
+    for c in module_caches(cx) {
+        let layer = cx.fs.get(&c).map_or(0, |n| n.layer);
+        add("FS004", "Go module cache".into(), c, true, Vec::new(), layer);
+    }
+    for c in build_caches(cx) {
+        let layer = cx.fs.get(&c).map_or(0, |n| n.layer);
+        add("FS005", "Go build cache".into(), c, true, Vec::new(), layer);
+    }
+    for (p, n) in go_installed_tools(cx) {
+        add("FS006", "go install'ed tool".into(), p.to_string(), false, Vec::new(), n.layer);
+    }
+    out.sort_by(|a, b| a.root.cmp(&b.root));
+    out
+}

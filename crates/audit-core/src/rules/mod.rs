@@ -7,13 +7,14 @@
 
 mod artifacts;
 mod config;
+mod distroless;
 mod entrypoint;
 mod files;
 mod go;
 mod user;
 
 use std::borrow::Cow;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use serde::Serialize;
 
@@ -22,7 +23,9 @@ use crate::fs::{path, MergedFs, Node};
 use crate::inspect::ldso::Runnability;
 use crate::inspect::{ElfInfo, FileFacts};
 use crate::oci::ImageConfig;
+use crate::profile::ProfileChoice;
 
+pub use distroless::ProfileSummary;
 pub use go::GoReleases;
 
 /// A rule family.
@@ -37,6 +40,9 @@ pub enum Family {
     /// The image config.
     #[serde(rename = "CFG")]
     Cfg,
+    /// Distroless profiles.
+    #[serde(rename = "DL")]
+    Dl,
 }
 
 impl Family {
@@ -46,6 +52,7 @@ impl Family {
             Self::Go => "GO",
             Self::Fs => "FS",
             Self::Cfg => "CFG",
+            Self::Dl => "DL",
         }
     }
 
@@ -55,6 +62,7 @@ impl Family {
             Self::Go => "Go binaries and loader checks",
             Self::Fs => "Final filesystem contents",
             Self::Cfg => "Image config",
+            Self::Dl => "Distroless profiles (run with --profile)",
         }
     }
 }
@@ -138,6 +146,9 @@ pub static RULES: &[Rule] = &[
     config::CFG006,
     config::CFG007,
     config::CFG008,
+    distroless::DL001,
+    distroless::DL002,
+    distroless::DL003,
 ];
 
 /// Looks a rule up by id (case-insensitive) or name.
@@ -192,11 +203,13 @@ impl Binary {
 pub struct RuleSettings {
     /// Go release table and the date to judge support at.
     pub go: GoReleases,
+    /// The distroless profile DL rules compare with; `None` leaves them silent.
+    pub profile: Option<ProfileChoice>,
 }
 
 impl Default for RuleSettings {
     fn default() -> Self {
-        Self { go: GoReleases::builtin() }
+        Self { go: GoReleases::builtin(), profile: None }
     }
 }
 
@@ -213,12 +226,30 @@ pub struct RuleCx<'a> {
     /// Go toolchain trees found in the image (FS003); their binaries are the builder's,
     /// not the product's, so binary-hygiene rules skip them.
     pub(crate) goroots: Vec<artifacts::Goroot>,
+    /// The profile DL rules compare with (resolved from `auto` once).
+    profile: OnceLock<Option<distroless::Resolved>>,
+    /// The byte comparison with it (DL003 and the report).
+    comparison: OnceLock<Option<distroless::Comparison>>,
 }
 
 impl<'a> RuleCx<'a> {
     /// The context of one image.
     pub fn new(image: &'a ImageFacts, fs: &'a MergedFs, binaries: &'a [Binary], settings: &'a RuleSettings) -> Self {
-        Self { image, fs, binaries, settings, goroots: artifacts::goroots(fs) }
+        Self { image, fs, binaries, settings, goroots: artifacts::goroots(fs), profile: OnceLock::new(), comparison: OnceLock::new() }
+    }
+
+    /// The profile DL rules compare with, if one was chosen.
+    pub(crate) fn profile(&self) -> Option<&distroless::Resolved> {
+        self.profile.get_or_init(|| self.settings.profile.as_ref().map(|c| distroless::resolve(self, c))).as_ref()
+    }
+
+    pub(crate) fn comparison(&self) -> Option<&distroless::Comparison> {
+        self.comparison.get_or_init(|| self.profile().map(|r| distroless::compare(self, r))).as_ref()
+    }
+
+    /// The profile comparison for the report.
+    pub fn profile_summary(&self) -> Option<ProfileSummary> {
+        self.comparison().map(|c| c.summary.clone())
     }
 
     /// Whether a binary belongs to a Go toolchain (inside a GOROOT, or `cmd/…` itself).

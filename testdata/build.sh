@@ -125,6 +125,10 @@ log "gcc / musl-gcc programs"
     gcc $CFLAGS -o "$BIN/hello-c-runpath" hello-greet.c -L. -lgreet \
         -Wl,--enable-new-dtags -Wl,-rpath,'$ORIGIN/../lib'
     cp libgreet.so.1 "$BIN/libgreet.so.1"
+    # Needs the C++ runtime and libgcc_s like a C++ or Rust binary (distroless cc, not base);
+    # linked by full path, so no libstdc++ -dev package is needed.
+    gcc $CFLAGS -o "$BIN/hello-c-cc" hello.c -Wl,--no-as-needed \
+        "$(gcc -print-file-name=libstdc++.so.6)" "$(gcc -print-file-name=libgcc_s.so.1)"
     mkdir -p "$BIN/fakelibc"
     gcc $CFLAGS -shared -fPIC -nostdlib -Wl,-soname,libc.so.6 \
         -Wl,--version-script=fakelibc.map -o "$BIN/fakelibc/libc.so.6" fakelibc.c
@@ -154,6 +158,7 @@ readelf -VW "$BIN/hello-c-glibc" | grep -q GLIBC_2.34             || fail "hello
 readelf -dW "$BIN/hello-c-rpath" | grep -q '(RPATH)'              || fail "hello-c-rpath RPATH"
 readelf -dW "$BIN/hello-c-runpath" | grep -q '(RUNPATH)'          || fail "hello-c-runpath RUNPATH"
 readelf -dW "$BIN/fakelibc/libc.so.6" | grep -q 'SONAME.*libc.so.6' || fail "fakelibc soname"
+[[ "$(needed "$BIN/hello-c-cc")" == *libstdc++.so.6*libgcc_s.so.1* ]] || fail "hello-c-cc needs libstdc++ and libgcc_s"
 readelf -VW "$BIN/fakelibc/libc.so.6" | grep -q GLIBC_2.34        && fail "fakelibc defines GLIBC_2.34"
 
 # ---------------------------------------------------------------- inputs for the fs-rules image

@@ -511,6 +511,107 @@ def build_demo():
     return img
 
 
+# =========================================================================== DL fixtures
+def dpkg_status_d(pkg):
+    """The host's real dpkg status paragraph of `pkg`, as distroless writes it into
+    /var/lib/dpkg/status.d/<pkg> (no Status field: everything there is installed)."""
+    out = subprocess.run(["dpkg-query", "-s", pkg], capture_output=True, text=True,
+                         check=True).stdout
+    keep = [l for l in out.splitlines() if not l.startswith(("Status:", "Conffiles:"))
+            and not l.startswith(" /")]
+    return "\n".join(keep) + "\n"
+
+
+def debian_libs_layer(pkgs):
+    """The shared objects (and their symlinks) of Debian 12 packages from the host, unpacked
+    the way distroless does (data only, no maintainer scripts), plus status.d metadata."""
+    l = Layer()
+    l.dirs("var/lib/dpkg/status.d")
+    seen = set()
+    for pkg in pkgs:
+        files = subprocess.run(["dpkg-query", "-L", pkg], capture_output=True, text=True,
+                               check=True).stdout.split()
+        for f in sorted(files):
+            if "/share/" in f or "/gconv/" in f or not re.search(r"\.so(\.|$)", f):
+                continue
+            rel = f.lstrip("/")
+            if rel in seen:
+                continue
+            seen.add(rel)
+            l.dirs(os.path.dirname(rel))
+            if os.path.islink(f):
+                l.symlink(rel, os.readlink(f))
+            elif os.path.isfile(f):
+                l.file(rel, src=f, mode=0o755 if "ld-linux" in f or "/libc.so" in f else 0o644)
+        l.file(f"var/lib/dpkg/status.d/{pkg}", text=dpkg_status_d(pkg))
+    return l
+
+
+LIBC_PKGS = ["libc6", "libssl3"]
+CC_PKGS = ["libgcc-s1", "libstdc++6", "libgomp1", "gcc-12-base"]
+
+
+def build_dl_static_gaps(base, rev):
+    """Meant to be distroless static:nonroot, but: no CA bundle, no tzdata, no nonroot user
+    or group, /tmp without the sticky bit, runs as root, no SSL_CERT_FILE (DL001)."""
+    cfg = nonroot_config(labels=labels(rev), env=[PATH_ENV], user="0", workdir="/")
+    fix = Layer()
+    fix.dirs("etc")
+    fix.file("etc/passwd", text="root:x:0:0:root:/root:/sbin/nologin\n"
+             "nobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin\n")
+    fix.file("etc/group", text="root:x:0:\nnobody:x:65534:\n")
+    fix.dir("tmp", mode=0o755)
+    return with_steps(base, cfg, [
+        (fix, buildkit("COPY passwd group /etc/")),
+        (app_layer(b("app-static")), buildkit("COPY /out/app /app"))], ca=False, tz=False)
+
+
+def build_dl_extra(base, rev):
+    """Clean static:nonroot content plus what distroless does not have: a busybox shell
+    (DL002 via FS001) and 2 MiB of apt lists and locales (DL003)."""
+    cfg = nonroot_config(labels=labels(rev))
+    bb = Layer()
+    bb.dirs("bin")
+    bb.file("bin/busybox", src=host("/bin/busybox"), mode=0o755)
+    for applet in ["sh", "ls", "cat"]:
+        bb.symlink(f"bin/{applet}", "busybox")
+    junk = Layer()
+    junk.dirs("var/lib/apt/lists", "usr/share/locale/de/LC_MESSAGES")
+    import hashlib
+    blob, seed = bytearray(), b"imgaudit-dl003"
+    while len(blob) < 3 << 20:
+        seed = hashlib.sha256(seed).digest()
+        blob += seed.hex().encode()
+    junk.file("var/lib/apt/lists/deb.debian.org_debian_dists_bookworm_main_binary-amd64_Packages",
+              data=bytes(blob[:2 << 20]))
+    junk.file("usr/share/locale/de/LC_MESSAGES/coreutils.mo", data=bytes(blob[2 << 20:(2 << 20) + (512 << 10)]))
+    return with_steps(base, cfg, [
+        (bb, buildkit("COPY --from=busybox:1.36 /bin/busybox /bin/busybox")),
+        (junk, buildkit("RUN apt-get update && apt-get install -y --no-install-recommends locales")),
+        (app_layer(b("app-static")), buildkit("COPY /out/app /app"))])
+
+
+def build_dl_base(base, rev, cc=False):
+    """distroless base-debian12:nonroot (cc-debian12:nonroot with cc=True) from the host's real
+    Debian 12 libc6 and libssl3 (and libgcc-s1, libstdc++6, libgomp1) with their status.d
+    metadata, running a cgo Go binary (and a C program that needs libstdc++/libgcc_s)."""
+    cfg = nonroot_config(labels=labels(rev))
+    libs = debian_libs_layer(LIBC_PKGS)
+    libs.dirs("etc/ld.so.conf.d")
+    libs.file("etc/ld.so.conf.d/x86_64-linux-gnu.conf",
+              text="# Multiarch support\n/usr/local/lib/x86_64-linux-gnu\n/lib/x86_64-linux-gnu\n"
+                   "/usr/lib/x86_64-linux-gnu\n")
+    steps = [(libs, buildkit("COPY libc6/ libssl3/ /"))]
+    apps = Layer()
+    apps.file("app", src=b("app-cgo-glibc"), mode=0o755)
+    if cc:
+        steps.append((debian_libs_layer(CC_PKGS), buildkit("COPY libgcc-s1/ libstdc++6/ libgomp1/ /")))
+        apps.dirs("usr/local/bin")
+        apps.file("usr/local/bin/hello-c-cc", src=b("hello-c-cc"), mode=0o755)
+    steps.append((apps, buildkit("COPY /out/ /")))
+    return with_steps(base, cfg, steps)
+
+
 # =========================================================================== drivers
 def skopeo(*args):
     subprocess.run(["skopeo", "--insecure-policy", *args], check=True, stdout=subprocess.DEVNULL)
@@ -658,6 +759,16 @@ def fixtures(only=None):
         "PATH=/go/bin:/usr/local/go/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
         SSL_ENV, "GOPATH=/go", "GOROOT=/usr/local/go", "GOCACHE=/root/.cache/go-build",
         "GODEBUG=http2debug=1", "GOTRACEBACK=crash"]))
+
+    # --- DL rules (distroless profiles; run with --profile)
+    if want("dl-static-gaps"):
+        layout("dl-static-gaps", {"latest": build_dl_static_gaps(base, rev)})
+    if want("dl-extra"):
+        layout("dl-extra", {"latest": build_dl_extra(base, rev)})
+    if want("dl-base"):
+        layout("dl-base", {"latest": build_dl_base(base, rev)})
+    if want("dl-cc"):
+        layout("dl-cc", {"latest": build_dl_base(base, rev, cc=True)})
 
     with open(os.path.join(IMAGES, "EXPECT.json"), "w") as f:
         json.dump(EXPECT, f, indent=1, sort_keys=True)

@@ -1,6 +1,7 @@
-//! Every GO/FS/CFG rule fires on the fixture built for it and stays silent on the clean,
+//! Every rule fires on the fixture built for it and stays silent on the clean,
 //! distroless-style image and its format variants. The expected sets are exact: a rule that
-//! starts firing where it should not fails this test too.
+//! starts firing where it should not fails this test too. DL rules run only with a profile:
+//! `CASES` audit without one (DL silent everywhere), `DL_CASES` with the profile named.
 
 mod common;
 
@@ -8,12 +9,24 @@ use std::collections::BTreeSet;
 
 use audit_core::audit::Auditor;
 use audit_core::report::Report;
-use audit_core::rules::RULES;
+use audit_core::profile;
+use audit_core::rules::{RuleSettings, RULES};
 use audit_core::source::{self, PlatformChoice};
 
 fn audit_with(spec: &str, platform: PlatformChoice) -> Vec<Report> {
+    audit_profile(spec, platform, None)
+}
+
+fn audit_profile(spec: &str, platform: PlatformChoice, profile: Option<&str>) -> Vec<Report> {
     let src = source::open_local(spec).unwrap_or_else(|e| panic!("{spec}: {e}"));
-    Auditor::builder().platform(platform).today("2026-11-27").build().audit(&src, spec).unwrap_or_else(|e| panic!("{spec}: {e}"))
+    let settings = RuleSettings { profile: profile.map(|p| profile::builtin().choose("--profile", p).unwrap()), ..RuleSettings::default() };
+    Auditor::builder()
+        .platform(platform)
+        .settings(settings)
+        .today("2026-11-27")
+        .build()
+        .audit(&src, spec)
+        .unwrap_or_else(|e| panic!("{spec}: {e}"))
 }
 
 fn fired(r: &Report) -> BTreeSet<&'static str> {
@@ -45,7 +58,121 @@ const CASES: &[(&str, &[&str])] = &[
     ("cfg-shell", &["CFG004"]),
     ("cfg-script", &["CFG004"]),
     ("cfg-env", &["CFG005", "CFG006"]),
+    ("dl-static-gaps", &["CFG001", "FS010", "FS011"]),
+    ("dl-extra", &["FS001"]),
+    ("dl-base", &[]),
+    ("dl-cc", &[]),
 ];
+
+/// (fixture, profile, rules it must fire — exactly).
+const DL_CASES: &[(&str, &str, &[&str])] = &[
+    ("clean", "auto", &[]),
+    ("clean", "static", &[]),
+    ("clean", "static:nonroot", &[]),
+    ("dl-static-gaps", "static:nonroot", &["CFG001", "FS010", "FS011", "DL001"]),
+    ("dl-static-gaps", "static", &["CFG001", "FS010", "FS011", "DL001"]),
+    ("dl-extra", "auto", &["FS001", "DL002", "DL003"]),
+    ("dl-base", "auto", &[]),
+    ("dl-base", "base:nonroot", &[]),
+    ("dl-base", "static:nonroot", &["DL001", "DL002", "DL003"]),
+    ("dl-cc", "auto", &[]),
+    ("dl-cc", "base:nonroot", &["DL001", "DL002"]),
+    ("cfg-root", "static:nonroot", &["CFG001", "CFG007", "CFG008", "DL001"]),
+];
+
+#[test]
+fn each_fixture_fires_exactly_its_rules_under_a_profile() {
+    let mut failures = Vec::new();
+    for (name, profile, want) in DL_CASES {
+        let reports = audit_profile(&image(name), PlatformChoice::Default, Some(profile));
+        let got = fired(&reports[0]);
+        let want: BTreeSet<&str> = want.iter().copied().collect();
+        if got != want {
+            failures.push(format!("{name} --profile {profile}: fired {got:?}, expected {want:?}"));
+        }
+        assert!(reports[0].profile.is_some(), "{name}: the report carries the profile comparison");
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// What DL001 reports on the static image that lacks everything, one fact per finding.
+#[test]
+fn dl001_names_each_missing_fact() {
+    let r = &audit_profile(&image("dl-static-gaps"), PlatformChoice::Default, Some("static:nonroot"))[0];
+    let msgs: Vec<&str> = r.findings.iter().filter(|f| f.rule == "DL001").map(|f| f.message.as_str()).collect();
+    for want in [
+        "CA certificate bundle /etc/ssl/certs/ca-certificates.crt is missing",
+        "time zone database (tzdata) /usr/share/zoneinfo is missing",
+        "temporary directory /tmp has mode 0755, expected 1777",
+        "/etc/passwd has no user nonroot (65532)",
+        "/etc/group has no group nonroot (65532)",
+        "config Env has no SSL_CERT_FILE",
+        "the image runs as root (User is \"0\")",
+        "dpkg metadata (/var/lib/dpkg/status.d/) of 1 package is missing: tzdata",
+    ] {
+        assert!(msgs.iter().any(|m| m.contains(want)), "no DL001 saying {want:?} in {msgs:#?}");
+    }
+    // The root variant does not ask for a non-root user.
+    let r = &audit_profile(&image("dl-static-gaps"), PlatformChoice::Default, Some("static"))[0];
+    assert!(!r.findings.iter().any(|f| f.rule == "DL001" && f.message.contains("runs as root")));
+}
+
+#[test]
+fn auto_profile_and_rebase_estimate() {
+    let r = &audit_profile(&image("dl-cc"), PlatformChoice::Default, Some("auto"))[0];
+    let p = r.profile.as_ref().unwrap();
+    assert_eq!(p.name, "cc:nonroot");
+    assert!(p.reason.as_deref().unwrap().contains("C++ runtime"), "{:?}", p.reason);
+    let r = &audit_profile(&image("dl-base"), PlatformChoice::Default, Some("auto"))[0];
+    assert_eq!(r.profile.as_ref().unwrap().name, "base:nonroot");
+    let r = &audit_profile(&image("dl-static-gaps"), PlatformChoice::Default, Some("auto"))[0];
+    assert_eq!(r.profile.as_ref().unwrap().name, "static", "runs as root: the root variant");
+
+    // dl-base on static: glibc and OpenSSL are extra; the app needs glibc, nothing needs OpenSSL.
+    let r = &audit_profile(&image("dl-base"), PlatformChoice::Default, Some("static:nonroot"))[0];
+    let dl1: Vec<&str> = r.findings.iter().filter(|f| f.rule == "DL001").map(|f| f.message.as_str()).collect();
+    assert!(dl1.iter().any(|m| m.contains("/app is dynamically linked")), "{dl1:?}");
+    let dl2 = r.findings.iter().find(|f| f.rule == "DL002").unwrap();
+    assert!(dl2.message.contains("libc.so.6, needed by /app") && dl2.message.contains("libcrypto.so.3"), "{}", dl2.message);
+    let p = r.profile.as_ref().unwrap();
+    assert!(p.removable_bytes > 1 << 20, "OpenSSL is dropped: {p:?}");
+    assert_eq!(p.estimated_bytes, p.baseline_bytes + p.application_bytes);
+    let dl3 = r.findings.iter().find(|f| f.rule == "DL003").unwrap();
+    assert!(dl3.message.contains("; largest: /usr/lib/x86_64-linux-gnu/libcrypto.so.3 4."), "largest first: {}", dl3.message);
+    assert!(dl3.evidence.iter().any(|e| e.path.as_deref() == Some("/usr/lib/x86_64-linux-gnu/libcrypto.so.3")));
+
+    // dl-extra: busybox, apt lists and locales are dropped; /app travels.
+    let r = &audit_profile(&image("dl-extra"), PlatformChoice::Default, Some("static:nonroot"))[0];
+    let dl3 = r.findings.iter().find(|f| f.rule == "DL003").unwrap();
+    let paths: Vec<&str> = dl3.evidence.iter().filter_map(|e| e.path.as_deref()).collect();
+    assert!(dl3.message.contains("; largest: /var/lib/apt 2.0 MiB, /bin/busybox 1.9 MiB (FS001)"), "{}", dl3.message);
+    assert!(paths.contains(&"/bin/busybox") && paths.contains(&"/usr/share/locale"), "{paths:?}");
+    assert!(dl3.message.contains("estimated size"), "{}", dl3.message);
+    let p = r.profile.as_ref().unwrap();
+    let app = r.binaries.iter().find(|b| b.path == "/app").unwrap().size;
+    assert!(p.application_bytes >= app && p.application_bytes < app + 4096, "{p:?}");
+}
+
+/// The clean image in every format and compression stays silent under `auto`.
+#[test]
+fn clean_variants_are_silent_under_auto() {
+    let mut specs: Vec<String> = ["clean", "clean-zstd", "clean-mixed", "clean-v2s2", "clean-uncompressed-mislabelled", "clean-multiarch", "clean-multiarch-flat"]
+        .iter()
+        .map(|n| image(n))
+        .collect();
+    for a in ["clean-docker.tar", "clean-docker25.tar", "clean-oci.tar", "clean-skopeo.tar"] {
+        specs.push(common::out(&format!("archives/{a}")).display().to_string());
+    }
+    for spec in &specs {
+        for r in audit_profile(spec, PlatformChoice::All, Some("auto")) {
+            assert!(r.findings.is_empty(), "{spec} {:?}: {:?}", r.image.platform, fired(&r));
+            assert_eq!(r.profile.as_ref().unwrap().name, "static:nonroot");
+        }
+    }
+    let rootfs = format!("dir:{}", common::out("rootfs/clean").display());
+    let r = &audit_profile(&rootfs, PlatformChoice::Default, Some("static:nonroot"))[0];
+    assert!(r.findings.is_empty(), "{:?}", fired(r));
+}
 
 #[test]
 fn each_fixture_fires_exactly_its_rules() {
@@ -63,8 +190,8 @@ fn each_fixture_fires_exactly_its_rules() {
 }
 
 #[test]
-fn every_go_fs_cfg_rule_has_a_firing_fixture() {
-    let covered: BTreeSet<&str> = CASES.iter().flat_map(|(_, r)| r.iter().copied()).collect();
+fn every_rule_has_a_firing_fixture() {
+    let covered: BTreeSet<&str> = CASES.iter().flat_map(|(_, r)| r.iter().copied()).chain(DL_CASES.iter().flat_map(|(_, _, r)| r.iter().copied())).collect();
     for r in RULES {
         assert!(covered.contains(r.id), "{} has no fixture that fires it", r.id);
     }

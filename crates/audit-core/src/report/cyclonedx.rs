@@ -231,7 +231,9 @@ fn image(r: &Report, prefix: &str) -> Parts {
 /// A module as a component, replacement honoured; returns its purl-like key too.
 fn module_component(m: &Module) -> (String, Value) {
     match &m.replace {
-        Some(r) if !r.version.is_empty() => {
+        // A directory replacement has version `(devel)` (or none) and a path starting with
+        // `./`, `../` or `/` (cmd/go's modfile.IsDirectoryPath).
+        Some(r) if !r.version.is_empty() && r.version != "(devel)" && !r.path.starts_with(['.', '/']) => {
             let purl = golang_purl(&r.path, Some(&r.version));
             let c = json!({
                 "type": "library", "name": r.path, "version": r.version, "purl": purl,

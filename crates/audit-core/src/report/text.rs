@@ -59,6 +59,18 @@ impl Text {
             r.summary.binaries,
             r.summary.go_binaries
         )?;
+        if let Some(p) = &r.profile {
+            let why = p.reason.as_deref().map(|w| format!(" ({w})")).unwrap_or_default();
+            writeln!(
+                out,
+                "  profile {}{why}: rebased, about {} (profile {} + application {}); {} would be dropped",
+                p.name,
+                human_bytes(p.estimated_bytes),
+                human_bytes(p.baseline_bytes),
+                human_bytes(p.application_bytes),
+                human_bytes(p.removable_bytes)
+            )?;
+        }
         for sev in Severity::ALL {
             let group: Vec<_> = r.findings.iter().filter(|f| f.severity == sev).collect();
             if group.is_empty() {

@@ -144,6 +144,22 @@ fn system_library(cx: &RuleCx<'_>, soname: &str) -> Option<String> {
     })
 }
 
+fn plural(n: usize, one: &str, many: &str) -> String {
+    if n == 1 {
+        format!("1 {one}")
+    } else {
+        format!("{n} {many}")
+    }
+}
+
+/// Whether a library file is one the profile provides: by file name (`libc.so.6`) or by its
+/// ELF soname (`libstdc++.so.6.0.30` has soname `libstdc++.so.6`), in a system directory.
+fn provided(p: &Profile, fp: &str, n: &crate::fs::Node) -> bool {
+    in_system_lib_dir(fp)
+        && (p.provides_library(path::file_name(fp))
+            || n.facts.as_ref().and_then(|f| f.elf.as_ref()).and_then(|e| e.soname.as_deref()).is_some_and(|s| p.provides_library(s)))
+}
+
 fn in_system_lib_dir(p: &str) -> bool {
     SYSTEM_LIB_DIRS.contains(&path::parent(p.trim_start_matches('/')))
 }
@@ -194,7 +210,9 @@ fn check_dl001(cx: &RuleCx<'_>, sink: &mut Sink<'_>) {
     let Some(r) = cx.profile() else { return };
     let p = &*r.profile;
     let name = &p.name;
-    // Files and directories.
+    // Files and directories. Owners are not checked in a bare root filesystem (`dir:`): a
+    // rootless unpack (umoci --rootless, podman unshare) gives every file the caller's ids.
+    let owners = cx.image.config.is_some();
     for e in p.paths.iter().filter(|e| e.required) {
         let shown = path::display(&e.path);
         let problem = match cx.fs.lookup(&e.path) {
@@ -211,10 +229,10 @@ fn check_dl001(cx: &RuleCx<'_>, sink: &mut Sink<'_>) {
                 if let Some(m) = e.mode.filter(|m| n.mode & 0o7777 != *m) {
                     probs.push(format!("has mode {:04o}, expected {m:04o}", n.mode & 0o7777));
                 }
-                if let Some(u) = e.uid.filter(|u| n.uid != *u) {
+                if let Some(u) = e.uid.filter(|u| owners && n.uid != *u) {
                     probs.push(format!("is owned by uid {}, expected {u}", n.uid));
                 }
-                if let Some(g) = e.gid.filter(|g| n.gid != *g) {
+                if let Some(g) = e.gid.filter(|g| owners && n.gid != *g) {
                     probs.push(format!("has gid {}, expected {g}", n.gid));
                 }
                 if kind_ok && e.nonempty {
@@ -287,22 +305,31 @@ fn check_dl001(cx: &RuleCx<'_>, sink: &mut Sink<'_>) {
     }
     // dpkg metadata.
     let status = cx.fs.content("var/lib/dpkg/status").map(|c| String::from_utf8_lossy(c).into_owned()).unwrap_or_default();
-    for pkg in &p.packages {
-        let in_status_d = cx.fs.get(&format!("var/lib/dpkg/status.d/{pkg}")).is_some()
-            || cx.fs.descendants("var/lib/dpkg/status.d").any(|(k, _)| path::file_name(k).strip_prefix(pkg.as_str()).is_some_and(|r| r.starts_with(':')));
-        let in_status = status.lines().any(|l| l.strip_prefix("Package:").is_some_and(|v| v.trim() == pkg));
-        if !in_status_d && !in_status {
-            sink.emit(
-                format!("profile {name}: dpkg metadata of package {pkg} is missing (/var/lib/dpkg/status.d/{pkg})"),
-                vec![missing(&format!("var/lib/dpkg/status.d/{pkg}"))],
-            );
-        }
+    let absent: Vec<&String> = p
+        .packages
+        .iter()
+        .filter(|pkg| {
+            let in_status_d = cx.fs.get(&format!("var/lib/dpkg/status.d/{pkg}")).is_some()
+                || cx.fs.descendants("var/lib/dpkg/status.d").any(|(k, _)| path::file_name(k).strip_prefix(pkg.as_str()).is_some_and(|r| r.starts_with(':')));
+            let in_status = status.lines().any(|l| l.strip_prefix("Package:").is_some_and(|v| v.trim() == pkg.as_str()));
+            !in_status_d && !in_status
+        })
+        .collect();
+    if !absent.is_empty() {
+        let names: Vec<&str> = absent.iter().map(|s| s.as_str()).collect();
+        sink.emit(
+            format!("profile {name}: dpkg metadata (/var/lib/dpkg/status.d/) of {} is missing: {}", plural(names.len(), "package", "packages"), names.join(", ")),
+            absent.iter().map(|pkg| missing(&format!("var/lib/dpkg/status.d/{pkg}"))).collect(),
+        );
     }
     // Libraries.
-    for so in &p.libraries {
-        if system_library(cx, so).is_none() {
-            sink.emit(format!("profile {name}: shared library {so} is missing from the system library directories"), vec![missing(&format!("lib/x86_64-linux-gnu/{so}"))]);
-        }
+    let absent: Vec<&String> = p.libraries.iter().filter(|so| system_library(cx, so).is_none()).collect();
+    if !absent.is_empty() {
+        let names: Vec<&str> = absent.iter().map(|s| s.as_str()).collect();
+        sink.emit(
+            format!("profile {name}: {} missing from the system library directories: {}", plural(names.len(), "shared library is", "shared libraries are"), names.join(", ")),
+            absent.iter().map(|so| missing(&format!("lib/x86_64-linux-gnu/{so}"))).collect(),
+        );
     }
     // Executables the profile cannot run.
     let arts = artifacts::inventory(cx);
@@ -438,7 +465,7 @@ fn extra_libraries(cx: &RuleCx<'_>, p: &Profile, arts: &[Artifact]) -> Vec<Extra
     for b in cx.binaries {
         let name = path::file_name(&b.path);
         let is_lib = b.elf().linkage == crate::inspect::Linkage::SharedLibrary || name.contains(".so");
-        if !is_lib || !b.node.is_file() || !in_system_lib_dir(&b.path) || p.provides_library(name) || p.owns(&b.path) || in_artifact(arts, &b.path) {
+        if !is_lib || !b.node.is_file() || !in_system_lib_dir(&b.path) || provided(p, &b.path, &b.node) || p.owns(&b.path) || in_artifact(arts, &b.path) {
             continue;
         }
         let shown = path::display(&b.path);
@@ -526,14 +553,14 @@ pub(crate) fn compare(cx: &RuleCx<'_>, r: &Resolved) -> Comparison {
             continue;
         }
         if needed.contains(fp) {
-            if p.owns(fp) || (in_system_lib_dir(fp) && p.provides_library(path::file_name(fp))) {
+            if p.owns(fp) || provided(p, fp, n) {
                 owned += n.size;
             } else {
                 app += n.size;
             }
             continue;
         }
-        if p.owns(fp) || (in_system_lib_dir(fp) && p.provides_library(path::file_name(fp))) {
+        if p.owns(fp) || provided(p, fp, n) {
             owned += n.size;
         } else if in_system_lib_dir(fp) && (n.facts.as_ref().is_some_and(|f| f.elf.is_some()) || path::file_name(fp).contains(".so")) {
             extra_libs.push(Dropped { path: fp.to_string(), bytes: n.size, note: Some("library the profile does not provide".into()), layer: n.layer, visibility: Visibility::Final });

@@ -96,3 +96,81 @@ fn help_lists_image_forms() {
         assert!(t.contains(needle), "--help lacks {needle}");
     }
 }
+
+fn fixture(name: &str) -> String {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/out/images").join(name);
+    assert!(p.exists(), "{} is missing: run `make -C testdata fixtures` first", p.display());
+    p.display().to_string()
+}
+
+#[test]
+fn sarif_cyclonedx_and_markdown_formats() {
+    let o = imgaudit(&["--format", "sarif", &demo()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["version"], "2.1.0");
+    assert_eq!(v["runs"][0]["results"][0]["ruleId"], "GO001");
+    let o = imgaudit(&["--format", "cyclonedx", &demo()]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!((v["bomFormat"].as_str(), v["specVersion"].as_str()), (Some("CycloneDX"), Some("1.6")));
+    assert!(v["components"].as_array().unwrap().iter().any(|c| c["purl"] == "pkg:golang/stdlib@v1.27.3"));
+    let o = imgaudit(&["--format", "markdown", &demo()]);
+    let t = stdout(&o);
+    assert!(t.starts_with("### imgaudit: <code>"), "{t}");
+    assert!(t.contains("<details open><summary><b>critical</b> (1)</summary>"), "{t}");
+}
+
+#[test]
+fn profile_flag_runs_dl_rules() {
+    let clean = fixture("clean");
+    let o = imgaudit(&["--profile", "auto", "--fail-on", "info", &clean]);
+    assert_eq!(o.status.code(), Some(0), "clean is silent under auto: {}", stdout(&o));
+    assert!(stdout(&o).contains("profile static:nonroot (auto chose static:nonroot"), "{}", stdout(&o));
+    let o = imgaudit(&["--profile", "static:nonroot", "--fail-on", "medium", &fixture("dl-extra")]);
+    assert_eq!(o.status.code(), Some(1));
+    let t = stdout(&o);
+    assert!(t.contains("DL002 profile-extra-content") && t.contains("DL003 profile-extra-bytes"), "{t}");
+    let o = imgaudit(&["--profile", "tiny", &clean]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--profile: unknown profile \"tiny\""), "{}", stderr(&o));
+}
+
+#[test]
+fn policy_file_from_flag_and_working_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let extra = fixture("dl-extra");
+    std::fs::write(
+        dir.path().join("imgaudit.toml"),
+        "fail_on = \"medium\"\nprofile = \"mine\"\n[severity]\nFS001 = \"low\"\n[[ignore]]\nrule = \"DL002\"\npath = \"/bin/*\"\nreason = \"debug shell, removed in the next release\"\n[profiles.mine]\nextends = \"static\"\nuser = \"nonroot\"\n",
+    )
+    .unwrap();
+    let run = |args: &[&str]| Command::new(env!("CARGO_BIN_EXE_imgaudit")).args(args).current_dir(dir.path()).env("NO_COLOR", "1").output().unwrap();
+    // Found in the working directory: FS001 lowered to low, DL002 on /bin/busybox ignored,
+    // nothing left at medium or above.
+    let o = run(&["--format", "json", &extra]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["profile"]["name"], "mine");
+    let rules: Vec<&str> = v["findings"].as_array().unwrap().iter().map(|f| f["rule"].as_str().unwrap()).collect();
+    assert_eq!(rules, vec!["FS001", "DL003"]);
+    assert_eq!(v["findings"][0]["severity"], "low");
+    assert_eq!(v["suppressed"][0]["finding"]["rule"], "DL002");
+    // CLI flags override (--fail-on) and extend (--ignore) the file.
+    let o = run(&["--fail-on", "low", &extra]);
+    assert_eq!(o.status.code(), Some(1));
+    let o = run(&["--fail-on", "low", "--ignore", "FS001", &extra]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    // --config names another file; errors name the key.
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[[ignore]]\nrule = \"FS001\"\npath = \"/a/[\"\n").unwrap();
+    let o = run(&["--config", bad.to_str().unwrap(), &extra]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("ignore[0].path: bad glob"), "{}", stderr(&o));
+    std::fs::write(&bad, "fail_on = \"high\"\nfail-on = \"low\"\n").unwrap();
+    let o = run(&["-c", bad.to_str().unwrap(), &extra]);
+    assert!(stderr(&o).contains("line 2, column 1: unknown field `fail-on`"), "{}", stderr(&o));
+    // The commented example file is valid.
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../imgaudit.example.toml");
+    let o = run(&["--config", example.to_str().unwrap(), &fixture("clean")]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+}

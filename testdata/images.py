@@ -818,7 +818,8 @@ def large():
 # Which rules each image is meant to fire (ids from RULES.md). "none" lists are promises: the
 # image must NOT fire any rule of those families. See PROVENANCE.md for the reasoning.
 EXPECT = {
-    "clean": {"fires": [], "must_not_fire_families": ["GO", "FS", "CFG"]},
+    "clean": {"fires": [], "must_not_fire_families": ["GO", "FS", "CFG", "DL"],
+              "with_profile": {"auto": [], "static": [], "static:nonroot": []}},
     "clean-zstd": {"same_as": "clean"}, "clean-mixed": {"same_as": "clean"},
     "clean-v2s2": {"same_as": "clean"}, "clean-multiarch": {"same_as": "clean"},
     "clean-multiarch-flat": {"same_as": "clean"},
@@ -861,6 +862,13 @@ EXPECT = {
     "cfg-shell": {"fires": ["CFG004"]},
     "cfg-script": {"fires": ["CFG004"]},
     "cfg-env": {"fires": ["CFG005", "CFG006"]},
+    "dl-static-gaps": {"fires": ["CFG001", "FS010", "FS011"],
+                       "with_profile": {"static:nonroot": ["CFG001", "FS010", "FS011", "DL001"],
+                                        "static": ["CFG001", "FS010", "FS011", "DL001"]}},
+    "dl-extra": {"fires": ["FS001"], "with_profile": {"auto": ["FS001", "DL002", "DL003"]}},
+    "dl-base": {"fires": [], "with_profile": {"auto": [], "base:nonroot": [],
+                                              "static:nonroot": ["DL001", "DL002", "DL003"]}},
+    "dl-cc": {"fires": [], "with_profile": {"auto": [], "base:nonroot": ["DL001", "DL002"]}},
     "demo": {"fires": ["GO001", "GO004", "GO005", "GO006", "FS001", "FS009", "FS010", "FS011",
                        "CFG001", "CFG008"]},
 }

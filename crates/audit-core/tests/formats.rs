@@ -217,8 +217,7 @@ fn markdown_summary_for_pull_requests() {
 
 #[test]
 fn profile_choice_from_the_policy_reaches_the_rules() {
-    let mut policy = Policy::default();
-    policy.profile = Some(ProfileChoice::Auto);
+    let policy = Policy { profile: Some(ProfileChoice::Auto), ..Policy::default() };
     let src = source::open_local(&image("dl-extra")).unwrap();
     let r = &Auditor::builder().policy(policy).today("2026-11-27").build().audit(&src, "dl-extra").unwrap()[0];
     let p = r.profile.as_ref().expect("profile summary");

@@ -84,7 +84,7 @@ fn one(r: &Report, out: &mut dyn Write) -> io::Result<()> {
                     parts.push(code(p));
                 }
                 if let Some(l) = &e.layer {
-                    parts.push(format!("layer {} {}", l.index, code(&l.digest.short())));
+                    parts.push(format!("layer {} {}", l.index, code(l.digest.short())));
                 }
                 if let Some(crate::finding::Detail::ConfigField { field, value }) = &e.detail {
                     parts.push(format!("config {}", code(&format!("{field}={value}"))));

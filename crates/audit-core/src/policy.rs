@@ -215,9 +215,8 @@ impl Policy {
                 None => kept.push(f),
             }
         }
-        for f in &mut kept {
-            f.evidence.sort();
-        }
+        // Evidence keeps the order rules give it (largest first, target before its
+        // links …); rules are deterministic themselves.
         kept.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
         (kept, suppressed)
     }

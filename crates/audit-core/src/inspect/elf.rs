@@ -27,7 +27,7 @@ use crate::limits::{Limits, MAX_ELF_HEADERS, MAX_ELF_TABLE_BYTES, MAX_GO_BUILDIN
 
 /// Bytes always captured from the start of a sparsely captured file: the ELF header,
 /// program headers, notes and, for most linkers, the interpreter and dynamic-linking tables.
-const PREFIX_BYTES: u64 = 1 << 20;
+const PREFIX_BYTES: u64 = 64 << 10;
 /// Bytes captured just before a section table at the end of a file (GNU ld puts
 /// `.shstrtab` there).
 const SHT_TAIL_BYTES: u64 = 64 << 10;

@@ -157,10 +157,14 @@ impl Auditor {
             fs.add_anomalies(l.index, &l.anomalies);
         }
         let history = img.config.layer_history(layers.len());
+        let steps = img.config.layer_steps(layers.len());
         let facts = ImageFacts {
             config: Some(img.config.clone()),
             annotations: img.manifest.annotations.clone(),
-            layers: layers.iter().map(|l| LayerFacts { index: l.index, digest: l.digest.clone(), history: history[l.index] }).collect(),
+            layers: layers
+                .iter()
+                .map(|l| LayerFacts { index: l.index, digest: l.digest.clone(), history: history[l.index], steps: steps[l.index].clone() })
+                .collect(),
         };
         let c = &img.config;
         let summary = ImageSummary {
@@ -192,7 +196,7 @@ impl Auditor {
                 size: l.size,
                 uncompressed_size: l.uncompressed_size,
                 entries: l.entries.len(),
-                created_by: history[l.index].and_then(|h| c.history.get(h)).and_then(|h| h.created_by.clone()),
+                created_by: history[l.index].and_then(|h| c.history.get(h)).and_then(|h| h.created_by.as_deref()).map(rules::redact_created_by),
                 wasted_bytes: 0,
             })
             .collect();

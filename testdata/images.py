@@ -1012,6 +1012,26 @@ def large():
     print("images/large")
 
 
+def large_text():
+    """~250 MB of text (the host's C headers, Python and Perl libraries, under /opt/text so
+    that the secret scanner reads them) over 3 layers: the scanner's worst case, for
+    benchmarks; not part of `fixtures`."""
+    import glob
+    img = Image(config=nonroot_config(labels=labels(vcs_revision(b("app-static")))))
+    Base().steps(img)
+    pys = sorted(glob.glob("/usr/lib/python3.[0-9]*"))
+    for name, src in [("include", "/usr/include"), ("python", pys[-1] if pys else ""),
+                      ("perl", "/usr/share/perl")]:
+        if not os.path.isdir(src):
+            raise SystemExit(f"images.py: {src or 'python3 library'} missing for large-text")
+        l = Layer()
+        l.dirs("opt/text")
+        l.tree(f"opt/text/{name}", src, skip=("__pycache__",))
+        img.add(l, buildkit(f"COPY {name}/ /opt/text/{name}/"))
+    mk.write_layout(os.path.join(IMAGES, "large-text"), {"latest": img})
+    print("images/large-text")
+
+
 # Which rules each image is meant to fire (ids from RULES.md). "none" lists are promises: the
 # image must NOT fire any rule of those families. See PROVENANCE.md for the reasoning.
 EXPECT = {
@@ -1087,7 +1107,7 @@ EXPECT = {
 def main():
     global GOROOT
     ap = argparse.ArgumentParser()
-    ap.add_argument("what", choices=["fixtures", "demo", "large"])
+    ap.add_argument("what", choices=["fixtures", "demo", "large", "large-text"])
     ap.add_argument("--only", help="comma-separated image names (fixtures)")
     a = ap.parse_args()
     env = subprocess.run([os.path.join(HERE, "tools.sh")], capture_output=True, text=True,
@@ -1099,6 +1119,8 @@ def main():
             fixtures(set(a.only.split(",")) if a.only else None)
         elif a.what == "demo":
             demo()
+        elif a.what == "large-text":
+            large_text()
         else:
             large()
     finally:

@@ -166,7 +166,8 @@ pub fn is_placeholder(value: &str) -> bool {
         return true;
     }
     let lower = t.to_ascii_lowercase();
-    if lower.contains("example") || lower.contains("${") || lower.contains("{{") || t.starts_with('$') {
+    // Variable references and printf-style formats (`%s`) stand for a value given elsewhere.
+    if lower.contains("example") || lower.contains("${") || lower.contains("{{") || t.starts_with('$') || t.starts_with('%') {
         return true;
     }
     if (t.starts_with('<') && t.ends_with('>')) || (t.starts_with('%') && t.ends_with('%') && t.len() > 2) || (t.starts_with('[') && t.ends_with(']')) {

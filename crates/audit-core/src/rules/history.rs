@@ -242,26 +242,28 @@ checksum is what makes the step reproducible and tamper-evident.",
                 if !DOWNLOADERS.contains(&d.name()) || urls(d).is_empty() {
                     continue;
                 }
-                let shown = show(d);
+                let mut why: Vec<String> = Vec::new();
                 match download_target(d) {
                     None => {
                         if let Some(sink_cmd) = s.pipeline(d.pipeline).find(|x| x.stage > d.stage && CONSUMERS.contains(&x.name())) {
-                            problems.push(format!("{shown} piped into {}", sink_cmd.name()));
+                            why.push(format!("piped into {}", sink_cmd.name()));
                         } else if d.nested && s.cmds.iter().any(|x| !x.nested && CONSUMERS.contains(&x.name()) && x.args().iter().any(|a| a.contains(&format!("$({}", d.words.join(" "))))) {
-                            problems.push(format!("{shown} run through a command substitution"));
+                            why.push("run through a command substitution".into());
                         }
                     }
                     Some(f) => {
                         if let Some(u) = s.cmds[i + 1..].iter().find(|x| uses_file(x, &f)) {
-                            problems.push(format!("{shown} then {} {}", u.name(), path::display(f.trim_start_matches('/')).trim_start_matches('/')));
+                            why.push(format!("then {} {f}", u.name()));
                         }
                     }
                 }
                 if urls(d).iter().any(|u| u.starts_with("http://")) {
-                    problems.push(format!("{shown} over plain http"));
+                    why.push("over plain http".into());
+                }
+                if !why.is_empty() {
+                    problems.push(format!("{} ({})", show(d), why.join(", ")));
                 }
             }
-            problems.dedup();
             if !problems.is_empty() {
                 sink.emit(format!("{} runs a download without a checksum check: {}", step_name(r.step), problems.join("; ")), vec![cx.step(r.step.index)]);
             }
@@ -271,17 +273,19 @@ checksum is what makes the step reproducible and tamper-evident.",
 
 // ------------------------------------------------------------------------------ HIST003
 
-/// Whether a URL names a moving target: Go's `VERSION` endpoint, a `latest` release or path
-/// segment, or `version=latest`.
+/// Whether a URL names a moving target: a version endpoint (Go's `https://go.dev/VERSION`,
+/// and the same convention elsewhere: a last path segment `VERSION`, `stable.txt`,
+/// `latest.txt`), a `latest` or `nightly` path segment (`…/releases/latest/download/…`), or
+/// `version=latest`.
 fn floating_url(u: &str) -> bool {
-    let l = u.to_ascii_lowercase();
-    if l.contains("go.dev/version") || l.contains("golang.org/version") {
+    let path = u.split_once("://").map_or(u, |(_, r)| r);
+    let (p, query) = path.split_once(['?', '#']).unwrap_or((path, ""));
+    let mut segs = p.split('/').skip(1);
+    if matches!(p.rsplit('/').next(), Some("VERSION" | "stable.txt" | "latest.txt" | "LATEST")) && p.contains('/') {
         return true;
     }
-    let path = l.split_once("://").map_or(l.as_str(), |(_, r)| r);
-    let (p, query) = path.split_once('?').unwrap_or((path, ""));
-    p.split('/').skip(1).any(|seg| seg == "latest" || seg == "nightly")
-        || query.split('&').any(|kv| kv.split_once('=').is_some_and(|(_, v)| v == "latest"))
+    segs.any(|seg| seg.eq_ignore_ascii_case("latest") || seg.eq_ignore_ascii_case("nightly"))
+        || query.split('&').any(|kv| kv.split_once('=').is_some_and(|(_, v)| v.eq_ignore_ascii_case("latest")))
 }
 
 /// HIST003
@@ -401,7 +405,18 @@ fn copies_whole_context(cx: &RuleCx<'_>, step: &Step, workdir: &str) -> Option<S
         return None;
     }
     let others = cx.fs.descendants(&d).any(|(p, n)| by_step(n) && !matches!(path::file_name(p), "go.mod" | "go.sum" | "go.work" | "go.work.sum"));
-    others.then(|| format!("COPY {} {dest} (go.mod and sources in one layer)", sources.join(" ")))
+    let shown: Vec<String> = sources.iter().map(|s| short_hash_source(s)).collect();
+    others.then(|| format!("COPY {} {dest} (go.mod and sources in one layer)", shown.join(" ")))
+}
+
+/// `dir:9a070319f2ed32c4…` → `dir:9a070319f2ed` (classic builders record content hashes).
+fn short_hash_source(s: &str) -> String {
+    let (prefix, h) = s.split_once(':').unwrap_or(("", s));
+    if h.len() > 12 && h.bytes().all(|b| b.is_ascii_hexdigit()) {
+        if prefix.is_empty() { h[..12].to_string() } else { format!("{prefix}:{}", &h[..12]) }
+    } else {
+        s.to_string()
+    }
 }
 
 /// HIST005
@@ -593,10 +608,10 @@ mod tests {
 
     #[test]
     fn floating_urls() {
-        for u in ["https://go.dev/VERSION?m=text", "https://github.com/o/r/releases/latest/download/x.tgz", "https://x/api?version=latest", "https://golang.org/VERSION"] {
+        for u in ["https://go.dev/VERSION?m=text", "https://github.com/o/r/releases/latest/download/x.tgz", "https://x/api?version=latest", "https://golang.org/VERSION", "https://dl.k8s.io/release/stable.txt", "http://127.0.0.1:8000/VERSION?m=text"] {
             assert!(floating_url(u), "{u}");
         }
-        for u in ["https://go.dev/dl/go1.22.5.linux-amd64.tar.gz", "https://github.com/o/r/releases/download/v1.2.3/x.tgz", "https://latest.example.com/x"] {
+        for u in ["https://go.dev/dl/go1.22.5.linux-amd64.tar.gz", "https://github.com/o/r/releases/download/v1.2.3/x.tgz", "https://latest.example.com/x", "https://go.dev/"] {
             assert!(!floating_url(u), "{u}");
         }
     }

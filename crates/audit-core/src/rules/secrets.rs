@@ -75,7 +75,7 @@ fn file_finding(cx: &RuleCx<'_>, sink: &mut Sink<'_>, p: &str, layer: usize, vis
     };
     let mut e = cx.file(p, layer);
     e.visibility = vis;
-    e.detail = Some(Detail::Note { text: f.secrets.iter().map(SecretHit::describe).collect::<Vec<_>>().join("; ") });
+    e.detail = Some(Detail::Secrets { hits: f.secrets.clone() });
     sink.emit(format!("{}{what} holds {}{more}{place}", path::display(p), shown.join(", ")), vec![e]);
 }
 

@@ -15,6 +15,7 @@ pub mod pkgdb;
 pub mod secrets;
 
 mod capture;
+mod credfiles;
 mod goquote;
 mod scan;
 

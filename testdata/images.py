@@ -536,7 +536,8 @@ def build_sec_rules(base, rev):
            "GPG_KEY=A035C8C19219BA821ECEA86B64E628F8D684696D",
            "TLS_KEY_FILE=/run/secrets/tls.key", "API_KEY=", "SESSION_SECRET=changeme",
            "NPM_TOKEN="]
-    cfg = nonroot_config(labels=labels(rev), env=env)
+    lab = dict(labels(rev), **{"org.example.ci-token": f["github2"]})
+    cfg = nonroot_config(labels=lab, env=env)
     img = Image(config=cfg)
     base.steps(img)
     img.meta(f"ARG DB_PASSWORD={f['db_password']}")

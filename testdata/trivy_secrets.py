@@ -62,6 +62,9 @@ EXPLAINED = {
         "rule (no token format)",
     ("sec-rules", "imgaudit", ("config", "history-env", "NPM_TOKEN")):
         "ENV NPM_TOKEN=npm_… later overridden: the npm rule wants quotes around the token",
+    ("sec-rules", "trivy", ("config", "label", "org.example.ci-token")):
+        "the token in the config's Labels: imgaudit reports it once, on the LABEL step of the "
+        "history (SEC003), and masks it in the report's image.labels",
     ("sec-rules", "trivy", ("config", "history-env", "GITHUB_TOKEN")):
         "the ENV step that set GITHUB_TOKEN: its value is still in Env, and imgaudit reports it "
         "once, as SEC002, with this step as evidence (SEC003 covers values the history keeps "
@@ -116,14 +119,20 @@ def trivy_items(exe, image):
             if r["Target"] != image:
                 items.add(("file", r["Target"], line(kind, s["StartLine"]), kind))
                 continue
-            # The image config: classify by the matched JSON line.
+            # The image config: classify by the matched JSON line (trivy cuts long ones at the
+            # start: `ted_by": "RUN |2 …`, `n=v1.0.0 org.example.ci-token=…`).
             m = s.get("Match", "")
-            var = re.search(r"([A-Z_][A-Z0-9_]*)=", m)
-            var = var.group(1) if var else "?"
-            # (trivy cuts long matches at the start: `ted_by": "RUN |2 …`)
-            instr = re.search(r'_by": "(ENV|RUN|ARG)\b', m)
-            where = f"history-{instr.group(1).lower()}" if instr else "env"
-            items.add(("config", where, var))
+            member = re.match(r'\s*"([^"]+)": "\*', m)
+            var = re.search(r"([A-Za-z_][A-Za-z0-9_.-]*)=\*", m)
+            instr = re.search(r'_by": "(ENV|RUN|ARG|LABEL)\b', m)
+            if member:
+                items.add(("config", "label", member.group(1)))
+            elif instr:
+                items.add(("config", f"history-{instr.group(1).lower()}", var.group(1) if var else "?"))
+            elif var and "." in var.group(1):
+                items.add(("config", "history-label", var.group(1)))   # label keys have dots
+            else:
+                items.add(("config", "env", var.group(1) if var else "?"))
     return items
 
 
@@ -140,8 +149,9 @@ def imgaudit_items(binary, image):
         elif f["rule"] == "SEC002":
             items.add(("config", "env", f["message"].split()[1]))
         elif f["rule"] == "SEC003":
-            instr = re.search(r"\((RUN|ARG|ENV)", f["message"]).group(1).lower()
-            for var in re.findall(r" in ([A-Z_][A-Z0-9_]*) \(", f["message"]):
+            instr = re.search(r"\((RUN|ARG|ENV|LABEL)", f["message"]).group(1).lower()
+            found = re.findall(r" in ([A-Za-z_][A-Za-z0-9_.-]*) \(", f["message"])
+            for var in found or ["?"]:
                 items.add(("config", f"history-{instr}", var))
     return items
 

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use crate::error::{Error, LayerError, SourceError};
 use crate::fs::{path, MergedFs};
 use crate::inspect::ldso::Loader;
+use crate::inspect::secrets::redact;
 use crate::layer::{self, LayerAnalysis, LayerSpec};
 use crate::limits::Limits;
 use crate::policy::Policy;
@@ -176,11 +177,12 @@ impl Auditor {
             config_digest: Some(img.config_digest.clone()),
             created: c.created.clone(),
             user: Some(c.config.user.clone()),
-            entrypoint: c.config.entrypoint.clone(),
-            cmd: c.config.cmd.clone(),
+            // Shown verbatim, so token formats and URL credentials in them are masked.
+            entrypoint: c.config.entrypoint.iter().map(|a| redact(a).into_owned()).collect(),
+            cmd: c.config.cmd.iter().map(|a| redact(a).into_owned()).collect(),
             working_dir: Some(c.config.working_dir.clone()).filter(|w| !w.is_empty()),
             env_names: c.config.env.iter().map(|kv| kv.split('=').next().unwrap_or("").to_string()).collect(),
-            labels: c.config.labels.clone(),
+            labels: c.config.labels.iter().map(|(k, v)| (k.clone(), redact(v).into_owned())).collect(),
             size: layers.iter().map(|l| l.size).sum(),
             uncompressed_size: layers.iter().map(|l| l.uncompressed_size).sum(),
             files: 0,

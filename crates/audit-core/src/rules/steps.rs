@@ -372,6 +372,11 @@ pub(crate) fn step_secrets(step: &Step) -> Vec<Secret> {
                 }
             }
         }
+        Instr::Other(ref o) if o == "LABEL" => {
+            for (k, v) in step.env_pairs() {
+                out.extend(pair_secrets(&k, &v));
+            }
+        }
         _ => out.extend(secrets::find_in_text(&step.args)),
     }
     out

@@ -336,7 +336,8 @@ pub(crate) fn command_secrets(script: &str) -> Vec<Secret> {
 /// token formats and URL credentials in the value, or a secret-named variable with a real
 /// value.
 pub(crate) fn pair_secrets(k: &str, v: &str) -> Vec<Secret> {
-    let mut found = secrets::find_in_text(v);
+    // The name goes along: `AWS_SECRET_ACCESS_KEY=…` is the AWS label the verifier wants.
+    let mut found = secrets::find_in_text(&format!("{k}={v}"));
     if found.is_empty() && secrets::is_secret_name(k) && secrets::is_secret_value(v) {
         found.push(Secret::new(secrets::kind_for_name(k), Some(k.to_string()), v));
     }
@@ -451,6 +452,8 @@ mod tests {
         // ENV and ARG defaults.
         let env = Step::parse(0, &format!("ENV API_KEY={pw} LOG=debug"));
         assert_eq!(step_secrets(&env).len(), 1);
+        let aws = pair_secrets("AWS_SECRET_ACCESS_KEY", &format!("{}/{}", "Zq8rT2vX9pL4mN6bC1dF3gH5", "sW0eR2tY4uI6oP8"));
+        assert_eq!(aws.iter().map(|s| s.kind).collect::<Vec<_>>(), vec![SecretKind::AwsSecretAccessKey]);
         let arg = Step::parse(0, &format!("/bin/sh -c #(nop)  ARG DB_PASSWORD={pw}"));
         assert_eq!(step_secrets(&arg).len(), 1);
     }

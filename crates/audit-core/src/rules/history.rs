@@ -222,11 +222,12 @@ pub(super) const HIST002: Rule = Rule {
         what: "A `RUN` step where `curl`/`wget` output is piped into `tar`, a shell or an interpreter (`curl … | tar -xz`, `wget -qO- … | sh`), or \
 a downloaded file is unpacked or executed later in the same step (`curl -o go.tgz … && tar -xzf go.tgz`, `chmod +x install.sh && ./install.sh`), \
 with no checksum or signature check in that step (`sha256sum -c`, `sha512sum --check`, a checksum compared with `grep`/`[`, `gpg --verify`, \
-`gpgv`, `cosign verify-blob`, `minisign -V`); and any download over plain `http://` in a step without such a check. Build arguments and `ENV` \
+`gpgv`, `cosign verify-blob`, `minisign -V`); and any download over plain `http://` whose bytes are kept (written to a file, piped, captured \
+with `$(…)`) in a step without such a check. Build arguments and `ENV` \
 values in scope are substituted first, so `$GO_URL` is judged by its value.",
         why: "Whatever the server (or anyone on the path, for HTTP) returns at build time runs or lands in the image with root rights; a pinned \
 checksum is what makes the step reproducible and tamper-evident.",
-        fix: "```dockerfile\nARG GO_VERSION=1.24.4\nARG GO_SHA256=77e5da33bb72aeaef1ba4418b6fe511bc4d041873cbf82e5aa6318740df98717\nRUN curl -fsSLo /tmp/go.tgz https://go.dev/dl/go${GO_VERSION}.linux-amd64.tar.gz \\\n && echo \"${GO_SHA256}  /tmp/go.tgz\" | sha256sum -c - \\\n && tar -C /usr/local -xzf /tmp/go.tgz && rm /tmp/go.tgz\n```",
+        fix: "```dockerfile\nARG GO_VERSION=1.24.4\n# the linux-amd64 SHA-256 listed on https://go.dev/dl/ for that version\nARG GO_SHA256\nRUN curl -fsSLo /tmp/go.tgz https://go.dev/dl/go${GO_VERSION}.linux-amd64.tar.gz \\\n && echo \"${GO_SHA256}  /tmp/go.tgz\" | sha256sum -c - \\\n && tar -C /usr/local -xzf /tmp/go.tgz && rm /tmp/go.tgz\n```",
         example: "history step 4 runs a download without a checksum check: curl -fsSL https://go.dev/dl/go1.22.5.linux-amd64.tar.gz piped into tar",
         references: &["https://go.dev/dl/", "https://docs.docker.com/build/building/best-practices/#add-or-copy"],
     },
@@ -243,7 +244,11 @@ checksum is what makes the step reproducible and tamper-evident.",
                     continue;
                 }
                 let mut why: Vec<String> = Vec::new();
-                match download_target(d) {
+                let target = download_target(d);
+                // Whether the bytes land anywhere: a file, a pipe, or a `$(…)` capture. A bare
+                // `curl http://localhost/health` printing to the build log does not.
+                let kept = target.is_some() || d.nested || s.pipeline(d.pipeline).any(|x| x.stage > d.stage);
+                match target {
                     None => {
                         if let Some(sink_cmd) = s.pipeline(d.pipeline).find(|x| x.stage > d.stage && CONSUMERS.contains(&x.name())) {
                             why.push(format!("piped into {}", sink_cmd.name()));
@@ -257,7 +262,7 @@ checksum is what makes the step reproducible and tamper-evident.",
                         }
                     }
                 }
-                if urls(d).iter().any(|u| u.starts_with("http://")) {
+                if kept && urls(d).iter().any(|u| u.starts_with("http://")) {
                     why.push("over plain http".into());
                 }
                 if !why.is_empty() {
@@ -544,7 +549,7 @@ pub(super) const HIST007: Rule = Rule {
         what: "An `ADD` step with a remote source: `ADD https://… DEST` in BuildKit history without `--checksum`, and for the classic builder and \
 buildah — which record only `ADD <sha256> in DEST` for a URL (local sources are `file:…`/`dir:…`) — any `ADD` of a bare content hash.",
         why: "The content is whatever the server returns at build time, unverified; it is not reproducible, and the layer cache hides changes.",
-        fix: "```dockerfile\nADD --checksum=sha256:24454f1b3c2f9ec5e8b2ab8a7e4f1f1b5b2c0e6a1c79d32cd6a7b2e1d2f3a4b5 https://example.com/tool.tgz /tmp/\n```\n\nor `RUN curl … && echo \"$SHA256  tool.tgz\" | sha256sum -c -`.",
+        fix: "```dockerfile\n# the SHA-256 the vendor publishes for tool.tgz\nADD --checksum=sha256:${TOOL_SHA256} https://example.com/tool.tgz /tmp/\n```\n\nor `RUN curl … && echo \"$SHA256  tool.tgz\" | sha256sum -c -`.",
         example: "history step 7 adds a remote source without a checksum: ADD https://example.com/tool.tgz /opt/",
         references: &["https://docs.docker.com/reference/dockerfile/#add---checksum", "https://github.com/goodwithtech/dockle/blob/master/CHECKPOINT.md"],
     },
@@ -594,6 +599,7 @@ mod tests {
         assert!(verifies(&gpg));
         let bad = Script::parse("echo sha256sum -c is good; curl https://x | sh");
         assert!(!verifies(&bad));
+
         let s = Script::parse("curl -fsSLO https://x/dl/go1.22.tgz && wget -q https://y/tool.zip -P /tmp && curl -o /tmp/i.sh https://z/i.sh");
         assert_eq!(download_target(&s.cmds[0]).as_deref(), Some("go1.22.tgz"));
         assert_eq!(download_target(&s.cmds[1]).as_deref(), Some("/tmp/tool.zip"));
@@ -604,6 +610,38 @@ mod tests {
         assert!(uses_file(&u.cmds[2], "tool.zip"));
         assert!(uses_file(&u.cmds[3], "/tmp/i.sh"));
         assert!(!uses_file(&u.cmds[4], "go1.22.tgz"));
+    }
+
+    fn fires(rule: &Rule, run: &str) -> bool {
+        !crate::rules::run_on_history(rule, &[&format!("RUN /bin/sh -c {run} # buildkit")], &[]).is_empty()
+    }
+
+    #[test]
+    fn rules_read_commands_not_words() {
+        for (rule, run, want) in [
+            (&HIST001, "apt-get update && apt-get install -y golang-go", true),
+            (&HIST001, "apt-get install -y golang-github-foo-dev", false),
+            (&HIST001, "echo 'apt-get install golang' >> /notes", false),
+            (&HIST001, "apk add --no-cache go=1.22.5-r0 git", true),
+            (&HIST002, "curl -fsSL https://x/go.tgz | tar -xz -C /usr/local", true),
+            (&HIST002, "curl -fsSL https://x/go.tgz | tar -xz -C /usr/local && echo \"$SHA  -\" | sha256sum -c -", false),
+            (&HIST002, "curl -fsSLo /tmp/i.sh https://x/i.sh && sh /tmp/i.sh", true),
+            (&HIST002, "sh -c \"$(curl -fsSL https://x/install.sh)\"", true),
+            (&HIST002, "bash <(curl -s https://x/install.sh)", true),
+            (&HIST002, "curl -fsS http://localhost:8080/healthz", false),
+            (&HIST002, "wget http://x/tool.tgz", true),
+            (&HIST002, "echo 'never curl | sh'", false),
+            (&HIST003, "V=$(curl -s https://go.dev/VERSION?m=text)", true),
+            (&HIST003, "go install golang.org/x/tools/cmd/goimports@v0.33.0", false),
+            (&HIST003, "go install golang.org/x/tools/cmd/goimports@latest", true),
+            (&HIST004, "CGO_ENABLED=0 go install ./cmd/...", true),
+            (&HIST004, "go build -o /app . && echo go install", false),
+        ] {
+            assert_eq!(fires(rule, run), want, "{} on {run}", rule.id);
+        }
+        // Build arguments and ENV values in scope are substituted before reading.
+        let h = crate::rules::run_on_history(&HIST003, &["ENV BASE=https://github.com/o/r/releases/latest/download", "RUN /bin/sh -c curl -fsSLO $BASE/x.tgz # buildkit"], &[]);
+        assert_eq!(h.len(), 1);
     }
 
     #[test]

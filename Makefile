@@ -7,6 +7,8 @@ CARGO ?= cargo
 test: fixtures
 	$(CARGO) nextest run --workspace --no-fail-fast
 	$(CARGO) test --workspace --doc
+	$(CARGO) build -q -p audit-cli
+	$(MAKE) -C testdata secrets-crosscheck IMGAUDIT=$(CURDIR)/target/debug/imgaudit
 
 fixtures:
 	$(MAKE) -C testdata fixtures

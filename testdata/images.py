@@ -481,6 +481,196 @@ def build_fs_rules(base, rev):
     return with_steps(base, cfg, layers, ca=False, tz=False)
 
 
+# =========================================================================== SEC / HIST
+# Fake credentials for the SEC fixtures. They have the real formats (so imgaudit and trivy
+# recognise them) but were never issued by anyone. They are assembled here from pieces so
+# that this source file does not itself carry token-shaped strings (push protection, other
+# scanners). None contains "EXAMPLE": trivy skips such values (tooling.md gotcha 7).
+FAKE = {
+    "github": "ghp_" + "R8q7P6o5N4m3L2k1" + "J0i9H8g7F6e5D4c3B2a1",
+    "github2": "ghp_" + "Zz9Yy8Xx7Ww6Vv5U" + "u4Tt3Ss2Rr1Qq0Pp9Oo8",
+    "gitlab": "glpat-" + "Xy3zW8vU5t" + "S2rQ9pO6nM",
+    "aws_id": "AKIA" + "Q3EGRT5W" + "XZ2YBN7K",
+    "aws_secret": "Zq8rT2vX9pL4mN6b" + "C1dF3gH5/sW0eR2tY4uI6oP8",
+    "npm": "npm_" + "Xq9LrT2mV8bN4cK7dF1g" + "H3jW5sZ0aE6yU2iO",
+    "pypi": "pypi-" + "AgEIcHlwaS5vcmc" + "CJGQ4ZTdlYmYtMzY1Zi00NGNjLWE0ZjMtNWQ4ZjcwYWI2ZTAxAAIqWzMsImY0",
+    "password": "s3cr3t-" + "Pa55w0rd-42",
+    "registry_password": "r3g-" + "Pa55-w0rd-7731",
+    "proxy_token": "tok3n-" + "Va1ue-9931-xq",
+    "db_password": "hunter2-" + "hunter2",
+}
+
+
+def fake_openssh_key():
+    """An OpenSSH private key file: the real header and line layout, a deterministic body
+    (openssh-key-v1 magic, then sha256-chain bytes). Not a usable key."""
+    import base64
+    import hashlib
+    raw = b"openssh-key-v1\0\0\0\0\x04none\0\0\0\x04none"
+    seed = b"imgaudit-sec001"
+    while len(raw) < 400:
+        seed = hashlib.sha256(seed).digest()
+        raw += seed
+    body = base64.b64encode(raw).decode()
+    lines = [body[i:i + 70] for i in range(0, len(body), 70)]
+    return ("-----BEGIN OPENSSH " + "PRIVATE KEY-----\n" + "\n".join(lines) +
+            "\n-----END OPENSSH " + "PRIVATE KEY-----\n")
+
+
+def docker_auth(user, password):
+    import base64
+    return base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+def build_sec_rules(base, rev):
+    """SEC001-SEC004: credential files (some deleted or replaced by a later layer), secrets
+    in Env, in build arguments / ARG defaults / overridden ENV of the history, and Go module
+    settings that turn off verification."""
+    f = FAKE
+    env = [PATH_ENV, SSL_ENV,
+           f"GOPROXY=https://ci-bot:{f['proxy_token']}@proxy.example.com,direct",
+           f"GITHUB_TOKEN={f['github']}",
+           "GOSUMDB=off", "GOINSECURE=git.example.com",
+           # near misses, must not fire: public material, a pointer to a secret, empty and
+           # placeholder values
+           "GPG_KEY=A035C8C19219BA821ECEA86B64E628F8D684696D",
+           "TLS_KEY_FILE=/run/secrets/tls.key", "API_KEY=", "SESSION_SECRET=changeme",
+           "NPM_TOKEN="]
+    lab = dict(labels(rev), **{"org.example.ci-token": f["github2"]})
+    cfg = nonroot_config(labels=lab, env=env)
+    img = Image(config=cfg)
+    base.steps(img)
+    img.meta(f"ARG DB_PASSWORD={f['db_password']}")
+    img.meta(f"ENV NPM_TOKEN={f['npm']}")
+    meta_steps(img, cfg)   # ... ENV NPM_TOKEN= (overrides the one above)
+    img.add(app_layer(b("app-static")), buildkit("COPY /out/app /app"))
+    creds = Layer()
+    creds.dirs("root/.docker", "root/.ssh", "root/.aws", "srv/app/config")
+    creds.dir("root", mode=0o700)
+    creds.file("root/.netrc", mode=0o600, text=(
+        f"machine git.example.com\n  login ci-bot\n  password {f['password']}\n"))
+    creds.file("root/.docker/config.json", mode=0o600, text=json.dumps(
+        {"auths": {"registry.example.com": {"auth": docker_auth("ci-bot", f["registry_password"])}}},
+        indent="\t") + "\n")
+    creds.file("root/.ssh/id_ed25519", mode=0o600, text=fake_openssh_key())
+    creds.file("root/.aws/credentials", mode=0o600, text=(
+        f"[default]\naws_access_key_id = {f['aws_id']}\n"
+        f"aws_secret_access_key = {f['aws_secret']}\nregion = eu-west-1\n"))
+    creds.file("root/.npmrc", mode=0o600, text=(
+        f"registry=https://npm.example.com/\n//npm.example.com/:_authToken={f['npm']}\n"))
+    creds.file("root/.pypirc", mode=0o600, text=(
+        f"[distutils]\nindex-servers = pypi\n\n[pypi]\nusername = __token__\n"
+        f"password = {f['pypi']}\n"))
+    creds.file("root/.git-credentials", mode=0o600, text=(
+        f"https://ci-bot:{f['password']}@git.example.com\n"))
+    creds.file("srv/app/.env", text=(
+        f"# app settings\nLOG_LEVEL=debug\nDB_PASSWORD={f['db_password']}\n"
+        f"GITLAB_TOKEN={f['gitlab']}\n"))
+    creds.file("srv/app/config/settings.yaml", text=(
+        f"server:\n  port: 8080\ngithub:\n  token: {f['github2']}\n"))
+    img.add(creds, buildkit("COPY creds/ /"))
+    # The classic mistake: "remove" the secrets in a later step. They stay in the layer above.
+    rm = Layer()
+    rm.dir("root", mode=0o700)
+    rm.dirs("srv/app")
+    rm.whiteout("root/.netrc")
+    rm.whiteout("srv/app/.env")
+    rm.file("root/.git-credentials", mode=0o600, text="")
+    img.add(rm, buildkit(
+        f"RUN |2 GITHUB_TOKEN={f['github']} GO_VERSION=1.27.3 /bin/sh -c "
+        "rm /root/.netrc /srv/app/.env && : > /root/.git-credentials"))
+    tail_steps(img, cfg)
+    return img
+
+
+def build_sec_decoys(base, rev):
+    """Near misses of every SEC rule; the image must stay silent (the clean base plus files
+    and settings that name secrets without holding one)."""
+    f = FAKE
+    env = [PATH_ENV, SSL_ENV, "GPG_KEY=A035C8C19219BA821ECEA86B64E628F8D684696D",
+           "TLS_KEY_FILE=/run/secrets/tls.key", "API_KEY=", "SESSION_SECRET=changeme",
+           "DATABASE_URL=postgres://app:${DB_PASSWORD}@db:5432/app",
+           "GOPRIVATE=git.example.com/*", "GOPROXY=https://proxy.golang.org,direct",
+           "AWS_ACCESS_KEY_ID=AKIAIOSFODNN7EXAMPLE"]
+    cfg = nonroot_config(labels=labels(rev), env=env)
+    img = Image(config=cfg)
+    base.steps(img)
+    img.meta("ARG GITHUB_TOKEN")
+    meta_steps(img, cfg)
+    img.add(app_layer(b("app-static")), buildkit("COPY /out/app /app"))
+    d = Layer()
+    d.dirs("srv/app/docs", "srv/app/testdata", "root/.docker", "usr/share/doc/app")
+    d.file("srv/app/.env.example", text=(
+        "DB_PASSWORD=changeme\nGITHUB_TOKEN=ghp_" + "x" * 36 + "\nAPI_KEY=<your-api-key>\n"))
+    d.file("srv/app/docs/aws.md.txt", text=(
+        "Configure the CLI:\n  aws_access_key_id = AKIAIOSFODNN7EXAMPLE\n"
+        "  aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\n"))
+    d.file("srv/app/credentials.json", text='{"type": "authorized_user", "refresh_token": ""}\n')
+    d.file("srv/app/docs/keys.txt", text=(
+        "Paste a key that starts with -----BEGIN OPENSSH " + "PRIVATE KEY----- here.\n"
+        "The password is read from $DB_PASSWORD.\n"))
+    d.file("root/.docker/config.json", text='{"auths": {"registry.example.com": {}}, '
+           '"credsStore": "desktop"}\n')
+    d.file("root/.netrc", text="machine git.example.com login ci password ${NETRC_PASSWORD}\n")
+    d.file("srv/app/testdata/id_ed25519", text=fake_openssh_key())
+    d.file("usr/share/doc/app/README", text=f"token: {f['github']}\n")
+    img.add(d, buildkit("COPY docs/ /"))
+    tail_steps(img, cfg)
+    return img
+
+
+def build_hist_rules(base, rev):
+    """HIST001-HIST007 in BuildKit history form, each next to a near miss that must not
+    fire. Layers hold small marker files only, so no FS rule fires."""
+    cfg = nonroot_config(labels=labels(rev))
+    img = Image(config=cfg)
+    base.steps(img)
+    meta_steps(img, cfg)
+
+    def mark(name, text="x\n"):
+        return Layer().dirs("var/log/build").file(f"var/log/build/{name}", text=text)
+
+    def run(cmd, name, build_args=""):
+        img.add(mark(name), buildkit(f"RUN {build_args}/bin/sh -c {cmd}"))
+
+    run("apt-get update && apt-get install -y --no-install-recommends golang-go ca-certificates",
+        "01-apt")                                                          # HIST001
+    run("apt-get install -y golang-github-pkg-errors-dev && echo golang-go", "02-apt-lib")  # no
+    run("curl -fsSL https://go.dev/dl/go1.22.5.linux-amd64.tar.gz | tar -C /usr/local -xz",
+        "03-curl-tar")                                                     # HIST002
+    run('curl -fsSLo /tmp/go.tgz https://go.dev/dl/go1.22.5.linux-amd64.tar.gz && echo '
+        '"904b924d435eaea086515bc63235b192ea441bd8c9b198c507e85009e6e4c7f0  /tmp/go.tgz" | '
+        'sha256sum -c - && tar -C /opt -xzf /tmp/go.tgz && rm /tmp/go.tgz', "04-verified")  # no
+    run("wget -qO- http://get.example.com/install.sh | sh", "05-wget-sh")    # HIST002
+    run('GO_VERSION=$(curl -fsSL "https://go.dev/VERSION?m=text" | head -n1) && curl -fsSLo '
+        '/tmp/go.tgz "https://go.dev/dl/${GO_VERSION}.linux-amd64.tar.gz" && echo '
+        '"${GO_SHA256}  /tmp/go.tgz" | sha256sum -c -', "06-version",
+        build_args="|1 GO_SHA256=904b924d435eaea086515bc63235b192ea441bd8c9b198c507e85009e6e4c7f0 ")
+    # HIST003 (verified, so not HIST002)
+    img.meta("ENV GOPATH=/go")                                             # HIST006
+    img.meta("ENV GOCACHE=/build/cache")                                   # no
+    img.add(Layer().dir("src"), buildkit("WORKDIR /src"))
+    src = Layer()
+    src.dirs("src")
+    src.file("src/go.mod", text="module example.com/app\n\ngo 1.27\n")
+    src.file("src/main.go", text="package main\n\nfunc main() {}\n")
+    img.add(src, buildkit("COPY . ."))                                     # HIST005 ...
+    run("go mod download && go build -o /app . && "
+        "go install golang.org/x/tools/cmd/goimports@latest", "10-go")     # ... HIST004 HIST003
+    img.add(Layer().dirs("opt").file("opt/tool.tgz", data=b"\x1f\x8b\x08\x00" + b"\0" * 20),
+            buildkit("ADD https://example.com/tool.tgz /opt/"))            # HIST007
+    img.add(Layer().dirs("opt").file("opt/tool2.tgz", data=b"\x1f\x8b\x08\x00" + b"\1" * 20),
+            buildkit("ADD --checksum=sha256:24454f1b3c2f9ec5e8b2ab8a7e4f1f1b5b2c0e6a1c79d32cd6a7"
+                     "b2e1d2f3a4b5 https://example.com/tool2.tgz /opt/"))  # no
+    rm = Layer()
+    rm.whiteout("src")
+    img.add(rm, buildkit("RUN /bin/sh -c rm -rf /src"))
+    run('echo "curl https://x | sh is how not to install" > /dev/null', "14-echo")  # no
+    img.add(app_layer(b("app-static")), buildkit("COPY /out/app /app"))
+    tail_steps(img, cfg)
+    return img
+
+
 def busybox_base_layer():
     """A 'too-fat' busybox base: the static busybox and the usual applet links."""
     l = Layer(level=9)
@@ -770,6 +960,14 @@ def fixtures(only=None):
     if want("dl-cc"):
         layout("dl-cc", {"latest": build_dl_base(base, rev, cc=True)})
 
+    # --- SEC and HIST rules
+    if want("sec-rules"):
+        layout("sec-rules", {"latest": build_sec_rules(base, rev)})
+    if want("sec-decoys"):
+        layout("sec-decoys", {"latest": build_sec_decoys(base, rev)})
+    if want("hist-rules"):
+        layout("hist-rules", {"latest": build_hist_rules(base, rev)})
+
     with open(os.path.join(IMAGES, "EXPECT.json"), "w") as f:
         json.dump(EXPECT, f, indent=1, sort_keys=True)
         f.write("\n")
@@ -815,6 +1013,26 @@ def large():
     print("images/large")
 
 
+def large_text():
+    """~250 MB of text (the host's C headers, Python and Perl libraries, under /opt/text so
+    that the secret scanner reads them) over 3 layers: the scanner's worst case, for
+    benchmarks; not part of `fixtures`."""
+    import glob
+    img = Image(config=nonroot_config(labels=labels(vcs_revision(b("app-static")))))
+    Base().steps(img)
+    pys = sorted(glob.glob("/usr/lib/python3.[0-9]*"))
+    for name, src in [("include", "/usr/include"), ("python", pys[-1] if pys else ""),
+                      ("perl", "/usr/share/perl")]:
+        if not os.path.isdir(src):
+            raise SystemExit(f"images.py: {src or 'python3 library'} missing for large-text")
+        l = Layer()
+        l.dirs("opt/text")
+        l.tree(f"opt/text/{name}", src, skip=("__pycache__",))
+        img.add(l, buildkit(f"COPY {name}/ /opt/text/{name}/"))
+    mk.write_layout(os.path.join(IMAGES, "large-text"), {"latest": img})
+    print("images/large-text")
+
+
 # Which rules each image is meant to fire (ids from RULES.md). "none" lists are promises: the
 # image must NOT fire any rule of those families. See PROVENANCE.md for the reasoning.
 EXPECT = {
@@ -852,7 +1070,7 @@ EXPECT = {
              "per_file": {"/app": ["GO004"], "/usr/local/bin/app-cgo-glibc": ["GO001", "GO004"]},
              "must_not_fire": ["GO002", "FS", "CFG"]},
     "fs-rules": {"fires": ["FS001", "FS002", "FS003", "FS004", "FS005", "FS006", "FS007", "FS008",
-                           "FS009", "FS010", "FS011", "FS012", "FS013", "FS014"],
+                           "FS009", "FS010", "FS011", "FS012", "FS013", "FS014", "HIST004"],
                  "also": "GO rules on the toolchain binaries (/usr/local/go/bin/*) and "
                          "/root/go/bin/tool (GO005, GO006, GO008); no CFG"},
     "cfg-root": {"fires": ["CFG001", "CFG007", "CFG008"]},
@@ -861,7 +1079,7 @@ EXPECT = {
     "cfg-entry-path": {"fires": []},
     "cfg-shell": {"fires": ["CFG004"]},
     "cfg-script": {"fires": ["CFG004"]},
-    "cfg-env": {"fires": ["CFG005", "CFG006"]},
+    "cfg-env": {"fires": ["CFG005", "CFG006", "HIST006"]},
     "dl-static-gaps": {"fires": ["CFG001", "FS010", "FS011"],
                        "with_profile": {"static:nonroot": ["CFG001", "FS010", "FS011", "DL001"],
                                         "static": ["CFG001", "FS010", "FS011", "DL001"]}},
@@ -869,6 +1087,19 @@ EXPECT = {
     "dl-base": {"fires": [], "with_profile": {"auto": [], "base:nonroot": [],
                                               "static:nonroot": ["DL001", "DL002", "DL003"]}},
     "dl-cc": {"fires": [], "with_profile": {"auto": [], "base:nonroot": ["DL001", "DL002"]}},
+    "sec-rules": {"fires": ["SEC001", "SEC002", "SEC003", "SEC004"],
+                  "per_file": {"/root/.netrc": ["SEC001 (deleted in the next layer)"],
+                               "/srv/app/.env": ["SEC001 (deleted in the next layer)"],
+                               "/root/.git-credentials": ["SEC001 (replaced in the next layer)"],
+                               "/root/.docker/config.json": ["SEC001"],
+                               "/root/.ssh/id_ed25519": ["SEC001"],
+                               "/root/.aws/credentials": ["SEC001"], "/root/.npmrc": ["SEC001"],
+                               "/root/.pypirc": ["SEC001"], "/srv/app/config/settings.yaml": ["SEC001"]},
+                  "must_not_fire": ["GO", "FS", "CFG", "HIST"]},
+    "sec-decoys": {"fires": [], "must_not_fire_families": ["GO", "FS", "SEC", "CFG", "HIST"]},
+    "hist-rules": {"fires": ["HIST001", "HIST002", "HIST003", "HIST004", "HIST005", "HIST006",
+                             "HIST007"],
+                   "must_not_fire": ["GO", "FS", "SEC", "CFG"]},
     "demo": {"fires": ["GO001", "GO004", "GO005", "GO006", "FS001", "FS009", "FS010", "FS011",
                        "CFG001", "CFG008"]},
 }
@@ -877,7 +1108,7 @@ EXPECT = {
 def main():
     global GOROOT
     ap = argparse.ArgumentParser()
-    ap.add_argument("what", choices=["fixtures", "demo", "large"])
+    ap.add_argument("what", choices=["fixtures", "demo", "large", "large-text"])
     ap.add_argument("--only", help="comma-separated image names (fixtures)")
     a = ap.parse_args()
     env = subprocess.run([os.path.join(HERE, "tools.sh")], capture_output=True, text=True,
@@ -889,6 +1120,8 @@ def main():
             fixtures(set(a.only.split(",")) if a.only else None)
         elif a.what == "demo":
             demo()
+        elif a.what == "large-text":
+            large_text()
         else:
             large()
     finally:

@@ -99,6 +99,10 @@ pub(crate) struct AuditArgs {
     /// Oldest supported Go minor version for GO003 (e.g. 25 for go1.25).
     #[arg(long, value_name = "N")]
     pub(crate) go_min: Option<u32>,
+    /// Bytes of each text file scanned for credentials (default 4 MiB; 0 turns content
+    /// scanning off, for timing or when another scanner does it).
+    #[arg(long, value_name = "BYTES")]
+    pub(crate) secret_scan_bytes: Option<u64>,
     /// Layers analysed in parallel (default: number of CPUs).
     #[arg(long, short = 'j', value_name = "N")]
     pub(crate) jobs: Option<usize>,

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use crate::error::{Error, LayerError, SourceError};
 use crate::fs::{path, MergedFs};
 use crate::inspect::ldso::Loader;
+use crate::inspect::secrets::redact;
 use crate::layer::{self, LayerAnalysis, LayerSpec};
 use crate::limits::Limits;
 use crate::policy::Policy;
@@ -157,10 +158,14 @@ impl Auditor {
             fs.add_anomalies(l.index, &l.anomalies);
         }
         let history = img.config.layer_history(layers.len());
+        let steps = img.config.layer_steps(layers.len());
         let facts = ImageFacts {
             config: Some(img.config.clone()),
             annotations: img.manifest.annotations.clone(),
-            layers: layers.iter().map(|l| LayerFacts { index: l.index, digest: l.digest.clone(), history: history[l.index] }).collect(),
+            layers: layers
+                .iter()
+                .map(|l| LayerFacts { index: l.index, digest: l.digest.clone(), history: history[l.index], steps: steps[l.index].clone() })
+                .collect(),
         };
         let c = &img.config;
         let summary = ImageSummary {
@@ -172,11 +177,12 @@ impl Auditor {
             config_digest: Some(img.config_digest.clone()),
             created: c.created.clone(),
             user: Some(c.config.user.clone()),
-            entrypoint: c.config.entrypoint.clone(),
-            cmd: c.config.cmd.clone(),
+            // Shown verbatim, so token formats and URL credentials in them are masked.
+            entrypoint: c.config.entrypoint.iter().map(|a| redact(a).into_owned()).collect(),
+            cmd: c.config.cmd.iter().map(|a| redact(a).into_owned()).collect(),
             working_dir: Some(c.config.working_dir.clone()).filter(|w| !w.is_empty()),
             env_names: c.config.env.iter().map(|kv| kv.split('=').next().unwrap_or("").to_string()).collect(),
-            labels: c.config.labels.clone(),
+            labels: c.config.labels.iter().map(|(k, v)| (k.clone(), redact(v).into_owned())).collect(),
             size: layers.iter().map(|l| l.size).sum(),
             uncompressed_size: layers.iter().map(|l| l.uncompressed_size).sum(),
             files: 0,
@@ -192,7 +198,7 @@ impl Auditor {
                 size: l.size,
                 uncompressed_size: l.uncompressed_size,
                 entries: l.entries.len(),
-                created_by: history[l.index].and_then(|h| c.history.get(h)).and_then(|h| h.created_by.clone()),
+                created_by: history[l.index].and_then(|h| c.history.get(h)).and_then(|h| h.created_by.as_deref()).map(rules::redact_created_by),
                 wasted_bytes: 0,
             })
             .collect();

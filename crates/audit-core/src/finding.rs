@@ -117,6 +117,11 @@ pub enum Detail {
         /// Main module version.
         version: String,
     },
+    /// Credentials found in a file (masked previews, line numbers).
+    Secrets {
+        /// One entry per credential.
+        hits: Vec<crate::inspect::SecretHit>,
+    },
     /// A free-form fact.
     Note {
         /// Text.

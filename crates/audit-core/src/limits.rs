@@ -85,6 +85,31 @@ pub const MAX_CAPTURED_FILE_BYTES: u64 = 8 << 20;
 /// Longest `#!` line read from a script: 256 bytes (Linux `BINPRM_BUF_SIZE`).
 pub const MAX_SHEBANG_BYTES: usize = 256;
 
+/// Bytes of each text-like file scanned for credentials: 4 MiB. Secrets sit in config
+/// files, scripts and key files of a few KiB; the keyword prefilter runs at several GB/s,
+/// so 4 MiB bounds the worst case per file to about a millisecond. The rest of a larger file
+/// is not scanned (trivy scans whole files and only warns above 10 MB). 0 turns content
+/// scanning off.
+pub const SECRET_SCAN_MAX_BYTES: u64 = 4 << 20;
+
+/// Bytes of a credential file known by path (`.netrc`, `.docker/config.json`, `.npmrc` …)
+/// kept and parsed: 64 KiB. Real ones are a few hundred bytes; entries past the bound are
+/// not parsed (token formats in them are still found by the content scan).
+pub const CREDENTIAL_FILE_MAX_BYTES: u64 = 64 << 10;
+
+/// A file whose first 8,000 bytes contain a NUL byte is binary and not scanned for
+/// credentials (git's and ripgrep's heuristic). ELF files never reach the scanner.
+pub const SECRET_SNIFF_BYTES: usize = 8000;
+
+/// Right context a credential match may need past its keyword: 1 KiB (a PEM header and its
+/// first body line, a long registry identity token). Also the overlap carried between the
+/// chunks of a streamed file, so matches across chunk seams are found.
+pub const SECRET_CONTEXT_BYTES: usize = 1024;
+
+/// Credential hits recorded per file: 64. A dump of thousands of keys is one finding with
+/// the first 64; memory per file stays small.
+pub const MAX_SECRET_HITS_PER_FILE: usize = 64;
+
 /// Depth of the library dependency walk when proving a binary can start: 64 levels. The
 /// walk also never visits a library twice, so cycles end.
 pub const MAX_LIBRARY_DEPTH: usize = 64;
@@ -119,6 +144,10 @@ pub struct Limits {
     pub elf_capture_budget: u64,
     /// See [`MAX_CAPTURED_FILE_BYTES`].
     pub max_captured_file_bytes: u64,
+    /// See [`SECRET_SCAN_MAX_BYTES`].
+    pub secret_scan_max_bytes: u64,
+    /// See [`CREDENTIAL_FILE_MAX_BYTES`].
+    pub credential_file_max_bytes: u64,
 }
 
 impl Default for Limits {
@@ -137,6 +166,8 @@ impl Default for Limits {
             max_elf_bytes: MAX_ELF_BYTES,
             elf_capture_budget: ELF_CAPTURE_BUDGET,
             max_captured_file_bytes: MAX_CAPTURED_FILE_BYTES,
+            secret_scan_max_bytes: SECRET_SCAN_MAX_BYTES,
+            credential_file_max_bytes: CREDENTIAL_FILE_MAX_BYTES,
         }
     }
 }

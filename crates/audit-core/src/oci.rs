@@ -268,18 +268,68 @@ pub struct History {
     pub empty_layer: bool,
 }
 
+impl History {
+    /// The Dockerfile instruction of this step, upper case, read from `created_by` in the
+    /// BuildKit (`COPY … # buildkit`, `ENV …`), classic and buildah (`/bin/sh -c #(nop) ENV …`,
+    /// `/bin/sh -c CMD` for `RUN`) forms; `None` when it is not recognisable.
+    pub fn instruction(&self) -> Option<String> {
+        let s = self.created_by.as_deref()?.trim();
+        let s = s.strip_suffix("# buildkit").unwrap_or(s).trim();
+        if let Some(p) = s.find("#(nop)") {
+            return s[p + 6..].split_whitespace().next().map(str::to_ascii_uppercase);
+        }
+        let first = s.split_whitespace().next()?;
+        if first.len() > 1 && first.bytes().all(|b| b.is_ascii_uppercase()) {
+            return Some(first.to_string());
+        }
+        let base = first.rsplit('/').next().unwrap_or(first);
+        (first.starts_with('|') || matches!(base, "sh" | "bash" | "ash" | "dash" | "zsh" | "busybox")).then(|| "RUN".to_string())
+    }
+
+    /// Whether the step can write files. Only instructions known to touch nothing (`CMD`,
+    /// `ENTRYPOINT`, `ENV`, `ARG`, `LABEL`, `USER`, `EXPOSE` …) say no; unknown ones say yes.
+    pub fn writes_files(&self) -> bool {
+        !matches!(
+            self.instruction().as_deref(),
+            Some("CMD" | "ENTRYPOINT" | "ENV" | "ARG" | "LABEL" | "USER" | "EXPOSE" | "STOPSIGNAL" | "HEALTHCHECK" | "SHELL" | "VOLUME" | "ONBUILD" | "MAINTAINER")
+        )
+    }
+}
+
 impl ImageConfig {
-    /// Maps each layer index to the history entry that produced it: the n-th non-empty entry
-    /// belongs to the n-th layer. When the counts disagree the mapping is not trustworthy and
-    /// every layer maps to `None`.
-    pub fn layer_history(&self, layer_count: usize) -> Vec<Option<usize>> {
+    /// The build steps whose content each layer holds.
+    ///
+    /// The n-th non-empty history entry belongs to the n-th layer; when the counts disagree
+    /// the mapping is not trustworthy and every layer gets no step. One builder needs more:
+    /// `buildah bud` without `--layers` commits a single layer, marks every instruction
+    /// `empty_layer` and credits the last one — often `CMD` — with the layer (tooling.md,
+    /// gotcha 6). A layer credited to a step that cannot write files, after `empty_layer`
+    /// steps that can (`RUN`, `COPY`, `ADD`), holds the content of those steps, and they are
+    /// what it maps to.
+    pub fn layer_steps(&self, layer_count: usize) -> Vec<Vec<usize>> {
         let producing: Vec<usize> =
             self.history.iter().enumerate().filter(|(_, h)| !h.empty_layer).map(|(i, _)| i).collect();
-        if producing.len() == layer_count {
-            producing.into_iter().map(Some).collect()
-        } else {
-            vec![None; layer_count]
+        if producing.len() != layer_count {
+            return vec![Vec::new(); layer_count];
         }
+        let mut out = Vec::with_capacity(layer_count);
+        let mut first = 0;
+        for i in producing {
+            let squashed: Vec<usize> = (first..i).filter(|&j| self.history[j].writes_files()).collect();
+            if !self.history[i].writes_files() && !squashed.is_empty() {
+                out.push(squashed);
+            } else {
+                out.push(vec![i]);
+            }
+            first = i + 1;
+        }
+        out
+    }
+
+    /// Maps each layer index to the history entry that produced it, when exactly one did
+    /// (see [`Self::layer_steps`]); `None` for squashed layers and untrustworthy histories.
+    pub fn layer_history(&self, layer_count: usize) -> Vec<Option<usize>> {
+        self.layer_steps(layer_count).into_iter().map(|s| if s.len() == 1 { Some(s[0]) } else { None }).collect()
     }
 }
 
@@ -309,6 +359,22 @@ mod tests {
         assert_eq!(c.config.argv(), vec!["a"]);
         assert_eq!(c.layer_history(2), vec![Some(0), Some(2)]);
         assert_eq!(c.layer_history(3), vec![None, None, None]);
+        // buildah without --layers: one layer, credited to CMD.
+        let h = |c: &str, e: bool| History { created_by: Some(c.into()), empty_layer: e, ..History::default() };
+        let squash = ImageConfig {
+            history: vec![
+                h("/bin/sh -c #(nop) COPY file:01b0 in /bin/busybox ", true),
+                h("/bin/sh -c #(nop) ENV A=b", true),
+                h("|1 T=x /bin/sh -c go install x@latest", true),
+                h("/bin/sh -c #(nop) CMD [\"/bin/sh\"]", false),
+            ],
+            ..ImageConfig::default()
+        };
+        assert_eq!(squash.layer_steps(1), vec![vec![0, 2]]);
+        assert_eq!(squash.layer_history(1), vec![None]);
+        assert_eq!(squash.history[3].instruction().as_deref(), Some("CMD"));
+        assert_eq!(h("COPY . /src # buildkit", false).instruction().as_deref(), Some("COPY"));
+        assert_eq!(h("/bin/busybox sh -c true", false).instruction().as_deref(), Some("RUN"));
         let mut rc = RuntimeConfig::default();
         rc.env = vec!["A=1".into(), "B".into(), "A=2".into()];
         assert_eq!(rc.env_var("A"), Some("2"));

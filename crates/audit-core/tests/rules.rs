@@ -48,7 +48,7 @@ const CASES: &[(&str, &[&str])] = &[
         "fs-rules",
         &[
             "FS001", "FS002", "FS003", "FS004", "FS005", "FS006", "FS007", "FS008", "FS009", "FS010", "FS011", "FS012", "FS013", "FS014", "GO005",
-            "GO006", "GO008",
+            "GO006", "GO008", "HIST004",
         ],
     ),
     ("cfg-root", &["CFG001", "CFG007", "CFG008"]),
@@ -57,11 +57,14 @@ const CASES: &[(&str, &[&str])] = &[
     ("cfg-entry-path", &[]),
     ("cfg-shell", &["CFG004"]),
     ("cfg-script", &["CFG004"]),
-    ("cfg-env", &["CFG005", "CFG006"]),
+    ("cfg-env", &["CFG005", "CFG006", "HIST006"]),
     ("dl-static-gaps", &["CFG001", "FS010", "FS011"]),
     ("dl-extra", &["FS001"]),
     ("dl-base", &[]),
     ("dl-cc", &[]),
+    ("sec-rules", &["SEC001", "SEC002", "SEC003", "SEC004"]),
+    ("sec-decoys", &[]),
+    ("hist-rules", &["HIST001", "HIST002", "HIST003", "HIST004", "HIST005", "HIST006", "HIST007"]),
 ];
 
 /// (fixture, profile, rules it must fire — exactly).
@@ -238,7 +241,8 @@ fn rootfs_directory_applies_filesystem_rules_only() {
     let spec = format!("dir:{}", common::out("rootfs/clean").display());
     let r = &audit_with(&spec, PlatformChoice::Default)[0];
     assert!(r.findings.is_empty(), "{:?}", fired(r));
-    let cfg: Vec<&str> = RULES.iter().filter(|r| r.id.starts_with("CFG")).map(|r| r.id).collect();
+    let cfg: Vec<&str> = RULES.iter().filter(|r| r.needs_config).map(|r| r.id).collect();
+    assert!(cfg.iter().any(|id| id.starts_with("CFG")) && cfg.iter().any(|id| id.starts_with("HIST")));
     assert_eq!(r.not_applicable, cfg);
     assert!(r.binaries.iter().any(|b| b.path == "/app"));
 }
@@ -257,4 +261,109 @@ fn multi_platform_selection() {
     let src = source::open_local(&spec).unwrap();
     let err = Auditor::builder().platform(PlatformChoice::Exact("linux/s390x".parse().unwrap())).build().audit(&src, &spec).unwrap_err();
     assert!(err.to_string().contains("no image for platform linux/s390x"), "{err}");
+}
+
+fn findings_of<'r>(r: &'r Report, rule: &str) -> Vec<&'r audit_core::finding::Finding> {
+    r.findings.iter().filter(|f| f.rule == rule).collect()
+}
+
+/// SEC001 reads every layer: files a later layer deleted or replaced are reported with the
+/// layer that holds them and the one that removed them.
+#[test]
+fn sec001_reports_files_in_every_layer_with_their_fate() {
+    use audit_core::finding::Visibility;
+    let r = &audit_with(&image("sec-rules"), PlatformChoice::Default)[0];
+    let mut got: Vec<(String, Visibility)> = findings_of(r, "SEC001")
+        .iter()
+        .map(|f| (f.evidence[0].path.clone().unwrap(), f.evidence[0].visibility))
+        .collect();
+    got.sort();
+    let creds = 8; // the `COPY creds/ /` layer; the next one deletes and replaces
+    let want: Vec<(String, Visibility)> = vec![
+        ("/root/.aws/credentials".into(), Visibility::Final),
+        ("/root/.docker/config.json".into(), Visibility::Final),
+        ("/root/.git-credentials".into(), Visibility::OverwrittenIn(creds + 1)),
+        ("/root/.netrc".into(), Visibility::DeletedIn(creds + 1)),
+        ("/root/.npmrc".into(), Visibility::Final),
+        ("/root/.pypirc".into(), Visibility::Final),
+        ("/root/.ssh/id_ed25519".into(), Visibility::Final),
+        ("/srv/app/.env".into(), Visibility::DeletedIn(creds + 1)),
+        ("/srv/app/config/settings.yaml".into(), Visibility::Final),
+    ];
+    assert_eq!(got, want);
+    for f in findings_of(r, "SEC001") {
+        let e = &f.evidence[0];
+        assert_eq!(e.layer.as_ref().map(|l| l.index), Some(creds), "{}", f.message);
+        assert!(e.history.as_ref().is_some_and(|h| h.created_by.starts_with("COPY creds/")), "{}", f.message);
+    }
+    let netrc = findings_of(r, "SEC001").into_iter().find(|f| f.message.starts_with("/root/.netrc")).unwrap();
+    assert!(netrc.message.contains("deleted in layer 9") && netrc.message.contains("machine git.example.com"), "{}", netrc.message);
+    // SEC002 per variable, SEC004 per setting; the near misses (GPG_KEY fingerprint,
+    // TLS_KEY_FILE path, empty API_KEY, SESSION_SECRET=changeme) stay silent.
+    let sec2: Vec<&str> = findings_of(r, "SEC002").iter().map(|f| f.message.split_whitespace().nth(1).unwrap()).collect();
+    assert_eq!(sec2, vec!["GITHUB_TOKEN", "GOPROXY"]);
+    let sec4: Vec<&str> = findings_of(r, "SEC004").iter().map(|f| f.message.split(['=', ' ']).nth(1).unwrap()).collect();
+    assert_eq!(sec4, vec!["GOINSECURE", "GOSUMDB"]);
+    let mut sec3: Vec<&str> = findings_of(r, "SEC003").iter().map(|f| f.evidence[0].history.as_ref().unwrap().created_by.split_whitespace().next().unwrap()).collect();
+    sec3.sort_unstable();
+    assert_eq!(sec3, vec!["ARG", "ENV", "LABEL", "RUN"]);
+    // Labels are shown in reports; a token in one is masked there too.
+    assert_eq!(r.image.labels.get("org.example.ci-token").map(String::as_str), Some("ghp_…(40 chars)"));
+}
+
+/// No credential value reaches any output: the JSON and text reports of the SEC fixture
+/// hold masks (`ghp_…(40 chars)`) only. The values are the fixture's (testdata/images.py
+/// FAKE), assembled from pieces here as there.
+#[test]
+fn secret_values_never_reach_reports() {
+    use audit_core::report::{Format, Json, Text};
+    let r = audit_with(&image("sec-rules"), PlatformChoice::Default);
+    let mut out = Vec::new();
+    Json { pretty: true }.write(&r, &mut out).unwrap();
+    Text { color: false, all_binaries: true }.write(&r, &mut out).unwrap();
+    let out = String::from_utf8(out).unwrap();
+    let values = [
+        format!("ghp_{}{}", "R8q7P6o5N4m3L2k1", "J0i9H8g7F6e5D4c3B2a1"),
+        format!("ghp_{}{}", "Zz9Yy8Xx7Ww6Vv5U", "u4Tt3Ss2Rr1Qq0Pp9Oo8"),
+        format!("glpat-{}{}", "Xy3zW8vU5t", "S2rQ9pO6nM"),
+        format!("AKIA{}{}", "Q3EGRT5W", "XZ2YBN7K"),
+        format!("{}{}", "Zq8rT2vX9pL4mN6b", "C1dF3gH5/sW0eR2tY4uI6oP8"),
+        format!("npm_{}{}", "Xq9LrT2mV8bN4cK7dF1g", "H3jW5sZ0aE6yU2iO"),
+        format!("s3cr3t-{}", "Pa55w0rd-42"),
+        format!("r3g-{}", "Pa55-w0rd-7731"),
+        format!("tok3n-{}", "Va1ue-9931-xq"),
+        format!("hunter2-{}", "hunter2"),
+        "pypi-AgEIcHlwaS5vcmc".to_string(),
+        "b3BlbnNzaC1rZXktdjE".to_string(), // the key body
+    ];
+    for v in &values {
+        assert!(!out.contains(v.as_str()), "report leaks {v}");
+    }
+    assert!(out.contains("ghp_…(40 chars)"));
+}
+
+/// HIST rules fire on the anti-pattern steps of hist-rules and not on their near misses
+/// (verified download, library package, `echo`, `ADD --checksum`, a private GOCACHE).
+#[test]
+fn hist_rules_fire_on_the_bad_steps_only() {
+    let r = &audit_with(&image("hist-rules"), PlatformChoice::Default)[0];
+    // Each rule's findings, as the distinctive part of the step they point at.
+    let steps = |rule: &str, marks: &[&str]| {
+        let got: Vec<String> = findings_of(r, rule).iter().map(|f| f.evidence[0].history.as_ref().unwrap().created_by.clone()).collect();
+        assert_eq!(got.len(), marks.len(), "{rule}: {got:?}");
+        for (g, m) in got.iter().zip(marks) {
+            assert!(g.contains(m), "{rule}: {g:?} should be the step with {m:?}");
+        }
+    };
+    steps("HIST001", &["apt-get install -y --no-install-recommends golang-go"]);
+    steps("HIST002", &["curl -fsSL https://go.dev/dl/go1.22.5.linux-amd64.tar.gz | tar", "wget -qO- http://get.example.com/install.sh | sh"]);
+    steps("HIST003", &["https://go.dev/VERSION?m=text", "goimports@latest"]);
+    steps("HIST004", &["go install golang.org/x/tools/cmd/goimports@latest"]);
+    steps("HIST005", &["COPY . ."]);
+    steps("HIST006", &["ENV GOPATH=/go"]);
+    steps("HIST007", &["ADD https://example.com/tool.tgz"]);
+    // HIST005 names both steps and the layers that hold them.
+    let h5 = &findings_of(r, "HIST005")[0];
+    assert_eq!(h5.evidence.len(), 2);
+    assert!(h5.evidence.iter().all(|e| e.layer.is_some()));
 }

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Context};
 use audit_core::audit::Auditor;
 use audit_core::finding::Severity;
+use audit_core::limits::Limits;
 use audit_core::policy::{Ignore, Policy, PolicyFile};
 use audit_core::report::{Cyclonedx, Format, Json, Markdown, Report, Sarif, Text};
 use audit_core::rules::RuleSettings;
@@ -39,6 +40,11 @@ pub(crate) fn run(args: &AuditArgs) -> anyhow::Result<ExitCode> {
     let mut builder = Auditor::builder().platform(platform).settings(settings).policy(policy).today(today());
     if let Some(j) = args.jobs {
         builder = builder.jobs(j);
+    }
+    if let Some(n) = args.secret_scan_bytes {
+        let mut limits = Limits::default();
+        limits.secret_scan_max_bytes = n;
+        builder = builder.limits(limits);
     }
     let auditor = builder.build();
 

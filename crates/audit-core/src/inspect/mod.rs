@@ -3,7 +3,8 @@
 //! The first bytes decide what a file is: ELF files go to the streaming [`elf`] inspector,
 //! `#!` scripts have their interpreter line kept, and a short list of configuration files
 //! that rules read (`/etc/passwd`, `ld.so.conf`, `os-release`, dpkg status, the Go build
-//! cache README …) have their content kept, up to a bound. Everything else is skipped
+//! cache README …) have their content kept, up to a bound. Text-like files stream through
+//! the bounded [`secrets`] scanner, which keeps only masked hits. Everything else is skipped
 //! without buffering. The result depends only on the file's own bytes and path, so a
 //! layer's analysis can be cached by layer digest.
 
@@ -11,8 +12,10 @@ pub mod elf;
 pub mod go;
 pub mod ldso;
 pub mod pkgdb;
+pub mod secrets;
 
 mod capture;
+mod credfiles;
 mod goquote;
 mod scan;
 
@@ -25,6 +28,7 @@ use crate::limits::{Limits, MAX_SHEBANG_BYTES};
 
 pub use elf::{ElfInfo, GoFacts, Linkage};
 pub use go::BuildInfo;
+pub use secrets::{SecretHit, SecretKind};
 
 /// What was learnt from one regular file's content.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -44,6 +48,12 @@ pub struct FileFacts {
     /// The content was cut at the capture bound.
     #[serde(skip)]
     pub content_truncated: bool,
+    /// Credentials found in the content (masked previews only).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<SecretHit>,
+    /// The credential-file kind the path matched (`netrc`, `docker config` …), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub credential_file: Option<&'static str>,
 }
 
 /// How much of a file at `path` rules want to read, if any.
@@ -131,21 +141,45 @@ pub(crate) fn inspect_file(
         facts.shebang = Some(String::from_utf8_lossy(line).trim().to_string());
         keep = true;
     }
-    if let Some(bound) = content_bound(p, limits) {
-        let mut content = head[..(head.len() as u64).min(bound) as usize].to_vec();
-        let mut total = head.len() as u64;
-        loop {
-            let n = read_full(reader, buf)?;
-            if n == 0 {
-                break;
-            }
-            total += n as u64;
-            let room = bound.saturating_sub(content.len() as u64) as usize;
-            content.extend_from_slice(&buf[..n.min(room)]);
+    let bound = content_bound(p, limits);
+    let mut scan = secrets::FileScan::start(p, size, head, limits);
+    if bound.is_none() && scan.is_none() {
+        return Ok(keep.then_some(facts));
+    }
+    let mut content = bound.map(|b| head[..(head.len() as u64).min(b) as usize].to_vec());
+    if let Some(s) = &mut scan {
+        s.feed(head);
+    }
+    loop {
+        let want_content = matches!((&content, bound), (Some(c), Some(b)) if (c.len() as u64) < b);
+        if !want_content && scan.as_ref().is_none_or(secrets::FileScan::done) {
+            // The tar reader skips what is left of the entry.
+            break;
         }
-        facts.content_truncated = total > bound;
-        facts.content = Some(content.into_boxed_slice());
+        let n = read_full(reader, buf)?;
+        if n == 0 {
+            break;
+        }
+        if let (Some(c), Some(b)) = (&mut content, bound) {
+            let room = b.saturating_sub(c.len() as u64) as usize;
+            c.extend_from_slice(&buf[..n.min(room)]);
+        }
+        if let Some(s) = &mut scan {
+            s.feed(&buf[..n]);
+        }
+    }
+    if let Some(c) = content {
+        facts.content_truncated = bound.is_some_and(|b| size > b);
+        facts.content = Some(c.into_boxed_slice());
         keep = true;
+    }
+    if let Some(s) = scan {
+        let (hits, what) = s.finish();
+        if !hits.is_empty() {
+            facts.secrets = hits;
+            facts.credential_file = what;
+            keep = true;
+        }
     }
     Ok(keep.then_some(facts))
 }

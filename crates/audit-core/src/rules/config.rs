@@ -4,7 +4,8 @@ use super::{Doc, Family, Rule, RuleCx, Sink};
 use crate::finding::{Detail, Evidence, Severity};
 
 fn env_evidence(kv: &str) -> Evidence {
-    Evidence { detail: Some(Detail::ConfigField { field: "Env".into(), value: kv.into() }), ..Evidence::default() }
+    let value = crate::inspect::secrets::redact(kv).into_owned();
+    Evidence { detail: Some(Detail::ConfigField { field: "Env".into(), value }), ..Evidence::default() }
 }
 
 /// Runs `judge(name, value)` over the config's `Env`; each `Some(text)` becomes part of one

@@ -11,6 +11,10 @@ mod distroless;
 mod entrypoint;
 mod files;
 mod go;
+mod history;
+mod secrets;
+mod shell;
+mod steps;
 mod user;
 
 use std::borrow::Cow;
@@ -27,6 +31,7 @@ use crate::profile::ProfileChoice;
 
 pub use distroless::ProfileSummary;
 pub use go::GoReleases;
+pub use steps::redact_created_by;
 
 /// A rule family.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -37,9 +42,15 @@ pub enum Family {
     /// What the final filesystem should not carry.
     #[serde(rename = "FS")]
     Fs,
+    /// Credentials in layers, config and history.
+    #[serde(rename = "SEC")]
+    Sec,
     /// The image config.
     #[serde(rename = "CFG")]
     Cfg,
+    /// Build history.
+    #[serde(rename = "HIST")]
+    Hist,
     /// Distroless profiles.
     #[serde(rename = "DL")]
     Dl,
@@ -51,7 +62,9 @@ impl Family {
         match self {
             Self::Go => "GO",
             Self::Fs => "FS",
+            Self::Sec => "SEC",
             Self::Cfg => "CFG",
+            Self::Hist => "HIST",
             Self::Dl => "DL",
         }
     }
@@ -61,7 +74,9 @@ impl Family {
         match self {
             Self::Go => "Go binaries and loader checks",
             Self::Fs => "Final filesystem contents",
+            Self::Sec => "Credentials",
             Self::Cfg => "Image config",
+            Self::Hist => "Build history",
             Self::Dl => "Distroless profiles (run with --profile)",
         }
     }
@@ -138,6 +153,10 @@ pub static RULES: &[Rule] = &[
     files::FS012,
     files::FS013,
     files::FS014,
+    secrets::SEC001,
+    secrets::SEC002,
+    secrets::SEC003,
+    secrets::SEC004,
     user::CFG001,
     user::CFG002,
     entrypoint::CFG003,
@@ -146,6 +165,13 @@ pub static RULES: &[Rule] = &[
     config::CFG006,
     config::CFG007,
     config::CFG008,
+    history::HIST001,
+    history::HIST002,
+    history::HIST003,
+    history::HIST004,
+    history::HIST005,
+    history::HIST006,
+    history::HIST007,
     distroless::DL001,
     distroless::DL002,
     distroless::DL003,
@@ -163,8 +189,11 @@ pub struct LayerFacts {
     pub index: usize,
     /// Blob digest.
     pub digest: crate::digest::Digest,
-    /// History entry that produced it, when the mapping is trustworthy.
+    /// History entry that produced it, when the mapping is trustworthy and one step did.
     pub history: Option<usize>,
+    /// Every history entry whose content the layer holds (several for a squashed build,
+    /// see [`ImageConfig::layer_steps`]).
+    pub steps: Vec<usize>,
 }
 
 /// The image, as rules see it.
@@ -230,12 +259,22 @@ pub struct RuleCx<'a> {
     profile: OnceLock<Option<distroless::Resolved>>,
     /// The byte comparison with it (DL003 and the report).
     comparison: OnceLock<Option<distroless::Comparison>>,
+    /// The history, parsed.
+    pub(crate) steps: Vec<steps::Step>,
+    /// Each history entry's `created_by` with its secrets masked (evidence shows these).
+    redacted: Vec<String>,
 }
 
 impl<'a> RuleCx<'a> {
     /// The context of one image.
     pub fn new(image: &'a ImageFacts, fs: &'a MergedFs, binaries: &'a [Binary], settings: &'a RuleSettings) -> Self {
-        Self { image, fs, binaries, settings, goroots: artifacts::goroots(fs), profile: OnceLock::new(), comparison: OnceLock::new() }
+        let steps = image.config.as_ref().map(|c| steps::parse_all(&c.history)).unwrap_or_default();
+        let redacted = image
+            .config
+            .as_ref()
+            .map(|c| c.history.iter().map(|h| redact_created_by(h.created_by.as_deref().unwrap_or_default())).collect())
+            .unwrap_or_default();
+        Self { image, fs, binaries, settings, goroots: artifacts::goroots(fs), profile: OnceLock::new(), comparison: OnceLock::new(), steps, redacted }
     }
 
     /// The profile DL rules compare with, if one was chosen.
@@ -280,10 +319,25 @@ impl<'a> RuleCx<'a> {
         }
     }
 
-    /// A history entry as evidence.
+    /// A history entry as evidence, with the secrets it records masked.
     pub fn history(&self, index: usize) -> Option<HistoryRef> {
-        let h = self.image.config.as_ref()?.history.get(index)?;
-        Some(HistoryRef { index, created_by: h.created_by.clone().unwrap_or_default() })
+        Some(HistoryRef { index, created_by: self.redacted.get(index)?.clone() })
+    }
+
+    /// The layer that holds a history entry's content (its own, or the squashed layer it
+    /// went into).
+    pub fn step_layer(&self, index: usize) -> Option<usize> {
+        self.image.layers.iter().find(|l| l.steps.contains(&index)).map(|l| l.index)
+    }
+
+    /// Evidence naming a build step and the layer that holds its content.
+    pub fn step(&self, index: usize) -> Evidence {
+        let mut e = match self.step_layer(index) {
+            Some(l) => self.layer(l),
+            None => Evidence::default(),
+        };
+        e.history = self.history(index);
+        e
     }
 
     /// The config, when there is one.
@@ -395,6 +449,24 @@ pub(crate) fn human_bytes(n: u64) -> String {
     } else {
         format!("{v:.1} {}", UNITS[u])
     }
+}
+
+/// Runs one rule over an image that has only a history (test helper for the HIST and SEC
+/// rules): each string is a `created_by`, every entry producing a layer.
+#[cfg(test)]
+pub(crate) fn run_on_history(rule: &Rule, created_by: &[&str], env: &[&str]) -> Vec<Finding> {
+    let config = ImageConfig {
+        history: created_by.iter().map(|c| crate::oci::History { created_by: Some((*c).to_string()), ..Default::default() }).collect(),
+        config: crate::oci::RuntimeConfig { env: env.iter().map(|e| (*e).to_string()).collect(), ..Default::default() },
+        ..Default::default()
+    };
+    let image = ImageFacts { config: Some(config), annotations: Default::default(), layers: Vec::new() };
+    let fs = MergedFs::new();
+    let settings = RuleSettings::default();
+    let cx = RuleCx::new(&image, &fs, &[], &settings);
+    let mut sink = Sink { rule, out: Vec::new() };
+    (rule.check)(&cx, &mut sink);
+    sink.out
 }
 
 #[cfg(test)]

@@ -1,0 +1,3 @@
+module example.com/histfixture
+
+go 1.22

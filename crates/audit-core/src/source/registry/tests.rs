@@ -1,0 +1,1 @@
+//! Hostile-server tests (filled below).

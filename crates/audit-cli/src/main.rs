@@ -2,6 +2,8 @@
 
 mod cli;
 mod cmd;
+mod creds;
+mod progress;
 
 use std::io::{self, Write};
 use std::process::ExitCode;

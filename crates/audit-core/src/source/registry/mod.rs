@@ -239,15 +239,24 @@ fn build_client(opts: &SourceOptions, host: &str, verify: bool) -> Result<Client
 /// The innermost cause's message (reqwest wraps hyper wraps io wraps rustls).
 fn deepest(e: &(dyn std::error::Error + 'static)) -> String {
     let mut cur: &(dyn std::error::Error + 'static) = e;
-    while let Some(next) = cur.source() {
+    while let Some(next) = next_cause(cur) {
         cur = next;
     }
     parse::one_line(&cur.to_string(), 300)
 }
 
+/// The next error in a chain. `io::Error::source` skips the error an `io::Error` wraps, so
+/// look inside those explicitly.
+fn next_cause<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a (dyn std::error::Error + 'static)> {
+    match e.downcast_ref::<io::Error>().and_then(|io| io.get_ref()) {
+        Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+        None => e.source(),
+    }
+}
+
 /// Whether a transport error is a TLS failure (permanent: not retried).
 fn tls_failure(e: &(dyn std::error::Error + 'static)) -> Option<String> {
-    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    let mut cur = Some(e);
     while let Some(c) = cur {
         if let Some(r) = c.downcast_ref::<rustls::Error>() {
             let hint = match r {
@@ -256,7 +265,7 @@ fn tls_failure(e: &(dyn std::error::Error + 'static)) -> Option<String> {
             };
             return Some(format!("{r}{hint}"));
         }
-        cur = c.source();
+        cur = next_cause(c);
     }
     None
 }

@@ -209,7 +209,7 @@ impl BlobStore for RegistryStore {
             let resp = i.get(&path, accept, None, &what).await?;
             i.check_blob_response(resp, desc, 0, &what).await
         })?;
-        Ok(Box::new(BlobReader { store: self, path, accept, what, desc: desc.clone(), resp: Some(resp), chunk: bytes::Bytes::new(), pos: 0, skip: 0, failures: 0, window: None }))
+        Ok(Box::new(BlobReader { store: self, path, accept, what, desc: desc.clone(), resp: Some(resp), chunk: bytes::Bytes::new(), pos: 0, skip: 0, failures: 0, window: None, failed: None }))
     }
 }
 
@@ -290,6 +290,10 @@ impl Inner {
 
     /// Sends one request with retries on transport failures, timeouts, 429 and 5xx.
     async fn send(&self, what: &str, mk: impl Fn() -> reqwest::RequestBuilder) -> Result<Response, SourceError> {
+        self.send_with(what, self.limits.max_attempts, mk).await
+    }
+
+    async fn send_with(&self, what: &str, max_attempts: u32, mk: impl Fn() -> reqwest::RequestBuilder) -> Result<Response, SourceError> {
         let l = &self.limits;
         let mut attempt = 0;
         loop {
@@ -319,7 +323,7 @@ impl Inner {
                 }
                 Err(_) => Attempt::Timeout,
             };
-            if attempt >= l.max_attempts {
+            if attempt >= max_attempts {
                 return Err(match fail {
                     Attempt::RateLimited(ra) => SourceError::RateLimited { registry: self.host.clone(), retry_after: ra.map(|d| d.as_secs()) },
                     Attempt::Status(st) => SourceError::Registry { registry: self.host.clone(), reason: format!("HTTP {st} for {what} (after {attempt} attempts)") },
@@ -353,7 +357,11 @@ impl Inner {
                     let url = Url::parse(&format!("{base}/v2/"))
                         .map_err(|e| SourceError::BadReference { reference: self.reference.to_string(), reason: format!("registry URL: {e}") })?;
                     let client = self.client_for(&url);
-                    match self.send("GET /v2/", || client.get(url.clone())).await {
+                    // For an insecure host, HTTPS gets one try: any failure (a TLS error, or a
+                    // plain-HTTP server hanging up on the handshake) falls back to HTTP.
+                    let probe = *scheme == "https" && schemes.len() > 1;
+                    let attempts = if probe { 1 } else { self.limits.max_attempts };
+                    match self.send_with("GET /v2/", attempts, || client.get(url.clone())).await {
                         Ok(resp) => {
                             tracing::debug!(host = %self.host, status = resp.status().as_u16(), %scheme, "registry ping");
                             if resp.status() == StatusCode::UNAUTHORIZED {
@@ -361,7 +369,10 @@ impl Inner {
                             }
                             return Ok(base);
                         }
-                        Err(e @ SourceError::Tls { .. }) if *scheme == "https" && schemes.len() > 1 => last = Some(e),
+                        Err(e @ (SourceError::Tls { .. } | SourceError::Unreachable { .. } | SourceError::Timeout { .. })) if probe => {
+                            tracing::debug!(host = %self.host, error = %e, "HTTPS probe failed; trying plain HTTP");
+                            last = Some(e);
+                        }
                         Err(e) => return Err(e),
                     }
                 }
@@ -666,6 +677,8 @@ struct BlobReader<'a> {
     failures: u32,
     /// Start of the throughput window and bytes seen in it.
     window: Option<(Instant, u64)>,
+    /// The error that ended the transfer: later reads repeat it instead of retrying again.
+    failed: Option<String>,
 }
 
 impl BlobReader<'_> {
@@ -746,13 +759,20 @@ impl Read for BlobReader<'_> {
         if out.is_empty() {
             return Ok(0);
         }
+        if let Some(e) = &self.failed {
+            return Err(io::Error::other(e.clone()));
+        }
         if self.chunk.is_empty() {
             let store = self.store;
             let what = format!("fetching {}", self.what);
             match store.block_on(&what, self.next_chunk()) {
                 Ok(Some(c)) => self.chunk = c,
                 Ok(None) => return Ok(0),
-                Err(e) => return Err(io::Error::other(e)),
+                Err(e) => {
+                    let msg = e.to_string();
+                    self.failed = Some(msg.clone());
+                    return Err(io::Error::other(msg));
+                }
             }
         }
         let n = out.len().min(self.chunk.len());

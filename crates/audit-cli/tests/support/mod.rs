@@ -12,36 +12,36 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-pub const USER: &str = "testuser";
-pub const PASS: &str = "s3cret-pass-word";
+pub(crate) const USER: &str = "testuser";
+pub(crate) const PASS: &str = "s3cret-pass-word";
 
 /// Fails loudly when a tool the registry tests need is missing.
-pub fn require(tool: &str) {
+pub(crate) fn require(tool: &str) {
     let found = std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()));
     assert!(found, "{tool} is not installed: the registry tests need docker-registry, skopeo, htpasswd and openssl (see .ci/run)");
 }
 
-pub fn fixture(name: &str) -> PathBuf {
+pub(crate) fn fixture(name: &str) -> PathBuf {
     let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/out/images").join(name);
     assert!(p.join("index.json").is_file(), "{} is missing: run `make fixtures`", p.display());
     p
 }
 
-pub struct Registry {
-    pub dir: tempfile::TempDir,
-    pub port: u16,
-    pub tls: bool,
+pub(crate) struct Registry {
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) port: u16,
+    pub(crate) tls: bool,
     child: Child,
 }
 
 impl Registry {
     /// Plain HTTP, anonymous.
-    pub fn plain() -> Self {
+    pub(crate) fn plain() -> Self {
         Self::start(false)
     }
 
     /// TLS with a self-signed `CA:FALSE` certificate and htpasswd basic auth.
-    pub fn tls_auth() -> Self {
+    pub(crate) fn tls_auth() -> Self {
         Self::start(true)
     }
 
@@ -103,20 +103,20 @@ impl Registry {
         Self { dir, port, tls, child }
     }
 
-    pub fn host(&self) -> String {
+    pub(crate) fn host(&self) -> String {
         format!("127.0.0.1:{}", self.port)
     }
 
-    pub fn cert(&self) -> PathBuf {
+    pub(crate) fn cert(&self) -> PathBuf {
         self.dir.path().join("cert.pem")
     }
 
-    pub fn cert_dir(&self) -> PathBuf {
+    pub(crate) fn cert_dir(&self) -> PathBuf {
         self.dir.path().join("certs.d")
     }
 
     /// `skopeo copy` of an OCI layout (tag `latest`) to `repo:tag`, digests preserved.
-    pub fn push(&self, layout: &Path, repo_tag: &str, extra: &[&str]) {
+    pub(crate) fn push(&self, layout: &Path, repo_tag: &str, extra: &[&str]) {
         let mut c = Command::new("skopeo");
         c.args(["copy", "-q", "--retry-times", "2"]).args(extra);
         if self.tls {
@@ -130,15 +130,15 @@ impl Registry {
     }
 
     /// Path of a blob's data file in the registry's storage.
-    pub fn blob_file(&self, hex: &str) -> PathBuf {
+    pub(crate) fn blob_file(&self, hex: &str) -> PathBuf {
         self.dir.path().join(format!("data/docker/registry/v2/blobs/sha256/{}/{hex}/data", &hex[..2]))
     }
 
-    pub fn pid(&self) -> u32 {
+    pub(crate) fn pid(&self) -> u32 {
         self.child.id()
     }
 
-    pub fn kill(&mut self) {
+    pub(crate) fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -151,7 +151,7 @@ impl Drop for Registry {
 }
 
 /// Runs imgaudit with a clean credential environment (HOME is an empty directory).
-pub fn imgaudit(args: &[&str], env: &[(&str, &str)]) -> Output {
+pub(crate) fn imgaudit(args: &[&str], env: &[(&str, &str)]) -> Output {
     let home = tempfile::tempdir().unwrap();
     let mut c = Command::new(env!("CARGO_BIN_EXE_imgaudit"));
     c.args(args).env("NO_COLOR", "1").env("HOME", home.path()).env_remove("DOCKER_CONFIG").env_remove("REGISTRY_AUTH_FILE");
@@ -161,15 +161,15 @@ pub fn imgaudit(args: &[&str], env: &[(&str, &str)]) -> Output {
     c.output().expect("run imgaudit")
 }
 
-pub fn out(o: &Output) -> String {
+pub(crate) fn out(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
-pub fn err(o: &Output) -> String {
+pub(crate) fn err(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-pub fn json(o: &Output) -> Vec<serde_json::Value> {
+pub(crate) fn json(o: &Output) -> Vec<serde_json::Value> {
     assert_eq!(o.status.code(), Some(0), "imgaudit failed: {}", err(o));
     match serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", out(o))) {
         serde_json::Value::Array(a) => a,
@@ -179,14 +179,14 @@ pub fn json(o: &Output) -> Vec<serde_json::Value> {
 
 /// A TCP proxy in front of a registry that counts the bytes it relays back and, once past
 /// `after` bytes, runs `action` once (stop the registry, or just cut the connections).
-pub struct Proxy {
-    pub port: u16,
-    pub relayed: Arc<AtomicU64>,
-    pub fired: Arc<AtomicBool>,
+pub(crate) struct Proxy {
+    pub(crate) port: u16,
+    pub(crate) relayed: Arc<AtomicU64>,
+    pub(crate) fired: Arc<AtomicBool>,
 }
 
 impl Proxy {
-    pub fn start(upstream: u16, after: u64, action: Box<dyn FnOnce() + Send>) -> Self {
+    pub(crate) fn start(upstream: u16, after: u64, action: Box<dyn FnOnce() + Send>) -> Self {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = l.local_addr().unwrap().port();
         let relayed = Arc::new(AtomicU64::new(0));
@@ -237,7 +237,7 @@ impl Proxy {
 }
 
 /// Waits until `f` holds or the timeout passes.
-pub fn wait_for(timeout: Duration, f: impl Fn() -> bool) -> bool {
+pub(crate) fn wait_for(timeout: Duration, f: impl Fn() -> bool) -> bool {
     let t = Instant::now();
     while t.elapsed() < timeout {
         if f() {

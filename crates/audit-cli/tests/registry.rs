@@ -201,6 +201,12 @@ fn tls_and_basic_auth_with_flags() {
     let e = one_line_error(&o);
     assert!(e.contains("were rejected"), "{e}");
     assert!(!e.contains("hunter2") && !e.contains(PASS), "no secret in messages: {e}");
+    // Not even in trace-level diagnostics.
+    let o = imgaudit(&["-vvv", "-f", "json", "-o", "/dev/null", "--ca-file", &ca, "--creds", &creds, &r], &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+    let log = err(&o);
+    assert!(log.contains("bearer token") || log.contains("registry GET"), "diagnostics at -vvv: {log}");
+    assert!(!log.contains(PASS) && !log.contains(&b64(&creds)), "no secret in diagnostics");
 }
 
 #[test]

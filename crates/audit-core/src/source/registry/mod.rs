@@ -107,7 +107,7 @@ impl RegistryStore {
         let inner = {
             let _guard = rt.enter();
             Inner {
-                location: format!("registry:{reference}"),
+                location: format!("docker://{reference}"),
                 secure: build_client(opts, &host, true)?,
                 insecure: if insecure { Some(build_client(opts, &host, false)?) } else { None },
                 limits: opts.limits.clone(),
@@ -159,6 +159,10 @@ impl Drop for RegistryStore {
 impl BlobStore for RegistryStore {
     fn location(&self) -> String {
         self.inner.location.clone()
+    }
+
+    fn kind(&self) -> &'static str {
+        "registry"
     }
 
     fn root(&self) -> Result<RootObject, SourceError> {

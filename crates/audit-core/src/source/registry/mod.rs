@@ -206,11 +206,20 @@ impl BlobStore for RegistryStore {
         let i = &self.inner;
         let is_manifest = matches!(desc.media_type.as_str(), oci::media::OCI_INDEX | oci::media::DOCKER_LIST | oci::media::OCI_MANIFEST | oci::media::DOCKER_MANIFEST);
         let repo = i.reference.repository();
-        let path = if is_manifest { format!("/v2/{repo}/manifests/{}", desc.digest) } else { format!("/v2/{repo}/blobs/{}", desc.digest) };
+        let manifest_path = format!("/v2/{repo}/manifests/{}", desc.digest);
+        let mut path = if is_manifest { manifest_path.clone() } else { format!("/v2/{repo}/blobs/{}", desc.digest) };
         let what = format!("{} {}", if is_manifest { "manifest" } else { "blob" }, desc.digest);
-        let accept = is_manifest.then_some(ACCEPT_MANIFESTS);
+        let mut accept = is_manifest.then_some(ACCEPT_MANIFESTS);
         let resp = self.block_on(&format!("fetching {what}"), async {
-            let resp = i.get(&path, accept, None, &what).await?;
+            let mut resp = i.get(&path, accept, None, &what).await?;
+            if resp.status() == StatusCode::NOT_FOUND && desc.media_type.is_empty() {
+                // An index entry without a media type may name a manifest, which registries
+                // serve only from the manifests endpoint.
+                let m = i.get(&manifest_path, Some(ACCEPT_MANIFESTS), None, &what).await?;
+                if m.status().is_success() {
+                    (resp, path, accept) = (m, manifest_path.clone(), Some(ACCEPT_MANIFESTS));
+                }
+            }
             i.check_blob_response(resp, desc, 0, &what).await
         })?;
         Ok(Box::new(BlobReader { store: self, path, accept, what, desc: desc.clone(), resp: Some(resp), chunk: bytes::Bytes::new(), pos: 0, skip: 0, failures: 0, window: None, failed: None }))

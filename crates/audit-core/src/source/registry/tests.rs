@@ -359,3 +359,18 @@ fn used_inside_an_async_runtime_is_an_error_not_a_panic() {
     assert!(e.to_string().contains("spawn_blocking"), "{e}");
     drop(rt);
 }
+
+#[test]
+fn untyped_descriptor_falls_back_to_the_manifests_endpoint() {
+    let (port, log) = registry(|req, _| if req.path.contains("/manifests/") { ok(BLOB) } else { Resp::Full(404, vec![], vec![]) });
+    let s = store_with(port, fast(), None);
+    let mut d = blob_desc();
+    d.media_type = String::new();
+    let mut v = Vec::new();
+    s.open(&d).unwrap().read_to_end(&mut v).unwrap();
+    assert_eq!(v, BLOB);
+    assert!(log.lock().unwrap().iter().any(|l| l.contains("/blobs/")));
+    // A typed layer descriptor does not.
+    let e = read_blob(&s).unwrap_err();
+    assert!(e.starts_with("blob sha256:") && e.contains("is missing from docker://127.0.0.1:"), "{e}");
+}

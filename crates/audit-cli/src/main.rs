@@ -4,6 +4,7 @@ mod cli;
 mod cmd;
 mod creds;
 mod progress;
+mod registry;
 
 use std::io::{self, Write};
 use std::process::ExitCode;

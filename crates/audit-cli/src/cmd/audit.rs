@@ -3,19 +3,16 @@
 use std::io::{self, IsTerminal, Write};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::{bail, Context};
 use audit_core::audit::Auditor;
-use audit_core::error::{Error, SourceError};
 use audit_core::finding::Severity;
 use audit_core::policy::{Ignore, Policy, PolicyFile};
 use audit_core::report::{Cyclonedx, Format, Json, Markdown, Report, Sarif, Text};
 use audit_core::rules::RuleSettings;
-use audit_core::source::{self, PlatformChoice, RegistryLimits, SourceOptions};
+use audit_core::source::{self, PlatformChoice};
 
-use crate::cli::{AuditArgs, ColorArg, FormatArg, RegistryArgs};
-use crate::creds::CliCredentials;
+use crate::cli::{AuditArgs, ColorArg, FormatArg};
 use crate::progress::Bars;
 
 pub(crate) fn run(args: &AuditArgs) -> anyhow::Result<ExitCode> {
@@ -50,7 +47,7 @@ pub(crate) fn run(args: &AuditArgs) -> anyhow::Result<ExitCode> {
         builder = builder.progress(Arc::clone(b) as Arc<dyn audit_core::audit::Progress>);
     }
     let auditor = builder.build();
-    let opts = source_options(&args.registry)?;
+    let opts = crate::registry::source_options(&args.registry)?;
 
     let mut reports: Vec<Report> = Vec::new();
     for image in &args.images {
@@ -59,7 +56,7 @@ pub(crate) fn run(args: &AuditArgs) -> anyhow::Result<ExitCode> {
         if let Some(b) = &bars {
             b.finish();
         }
-        reports.append(&mut r.map_err(hint).with_context(|| format!("auditing {image}"))?);
+        reports.append(&mut r.map_err(crate::registry::hint).with_context(|| format!("auditing {image}"))?);
     }
 
     let color = match args.color {
@@ -108,44 +105,6 @@ fn load_policy(config: Option<&std::path::Path>) -> anyhow::Result<Policy> {
     let text = std::fs::read_to_string(&path).with_context(|| format!("reading policy file {}", path.display()))?;
     let policy = PolicyFile::parse(&text).and_then(PolicyFile::validate).with_context(|| format!("policy file {}", path.display()))?;
     Ok(policy)
-}
-
-/// Registry options from flags, files and the environment (credentials are read lazily).
-fn source_options(r: &RegistryArgs) -> anyhow::Result<SourceOptions> {
-    let creds = CliCredentials::new(r.creds.as_deref(), r.registry_token.as_deref(), r.authfile.as_deref(), |k| std::env::var_os(k))?;
-    let mut limits = RegistryLimits::default();
-    limits.total_timeout = Duration::from_secs(r.timeout);
-    let mut opts = SourceOptions::new().credentials(Arc::new(creds)).limits(limits);
-    for f in &r.ca_file {
-        opts = opts.ca_pem(std::fs::read(f).with_context(|| format!("--ca-file {}", f.display()))?);
-    }
-    if let Some(d) = &r.cert_dir {
-        let mut n = 0;
-        for e in std::fs::read_dir(d).with_context(|| format!("--cert-dir {}", d.display()))? {
-            let p = e?.path();
-            if p.extension().is_some_and(|x| x == "crt") {
-                opts = opts.ca_pem(std::fs::read(&p).with_context(|| format!("--cert-dir {}", p.display()))?);
-                n += 1;
-            }
-        }
-        if n == 0 {
-            bail!("--cert-dir {}: no *.crt file", d.display());
-        }
-    }
-    for h in &r.insecure {
-        opts = opts.insecure_host(h.trim_start_matches("https://").trim_start_matches("http://").trim_end_matches('/'));
-    }
-    Ok(opts)
-}
-
-/// Adds what to do next to the registry errors a user can fix with a flag.
-fn hint(e: Error) -> anyhow::Error {
-    let h = match &e {
-        Error::Source(SourceError::Tls { registry, .. }) => format!("trust its CA with --ca-file or --cert-dir, or allow it with --insecure {registry}"),
-        Error::Source(SourceError::Unauthorized { .. }) => "give credentials with --creds, --authfile or `docker login`".into(),
-        _ => return e.into(),
-    };
-    anyhow::anyhow!("{e} ({h})")
 }
 
 /// Diagnostics on stderr: warnings by default, `-v` info (layer timings), `-vv` debug,

@@ -274,7 +274,9 @@ fn connection_refused_is_unreachable() {
 }
 
 /// A registry whose `/v2/` and manifests demand a Bearer token from its own `/token`.
-fn token_registry(accept: impl Fn(&Req) -> bool + Send + Sync + 'static) -> (u16, Arc<Mutex<Vec<String>>>, Arc<Mutex<Vec<String>>>) {
+type Log = Arc<Mutex<Vec<String>>>;
+
+fn token_registry(accept: impl Fn(&Req) -> bool + Send + Sync + 'static) -> (u16, Log, Log) {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let seen2 = Arc::clone(&seen);
     let port_cell = Arc::new(AtomicUsize::new(0));

@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: test fixtures docs demo-run bench
+.PHONY: test fixtures docs demo-run bench bench-registry
 test: fixtures
 	$(CARGO) nextest run --workspace --no-fail-fast
 	$(CARGO) test --workspace --doc
@@ -23,3 +23,8 @@ demo-run:
 bench:
 	$(MAKE) -C testdata large
 	./benches/compare.sh
+
+# Registry audit vs skopeo download vs trivy SBOM, from a local registry (issue #3).
+bench-registry:
+	$(MAKE) -C testdata large
+	./benches/registry-compare.sh

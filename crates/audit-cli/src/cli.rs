@@ -8,7 +8,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// start, leaked toolchains and caches, shells, root users, broken entrypoints.
 #[derive(Debug, Parser)]
 #[command(name = "imgaudit", version, args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
-#[command(after_help = "IMAGE forms:\n  oci:PATH[:TAG|@DIGEST]      OCI image layout directory\n  docker-archive:PATH[:REF]   docker save tarball (classic or Docker 25+)\n  oci-archive:PATH[:TAG]      tar of an OCI layout\n  dir:PATH                    unpacked root filesystem (config rules do not apply)\n  PATH                        any of the above, detected\n\nExit status: 0 no finding at or above --fail-on, 1 findings, 2 the image could not be audited.")]
+#[command(after_help = "IMAGE forms:\n  oci:PATH[:TAG|@DIGEST]      OCI image layout directory\n  docker-archive:PATH[:REF]   docker save tarball (classic or Docker 25+)\n  oci-archive:PATH[:TAG]      tar of an OCI layout\n  dir:PATH                    unpacked root filesystem (config rules do not apply)\n  PATH                        any of the above, detected\n  REF                         registry image: alpine, ghcr.io/org/app:tag, host:5000/ns/app@sha256:…\n  docker://REF                always a registry image (a local path of the same name wins otherwise)\n\nCredentials (first found wins): --creds/--registry-token, --authfile, $REGISTRY_AUTH_FILE,\n$DOCKER_CONFIG/config.json, ~/.docker/config.json (auths, credHelpers, credsStore).\n\nExit status: 0 no finding at or above --fail-on, 1 findings, 2 the image could not be audited.")]
 pub(crate) struct Cli {
     /// Subcommand.
     #[command(subcommand)]
@@ -115,4 +115,38 @@ pub(crate) struct AuditArgs {
     /// Log progress and decisions to stderr (-vv for more).
     #[arg(long, short = 'v', action = clap::ArgAction::Count)]
     pub(crate) verbose: u8,
+    /// No progress bars (they are drawn only when stderr is a terminal).
+    #[arg(long, short = 'q')]
+    pub(crate) quiet: bool,
+    /// Registry options.
+    #[command(flatten)]
+    pub(crate) registry: RegistryArgs,
+}
+
+/// How to reach registries.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Registry")]
+pub(crate) struct RegistryArgs {
+    /// Registry user name and password (or access token) for every registry image.
+    #[arg(long, value_name = "USER:PASS", conflicts_with = "registry_token")]
+    pub(crate) creds: Option<String>,
+    /// Bearer token sent as is to every registry.
+    #[arg(long, value_name = "TOKEN")]
+    pub(crate) registry_token: Option<String>,
+    /// Docker/containers auth file to read credentials from (instead of $REGISTRY_AUTH_FILE,
+    /// $DOCKER_CONFIG/config.json and ~/.docker/config.json).
+    #[arg(long, value_name = "PATH")]
+    pub(crate) authfile: Option<PathBuf>,
+    /// PEM file of CA certificates to trust in addition to the system's (repeatable).
+    #[arg(long, value_name = "PATH")]
+    pub(crate) ca_file: Vec<PathBuf>,
+    /// Directory whose *.crt files are CA certificates to trust (like skopeo --cert-dir).
+    #[arg(long, value_name = "DIR")]
+    pub(crate) cert_dir: Option<PathBuf>,
+    /// Allow plain HTTP or unverified TLS for this registry host[:port] (repeatable).
+    #[arg(long, value_name = "HOST")]
+    pub(crate) insecure: Vec<String>,
+    /// Give up pulling one image after this many seconds.
+    #[arg(long, value_name = "SECS", default_value_t = audit_core::limits::REGISTRY_TOTAL_TIMEOUT_SECS)]
+    pub(crate) timeout: u64,
 }

@@ -2,6 +2,9 @@
 
 mod cli;
 mod cmd;
+mod creds;
+mod progress;
+mod registry;
 
 use std::io::{self, Write};
 use std::process::ExitCode;

@@ -131,13 +131,91 @@ pub enum SourceError {
         /// What is wrong.
         reason: String,
     },
-    /// A registry request failed.
+    /// A registry request failed in a way no other variant describes (an unexpected
+    /// status, a malformed response).
     #[error("{registry}: {reason}")]
     Registry {
         /// Registry host.
         registry: String,
         /// One-line cause.
         reason: String,
+    },
+    /// The registry wants credentials that were not found, or rejected the ones sent
+    /// (HTTP 401, or the token service refused them).
+    #[error("{registry}: {reason}")]
+    Unauthorized {
+        /// Registry host.
+        registry: String,
+        /// `authentication required …` or `credentials rejected …`.
+        reason: String,
+    },
+    /// The registry knows who we are and refuses access (HTTP 403).
+    #[error("{registry}: access to {repository} denied (HTTP 403)")]
+    Forbidden {
+        /// Registry host.
+        registry: String,
+        /// Repository path.
+        repository: String,
+    },
+    /// The tag or digest is not in the repository (HTTP 404, `MANIFEST_UNKNOWN` or
+    /// `NAME_UNKNOWN`).
+    #[error("{registry}: manifest {reference} not found")]
+    ManifestUnknown {
+        /// Registry host.
+        registry: String,
+        /// `repository:tag` or `repository@digest`.
+        reference: String,
+    },
+    /// The TLS handshake failed: untrusted or invalid certificate, or a server that does not
+    /// speak TLS.
+    #[error("{registry}: TLS handshake failed: {reason}")]
+    Tls {
+        /// Registry (or token service) host.
+        registry: String,
+        /// The TLS library's complaint.
+        reason: String,
+    },
+    /// No connection could be made (DNS failure, refused, reset), after retries.
+    #[error("{registry}: unreachable: {reason}")]
+    Unreachable {
+        /// Registry host.
+        registry: String,
+        /// The last transport error.
+        reason: String,
+    },
+    /// The registry kept answering 429 Too Many Requests, or asked to wait longer than the
+    /// retry bound.
+    #[error("{registry}: rate limited (HTTP 429{})", retry_after.map(|s| format!(", retry after {s} s")).unwrap_or_default())]
+    RateLimited {
+        /// Registry host.
+        registry: String,
+        /// The last `Retry-After`, in seconds.
+        retry_after: Option<u64>,
+    },
+    /// A time bound was exceeded.
+    #[error("{registry}: timed out after {} s {what}", secs)]
+    Timeout {
+        /// Registry host.
+        registry: String,
+        /// What was being done (`fetching manifest …`, `pulling the image`).
+        what: String,
+        /// The bound, in seconds.
+        secs: u64,
+    },
+    /// Looking up credentials failed (a credential helper crashed or timed out). A helper
+    /// that has no credentials is not a failure: the pull goes on anonymously.
+    #[error("{registry}: credential lookup failed: {reason}")]
+    Credentials {
+        /// Registry the credentials were for.
+        registry: String,
+        /// What went wrong (never the secret).
+        reason: String,
+    },
+    /// Registry references need the `registry` feature of `audit-core`.
+    #[error("{reference}: this build cannot pull from registries (audit-core feature `registry` is off)")]
+    RegistryUnsupported {
+        /// The reference.
+        reference: String,
     },
 }
 

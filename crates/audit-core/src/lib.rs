@@ -1,6 +1,7 @@
 //! Audit OCI container images for Go-in-container anti-patterns.
 //!
-//! The pipeline, one module per stage: a [`source`] names image manifests and opens blobs;
+//! The pipeline, one module per stage: a [`source`] (OCI layout, archive, root filesystem, or
+//! a registry with the default feature `registry`) names image manifests and opens blobs;
 //! [`layer`] streams each layer once (digest-verified, decompressed, tar-walked) and
 //! [`inspect`]s files as they pass (ELF, Go build info); [`fs`] applies the layers into a
 //! merged view with provenance; [`inspect::ldso`] proves whether executables can start;

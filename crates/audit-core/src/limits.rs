@@ -114,6 +114,56 @@ pub const MAX_SECRET_HITS_PER_FILE: usize = 64;
 /// walk also never visits a library twice, so cycles end.
 pub const MAX_LIBRARY_DEPTH: usize = 64;
 
+// ---- Registry pulls (feature `registry`; fields of `source::RegistryLimits`) ----
+
+/// Longest wait for a TCP + TLS connection to a registry: 10 s. Each attempt that exceeds
+/// it counts as a failed attempt and is retried.
+pub const REGISTRY_CONNECT_TIMEOUT_SECS: u64 = 10;
+
+/// Longest wait for one request's response headers (and the whole body of a manifest,
+/// config or token response): 60 s. Exceeding it fails the attempt (retried).
+pub const REGISTRY_REQUEST_TIMEOUT_SECS: u64 = 60;
+
+/// Longest silence while a blob body streams: 60 s without a byte fails the attempt, which
+/// is resumed with a `Range` request.
+pub const REGISTRY_IDLE_TIMEOUT_SECS: u64 = 60;
+
+/// Slowest accepted blob transfer: fewer than 1 KiB per second over a 30 s window
+/// ([`REGISTRY_RATE_WINDOW_SECS`]) fails the attempt like a stall, so a server that drips one
+/// byte at a time cannot hold a worker for ever.
+pub const REGISTRY_MIN_BYTES_PER_SEC: u64 = 1024;
+
+/// Window over which [`REGISTRY_MIN_BYTES_PER_SEC`] is measured: 30 s.
+pub const REGISTRY_RATE_WINDOW_SECS: u64 = 30;
+
+/// Whole pull of one image (every manifest, config and layer): 30 minutes. Past it the
+/// audit stops with a timeout error. The CLI's `--timeout` sets it.
+pub const REGISTRY_TOTAL_TIMEOUT_SECS: u64 = 30 * 60;
+
+/// Attempts per request: 5 (so 4 retries) on connection failures, resets, timeouts, HTTP
+/// 429 and 5xx. After the last one the error is reported.
+pub const REGISTRY_MAX_ATTEMPTS: u32 = 5;
+
+/// First retry delay: 250 ms, doubled on each retry up to [`REGISTRY_BACKOFF_MAX_MS`].
+pub const REGISTRY_BACKOFF_BASE_MS: u64 = 250;
+
+/// Longest delay between retries: 8 s.
+pub const REGISTRY_BACKOFF_MAX_MS: u64 = 8_000;
+
+/// Longest `Retry-After` honoured: 60 s. A 429 asking for a longer wait fails at once with
+/// a rate-limit error naming the wait, rather than hanging the audit.
+pub const REGISTRY_MAX_RETRY_AFTER_SECS: u64 = 60;
+
+/// Largest token-service response read: 1 MiB (real ones are a few KiB). Larger is an error.
+pub const MAX_TOKEN_RESPONSE_BYTES: u64 = 1 << 20;
+
+/// Most bytes of an error response body read for its message: 64 KiB; the rest is ignored.
+pub const MAX_ERROR_BODY_BYTES: u64 = 64 << 10;
+
+/// Redirects followed per request: 5 (blob downloads are commonly redirected once to
+/// object storage). More is an error.
+pub const REGISTRY_MAX_REDIRECTS: usize = 5;
+
 /// The bounds in force for one audit. `Default` gives the documented constants.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]

@@ -2,6 +2,7 @@
 
 use std::io::{self, IsTerminal, Write};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use audit_core::audit::Auditor;
@@ -13,6 +14,7 @@ use audit_core::rules::RuleSettings;
 use audit_core::source::{self, PlatformChoice};
 
 use crate::cli::{AuditArgs, ColorArg, FormatArg};
+use crate::progress::Bars;
 
 pub(crate) fn run(args: &AuditArgs) -> anyhow::Result<ExitCode> {
     init_logging(args.verbose);
@@ -46,13 +48,21 @@ pub(crate) fn run(args: &AuditArgs) -> anyhow::Result<ExitCode> {
         limits.secret_scan_max_bytes = n;
         builder = builder.limits(limits);
     }
+    let bars = (!args.quiet && io::stderr().is_terminal()).then(|| Arc::new(Bars::new()));
+    if let Some(b) = &bars {
+        builder = builder.progress(Arc::clone(b) as Arc<dyn audit_core::audit::Progress>);
+    }
     let auditor = builder.build();
+    let opts = crate::registry::source_options(&args.registry)?;
 
     let mut reports: Vec<Report> = Vec::new();
     for image in &args.images {
-        let src = source::open_local(image).with_context(|| format!("opening {image}"))?;
-        let mut r = auditor.audit(&src, image).with_context(|| format!("auditing {image}"))?;
-        reports.append(&mut r);
+        let src = source::open(image, &opts).with_context(|| format!("opening {image}"))?;
+        let r = auditor.audit(&src, image);
+        if let Some(b) = &bars {
+            b.finish();
+        }
+        reports.append(&mut r.map_err(crate::registry::hint).with_context(|| format!("auditing {image}"))?);
     }
 
     let color = match args.color {

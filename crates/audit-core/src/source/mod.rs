@@ -9,12 +9,20 @@
 
 mod archive;
 mod oci_layout;
+mod options;
+mod reference;
+#[cfg(feature = "registry")]
+mod registry;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
 pub use archive::TarArchive;
 pub use oci_layout::OciLayout;
+pub use options::{Credentials, CredentialsError, RegistryAuth, RegistryLimits, Secret, SourceOptions};
+pub use reference::{ImageReference, DOCKER_HUB, DOCKER_HUB_API_HOST, MAX_NAME_BYTES, MAX_TAG_BYTES};
+#[cfg(feature = "registry")]
+pub use registry::RegistryStore;
 
 use crate::digest::{Digest, Hasher};
 use crate::error::SourceError;
@@ -98,6 +106,60 @@ pub struct ResolvedImage {
     pub config: ImageConfig,
     /// Platform from the config.
     pub platform: Platform,
+}
+
+/// Prefixes that always name a local source.
+const LOCAL_PREFIXES: [&str; 4] = ["oci:", "docker-archive:", "oci-archive:", "dir:"];
+
+/// Opens any source: a local one (see [`open_local`]) or an image in a registry.
+///
+/// * `docker://REF` and `registry:REF` always name a registry image;
+/// * `oci:`, `docker-archive:`, `oci-archive:` and `dir:` always name local sources;
+/// * anything else that exists locally is local (a path wins over a reference);
+/// * otherwise a valid reference (`alpine`, `ghcr.io/org/app:tag`,
+///   `host:5000/ns/app@sha256:…`) is pulled from its registry — unless its first path
+///   component is a local directory and no registry host is written, which is far more
+///   likely a mistyped path (write `docker://…` to pull it).
+///
+/// Opening does not touch the network; the first request goes out when the image is
+/// resolved.
+pub fn open(spec: &str, opts: &SourceOptions) -> Result<Source, SourceError> {
+    if let Some(r) = spec.strip_prefix("docker://").or_else(|| spec.strip_prefix("registry:")) {
+        return open_registry(ImageReference::parse(r)?, opts);
+    }
+    if LOCAL_PREFIXES.iter().any(|p| spec.starts_with(p)) {
+        return open_local(spec);
+    }
+    match open_local(spec) {
+        Err(SourceError::Io { path, source }) if source.kind() == std::io::ErrorKind::NotFound => {
+            let Ok(r) = ImageReference::parse(spec) else {
+                return Err(SourceError::Io { path, source });
+            };
+            let explicit_registry = spec.split('/').next().is_some_and(|first| first.contains(['.', ':']) || first == "localhost");
+            if !explicit_registry {
+                if let Some((first, _)) = spec.split_once('/') {
+                    if Path::new(first).is_dir() {
+                        return Err(SourceError::BadReference {
+                            reference: spec.to_string(),
+                            reason: format!("no such local path (there is a directory {first:?} here); to pull it from Docker Hub write docker://{spec}"),
+                        });
+                    }
+                }
+            }
+            open_registry(r, opts)
+        }
+        other => other,
+    }
+}
+
+#[cfg(feature = "registry")]
+fn open_registry(r: ImageReference, opts: &SourceOptions) -> Result<Source, SourceError> {
+    Ok(Source::Blobs(Box::new(RegistryStore::new(r, opts)?)))
+}
+
+#[cfg(not(feature = "registry"))]
+fn open_registry(r: ImageReference, _opts: &SourceOptions) -> Result<Source, SourceError> {
+    Err(SourceError::RegistryUnsupported { reference: r.to_string() })
 }
 
 /// Opens a local source: `oci:PATH[:TAG|@DIGEST]`, `docker-archive:PATH[:REF]`,

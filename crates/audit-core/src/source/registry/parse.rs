@@ -1,0 +1,195 @@
+//! Pure parsers for registry headers: `WWW-Authenticate` challenges (RFC 7235, distribution
+//! `token.md`), `Retry-After` (RFC 9110 §10.2.3) and distribution error bodies.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// An authentication challenge.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Challenge {
+    /// Lowercased scheme: `bearer`, `basic`, …
+    pub(crate) scheme: String,
+    /// Parameters with lowercased names (`realm`, `service`, `scope`, `error`).
+    pub(crate) params: BTreeMap<String, String>,
+}
+
+impl Challenge {
+    pub(crate) fn param(&self, k: &str) -> Option<&str> {
+        self.params.get(k).map(String::as_str)
+    }
+}
+
+/// Parses every challenge in a `WWW-Authenticate` value. Parameters are `key=value` or
+/// `key="quoted \" value"`, comma separated; a token not followed by `=` starts a new
+/// challenge.
+pub(crate) fn challenges(value: &str) -> Vec<Challenge> {
+    let mut out: Vec<Challenge> = Vec::new();
+    let b = value.as_bytes();
+    let mut i = 0;
+    let skip_ws = |i: &mut usize| {
+        while *i < b.len() && (b[*i] == b' ' || b[*i] == b'\t' || b[*i] == b',') {
+            *i += 1;
+        }
+    };
+    loop {
+        skip_ws(&mut i);
+        if i >= b.len() {
+            break;
+        }
+        let start = i;
+        while i < b.len() && !matches!(b[i], b' ' | b'\t' | b',' | b'=') {
+            i += 1;
+        }
+        let token = &value[start..i];
+        let mut j = i;
+        while j < b.len() && (b[j] == b' ' || b[j] == b'\t') {
+            j += 1;
+        }
+        if j < b.len() && b[j] == b'=' && !out.is_empty() && !(j + 1 < b.len() && b[j + 1] == b'=') {
+            // A parameter of the current challenge.
+            i = j + 1;
+            while i < b.len() && (b[i] == b' ' || b[i] == b'\t') {
+                i += 1;
+            }
+            let v = if i < b.len() && b[i] == b'"' {
+                i += 1;
+                let mut s = String::new();
+                while i < b.len() && b[i] != b'"' {
+                    if b[i] == b'\\' && i + 1 < b.len() {
+                        i += 1;
+                    }
+                    let ch = value[i..].chars().next().unwrap_or('\u{fffd}');
+                    s.push(ch);
+                    i += ch.len_utf8();
+                }
+                i += 1;
+                s
+            } else {
+                let s0 = i;
+                while i < b.len() && b[i] != b',' {
+                    i += 1;
+                }
+                value[s0..i].trim().to_string()
+            };
+            if let Some(c) = out.last_mut() {
+                c.params.insert(token.to_ascii_lowercase(), v);
+            }
+        } else if !token.is_empty() {
+            out.push(Challenge { scheme: token.to_ascii_lowercase(), params: BTreeMap::new() });
+            // token68 (`Basic abc==`) is ignored: registries do not use it.
+        } else {
+            i += 1;
+        }
+    }
+    out
+}
+
+/// `Retry-After`: delay-seconds or an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`).
+pub(crate) fn retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let v = value.trim();
+    if let Ok(s) = v.parse::<u64>() {
+        return Some(Duration::from_secs(s));
+    }
+    let parts: Vec<&str> = v.split_whitespace().collect();
+    if parts.len() != 6 || parts[5] != "GMT" {
+        return None;
+    }
+    let day: i64 = parts[1].parse().ok()?;
+    let month = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"].iter().position(|m| *m == parts[2])? as i64 + 1;
+    let year: i64 = parts[3].parse().ok()?;
+    let hms: Vec<i64> = parts[4].split(':').map(|x| x.parse().ok()).collect::<Option<_>>()?;
+    if hms.len() != 3 {
+        return None;
+    }
+    // Days from civil (Howard Hinnant).
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let at = days * 86_400 + hms[0] * 3600 + hms[1] * 60 + hms[2];
+    let now = now.duration_since(UNIX_EPOCH).ok()?.as_secs() as i64;
+    Some(Duration::from_secs(at.saturating_sub(now).max(0) as u64))
+}
+
+/// The first `code: message` of a distribution error body
+/// (`{"errors":[{"code":"…","message":"…"}]}`), made safe for a one-line message.
+pub(crate) fn error_summary(body: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Errors {
+        errors: Vec<Item>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Item {
+        #[serde(default)]
+        code: String,
+        #[serde(default)]
+        message: String,
+    }
+    let e: Errors = serde_json::from_slice(body).ok()?;
+    let first = e.errors.into_iter().next()?;
+    let s = match (first.code.is_empty(), first.message.is_empty()) {
+        (false, false) => format!("{}: {}", first.code, first.message),
+        (false, true) => first.code,
+        (true, false) => first.message,
+        (true, true) => return None,
+    };
+    Some(one_line(&s, 200))
+}
+
+/// Control characters replaced, length bounded: text from a server is put in messages.
+pub(crate) fn one_line(s: &str, max: usize) -> String {
+    let mut out: String = s.chars().map(|c| if c.is_control() { ' ' } else { c }).take(max).collect();
+    if s.chars().count() > max {
+        out.push('…');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bearer_and_basic_challenges() {
+        let c = challenges(r#"Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:samalba/my-app:pull,push""#);
+        assert_eq!(c.len(), 1);
+        assert_eq!(c[0].scheme, "bearer");
+        assert_eq!(c[0].param("realm"), Some("https://auth.docker.io/token"));
+        assert_eq!(c[0].param("service"), Some("registry.docker.io"));
+        assert_eq!(c[0].param("scope"), Some("repository:samalba/my-app:pull,push"));
+        let c = challenges(r#"Basic realm="basic-realm""#);
+        assert_eq!((c[0].scheme.as_str(), c[0].param("realm")), ("basic", Some("basic-realm")));
+        let c = challenges(r#"Basic realm="a\"b", Bearer realm=https://x/t, error="invalid_token""#);
+        assert_eq!(c.len(), 2);
+        assert_eq!(c[0].param("realm"), Some("a\"b"));
+        assert_eq!(c[1].param("realm"), Some("https://x/t"));
+        assert_eq!(c[1].param("error"), Some("invalid_token"));
+        assert!(challenges("").is_empty());
+        assert_eq!(challenges("Negotiate")[0].scheme, "negotiate");
+        // Hostile input: unterminated quote, stray separators, non-ASCII.
+        let c = challenges("Bearer realm=\"https://é/t, scope=,,, =x");
+        assert_eq!(c[0].param("realm"), Some("https://é/t, scope=,,, =x"));
+    }
+
+    #[test]
+    fn retry_after_forms() {
+        let now = UNIX_EPOCH + Duration::from_secs(784_111_777); // Sun, 06 Nov 1994 08:49:37 GMT
+        assert_eq!(retry_after("3", now), Some(Duration::from_secs(3)));
+        assert_eq!(retry_after("Sun, 06 Nov 1994 08:49:47 GMT", now), Some(Duration::from_secs(10)));
+        assert_eq!(retry_after("Sun, 06 Nov 1994 08:49:30 GMT", now), Some(Duration::ZERO));
+        assert_eq!(retry_after("soon", now), None);
+        assert_eq!(retry_after("-1", now), None);
+    }
+
+    #[test]
+    fn error_bodies() {
+        let b = br#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown","detail":{"Tag":"nope"}}]}"#;
+        assert_eq!(error_summary(b).as_deref(), Some("MANIFEST_UNKNOWN: manifest unknown"));
+        assert_eq!(error_summary(b"<html>"), None);
+        assert_eq!(one_line("a\nb\x1b[31m", 100), "a b [31m");
+        assert_eq!(one_line(&"x".repeat(300), 5), "xxxxx…");
+    }
+}

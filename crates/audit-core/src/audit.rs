@@ -496,16 +496,13 @@ mod tests {
     fn decompression_bombs_stop_at_the_bound() {
         let zeros = vec![0u8; 8 << 20];
         let tar = Tar::default().file("bomb", &zeros, 0o644).finish();
-        let mut limits = Limits::default();
-        limits.bomb_min_bytes = 1 << 20;
-        limits.bomb_max_ratio = 100;
+        let limits = Limits { bomb_min_bytes: 1 << 20, bomb_max_ratio: 100, ..Limits::default() };
         for blob in [gzip(&tar), zstd(&tar)] {
             let s = MemStore::image(&[(blob, tar.clone())], serde_json::json!({}));
             let e = run(s, limits.clone()).unwrap_err().to_string();
             assert!(e.contains("decompression bomb"), "{e}");
         }
-        let mut limits = Limits::default();
-        limits.max_layer_uncompressed = 1 << 20;
+        let limits = Limits { max_layer_uncompressed: 1 << 20, ..Limits::default() };
         let s = MemStore::image(&[layer(tar)], serde_json::json!({}));
         let e = run(s, limits).unwrap_err().to_string();
         assert!(e.contains("expands past"), "{e}");
@@ -518,12 +515,10 @@ mod tests {
             t = t.file(&format!("f{i}"), b"x", 0o644);
         }
         let tar = t.finish();
-        let mut limits = Limits::default();
-        limits.max_entries_per_layer = 10;
+        let limits = Limits { max_entries_per_layer: 10, ..Limits::default() };
         let e = run(MemStore::image(&[layer(tar)], serde_json::json!({})), limits).unwrap_err().to_string();
         assert!(e.contains("more than 10 tar entries"), "{e}");
-        let mut limits = Limits::default();
-        limits.max_path_bytes = 8;
+        let limits = Limits { max_path_bytes: 8, ..Limits::default() };
         let tar = Tar::default().file("a-very-long-name", b"x", 0o644).finish();
         let r = run(MemStore::image(&[layer(tar)], serde_json::json!({})), limits).unwrap();
         assert!(r.unknowns.iter().any(|u| u.reason.contains("longer than the limit")));

@@ -375,8 +375,7 @@ mod tests {
         assert_eq!(squash.history[3].instruction().as_deref(), Some("CMD"));
         assert_eq!(h("COPY . /src # buildkit", false).instruction().as_deref(), Some("COPY"));
         assert_eq!(h("/bin/busybox sh -c true", false).instruction().as_deref(), Some("RUN"));
-        let mut rc = RuntimeConfig::default();
-        rc.env = vec!["A=1".into(), "B".into(), "A=2".into()];
+        let rc = RuntimeConfig { env: vec!["A=1".into(), "B".into(), "A=2".into()], ..RuntimeConfig::default() };
         assert_eq!(rc.env_var("A"), Some("2"));
         assert_eq!(rc.env_var("B"), Some(""));
     }

@@ -49,11 +49,6 @@ impl Tar {
         self
     }
 
-    pub(crate) fn dir(mut self, name: &str, mode: u32) -> Self {
-        self.header(name, b'5', 0, mode, "");
-        self
-    }
-
     pub(crate) fn symlink(mut self, name: &str, target: &str) -> Self {
         self.header(name, b'2', 0, 0o777, target);
         self

@@ -229,7 +229,8 @@ fn clean_image_is_clean_in_every_format() {
         assert_eq!(b, "go1.27.3");
     }
     // Same image, same identity, whatever the layout.
-    for (a, b) in [("clean-oci.tar", "clean")] {
+    {
+        let (a, b) = ("clean-oci.tar", "clean");
         let ra = &audit_with(&common::out(&format!("archives/{a}")).display().to_string(), PlatformChoice::Default)[0];
         let rb = &audit_with(&image(b), PlatformChoice::Default)[0];
         assert_eq!(ra.image.manifest_digest, rb.image.manifest_digest);

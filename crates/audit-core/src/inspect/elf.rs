@@ -382,7 +382,7 @@ const FUNC_NEEDLES: [&[u8]; 8] = [
 /// One SIMD substring finder per function-name needle, built once. Each needle only needs
 /// to be seen once per binary, so found ones are not searched again.
 static FUNC_FINDERS: std::sync::LazyLock<Vec<memchr::memmem::Finder<'static>>> =
-    std::sync::LazyLock::new(|| FUNC_NEEDLES.iter().map(|n| memchr::memmem::Finder::new(n)).collect());
+    std::sync::LazyLock::new(|| FUNC_NEEDLES.iter().map(memchr::memmem::Finder::new).collect());
 
 /// pclntab magics followed by their two zero bytes: finders for little- and big-endian files.
 static PCLN_FINDERS: std::sync::LazyLock<[Vec<memchr::memmem::Finder<'static>>; 2]> = std::sync::LazyLock::new(|| {
@@ -1200,10 +1200,7 @@ impl ElfScanner {
         }
         let interp = phdrs.iter().find(|p| p.p_type == ph::PT_INTERP).map(|p| {
             let r = p.p_offset..p.p_offset.saturating_add(p.p_filesz.min(4096));
-            match self.cap.get(r) {
-                Some(b) => Some(String::from_utf8_lossy(b.split(|&c| c == 0).next().unwrap_or(b)).into_owned()),
-                None => None,
-            }
+            self.cap.get(r).map(|b| String::from_utf8_lossy(b.split(|&c| c == 0).next().unwrap_or(b)).into_owned())
         });
         let interpreter = match interp {
             Some(Some(s)) => Some(s),
@@ -1565,7 +1562,7 @@ fn parse_header(b: &[u8], size: u64) -> Result<(Hdr, bool), String> {
     }
     let escapes = h.shoff != 0
         && h.shoff.saturating_add(h.shent()) <= size
-        && (h.phnum == 0xffff || (h.shnum == 0 && h.shoff != 0) || h.shstrndx == 0xffff);
+        && (h.phnum == 0xffff || h.shnum == 0 || h.shstrndx == 0xffff);
     if h.shnum == 0 && !escapes {
         h.shoff = 0;
     }

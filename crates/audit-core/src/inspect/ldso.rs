@@ -212,7 +212,7 @@ impl<'a> Loader<'a> {
                 }
                 let mut searched: Vec<String> = Vec::new();
                 let found = if name.contains('/') {
-                    self.candidate(&path::join_clamped("", name), elf).map(|(p, i)| (p, i))
+                    self.candidate(&path::join_clamped("", name), elf)
                 } else {
                     let mut dirs: Vec<String> = Vec::new();
                     match kind {

@@ -87,8 +87,10 @@ impl StreamScan {
 mod tests {
     use super::*;
 
-    fn finder(pat: &'static [u8]) -> impl FnMut(&[u8], u64, &mut dyn FnMut(u64, usize, u32)) {
-        move |s: &[u8], at: u64, emit: &mut dyn FnMut(u64, usize, u32)| {
+    type Emit<'a> = &'a mut dyn FnMut(u64, usize, u32);
+
+    fn finder(pat: &'static [u8]) -> impl FnMut(&[u8], u64, Emit<'_>) {
+        move |s: &[u8], at: u64, emit: Emit<'_>| {
             for i in memchr::memmem::find_iter(s, pat) {
                 emit(at + i as u64, pat.len(), 0);
             }

@@ -119,7 +119,7 @@ impl Text {
             writeln!(out)?;
             writeln!(out, "{}", self.paint("1", "BINARIES"))?;
             let w = shown.iter().map(|b| b.path.len()).max().unwrap_or(4).clamp(4, 48);
-            writeln!(out, "  {:<w$}  {:<14}  {:<12}  {}", "PATH", "LINKAGE", "GO", "STARTS")?;
+            writeln!(out, "  {:<w$}  {:<14}  {:<12}  STARTS", "PATH", "LINKAGE", "GO")?;
             for b in shown {
                 let linkage = serde_json::to_value(b.elf.linkage).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
                 let go = b.go.as_ref().map_or("-".to_string(), |g| {

@@ -129,7 +129,7 @@ pub(super) const CFG008: Rule = Rule {
         let missing: Vec<&str> = PROVENANCE
             .iter()
             .copied()
-            .filter(|k| !c.config.labels.get(*k).is_some_and(|v| !v.is_empty()) && !cx.image.annotations.get(*k).is_some_and(|v| !v.is_empty()))
+            .filter(|k| c.config.labels.get(*k).is_none_or(|v| v.is_empty()) && cx.image.annotations.get(*k).is_none_or(|v| v.is_empty()))
             .collect();
         if !missing.is_empty() {
             sink.emit(format!("provenance labels are missing: {}", missing.join(", ")), vec![]);

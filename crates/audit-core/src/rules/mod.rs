@@ -469,38 +469,6 @@ pub(crate) fn run_on_history(rule: &Rule, created_by: &[&str], env: &[&str]) -> 
     sink.out
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ids_are_unique_named_and_documented() {
-        let mut ids = std::collections::HashSet::new();
-        let mut names = std::collections::HashSet::new();
-        for r in RULES {
-            assert!(ids.insert(r.id), "duplicate id {}", r.id);
-            assert!(names.insert(r.name), "duplicate name {}", r.name);
-            assert!(r.id.starts_with(r.family.as_str()), "{} not in family {:?}", r.id, r.family);
-            let digits = &r.id[r.family.as_str().len()..];
-            assert!(digits.len() == 3 && digits.bytes().all(|b| b.is_ascii_digit()), "{}", r.id);
-            assert!(r.name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'), "{}", r.name);
-            for bad in ["no-", "disallow-", "use-", "avoid-"] {
-                assert!(!r.name.starts_with(bad), "{}: names say what is flagged, not the fix", r.name);
-            }
-            assert!(!r.summary.is_empty() && !r.remediation.is_empty(), "{}", r.id);
-            assert!(!r.doc.what.is_empty() && !r.doc.why.is_empty() && !r.doc.fix.is_empty() && !r.doc.example.is_empty(), "{}", r.id);
-            assert_eq!(find(r.id).map(|x| x.id), Some(r.id));
-            assert_eq!(find(&r.id.to_lowercase()).map(|x| x.id), Some(r.id));
-        }
-    }
-
-    #[test]
-    fn bytes_format() {
-        assert_eq!(human_bytes(12), "12 B");
-        assert_eq!(human_bytes(2 << 20), "2.0 MiB");
-    }
-}
-
 /// The Markdown page of one rule (what `imgaudit explain` prints and `docs/rules/` holds).
 pub fn render_markdown(r: &Rule) -> String {
     let mut s = format!("# {} `{}`\n\n", r.id, r.name);
@@ -534,4 +502,36 @@ pub fn render_index() -> String {
         s.push_str(&format!("| [{}]({}.md) | `{}` | {} | {} |\n", r.id, r.id, r.name, r.severity, r.summary));
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_unique_named_and_documented() {
+        let mut ids = std::collections::HashSet::new();
+        let mut names = std::collections::HashSet::new();
+        for r in RULES {
+            assert!(ids.insert(r.id), "duplicate id {}", r.id);
+            assert!(names.insert(r.name), "duplicate name {}", r.name);
+            assert!(r.id.starts_with(r.family.as_str()), "{} not in family {:?}", r.id, r.family);
+            let digits = &r.id[r.family.as_str().len()..];
+            assert!(digits.len() == 3 && digits.bytes().all(|b| b.is_ascii_digit()), "{}", r.id);
+            assert!(r.name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'), "{}", r.name);
+            for bad in ["no-", "disallow-", "use-", "avoid-"] {
+                assert!(!r.name.starts_with(bad), "{}: names say what is flagged, not the fix", r.name);
+            }
+            assert!(!r.summary.is_empty() && !r.remediation.is_empty(), "{}", r.id);
+            assert!(!r.doc.what.is_empty() && !r.doc.why.is_empty() && !r.doc.fix.is_empty() && !r.doc.example.is_empty(), "{}", r.id);
+            assert_eq!(find(r.id).map(|x| x.id), Some(r.id));
+            assert_eq!(find(&r.id.to_lowercase()).map(|x| x.id), Some(r.id));
+        }
+    }
+
+    #[test]
+    fn bytes_format() {
+        assert_eq!(human_bytes(12), "12 B");
+        assert_eq!(human_bytes(2 << 20), "2.0 MiB");
+    }
 }

@@ -62,7 +62,7 @@ impl OciLayout {
         Ok(buf)
     }
 
-    fn from_descriptor(&self, d: &Descriptor) -> Result<RootObject, SourceError> {
+    fn read_descriptor(&self, d: &Descriptor) -> Result<RootObject, SourceError> {
         let bytes = read_verified(self, d, MAX_MANIFEST_BYTES, "manifest")?;
         Ok(RootObject { bytes, media_type: Some(d.media_type.clone()).filter(|m| !m.is_empty()), digest: Some(d.digest.clone()), synthetic: false })
     }
@@ -112,7 +112,7 @@ impl BlobStore for OciLayout {
                     reason: e.to_string(),
                 })?;
                 if let Some(d) = idx.manifests.iter().find(|d| d.digest == digest) {
-                    return self.from_descriptor(d);
+                    return self.read_descriptor(d);
                 }
                 // Any manifest blob in the store.
                 let d = Descriptor {
@@ -131,13 +131,13 @@ impl BlobStore for OciLayout {
             Some(sel) => {
                 let hits: Vec<&Descriptor> = idx.manifests.iter().filter(|d| matches_name(d, sel)).collect();
                 match hits.first() {
-                    Some(d) => self.from_descriptor(d),
+                    Some(d) => self.read_descriptor(d),
                     None => Err(SourceError::ImageNotFound { wanted: sel.clone(), location: self.location(), available: available() }),
                 }
             }
             None => {
                 if idx.manifests.len() == 1 {
-                    return self.from_descriptor(&idx.manifests[0]);
+                    return self.read_descriptor(&idx.manifests[0]);
                 }
                 let mut distinct: Vec<&str> = idx.manifests.iter().filter_map(|d| d.annotations.get(REF_NAME).map(String::as_str)).collect();
                 distinct.sort_unstable();

@@ -23,29 +23,6 @@ fn fixture_layer() -> Vec<u8> {
     b.into_inner().unwrap()
 }
 
-fn floor(blob: &[u8]) -> u64 {
-    use sha2::{Digest as _, Sha256};
-    use std::io::Read;
-    let mut h = Sha256::new();
-    h.update(blob);
-    let _ = h.finalize();
-    let mut dec: Box<dyn Read> = if blob.starts_with(&[0x1f, 0x8b]) {
-        Box::new(flate2::read::MultiGzDecoder::new(blob))
-    } else {
-        Box::new(zstd::stream::read::Decoder::new(blob).unwrap())
-    };
-    let mut plain = Vec::new();
-    dec.read_to_end(&mut plain).unwrap();
-    let mut h = Sha256::new();
-    h.update(&plain);
-    let _ = h.finalize();
-    let mut n = 0;
-    for e in tar::Archive::new(&plain[..]).entries().unwrap() {
-        n += e.unwrap().size();
-    }
-    n
-}
-
 fn bench(c: &mut Criterion) {
     let tar = fixture_layer();
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
@@ -59,7 +36,7 @@ fn bench(c: &mut Criterion) {
     for (name, blob) in [("gzip", &gz), ("zstd", &zst)] {
         let spec = LayerSpec { index: 0, digest: Digest::sha256_of(blob), size: blob.len() as u64, diff_id: Some(Digest::sha256_of(&tar)), verify_digest: true };
         g.bench_function(format!("imgaudit/{name}"), |b| b.iter(|| analyze_blob(&blob[..], &spec, &limits).unwrap()));
-        g.bench_function(format!("floor/{name}"), |b| b.iter(|| floor(blob)));
+        g.bench_function(format!("floor/{name}"), |b| b.iter(|| imgaudit_benches::floor_pass(&blob[..]).unwrap()));
     }
     g.finish();
 }

@@ -6,54 +6,13 @@
 //!
 //! Usage: floor OCI-LAYOUT-DIR
 
-use std::io::{self, BufRead, BufReader, Read};
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use anyhow::{bail, Context};
 use audit_core::source::{self, PlatformChoice, Source};
-use sha2::{Digest as _, Sha256};
-
-struct Hashing<R> {
-    inner: R,
-    h: Sha256,
-}
-
-impl<R: Read> Read for Hashing<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.h.update(&buf[..n]);
-        Ok(n)
-    }
-}
-
-fn walk<R: Read>(r: R) -> anyhow::Result<(u64, [u8; 32])> {
-    let mut hashed = BufReader::with_capacity(256 << 10, Hashing { inner: r, h: Sha256::new() });
-    let mut bytes = 0u64;
-    {
-        let mut ar = tar::Archive::new(&mut hashed);
-        let mut buf = vec![0u8; 256 << 10];
-        for e in ar.entries()? {
-            let mut e = e?;
-            loop {
-                let n = e.read(&mut buf)?;
-                if n == 0 {
-                    break;
-                }
-                bytes += n as u64;
-            }
-        }
-    }
-    loop {
-        let n = hashed.fill_buf()?.len();
-        if n == 0 {
-            break;
-        }
-        hashed.consume(n);
-    }
-    Ok((bytes, hashed.into_inner().h.finalize().into()))
-}
+use imgaudit_benches::floor_pass;
 
 fn main() -> anyhow::Result<()> {
     let Some(dir) = std::env::args().nth(1) else { bail!("usage: floor OCI-LAYOUT-DIR") };
@@ -75,17 +34,7 @@ fn main() -> anyhow::Result<()> {
                         let d = &layers[i];
                         let blob = Path::new(&dir).join("blobs").join(d.digest.algorithm().name()).join(d.digest.hex());
                         let f = std::fs::File::open(&blob).with_context(|| blob.display().to_string())?;
-                        let mut raw = BufReader::with_capacity(256 << 10, Hashing { inner: f, h: Sha256::new() });
-                        let head = raw.fill_buf()?.to_vec();
-                        let (n, _diff) = if head.starts_with(&[0x1f, 0x8b]) {
-                            walk(flate2::bufread::MultiGzDecoder::new(&mut raw))?
-                        } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-                            walk(zstd::stream::read::Decoder::with_buffer(&mut raw)?)?
-                        } else {
-                            walk(&mut raw)?
-                        };
-                        io::copy(&mut raw, &mut io::sink())?;
-                        let blob_digest: [u8; 32] = raw.into_inner().h.finalize().into();
+                        let (n, blob_digest) = floor_pass(f)?;
                         if audit_core::digest::Digest::from_sha256(blob_digest) != d.digest {
                             bail!("layer {i}: digest mismatch");
                         }

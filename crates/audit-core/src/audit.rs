@@ -6,6 +6,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
+use crate::cache::LayerCache;
 use crate::error::{Error, LayerError, SourceError};
 use crate::fs::{path, MergedFs};
 use crate::inspect::ldso::Loader;
@@ -38,6 +39,7 @@ pub struct Auditor {
     policy: Policy,
     today: Option<String>,
     progress: Option<Arc<dyn Progress>>,
+    layer_cache: Option<Arc<dyn LayerCache>>,
 }
 
 /// Configures an [`Auditor`].
@@ -50,6 +52,7 @@ pub struct AuditorBuilder {
     policy: Option<Policy>,
     today: Option<String>,
     progress: Option<Arc<dyn Progress>>,
+    layer_cache: Option<Arc<dyn LayerCache>>,
 }
 
 impl AuditorBuilder {
@@ -88,6 +91,11 @@ impl AuditorBuilder {
         self.progress = Some(p);
         self
     }
+    /// Layer analyses are looked up in, and added to, this cache (see [`crate::cache`]).
+    pub fn layer_cache(mut self, c: Arc<dyn LayerCache>) -> Self {
+        self.layer_cache = Some(c);
+        self
+    }
     /// Freezes the configuration.
     pub fn build(self) -> Auditor {
         let mut settings = self.settings.unwrap_or_default();
@@ -106,6 +114,7 @@ impl AuditorBuilder {
             policy,
             today: self.today,
             progress: self.progress,
+            layer_cache: self.layer_cache,
         }
     }
 }
@@ -312,12 +321,12 @@ impl Auditor {
 
     /// Streams all layers, largest first, on up to `jobs` threads. The first failure cancels
     /// the rest; the error reported is the failing layer's own (not a cancellation).
-    fn analyze_layers(&self, store: &dyn BlobStore, specs: &[LayerSpec]) -> Result<Vec<LayerAnalysis>, Error> {
+    fn analyze_layers(&self, store: &dyn BlobStore, specs: &[LayerSpec]) -> Result<Vec<Arc<LayerAnalysis>>, Error> {
         let mut order: Vec<usize> = (0..specs.len()).collect();
         order.sort_by_key(|&i| std::cmp::Reverse(specs[i].size));
         let next = AtomicUsize::new(0);
         let cancel = AtomicBool::new(false);
-        let results: Mutex<Vec<Option<Result<LayerAnalysis, Error>>>> = Mutex::new((0..specs.len()).map(|_| None).collect());
+        let results: Mutex<Vec<Option<Result<Arc<LayerAnalysis>, Error>>>> = Mutex::new((0..specs.len()).map(|_| None).collect());
         let workers = self.jobs.min(specs.len()).max(1);
         std::thread::scope(|s| {
             for _ in 0..workers {
@@ -330,6 +339,15 @@ impl Auditor {
                     if let Some(p) = &self.progress {
                         p.layer_started(spec.index, spec.size);
                     }
+                    if let Some(hit) = self.cached(spec) {
+                        tracing::info!(layer = spec.index, digest = %spec.digest, "layer analysis from cache");
+                        if let Some(p) = &self.progress {
+                            p.layer_bytes(spec.index, spec.size);
+                            p.layer_done(spec.index);
+                        }
+                        results.lock().unwrap_or_else(PoisonError::into_inner)[spec.index] = Some(Ok(hit));
+                        continue;
+                    }
                     let desc = crate::oci::Descriptor {
                         media_type: String::new(),
                         digest: spec.digest.clone(),
@@ -341,8 +359,11 @@ impl Auditor {
                     let started = std::time::Instant::now();
                     let r = store.open(&desc).map_err(Error::from).and_then(|raw| {
                         let reader = Watched { inner: raw, cancel: &cancel, progress: self.progress.as_deref(), index: spec.index };
-                        layer::analyze_blob(reader, spec, &self.limits).map_err(Error::from)
+                        layer::analyze_blob(reader, spec, &self.limits).map(Arc::new).map_err(Error::from)
                     });
+                    if let (Ok(l), Some(c), true) = (&r, &self.layer_cache, spec.verify_digest) {
+                        c.insert(Arc::clone(l));
+                    }
                     match &r {
                         Ok(l) => tracing::info!(
                             layer = spec.index,
@@ -383,6 +404,22 @@ impl Auditor {
             return Err(Error::Source(SourceError::BadLayers { reason: "layer analysis was cancelled".into() }));
         }
         Ok(out)
+    }
+}
+
+impl Auditor {
+    /// A cached analysis usable for `spec`: digest-verified stores only, same size and
+    /// diff_id; re-indexed when the layer sits at another position in this image.
+    fn cached(&self, spec: &LayerSpec) -> Option<Arc<LayerAnalysis>> {
+        let c = self.layer_cache.as_ref().filter(|_| spec.verify_digest)?;
+        let hit = c.get(&spec.digest)?;
+        if hit.size != spec.size || spec.diff_id.as_ref().is_some_and(|d| *d != hit.diff_id) {
+            return None;
+        }
+        if hit.index == spec.index {
+            return Some(hit);
+        }
+        Some(Arc::new(LayerAnalysis { index: spec.index, ..LayerAnalysis::clone(&hit) }))
     }
 }
 
@@ -560,6 +597,46 @@ mod tests {
         assert!(run(s, Limits::default()).is_err());
         let s = MemStore { blobs: HashMap::default(), root: br#"{"schemaVersion":2,"manifests":[]}"#.to_vec() };
         assert!(run(s, Limits::default()).unwrap_err().to_string().contains("no image manifests"));
+    }
+
+    #[test]
+    fn layer_cache_serves_shared_layers_and_keeps_reports_identical() {
+        use crate::cache::{LayerCache, MemoryLayerCache};
+        let base = Tar::default().file("etc/passwd", b"root:x:0:0::/root:/bin/sh\n", 0o644).file("bin/sh", b"#!/x\n", 0o755).finish();
+        let app = Tar::default().file("app/run", b"#!/bin/sh\necho hi\n", 0o755).finish();
+        let other = Tar::default().file("srv/x", b"x", 0o644).finish();
+        let cfg = serde_json::json!({"config": {"Entrypoint": ["/app/run"], "User": "0"}});
+        let cache = Arc::new(MemoryLayerCache::new(64 << 20));
+        let audit = |store: MemStore, cache: Option<Arc<MemoryLayerCache>>| {
+            let mut b = Auditor::builder().jobs(2);
+            if let Some(c) = cache {
+                b = b.layer_cache(c as Arc<dyn LayerCache>);
+            }
+            b.build().audit(&Source::Blobs(Box::new(store)), "test").unwrap().remove(0)
+        };
+        let img1 = || MemStore::image(&[layer(base.clone()), layer(app.clone())], cfg.clone());
+        let plain = audit(img1(), None);
+        let cold = audit(img1(), Some(Arc::clone(&cache)));
+        assert_eq!(cache.stats().misses, 2);
+        let warm = audit(img1(), Some(Arc::clone(&cache)));
+        assert_eq!(cache.stats().hits, 2, "{:?}", cache.stats());
+        let json = |r: &Report| serde_json::to_value(r).unwrap();
+        assert_eq!(json(&plain), json(&cold));
+        assert_eq!(json(&plain), json(&warm));
+        assert!(cache.stats().bytes > 0 && cache.stats().entries == 2);
+
+        // The base at another position: served from the cache, re-indexed.
+        let img2 = MemStore::image(&[layer(other.clone()), layer(base.clone())], cfg.clone());
+        let shifted = audit(img2, Some(Arc::clone(&cache)));
+        assert_eq!(cache.stats().hits, 3);
+        let uncached = audit(MemStore::image(&[layer(other), layer(base.clone())], cfg.clone()), None);
+        assert_eq!(json(&shifted), json(&uncached));
+
+        // A config whose diff_id disagrees is analysed afresh and fails as without a cache.
+        let wrong = Tar::default().file("etc/passwd", b"other", 0o644).finish();
+        let s = MemStore::image(&[(gzip(&base), wrong)], cfg);
+        let e = Auditor::builder().layer_cache(Arc::clone(&cache) as Arc<dyn LayerCache>).build().audit(&Source::Blobs(Box::new(s)), "t");
+        assert!(e.unwrap_err().to_string().contains("does not match diff_id"));
     }
 
     use std::collections::HashMap;

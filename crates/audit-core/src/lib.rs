@@ -24,7 +24,9 @@
 //! `io::Write`, and diagnostics through `tracing`.
 #![deny(missing_docs)]
 
+pub mod admission;
 pub mod audit;
+pub mod cache;
 pub mod digest;
 pub mod error;
 pub mod finding;

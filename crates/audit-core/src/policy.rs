@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
+use crate::admission::{self, AdmissionFile, AdmissionPolicy};
 use crate::error::PolicyError;
 use crate::finding::{Finding, Severity};
 use crate::profile::{ProfileChoice, ProfileSpec, Profiles};
@@ -45,6 +46,8 @@ pub struct Policy {
     pub profile: Option<ProfileChoice>,
     /// Known profiles: the built-ins plus the file's `[profiles.NAME]`.
     pub profiles: Profiles,
+    /// The webhook's `[admission]` settings (`imgaudit serve`).
+    pub admission: AdmissionPolicy,
 }
 
 /// A policy file as written (TOML). Validate it with [`PolicyFile::validate`].
@@ -82,6 +85,9 @@ pub struct PolicyFile {
     /// User-defined profiles.
     #[serde(default)]
     pub profiles: BTreeMap<String, ProfileSpec>,
+    /// Admission webhook settings (`imgaudit serve`).
+    #[serde(default)]
+    pub admission: AdmissionFile,
 }
 
 /// One `[[ignore]]` entry as written.
@@ -149,6 +155,7 @@ impl PolicyFile {
         if let Some(name) = &self.profile {
             p.profile = Some(p.profiles.choose("profile", name)?);
         }
+        p.admission = self.admission.validate(p.fail_on)?;
         Ok(p)
     }
 }
@@ -221,9 +228,10 @@ impl Policy {
         (kept, suppressed)
     }
 
-    /// Whether findings fail the audit (`--fail-on`).
+    /// Whether findings fail the audit (`--fail-on`): the [`admission::decide`] verdict with
+    /// `fail_on` as the deny threshold.
     pub fn fails(&self, findings: &[Finding]) -> bool {
-        self.fail_on.is_some_and(|t| findings.iter().any(|f| f.severity >= t))
+        admission::decide(findings, &admission::Thresholds { deny_on: self.fail_on, warn_on: None, mode: admission::Mode::Enforce }).denied()
     }
 }
 

@@ -70,6 +70,27 @@ pub struct Report {
     pub summary: Summary,
 }
 
+impl Default for Report {
+    /// An empty report of the current schema (nothing audited, no findings).
+    fn default() -> Self {
+        Self {
+            schema_version: SCHEMA_VERSION,
+            tool: Tool::default(),
+            image: ImageSummary::default(),
+            layers: Vec::new(),
+            binaries: Vec::new(),
+            findings: Vec::new(),
+            suppressed: Vec::new(),
+            not_applicable: Vec::new(),
+            unknowns: Vec::new(),
+            distro: None,
+            packages: Vec::new(),
+            profile: None,
+            summary: Summary::default(),
+        }
+    }
+}
+
 /// Tool identity.
 #[derive(Clone, Debug, Serialize)]
 pub struct Tool {

@@ -22,7 +22,7 @@ pub use oci_layout::OciLayout;
 pub use options::{Credentials, CredentialsError, RegistryAuth, RegistryLimits, Secret, SourceOptions};
 pub use reference::{ImageReference, DOCKER_HUB, DOCKER_HUB_API_HOST, MAX_NAME_BYTES, MAX_TAG_BYTES};
 #[cfg(feature = "registry")]
-pub use registry::RegistryStore;
+pub use registry::{RegistryPool, RegistryStore, POOL_AUTH_MAX_AGE, POOL_MAX_ENTRIES};
 
 use crate::digest::{Digest, Hasher};
 use crate::error::SourceError;

@@ -110,6 +110,16 @@ impl ImageReference {
         self.digest.as_ref()
     }
 
+    /// The same repository pinned to `digest` (the tag is kept for display).
+    pub fn with_digest(&self, digest: Digest) -> Self {
+        Self { digest: Some(digest), ..self.clone() }
+    }
+
+    /// `registry/repository`, without tag or digest (`docker.io/library/alpine`).
+    pub fn name(&self) -> String {
+        format!("{}/{}", self.registry, self.repository)
+    }
+
     /// What to ask the registry for: the digest when there is one (it wins over a tag), else
     /// the tag, else `latest`.
     pub fn target(&self) -> String {

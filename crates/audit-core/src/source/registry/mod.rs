@@ -23,15 +23,21 @@
 //!   the host changes.
 //! * A body that breaks off (reset, stall, truncation) is resumed with `Range: bytes=N-`;
 //!   a server that ignores the range answers 200 and the first N bytes are skipped.
+//!
+//! A long-running process (the admission webhook) keeps one [`RegistryPool`]: its runtime,
+//! HTTP clients (with their connection pools), the `/v2/` ping result per host and the token
+//! per repository are shared by every store taken from it, so a tag lookup costs one `HEAD`
+//! on a warm connection. [`RegistryStore::new`] makes a private pool.
 
 mod parse;
 
+use std::collections::HashMap;
 use std::io::{self, Read};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_RANGE, CONTENT_TYPE, RANGE, RETRY_AFTER, WWW_AUTHENTICATE};
-use reqwest::{Client, Response, StatusCode, Url};
+use reqwest::{Client, Method, Response, StatusCode, Url};
 use tokio::runtime::Runtime;
 use tokio::time::Instant;
 
@@ -52,9 +58,53 @@ const ACCEPT_MANIFESTS: &str = "application/vnd.oci.image.index.v1+json, applica
 /// Tokens are refreshed this long before they expire.
 const TOKEN_MARGIN: Duration = Duration::from_secs(5);
 
+/// How long a [`RegistryPool`] keeps a repository's credentials and token: 10 minutes. After
+/// that the next store for the repository looks its credentials up again, so a rotated
+/// mounted docker config is picked up without a restart.
+pub const POOL_AUTH_MAX_AGE: Duration = Duration::from_secs(600);
+
+/// Most registry hosts, and most repositories, a [`RegistryPool`] keeps state for: 1,024
+/// each (a few KiB per entry). Past it the oldest half is dropped and set up again on use.
+pub const POOL_MAX_ENTRIES: usize = 1024;
+
+/// Shared network state for many registry pulls (see the module docs). Cheap to clone.
+#[derive(Clone)]
+pub struct RegistryPool {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    rt: Rt,
+    opts: SourceOptions,
+    hosts: Mutex<HashMap<String, Arc<HostState>>>,
+    repos: Mutex<HashMap<(String, String), (Instant, Arc<Mutex<AuthState>>)>>,
+}
+
+/// The pool's runtime; shut down without blocking when the last user goes (dropping a
+/// runtime inside another one would panic).
+struct Rt(Option<Runtime>);
+
+impl Drop for Rt {
+    fn drop(&mut self) {
+        if let Some(rt) = self.0.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+/// Per registry host: HTTP clients and the scheme chosen by the first ping.
+struct HostState {
+    created: Instant,
+    secure: Client,
+    /// Unverified-TLS client, only when the registry host is declared insecure.
+    insecure: Option<Client>,
+    /// `https://host` or `http://host`, decided by the first successful ping.
+    base: tokio::sync::OnceCell<String>,
+}
+
 /// An image in a registry.
 pub struct RegistryStore {
-    rt: Option<Runtime>,
+    shared: Arc<Shared>,
     inner: Inner,
 }
 
@@ -63,15 +113,11 @@ struct Inner {
     /// API host (`registry-1.docker.io` for Hub).
     host: String,
     location: String,
-    secure: Client,
-    /// Unverified-TLS client, only when the registry host is declared insecure.
-    insecure: Option<Client>,
+    hs: Arc<HostState>,
     opts: SourceOptions,
     limits: RegistryLimits,
     deadline: Instant,
-    /// `https://host` or `http://host`, decided by the first ping.
-    base: tokio::sync::OnceCell<String>,
-    auth: Mutex<AuthState>,
+    auth: Arc<Mutex<AuthState>>,
 }
 
 #[derive(Default)]
@@ -92,39 +138,127 @@ enum Attempt {
     Transport(String),
 }
 
-impl RegistryStore {
-    /// Prepares a store for `reference`. Nothing is sent until [`BlobStore::root`].
-    pub fn new(reference: ImageReference, opts: &SourceOptions) -> Result<Self, SourceError> {
+impl RegistryPool {
+    /// A pool with its own small runtime (one network thread). Nothing is sent yet.
+    pub fn new(opts: &SourceOptions) -> Result<Self, SourceError> {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("imgaudit-net")
             .enable_io()
             .enable_time()
             .build()
-            .map_err(|e| SourceError::Registry { registry: reference.api_host().into(), reason: format!("starting the network runtime: {e}") })?;
+            .map_err(|e| SourceError::Registry { registry: "registry".into(), reason: format!("starting the network runtime: {e}") })?;
+        Ok(Self {
+            shared: Arc::new(Shared { rt: Rt(Some(rt)), opts: opts.clone(), hosts: Mutex::default(), repos: Mutex::default() }),
+        })
+    }
+
+    /// A store for `reference` sharing this pool's runtime, clients, pings and tokens. Its
+    /// overall deadline ([`RegistryLimits::total_timeout`]) starts now.
+    pub fn store(&self, reference: ImageReference) -> Result<RegistryStore, SourceError> {
+        let sh = &self.shared;
+        let opts = &sh.opts;
         let host = reference.api_host().to_string();
-        let insecure = opts.is_insecure(reference.registry()) || opts.is_insecure(&host);
-        let inner = {
-            let _guard = rt.enter();
-            Inner {
-                location: format!("docker://{reference}"),
-                secure: build_client(opts, &host, true)?,
-                insecure: if insecure { Some(build_client(opts, &host, false)?) } else { None },
-                limits: opts.limits.clone(),
-                deadline: Instant::now() + opts.limits.total_timeout,
-                opts: opts.clone(),
-                base: tokio::sync::OnceCell::new(),
-                auth: Mutex::new(AuthState::default()),
-                host,
-                reference,
+        let hs = {
+            let mut hosts = sh.hosts.lock().unwrap_or_else(PoisonError::into_inner);
+            match hosts.get(&host) {
+                Some(h) => Arc::clone(h),
+                None => {
+                    let insecure = opts.is_insecure(reference.registry()) || opts.is_insecure(&host);
+                    let Some(rt) = &sh.rt.0 else { unreachable!("runtime present until drop") };
+                    let _guard = rt.enter();
+                    let h = Arc::new(HostState {
+                        created: Instant::now(),
+                        secure: build_client(opts, &host, true)?,
+                        insecure: if insecure { Some(build_client(opts, &host, false)?) } else { None },
+                        base: tokio::sync::OnceCell::new(),
+                    });
+                    prune(&mut hosts, |v| v.created);
+                    hosts.insert(host.clone(), Arc::clone(&h));
+                    h
+                }
             }
         };
-        Ok(Self { rt: Some(rt), inner })
+        let auth = {
+            let mut repos = sh.repos.lock().unwrap_or_else(PoisonError::into_inner);
+            let key = (host.clone(), reference.repository().to_string());
+            match repos.get(&key) {
+                Some((t, a)) if t.elapsed() < POOL_AUTH_MAX_AGE => Arc::clone(a),
+                _ => {
+                    let a = Arc::new(Mutex::new(AuthState::default()));
+                    prune(&mut repos, |v| v.0);
+                    repos.insert(key, (Instant::now(), Arc::clone(&a)));
+                    a
+                }
+            }
+        };
+        let inner = Inner {
+            location: format!("docker://{reference}"),
+            hs,
+            limits: opts.limits.clone(),
+            deadline: Instant::now() + opts.limits.total_timeout,
+            opts: opts.clone(),
+            auth,
+            host,
+            reference,
+        };
+        Ok(RegistryStore { shared: Arc::clone(&self.shared), inner })
+    }
+}
+
+/// Drops the older half of a map that reached [`POOL_MAX_ENTRIES`].
+fn prune<K: Clone + Eq + std::hash::Hash, V>(m: &mut HashMap<K, V>, created: impl Fn(&V) -> Instant) {
+    if m.len() < POOL_MAX_ENTRIES {
+        return;
+    }
+    let mut ages: Vec<(Instant, K)> = m.iter().map(|(k, v)| (created(v), k.clone())).collect();
+    ages.sort_by_key(|(t, _)| *t);
+    for (_, k) in ages.into_iter().take(POOL_MAX_ENTRIES / 2) {
+        m.remove(&k);
+    }
+}
+
+impl RegistryStore {
+    /// Prepares a store for `reference` with a private [`RegistryPool`]. Nothing is sent
+    /// until [`BlobStore::root`].
+    pub fn new(reference: ImageReference, opts: &SourceOptions) -> Result<Self, SourceError> {
+        RegistryPool::new(opts)?.store(reference)
     }
 
     /// The reference this store pulls.
     pub fn reference(&self) -> &ImageReference {
         &self.inner.reference
+    }
+
+    /// The digest the reference names now. A digest reference answers at once; a tag costs
+    /// one `HEAD` of the manifest (its `Docker-Content-Digest`), or a `GET` whose bytes are
+    /// hashed when the registry sends no digest header. For a multi-platform image this is
+    /// the index digest.
+    pub fn resolve_digest(&self) -> Result<Digest, SourceError> {
+        let i = &self.inner;
+        let r = &i.reference;
+        if let Some(d) = r.digest() {
+            return Ok(d.clone());
+        }
+        let target = r.target();
+        let shown = format!("{}:{target}", r.repository());
+        let path = format!("/v2/{}/manifests/{target}", r.repository());
+        let what = format!("manifest {shown}");
+        let head = self.block_on(&format!("resolving {shown}"), async {
+            let resp = i.request(Method::HEAD, &path, Some(ACCEPT_MANIFESTS), None, &what).await?;
+            if resp.status() == StatusCode::NOT_FOUND {
+                return Err(SourceError::ManifestUnknown { registry: i.host.clone(), reference: shown.clone() });
+            }
+            let resp = i.check_status(resp, &what).await?;
+            Ok(resp.headers().get("docker-content-digest").and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<Digest>().ok()))
+        })?;
+        match head {
+            Some(d) => Ok(d),
+            None => {
+                let root = self.root()?;
+                Ok(root.digest.unwrap_or_else(|| Digest::sha256_of(&root.bytes)))
+            }
+        }
     }
 
     /// Runs a future on the store's runtime from a synchronous caller, under the overall
@@ -136,7 +270,7 @@ impl RegistryStore {
                 reason: "the registry source was used from inside an async runtime; call it from spawn_blocking".into(),
             });
         }
-        let Some(rt) = &self.rt else { unreachable!("runtime present until drop") };
+        let Some(rt) = &self.shared.rt.0 else { unreachable!("runtime present until drop") };
         let i = &self.inner;
         rt.block_on(async {
             match tokio::time::timeout_at(i.deadline, fut).await {
@@ -144,15 +278,6 @@ impl RegistryStore {
                 Err(_) => Err(SourceError::Timeout { registry: i.host.clone(), what: what.to_string(), secs: i.limits.total_timeout.as_secs() }),
             }
         })
-    }
-}
-
-impl Drop for RegistryStore {
-    fn drop(&mut self) {
-        // Dropping a runtime inside another one panics; this never blocks.
-        if let Some(rt) = self.rt.take() {
-            rt.shutdown_background();
-        }
     }
 }
 
@@ -290,9 +415,9 @@ impl Inner {
             (Some(h), None) => h.to_string(),
             _ => String::new(),
         };
-        match &self.insecure {
+        match &self.hs.insecure {
             Some(c) if host == self.host || self.opts.is_insecure(&host) => c,
-            _ => &self.secure,
+            _ => &self.hs.secure,
         }
     }
 
@@ -361,9 +486,10 @@ impl Inner {
 
     /// Pings `/v2/` once: chooses the scheme and authenticates if asked to.
     async fn base(&self) -> Result<&str, SourceError> {
-        self.base
+        self.hs
+            .base
             .get_or_try_init(|| async {
-                let schemes: &[&str] = if self.insecure.is_some() { &["https", "http"] } else { &["https"] };
+                let schemes: &[&str] = if self.hs.insecure.is_some() { &["https", "http"] } else { &["https"] };
                 let mut last = None;
                 for scheme in schemes {
                     let base = format!("{scheme}://{}", self.host);
@@ -397,6 +523,11 @@ impl Inner {
 
     /// GET with the current credentials; a 401 re-authenticates once.
     async fn get(&self, path: &str, accept: Option<&'static str>, range_from: Option<u64>, what: &str) -> Result<Response, SourceError> {
+        self.request(Method::GET, path, accept, range_from, what).await
+    }
+
+    /// A request with the current credentials; a 401 re-authenticates once.
+    async fn request(&self, method: Method, path: &str, accept: Option<&'static str>, range_from: Option<u64>, what: &str) -> Result<Response, SourceError> {
         let base = self.base().await?;
         let url = Url::parse(&format!("{base}{path}")).map_err(|e| SourceError::Registry { registry: self.host.clone(), reason: format!("bad URL for {what}: {e}") })?;
         let client = self.client_for(&url);
@@ -405,7 +536,7 @@ impl Inner {
             let header = self.auth_header().await?;
             let resp = self
                 .send(what, || {
-                    let mut r = client.get(url.clone());
+                    let mut r = client.request(method.clone(), url.clone());
                     if let Some(h) = &header {
                         r = r.header(AUTHORIZATION, h.clone());
                     }
@@ -418,7 +549,7 @@ impl Inner {
                     r
                 })
                 .await?;
-            tracing::debug!(host = %self.host, %what, status = resp.status().as_u16(), "registry GET");
+            tracing::debug!(host = %self.host, %what, %method, status = resp.status().as_u16(), "registry request");
             if resp.status() == StatusCode::UNAUTHORIZED {
                 if may_reauth {
                     may_reauth = false;
@@ -540,7 +671,7 @@ impl Inner {
         let realm_hostport = url.port().map_or_else(|| realm_host.clone(), |p| format!("{realm_host}:{p}"));
         match url.scheme() {
             "https" => {}
-            "http" if self.insecure.is_some() && (realm_hostport == self.host || self.opts.is_insecure(&realm_hostport)) => {}
+            "http" if self.hs.insecure.is_some() && (realm_hostport == self.host || self.opts.is_insecure(&realm_hostport)) => {}
             s => return Err(bad(format!("token realm uses {s}://, which is only accepted for hosts given as insecure"))),
         }
         let service = ch.param("service").map(str::to_string);

@@ -376,3 +376,42 @@ fn untyped_descriptor_falls_back_to_the_manifests_endpoint() {
     let e = read_blob(&s).unwrap_err();
     assert!(e.starts_with("blob sha256:") && e.contains("is missing from docker://127.0.0.1:"), "{e}");
 }
+
+#[test]
+fn tags_resolve_with_head_and_a_pool_shares_pings_and_tokens() {
+    // HEAD with a digest header; a registry without the header gets a GET whose bytes are
+    // hashed.
+    let manifest = br#"{"schemaVersion":2}"#;
+    let named = format!("sha256:{}", "ab".repeat(32));
+    let n2 = named.clone();
+    let (port, log) = registry(move |req, _| match (req.method.as_str(), req.path.as_str()) {
+        ("HEAD", "/v2/ns/app/manifests/v1") => Resp::Full(200, vec![("Docker-Content-Digest".into(), n2.clone()), ("Content-Length".into(), "0".into())], vec![]),
+        ("HEAD", "/v2/ns/app/manifests/nodigest") => Resp::Full(200, vec![("Content-Length".into(), "0".into())], vec![]),
+        ("GET", "/v2/ns/app/manifests/nodigest") => ok(manifest),
+        _ => Resp::Full(404, vec![("Content-Length".into(), "0".into())], vec![]),
+    });
+    let host = format!("127.0.0.1:{port}");
+    let pool = RegistryPool::new(&SourceOptions::new().insecure_host(&host).limits(fast())).unwrap();
+    let store = |r: &str| pool.store(ImageReference::parse(&format!("{host}/{r}")).unwrap()).unwrap();
+    assert_eq!(store("ns/app:v1").resolve_digest().unwrap().to_string(), named);
+    assert_eq!(store("ns/app:nodigest").resolve_digest().unwrap(), Digest::sha256_of(manifest));
+    let pinned = format!("sha256:{}", "cd".repeat(32));
+    let before = log.lock().unwrap().len();
+    assert_eq!(store(&format!("ns/app@{pinned}")).resolve_digest().unwrap().to_string(), pinned, "a digest needs no request");
+    assert_eq!(log.lock().unwrap().len(), before);
+    let e = store("ns/app:gone").resolve_digest().unwrap_err();
+    assert!(matches!(e, SourceError::ManifestUnknown { .. }), "{e}");
+    let pings = log.lock().unwrap().iter().filter(|l| l.starts_with("GET /v2/ ")).count();
+    assert_eq!(pings, 1, "one ping per host for the whole pool: {:?}", log.lock().unwrap());
+
+    // Tokens are shared per repository: a second store for ns/app fetches none.
+    let (port, _, tokens) = token_registry(|_| true);
+    let host = format!("127.0.0.1:{port}");
+    let pool = RegistryPool::new(&SourceOptions::new().insecure_host(&host).limits(fast())).unwrap();
+    for _ in 0..3 {
+        let s = pool.store(ImageReference::parse(&format!("{host}/ns/app:v1")).unwrap()).unwrap();
+        assert_eq!(read_blob(&s).unwrap(), BLOB);
+    }
+    assert_eq!(tokens.lock().unwrap().len(), 1, "{:?}", tokens.lock().unwrap());
+    drop(pool);
+}

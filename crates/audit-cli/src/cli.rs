@@ -28,6 +28,98 @@ pub(crate) enum Command {
         /// Rule id (GO001) or name (interpreter-missing).
         id: String,
     },
+    /// Run the Kubernetes validating admission webhook (HTTPS): POST /validate takes
+    /// admission.k8s.io/v1 AdmissionReviews for Pods and pod-template workloads.
+    Serve(Box<ServeArgs>),
+}
+
+/// `imgaudit serve`.
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, value_name = "ADDR:PORT", default_value = "0.0.0.0:8443")]
+    pub(crate) listen: String,
+    /// PEM certificate chain served (reloaded when the file changes).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) tls_cert: PathBuf,
+    /// PEM private key of the certificate (reloaded when the file changes).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) tls_key: PathBuf,
+    /// Seconds between checks of the certificate files for changes.
+    #[arg(long, value_name = "SECS", default_value_t = 10.0)]
+    pub(crate) tls_reload_interval: f64,
+    /// Policy file (default: ./imgaudit.toml when it exists); its [admission] table sets
+    /// thresholds, exemptions, allowed registries and the failure policy.
+    #[arg(long, short = 'c', value_name = "FILE")]
+    pub(crate) config: Option<PathBuf>,
+    /// Distroless profile for DL rules (overrides the policy file's).
+    #[arg(long, value_name = "NAME")]
+    pub(crate) profile: Option<String>,
+    /// Platform audited in multi-platform images (default: the host's).
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]", conflicts_with = "all_platforms")]
+    pub(crate) platform: Option<String>,
+    /// Audit every platform of multi-platform images (any platform's findings count).
+    #[arg(long)]
+    pub(crate) all_platforms: bool,
+    /// Answer within this many seconds, by the failure policy when an audit is not done
+    /// (it goes on in the background). Keep it below the webhook's timeoutSeconds.
+    #[arg(long, value_name = "SECS", default_value_t = 8.0)]
+    pub(crate) deadline: f64,
+    /// Seconds a tag's resolved digest is reused (0: a HEAD request on every admission).
+    #[arg(long, value_name = "SECS", default_value_t = 0.0)]
+    pub(crate) resolve_ttl: f64,
+    /// Seconds an audit result is kept (by manifest digest).
+    #[arg(long, value_name = "SECS", default_value_t = 3600.0)]
+    pub(crate) cache_ttl: f64,
+    /// Seconds a failed audit is remembered before it is tried again.
+    #[arg(long, value_name = "SECS", default_value_t = 30.0)]
+    pub(crate) error_ttl: f64,
+    /// Bytes of audit results kept (estimated; least recently used go first).
+    #[arg(long, value_name = "BYTES", default_value_t = 64 << 20)]
+    pub(crate) cache_bytes: u64,
+    /// Bytes of per-layer analyses kept, so images sharing base layers audit fast.
+    #[arg(long, value_name = "BYTES", default_value_t = 512 << 20)]
+    pub(crate) layer_cache_bytes: u64,
+    /// Audits run at once.
+    #[arg(long, value_name = "N", default_value_t = 2)]
+    pub(crate) max_audits: usize,
+    /// Audits waiting or running at most; more are answered by the failure policy.
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    pub(crate) max_queued_audits: usize,
+    /// Client connections served at once (more wait to be accepted).
+    #[arg(long, value_name = "N", default_value_t = 256)]
+    pub(crate) max_connections: usize,
+    /// Largest request body accepted (413 above).
+    #[arg(long, value_name = "BYTES", default_value_t = 4 << 20)]
+    pub(crate) max_body_bytes: u64,
+    /// Image references to audit at start-up, one per line (# comments); /readyz answers
+    /// 200 once they are done.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) prefetch: Option<PathBuf>,
+    /// Seconds given to open requests after SIGTERM.
+    #[arg(long, value_name = "SECS", default_value_t = 10.0)]
+    pub(crate) shutdown_grace: f64,
+    /// Layers analysed in parallel per audit (default: number of CPUs).
+    #[arg(long, short = 'j', value_name = "N")]
+    pub(crate) jobs: Option<usize>,
+    /// Log format on stderr.
+    #[arg(long, value_enum, default_value_t = LogFormat::Json)]
+    pub(crate) log_format: LogFormat,
+    /// More logging (-v debug, -vv trace); the default is info.
+    #[arg(long, short = 'v', action = clap::ArgAction::Count)]
+    pub(crate) verbose: u8,
+    /// Registry options.
+    #[command(flatten)]
+    pub(crate) registry: RegistryArgs,
+}
+
+/// Log formats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum LogFormat {
+    /// One JSON object per line.
+    Json,
+    /// Human-readable lines.
+    Text,
 }
 
 /// `imgaudit rules`.

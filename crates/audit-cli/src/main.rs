@@ -30,6 +30,7 @@ fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Some(cli::Command::Rules(args)) => cmd::rules::list(&args),
         Some(cli::Command::Explain { id }) => cmd::rules::explain(&id),
+        Some(cli::Command::Serve(args)) => cmd::serve::run(&args),
         None => cmd::audit::run(&cli.audit),
     }
 }

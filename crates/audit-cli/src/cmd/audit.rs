@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
+use audit_core::admission;
 use audit_core::audit::Auditor;
 use audit_core::finding::Severity;
 use audit_core::limits::Limits;
@@ -89,7 +90,7 @@ pub(crate) fn run(args: &AuditArgs) -> anyhow::Result<ExitCode> {
             out.flush()?;
         }
     }
-    if auditor.policy().fail_on.is_some() && reports.iter().any(|r| auditor.policy().fails(&r.findings)) {
+    if reports.iter().any(|r| admission::verdict(r, auditor.policy()).denied()) {
         return Ok(ExitCode::from(1));
     }
     if reports.is_empty() {
@@ -102,7 +103,7 @@ pub(crate) fn run(args: &AuditArgs) -> anyhow::Result<ExitCode> {
 const POLICY_FILE: &str = "imgaudit.toml";
 
 /// Reads `--config FILE`, else `./imgaudit.toml` when it exists, else the default policy.
-fn load_policy(config: Option<&std::path::Path>) -> anyhow::Result<Policy> {
+pub(crate) fn load_policy(config: Option<&std::path::Path>) -> anyhow::Result<Policy> {
     let path = match config {
         Some(p) => p.to_path_buf(),
         None if std::path::Path::new(POLICY_FILE).is_file() => POLICY_FILE.into(),
@@ -126,7 +127,7 @@ fn init_logging(verbose: u8) {
 }
 
 /// Today's date (UTC) as `YYYY-MM-DD`, from the system clock.
-fn today() -> String {
+pub(crate) fn today() -> String {
     let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let days = (secs / 86_400) as i64;
     // Civil-from-days (proleptic Gregorian), Howard Hinnant's algorithm.

@@ -206,6 +206,31 @@ impl RegistryPool {
     }
 }
 
+impl RegistryPool {
+    /// [`RegistryStore::resolve_digest`] for async callers: the request runs on the pool's
+    /// runtime and the returned future can be awaited from any runtime (no blocking thread).
+    pub fn resolve_digest(&self, reference: ImageReference) -> impl std::future::Future<Output = Result<Digest, SourceError>> + Send + 'static {
+        let store = self.store(reference);
+        let handle = self.shared.rt.0.as_ref().map(|rt| rt.handle().clone());
+        async move {
+            let RegistryStore { inner, .. } = store?;
+            if let Some(d) = inner.reference.digest() {
+                return Ok(d.clone());
+            }
+            let Some(handle) = handle else { unreachable!("runtime present until drop") };
+            let host = inner.host.clone();
+            let task = handle.spawn(async move {
+                let what = format!("resolving {}", inner.reference);
+                match tokio::time::timeout_at(inner.deadline, inner.resolve()).await {
+                    Ok(r) => r,
+                    Err(_) => Err(SourceError::Timeout { registry: inner.host.clone(), what, secs: inner.limits.total_timeout.as_secs() }),
+                }
+            });
+            task.await.map_err(|e| SourceError::Registry { registry: host, reason: format!("resolution task failed: {e}") })?
+        }
+    }
+}
+
 /// Drops the older half of a map that reached [`POOL_MAX_ENTRIES`].
 fn prune<K: Clone + Eq + std::hash::Hash, V>(m: &mut HashMap<K, V>, created: impl Fn(&V) -> Instant) {
     if m.len() < POOL_MAX_ENTRIES {
@@ -235,30 +260,10 @@ impl RegistryStore {
     /// hashed when the registry sends no digest header. For a multi-platform image this is
     /// the index digest.
     pub fn resolve_digest(&self) -> Result<Digest, SourceError> {
-        let i = &self.inner;
-        let r = &i.reference;
-        if let Some(d) = r.digest() {
+        if let Some(d) = self.inner.reference.digest() {
             return Ok(d.clone());
         }
-        let target = r.target();
-        let shown = format!("{}:{target}", r.repository());
-        let path = format!("/v2/{}/manifests/{target}", r.repository());
-        let what = format!("manifest {shown}");
-        let head = self.block_on(&format!("resolving {shown}"), async {
-            let resp = i.request(Method::HEAD, &path, Some(ACCEPT_MANIFESTS), None, &what).await?;
-            if resp.status() == StatusCode::NOT_FOUND {
-                return Err(SourceError::ManifestUnknown { registry: i.host.clone(), reference: shown.clone() });
-            }
-            let resp = i.check_status(resp, &what).await?;
-            Ok(resp.headers().get("docker-content-digest").and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<Digest>().ok()))
-        })?;
-        match head {
-            Some(d) => Ok(d),
-            None => {
-                let root = self.root()?;
-                Ok(root.digest.unwrap_or_else(|| Digest::sha256_of(&root.bytes)))
-            }
-        }
+        self.block_on(&format!("resolving {}", self.inner.reference), self.inner.resolve())
     }
 
     /// Runs a future on the store's runtime from a synchronous caller, under the overall
@@ -409,6 +414,40 @@ fn tls_failure(e: &(dyn std::error::Error + 'static)) -> Option<String> {
 }
 
 impl Inner {
+    /// `HEAD` of the tag's manifest; a `GET` (digest header, else the hash of the bytes) when
+    /// the registry sends no digest header.
+    async fn resolve(&self) -> Result<Digest, SourceError> {
+        let r = &self.reference;
+        let target = r.target();
+        let shown = format!("{}:{target}", r.repository());
+        let path = format!("/v2/{}/manifests/{target}", r.repository());
+        let what = format!("manifest {shown}");
+        for method in [Method::HEAD, Method::GET] {
+            let resp = self.request(method.clone(), &path, Some(ACCEPT_MANIFESTS), None, &what).await?;
+            if resp.status() == StatusCode::NOT_FOUND {
+                return Err(SourceError::ManifestUnknown { registry: self.host.clone(), reference: shown });
+            }
+            let resp = self.check_status(resp, &what).await?;
+            let header = resp.headers().get("docker-content-digest").and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<Digest>().ok());
+            if method == Method::HEAD {
+                if let Some(d) = header {
+                    return Ok(d);
+                }
+                continue;
+            }
+            let bytes = self.read_bounded(resp, MAX_MANIFEST_BYTES, &what).await?;
+            let computed = Digest::sha256_of(&bytes);
+            return match header {
+                Some(d) if d.algorithm() == computed.algorithm() && d != computed => {
+                    Err(SourceError::DigestMismatch { what: what.clone(), expected: d, actual: computed })
+                }
+                Some(d) => Ok(d),
+                None => Ok(computed),
+            };
+        }
+        unreachable!("GET returns")
+    }
+
     fn client_for(&self, url: &Url) -> &Client {
         let host = match (url.host_str(), url.port()) {
             (Some(h), Some(p)) => format!("{h}:{p}"),
@@ -549,7 +588,7 @@ impl Inner {
                     r
                 })
                 .await?;
-            tracing::debug!(host = %self.host, %what, %method, status = resp.status().as_u16(), "registry request");
+            tracing::debug!(host = %self.host, %what, status = resp.status().as_u16(), "registry {method}");
             if resp.status() == StatusCode::UNAUTHORIZED {
                 if may_reauth {
                     may_reauth = false;

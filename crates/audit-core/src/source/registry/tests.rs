@@ -404,6 +404,12 @@ fn tags_resolve_with_head_and_a_pool_shares_pings_and_tokens() {
     let pings = log.lock().unwrap().iter().filter(|l| l.starts_with("GET /v2/ ")).count();
     assert_eq!(pings, 1, "one ping per host for the whole pool: {:?}", log.lock().unwrap());
 
+    // The async form, awaited on another runtime.
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let r = ImageReference::parse(&format!("{host}/ns/app:v1")).unwrap();
+    assert_eq!(rt.block_on(pool.resolve_digest(r)).unwrap().to_string(), named);
+    drop(rt);
+
     // Tokens are shared per repository: a second store for ns/app fetches none.
     let (port, _, tokens) = token_registry(|_| true);
     let host = format!("127.0.0.1:{port}");

@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: test fixtures docs demo-run bench bench-registry
+.PHONY: test fixtures docs demo-run bench bench-registry image-check bench-serve
 test: fixtures
 	$(CARGO) nextest run --workspace --no-fail-fast
 	$(CARGO) test --workspace --doc
@@ -28,3 +28,12 @@ bench:
 bench-registry:
 	$(MAKE) -C testdata large
 	./benches/registry-compare.sh
+
+# The admission webhook image, built offline from deploy/Dockerfile with buildah (root) and
+# checked with `imgaudit --profile static`: nothing above low (issue #5).
+image-check:
+	./deploy/build-image.sh
+
+# Load test of `imgaudit serve` (needs wrk and hey): cached-verdict throughput, p50/p99, cold audits.
+bench-serve: fixtures
+	./benches/serve-load.sh

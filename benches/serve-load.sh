@@ -10,6 +10,16 @@
 #   3. the most it serves (wrk, 2 threads × 16 connections, keep-alive), same two bodies.
 #
 # Load generator, server and registry share this machine's cores: numbers are for all three.
+#
+# Measured on the 2-core development machine (static release build from deploy/build-image.sh,
+# 10 s per run):
+#   cold audit, first admission   clean 92 ms · musl 82 ms (shares clean's base layers) ·
+#                                 go-rules (32 MB, 11 Go binaries) 396 ms
+#   1,000 req/s, cached verdict   digest-pinned p50 0.8 ms, p99 1.6 ms;
+#                                 tag (HEAD each time) p50 2.8 ms, p99 6.7 ms; no error
+#   most throughput (wrk)         digest-pinned 20,200 req/s (p99 2.3 ms);
+#                                 tag 5,300 req/s (p99 7.7 ms)
+#   server RSS afterwards         13 MiB
 # Usage: benches/serve-load.sh [SECONDS per run, default 10]
 #        IMGAUDIT=path/to/imgaudit benches/serve-load.sh   (default: cargo build --release)
 # Needs docker-registry, skopeo, openssl, curl, wrk and hey (apt-get install wrk hey).
@@ -62,7 +72,7 @@ done
 
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
   -keyout "$W/tls.key" -out "$W/tls.crt" -subj "/CN=imgaudit-bench" \
-  -addext "subjectAltName=IP:127.0.0.1" -addext "basicConstraints=critical,CA:FALSE" \
+  -addext "subjectAltName=IP:127.0.0.1,DNS:localhost" -addext "basicConstraints=critical,CA:FALSE" \
   -addext "extendedKeyUsage=serverAuth" 2>/dev/null
 echo 'fail_on = "critical"' > "$W/imgaudit.toml"
 "$BIN" serve --listen 127.0.0.1:0 --tls-cert "$W/tls.crt" --tls-key "$W/tls.key" \
@@ -70,6 +80,9 @@ echo 'fail_on = "critical"' > "$W/imgaudit.toml"
 SRV_PID=$!
 PORT=$(wait_port "$W/serve.log" '"addr":"127.0.0.1:')
 URL=https://127.0.0.1:$PORT/validate
+# SNI may only carry a host name (RFC 6066), and rustls enforces it: wrk would send the IP
+# of a 127.0.0.1 URL, hey sends "host:port" — so wrk gets localhost, hey `-host localhost`.
+LURL=https://localhost:$PORT/validate
 
 review() { # IMAGE FILE
   cat > "$2" <<EOF
@@ -105,7 +118,7 @@ post "$W/pinned.json" > /dev/null
 echo
 echo "== cached verdicts at 1,000 req/s (hey -c 10 -q 100 -z ${SECS}s)"
 for body in pinned tag; do
-  SSL_CERT_FILE="$W/tls.crt" hey -z "${SECS}s" -c 10 -q 100 -m POST -T application/json -D "$W/$body.json" "$URL" > "$W/hey-$body.txt"
+  SSL_CERT_FILE="$W/tls.crt" hey -z "${SECS}s" -c 10 -q 100 -host localhost -m POST -T application/json -D "$W/$body.json" "$URL" > "$W/hey-$body.txt"
   rps=$(grep 'Requests/sec' "$W/hey-$body.txt" | awk '{print $2}')
   p50=$(grep '50% in' "$W/hey-$body.txt" | awk '{print $3*1000}')
   p99=$(grep '99% in' "$W/hey-$body.txt" | awk '{print $3*1000}')
@@ -121,7 +134,7 @@ import json, sys
 body = open(sys.argv[1]).read()
 open(sys.argv[2], "w").write('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\nwrk.body = %s\n' % json.dumps(body))
 PY
-  wrk -t2 -c16 -d"${SECS}s" --latency -s "$W/$body.lua" "$URL" > "$W/wrk-$body.txt"
+  wrk -t2 -c16 -d"${SECS}s" --latency -s "$W/$body.lua" "$LURL" > "$W/wrk-$body.txt"
   rps=$(grep 'Requests/sec' "$W/wrk-$body.txt" | awk '{print $2}')
   p50=$(grep -E '^ +50%' "$W/wrk-$body.txt" | awk '{print $2}')
   p99=$(grep -E '^ +99%' "$W/wrk-$body.txt" | awk '{print $2}')
@@ -132,5 +145,5 @@ done
 echo
 echo "== server counters"
 curl -sS --cacert "$W/tls.crt" "https://127.0.0.1:$PORT/metrics" \
-  | grep -E '^imgaudit_(audits_total|verdict_cache_(hits|misses)_total|layer_cache_(hits|misses)|resolve_cache_misses_total|registry_errors_total\{kind="(unreachable|timeout)"\}) ' || true
+  | grep -E '^imgaudit_(audits_total\{result="(ok|error)"\}|verdict_cache_(hits|misses)_total|layer_cache_(hits|misses)|resolve_cache_misses_total|registry_errors_total\{kind="(unreachable|timeout)"\}) ' || true
 ps -o rss= -p "$SRV_PID" | awk '{printf "server RSS: %.1f MiB\n", $1/1024}'

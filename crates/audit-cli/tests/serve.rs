@@ -45,9 +45,14 @@ struct Server {
 impl Server {
     /// Starts `imgaudit serve` with `policy` as its policy file and extra flags.
     fn start(policy: &str, extra: &[&str]) -> Self {
+        Self::start_with(policy, extra, None)
+    }
+
+    /// The same with a given certificate pair (else a fresh self-signed one).
+    fn start_with(policy: &str, extra: &[&str], pair: Option<(PathBuf, PathBuf)>) -> Self {
         require("openssl");
         let dir = tempfile::tempdir().unwrap();
-        let (cert, key) = make_cert(dir.path(), "tls");
+        let (cert, key) = pair.unwrap_or_else(|| make_cert(dir.path(), "tls"));
         std::fs::write(dir.path().join("imgaudit.toml"), policy).unwrap();
         let home = dir.path().join("home");
         std::fs::create_dir(&home).unwrap();
@@ -83,10 +88,7 @@ impl Server {
                 l.push('\n');
             }
         });
-        let port = match rx.recv_timeout(Duration::from_secs(30)) {
-            Ok(p) => p,
-            Err(_) => panic!("imgaudit serve did not start: {}", log.lock().unwrap()),
-        };
+        let Ok(port) = rx.recv_timeout(Duration::from_secs(30)) else { panic!("imgaudit serve did not start: {}", log.lock().unwrap()) };
         let client = client(&[&cert]);
         Self { child, port, dir, log, client }
     }
@@ -146,6 +148,7 @@ fn client(certs: &[&Path]) -> reqwest::blocking::Client {
 static UID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 /// An AdmissionReview as the API server sends it.
+#[allow(clippy::too_many_arguments)]
 fn review(group: &str, kind: &str, resource: &str, op: &str, sub: Option<&str>, ns: &str, object: Value, old: Option<Value>) -> Value {
     let uid = format!("705ab4f5-6393-11e8-b7cc-42010a80{:04}", UID.fetch_add(1, std::sync::atomic::Ordering::SeqCst));
     json!({
@@ -469,4 +472,47 @@ fn prefetch_list_readiness_cert_reload_and_sigterm() {
     std::thread::sleep(Duration::from_millis(100));
     let log = s.log();
     assert!(log.contains("\"signal\":\"SIGTERM\"") && log.contains("\"message\":\"stopped\""), "{log}");
+}
+
+#[test]
+fn deploy_artefacts_match_the_binary() {
+    // deploy/make-cert.sh's CA-signed leaf is served, and a client that trusts only the CA
+    // reaches the webhook by its Service name, as the API server does with the caBundle.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy");
+    let certs = tempfile::tempdir().unwrap();
+    let o = Command::new("bash").arg(root.join("make-cert.sh")).arg(certs.path()).args(["imgaudit", "imgaudit"]).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("kubectl -n imgaudit create secret tls imgaudit-tls") && out.contains("/webhooks/0/clientConfig/caBundle"), "{out}");
+    let pair = (certs.path().join("tls.crt"), certs.path().join("tls.key"));
+    let s = Server::start_with("", &[], Some(pair));
+    let c = reqwest::blocking::Client::builder()
+        .use_rustls_tls()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(reqwest::Certificate::from_pem(&std::fs::read(certs.path().join("ca.crt")).unwrap()).unwrap())
+        .resolve("imgaudit.imgaudit.svc", std::net::SocketAddr::from(([127, 0, 0, 1], s.port)))
+        .no_proxy()
+        .build()
+        .unwrap();
+    let r = c.get(format!("https://imgaudit.imgaudit.svc:{}/healthz", s.port)).send().unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+
+    // Every flag the manifests pass exists.
+    let help = Command::new(env!("CARGO_BIN_EXE_imgaudit")).args(["serve", "--help"]).output().unwrap();
+    let help = String::from_utf8_lossy(&help.stdout).into_owned();
+    let read = |f: &str| std::fs::read_to_string(root.join(f)).unwrap();
+    let (deployment, dockerfile, webhook) = (read("deployment.yaml"), read("Dockerfile"), read("webhook.yaml"));
+    let flags: Vec<&str> = deployment.lines().chain(dockerfile.lines().filter(|l| l.starts_with("CMD"))).flat_map(|l| l.split(['"', ' ', '['])).filter(|w| w.starts_with("--") && w.contains('=')).map(|w| w.split('=').next().unwrap()).collect();
+    assert!(flags.len() >= 8, "{flags:?}");
+    for f in flags {
+        assert!(help.contains(&format!("{f} ")) || help.contains(&format!("{f}\n")), "{f} is not an `imgaudit serve` flag");
+    }
+    // The webhook sends every kind the server inspects, answers before the API server gives
+    // up, and never judges kube-system or its own namespace.
+    for r in ["pods,", "pods/ephemeralcontainers", "replicationcontrollers", "deployments", "replicasets", "statefulsets", "daemonsets", "jobs", "cronjobs"] {
+        assert!(webhook.contains(r), "webhook.yaml lacks {r}");
+    }
+    assert!(webhook.contains("timeoutSeconds: 10") && deployment.contains("--deadline=8"));
+    assert!(webhook.contains("values: [kube-system, imgaudit]") && webhook.contains("path: /validate"));
+    assert!(webhook.contains("admissionReviewVersions: [\"v1\"]") && webhook.contains("sideEffects: None"));
 }

@@ -377,8 +377,7 @@ mod tests {
     #[test]
     fn cli_verdict_is_fail_on() {
         let mut p = Policy::default();
-        let mut r = Report::default();
-        r.findings = vec![f("GO003", Severity::High)];
+        let r = Report { findings: vec![f("GO003", Severity::High)], ..Report::default() };
         assert!(!verdict(&r, &p).denied(), "no fail_on: never fails");
         p.fail_on = Some(Severity::High);
         assert!(verdict(&r, &p).denied());

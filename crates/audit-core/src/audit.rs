@@ -326,7 +326,8 @@ impl Auditor {
         order.sort_by_key(|&i| std::cmp::Reverse(specs[i].size));
         let next = AtomicUsize::new(0);
         let cancel = AtomicBool::new(false);
-        let results: Mutex<Vec<Option<Result<Arc<LayerAnalysis>, Error>>>> = Mutex::new((0..specs.len()).map(|_| None).collect());
+        type Slot = Option<Result<Arc<LayerAnalysis>, Error>>;
+        let results: Mutex<Vec<Slot>> = Mutex::new((0..specs.len()).map(|_| None).collect());
         let workers = self.jobs.min(specs.len()).max(1);
         std::thread::scope(|s| {
             for _ in 0..workers {

@@ -6,6 +6,9 @@
 //! [`inspect`]s files as they pass (ELF, Go build info); [`fs`] applies the layers into a
 //! merged view with provenance; [`inspect::ldso`] proves whether executables can start;
 //! [`rules`] turn facts into [`finding`]s; [`policy`] adjusts them; [`report`] renders.
+//! [`admission`] turns findings and a policy into an allow/warn/deny verdict (the CLI's
+//! `--fail-on` and its admission webhook share it); [`cache`] holds the byte-bounded LRU and
+//! the per-layer analysis cache a long-running caller gives the auditor.
 //!
 //! ```
 //! use audit_core::audit::Auditor;

@@ -84,22 +84,26 @@ pub(crate) fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
 
     let rt = tokio::runtime::Builder::new_multi_thread().thread_name("imgaudit-serve").enable_all().build()?;
     let engine = Arc::new(Engine::new(policy, builder, pool, layers, settings));
-    let result = rt.block_on(serve(engine, certs, reload, addr, prefetch, args.max_connections.max(1), args.max_body_bytes, grace));
+    let listen = Listen { addr, certs, reload, max_connections: args.max_connections.max(1), max_body: args.max_body_bytes, grace };
+    let result = rt.block_on(serve(engine, listen, prefetch));
     rt.shutdown_timeout(Duration::from_secs(1));
     result.map(|()| ExitCode::SUCCESS)
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn serve(
-    engine: Arc<Engine>,
-    certs: Arc<tls::Reloading>,
-    reload: Duration,
+/// The HTTPS side's settings.
+struct Listen {
     addr: SocketAddr,
-    prefetch: Vec<String>,
+    certs: Arc<tls::Reloading>,
+    /// Between checks of the certificate files.
+    reload: Duration,
     max_connections: usize,
     max_body: u64,
+    /// Given to open requests after SIGTERM.
     grace: Duration,
-) -> anyhow::Result<()> {
+}
+
+async fn serve(engine: Arc<Engine>, l: Listen, prefetch: Vec<String>) -> anyhow::Result<()> {
+    let Listen { addr, certs, reload, max_connections, max_body, grace } = l;
     let acceptor = tokio_rustls::TlsAcceptor::from(certs.server_config()?);
     Arc::clone(&certs).watch(reload);
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("listening on {addr}"))?;

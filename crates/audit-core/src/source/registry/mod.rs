@@ -77,8 +77,11 @@ struct Shared {
     rt: Rt,
     opts: SourceOptions,
     hosts: Mutex<HashMap<String, Arc<HostState>>>,
-    repos: Mutex<HashMap<(String, String), (Instant, Arc<Mutex<AuthState>>)>>,
+    repos: Mutex<HashMap<(String, String), RepoAuth>>,
 }
+
+/// When a repository's auth state was made, and the state (shared by its stores).
+type RepoAuth = (Instant, Arc<Mutex<AuthState>>);
 
 /// The pool's runtime; shut down without blocking when the last user goes (dropping a
 /// runtime inside another one would panic).

@@ -397,6 +397,9 @@ impl Engine {
     /// Resolves and audits `image` to completion (no deadline): the prefetch.
     pub(crate) async fn warm(self: Arc<Self>, image: String) -> Result<(), String> {
         let r = ImageReference::parse(&image).map_err(|e| e.to_string())?;
+        if !self.policy.admission.registry_allowed(&r) {
+            return Err("registry is not in the policy's allowed_registries".into());
+        }
         let far = Instant::now() + Duration::from_secs(24 * 3600);
         let d = match self.resolve(&r, far).await {
             Some(Ok(d)) => d,

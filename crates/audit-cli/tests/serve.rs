@@ -57,7 +57,7 @@ impl Server {
         let home = dir.path().join("home");
         std::fs::create_dir(&home).unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_imgaudit"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--tls-reload-interval", "0.2", "--shutdown-grace", "5"])
+            .args(["serve", "--listen", "127.0.0.1:0", "--tls-reload-interval", "0.2"])
             .arg("--tls-cert")
             .arg(&cert)
             .arg("--tls-key")
@@ -355,7 +355,7 @@ fn single_flight_deadline_and_background_warming() {
     reg.push(&fixture("go-rules"), "apps/slow:1", &[]);
     reg.push(&fixture("musl"), "apps/musl:1", &[]);
     let policy = "[admission]\nfailure_policy = \"fail-closed\"\n";
-    let s = Server::start(policy, &["--insecure", &host, "--deadline", "0.2", "--max-audits", "1"]);
+    let s = Server::start(policy, &["--insecure", &host, "--deadline", "0.1", "--max-audits", "1"]);
     let slow = format!("{host}/apps/slow:1");
 
     // Eight concurrent admissions of a fresh image: one audit; the answers come at the
@@ -369,7 +369,9 @@ fn single_flight_deadline_and_background_warming() {
     for r in &answers {
         assert_eq!(r["allowed"], false, "{r}");
         let m = r["status"]["message"].as_str().unwrap();
-        assert!(m.contains("no verdict (audit still running; retry shortly); denied by failure_policy fail-closed"), "{m}");
+        // Usually the tag is resolved and the audit is running; under load the HEAD itself may
+        // miss the deadline — then the audit starts in the background all the same.
+        assert!(m.contains("no verdict (") && m.ends_with("); denied by failure_policy fail-closed"), "{m}");
     }
     // The audit goes on in the background and warms the cache.
     let warmed = wait_for(Duration::from_secs(120), || s.metric("imgaudit_audits_total{result=\"ok\"}") == 1.0);
@@ -423,7 +425,7 @@ fn prefetch_list_readiness_cert_reload_and_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let list = dir.path().join("prefetch.txt");
     std::fs::write(&list, format!("# warmed before /readyz turns 200\n{host}/apps/good:1\n\n")).unwrap();
-    let mut s = Server::start("", &["--insecure", &host, "--prefetch", list.to_str().unwrap()]);
+    let mut s = Server::start("", &["--insecure", &host, "--prefetch", list.to_str().unwrap(), "--shutdown-grace", "60"]);
     assert!(wait_for(Duration::from_secs(60), || s.get("/readyz").0 == 200), "{}", s.log());
     assert_eq!(s.metric("imgaudit_audits_total{result=\"ok\"}"), 1.0);
     assert_eq!(s.review(&pod("default", &[&format!("{host}/apps/good:1")]))["allowed"], true);
@@ -465,13 +467,16 @@ fn prefetch_list_readiness_cert_reload_and_sigterm() {
         if let Some(st) = s.child.try_wait().unwrap() {
             break st;
         }
-        assert!(t.elapsed() < Duration::from_secs(10), "still running after SIGTERM");
+        assert!(t.elapsed() < Duration::from_secs(65), "still running after SIGTERM");
         std::thread::sleep(Duration::from_millis(20));
     };
     assert!(status.success(), "{status:?}");
     std::thread::sleep(Duration::from_millis(100));
     let log = s.log();
     assert!(log.contains("\"signal\":\"SIGTERM\"") && log.contains("\"message\":\"stopped\""), "{log}");
+    let down: Value = log.lines().filter_map(|l| serde_json::from_str::<Value>(l).ok()).find(|v| v["message"] == "shutting down").unwrap();
+    assert!(down["open"].as_u64().unwrap() >= 1, "the request was in flight at SIGTERM: {down}");
+    assert!(answer["status"]["message"].as_str().is_some_and(|m| m.contains("GO001")), "answered with the verdict: {answer}");
 }
 
 #[test]

@@ -26,6 +26,10 @@ use super::review::{self, BadReview, Request, Response, Status, Subject};
 const RESOLVE_CACHE_BYTES: u64 = 4 << 20;
 /// Most tag resolutions in flight at once.
 const MAX_RESOLUTIONS: usize = 1024;
+/// How long a resolution that missed its request's deadline is still waited for in the
+/// background before the audit is started: 10 minutes (the registry's own timeouts end it
+/// sooner).
+const BACKGROUND_WAIT: Duration = Duration::from_secs(600);
 /// Most distinct images judged per request (a pod has a few; more is abuse).
 pub(crate) const MAX_IMAGES_PER_REQUEST: usize = 64;
 
@@ -289,7 +293,15 @@ impl Engine {
             Some(Err(e)) => return Judged::NoVerdict(None, e.to_string()),
             None => {
                 self.metrics.deadline_exceeded.fetch_add(1, Ordering::Relaxed);
-                return Judged::NoVerdict(None, format!("resolving the tag took longer than {:.1} s", self.settings.deadline.as_secs_f64()));
+                // Finish in the background: the resolution (joined, not repeated), then start
+                // the audit, so a later admission finds the verdict.
+                let (me, r) = (Arc::clone(&self), r.clone());
+                tokio::spawn(async move {
+                    if let Some(Ok(d)) = me.resolve(&r, Instant::now() + BACKGROUND_WAIT).await {
+                        let _ = me.outcome(&r, &d, Instant::now()).await;
+                    }
+                });
+                return Judged::NoVerdict(None, "resolving the tag took longer than the deadline".into());
             }
         };
         match self.outcome(&r, &digest, deadline).await {
@@ -400,7 +412,7 @@ impl Engine {
         if !self.policy.admission.registry_allowed(&r) {
             return Err("registry is not in the policy's allowed_registries".into());
         }
-        let far = Instant::now() + Duration::from_secs(24 * 3600);
+        let far = Instant::now() + BACKGROUND_WAIT;
         let d = match self.resolve(&r, far).await {
             Some(Ok(d)) => d,
             Some(Err(e)) => return Err(e.to_string()),

@@ -28,6 +28,8 @@ export GIT_AUTHOR_DATE="2024-01-01T00:00:00Z" GIT_COMMITTER_DATE="2024-01-01T00:
 export GOTOOLCHAIN=local GOENV=off GOSUMDB=off GOFLAGS=-mod=mod GONOSUMDB= GOPRIVATE=
 export GOPROXY="file://$B/proxy"
 export GOCACHE="$TOOLS/gocache" GOPATH="$B/gopath" GOMODCACHE="$B/gopath/pkg/mod"
+# rustup finds its toolchains through HOME unless told: keep the caller's.
+[ -d "$HOME/.rustup" ] && export RUSTUP_HOME="${RUSTUP_HOME:-$HOME/.rustup}"
 export HOME="$B/home"
 unset GOBIN GOOS GOARCH CGO_ENABLED CC CGO_CFLAGS CGO_LDFLAGS GOEXPERIMENT GODEBUG || true
 
@@ -132,6 +134,10 @@ log "gcc / musl-gcc programs"
     mkdir -p "$BIN/fakelibc"
     gcc $CFLAGS -shared -fPIC -nostdlib -Wl,-soname,libc.so.6 \
         -Wl,--version-script=fakelibc.map -o "$BIN/fakelibc/libc.so.6" fakelibc.c
+    # rustc (the toolchain that builds imgaudit) links with lld: `.shstrtab` sits before a
+    # large `.strtab`, far from the section table at the end of the file.
+    rustc -O -C debuginfo=line-tables-only -C codegen-units=1 --remap-path-prefix="$B/c=." \
+        -o "$BIN/hello-rust" hello-rust.rs
 )
 
 # ---------------------------------------------------------------- checks
@@ -140,6 +146,9 @@ interp() { readelf -lW "$1" | sed -n 's/.*Requesting program interpreter: \(.*\)
 needed() { readelf -dW "$1" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p' | tr '\n' ' '; }
 bi() { "$GO" version -m "$1"; }
 
+off() { readelf -SW "$1" | sed -n "s/.*\] $2 \+[A-Z_]\+ \+[0-9a-f]\+ \([0-9a-f]\+\) .*/\1/p"; }
+shoff=$(readelf -hW "$BIN/hello-rust" | sed -n 's/.*Start of section headers: *\([0-9]*\).*/\1/p')
+[ $((shoff - 16#$(off "$BIN/hello-rust" .shstrtab))) -gt 65536 ] || fail "hello-rust: .shstrtab is near the section table (not lld?)"
 [ -z "$(interp "$BIN/app-static")" ]                            || fail "app-static has PT_INTERP"
 [ "$(interp "$BIN/app-cgo-glibc")" = /lib64/ld-linux-x86-64.so.2 ] || fail "app-cgo-glibc interp"
 [[ "$(needed "$BIN/app-cgo-glibc")" == *libc.so.6* ]]            || fail "app-cgo-glibc needs libc.so.6"

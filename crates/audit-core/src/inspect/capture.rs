@@ -238,6 +238,39 @@ impl Capture {
         self.missed.len()
     }
 
+    /// Whether the whole file is being kept.
+    pub(crate) fn is_whole(&self) -> bool {
+        matches!(self.buf, Buf::Vec(_))
+    }
+
+    /// Keeps `data`, bytes of the file at `start` that the caller still holds although the
+    /// stream has passed them (a look-back buffer). Charged to the budget like [`Self::want`];
+    /// returns false (keeping nothing) when the budget cannot hold them.
+    pub(crate) fn put(&mut self, start: u64, data: &[u8]) -> bool {
+        let end = (start + data.len() as u64).min(self.size);
+        if start >= end {
+            return true;
+        }
+        let mut new = RangeSet::default();
+        new.insert(start..end);
+        for c in self.captured.intersecting(start..end).collect::<Vec<_>>() {
+            new.remove(c);
+        }
+        let cost = new.len();
+        if cost > self.budget {
+            return false;
+        }
+        self.budget -= cost;
+        for r in new.intersecting(0..u64::MAX).collect::<Vec<_>>() {
+            let a = (r.start - start) as usize;
+            let b = (r.end - start) as usize;
+            self.bytes_mut()[r.start as usize..r.end as usize].copy_from_slice(&data[a..b]);
+            self.pending.remove(r.clone());
+            self.missed.remove(r.clone());
+            self.captured.insert(r);
+        }
+        true
+    }
 }
 
 #[cfg(test)]
@@ -279,6 +312,22 @@ mod tests {
         assert!(c.get(2000..4000).is_none());
         assert_eq!(c.get(3108..4000).unwrap(), &data[3108..4000]);
         assert_eq!(c.missed_bytes(), 3108 - 2000);
+    }
+
+    #[test]
+    fn put_keeps_passed_bytes_within_budget() {
+        let data: Vec<u8> = (0..4096u32).map(|i| (i % 253) as u8).collect();
+        let mut c = Capture::new(data.len() as u64, 0, 1000).unwrap();
+        c.absorb(0, &data);
+        c.advance(data.len() as u64);
+        assert!(!c.want(100..200));
+        assert!(c.put(100, &data[100..200]));
+        assert_eq!(c.get(100..200).unwrap(), &data[100..200]);
+        assert_eq!(c.missed_bytes(), 0);
+        // Overlapping bytes are charged once; over the budget nothing is kept.
+        assert!(c.put(150, &data[150..1050]));
+        assert!(!c.put(2000, &data[2000..2100]));
+        assert!(c.get(2000..2100).is_none());
     }
 
     #[test]

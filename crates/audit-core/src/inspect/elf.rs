@@ -31,6 +31,15 @@ const PREFIX_BYTES: u64 = 64 << 10;
 /// Bytes captured just before a section table at the end of a file (GNU ld puts
 /// `.shstrtab` there).
 const SHT_TAIL_BYTES: u64 = 64 << 10;
+/// The name the section-name table gives itself.
+const SHSTRTAB_NAME: &[u8] = b".shstrtab\0";
+/// Bytes kept around each `.shstrtab` name found between the loaded segments and a far
+/// section table (lld writes `.symtab`, `.shstrtab`, then `.strtab`): the names table of a
+/// linked file is well under this (Go ~0.4 KiB, a Rust binary ~0.5 KiB).
+const NAMES_WINDOW: u64 = 16 << 10;
+/// At most this many `.shstrtab` strings are kept (a symbol or debug string table may
+/// contain the word too).
+const MAX_NAMES_HITS: usize = 4;
 /// A non-executable first segment (GNU ld's headers segment with `.dynsym`, `.dynstr`,
 /// version tables) is captured up to this size.
 const FIRST_SEGMENT_BYTES: u64 = 4 << 20;
@@ -399,6 +408,20 @@ static PCLN_FINDERS: std::sync::LazyLock<[Vec<memchr::memmem::Finder<'static>>; 
     [build(false), build(true)]
 });
 
+/// The section-name table of a sparsely captured file whose section table comes after
+/// more than [`SHT_TAIL_BYTES`] of other non-loaded data. Its place is only known once the
+/// section table arrives, after it has passed, so the bytes between the loaded segments and
+/// the tail window are scanned for the table's own name, `.shstrtab`, and the
+/// [`NAMES_WINDOW`] bytes each side of a hit are kept: the part already passed from a
+/// look-back buffer of that size, the rest as it arrives.
+struct NamesScan {
+    scan: StreamScan,
+    /// The last bytes of the range before `back_end` (at most [`NAMES_WINDOW`]).
+    back: Vec<u8>,
+    back_end: u64,
+    hits: usize,
+}
+
 /// Streams one ELF file; see the module docs.
 pub(crate) struct ElfScanner {
     cap: Capture,
@@ -414,6 +437,7 @@ pub(crate) struct ElfScanner {
     go_note: Option<String>,
     gnu_build_id: Option<String>,
     bi_scan: Option<StreamScan>,
+    names_scan: Option<NamesScan>,
     bi_hits: Vec<u64>,
     bi_examined: usize,
     /// Captured read-only data ranges (`.rodata`) of a Go binary.
@@ -459,6 +483,7 @@ impl ElfScanner {
             go_note: None,
             gnu_build_id: None,
             bi_scan: None,
+            names_scan: None,
             bi_hits: Vec::new(),
             bi_examined: 0,
             rodata: Vec::new(),
@@ -495,8 +520,33 @@ impl ElfScanner {
                     break;
                 }
             }
+            self.keep_names_back(start, data);
         }
         self.cap.advance(start + data.len() as u64);
+    }
+
+    /// Moves the names scan's look-back buffer past this chunk.
+    fn keep_names_back(&mut self, start: u64, data: &[u8]) {
+        let Some(n) = &mut self.names_scan else { return };
+        let r = &n.scan.range;
+        let (lo, hi) = (r.start.max(start), r.end.min(start + data.len() as u64));
+        if lo >= hi {
+            return;
+        }
+        if n.back_end != lo {
+            n.back.clear();
+        }
+        let part = &data[(lo - start) as usize..(hi - start) as usize];
+        let keep = NAMES_WINDOW as usize;
+        if part.len() >= keep {
+            n.back.clear();
+            n.back.extend_from_slice(&part[part.len() - keep..]);
+        } else {
+            n.back.extend_from_slice(part);
+            let excess = n.back.len().saturating_sub(keep);
+            n.back.drain(..excess);
+        }
+        n.back_end = hi;
     }
 
     fn want(&mut self, r: Range<u64>) -> bool {
@@ -720,10 +770,26 @@ impl ElfScanner {
         // (Go's fallback without sections), or a later one in PIE binaries, whose first
         // writable segment is the RELRO one. Scan them all; `go_facts` prefers a hit in
         // `.go.buildinfo` when section names are known.
+        self.plan_names_scan(&phdrs);
         let rw = writable_segments(&phdrs);
         if let (Some(first), Some(last)) = (rw.first(), rw.last()) {
             let r = first.start..last.end;
             self.bi_scan = Some(StreamScan::new(r, go::BUILDINFO_MAGIC.len(), self.cap.pos()));
+        }
+    }
+
+    /// Starts a [`NamesScan`] over the non-loaded bytes before the tail window, when the
+    /// file is captured sparsely and that stretch exists.
+    fn plan_names_scan(&mut self, phdrs: &[ProgramHeader]) {
+        let Some(h) = self.hdr else { return };
+        if self.cap.is_whole() || h.shnum == 0 {
+            return;
+        }
+        let loaded_end = phdrs.iter().filter(|p| p.p_type == ph::PT_LOAD).map(|p| p.p_offset.saturating_add(p.p_filesz)).max().unwrap_or(0);
+        let end = h.shoff.saturating_sub(SHT_TAIL_BYTES).min(self.cap.size());
+        if loaded_end < end {
+            let scan = StreamScan::new(loaded_end..end, SHSTRTAB_NAME.len(), self.cap.pos());
+            self.names_scan = Some(NamesScan { scan, back: Vec::new(), back_end: 0, hits: 0 });
         }
     }
 
@@ -1094,6 +1160,31 @@ impl ElfScanner {
             }
             if !scan.done() {
                 self.bi_scan = Some(scan);
+            }
+        }
+        if let Some(mut n) = self.names_scan.take() {
+            let hits = n.scan.feed(start, data, |s, at, emit| {
+                for i in memchr::memmem::find_iter(s, SHSTRTAB_NAME) {
+                    emit(at + i as u64, SHSTRTAB_NAME.len(), 0);
+                }
+            });
+            for (off, _) in hits {
+                if n.hits == MAX_NAMES_HITS {
+                    break;
+                }
+                n.hits += 1;
+                let w = off.saturating_sub(NAMES_WINDOW)..off + NAMES_WINDOW;
+                // Passed bytes from the look-back buffer (which ends where this chunk starts).
+                let back_start = n.back_end - n.back.len() as u64;
+                if n.back_end == start && w.start < start {
+                    let from = w.start.max(back_start);
+                    self.cap.put(from, &n.back[(from - back_start) as usize..]);
+                }
+                self.want(w.start.max(start)..w.end);
+                any = true;
+            }
+            if !n.scan.done() && n.hits < MAX_NAMES_HITS {
+                self.names_scan = Some(n);
             }
         }
         if let (Some(mut scan), Some(h)) = (self.pcln_scan.take(), self.hdr) {

@@ -22,7 +22,7 @@ use serde::Serialize;
 
 use super::capture::Capture;
 use super::go::{self, BuildInfo};
-use super::scan::StreamScan;
+use super::scan::{keep_last, StreamScan};
 use crate::limits::{Limits, MAX_ELF_HEADERS, MAX_ELF_TABLE_BYTES, MAX_GO_BUILDINFO_BYTES};
 
 /// Bytes always captured from the start of a sparsely captured file: the ELF header,
@@ -536,16 +536,7 @@ impl ElfScanner {
         if n.back_end != lo {
             n.back.clear();
         }
-        let part = &data[(lo - start) as usize..(hi - start) as usize];
-        let keep = NAMES_WINDOW as usize;
-        if part.len() >= keep {
-            n.back.clear();
-            n.back.extend_from_slice(&part[part.len() - keep..]);
-        } else {
-            n.back.extend_from_slice(part);
-            let excess = n.back.len().saturating_sub(keep);
-            n.back.drain(..excess);
-        }
+        keep_last(&mut n.back, &data[(lo - start) as usize..(hi - start) as usize], NAMES_WINDOW as usize);
         n.back_end = hi;
     }
 

@@ -67,19 +67,23 @@ impl StreamScan {
             });
         }
         find(region, lo, &mut |abs, _, tag| hits.push((abs, tag)));
-        let keep = self.overlap - 1;
-        if region.len() >= keep {
-            self.carry.clear();
-            self.carry.extend_from_slice(&region[region.len() - keep..]);
-        } else {
-            self.carry.extend_from_slice(region);
-            let excess = self.carry.len().saturating_sub(keep);
-            self.carry.drain(..excess);
-        }
+        keep_last(&mut self.carry, region, self.overlap - 1);
         self.next = hi;
         hits.sort_unstable();
         hits.dedup();
         hits
+    }
+}
+
+/// Appends `data` to `tail` and keeps only the last `keep` bytes of the two.
+pub(crate) fn keep_last(tail: &mut Vec<u8>, data: &[u8], keep: usize) {
+    if data.len() >= keep {
+        tail.clear();
+        tail.extend_from_slice(&data[data.len() - keep..]);
+    } else {
+        tail.extend_from_slice(data);
+        let excess = tail.len().saturating_sub(keep);
+        tail.drain(..excess);
     }
 }
 

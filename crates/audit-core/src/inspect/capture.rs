@@ -238,6 +238,12 @@ impl Capture {
         self.missed.len()
     }
 
+    /// Bytes captured so far.
+    #[cfg(test)]
+    pub(crate) fn captured_bytes(&self) -> u64 {
+        self.captured.len()
+    }
+
     /// Whether the whole file is being kept.
     pub(crate) fn is_whole(&self) -> bool {
         matches!(self.buf, Buf::Vec(_))

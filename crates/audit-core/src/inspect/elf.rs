@@ -1729,6 +1729,75 @@ mod tests {
         assert_eq!(inline_len(&[2, b'a']), None);
     }
 
+    /// A small ELF64 executable whose `.shstrtab` lies `gap` bytes before its section
+    /// table, after `filler` (lld's layout, with a `.strtab` of `gap` bytes).
+    fn far_shstrtab_elf(filler: &[u8], gap: usize) -> Vec<u8> {
+        let names = b"\0.shstrtab\0.debug_info\0";
+        let mut f = vec![0u8; 0x1000];
+        f[..4].copy_from_slice(b"\x7fELF");
+        f[4..7].copy_from_slice(&[2, 1, 1]);
+        let put = |f: &mut Vec<u8>, at: usize, v: u64, n: usize| f[at..at + n].copy_from_slice(&v.to_le_bytes()[..n]);
+        put(&mut f, 16, 2, 2); // ET_EXEC
+        put(&mut f, 18, 62, 2); // x86-64
+        put(&mut f, 20, 1, 4);
+        put(&mut f, 32, 64, 8); // e_phoff
+        put(&mut f, 52, 64, 2);
+        put(&mut f, 54, 56, 2);
+        put(&mut f, 56, 1, 2);
+        put(&mut f, 58, 64, 2);
+        put(&mut f, 60, 3, 2);
+        put(&mut f, 62, 1, 2); // e_shstrndx
+        for (at, v) in [(64, 1u64), (68, 5), (72, 0), (80, 0x40_0000), (88, 0x40_0000), (96, 0x1000), (104, 0x1000), (112, 0x1000)] {
+            put(&mut f, at, v, if at == 64 || at == 68 { 4 } else { 8 });
+        }
+        f.extend_from_slice(filler);
+        let names_at = f.len() as u64;
+        f.extend_from_slice(names);
+        f.resize(f.len() + gap, b'x');
+        let shoff = f.len() as u64;
+        put(&mut f, 40, shoff, 8);
+        let mut sh = vec![0u8; 3 * 64];
+        for (i, (name, typ, off, size)) in [(1u64, 3u64, names_at, names.len() as u64), (11, 1, 0x1000, 16)].into_iter().enumerate() {
+            let b = (i + 1) * 64;
+            put(&mut sh, b, name, 4);
+            put(&mut sh, b + 4, typ, 4);
+            put(&mut sh, b + 24, off, 8);
+            put(&mut sh, b + 32, size, 8);
+        }
+        f.extend_from_slice(&sh);
+        f
+    }
+
+    fn sparse(file: &[u8]) -> (ElfInfo, u64) {
+        let limits = Limits { elf_full_capture_max: 0, ..Limits::default() };
+        let mut s = ElfScanner::new(file.len() as u64, &limits).unwrap();
+        for c in file.chunks(4093) {
+            s.feed(c);
+        }
+        let captured = s.cap.captured_bytes();
+        (s.finish().unwrap(), captured)
+    }
+
+    #[test]
+    fn far_shstrtab_is_kept_from_the_look_back() {
+        let file = far_shstrtab_elf(&vec![b'y'; 300 << 10], 3 * SHT_TAIL_BYTES as usize);
+        let (e, _) = sparse(&file);
+        assert!(e.incomplete.is_empty(), "{:?}", e.incomplete);
+        assert!(e.debug.dwarf);
+    }
+
+    #[test]
+    fn shstrtab_decoys_are_bounded() {
+        // Thousands of decoy names before the real table: a few windows are kept, then the
+        // scan stops; the names are reported missing, the capture stays small.
+        let decoys = b"\0.shstrtab".repeat(30_000);
+        let file = far_shstrtab_elf(&decoys, 3 * SHT_TAIL_BYTES as usize);
+        let (e, captured) = sparse(&file);
+        assert_eq!(e.incomplete, vec!["section names".to_string()]);
+        let bound = PREFIX_BYTES + SHT_TAIL_BYTES + 3 * 64 + MAX_NAMES_HITS as u64 * 2 * NAMES_WINDOW;
+        assert!(captured <= bound, "{captured} > {bound}");
+    }
+
     #[test]
     fn rejects_garbage_without_panicking() {
         let limits = Limits::default();

@@ -48,19 +48,9 @@ pub(crate) struct ServeArgs {
     /// Seconds between checks of the certificate files for changes.
     #[arg(long, value_name = "SECS", default_value_t = 10.0)]
     pub(crate) tls_reload_interval: f64,
-    /// Policy file (default: ./imgaudit.toml when it exists); its [admission] table sets
-    /// thresholds, exemptions, allowed registries and the failure policy.
-    #[arg(long, short = 'c', value_name = "FILE")]
-    pub(crate) config: Option<PathBuf>,
-    /// Distroless profile for DL rules (overrides the policy file's).
-    #[arg(long, value_name = "NAME")]
-    pub(crate) profile: Option<String>,
-    /// Platform audited in multi-platform images (default: the host's).
-    #[arg(long, value_name = "OS/ARCH[/VARIANT]", conflicts_with = "all_platforms")]
-    pub(crate) platform: Option<String>,
-    /// Audit every platform of multi-platform images (any platform's findings count).
-    #[arg(long)]
-    pub(crate) all_platforms: bool,
+    /// Policy, profile, platforms.
+    #[command(flatten)]
+    pub(crate) scope: ScopeArgs,
     /// Answer within this many seconds, by the failure policy when an audit is not done
     /// (it goes on in the background). Keep it below the webhook's timeoutSeconds.
     #[arg(long, value_name = "SECS", default_value_t = 8.0)]
@@ -99,9 +89,6 @@ pub(crate) struct ServeArgs {
     /// Seconds given to open requests after SIGTERM.
     #[arg(long, value_name = "SECS", default_value_t = 10.0)]
     pub(crate) shutdown_grace: f64,
-    /// Layers analysed in parallel per audit (default: number of CPUs).
-    #[arg(long, short = 'j', value_name = "N")]
-    pub(crate) jobs: Option<usize>,
     /// Log format on stderr.
     #[arg(long, value_enum, default_value_t = LogFormat::Json)]
     pub(crate) log_format: LogFormat,
@@ -172,19 +159,9 @@ pub(crate) struct AuditArgs {
     /// fail_on, else never).
     #[arg(long, value_name = "SEVERITY")]
     pub(crate) fail_on: Option<String>,
-    /// Policy file (default: ./imgaudit.toml when it exists; see docs/policy.md).
-    #[arg(long, short = 'c', value_name = "FILE")]
-    pub(crate) config: Option<PathBuf>,
-    /// Compare with a distroless profile (DL rules): auto, static, base, cc, NAME:nonroot, or a
-    /// profile of the policy file. Without one (here or in the policy file) DL rules do not run.
-    #[arg(long, value_name = "NAME")]
-    pub(crate) profile: Option<String>,
-    /// Platform to audit in a multi-platform image (default: the host's).
-    #[arg(long, value_name = "OS/ARCH[/VARIANT]", conflicts_with = "all_platforms")]
-    pub(crate) platform: Option<String>,
-    /// Audit every platform of a multi-platform image.
-    #[arg(long)]
-    pub(crate) all_platforms: bool,
+    /// Policy, profile, platforms.
+    #[command(flatten)]
+    pub(crate) scope: ScopeArgs,
     /// Ignore a rule (repeatable, added to the policy file's ignores): RULE or RULE:PATH-GLOB.
     #[arg(long, value_name = "RULE[:GLOB]")]
     pub(crate) ignore: Vec<String>,
@@ -195,9 +172,6 @@ pub(crate) struct AuditArgs {
     /// scanning off, for timing or when another scanner does it).
     #[arg(long, value_name = "BYTES")]
     pub(crate) secret_scan_bytes: Option<u64>,
-    /// Layers analysed in parallel (default: number of CPUs).
-    #[arg(long, short = 'j', value_name = "N")]
-    pub(crate) jobs: Option<usize>,
     /// In text output, list every ELF binary, not only Go and broken ones.
     #[arg(long)]
     pub(crate) all_binaries: bool,
@@ -213,6 +187,31 @@ pub(crate) struct AuditArgs {
     /// Registry options.
     #[command(flatten)]
     pub(crate) registry: RegistryArgs,
+}
+
+/// What an audit judges against and which platforms it reads: shared by the audit and
+/// `serve`.
+#[derive(Debug, Args)]
+pub(crate) struct ScopeArgs {
+    /// Policy file (default: ./imgaudit.toml when it exists; see docs/policy.md). `serve`
+    /// also reads its [admission] table: thresholds, exemptions, allowed registries, failure
+    /// policy.
+    #[arg(long, short = 'c', value_name = "FILE")]
+    pub(crate) config: Option<PathBuf>,
+    /// Compare with a distroless profile (DL rules): auto, static, base, cc, NAME:nonroot, or a
+    /// profile of the policy file. Without one (here or in the policy file) DL rules do not run.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) profile: Option<String>,
+    /// Platform to audit in a multi-platform image (default: the host's).
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]", conflicts_with = "all_platforms")]
+    pub(crate) platform: Option<String>,
+    /// Audit every platform of a multi-platform image (for `serve`: any platform's findings
+    /// count).
+    #[arg(long)]
+    pub(crate) all_platforms: bool,
+    /// Layers analysed in parallel per audit (default: number of CPUs).
+    #[arg(long, short = 'j', value_name = "N")]
+    pub(crate) jobs: Option<usize>,
 }
 
 /// How to reach registries.

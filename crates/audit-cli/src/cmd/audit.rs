@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use audit_core::admission;
-use audit_core::audit::Auditor;
+use audit_core::audit::{Auditor, AuditorBuilder};
 use audit_core::finding::Severity;
 use audit_core::limits::Limits;
 use audit_core::policy::{Ignore, Policy, PolicyFile};
@@ -14,15 +14,12 @@ use audit_core::report::{Cyclonedx, Format, Json, Markdown, Report, Sarif, Text}
 use audit_core::rules::RuleSettings;
 use audit_core::source::{self, PlatformChoice};
 
-use crate::cli::{AuditArgs, ColorArg, FormatArg};
+use crate::cli::{AuditArgs, ColorArg, FormatArg, ScopeArgs};
 use crate::progress::Bars;
 
 pub(crate) fn run(args: &AuditArgs) -> anyhow::Result<ExitCode> {
     init_logging(args.verbose);
-    let mut policy = load_policy(args.config.as_deref())?;
-    if let Some(name) = &args.profile {
-        policy.profile = Some(policy.profiles.choose("--profile", name)?);
-    }
+    let mut policy = args.scope.policy()?;
     if let Some(s) = &args.fail_on {
         policy.fail_on = Some(s.parse::<Severity>().map_err(anyhow::Error::msg).context("--fail-on")?);
     }
@@ -33,17 +30,9 @@ pub(crate) fn run(args: &AuditArgs) -> anyhow::Result<ExitCode> {
         };
         policy.ignores.push(Ignore::new(&format!("--ignore[{i}]"), rule, glob, Some("--ignore".into()), None)?);
     }
-    let platform = match (&args.platform, args.all_platforms) {
-        (_, true) => PlatformChoice::All,
-        (Some(p), false) => PlatformChoice::Exact(p.parse().context("--platform")?),
-        (None, false) => PlatformChoice::Default,
-    };
     let mut settings = RuleSettings::default();
     settings.go.min_supported = args.go_min;
-    let mut builder = Auditor::builder().platform(platform).settings(settings).policy(policy).today(today());
-    if let Some(j) = args.jobs {
-        builder = builder.jobs(j);
-    }
+    let mut builder = args.scope.builder()?.settings(settings).policy(policy).today(today());
     if let Some(n) = args.secret_scan_bytes {
         let mut limits = Limits::default();
         limits.secret_scan_max_bytes = n;
@@ -101,6 +90,31 @@ pub(crate) fn run(args: &AuditArgs) -> anyhow::Result<ExitCode> {
 
 /// The name the policy file has in the working directory.
 const POLICY_FILE: &str = "imgaudit.toml";
+
+impl ScopeArgs {
+    /// The policy file (or the defaults) with `--profile` applied.
+    pub(crate) fn policy(&self) -> anyhow::Result<Policy> {
+        let mut policy = load_policy(self.config.as_deref())?;
+        if let Some(name) = &self.profile {
+            policy.profile = Some(policy.profiles.choose("--profile", name)?);
+        }
+        Ok(policy)
+    }
+
+    /// An auditor builder with the platform choice and parallelism set.
+    pub(crate) fn builder(&self) -> anyhow::Result<AuditorBuilder> {
+        let platform = match (&self.platform, self.all_platforms) {
+            (_, true) => PlatformChoice::All,
+            (Some(p), false) => PlatformChoice::Exact(p.parse().context("--platform")?),
+            (None, false) => PlatformChoice::Default,
+        };
+        let mut builder = Auditor::builder().platform(platform);
+        if let Some(j) = self.jobs {
+            builder = builder.jobs(j);
+        }
+        Ok(builder)
+    }
+}
 
 /// Reads `--config FILE`, else `./imgaudit.toml` when it exists, else the default policy.
 pub(crate) fn load_policy(config: Option<&std::path::Path>) -> anyhow::Result<Policy> {

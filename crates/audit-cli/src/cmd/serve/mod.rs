@@ -18,9 +18,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use audit_core::audit::Auditor;
 use audit_core::cache::{LayerCache, MemoryLayerCache};
-use audit_core::source::{PlatformChoice, RegistryPool};
+use audit_core::source::RegistryPool;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::sync::Semaphore;
 
@@ -42,20 +41,9 @@ pub(crate) fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
     if deadline.is_zero() || deadline > Duration::from_secs(30) {
         bail!("--deadline: must be above 0 and at most 30 s (the API server's timeoutSeconds range is 1–30)");
     }
-    let mut policy = crate::cmd::audit::load_policy(args.config.as_deref())?;
-    if let Some(name) = &args.profile {
-        policy.profile = Some(policy.profiles.choose("--profile", name)?);
-    }
-    let platform = match (&args.platform, args.all_platforms) {
-        (_, true) => PlatformChoice::All,
-        (Some(p), false) => PlatformChoice::Exact(p.parse().context("--platform")?),
-        (None, false) => PlatformChoice::Default,
-    };
+    let policy = args.scope.policy()?;
     let layers = Arc::new(MemoryLayerCache::new(args.layer_cache_bytes));
-    let mut builder = Auditor::builder().platform(platform).policy(policy.clone()).layer_cache(Arc::clone(&layers) as Arc<dyn LayerCache>);
-    if let Some(j) = args.jobs {
-        builder = builder.jobs(j);
-    }
+    let builder = args.scope.builder()?.policy(policy.clone()).layer_cache(Arc::clone(&layers) as Arc<dyn LayerCache>);
     let mut opts = crate::registry::source_options(&args.registry)?;
     opts.limits.connect_timeout = opts.limits.connect_timeout.min(REGISTRY_CONNECT_TIMEOUT);
     let pool = RegistryPool::new(&opts)?;

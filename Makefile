@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: test fixtures docs demo-run bench bench-registry image-check bench-serve
+.PHONY: test lint fixtures docs demo-run bench bench-registry image-check bench-serve
 test: fixtures
 	$(CARGO) nextest run --workspace --no-fail-fast
 	$(CARGO) test --workspace --doc
@@ -12,6 +12,11 @@ test: fixtures
 
 fixtures:
 	$(MAKE) -C testdata fixtures
+
+# Formatting (rustfmt.toml) and clippy, warnings as errors.
+lint:
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 # Regenerate docs/rules/ from the rule registry (a test fails when they are stale).
 docs:

@@ -34,7 +34,8 @@ fn bench(c: &mut Criterion) {
     g.sample_size(10);
     g.throughput(Throughput::Bytes(tar.len() as u64));
     for (name, blob) in [("gzip", &gz), ("zstd", &zst)] {
-        let spec = LayerSpec { index: 0, digest: Digest::sha256_of(blob), size: blob.len() as u64, diff_id: Some(Digest::sha256_of(&tar)), verify_digest: true };
+        let spec =
+            LayerSpec { index: 0, digest: Digest::sha256_of(blob), size: blob.len() as u64, diff_id: Some(Digest::sha256_of(&tar)), verify_digest: true };
         g.bench_function(format!("imgaudit/{name}"), |b| b.iter(|| analyze_blob(&blob[..], &spec, &limits).unwrap()));
         g.bench_function(format!("floor/{name}"), |b| b.iter(|| imgaudit_benches::floor_pass(&blob[..]).unwrap()));
     }

@@ -42,9 +42,7 @@ impl Progress for Bars {
     fn layer_started(&self, index: usize, size: u64) {
         let b = self.multi.insert_before(&self.total, ProgressBar::new(size));
         b.set_style(
-            ProgressStyle::with_template("{prefix:>9} [{bar:30}] {bytes}/{total_bytes}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar())
-                .progress_chars("=> "),
+            ProgressStyle::with_template("{prefix:>9} [{bar:30}] {bytes}/{total_bytes}").unwrap_or_else(|_| ProgressStyle::default_bar()).progress_chars("=> "),
         );
         b.set_prefix(format!("layer {index}"));
         self.total.inc_length(size);

@@ -182,7 +182,16 @@ fn pod_spec(images: &[&str]) -> Value {
 }
 
 fn pod(ns: &str, images: &[&str]) -> Value {
-    review("", "Pod", "pods", "CREATE", None, ns, json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web", "namespace": ns}, "spec": pod_spec(images)}), None)
+    review(
+        "",
+        "Pod",
+        "pods",
+        "CREATE",
+        None,
+        ns,
+        json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web", "namespace": ns}, "spec": pod_spec(images)}),
+        None,
+    )
 }
 
 fn template(images: &[&str]) -> Value {
@@ -197,14 +206,71 @@ fn workloads(ns: &str, image: &str) -> Vec<(&'static str, Value)> {
     job_tpl["spec"]["initContainers"] = containers(&[image]);
     job_tpl["spec"]["restartPolicy"] = json!("Never");
     vec![
-        ("Deployment", review("apps", "Deployment", "deployments", "CREATE", None, ns, obj("apps/v1", "Deployment", json!({"replicas": 2, "selector": sel, "template": template(&[image])})), None)),
-        ("ReplicaSet", review("apps", "ReplicaSet", "replicasets", "CREATE", None, ns, obj("apps/v1", "ReplicaSet", json!({"selector": sel, "template": template(&[image])})), None)),
-        ("StatefulSet", review("apps", "StatefulSet", "statefulsets", "CREATE", None, ns, obj("apps/v1", "StatefulSet", json!({"serviceName": "web", "selector": sel, "template": template(&[image])})), None)),
-        ("DaemonSet", review("apps", "DaemonSet", "daemonsets", "CREATE", None, ns, obj("apps/v1", "DaemonSet", json!({"selector": sel, "template": template(&[image])})), None)),
+        (
+            "Deployment",
+            review(
+                "apps",
+                "Deployment",
+                "deployments",
+                "CREATE",
+                None,
+                ns,
+                obj("apps/v1", "Deployment", json!({"replicas": 2, "selector": sel, "template": template(&[image])})),
+                None,
+            ),
+        ),
+        (
+            "ReplicaSet",
+            review(
+                "apps",
+                "ReplicaSet",
+                "replicasets",
+                "CREATE",
+                None,
+                ns,
+                obj("apps/v1", "ReplicaSet", json!({"selector": sel, "template": template(&[image])})),
+                None,
+            ),
+        ),
+        (
+            "StatefulSet",
+            review(
+                "apps",
+                "StatefulSet",
+                "statefulsets",
+                "CREATE",
+                None,
+                ns,
+                obj("apps/v1", "StatefulSet", json!({"serviceName": "web", "selector": sel, "template": template(&[image])})),
+                None,
+            ),
+        ),
+        (
+            "DaemonSet",
+            review(
+                "apps",
+                "DaemonSet",
+                "daemonsets",
+                "CREATE",
+                None,
+                ns,
+                obj("apps/v1", "DaemonSet", json!({"selector": sel, "template": template(&[image])})),
+                None,
+            ),
+        ),
         ("Job", review("batch", "Job", "jobs", "CREATE", None, ns, obj("batch/v1", "Job", json!({"backoffLimit": 1, "template": job_tpl})), None)),
         (
             "CronJob",
-            review("batch", "CronJob", "cronjobs", "CREATE", None, ns, obj("batch/v1", "CronJob", json!({"schedule": "*/5 * * * *", "jobTemplate": {"spec": {"template": template(&[image])}}})), None),
+            review(
+                "batch",
+                "CronJob",
+                "cronjobs",
+                "CREATE",
+                None,
+                ns,
+                obj("batch/v1", "CronJob", json!({"schedule": "*/5 * * * *", "jobTemplate": {"spec": {"template": template(&[image])}}})),
+                None,
+            ),
         ),
     ]
 }
@@ -507,7 +573,13 @@ fn deploy_artefacts_match_the_binary() {
     let help = String::from_utf8_lossy(&help.stdout).into_owned();
     let read = |f: &str| std::fs::read_to_string(root.join(f)).unwrap();
     let (deployment, dockerfile, webhook) = (read("deployment.yaml"), read("Dockerfile"), read("webhook.yaml"));
-    let flags: Vec<&str> = deployment.lines().chain(dockerfile.lines().filter(|l| l.starts_with("CMD"))).flat_map(|l| l.split(['"', ' ', '['])).filter(|w| w.starts_with("--") && w.contains('=')).map(|w| w.split('=').next().unwrap()).collect();
+    let flags: Vec<&str> = deployment
+        .lines()
+        .chain(dockerfile.lines().filter(|l| l.starts_with("CMD")))
+        .flat_map(|l| l.split(['"', ' ', '[']))
+        .filter(|w| w.starts_with("--") && w.contains('='))
+        .map(|w| w.split('=').next().unwrap())
+        .collect();
     assert!(flags.len() >= 8, "{flags:?}");
     for f in flags {
         assert!(help.contains(&format!("{f} ")) || help.contains(&format!("{f}\n")), "{f} is not an `imgaudit serve` flag");

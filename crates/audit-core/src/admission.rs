@@ -447,8 +447,14 @@ mod tests {
             ("[admission]\nfailure_policy = \"Ignore\"", "admission.failure_policy: unknown failure policy"),
             ("[admission]\nallowed_registries = [\"https://x.io\"]", "admission.allowed_registries[0]:"),
             ("[admission]\nexempt_namespaces = [\"a\", \"[\"]", "admission.exempt_namespaces[1]: bad glob"),
-            ("[[admission.namespace]]\nname = \"a\"\n[[admission.namespace]]\nname = \"b\"\nwarn_on = \"x\"", "admission.namespace[1].warn_on: unknown severity"),
-            ("[[admission.namespace]]\nname = \"a\"\n[[admission.namespace]]\nname = \"a\"", "admission.namespace[1].name: \"a\" is already admission.namespace[0]"),
+            (
+                "[[admission.namespace]]\nname = \"a\"\n[[admission.namespace]]\nname = \"b\"\nwarn_on = \"x\"",
+                "admission.namespace[1].warn_on: unknown severity",
+            ),
+            (
+                "[[admission.namespace]]\nname = \"a\"\n[[admission.namespace]]\nname = \"a\"",
+                "admission.namespace[1].name: \"a\" is already admission.namespace[0]",
+            ),
             ("[admission]\ndeadline = 3", "unknown field `deadline`"),
         ];
         for (text, want) in cases {

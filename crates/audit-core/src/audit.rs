@@ -152,13 +152,7 @@ impl Auditor {
             .layers
             .iter()
             .enumerate()
-            .map(|(i, d)| LayerSpec {
-                index: i,
-                digest: d.digest.clone(),
-                size: d.size,
-                diff_id: diff_ids.get(i).cloned(),
-                verify_digest: verify,
-            })
+            .map(|(i, d)| LayerSpec { index: i, digest: d.digest.clone(), size: d.size, diff_id: diff_ids.get(i).cloned(), verify_digest: verify })
             .collect();
         let layers = self.analyze_layers(store, &specs)?;
         let mut fs = MergedFs::new();
@@ -223,12 +217,7 @@ impl Auditor {
         fs.add_anomalies(0, &anomalies);
         let size: u64 = entries.iter().map(|e| e.size).sum();
         let facts = ImageFacts { config: None, annotations: Default::default(), layers: Vec::new() };
-        let summary = ImageSummary {
-            reference: reference.to_string(),
-            source: "rootfs".into(),
-            uncompressed_size: size,
-            ..ImageSummary::default()
-        };
+        let summary = ImageSummary { reference: reference.to_string(), source: "rootfs".into(), uncompressed_size: size, ..ImageSummary::default() };
         Ok(self.finish(fs, facts, summary, Vec::new()))
     }
 
@@ -254,11 +243,7 @@ impl Auditor {
             binaries.push(Binary { path: p.to_string(), node: n.clone(), facts: Arc::clone(f), run });
         }
         for a in fs.anomalies() {
-            unknowns.push(Unknown {
-                path: Some(a.anomaly.path.clone()).filter(|p| !p.is_empty()),
-                layer: Some(a.layer),
-                reason: a.anomaly.problem.clone(),
-            });
+            unknowns.push(Unknown { path: Some(a.anomaly.path.clone()).filter(|p| !p.is_empty()), layer: Some(a.layer), reason: a.anomaly.problem.clone() });
         }
         let cx = RuleCx::new(&facts, &fs, &binaries, &self.settings);
         let (raw, not_applicable) = rules::run_all(&cx);

@@ -158,9 +158,7 @@ impl Hasher {
     pub(crate) fn finish(self) -> Digest {
         match self {
             Self::Sha256(h) => Digest::from_sha256(h.finalize().into()),
-            Self::Sha512(h) => {
-                Digest { algorithm: Algorithm::Sha512, hex: hex::encode(h.finalize()).into() }
-            }
+            Self::Sha512(h) => Digest { algorithm: Algorithm::Sha512, hex: hex::encode(h.finalize()).into() },
         }
     }
 }
@@ -218,8 +216,7 @@ mod tests {
 
     #[test]
     fn parses_and_prints() {
-        let d: Digest =
-            "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a".parse().unwrap();
+        let d: Digest = "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a".parse().unwrap();
         assert_eq!(d, Digest::sha256_of(b"{}"));
         assert_eq!(d.short(), "44136fa355b3");
         assert!("sha256:ABC".parse::<Digest>().is_err());

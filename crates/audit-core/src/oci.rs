@@ -291,7 +291,21 @@ impl History {
     pub fn writes_files(&self) -> bool {
         !matches!(
             self.instruction().as_deref(),
-            Some("CMD" | "ENTRYPOINT" | "ENV" | "ARG" | "LABEL" | "USER" | "EXPOSE" | "STOPSIGNAL" | "HEALTHCHECK" | "SHELL" | "VOLUME" | "ONBUILD" | "MAINTAINER")
+            Some(
+                "CMD"
+                    | "ENTRYPOINT"
+                    | "ENV"
+                    | "ARG"
+                    | "LABEL"
+                    | "USER"
+                    | "EXPOSE"
+                    | "STOPSIGNAL"
+                    | "HEALTHCHECK"
+                    | "SHELL"
+                    | "VOLUME"
+                    | "ONBUILD"
+                    | "MAINTAINER"
+            )
         )
     }
 }
@@ -307,8 +321,7 @@ impl ImageConfig {
     /// steps that can (`RUN`, `COPY`, `ADD`), holds the content of those steps, and they are
     /// what it maps to.
     pub fn layer_steps(&self, layer_count: usize) -> Vec<Vec<usize>> {
-        let producing: Vec<usize> =
-            self.history.iter().enumerate().filter(|(_, h)| !h.empty_layer).map(|(i, _)| i).collect();
+        let producing: Vec<usize> = self.history.iter().enumerate().filter(|(_, h)| !h.empty_layer).map(|(i, _)| i).collect();
         if producing.len() != layer_count {
             return vec![Vec::new(); layer_count];
         }

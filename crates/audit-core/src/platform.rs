@@ -60,9 +60,7 @@ impl Platform {
         if self.variant == candidate.variant {
             return Some(0);
         }
-        let level = |v: &Option<String>| -> Option<u32> {
-            v.as_deref().and_then(|v| v.strip_prefix('v')).and_then(|n| n.parse().ok())
-        };
+        let level = |v: &Option<String>| -> Option<u32> { v.as_deref().and_then(|v| v.strip_prefix('v')).and_then(|n| n.parse().ok()) };
         match self.architecture.as_str() {
             "arm" | "amd64" => {
                 // amd64 without a variant means v1.
@@ -80,9 +78,7 @@ fn normalize_arch(arch: &str, variant: Option<&str>) -> (String, Option<String>)
     let arch = arch.to_ascii_lowercase();
     let variant = variant.map(str::to_ascii_lowercase);
     match (arch.as_str(), variant.as_deref()) {
-        ("x86_64" | "x86-64" | "amd64", v) => {
-            ("amd64".into(), v.filter(|v| *v != "v1").map(Into::into))
-        }
+        ("x86_64" | "x86-64" | "amd64", v) => ("amd64".into(), v.filter(|v| *v != "v1").map(Into::into)),
         ("aarch64" | "arm64", Some("8" | "v8" | "v8.0") | None) => ("arm64".into(), None),
         ("aarch64" | "arm64", v) => ("arm64".into(), v.map(Into::into)),
         ("armhf", _) => ("arm".into(), Some("v7".into())),
@@ -105,9 +101,7 @@ impl FromStr for Platform {
         let ok = |p: &str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
         match parts.as_slice() {
             [os, arch] if ok(os) && ok(arch) => Ok(Self::new(os, arch, None)),
-            [os, arch, variant] if ok(os) && ok(arch) && ok(variant) => {
-                Ok(Self::new(os, arch, Some(variant)))
-            }
+            [os, arch, variant] if ok(os) && ok(arch) && ok(variant) => Ok(Self::new(os, arch, Some(variant))),
             _ => Err(PlatformParseError(s.to_string())),
         }
     }

@@ -323,28 +323,64 @@ mod tests {
 
     #[test]
     fn policy_file_errors_name_the_key() {
-        assert_eq!(load("[severity]
-XX001 = \"low\"").unwrap_err(), "severity.XX001: unknown rule id \"XX001\"");
-        assert!(load("[severity]
-GO001 = \"urgent\"").unwrap_err().starts_with("severity.GO001: unknown severity"));
+        assert_eq!(
+            load(
+                "[severity]
+XX001 = \"low\""
+            )
+            .unwrap_err(),
+            "severity.XX001: unknown rule id \"XX001\""
+        );
+        assert!(load(
+            "[severity]
+GO001 = \"urgent\""
+        )
+        .unwrap_err()
+        .starts_with("severity.GO001: unknown severity"));
         assert!(load("fail_on = \"loud\"").unwrap_err().starts_with("fail_on: unknown severity"));
-        assert_eq!(load("[[ignore]]
-rule = \"FS999\"").unwrap_err(), "ignore[0].rule: unknown rule id \"FS999\"");
-        assert!(load("[[ignore]]
+        assert_eq!(
+            load(
+                "[[ignore]]
+rule = \"FS999\""
+            )
+            .unwrap_err(),
+            "ignore[0].rule: unknown rule id \"FS999\""
+        );
+        assert!(load(
+            "[[ignore]]
 rule = \"FS001\"
-path = \"/a/[\"").unwrap_err().starts_with("ignore[0].path: bad glob"));
-        assert!(load("[[ignore]]
+path = \"/a/[\""
+        )
+        .unwrap_err()
+        .starts_with("ignore[0].path: bad glob"));
+        assert!(load(
+            "[[ignore]]
 rule = \"FS001\"
-expires = \"soon\"").unwrap_err().starts_with("ignore[0].expires:"));
+expires = \"soon\""
+        )
+        .unwrap_err()
+        .starts_with("ignore[0].expires:"));
         assert!(load("profile = \"tiny\"").unwrap_err().starts_with("profile: unknown profile \"tiny\""));
-        assert_eq!(load("[profiles.x]
-extends = \"y\"").unwrap_err(), "profiles.x.extends: unknown profile \"y\"");
-        let e = load("fail_on = \"high\"
-failon = 1").unwrap_err();
+        assert_eq!(
+            load(
+                "[profiles.x]
+extends = \"y\""
+            )
+            .unwrap_err(),
+            "profiles.x.extends: unknown profile \"y\""
+        );
+        let e = load(
+            "fail_on = \"high\"
+failon = 1",
+        )
+        .unwrap_err();
         assert!(e.starts_with("line 2, column 1: unknown field `failon`"), "{e}");
-        let e = load("[[ignore]]
+        let e = load(
+            "[[ignore]]
 rule = \"FS001\"
-paths = \"x\"").unwrap_err();
+paths = \"x\"",
+        )
+        .unwrap_err();
         assert!(e.contains("unknown field `paths`"), "{e}");
     }
 }

@@ -294,7 +294,10 @@ impl Profiles {
         }
         self.get(name).map(ProfileChoice::Named).ok_or_else(|| {
             let known: Vec<&str> = self.names().collect();
-            PolicyError::Invalid { key: key.to_string(), reason: format!("unknown profile {name:?} (known: auto, {}; each also as NAME:nonroot)", known.join(", ")) }
+            PolicyError::Invalid {
+                key: key.to_string(),
+                reason: format!("unknown profile {name:?} (known: auto, {}; each also as NAME:nonroot)", known.join(", ")),
+            }
         })
     }
 }
@@ -358,7 +361,9 @@ fn validate(key: &str, name: &str, s: &ProfileSpec, parent: Option<&Profile>) ->
         };
         let mode = match &ps.mode {
             None => None,
-            Some(m) => Some(u32::from_str_radix(m, 8).ok().filter(|v| *v <= 0o7777).ok_or_else(|| bad(&format!("{k}.mode"), format!("{m:?} is not an octal mode")))?),
+            Some(m) => {
+                Some(u32::from_str_radix(m, 8).ok().filter(|v| *v <= 0o7777).ok_or_else(|| bad(&format!("{k}.mode"), format!("{m:?} is not an octal mode")))?)
+            }
         };
         let rel = ps.path.trim_matches('/').to_string();
         let e = PathExpect {

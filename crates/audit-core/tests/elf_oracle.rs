@@ -205,7 +205,11 @@ fn compare_elf(p: &Path, e: &ElfInfo, r: &Readelf, mode: &str) -> Vec<String> {
     check("runpath", format!("{:?}", e.runpath), format!("{:?}", r.runpath));
     check("soname", format!("{:?}", e.soname), format!("{:?}", r.soname));
     check("bind_now", e.bind_now.to_string(), r.bind_now.to_string());
-    check("relro", (e.relro != audit_core::inspect::elf::Relro::None && e.relro != audit_core::inspect::elf::Relro::NotApplicable).to_string(), r.relro.to_string());
+    check(
+        "relro",
+        (e.relro != audit_core::inspect::elf::Relro::None && e.relro != audit_core::inspect::elf::Relro::NotApplicable).to_string(),
+        r.relro.to_string(),
+    );
     check("nx_stack", e.nx_stack.to_string(), r.stack_exec.is_some_and(|x| !x).to_string());
     check("symtab", e.symtab.to_string(), r.symtab.to_string());
     check("dwarf", e.debug.dwarf.to_string(), r.dwarf.to_string());
@@ -250,7 +254,8 @@ fn elf_facts_match_readelf_and_go_version_m() {
                     let ours = g.build_info.as_ref().map(|b| b.render_go_version_m(&label)).unwrap_or_default();
                     let src_ok = matches!(g.source, Some(BuildInfoSource::Section | BuildInfoSource::Segment));
                     if ours != gv_out || !src_ok {
-                        failures.push(format!("{label} [{mode}] build info differs from go version -m:\n--- go\n{gv_out}--- imgaudit ({:?})\n{ours}", g.source));
+                        failures
+                            .push(format!("{label} [{mode}] build info differs from go version -m:\n--- go\n{gv_out}--- imgaudit ({:?})\n{ours}", g.source));
                     }
                     go_checked += 1;
                 }

@@ -185,7 +185,8 @@ fn cyclonedx_validates_and_lists_modules_stdlib_and_os_packages() {
     let libc = comps.iter().find(|c| c["name"] == "libc6").expect("libc6");
     let purl = libc["purl"].as_str().unwrap();
     assert!(purl.starts_with("pkg:deb/debian/libc6@2.36-") && purl.ends_with("?arch=amd64&distro=debian-12"), "{purl}");
-    let names: BTreeSet<&str> = comps.iter().filter(|c| c["purl"].as_str().is_some_and(|p| p.starts_with("pkg:deb/"))).map(|c| c["name"].as_str().unwrap()).collect();
+    let names: BTreeSet<&str> =
+        comps.iter().filter(|c| c["purl"].as_str().is_some_and(|p| p.starts_with("pkg:deb/"))).map(|c| c["name"].as_str().unwrap()).collect();
     assert_eq!(names, ["base-files", "ca-certificates", "libc6", "libssl3", "netbase", "tzdata"].into_iter().collect());
 
     // Several images (an index, every platform) in one document.

@@ -8,8 +8,8 @@ mod common;
 use std::collections::BTreeSet;
 
 use audit_core::audit::Auditor;
-use audit_core::report::Report;
 use audit_core::profile;
+use audit_core::report::Report;
 use audit_core::rules::{RuleSettings, RULES};
 use audit_core::source::{self, PlatformChoice};
 
@@ -20,13 +20,7 @@ fn audit_with(spec: &str, platform: PlatformChoice) -> Vec<Report> {
 fn audit_profile(spec: &str, platform: PlatformChoice, profile: Option<&str>) -> Vec<Report> {
     let src = source::open_local(spec).unwrap_or_else(|e| panic!("{spec}: {e}"));
     let settings = RuleSettings { profile: profile.map(|p| profile::builtin().choose("--profile", p).unwrap()), ..RuleSettings::default() };
-    Auditor::builder()
-        .platform(platform)
-        .settings(settings)
-        .today("2026-11-27")
-        .build()
-        .audit(&src, spec)
-        .unwrap_or_else(|e| panic!("{spec}: {e}"))
+    Auditor::builder().platform(platform).settings(settings).today("2026-11-27").build().audit(&src, spec).unwrap_or_else(|e| panic!("{spec}: {e}"))
 }
 
 fn fired(r: &Report) -> BTreeSet<&'static str> {
@@ -47,8 +41,8 @@ const CASES: &[(&str, &[&str])] = &[
     (
         "fs-rules",
         &[
-            "FS001", "FS002", "FS003", "FS004", "FS005", "FS006", "FS007", "FS008", "FS009", "FS010", "FS011", "FS012", "FS013", "FS014", "GO005",
-            "GO006", "GO008", "HIST004",
+            "FS001", "FS002", "FS003", "FS004", "FS005", "FS006", "FS007", "FS008", "FS009", "FS010", "FS011", "FS012", "FS013", "FS014", "GO005", "GO006",
+            "GO008", "HIST004",
         ],
     ),
     ("cfg-root", &["CFG001", "CFG007", "CFG008"]),
@@ -159,10 +153,11 @@ fn auto_profile_and_rebase_estimate() {
 /// The clean image in every format and compression stays silent under `auto`.
 #[test]
 fn clean_variants_are_silent_under_auto() {
-    let mut specs: Vec<String> = ["clean", "clean-zstd", "clean-mixed", "clean-v2s2", "clean-uncompressed-mislabelled", "clean-multiarch", "clean-multiarch-flat"]
-        .iter()
-        .map(|n| image(n))
-        .collect();
+    let mut specs: Vec<String> =
+        ["clean", "clean-zstd", "clean-mixed", "clean-v2s2", "clean-uncompressed-mislabelled", "clean-multiarch", "clean-multiarch-flat"]
+            .iter()
+            .map(|n| image(n))
+            .collect();
     for a in ["clean-docker.tar", "clean-docker25.tar", "clean-oci.tar", "clean-skopeo.tar"] {
         specs.push(common::out(&format!("archives/{a}")).display().to_string());
     }
@@ -274,10 +269,7 @@ fn findings_of<'r>(r: &'r Report, rule: &str) -> Vec<&'r audit_core::finding::Fi
 fn sec001_reports_files_in_every_layer_with_their_fate() {
     use audit_core::finding::Visibility;
     let r = &audit_with(&image("sec-rules"), PlatformChoice::Default)[0];
-    let mut got: Vec<(String, Visibility)> = findings_of(r, "SEC001")
-        .iter()
-        .map(|f| (f.evidence[0].path.clone().unwrap(), f.evidence[0].visibility))
-        .collect();
+    let mut got: Vec<(String, Visibility)> = findings_of(r, "SEC001").iter().map(|f| (f.evidence[0].path.clone().unwrap(), f.evidence[0].visibility)).collect();
     got.sort();
     let creds = 8; // the `COPY creds/ /` layer; the next one deletes and replaces
     let want: Vec<(String, Visibility)> = vec![
@@ -305,7 +297,8 @@ fn sec001_reports_files_in_every_layer_with_their_fate() {
     assert_eq!(sec2, vec!["GITHUB_TOKEN", "GOPROXY"]);
     let sec4: Vec<&str> = findings_of(r, "SEC004").iter().map(|f| f.message.split(['=', ' ']).nth(1).unwrap()).collect();
     assert_eq!(sec4, vec!["GOINSECURE", "GOSUMDB"]);
-    let mut sec3: Vec<&str> = findings_of(r, "SEC003").iter().map(|f| f.evidence[0].history.as_ref().unwrap().created_by.split_whitespace().next().unwrap()).collect();
+    let mut sec3: Vec<&str> =
+        findings_of(r, "SEC003").iter().map(|f| f.evidence[0].history.as_ref().unwrap().created_by.split_whitespace().next().unwrap()).collect();
     sec3.sort_unstable();
     assert_eq!(sec3, vec!["ARG", "ENV", "LABEL", "RUN"]);
     // Labels are shown in reports; a token in one is masked there too.

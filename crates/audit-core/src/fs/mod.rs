@@ -285,11 +285,7 @@ impl MergedFs {
 
     /// Entries strictly below `dir` (the whole tree for the root), in path order.
     pub fn descendants<'a>(&'a self, dir: &str) -> impl Iterator<Item = (&'a Box<str>, &'a Node)> + 'a {
-        let (lo, hi): (String, String) = if dir.is_empty() {
-            (String::new(), String::from("\u{10ffff}"))
-        } else {
-            (format!("{dir}/"), format!("{dir}0"))
-        };
+        let (lo, hi): (String, String) = if dir.is_empty() { (String::new(), String::from("\u{10ffff}")) } else { (format!("{dir}/"), format!("{dir}0")) };
         let skip_root = dir.is_empty();
         self.nodes
             .range::<str, _>((std::ops::Bound::Included(lo.as_str()), std::ops::Bound::Excluded(hi.as_str())))
@@ -330,8 +326,7 @@ impl MergedFs {
     /// With `follow_last = false` the last component is not followed (`lstat`). `..` at the
     /// root stays at the root. The result may not exist.
     pub fn resolve(&self, p: &str, follow_last: bool) -> Result<String, FsError> {
-        let mut queue: std::collections::VecDeque<String> =
-            p.split('/').filter(|c| !c.is_empty() && *c != ".").map(str::to_string).collect();
+        let mut queue: std::collections::VecDeque<String> = p.split('/').filter(|c| !c.is_empty() && *c != ".").map(str::to_string).collect();
         let mut cur: Vec<String> = Vec::new();
         let mut hops = 0u32;
         while let Some(c) = queue.pop_front() {

@@ -46,10 +46,7 @@ impl RangeSet {
     /// The parts of the set inside `within`, in order.
     pub(crate) fn intersecting(&self, within: Range<u64>) -> impl Iterator<Item = Range<u64>> + '_ {
         let i = self.ranges.partition_point(|x| x.end <= within.start);
-        self.ranges[i..]
-            .iter()
-            .take_while(move |x| x.start < within.end)
-            .map(move |x| x.start.max(within.start)..x.end.min(within.end))
+        self.ranges[i..].iter().take_while(move |x| x.start < within.end).map(move |x| x.start.max(within.start)..x.end.min(within.end))
     }
 
     /// Removes `r` from the set.
@@ -109,26 +106,13 @@ impl Capture {
     /// larger ones sparsely, with at most `budget` bytes resident.
     pub(crate) fn new(size: u64, whole_max: u64, budget: u64) -> std::io::Result<Self> {
         let whole = size <= whole_max;
-        let len = usize::try_from(size)
-            .map_err(|_| std::io::Error::new(std::io::ErrorKind::OutOfMemory, "file too large"))?;
-        let buf = if whole || len == 0 {
-            Buf::Vec(vec![0; len])
-        } else {
-            Buf::Map(memmap2::MmapMut::map_anon(len)?)
-        };
+        let len = usize::try_from(size).map_err(|_| std::io::Error::new(std::io::ErrorKind::OutOfMemory, "file too large"))?;
+        let buf = if whole || len == 0 { Buf::Vec(vec![0; len]) } else { Buf::Map(memmap2::MmapMut::map_anon(len)?) };
         let mut pending = RangeSet::default();
         if whole {
             pending.insert(0..size);
         }
-        Ok(Self {
-            buf,
-            size,
-            captured: RangeSet::default(),
-            pending,
-            missed: RangeSet::default(),
-            budget: if whole { size } else { budget },
-            pos: 0,
-        })
+        Ok(Self { buf, size, captured: RangeSet::default(), pending, missed: RangeSet::default(), budget: if whole { size } else { budget }, pos: 0 })
     }
 
     pub(crate) fn size(&self) -> u64 {

@@ -113,7 +113,8 @@ pub(crate) fn credential_file(p: &str) -> Option<&'static CredentialFile> {
         PathMatch::DotEnv => {
             name == ".env"
                 || name.strip_prefix(".env.").is_some_and(|rest| {
-                    !rest.is_empty() && !["example", "sample", "template", "tmpl", "dist", "defaults", "default", "schema", "spec"].iter().any(|t| rest.contains(t))
+                    !rest.is_empty()
+                        && !["example", "sample", "template", "tmpl", "dist", "defaults", "default", "schema", "spec"].iter().any(|t| rest.contains(t))
                 })
         }
     })
@@ -333,4 +334,3 @@ fn key_values(line: &str, keys: &[&str]) -> Vec<(String, String, usize)> {
     }
     out
 }
-

@@ -377,16 +377,8 @@ struct Pcln {
 }
 
 /// Function-name needles, each anchored by the NUL that ends the previous name.
-const FUNC_NEEDLES: [&[u8]; 8] = [
-    b"\0crypto/tls.",
-    b"\0crypto/x509.",
-    b"\0time.LoadLocation\0",
-    b"\0time/tzdata.",
-    b"\0runtime.racefuncenter",
-    b"\0runtime/cgo.",
-    b"\0net.",
-    b"\0os/user.",
-];
+const FUNC_NEEDLES: [&[u8]; 8] =
+    [b"\0crypto/tls.", b"\0crypto/x509.", b"\0time.LoadLocation\0", b"\0time/tzdata.", b"\0runtime.racefuncenter", b"\0runtime/cgo.", b"\0net.", b"\0os/user."];
 
 /// One SIMD substring finder per function-name needle, built once. Each needle only needs
 /// to be seen once per binary, so found ones are not searched again.
@@ -468,8 +460,8 @@ impl ElfScanner {
         if size > limits.max_elf_bytes {
             return Err(ElfError(format!("file too large to inspect ({size} bytes)")));
         }
-        let cap = Capture::new(size, limits.elf_full_capture_max, limits.elf_capture_budget)
-            .map_err(|e| ElfError(format!("cannot reserve capture buffer: {e}")))?;
+        let cap =
+            Capture::new(size, limits.elf_full_capture_max, limits.elf_capture_budget).map_err(|e| ElfError(format!("cannot reserve capture buffer: {e}")))?;
         let mut s = Self {
             cap,
             hdr: None,
@@ -803,12 +795,7 @@ impl ElfScanner {
         let s = shdrs.get(h.shstrndx as usize)?;
         let r = s.sh_offset..s.sh_offset.saturating_add(s.sh_size.min(MAX_ELF_TABLE_BYTES));
         let table = self.cap.get(r)?;
-        Some(
-            shdrs
-                .iter()
-                .map(|s| cstr(table, s.sh_name as u64).map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default())
-                .collect(),
-        )
+        Some(shdrs.iter().map(|s| cstr(table, s.sh_name as u64).map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default()).collect())
     }
 
     fn section(&self, name: &str) -> Option<&SectionHeader> {
@@ -988,11 +975,7 @@ impl ElfScanner {
             changed = true;
             let b = self.cap.get(r).unwrap_or_default();
             let magic = read_uint(&b[..4], h.big) as u32;
-            let valid = go::pclntab_magic_versions(magic).is_some()
-                && b[4] == 0
-                && b[5] == 0
-                && matches!(b[6], 1 | 2 | 4)
-                && u64::from(b[7]) == h.ptr();
+            let valid = go::pclntab_magic_versions(magic).is_some() && b[4] == 0 && b[5] == 0 && matches!(b[6], 1 | 2 | 4) && u64::from(b[7]) == h.ptr();
             if valid {
                 self.pcln = Some(Pcln { off, magic });
                 self.pcln_scan = None;
@@ -1100,11 +1083,8 @@ impl ElfScanner {
         self.pcln_started = true;
         let _ = h;
         let phdrs = self.phdrs.clone().unwrap_or_default();
-        let segs: Vec<Range<u64>> = phdrs
-            .iter()
-            .filter(|p| p.p_type == ph::PT_LOAD && p.p_flags & ph::PF_X == 0)
-            .map(|p| p.p_offset..p.p_offset.saturating_add(p.p_filesz))
-            .collect();
+        let segs: Vec<Range<u64>> =
+            phdrs.iter().filter(|p| p.p_type == ph::PT_LOAD && p.p_flags & ph::PF_X == 0).map(|p| p.p_offset..p.p_offset.saturating_add(p.p_filesz)).collect();
         if let (Some(first), Some(last)) = (segs.first(), segs.last()) {
             self.pcln_scan = Some(StreamScan::new(first.start..last.end, 6, self.cap.pos()));
         }
@@ -1310,9 +1290,7 @@ impl ElfScanner {
             }
         };
         let needed: Vec<String> = dyns.needed.iter().filter_map(|&o| dstr(o, "needed libraries", &mut incomplete)).collect();
-        let split = |v: Vec<String>| -> Vec<String> {
-            v.iter().flat_map(|s| s.split(':').map(str::to_string).collect::<Vec<_>>()).collect()
-        };
+        let split = |v: Vec<String>| -> Vec<String> { v.iter().flat_map(|s| s.split(':').map(str::to_string).collect::<Vec<_>>()).collect() };
         let rpath = split(dyns.rpath.iter().filter_map(|&o| dstr(o, "rpath", &mut incomplete)).collect());
         let runpath = split(dyns.runpath.iter().filter_map(|&o| dstr(o, "runpath", &mut incomplete)).collect());
         let soname = dyns.soname.and_then(|o| dstr(o, "soname", &mut incomplete));
@@ -1362,12 +1340,8 @@ impl ElfScanner {
         let (version_needs, version_defs) = self.versions(&dyns, strtab, &mut incomplete);
         // Notes outside PT_NOTE (Go 1.27 maps only its own note) are read from sections.
         let mut note_ranges = self.note_ranges().unwrap_or_default();
-        note_ranges.extend(
-            shdrs
-                .iter()
-                .filter(|s| s.sh_type == sh::SHT_NOTE)
-                .map(|s| s.sh_offset..s.sh_offset.saturating_add(s.sh_size.min(MAX_ELF_TABLE_BYTES))),
-        );
+        note_ranges
+            .extend(shdrs.iter().filter(|s| s.sh_type == sh::SHT_NOTE).map(|s| s.sh_offset..s.sh_offset.saturating_add(s.sh_size.min(MAX_ELF_TABLE_BYTES))));
         self.parse_notes(&note_ranges);
         let upx = self.cap.get(0..self.cap.size().min(1024)).is_some_and(|b| memchr::memmem::find(b, b"UPX!").is_some());
         let go = self.go_facts(&mut incomplete);
@@ -1411,7 +1385,10 @@ impl ElfScanner {
             match self.vaddr_to_off(addr) {
                 Some(mut off) => {
                     for _ in 0..count.min(4096) {
-                        let Some(e) = self.cap.get(off..off + 16) else { ok = false; break };
+                        let Some(e) = self.cap.get(off..off + 16) else {
+                            ok = false;
+                            break;
+                        };
                         let cnt = read_u16(&e[2..4], h.big);
                         let file = read_u32(&e[4..8], h.big);
                         let aux = read_u32(&e[8..12], h.big);
@@ -1419,7 +1396,10 @@ impl ElfScanner {
                         let mut versions = Vec::new();
                         let mut a = off + u64::from(aux);
                         for _ in 0..cnt {
-                            let Some(x) = self.cap.get(a..a + 16) else { ok = false; break };
+                            let Some(x) = self.cap.get(a..a + 16) else {
+                                ok = false;
+                                break;
+                            };
                             match name(read_u32(&x[8..12], h.big)) {
                                 Some(n) => versions.push(n),
                                 None => ok = false,
@@ -1452,7 +1432,10 @@ impl ElfScanner {
             match self.vaddr_to_off(addr) {
                 Some(mut off) => {
                     for _ in 0..count.min(4096) {
-                        let Some(e) = self.cap.get(off..off + 20) else { ok = false; break };
+                        let Some(e) = self.cap.get(off..off + 20) else {
+                            ok = false;
+                            break;
+                        };
                         let flags = read_u16(&e[2..4], h.big);
                         let aux = read_u32(&e[12..16], h.big);
                         let next = read_u32(&e[16..20], h.big);
@@ -1533,11 +1516,7 @@ impl ElfScanner {
                 });
             }
         }
-        let is_go = facts.build_info.is_some()
-            || hit.is_some()
-            || self.go_note.is_some()
-            || self.pcln.is_some()
-            || self.section(".gopclntab").is_some();
+        let is_go = facts.build_info.is_some() || hit.is_some() || self.go_note.is_some() || self.pcln.is_some() || self.section(".gopclntab").is_some();
         if !is_go {
             return None;
         }
@@ -1642,9 +1621,7 @@ fn parse_header(b: &[u8], size: u64) -> Result<(Hdr, bool), String> {
     if h.phoff >= size && h.phnum > 0 {
         return Err("program headers outside the file".into());
     }
-    let escapes = h.shoff != 0
-        && h.shoff.saturating_add(h.shent()) <= size
-        && (h.phnum == 0xffff || h.shnum == 0 || h.shstrndx == 0xffff);
+    let escapes = h.shoff != 0 && h.shoff.saturating_add(h.shent()) <= size && (h.phnum == 0xffff || h.shnum == 0 || h.shstrndx == 0xffff);
     if h.shnum == 0 && !escapes {
         h.shoff = 0;
     }

@@ -136,9 +136,7 @@ impl<'a> Loader<'a> {
     /// Reads the loader configuration of an image. `env_ld_library_path` is the value of
     /// `LD_LIBRARY_PATH` in the image config, if any.
     pub fn new(fs: &'a MergedFs, env_ld_library_path: Option<&str>) -> Self {
-        let ld_library_path = env_ld_library_path
-            .map(|v| v.split([':', ';']).filter(|s| !s.is_empty()).map(str::to_string).collect())
-            .unwrap_or_default();
+        let ld_library_path = env_ld_library_path.map(|v| v.split([':', ';']).filter(|s| !s.is_empty()).map(str::to_string).collect()).unwrap_or_default();
         let cache = fs.content("etc/ld.so.cache").map(parse_ld_cache);
         let conf_dirs = read_ld_conf(fs, "etc/ld.so.conf", 0);
         Self { fs, ld_library_path, cache, conf_dirs }
@@ -146,14 +144,8 @@ impl<'a> Loader<'a> {
 
     /// Checks one executable at `exe_path` with facts `elf`.
     pub fn check(&self, exe_path: &str, exe_node: &Node, elf: &ElfInfo) -> Runnability {
-        let mut r = Runnability {
-            loader: None,
-            interpreter: None,
-            resolved: Vec::new(),
-            missing: Vec::new(),
-            missing_versions: Vec::new(),
-            problems: Vec::new(),
-        };
+        let mut r =
+            Runnability { loader: None, interpreter: None, resolved: Vec::new(), missing: Vec::new(), missing_versions: Vec::new(), problems: Vec::new() };
         let Some(interp) = elf.interpreter.as_deref() else { return r };
         let kind = if path::file_name(interp).starts_with("ld-musl-") { LoaderKind::Musl } else { LoaderKind::Glibc };
         r.loader = Some(kind);
@@ -164,10 +156,9 @@ impl<'a> Loader<'a> {
                     interp_info = Some((p.clone(), i.clone()));
                     InterpreterStatus::Found { path: path::display(&p) }
                 }
-                Some(i) => InterpreterStatus::Unusable {
-                    path: path::display(&p),
-                    reason: format!("built for {}, the binary for {}", arch_name(i), arch_name(elf)),
-                },
+                Some(i) => {
+                    InterpreterStatus::Unusable { path: path::display(&p), reason: format!("built for {}, the binary for {}", arch_name(i), arch_name(elf)) }
+                }
                 None => InterpreterStatus::Unusable { path: path::display(&p), reason: "not an ELF file".into() },
             },
             Ok(Some((p, _))) => InterpreterStatus::Unusable { path: path::display(&p), reason: "not a regular file".into() },
@@ -204,7 +195,10 @@ impl<'a> Loader<'a> {
             let own_runpath: Vec<String> = obj.info.runpath.iter().flat_map(|d| expand(d, &origin, elf)).collect();
             for name in &obj.info.needed {
                 if interp_names.contains(name) || (kind == LoaderKind::Musl && musl_reserved(name)) {
-                    providers.insert((obj.path.clone(), name.clone()), ("(loader)".into(), interp_info.as_ref().map(|(_, i)| i.version_defs.clone()).unwrap_or_default()));
+                    providers.insert(
+                        (obj.path.clone(), name.clone()),
+                        ("(loader)".into(), interp_info.as_ref().map(|(_, i)| i.version_defs.clone()).unwrap_or_default()),
+                    );
                     if !r.resolved.iter().any(|x| x.name == *name) {
                         r.resolved.push(ResolvedLibrary { name: name.clone(), path: "(loader)".into() });
                     }
@@ -464,11 +458,8 @@ fn read_ld_conf(fs: &MergedFs, file: &str, depth: usize) -> Vec<String> {
             let (dir, glob) = (path::parent(pat), path::file_name(pat));
             let suffix = glob.strip_prefix('*').unwrap_or(glob);
             let Ok(Some((rdir, _))) = fs.lookup(dir) else { continue };
-            let files: Vec<String> = fs
-                .descendants(&rdir)
-                .filter(|(k, _)| path::parent(k) == rdir && k.ends_with(suffix))
-                .map(|(k, _)| k.to_string())
-                .collect();
+            let files: Vec<String> =
+                fs.descendants(&rdir).filter(|(k, _)| path::parent(k) == rdir && k.ends_with(suffix)).map(|(k, _)| k.to_string()).collect();
             for f in files {
                 out.extend(read_ld_conf(fs, &f, depth + 1));
             }

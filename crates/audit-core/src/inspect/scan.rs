@@ -33,12 +33,7 @@ impl StreamScan {
     /// must call `emit(abs_start, len, tag)` for every match lying entirely inside `slice`; this
     /// function adds the matches that straddle the previous chunk and reports each match once,
     /// as sorted absolute start offsets.
-    pub(crate) fn feed(
-        &mut self,
-        start: u64,
-        data: &[u8],
-        mut find: impl FnMut(&[u8], u64, &mut dyn FnMut(u64, usize, u32)),
-    ) -> Vec<(u64, u32)> {
+    pub(crate) fn feed(&mut self, start: u64, data: &[u8], mut find: impl FnMut(&[u8], u64, &mut dyn FnMut(u64, usize, u32))) -> Vec<(u64, u32)> {
         let end = start + data.len() as u64;
         let lo = self.range.start.max(start).max(self.next);
         let hi = self.range.end.min(end);

@@ -180,9 +180,50 @@ pub fn is_placeholder(value: &str) -> bool {
         return true;
     }
     const WORDS: &[&str] = &[
-        "changeme", "change-me", "change_me", "changeit", "password", "passwd", "pass", "secret", "token", "apikey", "api-key", "api_key", "placeholder",
-        "redacted", "replaceme", "replace-me", "replace_me", "todo", "tbd", "none", "null", "nil", "undefined", "dummy", "fake", "test", "testing", "sample",
-        "default", "foo", "bar", "foobar", "mysecret", "mypassword", "secretpassword", "true", "false", "yes", "no", "on", "off", "unset", "empty", "hidden",
+        "changeme",
+        "change-me",
+        "change_me",
+        "changeit",
+        "password",
+        "passwd",
+        "pass",
+        "secret",
+        "token",
+        "apikey",
+        "api-key",
+        "api_key",
+        "placeholder",
+        "redacted",
+        "replaceme",
+        "replace-me",
+        "replace_me",
+        "todo",
+        "tbd",
+        "none",
+        "null",
+        "nil",
+        "undefined",
+        "dummy",
+        "fake",
+        "test",
+        "testing",
+        "sample",
+        "default",
+        "foo",
+        "bar",
+        "foobar",
+        "mysecret",
+        "mypassword",
+        "secretpassword",
+        "true",
+        "false",
+        "yes",
+        "no",
+        "on",
+        "off",
+        "unset",
+        "empty",
+        "hidden",
         "masked",
     ];
     if WORDS.contains(&lower.as_str()) {
@@ -296,10 +337,7 @@ const KEYWORDS: &[(&str, Kw)] = &[
 ];
 
 static PREFILTER: LazyLock<AhoCorasick> = LazyLock::new(|| {
-    AhoCorasickBuilder::new()
-        .match_kind(MatchKind::LeftmostFirst)
-        .build(KEYWORDS.iter().map(|(k, _)| k.as_bytes()))
-        .expect("static keywords")
+    AhoCorasickBuilder::new().match_kind(MatchKind::LeftmostFirst).build(KEYWORDS.iter().map(|(k, _)| k.as_bytes())).expect("static keywords")
 });
 
 /// A verified token: where its value is in the scanned buffer.
@@ -389,8 +427,7 @@ fn verify(buf: &[u8], at: usize, kw: Kw) -> Option<Token> {
             let n = run_len(buf, at + 4, 17, |b| b.is_ascii_uppercase() || b.is_ascii_digit());
             let after = buf.get(at + 4 + n).copied();
             let v = &buf[at + 4..at + 4 + n];
-            (n == 16 && !after.is_some_and(is_alnum) && !low_variety(v) && !ci_contains(v, b"example"))
-                .then(|| tok(SecretKind::AwsAccessKeyId, at, at + 20))
+            (n == 16 && !after.is_some_and(is_alnum) && !low_variety(v) && !ci_contains(v, b"example")).then(|| tok(SecretKind::AwsAccessKeyId, at, at + 20))
         }
         Kw::AwsSecret => {
             let klen = if buf[at..].len() >= 17 && buf[at..at + 17].eq_ignore_ascii_case(b"secret_access_key") { 17 } else { 15 };
@@ -553,7 +590,8 @@ pub(crate) fn find_url_credentials(text: &str, out: &mut Vec<Secret>) {
         if scheme_len == 0 {
             continue;
         }
-        let auth_end = sep + 3 + run_len(b, sep + 3, 2048, |c| !matches!(c, b'/' | b'?' | b'#' | b' ' | b'\t' | b'\n' | b'"' | b'\'' | b'`' | b',' | b';' | b'|'));
+        let auth_end =
+            sep + 3 + run_len(b, sep + 3, 2048, |c| !matches!(c, b'/' | b'?' | b'#' | b' ' | b'\t' | b'\n' | b'"' | b'\'' | b'`' | b',' | b';' | b'|'));
         let authority = &text[sep + 3..auth_end];
         let Some(at) = authority.rfind('@') else { continue };
         let userinfo = &authority[..at];
@@ -625,8 +663,21 @@ pub fn redact(text: &str) -> Cow<'_, str> {
 
 /// Directory names whose content is not scanned: third-party test keys and documentation
 /// (trivy's built-in allow rules `tests`, `vendor`, `examples`, `locale-dir`).
-pub const SKIPPED_DIRS: &[&str] =
-    &["testdata", "test", "tests", "__tests__", "vendor", "node_modules", "site-packages", "dist-packages", "locale", "locales", "examples", "example", "samples"];
+pub const SKIPPED_DIRS: &[&str] = &[
+    "testdata",
+    "test",
+    "tests",
+    "__tests__",
+    "vendor",
+    "node_modules",
+    "site-packages",
+    "dist-packages",
+    "locale",
+    "locales",
+    "examples",
+    "example",
+    "samples",
+];
 
 /// Path prefixes whose content is not scanned: distribution-owned trees and Go toolchains
 /// (trivy's `usr-dirs`, `golang`, `python` allow rules). A Go module cache (`…/pkg/mod/`)
@@ -872,7 +923,8 @@ mod tests {
         // Documentation or parsing code that only names the header.
         let doc = "if strings.HasPrefix(s, \"-----BEGIN RSA PRIVATE KEY-----\") {\n\treturn parse(s)\n}\n";
         assert!(scan_all("main.go", doc.as_bytes(), 1 << 20).is_empty());
-        assert!(scan_all("cert.pem", b"-----BEGIN CERTIFICATE-----\nMIIDdzCCAl+gAwIBAgIEAgAAuTANBgkqhkiG9w0BAQUFADBaMQswCQYDVQQGEwJJRTESMBAGA1UE\n", 1 << 20).is_empty());
+        assert!(scan_all("cert.pem", b"-----BEGIN CERTIFICATE-----\nMIIDdzCCAl+gAwIBAgIEAgAAuTANBgkqhkiG9w0BAQUFADBaMQswCQYDVQQGEwJJRTESMBAGA1UE\n", 1 << 20)
+            .is_empty());
     }
 
     #[test]
@@ -922,7 +974,14 @@ mod tests {
         assert!(scan_all("README.txt", b"Set password = your password here\n", 1 << 20).is_empty());
         let t = format!("token={}\n", gh());
         assert!(!scan_all("opt/app/conf.txt", t.as_bytes(), 1 << 20).is_empty());
-        for p in ["usr/share/doc/x/README", "usr/local/go/src/crypto/tls/x.go", "root/go/pkg/mod/x@v1/k.txt", "src/app/testdata/key", "src/app/x_test.go", "vendor/x/y.txt"] {
+        for p in [
+            "usr/share/doc/x/README",
+            "usr/local/go/src/crypto/tls/x.go",
+            "root/go/pkg/mod/x@v1/k.txt",
+            "src/app/testdata/key",
+            "src/app/x_test.go",
+            "vendor/x/y.txt",
+        ] {
             assert!(scan_all(p, t.as_bytes(), 1 << 20).is_empty(), "{p}");
         }
         // Binary content is not scanned.
@@ -933,7 +992,9 @@ mod tests {
 
     #[test]
     fn placeholders_and_names() {
-        for p in ["", "changeme", "${GITHUB_TOKEN}", "$TOKEN", "<token>", "xxxxxxxx", "********", "AKIAIOSFODNN7EXAMPLE", "your-token-here", "{{ .Values.token }}"] {
+        for p in
+            ["", "changeme", "${GITHUB_TOKEN}", "$TOKEN", "<token>", "xxxxxxxx", "********", "AKIAIOSFODNN7EXAMPLE", "your-token-here", "{{ .Values.token }}"]
+        {
             assert!(is_placeholder(p), "{p}");
         }
         for p in ["hunter22", "s3cr3t-Pa55w0rd"] {

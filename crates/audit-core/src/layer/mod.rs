@@ -163,10 +163,7 @@ impl<R: Read> Read for BombGuard<'_, R> {
         self.out += k as u64;
         let l = self.limits;
         if self.out > l.max_layer_uncompressed {
-            return Err(io::Error::other(BombError(format!(
-                "expands past {} bytes",
-                l.max_layer_uncompressed
-            ))));
+            return Err(io::Error::other(BombError(format!("expands past {} bytes", l.max_layer_uncompressed))));
         }
         if self.out > l.bomb_min_bytes && self.out / self.compressed.get().max(1) > l.bomb_max_ratio {
             return Err(io::Error::other(BombError(format!(
@@ -222,12 +219,7 @@ pub fn analyze_blob<R: Read>(raw: R, spec: &LayerSpec, limits: &Limits) -> Resul
                 return Err(LayerError::DigestMismatch { index: spec.index, expected: spec.digest.clone(), actual });
             }
             if n != spec.size {
-                return Err(LayerError::SizeMismatch {
-                    index: spec.index,
-                    digest: spec.digest.clone(),
-                    expected: spec.size,
-                    actual: n,
-                });
+                return Err(LayerError::SizeMismatch { index: spec.index, digest: spec.digest.clone(), expected: spec.size, actual: n });
             }
             actual
         }
@@ -240,12 +232,7 @@ pub fn analyze_blob<R: Read>(raw: R, spec: &LayerSpec, limits: &Limits) -> Resul
     let w = walked?;
     if let Some(expected) = &spec.diff_id {
         if *expected != w.diff_id {
-            return Err(LayerError::DiffIdMismatch {
-                index: spec.index,
-                digest: spec.digest.clone(),
-                expected: expected.clone(),
-                actual: w.diff_id,
-            });
+            return Err(LayerError::DiffIdMismatch { index: spec.index, digest: spec.digest.clone(), expected: expected.clone(), actual: w.diff_id });
         }
     }
     Ok(LayerAnalysis {
@@ -263,22 +250,14 @@ pub fn analyze_blob<R: Read>(raw: R, spec: &LayerSpec, limits: &Limits) -> Resul
 fn classify(e: io::Error, spec: &LayerSpec, compressed: &Cell<u64>, ctx: &str) -> LayerError {
     if let Some(inner) = e.get_ref() {
         if let Some(o) = inner.downcast_ref::<Overrun>() {
-            return LayerError::SizeMismatch {
-                index: spec.index,
-                digest: spec.digest.clone(),
-                expected: o.limit,
-                actual: o.limit + 1,
-            };
+            return LayerError::SizeMismatch { index: spec.index, digest: spec.digest.clone(), expected: o.limit, actual: o.limit + 1 };
         }
         if let Some(b) = inner.downcast_ref::<BombError>() {
             return LayerError::Bomb { index: spec.index, digest: spec.digest.clone(), reason: b.0.clone() };
         }
     }
-    let reason = if e.kind() == io::ErrorKind::UnexpectedEof {
-        format!("{ctx}: truncated after {} compressed bytes", compressed.get())
-    } else {
-        format!("{ctx}: {e}")
-    };
+    let reason =
+        if e.kind() == io::ErrorKind::UnexpectedEof { format!("{ctx}: truncated after {} compressed bytes", compressed.get()) } else { format!("{ctx}: {e}") };
     LayerError::Corrupt { index: spec.index, digest: spec.digest.clone(), reason }
 }
 
@@ -299,11 +278,7 @@ fn walk<D: Read>(dec: D, spec: &LayerSpec, compressed: &Cell<u64>, limits: &Limi
     if let Err(e) = res {
         return Err(match e {
             WalkError::Io(e) => classify(e, spec, compressed, what),
-            WalkError::TooMany => LayerError::TooManyEntries {
-                index: spec.index,
-                digest: spec.digest.clone(),
-                limit: limits.max_entries_per_layer,
-            },
+            WalkError::TooMany => LayerError::TooManyEntries { index: spec.index, digest: spec.digest.clone(), limit: limits.max_entries_per_layer },
         });
     }
     // Drain to EOF so the diff_id covers the whole stream; non-zero bytes after the
@@ -481,11 +456,7 @@ impl<'a> Walker<'a> {
             self.anomalies.push(Anomaly { path: lossy(), problem: "entry replaces the image root; skipped".into() });
             return Ok(());
         }
-        let facts = if kind == EntryKind::File {
-            inspect::inspect_file(&path, size, content, &mut self.buf, self.limits)?.map(Arc::new)
-        } else {
-            None
-        };
+        let facts = if kind == EntryKind::File { inspect::inspect_file(&path, size, content, &mut self.buf, self.limits)?.map(Arc::new) } else { None };
         let size = if kind == EntryKind::File { size } else { 0 };
         self.entries.push(Entry { path: path.into(), kind, mode: mode & 0o7777, uid, gid, size, capabilities, facts });
         Ok(())

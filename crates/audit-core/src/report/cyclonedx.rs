@@ -365,7 +365,15 @@ mod tests {
         assert_eq!(stdlib_version("go1.27.3").as_deref(), Some("v1.27.3"));
         assert_eq!(stdlib_version("go1.22rc1").as_deref(), Some("v1.22rc1"));
         assert_eq!(stdlib_version("devel go1.23-abc"), None);
-        let p = OsPackage { kind: "deb", name: "libc6".into(), version: "2.36-9+deb12u10".into(), arch: Some("amd64".into()), source: None, license: None, db: String::new() };
+        let p = OsPackage {
+            kind: "deb",
+            name: "libc6".into(),
+            version: "2.36-9+deb12u10".into(),
+            arch: Some("amd64".into()),
+            source: None,
+            license: None,
+            db: String::new(),
+        };
         assert_eq!(package_purl(&p, Some("debian"), Some("debian-12")), "pkg:deb/debian/libc6@2.36-9%2Bdeb12u10?arch=amd64&distro=debian-12");
         assert_eq!(image_name("oci:build/out/clean:latest"), "clean");
         assert!(serial(&[]).starts_with("urn:uuid:"));

@@ -110,11 +110,7 @@ impl Text {
                 writeln!(out, "      {} {}", self.paint("32", "fix:"), f.remediation)?;
             }
         }
-        let shown: Vec<_> = r
-            .binaries
-            .iter()
-            .filter(|b| self.all_binaries || b.runnable == Some(false) || b.go.is_some())
-            .collect();
+        let shown: Vec<_> = r.binaries.iter().filter(|b| self.all_binaries || b.runnable == Some(false) || b.go.is_some()).collect();
         if !shown.is_empty() {
             writeln!(out)?;
             writeln!(out, "{}", self.paint("1", "BINARIES"))?;
@@ -122,9 +118,10 @@ impl Text {
             writeln!(out, "  {:<w$}  {:<14}  {:<12}  STARTS", "PATH", "LINKAGE", "GO")?;
             for b in shown {
                 let linkage = serde_json::to_value(b.elf.linkage).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
-                let go = b.go.as_ref().map_or("-".to_string(), |g| {
-                    g.info.as_ref().map(|i| i.go_version.clone()).filter(|v| !v.is_empty()).unwrap_or_else(|| "go (?)".into())
-                });
+                let go = b
+                    .go
+                    .as_ref()
+                    .map_or("-".to_string(), |g| g.info.as_ref().map(|i| i.go_version.clone()).filter(|v| !v.is_empty()).unwrap_or_else(|| "go (?)".into()));
                 let starts = match b.runnable {
                     Some(true) => "yes".to_string(),
                     Some(false) => {

@@ -20,16 +20,10 @@ pub(super) struct ToolClass {
     names: &'static [&'static str],
 }
 
-pub(super) const SHELLS: ToolClass = ToolClass {
-    rule: "FS001",
-    what: "shell",
-    names: &["sh", "bash", "ash", "dash", "zsh", "ksh", "mksh", "csh", "tcsh", "fish", "busybox"],
-};
-pub(super) const PACKAGE_MANAGERS: ToolClass = ToolClass {
-    rule: "FS002",
-    what: "package manager",
-    names: &["apt", "apt-get", "dpkg", "apk", "yum", "dnf", "microdnf", "rpm", "zypper", "pacman"],
-};
+pub(super) const SHELLS: ToolClass =
+    ToolClass { rule: "FS001", what: "shell", names: &["sh", "bash", "ash", "dash", "zsh", "ksh", "mksh", "csh", "tcsh", "fish", "busybox"] };
+pub(super) const PACKAGE_MANAGERS: ToolClass =
+    ToolClass { rule: "FS002", what: "package manager", names: &["apt", "apt-get", "dpkg", "apk", "yum", "dnf", "microdnf", "rpm", "zypper", "pacman"] };
 pub(super) const BUILD_TOOLS: ToolClass = ToolClass {
     rule: "FS008",
     what: "build tool",
@@ -538,21 +532,19 @@ pub(crate) struct Artifact {
 
 pub(crate) fn inventory(cx: &RuleCx<'_>) -> Vec<Artifact> {
     let mut out: Vec<Artifact> = Vec::new();
-    let mut add = |rule: &'static str, what: String, root: String, tree: bool, names: Vec<String>, layer: usize| {
-        match out.iter_mut().find(|a| a.root == root) {
-            Some(a) => {
-                if !a.rules.contains(&rule) {
-                    a.rules.push(rule);
-                    a.what.push(what);
-                }
-                for n in names {
-                    if !a.names.contains(&n) {
-                        a.names.push(n);
-                    }
+    let mut add = |rule: &'static str, what: String, root: String, tree: bool, names: Vec<String>, layer: usize| match out.iter_mut().find(|a| a.root == root) {
+        Some(a) => {
+            if !a.rules.contains(&rule) {
+                a.rules.push(rule);
+                a.what.push(what);
+            }
+            for n in names {
+                if !a.names.contains(&n) {
+                    a.names.push(n);
                 }
             }
-            None => out.push(Artifact { rules: vec![rule], what: vec![what], root, tree, names, layer }),
         }
+        None => out.push(Artifact { rules: vec![rule], what: vec![what], root, tree, names, layer }),
     };
     for class in [&SHELLS, &PACKAGE_MANAGERS, &BUILD_TOOLS, &NET_TOOLS] {
         for f in find_tools(cx, class) {

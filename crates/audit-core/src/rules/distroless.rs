@@ -48,8 +48,26 @@ const SYSTEM_LIB_DIRS: &[&str] = &[
 /// and the application does not load are dropped by a rebase; files elsewhere (`/app`,
 /// `/usr/local`, `/opt`, `/srv`, `/home`) are the application's.
 const OS_DIRS: &[&str] = &[
-    "bin", "sbin", "lib", "lib32", "lib64", "libx32", "etc", "var", "boot", "usr/bin", "usr/sbin", "usr/lib", "usr/lib32", "usr/lib64",
-    "usr/libx32", "usr/libexec", "usr/share", "usr/include", "usr/src", "usr/games",
+    "bin",
+    "sbin",
+    "lib",
+    "lib32",
+    "lib64",
+    "libx32",
+    "etc",
+    "var",
+    "boot",
+    "usr/bin",
+    "usr/sbin",
+    "usr/lib",
+    "usr/lib32",
+    "usr/lib64",
+    "usr/libx32",
+    "usr/libexec",
+    "usr/share",
+    "usr/include",
+    "usr/src",
+    "usr/games",
 ];
 
 /// DL003 stays silent below this many removable bytes: rebasing to save less is not worth a
@@ -293,14 +311,19 @@ fn check_dl001(cx: &RuleCx<'_>, sink: &mut Sink<'_>) {
             match (c.config.env_var(k).filter(|v| !v.is_empty()), want) {
                 (None, Some(w)) => sink.emit(format!("profile {name}: config Env has no {k} (expected {k}={w})"), vec![config_field("Env", k)]),
                 (None, None) => sink.emit(format!("profile {name}: config Env has no {k}"), vec![config_field("Env", k)]),
-                (Some(v), Some(w)) if v != w => sink.emit(format!("profile {name}: config Env has {k}={v}, expected {k}={w}"), vec![config_field("Env", &format!("{k}={v}"))]),
+                (Some(v), Some(w)) if v != w => {
+                    sink.emit(format!("profile {name}: config Env has {k}={v}, expected {k}={w}"), vec![config_field("Env", &format!("{k}={v}"))])
+                }
                 _ => {}
             }
         }
         if p.user == UserExpect::NonRoot && runs_as_root(cx) == Some(true) {
             let u = c.config.user.trim();
             let shown = if u.is_empty() { "empty".to_string() } else { format!("{u:?}") };
-            sink.emit(format!("profile {name}: the image runs as root (User is {shown}); the profile runs as a non-root user (65532)"), vec![config_field("User", u)]);
+            sink.emit(
+                format!("profile {name}: the image runs as root (User is {shown}); the profile runs as a non-root user (65532)"),
+                vec![config_field("User", u)],
+            );
         }
     }
     // dpkg metadata.
@@ -318,7 +341,11 @@ fn check_dl001(cx: &RuleCx<'_>, sink: &mut Sink<'_>) {
     if !absent.is_empty() {
         let names: Vec<&str> = absent.iter().map(|s| s.as_str()).collect();
         sink.emit(
-            format!("profile {name}: dpkg metadata (/var/lib/dpkg/status.d/) of {} is missing: {}", plural(names.len(), "package", "packages"), names.join(", ")),
+            format!(
+                "profile {name}: dpkg metadata (/var/lib/dpkg/status.d/) of {} is missing: {}",
+                plural(names.len(), "package", "packages"),
+                names.join(", ")
+            ),
             absent.iter().map(|pkg| missing(&format!("var/lib/dpkg/status.d/{pkg}"))).collect(),
         );
     }
@@ -327,7 +354,11 @@ fn check_dl001(cx: &RuleCx<'_>, sink: &mut Sink<'_>) {
     if !absent.is_empty() {
         let names: Vec<&str> = absent.iter().map(|s| s.as_str()).collect();
         sink.emit(
-            format!("profile {name}: {} missing from the system library directories: {}", plural(names.len(), "shared library is", "shared libraries are"), names.join(", ")),
+            format!(
+                "profile {name}: {} missing from the system library directories: {}",
+                plural(names.len(), "shared library is", "shared libraries are"),
+                names.join(", ")
+            ),
             absent.iter().map(|so| missing(&format!("lib/x86_64-linux-gnu/{so}"))).collect(),
         );
     }
@@ -414,7 +445,11 @@ fn check_dl002(cx: &RuleCx<'_>, sink: &mut Sink<'_>) {
         let total: u64 = extra.iter().map(|l| l.bytes).sum();
         let mut shown: Vec<String> = Vec::new();
         for l in extra.iter().take(TOP_PATHS) {
-            let by = if l.needed_by.is_empty() { String::new() } else { format!(", needed by {}", l.needed_by.iter().map(|b| path::display(b)).collect::<Vec<_>>().join(", ")) };
+            let by = if l.needed_by.is_empty() {
+                String::new()
+            } else {
+                format!(", needed by {}", l.needed_by.iter().map(|b| path::display(b)).collect::<Vec<_>>().join(", "))
+            };
             shown.push(format!("{}{by}", path::display(&l.path)));
         }
         if extra.len() > TOP_PATHS {
@@ -563,7 +598,13 @@ pub(crate) fn compare(cx: &RuleCx<'_>, r: &Resolved) -> Comparison {
         if p.owns(fp) || provided(p, fp, n) {
             owned += n.size;
         } else if in_system_lib_dir(fp) && (n.facts.as_ref().is_some_and(|f| f.elf.is_some()) || path::file_name(fp).contains(".so")) {
-            extra_libs.push(Dropped { path: fp.to_string(), bytes: n.size, note: Some("library the profile does not provide".into()), layer: n.layer, visibility: Visibility::Final });
+            extra_libs.push(Dropped {
+                path: fp.to_string(),
+                bytes: n.size,
+                note: Some("library the profile does not provide".into()),
+                layer: n.layer,
+                visibility: Visibility::Final,
+            });
         } else if in_os_dir(fp) {
             let key: Vec<&str> = fp.split('/').take(3).collect();
             let key = if fp.split('/').count() > 3 { key.join("/") } else { path::parent(fp).to_string() };
@@ -592,7 +633,11 @@ pub(crate) fn compare(cx: &RuleCx<'_>, r: &Resolved) -> Comparison {
     image += wasted;
     if wasted > 0 {
         let biggest = cx.fs.shadows().iter().max_by(|a, b| a.size.cmp(&b.size).then(b.path.cmp(&a.path))).expect("non-empty");
-        let vis = if biggest.how == crate::fs::Removal::Overwritten { Visibility::OverwrittenIn(biggest.removed_in) } else { Visibility::DeletedIn(biggest.removed_in) };
+        let vis = if biggest.how == crate::fs::Removal::Overwritten {
+            Visibility::OverwrittenIn(biggest.removed_in)
+        } else {
+            Visibility::DeletedIn(biggest.removed_in)
+        };
         dropped.push(Dropped {
             path: biggest.path.to_string(),
             bytes: wasted,
@@ -630,7 +675,14 @@ fn check_dl003(cx: &RuleCx<'_>, sink: &mut Sink<'_>) {
         .dropped
         .iter()
         .take(5)
-        .map(|d| format!("{} {}{}", path::display(&d.path), human_bytes(d.bytes), d.note.as_deref().filter(|n| n.starts_with("FS")).map(|n| format!(" ({n})")).unwrap_or_default()))
+        .map(|d| {
+            format!(
+                "{} {}{}",
+                path::display(&d.path),
+                human_bytes(d.bytes),
+                d.note.as_deref().filter(|n| n.starts_with("FS")).map(|n| format!(" ({n})")).unwrap_or_default()
+            )
+        })
         .collect();
     let ev = c
         .dropped

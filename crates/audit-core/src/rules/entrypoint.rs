@@ -8,10 +8,7 @@ const SHELL_NAMES: &[&str] = &["sh", "bash", "ash", "dash", "zsh", "ksh", "mksh"
 
 fn argv_evidence(cx: &RuleCx<'_>, argv: &[&str]) -> Evidence {
     let field = if cx.config().is_some_and(|c| !c.config.entrypoint.is_empty()) { "Entrypoint" } else { "Cmd" };
-    Evidence {
-        detail: Some(Detail::ConfigField { field: field.into(), value: serde_json::to_string(argv).unwrap_or_default() }),
-        ..Evidence::default()
-    }
+    Evidence { detail: Some(Detail::ConfigField { field: field.into(), value: serde_json::to_string(argv).unwrap_or_default() }), ..Evidence::default() }
 }
 
 fn is_shell_form(argv: &[&str]) -> bool {
@@ -33,10 +30,9 @@ fn diagnose(cx: &RuleCx<'_>) -> Option<(Problem, Vec<Evidence>)> {
     let ev = vec![argv_evidence(cx, &argv)];
     let shown = if argv0.contains('/') { argv0.to_string() } else { format!("{argv0} (looked up in PATH={})", path_env.join(":")) };
     match which(cx.fs, argv0, &path_env, workdir) {
-        Lookup::Missing if is_shell_form(&argv) => Some((
-            Problem::Cfg004(format!("the command is shell form ({argv0} -c …) but {argv0} does not exist in the image")),
-            ev,
-        )),
+        Lookup::Missing if is_shell_form(&argv) => {
+            Some((Problem::Cfg004(format!("the command is shell form ({argv0} -c …) but {argv0} does not exist in the image")), ev))
+        }
         Lookup::Missing => Some((Problem::Cfg003(format!("the command {shown} does not exist in the image")), ev)),
         Lookup::Loop(p) => Some((Problem::Cfg003(format!("the command {argv0} cannot be resolved: {} is a symlink loop", path::display(&p))), ev)),
         Lookup::NotExecutable(p, n) => {
@@ -64,20 +60,13 @@ fn diagnose(cx: &RuleCx<'_>) -> Option<(Problem, Vec<Evidence>)> {
                             )),
                             ev,
                         )),
-                        _ if !elf.is_executable() => Some((
-                            Problem::Cfg003(format!("the command {} is a shared library or object, not an executable", path::display(&p))),
-                            ev,
-                        )),
+                        _ if !elf.is_executable() => {
+                            Some((Problem::Cfg003(format!("the command {} is a shared library or object, not an executable", path::display(&p))), ev))
+                        }
                         _ => None,
                     }
                 }
-                None => Some((
-                    Problem::Cfg003(format!(
-                        "the command {} is neither an ELF binary nor a #! script: exec format error",
-                        path::display(&p)
-                    )),
-                    ev,
-                )),
+                None => Some((Problem::Cfg003(format!("the command {} is neither an ELF binary nor a #! script: exec format error", path::display(&p))), ev)),
             }
         }
     }

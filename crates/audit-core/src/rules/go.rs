@@ -116,14 +116,12 @@ fn check_go001(cx: &RuleCx<'_>, sink: &mut Sink<'_>) {
             n => format!("; {n} needed libraries are missing too"),
         };
         match &run.interpreter {
-            Some(InterpreterStatus::Missing) => sink.emit(
-                format!("{} needs the ELF interpreter {interp}, which does not exist in the image{libs}", display(b)),
-                vec![ev(cx, b)],
-            ),
-            Some(InterpreterStatus::Unusable { path, reason }) => sink.emit(
-                format!("{} needs the ELF interpreter {interp}, but {path} is unusable: {reason}", display(b)),
-                vec![ev(cx, b)],
-            ),
+            Some(InterpreterStatus::Missing) => {
+                sink.emit(format!("{} needs the ELF interpreter {interp}, which does not exist in the image{libs}", display(b)), vec![ev(cx, b)])
+            }
+            Some(InterpreterStatus::Unusable { path, reason }) => {
+                sink.emit(format!("{} needs the ELF interpreter {interp}, but {path} is unusable: {reason}", display(b)), vec![ev(cx, b)])
+            }
             _ => {}
         }
     }
@@ -165,9 +163,9 @@ fn check_go002(cx: &RuleCx<'_>, sink: &mut Sink<'_>) {
                 s
             })
             .collect();
-        parts.extend(run.missing_versions.iter().map(|v| {
-            format!("version {} of {} (needed by {}) is not defined by {}", v.version, v.library, v.needed_by, v.provider)
-        }));
+        parts.extend(
+            run.missing_versions.iter().map(|v| format!("version {} of {} (needed by {}) is not defined by {}", v.version, v.library, v.needed_by, v.provider)),
+        );
         if parts.is_empty() {
             continue;
         }
@@ -205,10 +203,7 @@ fn check_go003(cx: &RuleCx<'_>, sink: &mut Sink<'_>) {
         let Some(bi) = info_of(b) else { continue };
         let Some(v) = GoVersion::parse(&bi.go_version) else { continue };
         if v.major == 1 && v.minor < floor {
-            sink.emit(
-                format!("{} was built with {}; Go releases older than go1.{floor} are out of support", display(b), bi.go_version),
-                vec![ev(cx, b)],
-            );
+            sink.emit(format!("{} was built with {}; Go releases older than go1.{floor} are out of support", display(b), bi.go_version), vec![ev(cx, b)]);
         }
     }
 }
@@ -420,11 +415,7 @@ fn check_go009(cx: &RuleCx<'_>, sink: &mut Sink<'_>) {
                 );
             }
             _ => {
-                let why = if elf.upx {
-                    "it is packed with UPX".to_string()
-                } else {
-                    go.build_info_error.clone().unwrap_or_else(|| "no build info".into())
-                };
+                let why = if elf.upx { "it is packed with UPX".to_string() } else { go.build_info_error.clone().unwrap_or_else(|| "no build info".into()) };
                 let hint = go.pclntab.map(|p| format!(" (pclntab says {p})")).unwrap_or_default();
                 sink.emit(format!("{} is a Go binary without readable build info: {why}{hint}", display(b)), vec![ev(cx, b)]);
             }

@@ -418,7 +418,11 @@ fn copies_whole_context(cx: &RuleCx<'_>, step: &Step, workdir: &str) -> Option<S
 fn short_hash_source(s: &str) -> String {
     let (prefix, h) = s.split_once(':').unwrap_or(("", s));
     if h.len() > 12 && h.bytes().all(|b| b.is_ascii_hexdigit()) {
-        if prefix.is_empty() { h[..12].to_string() } else { format!("{prefix}:{}", &h[..12]) }
+        if prefix.is_empty() {
+            h[..12].to_string()
+        } else {
+            format!("{prefix}:{}", &h[..12])
+        }
     } else {
         s.to_string()
     }
@@ -579,10 +583,27 @@ mod tests {
 
     #[test]
     fn go_packages_by_manager() {
-        for (m, p) in [("apt-get", "golang-go"), ("apt-get", "golang"), ("apt", "golang-1.22-go"), ("apt-get", "golang-go=2:1.19~1"), ("apk", "go"), ("apk", "go=1.22.5-r0"), ("dnf", "golang"), ("yum", "golang-bin"), ("zypper", "go1.22")] {
+        for (m, p) in [
+            ("apt-get", "golang-go"),
+            ("apt-get", "golang"),
+            ("apt", "golang-1.22-go"),
+            ("apt-get", "golang-go=2:1.19~1"),
+            ("apk", "go"),
+            ("apk", "go=1.22.5-r0"),
+            ("dnf", "golang"),
+            ("yum", "golang-bin"),
+            ("zypper", "go1.22"),
+        ] {
             assert!(is_go_package(m, p), "{m} {p}");
         }
-        for (m, p) in [("apt-get", "golang-github-foo-dev"), ("apt-get", "golang-golang-x-net-dev"), ("apt-get", "gccgo"), ("apk", "go-task"), ("apk", "gopls"), ("dnf", "golang-github-x")] {
+        for (m, p) in [
+            ("apt-get", "golang-github-foo-dev"),
+            ("apt-get", "golang-golang-x-net-dev"),
+            ("apt-get", "gccgo"),
+            ("apk", "go-task"),
+            ("apk", "gopls"),
+            ("dnf", "golang-github-x"),
+        ] {
             assert!(!is_go_package(m, p), "{m} {p}");
         }
         let s = Script::parse("apt-get update && apt-get install -y --no-install-recommends -o Dpkg::Options::=--force-confold golang-go ca-certificates");
@@ -640,16 +661,32 @@ mod tests {
             assert_eq!(fires(rule, run), want, "{} on {run}", rule.id);
         }
         // Build arguments and ENV values in scope are substituted before reading.
-        let h = crate::rules::run_on_history(&HIST003, &["ENV BASE=https://github.com/o/r/releases/latest/download", "RUN /bin/sh -c curl -fsSLO $BASE/x.tgz # buildkit"], &[]);
+        let h = crate::rules::run_on_history(
+            &HIST003,
+            &["ENV BASE=https://github.com/o/r/releases/latest/download", "RUN /bin/sh -c curl -fsSLO $BASE/x.tgz # buildkit"],
+            &[],
+        );
         assert_eq!(h.len(), 1);
     }
 
     #[test]
     fn floating_urls() {
-        for u in ["https://go.dev/VERSION?m=text", "https://github.com/o/r/releases/latest/download/x.tgz", "https://x/api?version=latest", "https://golang.org/VERSION", "https://dl.k8s.io/release/stable.txt", "http://127.0.0.1:8000/VERSION?m=text"] {
+        for u in [
+            "https://go.dev/VERSION?m=text",
+            "https://github.com/o/r/releases/latest/download/x.tgz",
+            "https://x/api?version=latest",
+            "https://golang.org/VERSION",
+            "https://dl.k8s.io/release/stable.txt",
+            "http://127.0.0.1:8000/VERSION?m=text",
+        ] {
             assert!(floating_url(u), "{u}");
         }
-        for u in ["https://go.dev/dl/go1.22.5.linux-amd64.tar.gz", "https://github.com/o/r/releases/download/v1.2.3/x.tgz", "https://latest.example.com/x", "https://go.dev/"] {
+        for u in [
+            "https://go.dev/dl/go1.22.5.linux-amd64.tar.gz",
+            "https://github.com/o/r/releases/download/v1.2.3/x.tgz",
+            "https://latest.example.com/x",
+            "https://go.dev/",
+        ] {
             assert!(!floating_url(u), "{u}");
         }
     }

@@ -369,14 +369,7 @@ impl Sink<'_> {
 
     /// Reports a finding with a specific remediation.
     pub fn emit_with(&mut self, message: impl Into<String>, evidence: Vec<Evidence>, remediation: Cow<'static, str>) {
-        self.out.push(Finding {
-            rule: self.rule.id,
-            name: self.rule.name,
-            severity: self.rule.severity,
-            message: message.into(),
-            evidence,
-            remediation,
-        });
+        self.out.push(Finding { rule: self.rule.id, name: self.rule.name, severity: self.rule.severity, message: message.into(), evidence, remediation });
     }
 }
 

@@ -69,7 +69,9 @@ impl Cmd {
 
     /// Whether a combined short-option word (`-xzf`, `-c`) contains the letter `c`.
     pub(crate) fn has_short(&self, c: char) -> bool {
-        self.args().iter().any(|a| a.starts_with('-') && !a.starts_with("--") && a.len() > 1 && a[1..].chars().all(|x| x.is_ascii_alphanumeric()) && a[1..].contains(c))
+        self.args()
+            .iter()
+            .any(|a| a.starts_with('-') && !a.starts_with("--") && a.len() > 1 && a[1..].chars().all(|x| x.is_ascii_alphanumeric()) && a[1..].contains(c))
     }
 }
 

@@ -90,11 +90,8 @@ impl Step {
                 return (Vec::new(), vec![src.to_string()], dest.trim().to_string());
             }
         }
-        let mut words: Vec<String> = if a.starts_with('[') {
-            serde_json::from_str::<Vec<String>>(a).unwrap_or_else(|_| shell::words(a))
-        } else {
-            shell::words(a)
-        };
+        let mut words: Vec<String> =
+            if a.starts_with('[') { serde_json::from_str::<Vec<String>>(a).unwrap_or_else(|_| shell::words(a)) } else { shell::words(a) };
         let flags: Vec<String> = words.iter().take_while(|w| w.starts_with("--")).cloned().collect();
         words.drain(..flags.len());
         let dest = words.pop().unwrap_or_default();
@@ -308,7 +305,10 @@ pub(crate) fn command_secrets(script: &str) -> Vec<Secret> {
             for h in ["authorization:", "private-token:", "job-token:", "x-api-key:", "x-auth-token:"] {
                 if let Some(p) = lw.find(h) {
                     let val = w[p + h.len()..].trim();
-                    let val = ["bearer ", "basic ", "token ", "bot "].iter().find_map(|s| val.get(..s.len()).filter(|x| x.eq_ignore_ascii_case(s)).map(|_| &val[s.len()..])).unwrap_or(val);
+                    let val = ["bearer ", "basic ", "token ", "bot "]
+                        .iter()
+                        .find_map(|s| val.get(..s.len()).filter(|x| x.eq_ignore_ascii_case(s)).map(|_| &val[s.len()..]))
+                        .unwrap_or(val);
                     push(SecretKind::Token, format!("{} header", &w[p..p + h.len() - 1]), val);
                 }
             }

@@ -167,16 +167,16 @@ impl BlobStore for DockerArchive {
 
     fn root(&self) -> Result<RootObject, SourceError> {
         let raw = self.tar.read_member("manifest.json", MAX_MANIFEST_BYTES)?;
-        let images: Vec<SavedImage> = serde_json::from_slice(&raw)
-            .map_err(|e| SourceError::InvalidJson { what: format!("{}:manifest.json", self.location()), reason: e.to_string() })?;
+        let images: Vec<SavedImage> =
+            serde_json::from_slice(&raw).map_err(|e| SourceError::InvalidJson { what: format!("{}:manifest.json", self.location()), reason: e.to_string() })?;
         let tags = |i: &SavedImage| i.repo_tags.clone().unwrap_or_default();
         let img = match &self.selector {
             Some(sel) => images
                 .iter()
                 .find(|i| {
-                    tags(i).iter().any(|t| {
-                        t == sel || t.strip_prefix("docker.io/library/") == Some(sel) || t.rsplit_once(':').is_some_and(|(_, tag)| tag == sel)
-                    })
+                    tags(i)
+                        .iter()
+                        .any(|t| t == sel || t.strip_prefix("docker.io/library/") == Some(sel) || t.rsplit_once(':').is_some_and(|(_, tag)| tag == sel))
                 })
                 .ok_or_else(|| SourceError::ImageNotFound {
                     wanted: sel.clone(),
@@ -186,12 +186,7 @@ impl BlobStore for DockerArchive {
             None => match images.as_slice() {
                 [one] => one,
                 [] => return Err(SourceError::NotAnImage { reason: "manifest.json lists no images".into() }),
-                many => {
-                    return Err(SourceError::Ambiguous {
-                        location: self.location(),
-                        choices: many.iter().flat_map(tags).collect::<Vec<_>>().join(", "),
-                    })
-                }
+                many => return Err(SourceError::Ambiguous { location: self.location(), choices: many.iter().flat_map(tags).collect::<Vec<_>>().join(", ") }),
             },
         };
         let config_bytes = self.tar.read_member(&img.config, MAX_CONFIG_BYTES)?;

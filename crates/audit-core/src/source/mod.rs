@@ -232,10 +232,10 @@ pub(crate) fn read_verified(store: &dyn BlobStore, desc: &Descriptor, limit: u64
     }
     let mut r = store.open(desc)?;
     let mut buf = Vec::with_capacity(desc.size as usize);
-    (&mut r).take(desc.size + 1).read_to_end(&mut buf).map_err(|e| SourceError::Registry {
-        registry: store.location(),
-        reason: format!("reading {what} {}: {e}", desc.digest),
-    })?;
+    (&mut r)
+        .take(desc.size + 1)
+        .read_to_end(&mut buf)
+        .map_err(|e| SourceError::Registry { registry: store.location(), reason: format!("reading {what} {}: {e}", desc.digest) })?;
     if buf.len() as u64 != desc.size {
         return Err(SourceError::InvalidJson {
             what: format!("{what} {}", desc.digest),
@@ -394,15 +394,11 @@ fn finish(
         return Err(SourceError::BadLayers { reason: format!("{} layers, more than the limit of {}", manifest.layers.len(), limits.max_layers) });
     }
     let bytes = read_verified(store, &manifest.config, limits.max_config_bytes, "config")?;
-    let config: ImageConfig = serde_json::from_slice(&bytes)
-        .map_err(|e| SourceError::InvalidJson { what: format!("config {}", manifest.config.digest), reason: e.to_string() })?;
+    let config: ImageConfig =
+        serde_json::from_slice(&bytes).map_err(|e| SourceError::InvalidJson { what: format!("config {}", manifest.config.digest), reason: e.to_string() })?;
     if !config.rootfs.diff_ids.is_empty() && config.rootfs.diff_ids.len() != manifest.layers.len() {
         return Err(SourceError::BadLayers {
-            reason: format!(
-                "manifest lists {} layers but the config has {} diff_ids",
-                manifest.layers.len(),
-                config.rootfs.diff_ids.len()
-            ),
+            reason: format!("manifest lists {} layers but the config has {} diff_ids", manifest.layers.len(), config.rootfs.diff_ids.len()),
         });
     }
     let platform = Platform::new(&config.os, &config.architecture, config.variant.as_deref());

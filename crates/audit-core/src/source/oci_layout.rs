@@ -94,8 +94,8 @@ impl BlobStore for OciLayout {
 
     fn root(&self) -> Result<RootObject, SourceError> {
         let bytes = self.read_small("index.json")?;
-        let idx: Index = serde_json::from_slice(&bytes)
-            .map_err(|e| SourceError::InvalidJson { what: format!("{}/index.json", self.location()), reason: e.to_string() })?;
+        let idx: Index =
+            serde_json::from_slice(&bytes).map_err(|e| SourceError::InvalidJson { what: format!("{}/index.json", self.location()), reason: e.to_string() })?;
         let available = || {
             let mut n: Vec<String> = idx.manifests.iter().flat_map(|d| names(d).into_iter().map(str::to_string)).collect();
             n.dedup();
@@ -107,10 +107,8 @@ impl BlobStore for OciLayout {
         };
         match &self.selector {
             Some(sel) if sel.starts_with("sha256:") || sel.starts_with("sha512:") => {
-                let digest = sel.parse().map_err(|e: crate::digest::DigestParseError| SourceError::BadReference {
-                    reference: sel.clone(),
-                    reason: e.to_string(),
-                })?;
+                let digest =
+                    sel.parse().map_err(|e: crate::digest::DigestParseError| SourceError::BadReference { reference: sel.clone(), reason: e.to_string() })?;
                 if let Some(d) = idx.manifests.iter().find(|d| d.digest == digest) {
                     return self.read_descriptor(d);
                 }

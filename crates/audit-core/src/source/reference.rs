@@ -57,9 +57,7 @@ impl ImageReference {
             return Err(bad("empty repository name"));
         }
         let (domain, path) = match name.split_once('/') {
-            Some((first, rest)) if first.contains(['.', ':']) || first == "localhost" || first.bytes().any(|b| b.is_ascii_uppercase()) => {
-                (first, rest)
-            }
+            Some((first, rest)) if first.contains(['.', ':']) || first == "localhost" || first.bytes().any(|b| b.is_ascii_uppercase()) => (first, rest),
             _ => (DOCKER_HUB, name),
         };
         if !valid_domain(domain) {
@@ -231,7 +229,10 @@ mod tests {
     #[test]
     fn docker_hub_normalisation() {
         let r = p("alpine");
-        assert_eq!((r.registry(), r.api_host(), r.repository(), r.tag(), r.target().as_str()), ("docker.io", "registry-1.docker.io", "library/alpine", None, "latest"));
+        assert_eq!(
+            (r.registry(), r.api_host(), r.repository(), r.tag(), r.target().as_str()),
+            ("docker.io", "registry-1.docker.io", "library/alpine", None, "latest")
+        );
         assert_eq!(r.to_string(), "docker.io/library/alpine:latest");
         let r = p("library/alpine:3.20");
         assert_eq!((r.registry(), r.repository(), r.tag()), ("docker.io", "library/alpine", Some("3.20")));

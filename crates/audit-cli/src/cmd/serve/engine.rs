@@ -87,7 +87,11 @@ impl Audited {
     /// Estimated bytes held.
     fn weight(&self) -> u64 {
         256 + self.manifests.iter().map(|(p, d)| 64 + p.len() + d.len()).sum::<usize>() as u64
-            + self.findings.iter().map(|f| 256 + f.message.len() + f.evidence.iter().map(|e| 128 + e.path.as_ref().map_or(0, String::len)).sum::<usize>()).sum::<usize>() as u64
+            + self
+                .findings
+                .iter()
+                .map(|f| 256 + f.message.len() + f.evidence.iter().map(|e| 128 + e.path.as_ref().map_or(0, String::len)).sum::<usize>())
+                .sum::<usize>() as u64
     }
 }
 
@@ -240,7 +244,11 @@ impl Engine {
                 }
                 Judged::Verdict(d, audited) => {
                     let platforms: Vec<String> = audited.manifests.iter().filter(|(_, m)| *m != d.to_string()).map(|(p, m)| format!("{p} {m}")).collect();
-                    digests.push(if platforms.is_empty() { format!("{}@{d}", strip_digest(image)) } else { format!("{}@{d} ({})", strip_digest(image), platforms.join(", ")) });
+                    digests.push(if platforms.is_empty() {
+                        format!("{}@{d}", strip_digest(image))
+                    } else {
+                        format!("{}@{d} ({})", strip_digest(image), platforms.join(", "))
+                    });
                     let v = admission::decide(&audited.findings, t);
                     let pinned = format!("{}@{}", strip_digest(image), short_digest(&d));
                     for f in &v.blocking {

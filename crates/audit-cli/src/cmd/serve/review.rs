@@ -285,7 +285,8 @@ mod tests {
 
     #[test]
     fn images_of_every_workload_kind() {
-        let want = ["initContainers[setup]=busybox:1.36", "containers[app]=ghcr.io/acme/app:1", "containers[side]=envoy:1", "volumes[data]=ghcr.io/acme/data:7"];
+        let want =
+            ["initContainers[setup]=busybox:1.36", "containers[app]=ghcr.io/acme/app:1", "containers[side]=envoy:1", "volumes[data]=ghcr.io/acme/data:7"];
         let tpl = json!({"template": {"spec": pod_spec()}});
         let cases = [
             (("", "Pod"), json!({"spec": pod_spec()})),

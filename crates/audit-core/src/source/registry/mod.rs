@@ -151,9 +151,7 @@ impl RegistryPool {
             .enable_time()
             .build()
             .map_err(|e| SourceError::Registry { registry: "registry".into(), reason: format!("starting the network runtime: {e}") })?;
-        Ok(Self {
-            shared: Arc::new(Shared { rt: Rt(Some(rt)), opts: opts.clone(), hosts: Mutex::default(), repos: Mutex::default() }),
-        })
+        Ok(Self { shared: Arc::new(Shared { rt: Rt(Some(rt)), opts: opts.clone(), hosts: Mutex::default(), repos: Mutex::default() }) })
     }
 
     /// A store for `reference` sharing this pool's runtime, clients, pings and tokens. Its
@@ -322,11 +320,7 @@ impl BlobStore for RegistryStore {
             if media_type.as_deref().is_some_and(|m| m.starts_with("application/vnd.docker.distribution.manifest.v1")) {
                 return Err(SourceError::NotAnImage { reason: format!("{shown} is a Docker schema 1 manifest, which is not supported") });
             }
-            let header_digest = resp
-                .headers()
-                .get("docker-content-digest")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<Digest>().ok());
+            let header_digest = resp.headers().get("docker-content-digest").and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<Digest>().ok());
             let bytes = i.read_bounded(resp, MAX_MANIFEST_BYTES, &format!("manifest {shown}")).await?;
             // A digest in the reference is authoritative; otherwise the registry's header
             // (which `resolve` checks against the bytes), otherwise computed there.
@@ -337,7 +331,8 @@ impl BlobStore for RegistryStore {
 
     fn open(&self, desc: &Descriptor) -> Result<Box<dyn Read + Send + '_>, SourceError> {
         let i = &self.inner;
-        let is_manifest = matches!(desc.media_type.as_str(), oci::media::OCI_INDEX | oci::media::DOCKER_LIST | oci::media::OCI_MANIFEST | oci::media::DOCKER_MANIFEST);
+        let is_manifest =
+            matches!(desc.media_type.as_str(), oci::media::OCI_INDEX | oci::media::DOCKER_LIST | oci::media::OCI_MANIFEST | oci::media::DOCKER_MANIFEST);
         let repo = i.reference.repository();
         let manifest_path = format!("/v2/{repo}/manifests/{}", desc.digest);
         let mut path = if is_manifest { manifest_path.clone() } else { format!("/v2/{repo}/blobs/{}", desc.digest) };
@@ -355,7 +350,20 @@ impl BlobStore for RegistryStore {
             }
             i.check_blob_response(resp, desc, 0, &what).await
         })?;
-        Ok(Box::new(BlobReader { store: self, path, accept, what, desc: desc.clone(), resp: Some(resp), chunk: bytes::Bytes::new(), pos: 0, skip: 0, failures: 0, window: None, failed: None }))
+        Ok(Box::new(BlobReader {
+            store: self,
+            path,
+            accept,
+            what,
+            desc: desc.clone(),
+            resp: Some(resp),
+            chunk: bytes::Bytes::new(),
+            pos: 0,
+            skip: 0,
+            failures: 0,
+            window: None,
+            failed: None,
+        }))
     }
 }
 
@@ -506,9 +514,17 @@ impl Inner {
             if attempt >= max_attempts {
                 return Err(match fail {
                     Attempt::RateLimited(ra) => SourceError::RateLimited { registry: self.host.clone(), retry_after: ra.map(|d| d.as_secs()) },
-                    Attempt::Status(st) => SourceError::Registry { registry: self.host.clone(), reason: format!("HTTP {st} for {what} (after {attempt} attempts)") },
-                    Attempt::Timeout => SourceError::Timeout { registry: self.host.clone(), what: format!("waiting for {what} (after {attempt} attempts)"), secs: l.request_timeout.as_secs() },
-                    Attempt::Transport(reason) => SourceError::Unreachable { registry: self.host.clone(), reason: format!("{reason} (after {attempt} attempts)") },
+                    Attempt::Status(st) => {
+                        SourceError::Registry { registry: self.host.clone(), reason: format!("HTTP {st} for {what} (after {attempt} attempts)") }
+                    }
+                    Attempt::Timeout => SourceError::Timeout {
+                        registry: self.host.clone(),
+                        what: format!("waiting for {what} (after {attempt} attempts)"),
+                        secs: l.request_timeout.as_secs(),
+                    },
+                    Attempt::Transport(reason) => {
+                        SourceError::Unreachable { registry: self.host.clone(), reason: format!("{reason} (after {attempt} attempts)") }
+                    }
                 });
             }
             let delay = match &fail {
@@ -571,7 +587,8 @@ impl Inner {
     /// A request with the current credentials; a 401 re-authenticates once.
     async fn request(&self, method: Method, path: &str, accept: Option<&'static str>, range_from: Option<u64>, what: &str) -> Result<Response, SourceError> {
         let base = self.base().await?;
-        let url = Url::parse(&format!("{base}{path}")).map_err(|e| SourceError::Registry { registry: self.host.clone(), reason: format!("bad URL for {what}: {e}") })?;
+        let url = Url::parse(&format!("{base}{path}"))
+            .map_err(|e| SourceError::Registry { registry: self.host.clone(), reason: format!("bad URL for {what}: {e}") })?;
         let client = self.client_for(&url);
         let mut may_reauth = true;
         loop {
@@ -631,7 +648,9 @@ impl Inner {
         let registry = self.reference.registry();
         let c = match &self.opts.credentials {
             None => RegistryAuth::Anonymous,
-            Some(p) => p.lookup(registry).map_err(|e| SourceError::Credentials { registry: registry.to_string(), reason: parse::one_line(&e.to_string(), 300) })?,
+            Some(p) => {
+                p.lookup(registry).map_err(|e| SourceError::Credentials { registry: registry.to_string(), reason: parse::one_line(&e.to_string(), 300) })?
+            }
         };
         tracing::debug!(registry, anonymous = c.is_anonymous(), "credentials looked up");
         self.state().creds = Some(c.clone());
@@ -725,8 +744,12 @@ impl Inner {
         let what = format!("token from {realm_host}");
         let resp = match creds {
             RegistryAuth::IdentityToken(tok) => {
-                let mut form: Vec<(&str, String)> =
-                    vec![("grant_type", "refresh_token".into()), ("refresh_token", tok.expose().to_string()), ("client_id", "imgaudit".into()), ("scope", scopes.join(" "))];
+                let mut form: Vec<(&str, String)> = vec![
+                    ("grant_type", "refresh_token".into()),
+                    ("refresh_token", tok.expose().to_string()),
+                    ("client_id", "imgaudit".into()),
+                    ("scope", scopes.join(" ")),
+                ];
                 if let Some(s) = &service {
                     form.push(("service", s.clone()));
                 }
@@ -776,7 +799,11 @@ impl Inner {
             expires_in: Option<u64>,
         }
         let t: TokenResponse = serde_json::from_slice(&body).map_err(|e| bad(format!("token service {realm_host}: invalid JSON: {e}")))?;
-        let token = t.token.filter(|s| !s.is_empty()).or(t.access_token.filter(|s| !s.is_empty())).ok_or_else(|| bad(format!("token service {realm_host} returned no token")))?;
+        let token = t
+            .token
+            .filter(|s| !s.is_empty())
+            .or(t.access_token.filter(|s| !s.is_empty()))
+            .ok_or_else(|| bad(format!("token service {realm_host} returned no token")))?;
         let ttl = Duration::from_secs(t.expires_in.unwrap_or(60).max(10));
         tracing::debug!(host = %self.host, ttl_s = ttl.as_secs(), "bearer token obtained");
         self.set_header(format!("Bearer {token}"), Some(Instant::now() + ttl), Some(ch.clone()))

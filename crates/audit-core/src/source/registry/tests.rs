@@ -85,7 +85,12 @@ fn serve(c: TcpStream, handler: &Handler, log: &Mutex<Vec<String>>, counts: &Mut
         *k += 1;
         *k
     };
-    log.lock().unwrap().push(format!("{} {} auth={}", req.method, req.path, req.headers.get("authorization").map_or("-", |a| a.split(' ').next().unwrap_or("?"))));
+    log.lock().unwrap().push(format!(
+        "{} {} auth={}",
+        req.method,
+        req.path,
+        req.headers.get("authorization").map_or("-", |a| a.split(' ').next().unwrap_or("?"))
+    ));
     let mut w = c;
     let head = |status: u16, extra: &[(String, String)], len: usize| {
         let mut h = format!("HTTP/1.1 {status} X\r\nConnection: close\r\nContent-Length: {len}\r\n");
@@ -290,7 +295,11 @@ fn token_registry(accept: impl Fn(&Req) -> bool + Send + Sync + 'static) -> (u16
         if req.headers.get("authorization").map(String::as_str) != Some("Bearer tok-123") {
             let scope = if req.path == "/v2/" { String::new() } else { ",scope=\"repository:ns/app:pull\"".into() };
             let ch = format!("Bearer realm=\"http://127.0.0.1:{port}/token\",service=\"test-registry\"{scope}");
-            return Resp::Full(401, vec![("WWW-Authenticate".into(), ch)], br#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}"#.to_vec());
+            return Resp::Full(
+                401,
+                vec![("WWW-Authenticate".into(), ch)],
+                br#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}"#.to_vec(),
+            );
         }
         if req.path.contains("/manifests/") {
             return Resp::Full(403, vec![], vec![]);
@@ -322,7 +331,8 @@ fn bearer_token_flow_with_basic_credentials() {
 
 #[test]
 fn identity_tokens_are_exchanged_with_a_refresh_grant() {
-    let (port, _, tokens) = token_registry(|r| r.method == "POST" && r.body.contains("grant_type=refresh_token") && r.body.contains("refresh_token=idt-secret"));
+    let (port, _, tokens) =
+        token_registry(|r| r.method == "POST" && r.body.contains("grant_type=refresh_token") && r.body.contains("refresh_token=idt-secret"));
     let s = store_with(port, fast(), Some(RegistryAuth::IdentityToken(Secret::new("idt-secret"))));
     assert_eq!(read_blob(&s).unwrap(), BLOB);
     assert!(tokens.lock().unwrap()[0].contains("client_id=imgaudit"));
@@ -345,7 +355,11 @@ fn registry_digest_header_is_checked_against_the_bytes() {
     let manifest = br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:0000000000000000000000000000000000000000000000000000000000000000","size":2},"layers":[]}"#;
     let lie = format!("sha256:{}", "1".repeat(64));
     let (port, _) = registry(move |_, _| {
-        Resp::Full(200, vec![("Content-Type".into(), "application/vnd.oci.image.manifest.v1+json".into()), ("Docker-Content-Digest".into(), lie.clone())], manifest.to_vec())
+        Resp::Full(
+            200,
+            vec![("Content-Type".into(), "application/vnd.oci.image.manifest.v1+json".into()), ("Docker-Content-Digest".into(), lie.clone())],
+            manifest.to_vec(),
+        )
     });
     let s = store_with(port, fast(), None);
     let e = crate::source::resolve(&s, &crate::source::PlatformChoice::Default, &crate::limits::Limits::default()).unwrap_err();
@@ -385,7 +399,9 @@ fn tags_resolve_with_head_and_a_pool_shares_pings_and_tokens() {
     let named = format!("sha256:{}", "ab".repeat(32));
     let n2 = named.clone();
     let (port, log) = registry(move |req, _| match (req.method.as_str(), req.path.as_str()) {
-        ("HEAD", "/v2/ns/app/manifests/v1") => Resp::Full(200, vec![("Docker-Content-Digest".into(), n2.clone()), ("Content-Length".into(), "0".into())], vec![]),
+        ("HEAD", "/v2/ns/app/manifests/v1") => {
+            Resp::Full(200, vec![("Docker-Content-Digest".into(), n2.clone()), ("Content-Length".into(), "0".into())], vec![])
+        }
         ("HEAD", "/v2/ns/app/manifests/nodigest") => Resp::Full(200, vec![("Content-Length".into(), "0".into())], vec![]),
         ("GET", "/v2/ns/app/manifests/nodigest") => ok(manifest),
         _ => Resp::Full(404, vec![("Content-Length".into(), "0".into())], vec![]),

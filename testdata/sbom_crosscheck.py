@@ -104,11 +104,20 @@ def imgaudit_view(doc):
                 m = comps[d]
                 mods.add((m["name"], m.get("version")))
             bins[norm_path(c["name"])] = mods
-        elif c["type"] == "library" and c.get("purl", "").startswith(("pkg:deb/", "pkg:apk/")):
-            q = urllib.parse.parse_qs(c["purl"].split("?", 1)[1]) if "?" in c["purl"] else {}
-            pkgs.add((c["name"], c["version"], q.get("arch", [None])[0]))
-            distro.update(q.get("distro", []))
+        elif is_os_package(c):
+            add_os_package(c, pkgs, distro)
     return bins, pkgs, distro
+
+
+def is_os_package(c):
+    return c["type"] == "library" and c.get("purl", "").startswith(("pkg:deb/", "pkg:apk/"))
+
+
+def add_os_package(c, pkgs, distro):
+    """Both tools write OS packages the same way: a deb/apk purl with arch and distro qualifiers."""
+    q = urllib.parse.parse_qs(c["purl"].split("?", 1)[1]) if "?" in c["purl"] else {}
+    pkgs.add((c["name"], c["version"], q.get("arch", [None])[0]))
+    distro.update(q.get("distro", []))
 
 
 def trivy_view(doc):
@@ -130,10 +139,8 @@ def trivy_view(doc):
                 mods.add((m["name"], m.get("version")))
                 todo.extend(deps.get(d, []))
             bins[norm_path(c["name"])] = mods
-        elif c["type"] == "library" and c.get("purl", "").startswith(("pkg:deb/", "pkg:apk/")):
-            q = urllib.parse.parse_qs(c["purl"].split("?", 1)[1]) if "?" in c["purl"] else {}
-            pkgs.add((c["name"], c["version"], q.get("arch", [None])[0]))
-            distro.update(q.get("distro", []))
+        elif is_os_package(c):
+            add_os_package(c, pkgs, distro)
     return bins, pkgs, distro
 
 

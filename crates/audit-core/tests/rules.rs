@@ -150,18 +150,19 @@ fn auto_profile_and_rebase_estimate() {
     assert!(p.application_bytes >= app && p.application_bytes < app + 4096, "{p:?}");
 }
 
+/// The clean image in every other shape the sources accept: zstd, mixed and uncompressed
+/// (mislabelled) layers, Docker v2s2, multi-arch indexes, and the four archive forms.
+fn clean_variant_specs() -> Vec<String> {
+    let layouts = ["clean-zstd", "clean-mixed", "clean-v2s2", "clean-uncompressed-mislabelled", "clean-multiarch", "clean-multiarch-flat"];
+    let archives = ["clean-docker.tar", "clean-docker25.tar", "clean-oci.tar", "clean-skopeo.tar"];
+    let layouts = layouts.iter().map(|n| image(n));
+    layouts.chain(archives.iter().map(|a| common::out(&format!("archives/{a}")).display().to_string())).collect()
+}
+
 /// The clean image in every format and compression stays silent under `auto`.
 #[test]
 fn clean_variants_are_silent_under_auto() {
-    let mut specs: Vec<String> =
-        ["clean", "clean-zstd", "clean-mixed", "clean-v2s2", "clean-uncompressed-mislabelled", "clean-multiarch", "clean-multiarch-flat"]
-            .iter()
-            .map(|n| image(n))
-            .collect();
-    for a in ["clean-docker.tar", "clean-docker25.tar", "clean-oci.tar", "clean-skopeo.tar"] {
-        specs.push(common::out(&format!("archives/{a}")).display().to_string());
-    }
-    for spec in &specs {
+    for spec in &std::iter::once(image("clean")).chain(clean_variant_specs()).collect::<Vec<_>>() {
         for r in audit_profile(spec, PlatformChoice::All, Some("auto")) {
             assert!(r.findings.is_empty(), "{spec} {:?}: {:?}", r.image.platform, fired(&r));
             assert_eq!(r.profile.as_ref().unwrap().name, "static:nonroot");
@@ -207,14 +208,7 @@ fn the_committed_demo_image_shows_what_it_is_for() {
 #[test]
 fn clean_image_is_clean_in_every_format() {
     let base = &audit_with(&image("clean"), PlatformChoice::Default)[0];
-    let mut specs: Vec<String> = ["clean-zstd", "clean-mixed", "clean-v2s2", "clean-uncompressed-mislabelled", "clean-multiarch", "clean-multiarch-flat"]
-        .iter()
-        .map(|n| image(n))
-        .collect();
-    for a in ["clean-docker.tar", "clean-docker25.tar", "clean-oci.tar", "clean-skopeo.tar"] {
-        specs.push(common::out(&format!("archives/{a}")).display().to_string());
-    }
-    for spec in &specs {
+    for spec in &clean_variant_specs() {
         let r = &audit_with(spec, PlatformChoice::Default)[0];
         assert!(r.findings.is_empty(), "{spec}: {:?}", fired(r));
         assert_eq!(r.image.files, base.image.files, "{spec}: merged file count differs");

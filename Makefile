@@ -27,7 +27,8 @@ demo-run:
 
 bench:
 	$(MAKE) -C testdata large
-	./benches/compare.sh
+	./benches/compare.sh testdata/out/images/large
+	./benches/compare.sh testdata/out/images/large-zstd
 
 # Registry audit vs skopeo download vs trivy SBOM, from a local registry (issue #3).
 bench-registry:

@@ -5,6 +5,7 @@
                                            # out/rootfs/clean/
     images.py demo                         # testdata/demo/ (committed, gzip -9)
     images.py large                        # out/images/large (~1 GB, benchmarks)
+                                           # and out/images/large-zstd (the same, zstd -3)
 
 Every image and the rules it is meant to fire (or not) is listed in PROVENANCE.md; the EXPECT
 table at the bottom of this file says the same in machine-readable form (out/images/EXPECT.json).
@@ -991,7 +992,8 @@ def demo():
 
 def large():
     """~1 GB uncompressed over 8 gzip layers of differing sizes, made of copies of the Go
-    binaries; each copy gets a distinct trailer so that no two files or layers are equal."""
+    binaries; each copy gets a distinct trailer so that no two files or layers are equal.
+    Also written zstd-compressed as large-zstd."""
     sources = [b(v) for v in ["app-static", "app-cgo-glibc", "app-pie", "app-go119",
                               "app-race", "app-unstripped", "tool"]]
     targets_mb = [260, 200, 150, 120, 100, 80, 50, 40]
@@ -1011,6 +1013,9 @@ def large():
         img.add(l, buildkit(f"COPY bin{li}/ /opt/large/l{li}/"))
     mk.write_layout(os.path.join(IMAGES, "large"), {"latest": img})
     print("images/large")
+    # The same tar streams in zstd (level 3, zstd's default) for the zstd floor.
+    mk.write_layout(os.path.join(IMAGES, "large-zstd"), {"latest": img.copy(compression="zstd", level=3)})
+    print("images/large-zstd")
 
 
 def large_text():

@@ -15,6 +15,9 @@ cd "$(dirname "$0")"
 HERE=$PWD
 W=${W:-$HERE/work}
 mkdir -p "$W"
+for t in npm apt-get dpkg-deb debootstrap readelf python3; do
+  command -v "$t" >/dev/null || { echo "validate.sh: $t missing (debootstrap: apt-get install debootstrap)" >&2; exit 1; }
+done
 eval "$(../tools.sh)"   # GO127 (the real go binary), GOROOT127
 IMGAUDIT=${IMGAUDIT:-$HERE/../../target/release/imgaudit}
 [ -x "$IMGAUDIT" ] || (cd ../.. && cargo build --release -q -p audit-cli)

@@ -11,15 +11,14 @@
 #
 # Load generator, server and registry share this machine's cores: numbers are for all three.
 #
-# Measured on the 2-core development machine (static release build from deploy/build-image.sh,
-# 10 s per run):
-#   cold audit, first admission   clean 92 ms · musl 82 ms (shares clean's base layers) ·
-#                                 go-rules (32 MB, 11 Go binaries) 396 ms
-#   1,000 req/s, cached verdict   digest-pinned p50 0.8 ms, p99 1.6 ms;
-#                                 tag (HEAD each time) p50 2.8 ms, p99 6.7 ms; no error
-#   most throughput (wrk)         digest-pinned 20,200 req/s (p99 2.3 ms);
-#                                 tag 5,300 req/s (p99 7.7 ms)
-#   server RSS afterwards         13 MiB
+# Measured on the 2-core development machine (2026-12-06, release build, 10 s per run):
+#   cold audit, first admission   clean 69 ms · musl 59 ms (shares clean's base layers) ·
+#                                 go-rules (32 MB, 11 Go binaries) 247 ms
+#   1,000 req/s, cached verdict   digest-pinned p50 0.4 ms, p99 0.9 ms;
+#                                 tag (HEAD each time) p50 1.6 ms, p99 3.8 ms; no error
+#   most throughput (wrk)         digest-pinned 31,900 req/s (p99 1.06 ms);
+#                                 tag 9,200 req/s (p99 4.6 ms)
+#   server RSS afterwards         16 MiB
 # Usage: benches/serve-load.sh [SECONDS per run, default 10]
 #        IMGAUDIT=path/to/imgaudit benches/serve-load.sh   (default: cargo build --release)
 # Needs docker-registry, skopeo, openssl, curl, wrk and hey (apt-get install wrk hey).

@@ -515,6 +515,96 @@ mod tests {
         assert!(e.contains("layer 0"), "{e}");
     }
 
+    /// Rewrites the checksum of every ustar header block, so that a mutated header reaches
+    /// the code behind the tar reader instead of failing its checksum test.
+    fn fix_checksums(tar: &mut [u8]) {
+        for h in tar.chunks_exact_mut(512).filter(|b| &b[257..262] == b"ustar") {
+            h[148..156].copy_from_slice(b"        ");
+            let sum: u32 = h.iter().map(|&b| u32::from(b)).sum();
+            h[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+        }
+    }
+
+    #[test]
+    fn mutated_tar_headers_end_in_a_report_or_an_error() {
+        let passwd = b"root:x:0:0::/root:/bin/sh\napp:x:1000:1000::/home/app:/sbin/nologin\n";
+        let elf = {
+            let mut e = b"\x7fELF\x02\x01\x01".to_vec();
+            e.resize(600, 0);
+            e
+        };
+        let base = Tar::default()
+            .dir("etc/", 0o755)
+            .file("etc/passwd", passwd, 0o644)
+            .dir("bin/", 0o755)
+            .file("bin/sh", &elf, 0o755)
+            .symlink("bin/ash", "sh")
+            .hardlink("bin/sh2", "bin/sh")
+            .dir("app/", 0o755)
+            .file("app/server", &elf, 0o755)
+            .file("root/.netrc", b"machine x login u password p\n", 0o600)
+            .finish();
+        let top = Tar::default()
+            .file("bin/.wh.ash", b"", 0o644)
+            .dir("app/", 0o755)
+            .file("app/.wh..wh..opq", b"", 0o644)
+            .symlink("app/server", "/bin/sh2")
+            .file("root/.wh..netrc", b"", 0o644)
+            .hardlink("etc/passwd2", "etc/passwd")
+            .finish();
+        let cfg = serde_json::json!({"config": {"Entrypoint": ["/app/server"], "User": "app"}});
+        // Header fields (name, mode, size, type, link name, ustar prefix) set to values tar
+        // readers and whiteout logic must question.
+        let names: [&[u8]; 8] = [b"../", b"/", b".wh.", b".wh..wh..opq", b"\0", b"..", b"//", b"\xff"];
+        let types = b"0125673gxLKS\0";
+        let mut rng = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move |n: usize| {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            (rng % n as u64) as usize
+        };
+        let (mut reports, mut errors) = (0, 0);
+        for _ in 0..300 {
+            let (mut a, mut b) = (base.clone(), top.clone());
+            for _ in 0..1 + next(3) {
+                let t = if next(2) == 0 { &mut a } else { &mut b };
+                let headers: Vec<usize> = (0..t.len() / 512).filter(|i| &t[i * 512 + 257..i * 512 + 262] == b"ustar").collect();
+                let h = headers[next(headers.len())] * 512;
+                match next(5) {
+                    0 => {
+                        let s = names[next(names.len())];
+                        let at = h + next(100 - s.len());
+                        t[at..at + s.len()].copy_from_slice(s);
+                    }
+                    1 => t[h + 156] = types[next(types.len())],
+                    2 => {
+                        let v = [&b"77777777777"[..], b"00000001000", b"00000000000", b"7777777\0", b"-1"][next(5)];
+                        let at = [124, 100, 108, 116][next(4)];
+                        t[at + h..at + h + v.len()].copy_from_slice(v);
+                    }
+                    3 => {
+                        let s = names[next(names.len())];
+                        t[h + 157..h + 157 + s.len()].copy_from_slice(s);
+                    }
+                    _ => {
+                        let at = h + 345 + next(150);
+                        t[at] = b"/.a\0"[next(4)];
+                    }
+                }
+                fix_checksums(t);
+            }
+            match run(MemStore::image(&[(a.clone(), a), (b.clone(), b)], cfg.clone()), Limits::default()) {
+                Ok(_) => reports += 1,
+                Err(e) => {
+                    assert!(e.to_string().starts_with("layer "), "{e}");
+                    errors += 1;
+                }
+            }
+        }
+        assert!(reports > 0 && errors > 0, "{reports} reports, {errors} errors");
+    }
+
     #[test]
     fn decompression_bombs_stop_at_the_bound() {
         let zeros = vec![0u8; 8 << 20];

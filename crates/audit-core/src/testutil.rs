@@ -54,6 +54,11 @@ impl Tar {
         self
     }
 
+    pub(crate) fn dir(mut self, name: &str, mode: u32) -> Self {
+        self.header(name, b'5', 0, mode, "");
+        self
+    }
+
     pub(crate) fn hardlink(mut self, name: &str, target: &str) -> Self {
         self.header(name, b'1', 0, 0o644, target);
         self

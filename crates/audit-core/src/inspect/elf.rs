@@ -568,13 +568,13 @@ impl ElfScanner {
         let phdrs = self.phdrs.as_ref()?;
         phdrs.iter().filter(|p| p.p_type == ph::PT_LOAD).find_map(|p| {
             let rel = off.checked_sub(p.p_offset)?;
-            (rel < p.p_filesz).then(|| p.p_vaddr + rel)
+            (rel < p.p_filesz).then(|| p.p_vaddr.checked_add(rel)).flatten()
         })
     }
 
     fn read_word(&self, off: u64, size: u64) -> Option<u64> {
         let h = self.hdr?;
-        let b = self.cap.get(off..off + size)?;
+        let b = self.cap.get(off..off.saturating_add(size))?;
         Some(read_uint(b, h.big))
     }
 
@@ -602,7 +602,7 @@ impl ElfScanner {
         }
         let Some(h) = self.hdr else { return changed };
         if self.escapes {
-            let sec0 = h.shoff..h.shoff + h.shent();
+            let sec0 = h.shoff..h.shoff.saturating_add(h.shent());
             let Some(b) = self.cap.get(sec0) else { return changed };
             let s0 = SectionHeader::parse(b, 0, 1, h.ctx).ok().and_then(|v| v.into_iter().next());
             let mut hh = h;
@@ -627,7 +627,7 @@ impl ElfScanner {
             return true;
         }
         if self.phdrs.is_none() {
-            let r = h.phoff..h.phoff + h.phnum * h.phent();
+            let r = h.phoff..h.phoff.saturating_add(h.phnum * h.phent());
             if !self.cap.has(&r) {
                 return changed;
             }
@@ -644,7 +644,7 @@ impl ElfScanner {
             }
         }
         if self.shdrs.is_none() && h.shnum > 0 {
-            let r = h.shoff..h.shoff + h.shnum * h.shent();
+            let r = h.shoff..h.shoff.saturating_add(h.shnum * h.shent());
             if self.cap.has(&r) {
                 match SectionHeader::parse(self.cap.bytes(), h.shoff as usize, h.shnum as usize, h.ctx) {
                     Ok(s) => {
@@ -696,7 +696,7 @@ impl ElfScanner {
                 }
                 for (addr, _) in [d.verneed, d.verdef].into_iter().flatten() {
                     if let Some(off) = self.vaddr_to_off(addr) {
-                        let end = self.segment_end(off).min(off + (64 << 10));
+                        let end = self.segment_end(off).min(off.saturating_add(64 << 10));
                         wants.push(off..end);
                     }
                 }
@@ -714,7 +714,7 @@ impl ElfScanner {
         let Some(h) = self.hdr else { return };
         let size = self.cap.size();
         if self.escapes {
-            self.want(h.shoff..h.shoff + h.shent());
+            self.want(h.shoff..h.shoff.saturating_add(h.shent()));
             return;
         }
         let ph_end = h.phoff.saturating_add(h.phnum * h.phent());
@@ -846,7 +846,7 @@ impl ElfScanner {
         starts.dedup();
         starts.truncate(MAX_PCLN_CANDIDATES);
         for &o in &starts {
-            self.want(o..o + 8 + 8 * h.ptr());
+            self.want(o..o.saturating_add(8 + 8 * h.ptr()));
         }
         self.pcln_candidates = starts;
         self.pcln_checked = 0;
@@ -962,7 +962,7 @@ impl ElfScanner {
         // The pclntab header: from the section, or the first valid magic candidate.
         while self.pcln.is_none() && self.pcln_checked < self.pcln_candidates.len() {
             let off = self.pcln_candidates[self.pcln_checked];
-            let r = off..off + 8 + 8 * h.ptr();
+            let r = off..off.saturating_add(8 + 8 * h.ptr());
             if !self.cap.has(&r) {
                 if r.start < self.cap.pos() {
                     // Passed without being captured (budget): not examinable.
@@ -1008,7 +1008,7 @@ impl ElfScanner {
         if !self.ver_started && self.bi_hits.is_empty() && !self.rodata.is_empty() {
             let rw = writable_segments(self.phdrs.as_deref().unwrap_or_default());
             if let Some(last) = rw.last() {
-                if self.cap.pos() >= last.start + 64 || self.cap.pos() + 1 >= self.cap.size() {
+                if self.cap.pos() >= last.start.saturating_add(64) || self.cap.pos() + 1 >= self.cap.size() {
                     self.ver_started = true;
                     self.version_cands = self.find_version_candidates();
                     self.version_index = self.version_cands.iter().enumerate().map(|(i, (v, _))| (*v, i as u32)).collect();
@@ -1050,7 +1050,7 @@ impl ElfScanner {
                     wants.push(s.sh_offset..end);
                 }
                 // No section table yet (it comes last): the segment's start.
-                None if shdrs.is_empty() => wants.push(seg.start..seg.end.min(seg.start + RODATA_CAPTURE_BYTES)),
+                None if shdrs.is_empty() => wants.push(seg.start..seg.end.min(seg.start.saturating_add(RODATA_CAPTURE_BYTES))),
                 None => {}
             }
         }
@@ -1093,14 +1093,14 @@ impl ElfScanner {
     fn plan_funcnames(&mut self) {
         let (Some(h), Some(p)) = (self.hdr, self.pcln.as_ref()) else { return };
         let ptr = h.ptr();
-        let field = |i: u64| self.read_word(p.off + 8 + i * ptr, ptr);
+        let field = |i: u64| self.read_word(p.off.saturating_add(8 + i * ptr), ptr);
         let range = match p.magic {
             // 1.18+: nfunc, nfiles, textStart, funcnameOffset, cuOffset, …
             0xffff_fff0 | 0xffff_fff1 => field(3).zip(field(4)),
             // 1.16/1.17: nfunc, nfiles, funcnameOffset, cuOffset, …
             0xffff_fffa => field(2).zip(field(3)),
             // 1.2–1.15: names are interleaved with the function table: scan it all.
-            _ => Some((0, self.segment_end(p.off) - p.off)),
+            _ => Some((0, self.segment_end(p.off).saturating_sub(p.off))),
         };
         let Some((a, b)) = range else { return };
         let (start, end) = (p.off.saturating_add(a), p.off.saturating_add(b));
@@ -1172,7 +1172,7 @@ impl ElfScanner {
                     let aligned = vbase(self, off).is_some_and(|v| v % h.ptr() == 0);
                     if aligned && self.pcln_candidates.len() < MAX_PCLN_CANDIDATES {
                         self.pcln_candidates.push(off);
-                        self.want(off..off + 8 + 8 * h.ptr());
+                        self.want(off..off.saturating_add(8 + 8 * h.ptr()));
                         any = true;
                     }
                 }
@@ -1385,7 +1385,7 @@ impl ElfScanner {
             match self.vaddr_to_off(addr) {
                 Some(mut off) => {
                     for _ in 0..count.min(4096) {
-                        let Some(e) = self.cap.get(off..off + 16) else {
+                        let Some(e) = self.cap.get(off..off.saturating_add(16)) else {
                             ok = false;
                             break;
                         };
@@ -1432,7 +1432,7 @@ impl ElfScanner {
             match self.vaddr_to_off(addr) {
                 Some(mut off) => {
                     for _ in 0..count.min(4096) {
-                        let Some(e) = self.cap.get(off..off + 20) else {
+                        let Some(e) = self.cap.get(off..off.saturating_add(20)) else {
                             ok = false;
                             break;
                         };
@@ -1473,7 +1473,7 @@ impl ElfScanner {
             build_info_error: None,
         };
         // The blob: inside `.go.buildinfo` when that section exists, else the first hit.
-        let section = self.section(".go.buildinfo").map(|s| s.sh_offset..s.sh_offset + s.sh_size);
+        let section = self.section(".go.buildinfo").map(|s| s.sh_offset..s.sh_offset.saturating_add(s.sh_size));
         let hit = match &section {
             Some(r) => self.bi_hits.iter().copied().find(|o| r.contains(o)),
             None => self.bi_hits.first().copied(),

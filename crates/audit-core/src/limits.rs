@@ -82,6 +82,24 @@ pub const MAX_GO_BUILDINFO_BYTES: u64 = 4 << 20;
 /// capture is marked truncated.
 pub const MAX_CAPTURED_FILE_BYTES: u64 = 8 << 20;
 
+/// `/etc/ld.so.cache` entries read: 65,536 (a Debian system with every library package
+/// has a few thousand), each name at most 4,096 bytes (`PATH_MAX`), and at most 8 MiB of
+/// names kept in all. A forged cache whose entries all point at one long unterminated
+/// string would otherwise cost entries × length in time and memory.
+pub const MAX_LD_CACHE_ENTRIES: usize = 1 << 16;
+/// See [`MAX_LD_CACHE_ENTRIES`].
+pub const MAX_LD_CACHE_NAME_BYTES: usize = 4096;
+/// See [`MAX_LD_CACHE_ENTRIES`].
+pub const MAX_LD_CACHE_KEPT_BYTES: usize = 8 << 20;
+
+/// `include` directives followed in `/etc/ld.so.conf` and the files it includes: 64, and
+/// library directories taken from them: 1,024 (real images have one include and a handful
+/// of directories). Every directory is searched for every needed library of every binary,
+/// and every include lists a directory, so both bound the loader check's time.
+pub const MAX_LD_CONF_INCLUDES: usize = 64;
+/// See [`MAX_LD_CONF_INCLUDES`].
+pub const MAX_LD_CONF_DIRS: usize = 1024;
+
 /// Longest `#!` line read from a script: 256 bytes (Linux `BINPRM_BUF_SIZE`).
 pub const MAX_SHEBANG_BYTES: usize = 256;
 

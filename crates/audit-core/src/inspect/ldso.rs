@@ -24,7 +24,7 @@ use serde::Serialize;
 
 use super::elf::{ElfClass, ElfInfo};
 use crate::fs::{path, MergedFs, Node};
-use crate::limits::MAX_LIBRARY_DEPTH;
+use crate::limits::{MAX_LD_CACHE_ENTRIES, MAX_LD_CACHE_KEPT_BYTES, MAX_LD_CACHE_NAME_BYTES, MAX_LD_CONF_DIRS, MAX_LD_CONF_INCLUDES, MAX_LIBRARY_DEPTH};
 
 /// The C library family a binary's interpreter belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -138,7 +138,7 @@ impl<'a> Loader<'a> {
     pub fn new(fs: &'a MergedFs, env_ld_library_path: Option<&str>) -> Self {
         let ld_library_path = env_ld_library_path.map(|v| v.split([':', ';']).filter(|s| !s.is_empty()).map(str::to_string).collect()).unwrap_or_default();
         let cache = fs.content("etc/ld.so.cache").map(parse_ld_cache);
-        let conf_dirs = read_ld_conf(fs, "etc/ld.so.conf", 0);
+        let conf_dirs = read_ld_conf(fs, "etc/ld.so.conf");
         Self { fs, ld_library_path, cache, conf_dirs }
     }
 
@@ -442,38 +442,61 @@ fn expand(entry: &str, origin: &str, elf: &ElfInfo) -> Vec<String> {
 }
 
 /// Directories from `ld.so.conf` and its `include` globs (only `dir/*.conf` style globs).
-fn read_ld_conf(fs: &MergedFs, file: &str, depth: usize) -> Vec<String> {
-    let mut out = Vec::new();
-    if depth > 4 {
-        return out;
-    }
-    let Some(c) = fs.content(file) else { return out };
-    for line in String::from_utf8_lossy(c).lines() {
-        let line = line.split('#').next().unwrap_or("").trim();
-        if line.is_empty() {
-            continue;
+/// Each file is read once, and [`MAX_LD_CONF_INCLUDES`] bounds what a forged configuration
+/// can make the loader check cost.
+fn read_ld_conf(fs: &MergedFs, file: &str) -> Vec<String> {
+    let mut walk = ConfWalk::default();
+    walk.file(fs, file, 0);
+    walk.dirs
+}
+
+#[derive(Default)]
+struct ConfWalk {
+    seen: HashSet<String>,
+    includes: usize,
+    dirs: Vec<String>,
+}
+
+impl ConfWalk {
+    fn file(&mut self, fs: &MergedFs, file: &str, depth: usize) {
+        if depth > 4 || !self.seen.insert(file.to_string()) {
+            return;
         }
-        if let Some(pat) = line.strip_prefix("include").map(str::trim) {
-            let pat = pat.trim_start_matches('/');
-            let (dir, glob) = (path::parent(pat), path::file_name(pat));
-            let suffix = glob.strip_prefix('*').unwrap_or(glob);
-            let Ok(Some((rdir, _))) = fs.lookup(dir) else { continue };
-            let files: Vec<String> =
-                fs.descendants(&rdir).filter(|(k, _)| path::parent(k) == rdir && k.ends_with(suffix)).map(|(k, _)| k.to_string()).collect();
-            for f in files {
-                out.extend(read_ld_conf(fs, &f, depth + 1));
+        let Some(c) = fs.content(file) else { return };
+        for line in String::from_utf8_lossy(c).lines() {
+            let line = line.split('#').next().unwrap_or("").trim();
+            if line.is_empty() {
+                continue;
             }
-        } else {
-            for d in line.split([':', ',', ' ', '\t']).filter(|s| !s.is_empty()) {
-                out.push(d.trim_start_matches('/').to_string());
+            if let Some(pat) = line.strip_prefix("include").map(str::trim) {
+                self.includes += 1;
+                if self.includes > MAX_LD_CONF_INCLUDES {
+                    return;
+                }
+                let pat = pat.trim_start_matches('/');
+                let (dir, glob) = (path::parent(pat), path::file_name(pat));
+                let suffix = glob.strip_prefix('*').unwrap_or(glob);
+                let Ok(Some((rdir, _))) = fs.lookup(dir) else { continue };
+                let files: Vec<String> =
+                    fs.descendants(&rdir).filter(|(k, _)| path::parent(k) == rdir && k.ends_with(suffix)).map(|(k, _)| k.to_string()).collect();
+                for f in files {
+                    self.file(fs, &f, depth + 1);
+                }
+            } else {
+                for d in line.split([':', ',', ' ', '\t']).filter(|s| !s.is_empty()) {
+                    if self.dirs.len() >= MAX_LD_CONF_DIRS {
+                        return;
+                    }
+                    self.dirs.push(d.trim_start_matches('/').to_string());
+                }
             }
         }
     }
-    out
 }
 
 /// Parses `/etc/ld.so.cache` (new format `glibc-ld.so.cache1.1`, standalone or after the
-/// old one) into soname → paths. A damaged cache yields what could be read.
+/// old one) into soname → paths. A damaged cache yields what could be read, within the
+/// bounds of [`MAX_LD_CACHE_ENTRIES`].
 pub fn parse_ld_cache(b: &[u8]) -> HashMap<String, Vec<String>> {
     let mut out: HashMap<String, Vec<String>> = HashMap::new();
     let magic = b"glibc-ld.so.cache1.1";
@@ -492,13 +515,18 @@ pub fn parse_ld_cache(b: &[u8]) -> HashMap<String, Vec<String>> {
     let Some(nlibs) = u32at(20) else { return out };
     let cstr_at = |o: u32| -> Option<String> {
         let s = hdr.get(o as usize..)?;
-        let end = memchr::memchr(0, s)?;
+        let end = memchr::memchr(0, &s[..s.len().min(MAX_LD_CACHE_NAME_BYTES)])?;
         Some(String::from_utf8_lossy(&s[..end]).into_owned())
     };
-    for i in 0..nlibs.min(1 << 20) as usize {
+    let mut kept = 0;
+    for i in 0..(nlibs as usize).min(MAX_LD_CACHE_ENTRIES) {
         let e = 48 + i * 24;
         let (Some(key), Some(value)) = (u32at(e + 4), u32at(e + 8)) else { break };
         if let (Some(k), Some(v)) = (cstr_at(key), cstr_at(value)) {
+            kept += k.len() + v.len();
+            if kept > MAX_LD_CACHE_KEPT_BYTES {
+                break;
+            }
             out.entry(k).or_default().push(v);
         }
     }
@@ -529,5 +557,77 @@ mod tests {
         let mut trunc = b"glibc-ld.so.cache1.1".to_vec();
         trunc.extend_from_slice(&[0xff; 40]);
         let _ = parse_ld_cache(&trunc);
+    }
+
+    fn text(p: &str, content: &str) -> crate::layer::Entry {
+        let facts = crate::inspect::FileFacts { content: Some(content.as_bytes().into()), ..Default::default() };
+        crate::layer::Entry {
+            path: p.into(),
+            kind: crate::layer::EntryKind::File,
+            mode: 0o644,
+            uid: 0,
+            gid: 0,
+            size: content.len() as u64,
+            capabilities: false,
+            facts: Some(std::sync::Arc::new(facts)),
+        }
+    }
+
+    #[test]
+    fn ld_conf_includes_are_read_once_and_bounded() {
+        let mut fs = MergedFs::new();
+        // A real Debian layout, plus a directory listed twice.
+        fs.apply(
+            0,
+            &[
+                text("etc/ld.so.conf", "include /etc/ld.so.conf.d/*.conf\n/opt/lib # local\n"),
+                text("etc/ld.so.conf.d/libc.conf", "# libc default configuration\n/usr/local/lib\n"),
+                text("etc/ld.so.conf.d/x86_64-linux-gnu.conf", "/usr/local/lib/x86_64-linux-gnu\n/lib/x86_64-linux-gnu\n"),
+                text("etc/ld.so.conf.d/ignored.txt", "/not/read\n"),
+            ],
+        );
+        assert_eq!(read_ld_conf(&fs, "etc/ld.so.conf"), ["usr/local/lib", "usr/local/lib/x86_64-linux-gnu", "lib/x86_64-linux-gnu", "opt/lib"]);
+
+        // Forged: 60 files that each include all 60 again (60^5 reads without the seen set)
+        // and carry thousands of directories.
+        let dirs: String = (0..5000).map(|i| format!("/d{i}\n")).collect();
+        let mut entries = vec![text("etc/ld.so.conf", "include /etc/ld.so.conf.d/*.conf\n")];
+        for i in 0..60 {
+            entries.push(text(&format!("etc/ld.so.conf.d/{i}.conf"), &format!("include /etc/ld.so.conf.d/*.conf\n{dirs}")));
+        }
+        let mut fs = MergedFs::new();
+        fs.apply(0, &entries);
+        let got = read_ld_conf(&fs, "etc/ld.so.conf");
+        assert_eq!(got.len(), MAX_LD_CONF_DIRS);
+        assert_eq!(got[..2], ["d0", "d1"]);
+    }
+
+    /// A forged cache: the most entries the file can hold, every key and value pointing at
+    /// the same long string (terminated far away, or not at all). Names longer than
+    /// `PATH_MAX` are not names, and what is kept stays bounded.
+    #[test]
+    fn forged_ld_cache_is_bounded() {
+        for terminated in [true, false] {
+            let len = 8 << 20;
+            let mut b = vec![0u8; len];
+            b[..20].copy_from_slice(b"glibc-ld.so.cache1.1");
+            b[20..24].copy_from_slice(&u32::MAX.to_le_bytes());
+            b[28] = 2;
+            let text = 48 + 24 * 100_000;
+            for i in 0..100_000 {
+                let e = 48 + i * 24;
+                b[e + 4..e + 8].copy_from_slice(&(text as u32 - (i % 2) as u32 * 3000).to_le_bytes());
+                b[e + 8..e + 12].copy_from_slice(&(text as u32).to_le_bytes());
+            }
+            b[text - 3000..].fill(b'a');
+            if terminated {
+                b[text + 1000] = 0;
+            }
+            let m = parse_ld_cache(&b);
+            let kept: usize = m.iter().map(|(k, v)| k.len() + v.iter().map(String::len).sum::<usize>()).sum();
+            assert!(kept <= MAX_LD_CACHE_KEPT_BYTES, "{kept}");
+            assert!(m.values().map(Vec::len).sum::<usize>() <= MAX_LD_CACHE_ENTRIES);
+            assert_eq!(m.is_empty(), !terminated, "short names are read, unterminated ones are not");
+        }
     }
 }

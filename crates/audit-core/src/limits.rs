@@ -69,6 +69,17 @@ pub const ELF_CAPTURE_BUDGET: u64 = 16 << 20;
 /// table, note segment, version tables): 4 MiB.
 pub const MAX_ELF_TABLE_BYTES: u64 = 4 << 20;
 
+/// Dynamic-section lists kept per ELF file: 1,024 `DT_NEEDED` names, 256 directories in
+/// each of `DT_RPATH` and `DT_RUNPATH`, 4,096 symbol versions (needed and defined). Real
+/// binaries have at most a few hundred libraries and libc defines ~50 versions; a 4 MiB
+/// forged dynamic section could list hundreds of thousands. Past a bound the list is cut
+/// and the file's facts are marked incomplete.
+pub const MAX_ELF_NEEDED: usize = 1024;
+/// See [`MAX_ELF_NEEDED`].
+pub const MAX_ELF_SEARCH_DIRS: usize = 256;
+/// See [`MAX_ELF_NEEDED`].
+pub const MAX_ELF_VERSIONS: usize = 4096;
+
 /// Most program headers or section headers parsed: 65,535 (the `PN_XNUM` escape is
 /// honoured, but not beyond this). More marks the file malformed.
 pub const MAX_ELF_HEADERS: u64 = 65_535;
@@ -131,6 +142,17 @@ pub const MAX_SECRET_HITS_PER_FILE: usize = 64;
 /// Depth of the library dependency walk when proving a binary can start: 64 levels. The
 /// walk also never visits a library twice, so cycles end.
 pub const MAX_LIBRARY_DEPTH: usize = 64;
+
+/// Library lookups (one directory × one name) in the proof that one binary can start:
+/// 1,000,000. A real dependency tree needs a few thousand (a hundred objects, ten names
+/// each, a dozen directories); a forged one — thousands of needed names times thousands of
+/// distinct `RPATH` directories down a deep chain — stops here, about a second of work,
+/// with the binary's runnability reported as not fully examined.
+pub const MAX_LOADER_LOOKUPS: usize = 1_000_000;
+
+/// Directories listed per missing library in a report: 64 (the search order is the
+/// loader's, so the first ones are the ones that matter); the count of the rest is given.
+pub const MAX_SEARCHED_LISTED: usize = 64;
 
 // ---- Registry pulls (feature `registry`; fields of `source::RegistryLimits`) ----
 

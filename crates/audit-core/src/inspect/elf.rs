@@ -23,7 +23,7 @@ use serde::Serialize;
 use super::capture::Capture;
 use super::go::{self, BuildInfo};
 use super::scan::{keep_last, StreamScan};
-use crate::limits::{Limits, MAX_ELF_HEADERS, MAX_ELF_TABLE_BYTES, MAX_GO_BUILDINFO_BYTES};
+use crate::limits::{Limits, MAX_ELF_HEADERS, MAX_ELF_NEEDED, MAX_ELF_SEARCH_DIRS, MAX_ELF_TABLE_BYTES, MAX_ELF_VERSIONS, MAX_GO_BUILDINFO_BYTES};
 
 /// Bytes always captured from the start of a sparsely captured file: the ELF header,
 /// program headers, notes and, for most linkers, the interpreter and dynamic-linking tables.
@@ -1289,10 +1289,22 @@ impl ElfScanner {
                 }
             }
         };
-        let needed: Vec<String> = dyns.needed.iter().filter_map(|&o| dstr(o, "needed libraries", &mut incomplete)).collect();
-        let split = |v: Vec<String>| -> Vec<String> { v.iter().flat_map(|s| s.split(':').map(str::to_string).collect::<Vec<_>>()).collect() };
-        let rpath = split(dyns.rpath.iter().filter_map(|&o| dstr(o, "rpath", &mut incomplete)).collect());
-        let runpath = split(dyns.runpath.iter().filter_map(|&o| dstr(o, "runpath", &mut incomplete)).collect());
+        let needed: Vec<String> = dyns.needed.iter().take(MAX_ELF_NEEDED).filter_map(|&o| dstr(o, "needed libraries", &mut incomplete)).collect();
+        if dyns.needed.len() > MAX_ELF_NEEDED {
+            incomplete.push(format!("needed libraries (more than {MAX_ELF_NEEDED})"));
+        }
+        let split = |v: Vec<String>, what: &str, incomplete: &mut Vec<String>| -> Vec<String> {
+            let mut dirs: Vec<String> = v.iter().flat_map(|s| s.split(':')).take(MAX_ELF_SEARCH_DIRS + 1).map(str::to_string).collect();
+            if dirs.len() > MAX_ELF_SEARCH_DIRS {
+                dirs.truncate(MAX_ELF_SEARCH_DIRS);
+                incomplete.push(format!("{what} (more than {MAX_ELF_SEARCH_DIRS} directories)"));
+            }
+            dirs
+        };
+        let rpath = dyns.rpath.iter().filter_map(|&o| dstr(o, "rpath", &mut incomplete)).collect();
+        let rpath = split(rpath, "rpath", &mut incomplete);
+        let runpath = dyns.runpath.iter().filter_map(|&o| dstr(o, "runpath", &mut incomplete)).collect();
+        let runpath = split(runpath, "runpath", &mut incomplete);
         let soname = dyns.soname.and_then(|o| dstr(o, "soname", &mut incomplete));
         let is_pie_flag = dyns.flags_1 & DF_1_PIE != 0;
         let linkage = match h.e_type {
@@ -1379,6 +1391,8 @@ impl ElfScanner {
     fn versions(&self, d: &Dyns, strtab: Option<&[u8]>, incomplete: &mut Vec<String>) -> (Vec<VersionNeed>, Vec<String>) {
         let Some(h) = self.hdr else { return (Vec::new(), Vec::new()) };
         let name = |off: u32| strtab.and_then(|t| cstr(t, u64::from(off))).map(|b| String::from_utf8_lossy(b).into_owned());
+        // Needed and defined versions together, at most MAX_ELF_VERSIONS.
+        let mut budget = MAX_ELF_VERSIONS;
         let mut needs = Vec::new();
         if let Some((addr, count)) = d.verneed {
             let mut ok = true;
@@ -1400,6 +1414,11 @@ impl ElfScanner {
                                 ok = false;
                                 break;
                             };
+                            if budget == 0 {
+                                ok = false;
+                                break;
+                            }
+                            budget -= 1;
                             match name(read_u32(&x[8..12], h.big)) {
                                 Some(n) => versions.push(n),
                                 None => ok = false,
@@ -1440,6 +1459,11 @@ impl ElfScanner {
                         let aux = read_u32(&e[12..16], h.big);
                         let next = read_u32(&e[16..20], h.big);
                         if flags & VER_FLG_BASE == 0 {
+                            if budget == 0 {
+                                ok = false;
+                                break;
+                            }
+                            budget -= 1;
                             let a = off + u64::from(aux);
                             match self.cap.get(a..a + 8).and_then(|x| name(read_u32(&x[0..4], h.big))) {
                                 Some(n) => defs.push(n),

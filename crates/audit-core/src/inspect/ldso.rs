@@ -19,12 +19,16 @@
 //! found" is a start failure like a missing library.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::rc::Rc;
 
 use serde::Serialize;
 
 use super::elf::{ElfClass, ElfInfo};
 use crate::fs::{path, MergedFs, Node};
-use crate::limits::{MAX_LD_CACHE_ENTRIES, MAX_LD_CACHE_KEPT_BYTES, MAX_LD_CACHE_NAME_BYTES, MAX_LD_CONF_DIRS, MAX_LD_CONF_INCLUDES, MAX_LIBRARY_DEPTH};
+use crate::limits::{
+    MAX_LD_CACHE_ENTRIES, MAX_LD_CACHE_KEPT_BYTES, MAX_LD_CACHE_NAME_BYTES, MAX_LD_CONF_DIRS, MAX_LD_CONF_INCLUDES, MAX_LIBRARY_DEPTH, MAX_LOADER_LOOKUPS,
+    MAX_SEARCHED_LISTED,
+};
 
 /// The C library family a binary's interpreter belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -176,7 +180,7 @@ impl<'a> Loader<'a> {
             path: String,
             info: ElfInfo,
             /// RPATHs of the loaders above it, nearest first (glibc applies the chain).
-            chain_rpaths: Vec<(String, Vec<String>)>,
+            chain_rpaths: Vec<Rc<[String]>>,
             depth: usize,
         }
         let exe = path::display(exe_path);
@@ -185,13 +189,17 @@ impl<'a> Loader<'a> {
         let mut seen: HashSet<String> = HashSet::new();
         seen.insert(exe_path.to_string());
         let mut providers: BTreeMap<(String, String), (String, Vec<String>)> = BTreeMap::new();
-        while let Some(obj) = queue.pop_front() {
+        let mut lookups = 0usize;
+        // What `r` already lists, for constant-time duplicate checks.
+        let (mut resolved_names, mut resolved_pairs, mut missing_pairs, mut missing_versions) =
+            (HashSet::new(), HashSet::new(), HashSet::new(), HashSet::new());
+        'walk: while let Some(obj) = queue.pop_front() {
             if obj.depth > MAX_LIBRARY_DEPTH {
                 r.problems.push(format!("dependency tree deeper than {MAX_LIBRARY_DEPTH} levels"));
                 break;
             }
             let origin = path::parent(&obj.path).to_string();
-            let own_rpath: Vec<String> = obj.info.rpath.iter().flat_map(|d| expand(d, &origin, elf)).collect();
+            let own_rpath: Rc<[String]> = obj.info.rpath.iter().flat_map(|d| expand(d, &origin, elf)).collect();
             let own_runpath: Vec<String> = obj.info.runpath.iter().flat_map(|d| expand(d, &origin, elf)).collect();
             for name in &obj.info.needed {
                 if interp_names.contains(name) || (kind == LoaderKind::Musl && musl_reserved(name)) {
@@ -199,7 +207,8 @@ impl<'a> Loader<'a> {
                         (obj.path.clone(), name.clone()),
                         ("(loader)".into(), interp_info.as_ref().map(|(_, i)| i.version_defs.clone()).unwrap_or_default()),
                     );
-                    if !r.resolved.iter().any(|x| x.name == *name) {
+                    if resolved_names.insert(name.clone()) {
+                        resolved_pairs.insert((name.clone(), "(loader)".to_string()));
                         r.resolved.push(ResolvedLibrary { name: name.clone(), path: "(loader)".into() });
                     }
                     continue;
@@ -213,7 +222,7 @@ impl<'a> Loader<'a> {
                         LoaderKind::Glibc => {
                             if obj.info.runpath.is_empty() {
                                 dirs.extend(own_rpath.iter().cloned());
-                                for (_, rp) in &obj.chain_rpaths {
+                                for rp in &obj.chain_rpaths {
                                     dirs.extend(rp.iter().cloned());
                                 }
                             }
@@ -226,12 +235,18 @@ impl<'a> Loader<'a> {
                             if !setuid {
                                 dirs.extend(self.ld_library_path.iter().cloned());
                             }
-                            let own = if obj.info.runpath.is_empty() { &own_rpath } else { &own_runpath };
+                            let own: &[String] = if obj.info.runpath.is_empty() { &own_rpath } else { &own_runpath };
                             dirs.extend(own.iter().cloned());
-                            for (_, rp) in &obj.chain_rpaths {
+                            for rp in &obj.chain_rpaths {
                                 dirs.extend(rp.iter().cloned());
                             }
                         }
+                    }
+                    // Every directory tried below counts against the work bound.
+                    lookups += dirs.len() + self.cache.as_ref().and_then(|c| c.get(name)).map_or(0, Vec::len) + self.conf_dirs.len() + 32;
+                    if lookups > MAX_LOADER_LOOKUPS {
+                        r.problems.push(format!("library search stopped after {MAX_LOADER_LOOKUPS} lookups (forged RPATH or DT_NEEDED lists?)"));
+                        break 'walk;
                     }
                     let mut hit = None;
                     for d in &dirs {
@@ -268,11 +283,12 @@ impl<'a> Loader<'a> {
                 match found {
                     Some((p, info)) => {
                         providers.insert((obj.path.clone(), name.clone()), (path::display(&p), info.version_defs.clone()));
-                        if !r.resolved.iter().any(|x| x.name == *name && x.path == path::display(&p)) {
+                        if resolved_pairs.insert((name.clone(), path::display(&p))) {
+                            resolved_names.insert(name.clone());
                             r.resolved.push(ResolvedLibrary { name: name.clone(), path: path::display(&p) });
                         }
                         if seen.insert(p.clone()) {
-                            let mut chain = vec![(obj.path.clone(), own_rpath.clone())];
+                            let mut chain = vec![Rc::clone(&own_rpath)];
                             chain.extend(obj.chain_rpaths.iter().cloned());
                             queue.push_back(Obj { path: p, info, chain_rpaths: chain, depth: obj.depth + 1 });
                         }
@@ -289,7 +305,12 @@ impl<'a> Loader<'a> {
                             })
                             .flatten();
                         let needed_by = path::display(&obj.path);
-                        if !r.missing.iter().any(|m| m.name == *name && m.needed_by == needed_by) {
+                        if searched.len() > MAX_SEARCHED_LISTED {
+                            let more = searched.len() - MAX_SEARCHED_LISTED;
+                            searched.truncate(MAX_SEARCHED_LISTED);
+                            searched.push(format!("… and {more} more"));
+                        }
+                        if missing_pairs.insert((name.clone(), needed_by.clone())) {
                             r.missing.push(MissingLibrary { name: name.clone(), needed_by, searched, hint });
                         }
                     }
@@ -305,7 +326,7 @@ impl<'a> Loader<'a> {
                     if !defs.iter().any(|d| d == v) {
                         let needed_by = path::display(&obj.path);
                         let mv = MissingVersion { version: v.clone(), library: need.file.clone(), provider: provider.clone(), needed_by };
-                        if !r.missing_versions.contains(&mv) {
+                        if missing_versions.insert((mv.version.clone(), mv.library.clone(), mv.provider.clone(), mv.needed_by.clone())) {
                             r.missing_versions.push(mv);
                         }
                     }
@@ -600,6 +621,41 @@ mod tests {
         let got = read_ld_conf(&fs, "etc/ld.so.conf");
         assert_eq!(got.len(), MAX_LD_CONF_DIRS);
         assert_eq!(got[..2], ["d0", "d1"]);
+    }
+
+    fn elf_entry(p: &str, info: ElfInfo) -> crate::layer::Entry {
+        let facts = crate::inspect::FileFacts { elf: Some(info), ..Default::default() };
+        crate::layer::Entry { mode: 0o755, facts: Some(std::sync::Arc::new(facts)), ..text(p, "") }
+    }
+
+    /// A chain of libraries, each needing a thousand missing names and listing 256
+    /// distinct RPATH directories: glibc searches the whole RPATH chain for every name, so
+    /// the naive walk would make ~5 × 10^8 lookups. It stops at the bound, says so, and
+    /// lists a bounded part of each search.
+    #[test]
+    fn forged_dependency_lists_stay_bounded() {
+        // Facts of a real ELF file (this test binary), with forged dynamic lists.
+        let me = std::fs::read(std::env::current_exe().unwrap()).unwrap();
+        let limits = crate::limits::Limits::default();
+        let real = crate::inspect::inspect_reader("/t", me.len() as u64, &mut &me[..], &limits, 1 << 18).unwrap().unwrap().elf.unwrap();
+        let forged = |i: usize| {
+            let mut e = real.clone();
+            e.interpreter = Some("/lib64/ld-linux-x86-64.so.2".into());
+            e.needed = std::iter::once(format!("L{}.so", i + 1)).chain((0..1000).map(|j| format!("missing{j}.so"))).collect();
+            e.rpath = (0..256).map(|k| format!("/r{i}/{k}")).collect();
+            e.runpath.clear();
+            e
+        };
+        let mut entries: Vec<_> = (1..64).map(|i| elf_entry(&format!("usr/lib/L{i}.so"), forged(i))).collect();
+        entries.push(elf_entry("app", forged(0)));
+        let mut fs = MergedFs::new();
+        fs.apply(0, &entries);
+        let (node, info) = (fs.get("app").unwrap(), forged(0));
+        let r = Loader::new(&fs, None).check("app", node, &info);
+        assert!(r.problems.iter().any(|p| p.contains("library search stopped")), "{:?}", r.problems);
+        assert!(r.resolved.iter().any(|l| l.name == "L1.so"));
+        assert!(!r.missing.is_empty());
+        assert!(r.missing.iter().all(|m| m.searched.len() <= MAX_SEARCHED_LISTED + 1 && m.searched.last().unwrap().starts_with("… and ")));
     }
 
     /// A forged cache: the most entries the file can hold, every key and value pointing at

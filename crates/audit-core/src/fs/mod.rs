@@ -14,7 +14,7 @@
 
 pub mod path;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -155,6 +155,10 @@ impl MergedFs {
     /// Applies one layer's entries on top.
     pub fn apply(&mut self, layer: usize, entries: &[Entry]) {
         let mut created: BTreeSet<Box<str>> = BTreeSet::new();
+        // Directories this layer already made opaque and paths it already whited out: a
+        // second marker would find only this layer's own entries, which it keeps, after
+        // walking all of them again.
+        let (mut opaqued, mut whited): (HashSet<String>, HashSet<String>) = (HashSet::new(), HashSet::new());
         for e in entries {
             match &e.kind {
                 EntryKind::Opaque => {
@@ -162,6 +166,9 @@ impl MergedFs {
                         self.anomaly(layer, &e.path, "opaque whiteout under a symlink loop; ignored");
                         continue;
                     };
+                    if !opaqued.insert(dir.clone()) {
+                        continue;
+                    }
                     let victims: Vec<Box<str>> = self.descendants(&dir).map(|(k, _)| k.clone()).collect();
                     self.remove_all(victims, &created, layer, Removal::Opaque);
                 }
@@ -170,7 +177,7 @@ impl MergedFs {
                         self.anomaly(layer, &e.path, "whiteout under a symlink loop; ignored");
                         continue;
                     };
-                    if !self.nodes.contains_key(target.as_str()) || created.contains(target.as_str()) {
+                    if !self.nodes.contains_key(target.as_str()) || created.contains(target.as_str()) || !whited.insert(target.clone()) {
                         continue;
                     }
                     let mut victims: Vec<Box<str>> = vec![target.clone().into()];
@@ -432,6 +439,26 @@ mod tests {
         fs.apply(1, &[f("etc/c", 1), e("etc", EntryKind::Opaque, 0), f("etc/d", 1)]);
         let names: Vec<&str> = fs.descendants("etc").map(|(k, _)| &**k).collect();
         assert_eq!(names, vec!["etc/c", "etc/d"]);
+    }
+
+    /// Many opaque markers for one directory, or whiteouts of one path, in one layer (a tar
+    /// of repeated headers gzips to almost nothing): each takes effect once, not one walk
+    /// of the layer's new entries per marker.
+    #[test]
+    fn repeated_opaque_markers_count_once() {
+        let n = 20_000;
+        let mut fs = MergedFs::new();
+        fs.apply(0, &[d("etc"), f("etc/old", 1), d("usr"), f("usr/old", 1)]);
+        let mut top: Vec<Entry> = (0..n).map(|i| f(&format!("etc/new{i}"), 1)).collect();
+        top.extend((0..n).map(|_| e("etc", EntryKind::Opaque, 0)));
+        // The same with whiteouts of a lower directory the layer fills again.
+        top.extend((0..n).map(|i| f(&format!("usr/new{i}"), 1)));
+        top.extend((0..n).map(|_| e("usr", EntryKind::Whiteout, 0)));
+        fs.apply(1, &top);
+        assert!(fs.get("etc/old").is_none() && fs.get("usr/old").is_none());
+        assert_eq!(fs.descendants("etc").count(), n);
+        assert_eq!(fs.descendants("usr").count(), n);
+        assert_eq!(fs.shadows().len(), 2);
     }
 
     #[test]

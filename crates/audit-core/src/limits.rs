@@ -26,6 +26,13 @@ pub const MAX_LAYERS: usize = 1024;
 /// is an error naming the layer.
 pub const MAX_ENTRIES_PER_LAYER: u64 = 2_000_000;
 
+/// Bytes of tar metadata read between two entries beyond the headers themselves: 1 MiB.
+/// The tar reader holds GNU long names and links and PAX records whole in memory before it
+/// yields the entry they describe; real ones are a few hundred bytes (a long path, an
+/// xattr). A layer that declares a bigger record is an error, not a buffer the size of the
+/// layer.
+pub const MAX_TAR_EXTENSION_BYTES: u64 = 1 << 20;
+
 /// Longest path accepted in a layer: 4096 bytes (Linux `PATH_MAX`). Longer entries are
 /// recorded as anomalies and skipped.
 pub const MAX_PATH_BYTES: usize = 4096;

@@ -54,6 +54,14 @@ impl Tar {
         self
     }
 
+    /// An entry of any type byte with `data` as its content (GNU long names `L`, PAX `x` …).
+    pub(crate) fn typed(mut self, name: &str, typ: u8, data: &[u8]) -> Self {
+        self.header(name, typ, data.len() as u64, 0o644, "");
+        self.buf.extend_from_slice(data);
+        self.buf.extend(std::iter::repeat_n(0, (512 - data.len() % 512) % 512));
+        self
+    }
+
     pub(crate) fn dir(mut self, name: &str, mode: u32) -> Self {
         self.header(name, b'5', 0, mode, "");
         self

@@ -22,7 +22,7 @@ use crate::digest::{Algorithm, Digest, HashingReader, Overrun};
 use crate::error::LayerError;
 use crate::fs::path::{self, PathProblem};
 use crate::inspect::{self, FileFacts};
-use crate::limits::Limits;
+use crate::limits::{Limits, MAX_TAR_EXTENSION_BYTES};
 
 /// Size of the read buffers on each side of the decoder.
 const BUF_BYTES: usize = 256 << 10;
@@ -300,7 +300,7 @@ fn walk<D: Read>(dec: D, spec: &LayerSpec, compressed: &Cell<u64>, limits: &Limi
     Ok(Walked { diff_id, uncompressed, entries: walker.entries, anomalies: walker.anomalies })
 }
 
-enum WalkError {
+pub(crate) enum WalkError {
     Io(io::Error),
     TooMany,
 }
@@ -308,6 +308,28 @@ enum WalkError {
 impl From<io::Error> for WalkError {
     fn from(e: io::Error) -> Self {
         Self::Io(e)
+    }
+}
+
+/// Counts the bytes the tar reader takes and refuses to go past `allowed` (when set).
+struct Metered<'c, R> {
+    inner: R,
+    read: &'c Cell<u64>,
+    allowed: &'c Cell<Option<u64>>,
+}
+
+impl<R: Read> Read for Metered<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let total = self.read.get() + n as u64;
+        self.read.set(total);
+        if self.allowed.get().is_some_and(|limit| total > limit) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("tar metadata before an entry (GNU long name or PAX records) exceeds {MAX_TAR_EXTENSION_BYTES} bytes"),
+            ));
+        }
+        Ok(n)
     }
 }
 
@@ -324,11 +346,22 @@ impl<'a> Walker<'a> {
         Self { limits, entries: Vec::new(), anomalies: Vec::new(), buf: vec![0; BUF_BYTES] }
     }
 
-    fn walk_tar<R: Read>(&mut self, r: R) -> Result<(), WalkError> {
-        let mut ar = tar::Archive::new(r);
+    pub(crate) fn walk_tar<R: Read>(&mut self, r: R) -> Result<(), WalkError> {
+        let (read, allowed) = (Cell::new(0), Cell::new(Some(MAX_TAR_EXTENSION_BYTES + 1024)));
+        let mut ar = tar::Archive::new(Metered { inner: r, read: &read, allowed: &allowed });
         let mut count = 0u64;
-        let entries = ar.entries()?;
-        for entry in entries {
+        let mut entries = ar.entries()?;
+        // Where the previous entry's data began and how long it is.
+        let mut prev: Option<(u64, u64)> = None;
+        loop {
+            // Before the next entry the tar reader may skip what is left of this one, its
+            // padding, headers, and extension records it keeps whole: only these are bounded.
+            if let Some((start, size)) = prev.take() {
+                let left = size.saturating_sub(read.get() - start);
+                allowed.set(Some(read.get().saturating_add(left).saturating_add(512 + MAX_TAR_EXTENSION_BYTES + 1024)));
+            }
+            let Some(entry) = entries.next() else { break };
+            allowed.set(None);
             let mut entry = match entry {
                 Ok(e) => e,
                 Err(e) => {
@@ -342,6 +375,7 @@ impl<'a> Walker<'a> {
                     return Err(e.into());
                 }
             };
+            prev = Some((read.get(), entry.size()));
             count += 1;
             if count > self.limits.max_entries_per_layer {
                 return Err(WalkError::TooMany);

@@ -242,7 +242,8 @@ impl<'a> Loader<'a> {
                             }
                         }
                     }
-                    // Every directory tried below counts against the work bound.
+                    // Every directory tried below counts against the work bound (32: the
+                    // default, multiarch and glibc-hwcaps directories, generously).
                     lookups += dirs.len() + self.cache.as_ref().and_then(|c| c.get(name)).map_or(0, Vec::len) + self.conf_dirs.len() + 32;
                     if lookups > MAX_LOADER_LOOKUPS {
                         r.problems.push(format!("library search stopped after {MAX_LOADER_LOOKUPS} lookups (forged RPATH or DT_NEEDED lists?)"));

@@ -437,7 +437,7 @@ mod tests {
     //! Hostile inputs end in a clear error or an "unknown", never a panic, a hang or
     //! unbounded memory.
     use super::*;
-    use crate::testutil::{gzip, zstd, MemStore, Tar};
+    use crate::testutil::{gzip, zstd, MemStore, Tar, XorShift};
 
     fn run(store: MemStore, limits: Limits) -> Result<Report, Error> {
         let src = Source::Blobs(Box::new(store));
@@ -557,13 +557,8 @@ mod tests {
         // readers and whiteout logic must question.
         let names: [&[u8]; 8] = [b"../", b"/", b".wh.", b".wh..wh..opq", b"\0", b"..", b"//", b"\xff"];
         let types = b"0125673gxLKS\0";
-        let mut rng = 0x2545_f491_4f6c_dd1du64;
-        let mut next = move |n: usize| {
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
-            (rng % n as u64) as usize
-        };
+        let mut rng = XorShift(0x2545_f491_4f6c_dd1d);
+        let mut next = |n: usize| rng.below(n);
         let (mut reports, mut errors) = (0, 0);
         for _ in 0..300 {
             let (mut a, mut b) = (base.clone(), top.clone());

@@ -152,3 +152,28 @@ impl BlobStore for MemStore {
         Ok(Box::new(&b[..]))
     }
 }
+
+/// Marsaglia's xorshift64: deterministic pseudo-random numbers for mutation tests, without a
+/// dependency. The seed must not be 0.
+pub(crate) struct XorShift(pub(crate) u64);
+
+impl XorShift {
+    pub(crate) fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    /// A number in `0..n` (0 when `n` is 0).
+    pub(crate) fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+}
+
+/// A fixture built by `make -C testdata fixtures`; fails loudly when it is missing.
+pub(crate) fn fixture(rel: &str) -> std::path::PathBuf {
+    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/out").join(rel);
+    assert!(p.exists(), "{} is missing: run `make -C testdata fixtures` first", p.display());
+    p
+}

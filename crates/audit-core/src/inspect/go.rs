@@ -691,6 +691,7 @@ pub fn pclntab_magic_versions(magic: u32) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testutil::XorShift;
 
     fn uvarint_encode(mut v: u64, out: &mut Vec<u8>) {
         while v >= 0x80 {
@@ -1214,22 +1215,6 @@ mod tests {
         assert_eq!(pclntab_magic_versions(0xffff_fff0), Some("go1.18–go1.19"));
         assert_eq!(pclntab_magic_versions(0xffff_fff1), Some("go1.20+"));
         assert_eq!(pclntab_magic_versions(0xf0ff_ffff), None);
-    }
-
-    /// Marsaglia's xorshift64: deterministic pseudo-random numbers without a dependency.
-    struct XorShift(u64);
-
-    impl XorShift {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-
-        fn below(&mut self, n: usize) -> usize {
-            (self.next() % n as u64) as usize
-        }
     }
 
     #[test]

@@ -17,6 +17,8 @@ pub mod secrets;
 mod capture;
 mod credfiles;
 mod goquote;
+#[cfg(test)]
+mod mutation_tests;
 mod scan;
 
 use std::io::{self, Read};

@@ -6,28 +6,13 @@
 //! `IMGAUDIT_MUTATION_ROUNDS` (default 24 per binary) or change `IMGAUDIT_MUTATION_SEED`
 //! for a deeper local run.
 
-mod common;
-
 use std::io::Cursor;
 
-use audit_core::inspect::inspect_reader;
-use audit_core::limits::Limits;
+use super::inspect_reader;
+use crate::limits::Limits;
+use crate::testutil::{fixture, XorShift};
 
 const FIXTURES: &[&str] = &["app-static", "app-pie", "app-go119", "app-cgo-musl", "app-arm64", "hello-rust", "hello-c-rpath", "libgreet.so.1"];
-
-struct XorShift(u64);
-
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
 
 fn u16_at(b: &[u8], o: usize) -> usize {
     u16::from_le_bytes([b[o], b[o + 1]]) as usize
@@ -93,13 +78,12 @@ fn mutated_real_binaries_give_facts_or_typed_errors() {
     let mut rng = XorShift(seed | 1);
     let (mut parsed, mut rejected) = (0, 0);
     for name in FIXTURES {
-        let orig = std::fs::read(common::out(&format!("bin/{name}"))).unwrap_or_else(|e| panic!("{name}: {e} (make -C testdata fixtures)"));
+        let orig = std::fs::read(fixture(&format!("bin/{name}"))).unwrap_or_else(|e| panic!("{name}: {e} (make -C testdata fixtures)"));
         let regions = regions(&orig);
         for round in 0..rounds {
             let b = mutate(&mut rng, &orig, &regions);
             for sparse in [false, true] {
-                let mut limits = Limits::default();
-                limits.elf_full_capture_max = if sparse { 0 } else { u64::MAX };
+                let limits = Limits { elf_full_capture_max: if sparse { 0 } else { u64::MAX }, ..Limits::default() };
                 let chunk = if sparse { 4093 } else { 256 << 10 };
                 let facts = inspect_reader("/x", b.len() as u64, &mut Cursor::new(&b), &limits, chunk)
                     .unwrap_or_else(|e| panic!("{name} round {round}: reading memory failed: {e}"));

@@ -1769,6 +1769,98 @@ mod tests {
         f
     }
 
+    /// A shared object with forged dynamic lists: `needed` DT_NEEDED names, one DT_RPATH of
+    /// `dirs` directories, and `verneeds` version-requirement entries that all share one
+    /// chain of `aux` versions (verneeds × aux versions for a naive reader).
+    fn forged_dynamic_elf(needed: usize, dirs: usize, verneeds: usize, aux: usize) -> Vec<u8> {
+        const BASE: u64 = 0x40_0000;
+        let put = |f: &mut Vec<u8>, at: usize, v: u64, n: usize| f[at..at + n].copy_from_slice(&v.to_le_bytes()[..n]);
+        // Strings: libc name, one version name, the needed names, the rpath.
+        let mut strtab = b"\0libc.so.6\0GLIBC_2.2.5\0".to_vec();
+        let mut needed_at = Vec::new();
+        for i in 0..needed {
+            needed_at.push(strtab.len() as u64);
+            strtab.extend_from_slice(format!("lib{i}.so\0").as_bytes());
+        }
+        let rpath_at = strtab.len() as u64;
+        let rpath: Vec<String> = (0..dirs).map(|i| format!("/r/{i}")).collect();
+        strtab.extend_from_slice(rpath.join(":").as_bytes());
+        strtab.push(0);
+        let mut f = vec![0u8; 0x100];
+        f[..4].copy_from_slice(b"\x7fELF");
+        f[4..7].copy_from_slice(&[2, 1, 1]);
+        put(&mut f, 16, 3, 2); // ET_DYN
+        put(&mut f, 18, 62, 2);
+        put(&mut f, 20, 1, 4);
+        put(&mut f, 32, 64, 8); // e_phoff
+        put(&mut f, 52, 64, 2);
+        put(&mut f, 54, 56, 2);
+        put(&mut f, 56, 2, 2); // PT_LOAD, PT_DYNAMIC
+        let str_off = f.len() as u64;
+        f.extend_from_slice(&strtab);
+        f.resize(f.len().next_multiple_of(16), 0);
+        let vn_off = f.len() as u64;
+        let aux_off = vn_off + 16 * verneeds as u64;
+        for i in 0..verneeds as u64 {
+            let mut e = [0u8; 16];
+            e[..2].copy_from_slice(&1u16.to_le_bytes());
+            e[2..4].copy_from_slice(&(aux as u16).to_le_bytes());
+            e[4..8].copy_from_slice(&1u32.to_le_bytes()); // "libc.so.6"
+            e[8..12].copy_from_slice(&((aux_off - (vn_off + 16 * i)) as u32).to_le_bytes());
+            e[12..16].copy_from_slice(&(if i + 1 < verneeds as u64 { 16u32 } else { 0 }).to_le_bytes());
+            f.extend_from_slice(&e);
+        }
+        for j in 0..aux {
+            let mut e = [0u8; 16];
+            e[8..12].copy_from_slice(&11u32.to_le_bytes()); // "GLIBC_2.2.5"
+            e[12..16].copy_from_slice(&(if j + 1 < aux { 16u32 } else { 0 }).to_le_bytes());
+            f.extend_from_slice(&e);
+        }
+        let dyn_off = f.len() as u64;
+        let mut dynamic = vec![(5u64, BASE + str_off), (10, strtab.len() as u64), (DT_RPATH, rpath_at)];
+        dynamic.extend(needed_at.iter().map(|&o| (DT_NEEDED, o)));
+        if verneeds > 0 {
+            dynamic.extend([(DT_VERNEED, BASE + vn_off), (DT_VERNEEDNUM, verneeds as u64)]);
+        }
+        dynamic.push((0, 0));
+        for (tag, val) in &dynamic {
+            f.extend_from_slice(&tag.to_le_bytes());
+            f.extend_from_slice(&val.to_le_bytes());
+        }
+        let end = f.len() as u64;
+        // PT_LOAD over the whole file, PT_DYNAMIC over the dynamic section.
+        for (i, (typ, off, size)) in [(1u64, 0u64, end), (2, dyn_off, end - dyn_off)].into_iter().enumerate() {
+            let b = 64 + i * 56;
+            put(&mut f, b, typ, 4);
+            put(&mut f, b + 4, 4, 4); // PF_R
+            put(&mut f, b + 8, off, 8);
+            put(&mut f, b + 16, BASE + off, 8);
+            put(&mut f, b + 24, BASE + off, 8);
+            put(&mut f, b + 32, size, 8);
+            put(&mut f, b + 40, size, 8);
+        }
+        f
+    }
+
+    #[test]
+    fn forged_dynamic_lists_are_cut_and_marked() {
+        // Within the bounds: everything is read.
+        let (e, _) = sparse(&forged_dynamic_elf(3, 4, 2, 3));
+        assert_eq!(e.needed, ["lib0.so", "lib1.so", "lib2.so"]);
+        assert_eq!(e.rpath, ["/r/0", "/r/1", "/r/2", "/r/3"]);
+        assert_eq!(e.version_needs.iter().map(|v| v.versions.len()).sum::<usize>(), 6);
+        assert!(e.incomplete.is_empty(), "{:?}", e.incomplete);
+        // Past them: cut at the bound and said.
+        let (e, _) = sparse(&forged_dynamic_elf(MAX_ELF_NEEDED + 500, MAX_ELF_SEARCH_DIRS * 4, 2000, 100));
+        assert_eq!(e.needed.len(), MAX_ELF_NEEDED);
+        assert_eq!(e.rpath.len(), MAX_ELF_SEARCH_DIRS);
+        let versions: usize = e.version_needs.iter().map(|v| v.versions.len()).sum();
+        assert_eq!(versions, MAX_ELF_VERSIONS);
+        for want in ["needed libraries (more than", "rpath (more than", "symbol version requirements"] {
+            assert!(e.incomplete.iter().any(|i| i.starts_with(want)), "{want}: {:?}", e.incomplete);
+        }
+    }
+
     fn sparse(file: &[u8]) -> (ElfInfo, u64) {
         let limits = Limits { elf_full_capture_max: 0, ..Limits::default() };
         let mut s = ElfScanner::new(file.len() as u64, &limits).unwrap();

@@ -75,7 +75,7 @@ pub struct MissingLibrary {
 }
 
 /// A symbol version a library does not define.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
 pub struct MissingVersion {
     /// Version name, e.g. `GLIBC_2.34`.
     pub version: String,
@@ -213,7 +213,7 @@ impl<'a> Loader<'a> {
                     }
                     continue;
                 }
-                let mut searched: Vec<String> = Vec::new();
+                let mut searched = Searched::default();
                 let found = if name.contains('/') {
                     self.candidate(&path::join_clamped("", name), elf)
                 } else {
@@ -251,7 +251,7 @@ impl<'a> Loader<'a> {
                     }
                     let mut hit = None;
                     for d in &dirs {
-                        searched.push(path::display(d.trim_start_matches('/')));
+                        searched.push(|| path::display(d.trim_start_matches('/')));
                         if let Some(c) = self.candidate(&path::child(d.trim_start_matches('/'), name), elf) {
                             hit = Some(c);
                             break;
@@ -259,7 +259,7 @@ impl<'a> Loader<'a> {
                     }
                     if hit.is_none() && kind == LoaderKind::Glibc {
                         if let Some(cache) = &self.cache {
-                            searched.push("/etc/ld.so.cache".into());
+                            searched.push(|| "/etc/ld.so.cache".into());
                             for p in cache.get(name).into_iter().flatten() {
                                 if let Some(c) = self.candidate(p.trim_start_matches('/'), elf) {
                                     hit = Some(c);
@@ -271,7 +271,7 @@ impl<'a> Loader<'a> {
                     if hit.is_none() {
                         for d in self.system_dirs(kind, interp, elf) {
                             if !d.contains("/glibc-hwcaps/") {
-                                searched.push(path::display(&d));
+                                searched.push(|| path::display(&d));
                             }
                             if let Some(c) = self.candidate(&path::child(&d, name), elf) {
                                 hit = Some(c);
@@ -306,13 +306,8 @@ impl<'a> Loader<'a> {
                             })
                             .flatten();
                         let needed_by = path::display(&obj.path);
-                        if searched.len() > MAX_SEARCHED_LISTED {
-                            let more = searched.len() - MAX_SEARCHED_LISTED;
-                            searched.truncate(MAX_SEARCHED_LISTED);
-                            searched.push(format!("… and {more} more"));
-                        }
                         if missing_pairs.insert((name.clone(), needed_by.clone())) {
-                            r.missing.push(MissingLibrary { name: name.clone(), needed_by, searched, hint });
+                            r.missing.push(MissingLibrary { name: name.clone(), needed_by, searched: searched.finish(), hint });
                         }
                     }
                 }
@@ -327,7 +322,7 @@ impl<'a> Loader<'a> {
                     if !defs.iter().any(|d| d == v) {
                         let needed_by = path::display(&obj.path);
                         let mv = MissingVersion { version: v.clone(), library: need.file.clone(), provider: provider.clone(), needed_by };
-                        if missing_versions.insert((mv.version.clone(), mv.library.clone(), mv.provider.clone(), mv.needed_by.clone())) {
+                        if missing_versions.insert(mv.clone()) {
                             r.missing_versions.push(mv);
                         }
                     }
@@ -461,6 +456,31 @@ fn expand(entry: &str, origin: &str, elf: &ElfInfo) -> Vec<String> {
             path::join_clamped("", &e)
         })
         .collect()
+}
+
+/// The directories a library search tried, in order: the first [`MAX_SEARCHED_LISTED`]
+/// by name, the rest counted.
+#[derive(Default)]
+struct Searched {
+    listed: Vec<String>,
+    more: usize,
+}
+
+impl Searched {
+    fn push(&mut self, dir: impl FnOnce() -> String) {
+        if self.listed.len() < MAX_SEARCHED_LISTED {
+            self.listed.push(dir());
+        } else {
+            self.more += 1;
+        }
+    }
+
+    fn finish(mut self) -> Vec<String> {
+        if self.more > 0 {
+            self.listed.push(format!("… and {} more", self.more));
+        }
+        self.listed
+    }
 }
 
 /// Directories from `ld.so.conf` and its `include` globs (only `dir/*.conf` style globs).

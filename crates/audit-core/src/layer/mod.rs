@@ -300,7 +300,7 @@ fn walk<D: Read>(dec: D, spec: &LayerSpec, compressed: &Cell<u64>, limits: &Limi
     Ok(Walked { diff_id, uncompressed, entries: walker.entries, anomalies: walker.anomalies })
 }
 
-pub(crate) enum WalkError {
+enum WalkError {
     Io(io::Error),
     TooMany,
 }
@@ -346,8 +346,11 @@ impl<'a> Walker<'a> {
         Self { limits, entries: Vec::new(), anomalies: Vec::new(), buf: vec![0; BUF_BYTES] }
     }
 
-    pub(crate) fn walk_tar<R: Read>(&mut self, r: R) -> Result<(), WalkError> {
-        let (read, allowed) = (Cell::new(0), Cell::new(Some(MAX_TAR_EXTENSION_BYTES + 1024)));
+    fn walk_tar<R: Read>(&mut self, r: R) -> Result<(), WalkError> {
+        // Header blocks of one entry (its own, a long name's, a PAX one's) and the end
+        // padding of the previous one, on top of the extension records themselves.
+        const HEADROOM: u64 = MAX_TAR_EXTENSION_BYTES + 4 * 512;
+        let (read, allowed) = (Cell::new(0), Cell::new(Some(HEADROOM)));
         let mut ar = tar::Archive::new(Metered { inner: r, read: &read, allowed: &allowed });
         let mut count = 0u64;
         let mut entries = ar.entries()?;
@@ -358,7 +361,7 @@ impl<'a> Walker<'a> {
             // padding, headers, and extension records it keeps whole: only these are bounded.
             if let Some((start, size)) = prev.take() {
                 let left = size.saturating_sub(read.get() - start);
-                allowed.set(Some(read.get().saturating_add(left).saturating_add(512 + MAX_TAR_EXTENSION_BYTES + 1024)));
+                allowed.set(Some(read.get().saturating_add(left).saturating_add(HEADROOM)));
             }
             let Some(entry) = entries.next() else { break };
             allowed.set(None);
@@ -568,4 +571,30 @@ pub fn analyze_dir(root: &Path, limits: &Limits) -> io::Result<(Vec<Entry>, Vec<
         stack.extend(subdirs.into_iter().rev());
     }
     Ok((walker.entries, walker.anomalies))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::Tar;
+
+    #[test]
+    fn long_names_and_pax_paths_apply() {
+        let long = format!("opt/{}/bin/app", "d".repeat(300));
+        let pax_path = format!("srv/{}/x", "p".repeat(200));
+        let body = format!(" path={pax_path}\n");
+        let record = format!("{}{body}", body.len() + 3); // the length counts its own 3 digits
+        let tar = Tar::default()
+            .typed("././@LongLink", b'L', format!("{long}\0").as_bytes())
+            .file("short-name", b"x", 0o644)
+            .typed("PaxHeaders/x", b'x', record.as_bytes())
+            .file("short-too", b"y", 0o644)
+            .finish();
+        let limits = Limits::default();
+        let mut w = Walker::new(&limits);
+        assert!(w.walk_tar(&tar[..]).is_ok());
+        let paths: Vec<&str> = w.entries.iter().map(|e| &*e.path).collect();
+        assert_eq!(paths, [long.as_str(), pax_path.as_str()]);
+        assert!(w.anomalies.is_empty(), "{:?}", w.anomalies);
+    }
 }

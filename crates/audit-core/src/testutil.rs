@@ -41,12 +41,15 @@ impl Tar {
         self.buf.extend_from_slice(&h);
     }
 
-    pub(crate) fn file(mut self, name: &str, data: &[u8], mode: u32) -> Self {
-        self.header(name, b'0', data.len() as u64, mode, "");
+    fn with_data(mut self, name: &str, typ: u8, data: &[u8], mode: u32) -> Self {
+        self.header(name, typ, data.len() as u64, mode, "");
         self.buf.extend_from_slice(data);
-        let pad = (512 - data.len() % 512) % 512;
-        self.buf.extend(std::iter::repeat_n(0, pad));
+        self.buf.extend(std::iter::repeat_n(0, (512 - data.len() % 512) % 512));
         self
+    }
+
+    pub(crate) fn file(self, name: &str, data: &[u8], mode: u32) -> Self {
+        self.with_data(name, b'0', data, mode)
     }
 
     pub(crate) fn symlink(mut self, name: &str, target: &str) -> Self {
@@ -55,11 +58,8 @@ impl Tar {
     }
 
     /// An entry of any type byte with `data` as its content (GNU long names `L`, PAX `x` …).
-    pub(crate) fn typed(mut self, name: &str, typ: u8, data: &[u8]) -> Self {
-        self.header(name, typ, data.len() as u64, 0o644, "");
-        self.buf.extend_from_slice(data);
-        self.buf.extend(std::iter::repeat_n(0, (512 - data.len() % 512) % 512));
-        self
+    pub(crate) fn typed(self, name: &str, typ: u8, data: &[u8]) -> Self {
+        self.with_data(name, typ, data, 0o644)
     }
 
     pub(crate) fn dir(mut self, name: &str, mode: u32) -> Self {
@@ -176,4 +176,9 @@ pub(crate) fn fixture(rel: &str) -> std::path::PathBuf {
     let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/out").join(rel);
     assert!(p.exists(), "{} is missing: run `make -C testdata fixtures` first", p.display());
     p
+}
+
+/// A layer entry with default ownership and mode 0644, no facts.
+pub(crate) fn entry(path: &str, kind: crate::layer::EntryKind, size: u64) -> crate::layer::Entry {
+    crate::layer::Entry { path: path.into(), kind, mode: 0o644, uid: 0, gid: 0, size, capabilities: false, facts: None }
 }

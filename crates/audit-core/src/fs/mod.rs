@@ -406,9 +406,8 @@ fn dir_node(mode: u32, layer: usize) -> Node {
 mod tests {
     use super::*;
 
-    fn e(p: &str, kind: EntryKind, size: u64) -> Entry {
-        Entry { path: p.into(), kind, mode: 0o644, uid: 0, gid: 0, size, capabilities: false, facts: None }
-    }
+    use crate::testutil::entry as e;
+
     fn f(p: &str, size: u64) -> Entry {
         e(p, EntryKind::File, size)
     }

@@ -1732,12 +1732,16 @@ mod tests {
 
     /// A small ELF64 executable whose `.shstrtab` lies `gap` bytes before its section
     /// table, after `filler` (lld's layout, with a `.strtab` of `gap` bytes).
+    /// Writes the low `n` bytes of `v`, little-endian, at `at`.
+    fn put(f: &mut [u8], at: usize, v: u64, n: usize) {
+        f[at..at + n].copy_from_slice(&v.to_le_bytes()[..n]);
+    }
+
     fn far_shstrtab_elf(filler: &[u8], gap: usize) -> Vec<u8> {
         let names = b"\0.shstrtab\0.debug_info\0";
         let mut f = vec![0u8; 0x1000];
         f[..4].copy_from_slice(b"\x7fELF");
         f[4..7].copy_from_slice(&[2, 1, 1]);
-        let put = |f: &mut Vec<u8>, at: usize, v: u64, n: usize| f[at..at + n].copy_from_slice(&v.to_le_bytes()[..n]);
         put(&mut f, 16, 2, 2); // ET_EXEC
         put(&mut f, 18, 62, 2); // x86-64
         put(&mut f, 20, 1, 4);
@@ -1774,7 +1778,6 @@ mod tests {
     /// chain of `aux` versions (verneeds × aux versions for a naive reader).
     fn forged_dynamic_elf(needed: usize, dirs: usize, verneeds: usize, aux: usize) -> Vec<u8> {
         const BASE: u64 = 0x40_0000;
-        let put = |f: &mut Vec<u8>, at: usize, v: u64, n: usize| f[at..at + n].copy_from_slice(&v.to_le_bytes()[..n]);
         // Strings: libc name, one version name, the needed names, the rpath.
         let mut strtab = b"\0libc.so.6\0GLIBC_2.2.5\0".to_vec();
         let mut needed_at = Vec::new();

@@ -578,6 +578,7 @@ pub fn parse_ld_cache(b: &[u8]) -> HashMap<String, Vec<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testutil::entry;
 
     #[test]
     fn musl_reserved_names() {
@@ -603,16 +604,7 @@ mod tests {
 
     fn text(p: &str, content: &str) -> crate::layer::Entry {
         let facts = crate::inspect::FileFacts { content: Some(content.as_bytes().into()), ..Default::default() };
-        crate::layer::Entry {
-            path: p.into(),
-            kind: crate::layer::EntryKind::File,
-            mode: 0o644,
-            uid: 0,
-            gid: 0,
-            size: content.len() as u64,
-            capabilities: false,
-            facts: Some(std::sync::Arc::new(facts)),
-        }
+        crate::layer::Entry { facts: Some(std::sync::Arc::new(facts)), ..entry(p, crate::layer::EntryKind::File, content.len() as u64) }
     }
 
     #[test]
@@ -646,7 +638,7 @@ mod tests {
 
     fn elf_entry(p: &str, info: ElfInfo) -> crate::layer::Entry {
         let facts = crate::inspect::FileFacts { elf: Some(info), ..Default::default() };
-        crate::layer::Entry { mode: 0o755, facts: Some(std::sync::Arc::new(facts)), ..text(p, "") }
+        crate::layer::Entry { mode: 0o755, facts: Some(std::sync::Arc::new(facts)), ..entry(p, crate::layer::EntryKind::File, 0) }
     }
 
     /// A chain of libraries, each needing a thousand missing names and listing 256

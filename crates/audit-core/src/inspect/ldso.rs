@@ -634,6 +634,12 @@ mod tests {
         let got = read_ld_conf(&fs, "etc/ld.so.conf");
         assert_eq!(got.len(), MAX_LD_CONF_DIRS);
         assert_eq!(got[..2], ["d0", "d1"]);
+
+        // Forged: more include lines than the bound; what follows them is not read.
+        let includes: String = (0..MAX_LD_CONF_INCLUDES + 10).map(|i| format!("include /nowhere{i}/*.conf\n")).collect();
+        let mut fs = MergedFs::new();
+        fs.apply(0, &[text("etc/ld.so.conf", &format!("/first\n{includes}/after\n"))]);
+        assert_eq!(read_ld_conf(&fs, "etc/ld.so.conf"), ["first"]);
     }
 
     fn elf_entry(p: &str, info: ElfInfo) -> crate::layer::Entry {
@@ -698,5 +704,19 @@ mod tests {
             assert!(m.values().map(Vec::len).sum::<usize>() <= MAX_LD_CACHE_ENTRIES);
             assert_eq!(m.is_empty(), !terminated, "short names are read, unterminated ones are not");
         }
+        // Short names: the entry count is what stops the reader.
+        let n = 100_000;
+        let mut b = vec![0u8; 48 + 24 * n + 4];
+        b[..20].copy_from_slice(b"glibc-ld.so.cache1.1");
+        b[20..24].copy_from_slice(&(n as u32).to_le_bytes());
+        b[28] = 2;
+        let name = (48 + 24 * n) as u32;
+        b[name as usize..name as usize + 2].copy_from_slice(b"a\0");
+        for i in 0..n {
+            let e = 48 + i * 24;
+            b[e + 4..e + 8].copy_from_slice(&name.to_le_bytes());
+            b[e + 8..e + 12].copy_from_slice(&name.to_le_bytes());
+        }
+        assert_eq!(parse_ld_cache(&b)["a"].len(), MAX_LD_CACHE_ENTRIES);
     }
 }

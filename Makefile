@@ -13,7 +13,7 @@ test: fixtures
 fixtures:
 	$(MAKE) -C testdata fixtures
 
-# Formatting (rustfmt.toml) and clippy, warnings as errors.
+# Formatting (rustfmt defaults) and clippy, warnings as errors.
 lint:
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings

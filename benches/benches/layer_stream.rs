@@ -13,12 +13,21 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
 fn fixture_layer() -> Vec<u8> {
     let bin = Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/out/bin");
-    assert!(bin.is_dir(), "{} missing: run `make -C testdata fixtures`", bin.display());
-    let mut names: Vec<_> = std::fs::read_dir(&bin).unwrap().map(|e| e.unwrap().path()).filter(|p| p.is_file()).collect();
+    assert!(
+        bin.is_dir(),
+        "{} missing: run `make -C testdata fixtures`",
+        bin.display()
+    );
+    let mut names: Vec<_> = std::fs::read_dir(&bin)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_file())
+        .collect();
     names.sort();
     let mut b = tar::Builder::new(Vec::new());
     for p in names {
-        b.append_path_with_name(&p, Path::new("usr/local/bin").join(p.file_name().unwrap())).unwrap();
+        b.append_path_with_name(&p, Path::new("usr/local/bin").join(p.file_name().unwrap()))
+            .unwrap();
     }
     b.into_inner().unwrap()
 }
@@ -34,10 +43,19 @@ fn bench(c: &mut Criterion) {
     g.sample_size(10);
     g.throughput(Throughput::Bytes(tar.len() as u64));
     for (name, blob) in [("gzip", &gz), ("zstd", &zst)] {
-        let spec =
-            LayerSpec { index: 0, digest: Digest::sha256_of(blob), size: blob.len() as u64, diff_id: Some(Digest::sha256_of(&tar)), verify_digest: true };
-        g.bench_function(format!("imgaudit/{name}"), |b| b.iter(|| analyze_blob(&blob[..], &spec, &limits).unwrap()));
-        g.bench_function(format!("floor/{name}"), |b| b.iter(|| imgaudit_benches::floor_pass(&blob[..]).unwrap()));
+        let spec = LayerSpec {
+            index: 0,
+            digest: Digest::sha256_of(blob),
+            size: blob.len() as u64,
+            diff_id: Some(Digest::sha256_of(&tar)),
+            verify_digest: true,
+        };
+        g.bench_function(format!("imgaudit/{name}"), |b| {
+            b.iter(|| analyze_blob(&blob[..], &spec, &limits).unwrap())
+        });
+        g.bench_function(format!("floor/{name}"), |b| {
+            b.iter(|| imgaudit_benches::floor_pass(&blob[..]).unwrap())
+        });
     }
     g.finish();
 }

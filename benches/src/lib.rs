@@ -25,7 +25,13 @@ impl<R: Read> Read for Hashing<R> {
 /// Hashes and walks an uncompressed tar stream to its end; returns file bytes read and the
 /// stream's SHA-256.
 pub fn walk<R: Read>(r: R) -> io::Result<(u64, [u8; 32])> {
-    let mut hashed = BufReader::with_capacity(256 << 10, Hashing { inner: r, h: Sha256::new() });
+    let mut hashed = BufReader::with_capacity(
+        256 << 10,
+        Hashing {
+            inner: r,
+            h: Sha256::new(),
+        },
+    );
     let mut bytes = 0u64;
     {
         let mut ar = tar::Archive::new(&mut hashed);
@@ -53,7 +59,13 @@ pub fn walk<R: Read>(r: R) -> io::Result<(u64, [u8; 32])> {
 
 /// The whole floor pass over one blob: returns (file bytes walked, blob SHA-256).
 pub fn floor_pass<R: Read>(blob: R) -> io::Result<(u64, [u8; 32])> {
-    let mut raw = BufReader::with_capacity(256 << 10, Hashing { inner: blob, h: Sha256::new() });
+    let mut raw = BufReader::with_capacity(
+        256 << 10,
+        Hashing {
+            inner: blob,
+            h: Sha256::new(),
+        },
+    );
     let head = raw.fill_buf()?.to_vec();
     let (n, _diff_id) = if head.starts_with(&[0x1f, 0x8b]) {
         walk(flate2::bufread::MultiGzDecoder::new(&mut raw))?

@@ -15,9 +15,17 @@ use audit_core::source::{self, PlatformChoice, Source};
 use imgaudit_benches::floor_pass;
 
 fn main() -> anyhow::Result<()> {
-    let Some(dir) = std::env::args().nth(1) else { bail!("usage: floor OCI-LAYOUT-DIR") };
-    let Source::Blobs(store) = source::open_local(&dir)? else { bail!("{dir}: not an image with layers") };
-    let images = source::resolve(store.as_ref(), &PlatformChoice::Default, &Default::default())?;
+    let Some(dir) = std::env::args().nth(1) else {
+        bail!("usage: floor OCI-LAYOUT-DIR")
+    };
+    let Source::Blobs(store) = source::open_local(&dir)? else {
+        bail!("{dir}: not an image with layers")
+    };
+    let images = source::resolve(
+        store.as_ref(),
+        &PlatformChoice::Default,
+        &Default::default(),
+    )?;
     let layers = &images[0].manifest.layers;
     let mut order: Vec<usize> = (0..layers.len()).collect();
     order.sort_by_key(|&i| std::cmp::Reverse(layers[i].size));
@@ -30,10 +38,16 @@ fn main() -> anyhow::Result<()> {
                 s.spawn(|| -> anyhow::Result<()> {
                     loop {
                         let k = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(&i) = order.get(k) else { return Ok(()) };
+                        let Some(&i) = order.get(k) else {
+                            return Ok(());
+                        };
                         let d = &layers[i];
-                        let blob = Path::new(&dir).join("blobs").join(d.digest.algorithm().name()).join(d.digest.hex());
-                        let f = std::fs::File::open(&blob).with_context(|| blob.display().to_string())?;
+                        let blob = Path::new(&dir)
+                            .join("blobs")
+                            .join(d.digest.algorithm().name())
+                            .join(d.digest.hex());
+                        let f = std::fs::File::open(&blob)
+                            .with_context(|| blob.display().to_string())?;
                         let (n, blob_digest) = floor_pass(f)?;
                         if audit_core::digest::Digest::from_sha256(blob_digest) != d.digest {
                             bail!("layer {i}: digest mismatch");
@@ -48,6 +62,10 @@ fn main() -> anyhow::Result<()> {
         }
         Ok(())
     })?;
-    eprintln!("floor: {} layers, {} file bytes walked", layers.len(), total.into_inner().unwrap());
+    eprintln!(
+        "floor: {} layers, {} file bytes walked",
+        layers.len(),
+        total.into_inner().unwrap()
+    );
     Ok(())
 }

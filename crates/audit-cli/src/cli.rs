@@ -7,7 +7,12 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// Audit OCI container images for Go-in-container anti-patterns: binaries that cannot
 /// start, leaked toolchains and caches, shells, root users, broken entrypoints.
 #[derive(Debug, Parser)]
-#[command(name = "imgaudit", version, args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+#[command(
+    name = "imgaudit",
+    version,
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true
+)]
 #[command(
     after_help = "IMAGE forms:\n  oci:PATH[:TAG|@DIGEST]      OCI image layout directory\n  docker-archive:PATH[:REF]   docker save tarball (classic or Docker 25+)\n  oci-archive:PATH[:TAG]      tar of an OCI layout\n  dir:PATH                    unpacked root filesystem (config rules do not apply)\n  PATH                        any of the above, detected\n  REF                         registry image: alpine, ghcr.io/org/app:tag, host:5000/ns/app@sha256:…\n  docker://REF                always a registry image (a local path of the same name wins otherwise)\n\nCredentials (first found wins): --creds/--registry-token, --authfile, $REGISTRY_AUTH_FILE,\n$DOCKER_CONFIG/config.json, ~/.docker/config.json (auths, credHelpers, credsStore).\n\nExit status: 0 no finding at or above --fail-on, 1 findings, 2 the image could not be audited."
 )]
@@ -205,7 +210,11 @@ pub(crate) struct ScopeArgs {
     #[arg(long, value_name = "NAME")]
     pub(crate) profile: Option<String>,
     /// Platform to audit in a multi-platform image (default: the host's).
-    #[arg(long, value_name = "OS/ARCH[/VARIANT]", conflicts_with = "all_platforms")]
+    #[arg(
+        long,
+        value_name = "OS/ARCH[/VARIANT]",
+        conflicts_with = "all_platforms"
+    )]
     pub(crate) platform: Option<String>,
     /// Audit every platform of a multi-platform image (for `serve`: any platform's findings
     /// count).

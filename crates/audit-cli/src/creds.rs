@@ -52,8 +52,13 @@ impl CliCredentials {
     ) -> anyhow::Result<Self> {
         let explicit = match (creds, token) {
             (Some(c), _) => {
-                let (u, p) = c.split_once(':').ok_or_else(|| anyhow::anyhow!("--creds: expected USER:PASS"))?;
-                Some(RegistryAuth::Basic { username: u.to_string(), password: Secret::new(p) })
+                let (u, p) = c
+                    .split_once(':')
+                    .ok_or_else(|| anyhow::anyhow!("--creds: expected USER:PASS"))?;
+                Some(RegistryAuth::Basic {
+                    username: u.to_string(),
+                    password: Secret::new(p),
+                })
             }
             (None, Some(t)) => Some(RegistryAuth::Bearer(Secret::new(t))),
             (None, None) => None,
@@ -72,7 +77,11 @@ impl CliCredentials {
                 files.push((PathBuf::from(h).join(".docker/config.json"), false));
             }
         }
-        Ok(Self { explicit, files, helper_timeout: CRED_HELPER_TIMEOUT })
+        Ok(Self {
+            explicit,
+            files,
+            helper_timeout: CRED_HELPER_TIMEOUT,
+        })
     }
 }
 
@@ -85,17 +94,26 @@ impl Credentials for CliCredentials {
             let bytes = match std::fs::File::open(path) {
                 Ok(f) => {
                     let mut b = Vec::new();
-                    f.take(MAX_AUTH_FILE_BYTES + 1).read_to_end(&mut b).map_err(|e| format!("{}: {e}", path.display()))?;
+                    f.take(MAX_AUTH_FILE_BYTES + 1)
+                        .read_to_end(&mut b)
+                        .map_err(|e| format!("{}: {e}", path.display()))?;
                     if b.len() as u64 > MAX_AUTH_FILE_BYTES {
-                        return Err(format!("{}: larger than {MAX_AUTH_FILE_BYTES} bytes", path.display()).into());
+                        return Err(format!(
+                            "{}: larger than {MAX_AUTH_FILE_BYTES} bytes",
+                            path.display()
+                        )
+                        .into());
                     }
                     b
                 }
                 Err(e) if !required && e.kind() == std::io::ErrorKind::NotFound => continue,
                 Err(e) => return Err(format!("{}: {e}", path.display()).into()),
             };
-            let cfg: Value = serde_json::from_slice(&bytes).map_err(|e| format!("{}: invalid JSON: {e}", path.display()))?;
-            if let Some(a) = from_config(&cfg, registry, self.helper_timeout).map_err(|e| format!("{}: {e}", path.display()))? {
+            let cfg: Value = serde_json::from_slice(&bytes)
+                .map_err(|e| format!("{}: invalid JSON: {e}", path.display()))?;
+            if let Some(a) = from_config(&cfg, registry, self.helper_timeout)
+                .map_err(|e| format!("{}: {e}", path.display()))?
+            {
                 tracing::debug!(registry, file = %path.display(), anonymous = a.is_anonymous(), "credentials source");
                 return Ok(a);
             }
@@ -121,22 +139,54 @@ fn candidate_hosts(registry: &str) -> Vec<&str> {
 
 /// Looks `registry` up in one Docker config document. `None`: this file does not configure
 /// it.
-fn from_config(cfg: &Value, registry: &str, timeout: Duration) -> Result<Option<RegistryAuth>, String> {
-    let server_url = if registry == DOCKER_HUB { HUB_SERVER_KEY } else { registry };
+fn from_config(
+    cfg: &Value,
+    registry: &str,
+    timeout: Duration,
+) -> Result<Option<RegistryAuth>, String> {
+    let server_url = if registry == DOCKER_HUB {
+        HUB_SERVER_KEY
+    } else {
+        registry
+    };
     let hosts = candidate_hosts(registry);
     let find = |map: &serde_json::Map<String, Value>| -> Option<(String, Value)> {
-        let exact = map.get(server_url).or_else(|| map.get(registry)).map(|v| (server_url.to_string(), v.clone()));
-        exact.or_else(|| map.iter().find(|(k, _)| hosts.contains(&key_host(k))).map(|(k, v)| (k.clone(), v.clone())))
+        let exact = map
+            .get(server_url)
+            .or_else(|| map.get(registry))
+            .map(|v| (server_url.to_string(), v.clone()));
+        exact.or_else(|| {
+            map.iter()
+                .find(|(k, _)| hosts.contains(&key_host(k)))
+                .map(|(k, v)| (k.clone(), v.clone()))
+        })
     };
-    if let Some((_, helper)) = cfg.get("credHelpers").and_then(Value::as_object).and_then(find) {
-        let name = helper.as_str().ok_or("credHelpers values must be strings")?;
+    if let Some((_, helper)) = cfg
+        .get("credHelpers")
+        .and_then(Value::as_object)
+        .and_then(find)
+    {
+        let name = helper
+            .as_str()
+            .ok_or("credHelpers values must be strings")?;
         return run_helper(name, server_url, timeout).map(Some);
     }
-    if let Some(name) = cfg.get("credsStore").and_then(Value::as_str).filter(|s| !s.is_empty()) {
+    if let Some(name) = cfg
+        .get("credsStore")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+    {
         return run_helper(name, server_url, timeout).map(Some);
     }
-    let Some((key, entry)) = cfg.get("auths").and_then(Value::as_object).and_then(find) else { return Ok(None) };
-    let s = |k: &str| entry.get(k).and_then(Value::as_str).filter(|v| !v.is_empty());
+    let Some((key, entry)) = cfg.get("auths").and_then(Value::as_object).and_then(find) else {
+        return Ok(None);
+    };
+    let s = |k: &str| {
+        entry
+            .get(k)
+            .and_then(Value::as_str)
+            .filter(|v| !v.is_empty())
+    };
     if let Some(t) = s("identitytoken") {
         return Ok(Some(RegistryAuth::IdentityToken(Secret::new(t))));
     }
@@ -144,20 +194,35 @@ fn from_config(cfg: &Value, registry: &str, timeout: Duration) -> Result<Option<
         return Ok(Some(RegistryAuth::Bearer(Secret::new(t))));
     }
     if let Some(a) = s("auth") {
-        let raw = base64::engine::general_purpose::STANDARD.decode(a.trim()).map_err(|_| format!("auths[{key:?}].auth is not base64"))?;
-        let text = String::from_utf8(raw).map_err(|_| format!("auths[{key:?}].auth is not UTF-8"))?;
-        let (u, p) = text.split_once(':').ok_or_else(|| format!("auths[{key:?}].auth is not USER:PASS"))?;
-        return Ok(Some(RegistryAuth::Basic { username: u.to_string(), password: Secret::new(p.trim_end_matches('\0')) }));
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(a.trim())
+            .map_err(|_| format!("auths[{key:?}].auth is not base64"))?;
+        let text =
+            String::from_utf8(raw).map_err(|_| format!("auths[{key:?}].auth is not UTF-8"))?;
+        let (u, p) = text
+            .split_once(':')
+            .ok_or_else(|| format!("auths[{key:?}].auth is not USER:PASS"))?;
+        return Ok(Some(RegistryAuth::Basic {
+            username: u.to_string(),
+            password: Secret::new(p.trim_end_matches('\0')),
+        }));
     }
     if let (Some(u), Some(p)) = (s("username"), s("password")) {
-        return Ok(Some(RegistryAuth::Basic { username: u.to_string(), password: Secret::new(p) }));
+        return Ok(Some(RegistryAuth::Basic {
+            username: u.to_string(),
+            password: Secret::new(p),
+        }));
     }
     Ok(None)
 }
 
 /// `docker-credential-NAME get` (docker-credential-helpers `client/client.go`).
 fn run_helper(name: &str, server_url: &str, timeout: Duration) -> Result<RegistryAuth, String> {
-    if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.')) {
+    if name.is_empty()
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+    {
         return Err(format!("invalid credential helper name {name:?}"));
     }
     run_program(&format!("docker-credential-{name}"), server_url, timeout)
@@ -186,8 +251,18 @@ fn run_program(prog: &str, server_url: &str, timeout: Duration) -> Result<Regist
             buf
         })
     };
-    let out = pipe(child.stdout.take().map(|s| Box::new(s) as Box<dyn Read + Send>));
-    let err = pipe(child.stderr.take().map(|s| Box::new(s) as Box<dyn Read + Send>));
+    let out = pipe(
+        child
+            .stdout
+            .take()
+            .map(|s| Box::new(s) as Box<dyn Read + Send>),
+    );
+    let err = pipe(
+        child
+            .stderr
+            .take()
+            .map(|s| Box::new(s) as Box<dyn Read + Send>),
+    );
     let deadline = Instant::now() + timeout;
     let status = loop {
         match child.try_wait() {
@@ -195,7 +270,10 @@ fn run_program(prog: &str, server_url: &str, timeout: Duration) -> Result<Regist
             Ok(None) if Instant::now() >= deadline => {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(format!("{prog} did not answer within {} s", timeout.as_secs()));
+                return Err(format!(
+                    "{prog} did not answer within {} s",
+                    timeout.as_secs()
+                ));
             }
             Ok(None) => std::thread::sleep(Duration::from_millis(10)),
             Err(e) => return Err(format!("waiting for {prog}: {e}")),
@@ -207,7 +285,9 @@ fn run_program(prog: &str, server_url: &str, timeout: Duration) -> Result<Regist
         return Err(format!("{prog} wrote more than {MAX_HELPER_OUTPUT} bytes"));
     }
     if !status.success() {
-        let msg = String::from_utf8_lossy(if stdout.is_empty() { &stderr } else { &stdout }).trim().to_string();
+        let msg = String::from_utf8_lossy(if stdout.is_empty() { &stderr } else { &stdout })
+            .trim()
+            .to_string();
         if msg.contains("credentials not found") {
             return Ok(RegistryAuth::Anonymous);
         }
@@ -222,11 +302,15 @@ fn run_program(prog: &str, server_url: &str, timeout: Duration) -> Result<Regist
         secret: String,
     }
     // serde_json's message never quotes the input, so no secret leaks through it.
-    let c: HelperCreds = serde_json::from_slice(&stdout).map_err(|e| format!("{prog}: invalid answer: {e}"))?;
+    let c: HelperCreds =
+        serde_json::from_slice(&stdout).map_err(|e| format!("{prog}: invalid answer: {e}"))?;
     Ok(match (c.username.as_str(), c.secret.is_empty()) {
         (_, true) => RegistryAuth::Anonymous,
         ("<token>", false) => RegistryAuth::IdentityToken(Secret::new(c.secret)),
-        (_, false) => RegistryAuth::Basic { username: c.username, password: Secret::new(c.secret) },
+        (_, false) => RegistryAuth::Basic {
+            username: c.username,
+            password: Secret::new(c.secret),
+        },
     })
 }
 
@@ -249,10 +333,28 @@ mod tests {
             "empty.example": {}
         }});
         let t = Duration::from_secs(1);
-        assert_eq!(from_config(&cfg, "docker.io", t).unwrap(), Some(RegistryAuth::Basic { username: "hub".into(), password: Secret::new("pw") }));
-        assert_eq!(from_config(&cfg, "ghcr.io", t).unwrap(), Some(RegistryAuth::IdentityToken(Secret::new("refresh"))));
-        assert_eq!(from_config(&cfg, "reg:5000", t).unwrap(), Some(RegistryAuth::Bearer(Secret::new("tok"))));
-        assert_eq!(from_config(&cfg, "plain.example", t).unwrap(), Some(RegistryAuth::Basic { username: "u".into(), password: Secret::new("p") }));
+        assert_eq!(
+            from_config(&cfg, "docker.io", t).unwrap(),
+            Some(RegistryAuth::Basic {
+                username: "hub".into(),
+                password: Secret::new("pw")
+            })
+        );
+        assert_eq!(
+            from_config(&cfg, "ghcr.io", t).unwrap(),
+            Some(RegistryAuth::IdentityToken(Secret::new("refresh")))
+        );
+        assert_eq!(
+            from_config(&cfg, "reg:5000", t).unwrap(),
+            Some(RegistryAuth::Bearer(Secret::new("tok")))
+        );
+        assert_eq!(
+            from_config(&cfg, "plain.example", t).unwrap(),
+            Some(RegistryAuth::Basic {
+                username: "u".into(),
+                password: Secret::new("p")
+            })
+        );
         assert_eq!(from_config(&cfg, "empty.example", t).unwrap(), None);
         assert_eq!(from_config(&cfg, "other", t).unwrap(), None);
         let bad = json!({"auths": {"x": {"auth": "!!"}}});
@@ -266,8 +368,17 @@ mod tests {
         let a = dir.path().join("a.json");
         let home = dir.path().join("home");
         std::fs::create_dir_all(home.join(".docker")).unwrap();
-        std::fs::write(&a, json!({"auths": {"r:1": {"auth": b64("a:1")}}}).to_string()).unwrap();
-        std::fs::write(home.join(".docker/config.json"), json!({"auths": {"r:1": {"auth": b64("h:1")}, "r:2": {"auth": b64("h:2")}}}).to_string()).unwrap();
+        std::fs::write(
+            &a,
+            json!({"auths": {"r:1": {"auth": b64("a:1")}}}).to_string(),
+        )
+        .unwrap();
+        std::fs::write(
+            home.join(".docker/config.json"),
+            json!({"auths": {"r:1": {"auth": b64("h:1")}, "r:2": {"auth": b64("h:2")}}})
+                .to_string(),
+        )
+        .unwrap();
         let env = |k: &str| match k {
             "REGISTRY_AUTH_FILE" => Some(a.clone().into_os_string()),
             "HOME" => Some(home.clone().into_os_string()),
@@ -275,13 +386,34 @@ mod tests {
             _ => None,
         };
         let c = CliCredentials::new(None, None, None, env).unwrap();
-        assert_eq!(c.lookup("r:1").unwrap(), RegistryAuth::Basic { username: "a".into(), password: Secret::new("1") });
-        assert_eq!(c.lookup("r:2").unwrap(), RegistryAuth::Basic { username: "h".into(), password: Secret::new("2") });
+        assert_eq!(
+            c.lookup("r:1").unwrap(),
+            RegistryAuth::Basic {
+                username: "a".into(),
+                password: Secret::new("1")
+            }
+        );
+        assert_eq!(
+            c.lookup("r:2").unwrap(),
+            RegistryAuth::Basic {
+                username: "h".into(),
+                password: Secret::new("2")
+            }
+        );
         assert_eq!(c.lookup("r:3").unwrap(), RegistryAuth::Anonymous);
         let c = CliCredentials::new(Some("x:y:z"), None, None, env).unwrap();
-        assert_eq!(c.lookup("r:1").unwrap(), RegistryAuth::Basic { username: "x".into(), password: Secret::new("y:z") });
+        assert_eq!(
+            c.lookup("r:1").unwrap(),
+            RegistryAuth::Basic {
+                username: "x".into(),
+                password: Secret::new("y:z")
+            }
+        );
         let c = CliCredentials::new(None, None, Some(&dir.path().join("nope.json")), env).unwrap();
-        assert!(c.lookup("r:1").is_err(), "an explicit --authfile must exist");
+        assert!(
+            c.lookup("r:1").is_err(),
+            "an explicit --authfile must exist"
+        );
     }
 
     #[test]
@@ -289,17 +421,24 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let script = dir.path().join("docker-credential-slow");
         std::fs::write(&script, "#!/bin/sh\nexec sleep 5\n").unwrap();
-        std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
         let t0 = Instant::now();
         let e = run_program(script.to_str().unwrap(), "h", Duration::from_millis(300)).unwrap_err();
         assert!(e.contains("did not answer within"), "{e}");
-        assert!(t0.elapsed() < Duration::from_secs(3), "the helper is killed at the timeout");
+        assert!(
+            t0.elapsed() < Duration::from_secs(3),
+            "the helper is killed at the timeout"
+        );
         let noisy = dir.path().join("docker-credential-noisy");
         std::fs::write(&noisy, "#!/bin/sh\nhead -c 2000000 /dev/zero\n").unwrap();
-        std::fs::set_permissions(&noisy, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        std::fs::set_permissions(&noisy, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
         let e = run_program(noisy.to_str().unwrap(), "h", Duration::from_secs(10)).unwrap_err();
         assert!(e.contains("more than"), "{e}");
-        assert!(run_helper("../x", "h", Duration::from_millis(100)).unwrap_err().contains("invalid credential helper name"));
+        assert!(run_helper("../x", "h", Duration::from_millis(100))
+            .unwrap_err()
+            .contains("invalid credential helper name"));
         let e = run_helper("imgaudit-test-missing", "h", Duration::from_millis(100)).unwrap_err();
         assert!(e.contains("docker-credential-imgaudit-test-missing"), "{e}");
     }

@@ -4,11 +4,18 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn imgaudit(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_imgaudit")).args(args).env("NO_COLOR", "1").output().expect("run imgaudit")
+    Command::new(env!("CARGO_BIN_EXE_imgaudit"))
+        .args(args)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run imgaudit")
 }
 
 fn demo() -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/demo").display().to_string()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../testdata/demo")
+        .display()
+        .to_string()
 }
 
 fn stdout(o: &Output) -> String {
@@ -25,13 +32,24 @@ fn demo_text_report_and_exit_codes() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let text = stdout(&o);
     assert!(text.contains("GO001 interpreter-missing"), "{text}");
-    assert!(text.lines().last().unwrap().contains("findings: 1 critical"), "{text}");
+    assert!(
+        text.lines()
+            .last()
+            .unwrap()
+            .contains("findings: 1 critical"),
+        "{text}"
+    );
     assert!(!text.contains('\x1b'), "no colour when not a terminal");
 
     let o = imgaudit(&["--fail-on", "high", &demo()]);
     assert_eq!(o.status.code(), Some(1));
     let o = imgaudit(&["--fail-on", "critical", "--ignore", "GO001", &demo()]);
-    assert_eq!(o.status.code(), Some(0), "ignored rules do not fail: {}", stdout(&o));
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "ignored rules do not fail: {}",
+        stdout(&o)
+    );
     assert!(stdout(&o).contains("1 suppressed by policy"));
 }
 
@@ -41,7 +59,10 @@ fn unauditable_input_exits_2_with_one_line() {
     assert_eq!(o.status.code(), Some(2));
     let e = stderr(&o);
     assert_eq!(e.lines().count(), 1, "{e}");
-    assert!(e.starts_with("imgaudit: error: opening /nonexistent/image"), "{e}");
+    assert!(
+        e.starts_with("imgaudit: error: opening /nonexistent/image"),
+        "{e}"
+    );
     let o = imgaudit(&["--fail-on", "severe", &demo()]);
     assert_eq!(o.status.code(), Some(2));
     let o = imgaudit(&["--ignore", "XX123", &demo()]);
@@ -53,13 +74,24 @@ fn unauditable_input_exits_2_with_one_line() {
 fn json_report_schema_and_output_file() {
     let dir = tempfile::tempdir().unwrap();
     let out: PathBuf = dir.path().join("r.json");
-    let o = imgaudit(&["--format", "json", "--output", out.to_str().unwrap(), &demo()]);
+    let o = imgaudit(&[
+        "--format",
+        "json",
+        "--output",
+        out.to_str().unwrap(),
+        &demo(),
+    ]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(o.stdout.is_empty());
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
     assert_eq!(v["schema_version"], 1);
     assert_eq!(v["image"]["platform"], "linux/amd64");
-    let app = v["binaries"].as_array().unwrap().iter().find(|b| b["path"] == "/app").unwrap();
+    let app = v["binaries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["path"] == "/app")
+        .unwrap();
     assert_eq!(app["linkage"], "dynamic");
     assert_eq!(app["interpreter"], "/lib64/ld-linux-x86-64.so.2");
     assert_eq!(app["needed"][0], "libc.so.6");
@@ -72,7 +104,10 @@ fn json_report_schema_and_output_file() {
     assert_eq!(f["rule"], "GO001");
     assert_eq!(f["severity"], "critical");
     assert_eq!(f["evidence"][0]["path"], "/app");
-    assert!(f["evidence"][0]["layer"]["digest"].as_str().unwrap().starts_with("sha256:"));
+    assert!(f["evidence"][0]["layer"]["digest"]
+        .as_str()
+        .unwrap()
+        .starts_with("sha256:"));
     assert!(!f["remediation"].as_str().unwrap().is_empty());
 }
 
@@ -92,14 +127,27 @@ fn rules_and_explain() {
 fn help_lists_image_forms() {
     let o = imgaudit(&["--help"]);
     let t = stdout(&o);
-    for needle in ["oci:PATH", "docker-archive:PATH", "dir:PATH", "--fail-on", "--platform", "--all-platforms"] {
+    for needle in [
+        "oci:PATH",
+        "docker-archive:PATH",
+        "dir:PATH",
+        "--fail-on",
+        "--platform",
+        "--all-platforms",
+    ] {
         assert!(t.contains(needle), "--help lacks {needle}");
     }
 }
 
 fn fixture(name: &str) -> String {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/out/images").join(name);
-    assert!(p.exists(), "{} is missing: run `make -C testdata fixtures` first", p.display());
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../testdata/out/images")
+        .join(name);
+    assert!(
+        p.exists(),
+        "{} is missing: run `make -C testdata fixtures` first",
+        p.display()
+    );
     p.display().to_string()
 }
 
@@ -112,27 +160,59 @@ fn sarif_cyclonedx_and_markdown_formats() {
     assert_eq!(v["runs"][0]["results"][0]["ruleId"], "GO001");
     let o = imgaudit(&["--format", "cyclonedx", &demo()]);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!((v["bomFormat"].as_str(), v["specVersion"].as_str()), (Some("CycloneDX"), Some("1.6")));
-    assert!(v["components"].as_array().unwrap().iter().any(|c| c["purl"] == "pkg:golang/stdlib@v1.27.3"));
+    assert_eq!(
+        (v["bomFormat"].as_str(), v["specVersion"].as_str()),
+        (Some("CycloneDX"), Some("1.6"))
+    );
+    assert!(v["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c["purl"] == "pkg:golang/stdlib@v1.27.3"));
     let o = imgaudit(&["--format", "markdown", &demo()]);
     let t = stdout(&o);
     assert!(t.starts_with("### imgaudit: <code>"), "{t}");
-    assert!(t.contains("<details open><summary><b>critical</b> (1)</summary>"), "{t}");
+    assert!(
+        t.contains("<details open><summary><b>critical</b> (1)</summary>"),
+        "{t}"
+    );
 }
 
 #[test]
 fn profile_flag_runs_dl_rules() {
     let clean = fixture("clean");
     let o = imgaudit(&["--profile", "auto", "--fail-on", "info", &clean]);
-    assert_eq!(o.status.code(), Some(0), "clean is silent under auto: {}", stdout(&o));
-    assert!(stdout(&o).contains("profile static:nonroot (auto chose static:nonroot"), "{}", stdout(&o));
-    let o = imgaudit(&["--profile", "static:nonroot", "--fail-on", "medium", &fixture("dl-extra")]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "clean is silent under auto: {}",
+        stdout(&o)
+    );
+    assert!(
+        stdout(&o).contains("profile static:nonroot (auto chose static:nonroot"),
+        "{}",
+        stdout(&o)
+    );
+    let o = imgaudit(&[
+        "--profile",
+        "static:nonroot",
+        "--fail-on",
+        "medium",
+        &fixture("dl-extra"),
+    ]);
     assert_eq!(o.status.code(), Some(1));
     let t = stdout(&o);
-    assert!(t.contains("DL002 profile-extra-content") && t.contains("DL003 profile-extra-bytes"), "{t}");
+    assert!(
+        t.contains("DL002 profile-extra-content") && t.contains("DL003 profile-extra-bytes"),
+        "{t}"
+    );
     let o = imgaudit(&["--profile", "tiny", &clean]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("--profile: unknown profile \"tiny\""), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("--profile: unknown profile \"tiny\""),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]
@@ -144,14 +224,26 @@ fn policy_file_from_flag_and_working_directory() {
         "fail_on = \"medium\"\nprofile = \"mine\"\n[severity]\nFS001 = \"low\"\n[[ignore]]\nrule = \"DL002\"\npath = \"/bin/*\"\nreason = \"debug shell, removed in the next release\"\n[profiles.mine]\nextends = \"static\"\nuser = \"nonroot\"\n",
     )
     .unwrap();
-    let run = |args: &[&str]| Command::new(env!("CARGO_BIN_EXE_imgaudit")).args(args).current_dir(dir.path()).env("NO_COLOR", "1").output().unwrap();
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_imgaudit"))
+            .args(args)
+            .current_dir(dir.path())
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap()
+    };
     // Found in the working directory: FS001 lowered to low, DL002 on /bin/busybox ignored,
     // nothing left at medium or above.
     let o = run(&["--format", "json", &extra]);
     assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["profile"]["name"], "mine");
-    let rules: Vec<&str> = v["findings"].as_array().unwrap().iter().map(|f| f["rule"].as_str().unwrap()).collect();
+    let rules: Vec<&str> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["rule"].as_str().unwrap())
+        .collect();
     assert_eq!(rules, vec!["FS001", "DL003"]);
     assert_eq!(v["findings"][0]["severity"], "low");
     assert_eq!(v["suppressed"][0]["finding"]["rule"], "DL002");
@@ -165,10 +257,18 @@ fn policy_file_from_flag_and_working_directory() {
     std::fs::write(&bad, "[[ignore]]\nrule = \"FS001\"\npath = \"/a/[\"\n").unwrap();
     let o = run(&["--config", bad.to_str().unwrap(), &extra]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("ignore[0].path: bad glob"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("ignore[0].path: bad glob"),
+        "{}",
+        stderr(&o)
+    );
     std::fs::write(&bad, "fail_on = \"high\"\nfail-on = \"low\"\n").unwrap();
     let o = run(&["-c", bad.to_str().unwrap(), &extra]);
-    assert!(stderr(&o).contains("line 2, column 1: unknown field `fail-on`"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("line 2, column 1: unknown field `fail-on`"),
+        "{}",
+        stderr(&o)
+    );
     // The commented example file is valid.
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../imgaudit.example.toml");
     let o = run(&["--config", example.to_str().unwrap(), &fixture("clean")]);

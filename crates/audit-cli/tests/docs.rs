@@ -10,7 +10,11 @@ fn rule_docs_are_current() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/rules");
     let mut stale = Vec::new();
     let mut expected = vec![("README.md".to_string(), rules::render_index())];
-    expected.extend(RULES.iter().map(|r| (format!("{}.md", r.id), rules::render_markdown(r))));
+    expected.extend(
+        RULES
+            .iter()
+            .map(|r| (format!("{}.md", r.id), rules::render_markdown(r))),
+    );
     for (name, want) in &expected {
         match std::fs::read_to_string(dir.join(name)) {
             Ok(have) if have == *want => {}
@@ -22,5 +26,8 @@ fn rule_docs_are_current() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .filter(|n| !expected.iter().any(|(e, _)| e == n))
         .collect();
-    assert!(stale.is_empty() && extra.is_empty(), "docs/rules is stale (run `make docs`): changed {stale:?}, extra {extra:?}");
+    assert!(
+        stale.is_empty() && extra.is_empty(),
+        "docs/rules is stale (run `make docs`): changed {stale:?}, extra {extra:?}"
+    );
 }

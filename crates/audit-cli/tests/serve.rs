@@ -17,20 +17,45 @@ use support::*;
 
 /// A self-signed `CA:FALSE` serving certificate for 127.0.0.1 (tooling.md R2).
 fn make_cert(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
-    let (cert, key) = (dir.join(format!("{name}.crt")), dir.join(format!("{name}.key")));
+    let (cert, key) = (
+        dir.join(format!("{name}.crt")),
+        dir.join(format!("{name}.key")),
+    );
     let o = Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2"])
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "2",
+        ])
         .arg("-keyout")
         .arg(&key)
         .arg("-out")
         .arg(&cert)
         .arg("-subj")
         .arg(format!("/CN=imgaudit-{name}"))
-        .args(["-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:imgaudit.imgaudit.svc"])
-        .args(["-addext", "basicConstraints=critical,CA:FALSE", "-addext", "extendedKeyUsage=serverAuth"])
+        .args([
+            "-addext",
+            "subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:imgaudit.imgaudit.svc",
+        ])
+        .args([
+            "-addext",
+            "basicConstraints=critical,CA:FALSE",
+            "-addext",
+            "extendedKeyUsage=serverAuth",
+        ])
         .output()
         .unwrap();
-    assert!(o.status.success(), "openssl: {}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "openssl: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     (cert, key)
 }
 
@@ -57,7 +82,13 @@ impl Server {
         let home = dir.path().join("home");
         std::fs::create_dir(&home).unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_imgaudit"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--tls-reload-interval", "0.2"])
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--tls-reload-interval",
+                "0.2",
+            ])
             .arg("--tls-cert")
             .arg(&cert)
             .arg("--tls-key")
@@ -79,7 +110,14 @@ impl Server {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 if let Ok(v) = serde_json::from_str::<Value>(&line) {
                     if v["message"] == "listening" {
-                        let port = v["addr"].as_str().unwrap().rsplit(':').next().unwrap().parse::<u16>().unwrap();
+                        let port = v["addr"]
+                            .as_str()
+                            .unwrap()
+                            .rsplit(':')
+                            .next()
+                            .unwrap()
+                            .parse::<u16>()
+                            .unwrap();
                         let _ = tx.send(port);
                     }
                 }
@@ -88,9 +126,17 @@ impl Server {
                 l.push('\n');
             }
         });
-        let Ok(port) = rx.recv_timeout(Duration::from_secs(30)) else { panic!("imgaudit serve did not start: {}", log.lock().unwrap()) };
+        let Ok(port) = rx.recv_timeout(Duration::from_secs(30)) else {
+            panic!("imgaudit serve did not start: {}", log.lock().unwrap())
+        };
         let client = client(&[&cert]);
-        Self { child, port, dir, log, client }
+        Self {
+            child,
+            port,
+            dir,
+            log,
+            client,
+        }
     }
 
     fn url(&self, path: &str) -> String {
@@ -98,7 +144,13 @@ impl Server {
     }
 
     fn post(&self, path: &str, body: Vec<u8>) -> (u16, String) {
-        let r = self.client.post(self.url(path)).header("Content-Type", "application/json").body(body).send().unwrap();
+        let r = self
+            .client
+            .post(self.url(path))
+            .header("Content-Type", "application/json")
+            .body(body)
+            .send()
+            .unwrap();
         (r.status().as_u16(), r.text().unwrap())
     }
 
@@ -114,14 +166,19 @@ impl Server {
         let v: Value = serde_json::from_str(&body).unwrap();
         assert_eq!(v["apiVersion"], "admission.k8s.io/v1");
         assert_eq!(v["kind"], "AdmissionReview");
-        assert_eq!(v["response"]["uid"], review["request"]["uid"], "the uid is echoed");
+        assert_eq!(
+            v["response"]["uid"], review["request"]["uid"],
+            "the uid is echoed"
+        );
         v["response"].clone()
     }
 
     /// A metric's value (`name` or `name{labels}`), 0 when absent.
     fn metric(&self, name: &str) -> f64 {
         let (_, m) = self.get("/metrics");
-        m.lines().find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix(' '))).map_or(0.0, |v| v.parse().unwrap())
+        m.lines()
+            .find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix(' ')))
+            .map_or(0.0, |v| v.parse().unwrap())
     }
 
     fn log(&self) -> String {
@@ -138,9 +195,16 @@ impl Drop for Server {
 
 /// An HTTPS client trusting these certificates only.
 fn client(certs: &[&Path]) -> reqwest::blocking::Client {
-    let mut b = reqwest::blocking::Client::builder().use_rustls_tls().tls_built_in_root_certs(false).tls_info(true).timeout(Duration::from_secs(60)).no_proxy();
+    let mut b = reqwest::blocking::Client::builder()
+        .use_rustls_tls()
+        .tls_built_in_root_certs(false)
+        .tls_info(true)
+        .timeout(Duration::from_secs(60))
+        .no_proxy();
     for c in certs {
-        b = b.add_root_certificate(reqwest::Certificate::from_pem(&std::fs::read(c).unwrap()).unwrap());
+        b = b.add_root_certificate(
+            reqwest::Certificate::from_pem(&std::fs::read(c).unwrap()).unwrap(),
+        );
     }
     b.build().unwrap()
 }
@@ -149,8 +213,20 @@ static UID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 /// An AdmissionReview as the API server sends it.
 #[allow(clippy::too_many_arguments)]
-fn review(group: &str, kind: &str, resource: &str, op: &str, sub: Option<&str>, ns: &str, object: Value, old: Option<Value>) -> Value {
-    let uid = format!("705ab4f5-6393-11e8-b7cc-42010a80{:04}", UID.fetch_add(1, std::sync::atomic::Ordering::SeqCst));
+fn review(
+    group: &str,
+    kind: &str,
+    resource: &str,
+    op: &str,
+    sub: Option<&str>,
+    ns: &str,
+    object: Value,
+    old: Option<Value>,
+) -> Value {
+    let uid = format!(
+        "705ab4f5-6393-11e8-b7cc-42010a80{:04}",
+        UID.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+    );
     json!({
         "apiVersion": "admission.k8s.io/v1",
         "kind": "AdmissionReview",
@@ -215,7 +291,11 @@ fn workloads(ns: &str, image: &str) -> Vec<(&'static str, Value)> {
                 "CREATE",
                 None,
                 ns,
-                obj("apps/v1", "Deployment", json!({"replicas": 2, "selector": sel, "template": template(&[image])})),
+                obj(
+                    "apps/v1",
+                    "Deployment",
+                    json!({"replicas": 2, "selector": sel, "template": template(&[image])}),
+                ),
                 None,
             ),
         ),
@@ -228,7 +308,11 @@ fn workloads(ns: &str, image: &str) -> Vec<(&'static str, Value)> {
                 "CREATE",
                 None,
                 ns,
-                obj("apps/v1", "ReplicaSet", json!({"selector": sel, "template": template(&[image])})),
+                obj(
+                    "apps/v1",
+                    "ReplicaSet",
+                    json!({"selector": sel, "template": template(&[image])}),
+                ),
                 None,
             ),
         ),
@@ -241,7 +325,11 @@ fn workloads(ns: &str, image: &str) -> Vec<(&'static str, Value)> {
                 "CREATE",
                 None,
                 ns,
-                obj("apps/v1", "StatefulSet", json!({"serviceName": "web", "selector": sel, "template": template(&[image])})),
+                obj(
+                    "apps/v1",
+                    "StatefulSet",
+                    json!({"serviceName": "web", "selector": sel, "template": template(&[image])}),
+                ),
                 None,
             ),
         ),
@@ -254,11 +342,31 @@ fn workloads(ns: &str, image: &str) -> Vec<(&'static str, Value)> {
                 "CREATE",
                 None,
                 ns,
-                obj("apps/v1", "DaemonSet", json!({"selector": sel, "template": template(&[image])})),
+                obj(
+                    "apps/v1",
+                    "DaemonSet",
+                    json!({"selector": sel, "template": template(&[image])}),
+                ),
                 None,
             ),
         ),
-        ("Job", review("batch", "Job", "jobs", "CREATE", None, ns, obj("batch/v1", "Job", json!({"backoffLimit": 1, "template": job_tpl})), None)),
+        (
+            "Job",
+            review(
+                "batch",
+                "Job",
+                "jobs",
+                "CREATE",
+                None,
+                ns,
+                obj(
+                    "batch/v1",
+                    "Job",
+                    json!({"backoffLimit": 1, "template": job_tpl}),
+                ),
+                None,
+            ),
+        ),
         (
             "CronJob",
             review(
@@ -268,7 +376,11 @@ fn workloads(ns: &str, image: &str) -> Vec<(&'static str, Value)> {
                 "CREATE",
                 None,
                 ns,
-                obj("batch/v1", "CronJob", json!({"schedule": "*/5 * * * *", "jobTemplate": {"spec": {"template": template(&[image])}}})),
+                obj(
+                    "batch/v1",
+                    "CronJob",
+                    json!({"schedule": "*/5 * * * *", "jobTemplate": {"spec": {"template": template(&[image])}}}),
+                ),
                 None,
             ),
         ),
@@ -314,13 +426,31 @@ fn admission_over_a_real_registry() {
     reg.push(&fixture("cfg-user"), "apps/high:1", &[]); // CFG002 high
     reg.push(&fixture("cfg-root"), "apps/root:1", &[]); // CFG001 medium (+ info)
     let auth = auth_file(reg.dir.path(), &host);
-    let s = Server::start(&policy(&host), &["--authfile", auth.to_str().unwrap(), "--ca-file", reg.cert().to_str().unwrap(), "--deadline", "20"]);
-    let (good, bad, high, root) = (format!("{host}/apps/good:1"), format!("{host}/apps/bad:1"), format!("{host}/apps/high:1"), format!("{host}/apps/root:1"));
+    let s = Server::start(
+        &policy(&host),
+        &[
+            "--authfile",
+            auth.to_str().unwrap(),
+            "--ca-file",
+            reg.cert().to_str().unwrap(),
+            "--deadline",
+            "20",
+        ],
+    );
+    let (good, bad, high, root) = (
+        format!("{host}/apps/good:1"),
+        format!("{host}/apps/bad:1"),
+        format!("{host}/apps/high:1"),
+        format!("{host}/apps/root:1"),
+    );
 
     // A good Pod: allowed, nothing to say, the digest in the audit annotations.
     let r = s.review(&pod("default", &[&good]));
     assert_eq!(r["allowed"], true, "{r}\n{}", s.log());
-    assert!(r.get("warnings").is_none() && r.get("status").is_none(), "{r}");
+    assert!(
+        r.get("warnings").is_none() && r.get("status").is_none(),
+        "{r}"
+    );
     let ann = r["auditAnnotations"]["images"].as_str().unwrap();
     assert!(ann.starts_with(&format!("{good}@sha256:")), "{ann}");
     assert_eq!(r["auditAnnotations"]["decision"], "allow");
@@ -330,16 +460,28 @@ fn admission_over_a_real_registry() {
     assert_eq!(r["allowed"], false, "{r}");
     assert_eq!(r["status"]["code"], 403);
     let msg = r["status"]["message"].as_str().unwrap();
-    assert!(msg.starts_with("imgaudit denied Pod default/web: 1 of 2 images fail the policy (deny_on high):"), "{msg}");
+    assert!(
+        msg.starts_with(
+            "imgaudit denied Pod default/web: 1 of 2 images fail the policy (deny_on high):"
+        ),
+        "{msg}"
+    );
     let line = msg.lines().nth(1).unwrap();
-    assert!(line.starts_with(&format!("{host}/apps/bad:1@sha256:")) && line.contains(": CFG003 entrypoint-unresolvable (critical): "), "{line}");
+    assert!(
+        line.starts_with(&format!("{host}/apps/bad:1@sha256:"))
+            && line.contains(": CFG003 entrypoint-unresolvable (critical): "),
+        "{line}"
+    );
 
     // Every workload kind, including a CronJob and a Job's init container.
     for (kind, rv) in workloads("default", &bad) {
         let r = s.review(&rv);
         assert_eq!(r["allowed"], false, "{kind}: {r}");
         let m = r["status"]["message"].as_str().unwrap();
-        assert!(m.starts_with(&format!("imgaudit denied {kind} default/web:")) && m.contains("CFG003"), "{kind}: {m}");
+        assert!(
+            m.starts_with(&format!("imgaudit denied {kind} default/web:")) && m.contains("CFG003"),
+            "{kind}: {m}"
+        );
     }
     for (kind, rv) in workloads("default", &good) {
         assert_eq!(s.review(&rv)["allowed"], true, "{kind}");
@@ -349,17 +491,52 @@ fn admission_over_a_real_registry() {
     let old = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web", "namespace": "default"}, "spec": pod_spec(&[&good])});
     let mut new = old.clone();
     new["spec"]["ephemeralContainers"] = json!([{"name": "debugger", "image": bad, "targetContainerName": "c0", "stdin": true, "tty": true}]);
-    let r = s.review(&review("", "Pod", "pods", "UPDATE", Some("ephemeralcontainers"), "default", new.clone(), Some(old.clone())));
+    let r = s.review(&review(
+        "",
+        "Pod",
+        "pods",
+        "UPDATE",
+        Some("ephemeralcontainers"),
+        "default",
+        new.clone(),
+        Some(old.clone()),
+    ));
     assert_eq!(r["allowed"], false, "{r}");
-    assert!(r["status"]["message"].as_str().unwrap().starts_with("imgaudit denied Pod default/web (ephemeralcontainers):"), "{r}");
+    assert!(
+        r["status"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("imgaudit denied Pod default/web (ephemeralcontainers):"),
+        "{r}"
+    );
     new["spec"]["ephemeralContainers"][0]["image"] = json!(good);
-    assert_eq!(s.review(&review("", "Pod", "pods", "UPDATE", Some("ephemeralcontainers"), "default", new, Some(old)))["allowed"], true);
+    assert_eq!(
+        s.review(&review(
+            "",
+            "Pod",
+            "pods",
+            "UPDATE",
+            Some("ephemeralcontainers"),
+            "default",
+            new,
+            Some(old)
+        ))["allowed"],
+        true
+    );
 
     // Findings between warn_on and deny_on are warnings (each ≤ 120 characters).
     let r = s.review(&pod("default", &[&root]));
     assert_eq!(r["allowed"], true, "{r}");
-    let w: Vec<&str> = r["warnings"].as_array().unwrap().iter().map(|w| w.as_str().unwrap()).collect();
-    assert!(w.len() == 1 && w[0].starts_with("root:1: CFG001 medium: ") && w[0].chars().count() <= 120, "{w:?}");
+    let w: Vec<&str> = r["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w.as_str().unwrap())
+        .collect();
+    assert!(
+        w.len() == 1 && w[0].starts_with("root:1: CFG001 medium: ") && w[0].chars().count() <= 120,
+        "{w:?}"
+    );
     assert_eq!(r["auditAnnotations"]["decision"], "warn");
 
     // Namespaces: exempt, warn-only, a looser threshold.
@@ -367,24 +544,74 @@ fn admission_over_a_real_registry() {
     assert!(r["allowed"] == true && r.get("warnings").is_none(), "{r}");
     let r = s.review(&pod("dev-alice", &[&bad]));
     assert_eq!(r["allowed"], true, "{r}");
-    assert!(r["warnings"][0].as_str().unwrap().starts_with("bad:1: CFG003 critical: "), "{r}");
+    assert!(
+        r["warnings"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("bad:1: CFG003 critical: "),
+        "{r}"
+    );
     assert_eq!(s.review(&pod("default", &[&high]))["allowed"], false);
-    assert_eq!(s.review(&pod("legacy", &[&high]))["allowed"], true, "legacy denies only critical");
+    assert_eq!(
+        s.review(&pod("legacy", &[&high]))["allowed"],
+        true,
+        "legacy denies only critical"
+    );
 
     // Allowed registries: anything else is refused before any network request.
     let r = s.review(&pod("default", &["docker.io/library/nginx:1.27"]));
     assert_eq!(r["allowed"], false);
-    assert!(r["status"]["message"].as_str().unwrap().contains("docker.io/library/nginx:1.27: registry is not in the policy's allowed_registries"), "{r}");
+    assert!(
+        r["status"]["message"].as_str().unwrap().contains(
+            "docker.io/library/nginx:1.27: registry is not in the policy's allowed_registries"
+        ),
+        "{r}"
+    );
 
     // Other kinds and DELETEs pass through.
-    let cm = review("", "ConfigMap", "configmaps", "CREATE", None, "default", json!({"data": {}}), None);
+    let cm = review(
+        "",
+        "ConfigMap",
+        "configmaps",
+        "CREATE",
+        None,
+        "default",
+        json!({"data": {}}),
+        None,
+    );
     assert_eq!(s.review(&cm)["allowed"], true);
-    assert_eq!(s.review(&review("apps", "Deployment", "deployments", "DELETE", None, "default", Value::Null, None))["allowed"], true);
+    assert_eq!(
+        s.review(&review(
+            "apps",
+            "Deployment",
+            "deployments",
+            "DELETE",
+            None,
+            "default",
+            Value::Null,
+            None
+        ))["allowed"],
+        true
+    );
 
     // Each image was audited once: everything after the first audit came from the cache.
-    assert_eq!(s.metric("imgaudit_audits_total{result=\"ok\"}"), 4.0, "{}", s.get("/metrics").1);
-    assert_eq!((s.metric("imgaudit_verdict_cache_hits_total"), s.metric("imgaudit_verdict_cache_misses_total")), (16.0, 4.0));
-    assert!(s.metric("imgaudit_layer_cache_hits") > 0.0, "the fixtures share base layers");
+    assert_eq!(
+        s.metric("imgaudit_audits_total{result=\"ok\"}"),
+        4.0,
+        "{}",
+        s.get("/metrics").1
+    );
+    assert_eq!(
+        (
+            s.metric("imgaudit_verdict_cache_hits_total"),
+            s.metric("imgaudit_verdict_cache_misses_total")
+        ),
+        (16.0, 4.0)
+    );
+    assert!(
+        s.metric("imgaudit_layer_cache_hits") > 0.0,
+        "the fixtures share base layers"
+    );
     assert!(s.metric("imgaudit_admission_requests_total{decision=\"deny\"}") >= 10.0);
 
     // Requests that are not AdmissionReviews: 4xx, and the server goes on.
@@ -401,7 +628,13 @@ fn admission_over_a_real_registry() {
     }
     let (c, _) = s.get("/validate");
     assert_eq!(c, 405);
-    let r = s.client.post(s.url("/validate")).header("Content-Type", "text/plain").body(ok_review.clone()).send().unwrap();
+    let r = s
+        .client
+        .post(s.url("/validate"))
+        .header("Content-Type", "text/plain")
+        .body(ok_review.clone())
+        .send()
+        .unwrap();
     assert_eq!(r.status().as_u16(), 415);
     assert_eq!(s.get("/nope").0, 404);
     assert_eq!(s.get("/healthz"), (200, "ok\n".into()));
@@ -409,7 +642,11 @@ fn admission_over_a_real_registry() {
     assert_eq!(s.post("/validate", ok_review).0, 200, "still serving");
     // The log is JSON lines and holds no credential.
     let log = s.log();
-    assert!(log.lines().all(|l| serde_json::from_str::<Value>(l).is_ok()), "{log}");
+    assert!(
+        log.lines()
+            .all(|l| serde_json::from_str::<Value>(l).is_ok()),
+        "{log}"
+    );
     assert!(!log.contains(PASS), "{log}");
     assert!(log.contains("\"decision\":\"deny\""), "{log}");
 }
@@ -421,41 +658,82 @@ fn single_flight_deadline_and_background_warming() {
     reg.push(&fixture("go-rules"), "apps/slow:1", &[]);
     reg.push(&fixture("musl"), "apps/musl:1", &[]);
     let policy = "[admission]\nfailure_policy = \"fail-closed\"\n";
-    let s = Server::start(policy, &["--insecure", &host, "--deadline", "0.1", "--max-audits", "1"]);
+    let s = Server::start(
+        policy,
+        &[
+            "--insecure",
+            &host,
+            "--deadline",
+            "0.1",
+            "--max-audits",
+            "1",
+        ],
+    );
     let slow = format!("{host}/apps/slow:1");
 
     // Eight concurrent admissions of a fresh image: one audit; the answers come at the
     // deadline, by the failure policy (fail-closed).
     let t = Instant::now();
     let answers: Vec<Value> = std::thread::scope(|sc| {
-        let hs: Vec<_> = (0..8).map(|_| sc.spawn(|| s.review(&pod("default", &[&slow])))).collect();
+        let hs: Vec<_> = (0..8)
+            .map(|_| sc.spawn(|| s.review(&pod("default", &[&slow]))))
+            .collect();
         hs.into_iter().map(|h| h.join().unwrap()).collect()
     });
-    assert!(t.elapsed() < Duration::from_secs(5), "answered at the deadline, not after the audit: {:?}", t.elapsed());
+    assert!(
+        t.elapsed() < Duration::from_secs(5),
+        "answered at the deadline, not after the audit: {:?}",
+        t.elapsed()
+    );
     for r in &answers {
         assert_eq!(r["allowed"], false, "{r}");
         let m = r["status"]["message"].as_str().unwrap();
         // Usually the tag is resolved and the audit is running; under load the HEAD itself may
         // miss the deadline — then the audit starts in the background all the same.
-        assert!(m.contains("no verdict (") && m.ends_with("); denied by failure_policy fail-closed"), "{m}");
+        assert!(
+            m.contains("no verdict (") && m.ends_with("); denied by failure_policy fail-closed"),
+            "{m}"
+        );
     }
     // The audit goes on in the background and warms the cache.
-    let warmed = wait_for(Duration::from_secs(120), || s.metric("imgaudit_audits_total{result=\"ok\"}") == 1.0);
+    let warmed = wait_for(Duration::from_secs(120), || {
+        s.metric("imgaudit_audits_total{result=\"ok\"}") == 1.0
+    });
     assert!(warmed, "{}", s.log());
     let r = s.review(&pod("default", &[&slow]));
-    assert!(r["allowed"] == false && r["status"]["message"].as_str().unwrap().contains("GO001"), "{r}");
-    assert_eq!(s.metric("imgaudit_audits_total{result=\"ok\"}"), 1.0, "single flight: one audit for nine requests");
+    assert!(
+        r["allowed"] == false && r["status"]["message"].as_str().unwrap().contains("GO001"),
+        "{r}"
+    );
+    assert_eq!(
+        s.metric("imgaudit_audits_total{result=\"ok\"}"),
+        1.0,
+        "single flight: one audit for nine requests"
+    );
     assert!(s.metric("imgaudit_deadline_exceeded_total") >= 8.0);
 
     // POST /prefetch warms ahead of a deploy.
-    let (c, body) = s.post("/prefetch", serde_json::to_vec(&json!({"images": [format!("{host}/apps/musl:1"), "UPPER/Case:!"]})).unwrap());
+    let (c, body) = s.post(
+        "/prefetch",
+        serde_json::to_vec(&json!({"images": [format!("{host}/apps/musl:1"), "UPPER/Case:!"]}))
+            .unwrap(),
+    );
     assert_eq!(c, 202, "{body}");
     let v: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(v["accepted"], 1);
     assert_eq!(v["invalid"].as_array().unwrap().len(), 1);
-    assert!(wait_for(Duration::from_secs(120), || s.metric("imgaudit_audits_total{result=\"ok\"}") == 2.0), "{}", s.log());
+    assert!(
+        wait_for(Duration::from_secs(120), || s
+            .metric("imgaudit_audits_total{result=\"ok\"}")
+            == 2.0),
+        "{}",
+        s.log()
+    );
     let r = s.review(&pod("default", &[&format!("{host}/apps/musl:1")]));
-    assert!(r["status"]["message"].as_str().unwrap().contains("GO001"), "{r}");
+    assert!(
+        r["status"]["message"].as_str().unwrap().contains("GO001"),
+        "{r}"
+    );
 }
 
 #[test]
@@ -465,22 +743,43 @@ fn registry_down_answers_by_the_failure_policy_within_the_deadline() {
     reg.push(&fixture("clean"), "apps/good:1", &[]);
     let good = format!("{host}/apps/good:1");
     let open = Server::start("", &["--insecure", &host, "--deadline", "1.5"]);
-    let closed = Server::start("[admission]\nfailure_policy = \"fail-closed\"\n", &["--insecure", &host, "--deadline", "1.5"]);
+    let closed = Server::start(
+        "[admission]\nfailure_policy = \"fail-closed\"\n",
+        &["--insecure", &host, "--deadline", "1.5"],
+    );
     assert_eq!(open.review(&pod("default", &[&good]))["allowed"], true);
     reg.kill();
     // Tags are resolved on every request (--resolve-ttl 0), so the outage shows at once.
     let t = Instant::now();
     let r = open.review(&pod("default", &[&good]));
-    assert!(t.elapsed() < Duration::from_millis(2500), "{:?}", t.elapsed());
+    assert!(
+        t.elapsed() < Duration::from_millis(2500),
+        "{:?}",
+        t.elapsed()
+    );
     assert_eq!(r["allowed"], true, "{r}");
     let w = r["warnings"][0].as_str().unwrap();
     assert!(w.starts_with("imgaudit: good:1 not checked ("), "{w}");
     let t = Instant::now();
     let r = closed.review(&pod("default", &[&good]));
-    assert!(t.elapsed() < Duration::from_millis(2500), "{:?}", t.elapsed());
+    assert!(
+        t.elapsed() < Duration::from_millis(2500),
+        "{:?}",
+        t.elapsed()
+    );
     assert_eq!(r["allowed"], false, "{r}");
-    assert!(r["status"]["message"].as_str().unwrap().contains("denied by failure_policy fail-closed"), "{r}");
-    assert!(open.metric("imgaudit_registry_errors_total{kind=\"unreachable\"}") + open.metric("imgaudit_deadline_exceeded_total") >= 1.0);
+    assert!(
+        r["status"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("denied by failure_policy fail-closed"),
+        "{r}"
+    );
+    assert!(
+        open.metric("imgaudit_registry_errors_total{kind=\"unreachable\"}")
+            + open.metric("imgaudit_deadline_exceeded_total")
+            >= 1.0
+    );
 }
 
 #[test]
@@ -490,17 +789,47 @@ fn prefetch_list_readiness_cert_reload_and_sigterm() {
     reg.push(&fixture("clean"), "apps/good:1", &[]);
     let dir = tempfile::tempdir().unwrap();
     let list = dir.path().join("prefetch.txt");
-    std::fs::write(&list, format!("# warmed before /readyz turns 200\n{host}/apps/good:1\n\n")).unwrap();
-    let mut s = Server::start("", &["--insecure", &host, "--prefetch", list.to_str().unwrap(), "--shutdown-grace", "60"]);
-    assert!(wait_for(Duration::from_secs(60), || s.get("/readyz").0 == 200), "{}", s.log());
+    std::fs::write(
+        &list,
+        format!("# warmed before /readyz turns 200\n{host}/apps/good:1\n\n"),
+    )
+    .unwrap();
+    let mut s = Server::start(
+        "",
+        &[
+            "--insecure",
+            &host,
+            "--prefetch",
+            list.to_str().unwrap(),
+            "--shutdown-grace",
+            "60",
+        ],
+    );
+    assert!(
+        wait_for(Duration::from_secs(60), || s.get("/readyz").0 == 200),
+        "{}",
+        s.log()
+    );
     assert_eq!(s.metric("imgaudit_audits_total{result=\"ok\"}"), 1.0);
-    assert_eq!(s.review(&pod("default", &[&format!("{host}/apps/good:1")]))["allowed"], true);
-    assert_eq!(s.metric("imgaudit_verdict_cache_hits_total"), 1.0, "served from the prefetched result");
+    assert_eq!(
+        s.review(&pod("default", &[&format!("{host}/apps/good:1")]))["allowed"],
+        true
+    );
+    assert_eq!(
+        s.metric("imgaudit_verdict_cache_hits_total"),
+        1.0,
+        "served from the prefetched result"
+    );
 
     // Certificate rotation: new files, same paths; new connections get the new certificate.
     let peer = |c: &reqwest::blocking::Client| -> Vec<u8> {
         let r = c.get(s.url("/healthz")).send().unwrap();
-        r.extensions().get::<reqwest::tls::TlsInfo>().unwrap().peer_certificate().unwrap().to_vec()
+        r.extensions()
+            .get::<reqwest::tls::TlsInfo>()
+            .unwrap()
+            .peer_certificate()
+            .unwrap()
+            .to_vec()
     };
     let (cert, key) = (s.dir.path().join("tls.crt"), s.dir.path().join("tls.key"));
     let (new_cert, new_key) = make_cert(s.dir.path(), "rotated");
@@ -510,12 +839,24 @@ fn prefetch_list_readiness_cert_reload_and_sigterm() {
     std::fs::copy(&new_key, &key).unwrap();
     std::fs::copy(&new_cert, &cert).unwrap();
     let both = [old_cert.as_path(), new_cert.as_path()];
-    assert!(wait_for(Duration::from_secs(10), || peer(&client(&both)) != before), "{}", s.log());
+    assert!(
+        wait_for(Duration::from_secs(10), || peer(&client(&both)) != before),
+        "{}",
+        s.log()
+    );
     assert!(s.log().contains("TLS certificate reloaded"));
     // A broken pair on disk keeps the current one.
     std::fs::write(&cert, "garbage").unwrap();
     std::thread::sleep(Duration::from_millis(600));
-    assert_eq!(client(&[&new_cert]).get(s.url("/healthz")).send().unwrap().status().as_u16(), 200);
+    assert_eq!(
+        client(&[&new_cert])
+            .get(s.url("/healthz"))
+            .send()
+            .unwrap()
+            .status()
+            .as_u16(),
+        200
+    );
 
     // SIGTERM: an open request still gets its answer, then the process exits 0.
     reg.push(&fixture("go-rules"), "apps/slow:1", &[]);
@@ -525,7 +866,11 @@ fn prefetch_list_readiness_cert_reload_and_sigterm() {
     let answer = std::thread::scope(|sc| {
         let h = sc.spawn(|| s.review(&pod("default", &[&slow])));
         std::thread::sleep(Duration::from_millis(150));
-        assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+        assert!(Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success());
         h.join().unwrap()
     });
     assert!(answer.get("allowed").is_some(), "{answer}");
@@ -533,16 +878,34 @@ fn prefetch_list_readiness_cert_reload_and_sigterm() {
         if let Some(st) = s.child.try_wait().unwrap() {
             break st;
         }
-        assert!(t.elapsed() < Duration::from_secs(65), "still running after SIGTERM");
+        assert!(
+            t.elapsed() < Duration::from_secs(65),
+            "still running after SIGTERM"
+        );
         std::thread::sleep(Duration::from_millis(20));
     };
     assert!(status.success(), "{status:?}");
     std::thread::sleep(Duration::from_millis(100));
     let log = s.log();
-    assert!(log.contains("\"signal\":\"SIGTERM\"") && log.contains("\"message\":\"stopped\""), "{log}");
-    let down: Value = log.lines().filter_map(|l| serde_json::from_str::<Value>(l).ok()).find(|v| v["message"] == "shutting down").unwrap();
-    assert!(down["open"].as_u64().unwrap() >= 1, "the request was in flight at SIGTERM: {down}");
-    assert!(answer["status"]["message"].as_str().is_some_and(|m| m.contains("GO001")), "answered with the verdict: {answer}");
+    assert!(
+        log.contains("\"signal\":\"SIGTERM\"") && log.contains("\"message\":\"stopped\""),
+        "{log}"
+    );
+    let down: Value = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|v| v["message"] == "shutting down")
+        .unwrap();
+    assert!(
+        down["open"].as_u64().unwrap() >= 1,
+        "the request was in flight at SIGTERM: {down}"
+    );
+    assert!(
+        answer["status"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("GO001")),
+        "answered with the verdict: {answer}"
+    );
 }
 
 #[test]
@@ -551,28 +914,53 @@ fn deploy_artefacts_match_the_binary() {
     // reaches the webhook by its Service name, as the API server does with the caBundle.
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy");
     let certs = tempfile::tempdir().unwrap();
-    let o = Command::new("bash").arg(root.join("make-cert.sh")).arg(certs.path()).args(["imgaudit", "imgaudit"]).output().unwrap();
+    let o = Command::new("bash")
+        .arg(root.join("make-cert.sh"))
+        .arg(certs.path())
+        .args(["imgaudit", "imgaudit"])
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let out = String::from_utf8_lossy(&o.stdout);
-    assert!(out.contains("kubectl -n imgaudit create secret tls imgaudit-tls") && out.contains("/webhooks/0/clientConfig/caBundle"), "{out}");
+    assert!(
+        out.contains("kubectl -n imgaudit create secret tls imgaudit-tls")
+            && out.contains("/webhooks/0/clientConfig/caBundle"),
+        "{out}"
+    );
     let pair = (certs.path().join("tls.crt"), certs.path().join("tls.key"));
     let s = Server::start_with("", &[], Some(pair));
     let c = reqwest::blocking::Client::builder()
         .use_rustls_tls()
         .tls_built_in_root_certs(false)
-        .add_root_certificate(reqwest::Certificate::from_pem(&std::fs::read(certs.path().join("ca.crt")).unwrap()).unwrap())
-        .resolve("imgaudit.imgaudit.svc", std::net::SocketAddr::from(([127, 0, 0, 1], s.port)))
+        .add_root_certificate(
+            reqwest::Certificate::from_pem(&std::fs::read(certs.path().join("ca.crt")).unwrap())
+                .unwrap(),
+        )
+        .resolve(
+            "imgaudit.imgaudit.svc",
+            std::net::SocketAddr::from(([127, 0, 0, 1], s.port)),
+        )
         .no_proxy()
         .build()
         .unwrap();
-    let r = c.get(format!("https://imgaudit.imgaudit.svc:{}/healthz", s.port)).send().unwrap();
+    let r = c
+        .get(format!("https://imgaudit.imgaudit.svc:{}/healthz", s.port))
+        .send()
+        .unwrap();
     assert_eq!(r.status().as_u16(), 200);
 
     // Every flag the manifests pass exists.
-    let help = Command::new(env!("CARGO_BIN_EXE_imgaudit")).args(["serve", "--help"]).output().unwrap();
+    let help = Command::new(env!("CARGO_BIN_EXE_imgaudit"))
+        .args(["serve", "--help"])
+        .output()
+        .unwrap();
     let help = String::from_utf8_lossy(&help.stdout).into_owned();
     let read = |f: &str| std::fs::read_to_string(root.join(f)).unwrap();
-    let (deployment, dockerfile, webhook) = (read("deployment.yaml"), read("Dockerfile"), read("webhook.yaml"));
+    let (deployment, dockerfile, webhook) = (
+        read("deployment.yaml"),
+        read("Dockerfile"),
+        read("webhook.yaml"),
+    );
     let flags: Vec<&str> = deployment
         .lines()
         .chain(dockerfile.lines().filter(|l| l.starts_with("CMD")))
@@ -582,14 +970,32 @@ fn deploy_artefacts_match_the_binary() {
         .collect();
     assert!(flags.len() >= 8, "{flags:?}");
     for f in flags {
-        assert!(help.contains(&format!("{f} ")) || help.contains(&format!("{f}\n")), "{f} is not an `imgaudit serve` flag");
+        assert!(
+            help.contains(&format!("{f} ")) || help.contains(&format!("{f}\n")),
+            "{f} is not an `imgaudit serve` flag"
+        );
     }
     // The webhook sends every kind the server inspects, answers before the API server gives
     // up, and never judges kube-system or its own namespace.
-    for r in ["pods,", "pods/ephemeralcontainers", "replicationcontrollers", "deployments", "replicasets", "statefulsets", "daemonsets", "jobs", "cronjobs"] {
+    for r in [
+        "pods,",
+        "pods/ephemeralcontainers",
+        "replicationcontrollers",
+        "deployments",
+        "replicasets",
+        "statefulsets",
+        "daemonsets",
+        "jobs",
+        "cronjobs",
+    ] {
         assert!(webhook.contains(r), "webhook.yaml lacks {r}");
     }
     assert!(webhook.contains("timeoutSeconds: 10") && deployment.contains("--deadline=8"));
-    assert!(webhook.contains("values: [kube-system, imgaudit]") && webhook.contains("path: /validate"));
-    assert!(webhook.contains("admissionReviewVersions: [\"v1\"]") && webhook.contains("sideEffects: None"));
+    assert!(
+        webhook.contains("values: [kube-system, imgaudit]") && webhook.contains("path: /validate")
+    );
+    assert!(
+        webhook.contains("admissionReviewVersions: [\"v1\"]")
+            && webhook.contains("sideEffects: None")
+    );
 }

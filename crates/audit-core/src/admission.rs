@@ -109,12 +109,23 @@ pub fn decide<'a>(findings: &'a [Finding], t: &Thresholds) -> Verdict<'a> {
         (false, _, Mode::Warn) | (true, false, _) => Decision::Warn,
         (true, true, _) => Decision::Allow,
     };
-    Verdict { decision, blocking, warnings }
+    Verdict {
+        decision,
+        blocking,
+        warnings,
+    }
 }
 
 /// The CLI's decision for a report: `fail_on` blocks, nothing warns, enforced.
 pub fn verdict<'a>(report: &'a Report, policy: &Policy) -> Verdict<'a> {
-    decide(&report.findings, &Thresholds { deny_on: policy.fail_on, warn_on: None, mode: Mode::Enforce })
+    decide(
+        &report.findings,
+        &Thresholds {
+            deny_on: policy.fail_on,
+            warn_on: None,
+            mode: Mode::Enforce,
+        },
+    )
 }
 
 /// Default `warn_on` of the webhook: `medium` (low and info findings are hygiene that would
@@ -135,14 +146,23 @@ pub struct Pattern {
 impl Pattern {
     fn new(key: &str, text: &str, literal_separator: bool) -> Result<Self, PolicyError> {
         if text.is_empty() {
-            return Err(PolicyError::Invalid { key: key.to_string(), reason: "empty pattern".into() });
+            return Err(PolicyError::Invalid {
+                key: key.to_string(),
+                reason: "empty pattern".into(),
+            });
         }
         let matcher = globset::GlobBuilder::new(text)
             .literal_separator(literal_separator)
             .build()
-            .map_err(|e| PolicyError::Invalid { key: key.to_string(), reason: format!("bad glob {text:?}: {e}") })?
+            .map_err(|e| PolicyError::Invalid {
+                key: key.to_string(),
+                reason: format!("bad glob {text:?}: {e}"),
+            })?
             .compile_matcher();
-        Ok(Self { text: text.to_string(), matcher })
+        Ok(Self {
+            text: text.to_string(),
+            matcher,
+        })
     }
 
     /// Whether `s` matches.
@@ -191,7 +211,11 @@ pub struct AdmissionPolicy {
 impl Default for AdmissionPolicy {
     fn default() -> Self {
         Self {
-            thresholds: Thresholds { deny_on: Some(DEFAULT_DENY_ON), warn_on: Some(DEFAULT_WARN_ON), mode: Mode::Enforce },
+            thresholds: Thresholds {
+                deny_on: Some(DEFAULT_DENY_ON),
+                warn_on: Some(DEFAULT_WARN_ON),
+                mode: Mode::Enforce,
+            },
             exempt_namespaces: Vec::new(),
             namespaces: Vec::new(),
             allowed_registries: Vec::new(),
@@ -224,7 +248,13 @@ impl AdmissionPolicy {
             return true;
         }
         let name = image.name();
-        self.allowed_registries.iter().any(|p| if p.text.contains('/') { p.is_match(&name) } else { p.text.eq_ignore_ascii_case(image.registry()) })
+        self.allowed_registries.iter().any(|p| {
+            if p.text.contains('/') {
+                p.is_match(&name)
+            } else {
+                p.text.eq_ignore_ascii_case(image.registry())
+            }
+        })
     }
 
     /// The decision when no verdict is available, given the thresholds in force.
@@ -274,7 +304,15 @@ pub struct NamespaceFile {
 }
 
 fn severity(key: &str, v: &Option<String>) -> Result<Option<Severity>, PolicyError> {
-    v.as_deref().map(|s| s.parse::<Severity>().map_err(|reason| PolicyError::Invalid { key: key.to_string(), reason })).transpose()
+    v.as_deref()
+        .map(|s| {
+            s.parse::<Severity>()
+                .map_err(|reason| PolicyError::Invalid {
+                    key: key.to_string(),
+                    reason,
+                })
+        })
+        .transpose()
 }
 
 fn mode(key: &str, v: &Option<String>) -> Result<Option<Mode>, PolicyError> {
@@ -282,7 +320,10 @@ fn mode(key: &str, v: &Option<String>) -> Result<Option<Mode>, PolicyError> {
         .map(|s| match s {
             "enforce" => Ok(Mode::Enforce),
             "warn" => Ok(Mode::Warn),
-            _ => Err(PolicyError::Invalid { key: key.to_string(), reason: format!("unknown mode {s:?} (expected enforce or warn)") }),
+            _ => Err(PolicyError::Invalid {
+                key: key.to_string(),
+                reason: format!("unknown mode {s:?} (expected enforce or warn)"),
+            }),
         })
         .transpose()
 }
@@ -292,7 +333,9 @@ impl AdmissionFile {
     /// the key (`admission.namespace[1].deny_on: …`).
     pub fn validate(&self, fail_on: Option<Severity>) -> Result<AdmissionPolicy, PolicyError> {
         let mut p = AdmissionPolicy::default();
-        p.thresholds.deny_on = severity("admission.deny_on", &self.deny_on)?.or(fail_on).or(Some(DEFAULT_DENY_ON));
+        p.thresholds.deny_on = severity("admission.deny_on", &self.deny_on)?
+            .or(fail_on)
+            .or(Some(DEFAULT_DENY_ON));
         if let Some(w) = severity("admission.warn_on", &self.warn_on)? {
             p.thresholds.warn_on = Some(w);
         }
@@ -303,18 +346,27 @@ impl AdmissionFile {
             Some(s) => {
                 return Err(PolicyError::Invalid {
                     key: "admission.failure_policy".into(),
-                    reason: format!("unknown failure policy {s:?} (expected fail-open or fail-closed)"),
+                    reason: format!(
+                        "unknown failure policy {s:?} (expected fail-open or fail-closed)"
+                    ),
                 })
             }
         };
         for (i, n) in self.exempt_namespaces.iter().enumerate() {
-            p.exempt_namespaces.push(Pattern::new(&format!("admission.exempt_namespaces[{i}]"), n, true)?);
+            p.exempt_namespaces.push(Pattern::new(
+                &format!("admission.exempt_namespaces[{i}]"),
+                n,
+                true,
+            )?);
         }
         for (i, r) in self.allowed_registries.iter().enumerate() {
             let key = format!("admission.allowed_registries[{i}]");
             let r = r.trim_end_matches('/');
             if r.contains("://") || r.contains('@') || r.chars().any(char::is_whitespace) {
-                return Err(PolicyError::Invalid { key, reason: format!("{r:?} is not a registry host or a registry/repository glob") });
+                return Err(PolicyError::Invalid {
+                    key,
+                    reason: format!("{r:?} is not a registry host or a registry/repository glob"),
+                });
             }
             p.allowed_registries.push(Pattern::new(&key, r, true)?);
         }
@@ -322,7 +374,10 @@ impl AdmissionFile {
         for (i, n) in self.namespace.iter().enumerate() {
             let key = format!("admission.namespace[{i}]");
             if let Some(j) = seen.insert(n.name.clone(), i) {
-                return Err(PolicyError::Invalid { key: format!("{key}.name"), reason: format!("{:?} is already admission.namespace[{j}]", n.name) });
+                return Err(PolicyError::Invalid {
+                    key: format!("{key}.name"),
+                    reason: format!("{:?} is already admission.namespace[{j}]", n.name),
+                });
             }
             p.namespaces.push(NamespaceRule {
                 name: Pattern::new(&format!("{key}.name"), &n.name, true)?,
@@ -341,21 +396,45 @@ mod tests {
     use crate::policy::PolicyFile;
 
     fn f(rule: &'static str, severity: Severity) -> Finding {
-        Finding { rule, name: "x", severity, message: format!("{rule} fired"), evidence: vec![], remediation: "".into() }
+        Finding {
+            rule,
+            name: "x",
+            severity,
+            message: format!("{rule} fired"),
+            evidence: vec![],
+            remediation: "".into(),
+        }
     }
 
     fn t(deny: Option<Severity>, warn: Option<Severity>, mode: Mode) -> Thresholds {
-        Thresholds { deny_on: deny, warn_on: warn, mode }
+        Thresholds {
+            deny_on: deny,
+            warn_on: warn,
+            mode,
+        }
     }
 
     #[test]
     fn thresholds_sort_findings_into_blocking_and_warnings() {
         use Severity::*;
-        let fs = vec![f("FS001", Low), f("GO001", Critical), f("CFG001", Medium), f("GO003", High), f("FS007", Info)];
+        let fs = vec![
+            f("FS001", Low),
+            f("GO001", Critical),
+            f("CFG001", Medium),
+            f("GO003", High),
+            f("FS007", Info),
+        ];
         let v = decide(&fs, &t(Some(High), Some(Medium), Mode::Enforce));
         assert_eq!(v.decision, Decision::Deny);
-        assert_eq!(v.blocking.iter().map(|f| f.rule).collect::<Vec<_>>(), ["GO001", "GO003"], "most severe first");
-        assert_eq!(v.warnings.iter().map(|f| f.rule).collect::<Vec<_>>(), ["CFG001"]);
+        assert_eq!(
+            v.blocking.iter().map(|f| f.rule).collect::<Vec<_>>(),
+            ["GO001", "GO003"],
+            "most severe first"
+        );
+        assert_eq!(
+            v.warnings.iter().map(|f| f.rule).collect::<Vec<_>>(),
+            ["CFG001"]
+        );
         assert!(v.denied());
 
         let v = decide(&fs, &t(Some(High), Some(Low), Mode::Warn));
@@ -363,7 +442,11 @@ mod tests {
         assert_eq!((v.blocking.len(), v.warnings.len()), (2, 2));
 
         let v = decide(&fs, &t(Some(Critical), Some(Critical), Mode::Enforce));
-        assert_eq!((v.decision, v.warnings.len()), (Decision::Deny, 0), "warn_on at deny_on: nothing in between");
+        assert_eq!(
+            (v.decision, v.warnings.len()),
+            (Decision::Deny, 0),
+            "warn_on at deny_on: nothing in between"
+        );
 
         let v = decide(&fs[..1], &t(Some(High), Some(Low), Mode::Enforce));
         assert_eq!(v.decision, Decision::Warn);
@@ -371,33 +454,51 @@ mod tests {
         assert_eq!(v.decision, Decision::Allow);
         let v = decide(&fs, &t(None, None, Mode::Enforce));
         assert_eq!(v.decision, Decision::Allow, "no thresholds: nothing to say");
-        assert_eq!(decide(&[], &t(Some(Info), Some(Info), Mode::Enforce)).decision, Decision::Allow);
+        assert_eq!(
+            decide(&[], &t(Some(Info), Some(Info), Mode::Enforce)).decision,
+            Decision::Allow
+        );
     }
 
     #[test]
     fn cli_verdict_is_fail_on() {
         let mut p = Policy::default();
-        let r = Report { findings: vec![f("GO003", Severity::High)], ..Report::default() };
+        let r = Report {
+            findings: vec![f("GO003", Severity::High)],
+            ..Report::default()
+        };
         assert!(!verdict(&r, &p).denied(), "no fail_on: never fails");
         p.fail_on = Some(Severity::High);
         assert!(verdict(&r, &p).denied());
         assert!(p.fails(&r.findings));
         p.fail_on = Some(Severity::Critical);
         assert!(!verdict(&r, &p).denied());
-        assert!(verdict(&r, &p).warnings.is_empty(), "the CLI has no warnings");
+        assert!(
+            verdict(&r, &p).warnings.is_empty(),
+            "the CLI has no warnings"
+        );
     }
 
     fn load(text: &str) -> Result<Policy, String> {
-        PolicyFile::parse(text).and_then(PolicyFile::validate).map_err(|e| e.to_string())
+        PolicyFile::parse(text)
+            .and_then(PolicyFile::validate)
+            .map_err(|e| e.to_string())
     }
 
     #[test]
     fn admission_table_defaults_and_namespaces() {
         let p = load("").unwrap().admission;
-        assert_eq!(p.thresholds, t(Some(Severity::High), Some(Severity::Medium), Mode::Enforce));
+        assert_eq!(
+            p.thresholds,
+            t(Some(Severity::High), Some(Severity::Medium), Mode::Enforce)
+        );
         assert_eq!(p.failure_policy, FailurePolicy::FailOpen);
         let p = load("fail_on = \"critical\"").unwrap().admission;
-        assert_eq!(p.thresholds.deny_on, Some(Severity::Critical), "deny_on defaults to fail_on");
+        assert_eq!(
+            p.thresholds.deny_on,
+            Some(Severity::Critical),
+            "deny_on defaults to fail_on"
+        );
 
         let p = load(
             r#"
@@ -421,19 +522,45 @@ mod tests {
         assert_eq!(p.failure_policy, FailurePolicy::FailClosed);
         assert_eq!(p.for_namespace("kube-system"), NamespaceDecision::Exempt);
         assert_eq!(p.for_namespace("imgaudit"), NamespaceDecision::Exempt);
-        assert_eq!(p.for_namespace("default"), NamespaceDecision::Judge(t(Some(Severity::High), Some(Severity::Low), Mode::Enforce)));
-        assert_eq!(p.for_namespace("dev-alice"), NamespaceDecision::Judge(t(Some(Severity::High), Some(Severity::Low), Mode::Warn)));
-        assert_eq!(p.for_namespace("payments"), NamespaceDecision::Judge(t(Some(Severity::Medium), Some(Severity::Low), Mode::Enforce)));
+        assert_eq!(
+            p.for_namespace("default"),
+            NamespaceDecision::Judge(t(Some(Severity::High), Some(Severity::Low), Mode::Enforce))
+        );
+        assert_eq!(
+            p.for_namespace("dev-alice"),
+            NamespaceDecision::Judge(t(Some(Severity::High), Some(Severity::Low), Mode::Warn))
+        );
+        assert_eq!(
+            p.for_namespace("payments"),
+            NamespaceDecision::Judge(t(
+                Some(Severity::Medium),
+                Some(Severity::Low),
+                Mode::Enforce
+            ))
+        );
         let warn = t(Some(Severity::High), None, Mode::Warn);
-        assert_eq!(p.without_verdict(&warn), Decision::Warn, "warn mode never denies, even fail-closed");
-        assert_eq!(p.without_verdict(&t(Some(Severity::High), None, Mode::Enforce)), Decision::Deny);
+        assert_eq!(
+            p.without_verdict(&warn),
+            Decision::Warn,
+            "warn mode never denies, even fail-closed"
+        );
+        assert_eq!(
+            p.without_verdict(&t(Some(Severity::High), None, Mode::Enforce)),
+            Decision::Deny
+        );
 
         let r = |s: &str| ImageReference::parse(s).unwrap();
         assert!(p.registry_allowed(&r("registry.example.com/any/depth/app:1")));
         assert!(p.registry_allowed(&r("ghcr.io/acme/app@sha256:0123456789012345678901234567890123456789012345678901234567890123")));
-        assert!(!p.registry_allowed(&r("ghcr.io/acme/team/app:1")), "* stays in one component");
+        assert!(
+            !p.registry_allowed(&r("ghcr.io/acme/team/app:1")),
+            "* stays in one component"
+        );
         assert!(!p.registry_allowed(&r("ghcr.io/evil/app:1")));
-        assert!(p.registry_allowed(&r("nginx:1.27")), "docker.io/library/nginx");
+        assert!(
+            p.registry_allowed(&r("nginx:1.27")),
+            "docker.io/library/nginx"
+        );
         assert!(!p.registry_allowed(&r("bitnami/nginx")));
         assert!(!p.registry_allowed(&r("registry.example.com.evil.io/app")));
         assert!(AdmissionPolicy::default().registry_allowed(&r("anything.io/x")));

@@ -14,7 +14,9 @@ use crate::inspect::secrets::redact;
 use crate::layer::{self, LayerAnalysis, LayerSpec};
 use crate::limits::Limits;
 use crate::policy::Policy;
-use crate::report::{BinaryReport, ElfView, GoView, ImageSummary, LayerSummary, Report, Summary, Tool, Unknown};
+use crate::report::{
+    BinaryReport, ElfView, GoView, ImageSummary, LayerSummary, Report, Summary, Tool, Unknown,
+};
 use crate::rules::{self, Binary, ImageFacts, LayerFacts, RuleCx, RuleSettings};
 use crate::source::{self, BlobStore, PlatformChoice, ResolvedImage, Source};
 
@@ -108,7 +110,9 @@ impl AuditorBuilder {
         }
         Auditor {
             limits: self.limits.unwrap_or_default(),
-            jobs: self.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from)),
+            jobs: self
+                .jobs
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from)),
             platform: self.platform.unwrap_or(PlatformChoice::Default),
             settings,
             policy,
@@ -138,13 +142,22 @@ impl Auditor {
             Source::Blobs(store) => {
                 let kind = store.kind();
                 let images = source::resolve(store.as_ref(), &self.platform, &self.limits)?;
-                images.iter().map(|img| self.audit_image(store.as_ref(), img, reference, kind)).collect()
+                images
+                    .iter()
+                    .map(|img| self.audit_image(store.as_ref(), img, reference, kind))
+                    .collect()
             }
         }
     }
 
     /// Audits one resolved image.
-    pub fn audit_image(&self, store: &dyn BlobStore, img: &ResolvedImage, reference: &str, source_kind: &str) -> Result<Report, Error> {
+    pub fn audit_image(
+        &self,
+        store: &dyn BlobStore,
+        img: &ResolvedImage,
+        reference: &str,
+        source_kind: &str,
+    ) -> Result<Report, Error> {
         let diff_ids = &img.config.rootfs.diff_ids;
         let verify = store.verifies_layer_digests();
         let specs: Vec<LayerSpec> = img
@@ -152,7 +165,13 @@ impl Auditor {
             .layers
             .iter()
             .enumerate()
-            .map(|(i, d)| LayerSpec { index: i, digest: d.digest.clone(), size: d.size, diff_id: diff_ids.get(i).cloned(), verify_digest: verify })
+            .map(|(i, d)| LayerSpec {
+                index: i,
+                digest: d.digest.clone(),
+                size: d.size,
+                diff_id: diff_ids.get(i).cloned(),
+                verify_digest: verify,
+            })
             .collect();
         let layers = self.analyze_layers(store, &specs)?;
         let mut fs = MergedFs::new();
@@ -167,7 +186,12 @@ impl Auditor {
             annotations: img.manifest.annotations.clone(),
             layers: layers
                 .iter()
-                .map(|l| LayerFacts { index: l.index, digest: l.digest.clone(), history: history[l.index], steps: steps[l.index].clone() })
+                .map(|l| LayerFacts {
+                    index: l.index,
+                    digest: l.digest.clone(),
+                    history: history[l.index],
+                    steps: steps[l.index].clone(),
+                })
                 .collect(),
         };
         let c = &img.config;
@@ -181,11 +205,31 @@ impl Auditor {
             created: c.created.clone(),
             user: Some(c.config.user.clone()),
             // Shown verbatim, so token formats and URL credentials in them are masked.
-            entrypoint: c.config.entrypoint.iter().map(|a| redact(a).into_owned()).collect(),
-            cmd: c.config.cmd.iter().map(|a| redact(a).into_owned()).collect(),
+            entrypoint: c
+                .config
+                .entrypoint
+                .iter()
+                .map(|a| redact(a).into_owned())
+                .collect(),
+            cmd: c
+                .config
+                .cmd
+                .iter()
+                .map(|a| redact(a).into_owned())
+                .collect(),
             working_dir: Some(c.config.working_dir.clone()).filter(|w| !w.is_empty()),
-            env_names: c.config.env.iter().map(|kv| kv.split('=').next().unwrap_or("").to_string()).collect(),
-            labels: c.config.labels.iter().map(|(k, v)| (k.clone(), redact(v).into_owned())).collect(),
+            env_names: c
+                .config
+                .env
+                .iter()
+                .map(|kv| kv.split('=').next().unwrap_or("").to_string())
+                .collect(),
+            labels: c
+                .config
+                .labels
+                .iter()
+                .map(|(k, v)| (k.clone(), redact(v).into_owned()))
+                .collect(),
             size: layers.iter().map(|l| l.size).sum(),
             uncompressed_size: layers.iter().map(|l| l.uncompressed_size).sum(),
             files: 0,
@@ -201,7 +245,10 @@ impl Auditor {
                 size: l.size,
                 uncompressed_size: l.uncompressed_size,
                 entries: l.entries.len(),
-                created_by: history[l.index].and_then(|h| c.history.get(h)).and_then(|h| h.created_by.as_deref()).map(rules::redact_created_by),
+                created_by: history[l.index]
+                    .and_then(|h| c.history.get(h))
+                    .and_then(|h| h.created_by.as_deref())
+                    .map(rules::redact_created_by),
                 wasted_bytes: 0,
             })
             .collect();
@@ -211,25 +258,52 @@ impl Auditor {
 
     /// Audits an unpacked root filesystem (config rules do not apply).
     pub fn audit_rootfs(&self, dir: &Path, reference: &str) -> Result<Report, Error> {
-        let (entries, anomalies) = layer::analyze_dir(dir, &self.limits).map_err(|source| SourceError::Io { path: dir.to_path_buf(), source })?;
+        let (entries, anomalies) =
+            layer::analyze_dir(dir, &self.limits).map_err(|source| SourceError::Io {
+                path: dir.to_path_buf(),
+                source,
+            })?;
         let mut fs = MergedFs::new();
         fs.apply(0, &entries);
         fs.add_anomalies(0, &anomalies);
         let size: u64 = entries.iter().map(|e| e.size).sum();
-        let facts = ImageFacts { config: None, annotations: Default::default(), layers: Vec::new() };
-        let summary = ImageSummary { reference: reference.to_string(), source: "rootfs".into(), uncompressed_size: size, ..ImageSummary::default() };
+        let facts = ImageFacts {
+            config: None,
+            annotations: Default::default(),
+            layers: Vec::new(),
+        };
+        let summary = ImageSummary {
+            reference: reference.to_string(),
+            source: "rootfs".into(),
+            uncompressed_size: size,
+            ..ImageSummary::default()
+        };
         Ok(self.finish(fs, facts, summary, Vec::new()))
     }
 
-    fn finish(&self, fs: MergedFs, facts: ImageFacts, mut image: ImageSummary, mut layers: Vec<LayerSummary>) -> Report {
-        let env_ld = facts.config.as_ref().and_then(|c| c.config.env_var("LD_LIBRARY_PATH")).map(str::to_string);
+    fn finish(
+        &self,
+        fs: MergedFs,
+        facts: ImageFacts,
+        mut image: ImageSummary,
+        mut layers: Vec<LayerSummary>,
+    ) -> Report {
+        let env_ld = facts
+            .config
+            .as_ref()
+            .and_then(|c| c.config.env_var("LD_LIBRARY_PATH"))
+            .map(str::to_string);
         let loader = Loader::new(&fs, env_ld.as_deref());
         let mut binaries: Vec<Binary> = Vec::new();
         let mut unknowns: Vec<Unknown> = Vec::new();
         for (p, n) in fs.iter() {
             let Some(f) = &n.facts else { continue };
             if let Some(e) = &f.elf_error {
-                unknowns.push(Unknown { path: Some(path::display(p)), layer: Some(n.layer), reason: format!("ELF not inspected: {e}") });
+                unknowns.push(Unknown {
+                    path: Some(path::display(p)),
+                    layer: Some(n.layer),
+                    reason: format!("ELF not inspected: {e}"),
+                });
             }
             let Some(elf) = &f.elf else { continue };
             if !elf.incomplete.is_empty() {
@@ -239,15 +313,30 @@ impl Auditor {
                     reason: format!("ELF facts unavailable: {}", elf.incomplete.join(", ")),
                 });
             }
-            let run = (n.is_file() && elf.is_executable() && elf.interpreter.is_some()).then(|| loader.check(p, n, elf));
-            binaries.push(Binary { path: p.to_string(), node: n.clone(), facts: Arc::clone(f), run });
+            let run = (n.is_file() && elf.is_executable() && elf.interpreter.is_some())
+                .then(|| loader.check(p, n, elf));
+            binaries.push(Binary {
+                path: p.to_string(),
+                node: n.clone(),
+                facts: Arc::clone(f),
+                run,
+            });
         }
         for a in fs.anomalies() {
-            unknowns.push(Unknown { path: Some(a.anomaly.path.clone()).filter(|p| !p.is_empty()), layer: Some(a.layer), reason: a.anomaly.problem.clone() });
+            unknowns.push(Unknown {
+                path: Some(a.anomaly.path.clone()).filter(|p| !p.is_empty()),
+                layer: Some(a.layer),
+                reason: a.anomaly.problem.clone(),
+            });
         }
         let cx = RuleCx::new(&facts, &fs, &binaries, &self.settings);
         let (raw, not_applicable) = rules::run_all(&cx);
-        tracing::info!(files = fs.len(), binaries = binaries.len(), findings = raw.len(), "rules evaluated");
+        tracing::info!(
+            files = fs.len(),
+            binaries = binaries.len(),
+            findings = raw.len(),
+            "rules evaluated"
+        );
         let profile = cx.profile_summary();
         let (findings, suppressed) = self.policy.apply(raw, self.today.as_deref());
         for s in fs.shadows() {
@@ -262,8 +351,16 @@ impl Auditor {
             .iter()
             .map(|b| {
                 let elf = b.elf();
-                let unresolved = b.run.as_ref().map(|r| r.missing.iter().map(|m| m.name.clone()).collect()).unwrap_or_default();
-                let runnable = if elf.is_executable() { Some(b.run.as_ref().is_none_or(|r| r.ok())) } else { None };
+                let unresolved = b
+                    .run
+                    .as_ref()
+                    .map(|r| r.missing.iter().map(|m| m.name.clone()).collect())
+                    .unwrap_or_default();
+                let runnable = if elf.is_executable() {
+                    Some(b.run.as_ref().is_none_or(|r| r.ok()))
+                } else {
+                    None
+                };
                 BinaryReport {
                     path: path::display(&b.path),
                     layer: b.node.layer,
@@ -306,7 +403,11 @@ impl Auditor {
 
     /// Streams all layers, largest first, on up to `jobs` threads. The first failure cancels
     /// the rest; the error reported is the failing layer's own (not a cancellation).
-    fn analyze_layers(&self, store: &dyn BlobStore, specs: &[LayerSpec]) -> Result<Vec<Arc<LayerAnalysis>>, Error> {
+    fn analyze_layers(
+        &self,
+        store: &dyn BlobStore,
+        specs: &[LayerSpec],
+    ) -> Result<Vec<Arc<LayerAnalysis>>, Error> {
         let mut order: Vec<usize> = (0..specs.len()).collect();
         order.sort_by_key(|&i| std::cmp::Reverse(specs[i].size));
         let next = AtomicUsize::new(0);
@@ -379,7 +480,11 @@ impl Auditor {
         for r in results {
             match r {
                 Some(Ok(l)) => out.push(l),
-                Some(Err(Error::Layer(LayerError::Corrupt { reason, .. }))) if reason.contains(CANCELLED) => cancelled = true,
+                Some(Err(Error::Layer(LayerError::Corrupt { reason, .. })))
+                    if reason.contains(CANCELLED) =>
+                {
+                    cancelled = true
+                }
                 Some(Err(e)) => return Err(e),
                 None => cancelled = true,
             }
@@ -387,7 +492,9 @@ impl Auditor {
         if cancelled {
             // Only reachable if a cancellation happened without a real error, which the
             // workers never do; keep the audit honest anyway.
-            return Err(Error::Source(SourceError::BadLayers { reason: "layer analysis was cancelled".into() }));
+            return Err(Error::Source(SourceError::BadLayers {
+                reason: "layer analysis was cancelled".into(),
+            }));
         }
         Ok(out)
     }
@@ -405,7 +512,10 @@ impl Auditor {
         if hit.index == spec.index {
             return Some(hit);
         }
-        Some(Arc::new(LayerAnalysis { index: spec.index, ..LayerAnalysis::clone(&hit) }))
+        Some(Arc::new(LayerAnalysis {
+            index: spec.index,
+            ..LayerAnalysis::clone(&hit)
+        }))
     }
 }
 
@@ -441,7 +551,12 @@ mod tests {
 
     fn run(store: MemStore, limits: Limits) -> Result<Report, Error> {
         let src = Source::Blobs(Box::new(store));
-        Auditor::builder().limits(limits).jobs(2).build().audit(&src, "test").map(|mut v| v.remove(0))
+        Auditor::builder()
+            .limits(limits)
+            .jobs(2)
+            .build()
+            .audit(&src, "test")
+            .map(|mut v| v.remove(0))
     }
 
     fn layer(tar: Vec<u8>) -> (Vec<u8>, Vec<u8>) {
@@ -459,15 +574,41 @@ mod tests {
             .hardlink("etc/hl", "../../etc/passwd")
             .file("a/.wh.", b"", 0o644)
             .finish();
-        let r = run(MemStore::image(&[layer(tar)], serde_json::json!({"config": {"Entrypoint": ["/loop-a"], "User": "1000"}})), Limits::default()).unwrap();
+        let r = run(
+            MemStore::image(
+                &[layer(tar)],
+                serde_json::json!({"config": {"Entrypoint": ["/loop-a"], "User": "1000"}}),
+            ),
+            Limits::default(),
+        )
+        .unwrap();
         let reasons: Vec<&str> = r.unknowns.iter().map(|u| u.reason.as_str()).collect();
-        assert!(reasons.iter().any(|x| x.contains("escapes the image root")), "{reasons:?}");
-        assert!(reasons.iter().any(|x| x.contains("hard link target escapes")), "{reasons:?}");
-        assert!(reasons.iter().any(|x| x.contains("invalid whiteout")), "{reasons:?}");
+        assert!(
+            reasons.iter().any(|x| x.contains("escapes the image root")),
+            "{reasons:?}"
+        );
+        assert!(
+            reasons
+                .iter()
+                .any(|x| x.contains("hard link target escapes")),
+            "{reasons:?}"
+        );
+        assert!(
+            reasons.iter().any(|x| x.contains("invalid whiteout")),
+            "{reasons:?}"
+        );
         // The absolute name is cleaned into the image.
         assert!(r.image.files >= 4);
-        let cfg003 = r.findings.iter().find(|f| f.rule == "CFG003").expect("entrypoint through a loop");
-        assert!(cfg003.message.contains("symlink loop"), "{}", cfg003.message);
+        let cfg003 = r
+            .findings
+            .iter()
+            .find(|f| f.rule == "CFG003")
+            .expect("entrypoint through a loop");
+        assert!(
+            cfg003.message.contains("symlink loop"),
+            "{}",
+            cfg003.message
+        );
     }
 
     #[test]
@@ -480,7 +621,10 @@ mod tests {
             b[n / 2] ^= 0xff;
         });
         let e = run(s, Limits::default()).unwrap_err().to_string();
-        assert!(e.starts_with("layer 1 (sha256:") && e.contains("blob digest mismatch"), "{e}");
+        assert!(
+            e.starts_with("layer 1 (sha256:") && e.contains("blob digest mismatch"),
+            "{e}"
+        );
 
         // A blob longer than its descriptor says.
         let mut s = MemStore::image(&[layer(good.clone())], serde_json::json!({}));
@@ -507,7 +651,10 @@ mod tests {
         let cut = gz[..gz.len() / 2].to_vec();
         let s = MemStore::image(&[(cut, tar.clone())], serde_json::json!({}));
         let e = run(s, Limits::default()).unwrap_err().to_string();
-        assert!(e.contains("layer 0") && (e.contains("truncated") || e.contains("gzip")), "{e}");
+        assert!(
+            e.contains("layer 0") && (e.contains("truncated") || e.contains("gzip")),
+            "{e}"
+        );
         // A truncated plain tar: data ends inside a file.
         let cut = tar[..tar.len() - 600_000].to_vec();
         let s = MemStore::image(&[(cut.clone(), cut)], serde_json::json!({}));
@@ -518,7 +665,10 @@ mod tests {
     /// Rewrites the checksum of every ustar header block, so that a mutated header reaches
     /// the code behind the tar reader instead of failing its checksum test.
     fn fix_checksums(tar: &mut [u8]) {
-        for h in tar.chunks_exact_mut(512).filter(|b| &b[257..262] == b"ustar") {
+        for h in tar
+            .chunks_exact_mut(512)
+            .filter(|b| &b[257..262] == b"ustar")
+        {
             h[148..156].copy_from_slice(b"        ");
             let sum: u32 = h.iter().map(|&b| u32::from(b)).sum();
             h[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
@@ -555,7 +705,16 @@ mod tests {
         let cfg = serde_json::json!({"config": {"Entrypoint": ["/app/server"], "User": "app"}});
         // Header fields (name, mode, size, type, link name, ustar prefix) set to values tar
         // readers and whiteout logic must question.
-        let names: [&[u8]; 8] = [b"../", b"/", b".wh.", b".wh..wh..opq", b"\0", b"..", b"//", b"\xff"];
+        let names: [&[u8]; 8] = [
+            b"../",
+            b"/",
+            b".wh.",
+            b".wh..wh..opq",
+            b"\0",
+            b"..",
+            b"//",
+            b"\xff",
+        ];
         let types = b"0125673gxLKS\0";
         let mut rng = XorShift(0x2545_f491_4f6c_dd1d);
         let mut next = |n: usize| rng.below(n);
@@ -564,7 +723,9 @@ mod tests {
             let (mut a, mut b) = (base.clone(), top.clone());
             for _ in 0..1 + next(3) {
                 let t = if next(2) == 0 { &mut a } else { &mut b };
-                let headers: Vec<usize> = (0..t.len() / 512).filter(|i| &t[i * 512 + 257..i * 512 + 262] == b"ustar").collect();
+                let headers: Vec<usize> = (0..t.len() / 512)
+                    .filter(|i| &t[i * 512 + 257..i * 512 + 262] == b"ustar")
+                    .collect();
                 let h = headers[next(headers.len())] * 512;
                 match next(5) {
                     0 => {
@@ -574,7 +735,13 @@ mod tests {
                     }
                     1 => t[h + 156] = types[next(types.len())],
                     2 => {
-                        let v = [&b"77777777777"[..], b"00000001000", b"00000000000", b"7777777\0", b"-1"][next(5)];
+                        let v = [
+                            &b"77777777777"[..],
+                            b"00000001000",
+                            b"00000000000",
+                            b"7777777\0",
+                            b"-1",
+                        ][next(5)];
                         let at = [124, 100, 108, 116][next(4)];
                         t[at + h..at + h + v.len()].copy_from_slice(v);
                     }
@@ -589,7 +756,10 @@ mod tests {
                 }
                 fix_checksums(t);
             }
-            match run(MemStore::image(&[(a.clone(), a), (b.clone(), b)], cfg.clone()), Limits::default()) {
+            match run(
+                MemStore::image(&[(a.clone(), a), (b.clone(), b)], cfg.clone()),
+                Limits::default(),
+            ) {
                 Ok(_) => reports += 1,
                 Err(e) => {
                     assert!(e.to_string().starts_with("layer "), "{e}");
@@ -597,7 +767,10 @@ mod tests {
                 }
             }
         }
-        assert!(reports > 0 && errors > 0, "{reports} reports, {errors} errors");
+        assert!(
+            reports > 0 && errors > 0,
+            "{reports} reports, {errors} errors"
+        );
     }
 
     #[test]
@@ -606,22 +779,41 @@ mod tests {
         // layer whose earlier entries were not read to the end (real-sized long names and
         // PAX paths: layer::tests::long_names_and_pax_paths_apply).
         let big = vec![b'a'; 2 << 20];
-        let tar = Tar::default().file("skipped", &vec![7u8; 3 << 20], 0o644).typed("././@LongLink", b'L', &big).file("f", b"x", 0o644).finish();
-        let e = run(MemStore::image(&[layer(tar)], serde_json::json!({})), Limits::default()).unwrap_err().to_string();
-        assert!(e.starts_with("layer 0") && e.contains("GNU long name or PAX records"), "{e}");
+        let tar = Tar::default()
+            .file("skipped", &vec![7u8; 3 << 20], 0o644)
+            .typed("././@LongLink", b'L', &big)
+            .file("f", b"x", 0o644)
+            .finish();
+        let e = run(
+            MemStore::image(&[layer(tar)], serde_json::json!({})),
+            Limits::default(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.starts_with("layer 0") && e.contains("GNU long name or PAX records"),
+            "{e}"
+        );
     }
 
     #[test]
     fn decompression_bombs_stop_at_the_bound() {
         let zeros = vec![0u8; 8 << 20];
         let tar = Tar::default().file("bomb", &zeros, 0o644).finish();
-        let limits = Limits { bomb_min_bytes: 1 << 20, bomb_max_ratio: 100, ..Limits::default() };
+        let limits = Limits {
+            bomb_min_bytes: 1 << 20,
+            bomb_max_ratio: 100,
+            ..Limits::default()
+        };
         for blob in [gzip(&tar), zstd(&tar)] {
             let s = MemStore::image(&[(blob, tar.clone())], serde_json::json!({}));
             let e = run(s, limits.clone()).unwrap_err().to_string();
             assert!(e.contains("decompression bomb"), "{e}");
         }
-        let limits = Limits { max_layer_uncompressed: 1 << 20, ..Limits::default() };
+        let limits = Limits {
+            max_layer_uncompressed: 1 << 20,
+            ..Limits::default()
+        };
         let s = MemStore::image(&[layer(tar)], serde_json::json!({}));
         let e = run(s, limits).unwrap_err().to_string();
         assert!(e.contains("expands past"), "{e}");
@@ -634,13 +826,33 @@ mod tests {
             t = t.file(&format!("f{i}"), b"x", 0o644);
         }
         let tar = t.finish();
-        let limits = Limits { max_entries_per_layer: 10, ..Limits::default() };
-        let e = run(MemStore::image(&[layer(tar)], serde_json::json!({})), limits).unwrap_err().to_string();
+        let limits = Limits {
+            max_entries_per_layer: 10,
+            ..Limits::default()
+        };
+        let e = run(
+            MemStore::image(&[layer(tar)], serde_json::json!({})),
+            limits,
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("more than 10 tar entries"), "{e}");
-        let limits = Limits { max_path_bytes: 8, ..Limits::default() };
-        let tar = Tar::default().file("a-very-long-name", b"x", 0o644).finish();
-        let r = run(MemStore::image(&[layer(tar)], serde_json::json!({})), limits).unwrap();
-        assert!(r.unknowns.iter().any(|u| u.reason.contains("longer than the limit")));
+        let limits = Limits {
+            max_path_bytes: 8,
+            ..Limits::default()
+        };
+        let tar = Tar::default()
+            .file("a-very-long-name", b"x", 0o644)
+            .finish();
+        let r = run(
+            MemStore::image(&[layer(tar)], serde_json::json!({})),
+            limits,
+        )
+        .unwrap();
+        assert!(r
+            .unknowns
+            .iter()
+            .any(|u| u.reason.contains("longer than the limit")));
     }
 
     #[test]
@@ -659,11 +871,27 @@ mod tests {
         hdr_only[32..40].copy_from_slice(&(1u64 << 40).to_le_bytes()); // phoff far away
         hdr_only[54] = 56;
         hdr_only[56] = 3; // phnum
-        let tar = Tar::default().file("bin/junk", &junk, 0o755).file("bin/trunc", &trunc, 0o755).file("bin/hdr", &hdr_only, 0o755).finish();
-        let r = run(MemStore::image(&[layer(tar)], serde_json::json!({})), Limits::default()).unwrap();
-        let paths: Vec<&str> = r.unknowns.iter().filter_map(|u| u.path.as_deref()).collect();
+        let tar = Tar::default()
+            .file("bin/junk", &junk, 0o755)
+            .file("bin/trunc", &trunc, 0o755)
+            .file("bin/hdr", &hdr_only, 0o755)
+            .finish();
+        let r = run(
+            MemStore::image(&[layer(tar)], serde_json::json!({})),
+            Limits::default(),
+        )
+        .unwrap();
+        let paths: Vec<&str> = r
+            .unknowns
+            .iter()
+            .filter_map(|u| u.path.as_deref())
+            .collect();
         for p in ["/bin/junk", "/bin/trunc", "/bin/hdr"] {
-            assert!(paths.contains(&p), "{p} not reported as unknown: {:?}", r.unknowns);
+            assert!(
+                paths.contains(&p),
+                "{p} not reported as unknown: {:?}",
+                r.unknowns
+            );
         }
     }
 
@@ -671,21 +899,40 @@ mod tests {
     fn missing_blobs_and_bad_documents_are_errors() {
         let tar = Tar::default().file("a", b"1", 0o644).finish();
         let mut s = MemStore::image(&[layer(tar)], serde_json::json!({}));
-        let key = s.blobs.keys().find(|k| s.blobs[*k].len() > 100).cloned().unwrap();
+        let key = s
+            .blobs
+            .keys()
+            .find(|k| s.blobs[*k].len() > 100)
+            .cloned()
+            .unwrap();
         s.blobs.remove(&key);
         let e = run(s, Limits::default()).unwrap_err().to_string();
         assert!(e.contains("is missing"), "{e}");
-        let s = MemStore { blobs: HashMap::default(), root: b"{not json".to_vec() };
+        let s = MemStore {
+            blobs: HashMap::default(),
+            root: b"{not json".to_vec(),
+        };
         assert!(run(s, Limits::default()).is_err());
-        let s = MemStore { blobs: HashMap::default(), root: br#"{"schemaVersion":2,"manifests":[]}"#.to_vec() };
-        assert!(run(s, Limits::default()).unwrap_err().to_string().contains("no image manifests"));
+        let s = MemStore {
+            blobs: HashMap::default(),
+            root: br#"{"schemaVersion":2,"manifests":[]}"#.to_vec(),
+        };
+        assert!(run(s, Limits::default())
+            .unwrap_err()
+            .to_string()
+            .contains("no image manifests"));
     }
 
     #[test]
     fn layer_cache_serves_shared_layers_and_keeps_reports_identical() {
         use crate::cache::{LayerCache, MemoryLayerCache};
-        let base = Tar::default().file("etc/passwd", b"root:x:0:0::/root:/bin/sh\n", 0o644).file("bin/sh", b"#!/x\n", 0o755).finish();
-        let app = Tar::default().file("app/run", b"#!/bin/sh\necho hi\n", 0o755).finish();
+        let base = Tar::default()
+            .file("etc/passwd", b"root:x:0:0::/root:/bin/sh\n", 0o644)
+            .file("bin/sh", b"#!/x\n", 0o755)
+            .finish();
+        let app = Tar::default()
+            .file("app/run", b"#!/bin/sh\necho hi\n", 0o755)
+            .finish();
         let other = Tar::default().file("srv/x", b"x", 0o644).finish();
         let cfg = serde_json::json!({"config": {"Entrypoint": ["/app/run"], "User": "0"}});
         let cache = Arc::new(MemoryLayerCache::new(64 << 20));
@@ -694,7 +941,10 @@ mod tests {
             if let Some(c) = cache {
                 b = b.layer_cache(c as Arc<dyn LayerCache>);
             }
-            b.build().audit(&Source::Blobs(Box::new(store)), "test").unwrap().remove(0)
+            b.build()
+                .audit(&Source::Blobs(Box::new(store)), "test")
+                .unwrap()
+                .remove(0)
         };
         let img1 = || MemStore::image(&[layer(base.clone()), layer(app.clone())], cfg.clone());
         let plain = audit(img1(), None);
@@ -711,14 +961,23 @@ mod tests {
         let img2 = MemStore::image(&[layer(other.clone()), layer(base.clone())], cfg.clone());
         let shifted = audit(img2, Some(Arc::clone(&cache)));
         assert_eq!(cache.stats().hits, 3);
-        let uncached = audit(MemStore::image(&[layer(other), layer(base.clone())], cfg.clone()), None);
+        let uncached = audit(
+            MemStore::image(&[layer(other), layer(base.clone())], cfg.clone()),
+            None,
+        );
         assert_eq!(json(&shifted), json(&uncached));
 
         // A config whose diff_id disagrees is analysed afresh and fails as without a cache.
         let wrong = Tar::default().file("etc/passwd", b"other", 0o644).finish();
         let s = MemStore::image(&[(gzip(&base), wrong)], cfg);
-        let e = Auditor::builder().layer_cache(Arc::clone(&cache) as Arc<dyn LayerCache>).build().audit(&Source::Blobs(Box::new(s)), "t");
-        assert!(e.unwrap_err().to_string().contains("does not match diff_id"));
+        let e = Auditor::builder()
+            .layer_cache(Arc::clone(&cache) as Arc<dyn LayerCache>)
+            .build()
+            .audit(&Source::Blobs(Box::new(s)), "t");
+        assert!(e
+            .unwrap_err()
+            .to_string()
+            .contains("does not match diff_id"));
     }
 
     use std::collections::HashMap;

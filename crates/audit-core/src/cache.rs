@@ -44,7 +44,13 @@ struct Slot<V> {
 impl<K: Clone + Eq + Hash, V> Lru<K, V> {
     /// An empty cache holding at most `max_bytes` of summed weights.
     pub fn new(max_bytes: u64) -> Self {
-        Self { map: HashMap::new(), order: BTreeMap::new(), tick: 0, bytes: 0, max_bytes }
+        Self {
+            map: HashMap::new(),
+            order: BTreeMap::new(),
+            tick: 0,
+            bytes: 0,
+            max_bytes,
+        }
     }
 
     /// The value for `k`, marking it most recently used.
@@ -73,7 +79,9 @@ impl<K: Clone + Eq + Hash, V> Lru<K, V> {
         }
         let mut evicted = 0;
         while self.bytes + weight > self.max_bytes {
-            let Some((_, old)) = self.order.pop_first() else { break };
+            let Some((_, old)) = self.order.pop_first() else {
+                break;
+            };
             if let Some(s) = self.map.remove(&old) {
                 self.bytes -= s.weight;
                 evicted += 1;
@@ -81,7 +89,14 @@ impl<K: Clone + Eq + Hash, V> Lru<K, V> {
         }
         self.tick += 1;
         self.order.insert(self.tick, k.clone());
-        self.map.insert(k, Slot { value, weight, tick: self.tick });
+        self.map.insert(
+            k,
+            Slot {
+                value,
+                weight,
+                tick: self.tick,
+            },
+        );
         self.bytes += weight;
         evicted
     }
@@ -152,7 +167,12 @@ pub struct MemoryLayerCache {
 impl MemoryLayerCache {
     /// A cache holding analyses whose estimated sizes add up to at most `max_bytes`.
     pub fn new(max_bytes: u64) -> Self {
-        Self { lru: Mutex::new(Lru::new(max_bytes)), hits: AtomicU64::new(0), misses: AtomicU64::new(0), evictions: AtomicU64::new(0) }
+        Self {
+            lru: Mutex::new(Lru::new(max_bytes)),
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+            evictions: AtomicU64::new(0),
+        }
     }
 
     /// Counters and occupancy.
@@ -170,14 +190,25 @@ impl MemoryLayerCache {
 
 impl std::fmt::Debug for MemoryLayerCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MemoryLayerCache").field("stats", &self.stats()).finish()
+        f.debug_struct("MemoryLayerCache")
+            .field("stats", &self.stats())
+            .finish()
     }
 }
 
 impl LayerCache for MemoryLayerCache {
     fn get(&self, digest: &Digest) -> Option<Arc<LayerAnalysis>> {
-        let hit = self.lru.lock().unwrap_or_else(PoisonError::into_inner).get(digest).cloned();
-        let counter = if hit.is_some() { &self.hits } else { &self.misses };
+        let hit = self
+            .lru
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(digest)
+            .cloned();
+        let counter = if hit.is_some() {
+            &self.hits
+        } else {
+            &self.misses
+        };
         counter.fetch_add(1, Ordering::Relaxed);
         hit
     }
@@ -185,7 +216,11 @@ impl LayerCache for MemoryLayerCache {
     fn insert(&self, analysis: Arc<LayerAnalysis>) {
         let weight = analysis.approx_bytes();
         let digest = analysis.digest.clone();
-        let n = self.lru.lock().unwrap_or_else(PoisonError::into_inner).insert(digest, analysis, weight);
+        let n = self
+            .lru
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(digest, analysis, weight);
         self.evictions.fetch_add(n as u64, Ordering::Relaxed);
     }
 }
@@ -210,8 +245,15 @@ impl FileFacts {
         let mut sink = CountingSink(0);
         // Serialising plain data into a counter cannot fail.
         let _ = serde_json::to_writer(&mut sink, self);
-        let elf = if self.elf.is_some() { std::mem::size_of::<crate::inspect::ElfInfo>() as u64 } else { 0 };
-        std::mem::size_of::<Self>() as u64 + elf + sink.0 + self.content.as_ref().map_or(0, |c| c.len() as u64)
+        let elf = if self.elf.is_some() {
+            std::mem::size_of::<crate::inspect::ElfInfo>() as u64
+        } else {
+            0
+        };
+        std::mem::size_of::<Self>() as u64
+            + elf
+            + sink.0
+            + self.content.as_ref().map_or(0, |c| c.len() as u64)
     }
 }
 
@@ -232,7 +274,8 @@ impl LayerAnalysis {
             }
         }
         for a in &self.anomalies {
-            n += std::mem::size_of::<crate::layer::Anomaly>() as u64 + (a.path.len() + a.problem.len()) as u64;
+            n += std::mem::size_of::<crate::layer::Anomaly>() as u64
+                + (a.path.len() + a.problem.len()) as u64;
         }
         n
     }
@@ -251,7 +294,11 @@ mod tests {
         assert_eq!(l.insert("c", 3, 40), 1, "b goes");
         assert!(l.peek(&"b").is_none());
         assert_eq!((l.len(), l.bytes()), (2, 80));
-        assert_eq!(l.insert("huge", 9, 101), 0, "heavier than the bound: not kept");
+        assert_eq!(
+            l.insert("huge", 9, 101),
+            0,
+            "heavier than the bound: not kept"
+        );
         assert!(l.peek(&"huge").is_none());
         l.insert("a", 10, 10);
         assert_eq!(l.bytes(), 50, "replacing re-weighs");

@@ -76,7 +76,10 @@ impl Digest {
 
     /// Wraps a finished SHA-256 value.
     pub fn from_sha256(raw: [u8; 32]) -> Self {
-        Self { algorithm: Algorithm::Sha256, hex: hex::encode(raw).into() }
+        Self {
+            algorithm: Algorithm::Sha256,
+            hex: hex::encode(raw).into(),
+        }
     }
 
     /// The digest of `bytes` with this digest's algorithm.
@@ -91,7 +94,10 @@ impl FromStr for Digest {
     type Err = DigestParseError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let err = |reason| DigestParseError { value: s.chars().take(100).collect(), reason };
+        let err = |reason| DigestParseError {
+            value: s.chars().take(100).collect(),
+            reason,
+        };
         let (alg, hex) = s.split_once(':').ok_or_else(|| err("missing ':'"))?;
         let algorithm = match alg {
             "sha256" => Algorithm::Sha256,
@@ -101,10 +107,16 @@ impl FromStr for Digest {
         if hex.len() != algorithm.hex_len() {
             return Err(err("wrong length for the algorithm"));
         }
-        if !hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        if !hex
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
             return Err(err("encoded part is not lowercase hex"));
         }
-        Ok(Self { algorithm, hex: hex.into() })
+        Ok(Self {
+            algorithm,
+            hex: hex.into(),
+        })
     }
 }
 
@@ -158,7 +170,10 @@ impl Hasher {
     pub(crate) fn finish(self) -> Digest {
         match self {
             Self::Sha256(h) => Digest::from_sha256(h.finalize().into()),
-            Self::Sha512(h) => Digest { algorithm: Algorithm::Sha512, hex: hex::encode(h.finalize()).into() },
+            Self::Sha512(h) => Digest {
+                algorithm: Algorithm::Sha512,
+                hex: hex::encode(h.finalize()).into(),
+            },
         }
     }
 }
@@ -185,7 +200,12 @@ pub(crate) struct Overrun {
 
 impl<R: Read> HashingReader<R> {
     pub(crate) fn new(inner: R, alg: Algorithm, limit: u64) -> Self {
-        Self { inner, hasher: Hasher::new(alg), count: 0, limit }
+        Self {
+            inner,
+            hasher: Hasher::new(alg),
+            count: 0,
+            limit,
+        }
     }
 
     /// Reads to EOF (the hash covers the whole stream), then returns the digest and length.
@@ -203,7 +223,10 @@ impl<R: Read> Read for HashingReader<R> {
         let n = self.inner.read(&mut buf[..want])?;
         self.count += n as u64;
         if self.count > self.limit {
-            return Err(io::Error::new(io::ErrorKind::InvalidData, Overrun { limit: self.limit }));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                Overrun { limit: self.limit },
+            ));
         }
         self.hasher.update(&buf[..n]);
         Ok(n)
@@ -216,7 +239,9 @@ mod tests {
 
     #[test]
     fn parses_and_prints() {
-        let d: Digest = "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a".parse().unwrap();
+        let d: Digest = "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"
+            .parse()
+            .unwrap();
         assert_eq!(d, Digest::sha256_of(b"{}"));
         assert_eq!(d.short(), "44136fa355b3");
         assert!("sha256:ABC".parse::<Digest>().is_err());

@@ -26,7 +26,13 @@ pub enum Severity {
 
 impl Severity {
     /// All severities, most severe first.
-    pub const ALL: [Self; 5] = [Self::Critical, Self::High, Self::Medium, Self::Low, Self::Info];
+    pub const ALL: [Self; 5] = [
+        Self::Critical,
+        Self::High,
+        Self::Medium,
+        Self::Low,
+        Self::Info,
+    ];
 
     /// Lowercase name.
     pub fn as_str(self) -> &'static str {
@@ -56,7 +62,9 @@ impl FromStr for Severity {
             "medium" => Ok(Self::Medium),
             "high" => Ok(Self::High),
             "critical" => Ok(Self::Critical),
-            _ => Err(format!("unknown severity {s:?} (expected critical, high, medium, low or info)")),
+            _ => Err(format!(
+                "unknown severity {s:?} (expected critical, high, medium, low or info)"
+            )),
         }
     }
 }
@@ -167,7 +175,15 @@ pub struct Finding {
 
 impl Finding {
     /// The ordering reports use: severity (most severe first), rule id, first path, layer.
-    pub fn sort_key(&self) -> (std::cmp::Reverse<Severity>, &'static str, Option<&str>, Option<usize>, &str) {
+    pub fn sort_key(
+        &self,
+    ) -> (
+        std::cmp::Reverse<Severity>,
+        &'static str,
+        Option<&str>,
+        Option<usize>,
+        &str,
+    ) {
         let first = self.evidence.first();
         (
             std::cmp::Reverse(self.severity),

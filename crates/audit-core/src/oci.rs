@@ -132,7 +132,10 @@ pub fn parse_manifest_like(bytes: &[u8], declared: Option<&str>) -> Result<Manif
         config: Option<serde::de::IgnoredAny>,
     }
     let probe: Probe = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
-    let mt = declared.filter(|m| !m.is_empty()).or(probe.media_type.as_deref()).unwrap_or("");
+    let mt = declared
+        .filter(|m| !m.is_empty())
+        .or(probe.media_type.as_deref())
+        .unwrap_or("");
     if mt == media::DOCKER_SCHEMA1 || probe.schema_version == Some(1) {
         return Err("Docker schema 1 manifests are obsolete and not supported".into());
     }
@@ -141,12 +144,20 @@ pub fn parse_manifest_like(bytes: &[u8], declared: Option<&str>) -> Result<Manif
         media::OCI_MANIFEST | media::DOCKER_MANIFEST => false,
         _ if probe.manifests.is_some() => true,
         _ if probe.config.is_some() => false,
-        other => return Err(format!("not an image manifest or index (media type {other:?})")),
+        other => {
+            return Err(format!(
+                "not an image manifest or index (media type {other:?})"
+            ))
+        }
     };
     if is_index {
-        serde_json::from_slice(bytes).map(ManifestKind::Index).map_err(|e| e.to_string())
+        serde_json::from_slice(bytes)
+            .map(ManifestKind::Index)
+            .map_err(|e| e.to_string())
     } else {
-        serde_json::from_slice(bytes).map(ManifestKind::Manifest).map_err(|e| e.to_string())
+        serde_json::from_slice(bytes)
+            .map(ManifestKind::Manifest)
+            .map_err(|e| e.to_string())
     }
 }
 
@@ -213,7 +224,11 @@ pub struct RuntimeConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stop_signal: Option<String>,
     /// Docker's `SHELL` (used for shell-form commands).
-    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub shell: Vec<String>,
 }
 
@@ -228,7 +243,11 @@ impl RuntimeConfig {
 
     /// Entrypoint followed by Cmd, the argv the runtime starts.
     pub fn argv(&self) -> Vec<&str> {
-        self.entrypoint.iter().chain(self.cmd.iter()).map(String::as_str).collect()
+        self.entrypoint
+            .iter()
+            .chain(self.cmd.iter())
+            .map(String::as_str)
+            .collect()
     }
 }
 
@@ -276,14 +295,19 @@ impl History {
         let s = self.created_by.as_deref()?.trim();
         let s = s.strip_suffix("# buildkit").unwrap_or(s).trim();
         if let Some(p) = s.find("#(nop)") {
-            return s[p + 6..].split_whitespace().next().map(str::to_ascii_uppercase);
+            return s[p + 6..]
+                .split_whitespace()
+                .next()
+                .map(str::to_ascii_uppercase);
         }
         let first = s.split_whitespace().next()?;
         if first.len() > 1 && first.bytes().all(|b| b.is_ascii_uppercase()) {
             return Some(first.to_string());
         }
         let base = first.rsplit('/').next().unwrap_or(first);
-        (first.starts_with('|') || matches!(base, "sh" | "bash" | "ash" | "dash" | "zsh" | "busybox")).then(|| "RUN".to_string())
+        (first.starts_with('|')
+            || matches!(base, "sh" | "bash" | "ash" | "dash" | "zsh" | "busybox"))
+        .then(|| "RUN".to_string())
     }
 
     /// Whether the step can write files. Only instructions known to touch nothing (`CMD`,
@@ -321,14 +345,22 @@ impl ImageConfig {
     /// steps that can (`RUN`, `COPY`, `ADD`), holds the content of those steps, and they are
     /// what it maps to.
     pub fn layer_steps(&self, layer_count: usize) -> Vec<Vec<usize>> {
-        let producing: Vec<usize> = self.history.iter().enumerate().filter(|(_, h)| !h.empty_layer).map(|(i, _)| i).collect();
+        let producing: Vec<usize> = self
+            .history
+            .iter()
+            .enumerate()
+            .filter(|(_, h)| !h.empty_layer)
+            .map(|(i, _)| i)
+            .collect();
         if producing.len() != layer_count {
             return vec![Vec::new(); layer_count];
         }
         let mut out = Vec::with_capacity(layer_count);
         let mut first = 0;
         for i in producing {
-            let squashed: Vec<usize> = (first..i).filter(|&j| self.history[j].writes_files()).collect();
+            let squashed: Vec<usize> = (first..i)
+                .filter(|&j| self.history[j].writes_files())
+                .collect();
             if !self.history[i].writes_files() && !squashed.is_empty() {
                 out.push(squashed);
             } else {
@@ -342,7 +374,10 @@ impl ImageConfig {
     /// Maps each layer index to the history entry that produced it, when exactly one did
     /// (see [`Self::layer_steps`]); `None` for squashed layers and untrustworthy histories.
     pub fn layer_history(&self, layer_count: usize) -> Vec<Option<usize>> {
-        self.layer_steps(layer_count).into_iter().map(|s| if s.len() == 1 { Some(s[0]) } else { None }).collect()
+        self.layer_steps(layer_count)
+            .into_iter()
+            .map(|s| if s.len() == 1 { Some(s[0]) } else { None })
+            .collect()
     }
 }
 
@@ -353,9 +388,15 @@ mod tests {
     #[test]
     fn sniffs_manifest_without_media_type() {
         let m = br#"{"schemaVersion":2,"config":{"mediaType":"x","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2},"layers":[]}"#;
-        assert!(matches!(parse_manifest_like(m, None), Ok(ManifestKind::Manifest(_))));
+        assert!(matches!(
+            parse_manifest_like(m, None),
+            Ok(ManifestKind::Manifest(_))
+        ));
         let i = br#"{"schemaVersion":2,"manifests":[]}"#;
-        assert!(matches!(parse_manifest_like(i, None), Ok(ManifestKind::Index(_))));
+        assert!(matches!(
+            parse_manifest_like(i, None),
+            Ok(ManifestKind::Index(_))
+        ));
         assert!(parse_manifest_like(br#"{"schemaVersion":1}"#, None).is_err());
         assert!(parse_manifest_like(b"not json", None).is_err());
     }
@@ -373,7 +414,11 @@ mod tests {
         assert_eq!(c.layer_history(2), vec![Some(0), Some(2)]);
         assert_eq!(c.layer_history(3), vec![None, None, None]);
         // buildah without --layers: one layer, credited to CMD.
-        let h = |c: &str, e: bool| History { created_by: Some(c.into()), empty_layer: e, ..History::default() };
+        let h = |c: &str, e: bool| History {
+            created_by: Some(c.into()),
+            empty_layer: e,
+            ..History::default()
+        };
         let squash = ImageConfig {
             history: vec![
                 h("/bin/sh -c #(nop) COPY file:01b0 in /bin/busybox ", true),
@@ -386,9 +431,18 @@ mod tests {
         assert_eq!(squash.layer_steps(1), vec![vec![0, 2]]);
         assert_eq!(squash.layer_history(1), vec![None]);
         assert_eq!(squash.history[3].instruction().as_deref(), Some("CMD"));
-        assert_eq!(h("COPY . /src # buildkit", false).instruction().as_deref(), Some("COPY"));
-        assert_eq!(h("/bin/busybox sh -c true", false).instruction().as_deref(), Some("RUN"));
-        let rc = RuntimeConfig { env: vec!["A=1".into(), "B".into(), "A=2".into()], ..RuntimeConfig::default() };
+        assert_eq!(
+            h("COPY . /src # buildkit", false).instruction().as_deref(),
+            Some("COPY")
+        );
+        assert_eq!(
+            h("/bin/busybox sh -c true", false).instruction().as_deref(),
+            Some("RUN")
+        );
+        let rc = RuntimeConfig {
+            env: vec!["A=1".into(), "B".into(), "A=2".into()],
+            ..RuntimeConfig::default()
+        };
         assert_eq!(rc.env_var("A"), Some("2"));
         assert_eq!(rc.env_var("B"), Some(""));
     }

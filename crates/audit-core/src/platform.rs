@@ -28,8 +28,13 @@ impl Platform {
     /// Builds and normalises a platform.
     pub fn new(os: &str, architecture: &str, variant: Option<&str>) -> Self {
         let os = os.to_ascii_lowercase();
-        let (architecture, variant) = normalize_arch(architecture, variant.filter(|v| !v.is_empty()));
-        Self { os, architecture, variant }
+        let (architecture, variant) =
+            normalize_arch(architecture, variant.filter(|v| !v.is_empty()));
+        Self {
+            os,
+            architecture,
+            variant,
+        }
     }
 
     /// The platform this program was compiled for (`linux/amd64` on the usual CI machine).
@@ -60,7 +65,11 @@ impl Platform {
         if self.variant == candidate.variant {
             return Some(0);
         }
-        let level = |v: &Option<String>| -> Option<u32> { v.as_deref().and_then(|v| v.strip_prefix('v')).and_then(|n| n.parse().ok()) };
+        let level = |v: &Option<String>| -> Option<u32> {
+            v.as_deref()
+                .and_then(|v| v.strip_prefix('v'))
+                .and_then(|n| n.parse().ok())
+        };
         match self.architecture.as_str() {
             "arm" | "amd64" => {
                 // amd64 without a variant means v1.
@@ -78,14 +87,20 @@ fn normalize_arch(arch: &str, variant: Option<&str>) -> (String, Option<String>)
     let arch = arch.to_ascii_lowercase();
     let variant = variant.map(str::to_ascii_lowercase);
     match (arch.as_str(), variant.as_deref()) {
-        ("x86_64" | "x86-64" | "amd64", v) => ("amd64".into(), v.filter(|v| *v != "v1").map(Into::into)),
+        ("x86_64" | "x86-64" | "amd64", v) => {
+            ("amd64".into(), v.filter(|v| *v != "v1").map(Into::into))
+        }
         ("aarch64" | "arm64", Some("8" | "v8" | "v8.0") | None) => ("arm64".into(), None),
         ("aarch64" | "arm64", v) => ("arm64".into(), v.map(Into::into)),
         ("armhf", _) => ("arm".into(), Some("v7".into())),
         ("armel", _) => ("arm".into(), Some("v6".into())),
         ("arm", None) => ("arm".into(), Some("v7".into())),
         ("arm", Some(v)) => {
-            let v = if v.starts_with('v') { v.to_string() } else { format!("v{v}") };
+            let v = if v.starts_with('v') {
+                v.to_string()
+            } else {
+                format!("v{v}")
+            };
             ("arm".into(), Some(v))
         }
         ("i386" | "i486" | "i586" | "i686" | "386", _) => ("386".into(), None),
@@ -98,10 +113,16 @@ impl FromStr for Platform {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let parts: Vec<&str> = s.split('/').collect();
-        let ok = |p: &str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+        let ok = |p: &str| {
+            !p.is_empty()
+                && p.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+        };
         match parts.as_slice() {
             [os, arch] if ok(os) && ok(arch) => Ok(Self::new(os, arch, None)),
-            [os, arch, variant] if ok(os) && ok(arch) && ok(variant) => Ok(Self::new(os, arch, Some(variant))),
+            [os, arch, variant] if ok(os) && ok(arch) && ok(variant) => {
+                Ok(Self::new(os, arch, Some(variant)))
+            }
             _ => Err(PlatformParseError(s.to_string())),
         }
     }
@@ -123,11 +144,26 @@ mod tests {
 
     #[test]
     fn normalises() {
-        assert_eq!(Platform::new("linux", "x86_64", None).to_string(), "linux/amd64");
-        assert_eq!(Platform::new("linux", "aarch64", Some("v8")).to_string(), "linux/arm64");
-        assert_eq!(Platform::new("linux", "arm", None).to_string(), "linux/arm/v7");
-        assert_eq!("linux/arm/7".parse::<Platform>().unwrap().to_string(), "linux/arm/v7");
-        assert_eq!("linux/armhf".parse::<Platform>().unwrap().to_string(), "linux/arm/v7");
+        assert_eq!(
+            Platform::new("linux", "x86_64", None).to_string(),
+            "linux/amd64"
+        );
+        assert_eq!(
+            Platform::new("linux", "aarch64", Some("v8")).to_string(),
+            "linux/arm64"
+        );
+        assert_eq!(
+            Platform::new("linux", "arm", None).to_string(),
+            "linux/arm/v7"
+        );
+        assert_eq!(
+            "linux/arm/7".parse::<Platform>().unwrap().to_string(),
+            "linux/arm/v7"
+        );
+        assert_eq!(
+            "linux/armhf".parse::<Platform>().unwrap().to_string(),
+            "linux/arm/v7"
+        );
         assert!("linux".parse::<Platform>().is_err());
         assert!("linux/amd64/v2/x".parse::<Platform>().is_err());
     }

@@ -124,7 +124,9 @@ impl PolicyFile {
                 let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
                 format!("line {line}, column {col}: ")
             });
-            PolicyError::Syntax { message: format!("{}{}", at.unwrap_or_default(), e.message().trim_end()) }
+            PolicyError::Syntax {
+                message: format!("{}{}", at.unwrap_or_default(), e.message().trim_end()),
+            }
         })
     }
 
@@ -132,12 +134,23 @@ impl PolicyFile {
     pub fn validate(self) -> Result<Policy, PolicyError> {
         let mut p = Policy::default();
         if let Some(f) = &self.fail_on {
-            p.fail_on = Some(f.parse::<Severity>().map_err(|reason| PolicyError::Invalid { key: "fail_on".into(), reason })?);
+            p.fail_on = Some(
+                f.parse::<Severity>()
+                    .map_err(|reason| PolicyError::Invalid {
+                        key: "fail_on".into(),
+                        reason,
+                    })?,
+            );
         }
         for (id, sev) in &self.severity {
             let key = format!("severity.{id}");
             let rule = rule_id(&key, id)?;
-            let s = sev.parse::<Severity>().map_err(|reason| PolicyError::Invalid { key: key.clone(), reason })?;
+            let s = sev
+                .parse::<Severity>()
+                .map_err(|reason| PolicyError::Invalid {
+                    key: key.clone(),
+                    reason,
+                })?;
             p.overrides.insert(rule, s);
         }
         for (i, ig) in self.ignore.iter().enumerate() {
@@ -147,9 +160,18 @@ impl PolicyFile {
                 DateValue::Date(d) => d.to_string(),
             });
             if ig.path.as_deref() == Some("") {
-                return Err(PolicyError::Invalid { key: format!("{key}.path"), reason: "empty glob".into() });
+                return Err(PolicyError::Invalid {
+                    key: format!("{key}.path"),
+                    reason: "empty glob".into(),
+                });
             }
-            p.ignores.push(Ignore::new(&key, &ig.rule, ig.path.as_deref(), ig.reason.clone(), expires)?);
+            p.ignores.push(Ignore::new(
+                &key,
+                &ig.rule,
+                ig.path.as_deref(),
+                ig.reason.clone(),
+                expires,
+            )?);
         }
         p.profiles = Profiles::default().with_specs("profiles", &self.profiles)?;
         if let Some(name) = &self.profile {
@@ -162,19 +184,33 @@ impl PolicyFile {
 
 /// Resolves a rule id, naming the key on failure.
 pub fn rule_id(key: &str, id: &str) -> Result<&'static str, PolicyError> {
-    rules::find(id).map(|r| r.id).ok_or_else(|| PolicyError::UnknownRule { key: key.to_string(), id: id.to_string() })
+    rules::find(id)
+        .map(|r| r.id)
+        .ok_or_else(|| PolicyError::UnknownRule {
+            key: key.to_string(),
+            id: id.to_string(),
+        })
 }
 
 impl Ignore {
     /// Builds an ignore, validating the rule id, glob and date.
-    pub fn new(key: &str, rule: &str, path: Option<&str>, reason: Option<String>, expires: Option<String>) -> Result<Self, PolicyError> {
+    pub fn new(
+        key: &str,
+        rule: &str,
+        path: Option<&str>,
+        reason: Option<String>,
+        expires: Option<String>,
+    ) -> Result<Self, PolicyError> {
         let rule = rule_id(&format!("{key}.rule"), rule)?;
         let path = match path {
             Some(p) => Some(
                 globset::GlobBuilder::new(p)
                     .literal_separator(false)
                     .build()
-                    .map_err(|e| PolicyError::Invalid { key: format!("{key}.path"), reason: format!("bad glob {p:?}: {e}") })?
+                    .map_err(|e| PolicyError::Invalid {
+                        key: format!("{key}.path"),
+                        reason: format!("bad glob {p:?}: {e}"),
+                    })?
                     .compile_matcher(),
             ),
             None => None,
@@ -183,12 +219,22 @@ impl Ignore {
             let ok = d.len() == 10
                 && d.as_bytes()[4] == b'-'
                 && d.as_bytes()[7] == b'-'
-                && d.bytes().enumerate().all(|(i, b)| i == 4 || i == 7 || b.is_ascii_digit());
+                && d.bytes()
+                    .enumerate()
+                    .all(|(i, b)| i == 4 || i == 7 || b.is_ascii_digit());
             if !ok {
-                return Err(PolicyError::Invalid { key: format!("{key}.expires"), reason: format!("expiry {d:?} is not a YYYY-MM-DD date") });
+                return Err(PolicyError::Invalid {
+                    key: format!("{key}.expires"),
+                    reason: format!("expiry {d:?} is not a YYYY-MM-DD date"),
+                });
             }
         }
-        Ok(Self { rule, path, reason, expires })
+        Ok(Self {
+            rule,
+            path,
+            reason,
+            expires,
+        })
     }
 
     fn matches(&self, f: &Finding, today: Option<&str>) -> bool {
@@ -202,7 +248,11 @@ impl Ignore {
         }
         match &self.path {
             None => true,
-            Some(g) => f.evidence.iter().filter_map(|e| e.path.as_deref()).any(|p| g.is_match(p) || g.is_match(p.trim_start_matches('/'))),
+            Some(g) => f
+                .evidence
+                .iter()
+                .filter_map(|e| e.path.as_deref())
+                .any(|p| g.is_match(p) || g.is_match(p.trim_start_matches('/'))),
         }
     }
 }
@@ -210,7 +260,11 @@ impl Ignore {
 impl Policy {
     /// Applies overrides and ignores; sorts the findings deterministically. `today` is
     /// `YYYY-MM-DD` (the caller's clock) for expiring ignores.
-    pub fn apply(&self, findings: Vec<Finding>, today: Option<&str>) -> (Vec<Finding>, Vec<Suppressed>) {
+    pub fn apply(
+        &self,
+        findings: Vec<Finding>,
+        today: Option<&str>,
+    ) -> (Vec<Finding>, Vec<Suppressed>) {
         let mut kept = Vec::new();
         let mut suppressed = Vec::new();
         for mut f in findings {
@@ -218,7 +272,10 @@ impl Policy {
                 f.severity = *s;
             }
             match self.ignores.iter().find(|i| i.matches(&f, today)) {
-                Some(i) => suppressed.push(Suppressed { finding: f, reason: i.reason.clone() }),
+                Some(i) => suppressed.push(Suppressed {
+                    finding: f,
+                    reason: i.reason.clone(),
+                }),
                 None => kept.push(f),
             }
         }
@@ -231,7 +288,15 @@ impl Policy {
     /// Whether findings fail the audit (`--fail-on`): the [`admission::decide`] verdict with
     /// `fail_on` as the deny threshold.
     pub fn fails(&self, findings: &[Finding]) -> bool {
-        admission::decide(findings, &admission::Thresholds { deny_on: self.fail_on, warn_on: None, mode: admission::Mode::Enforce }).denied()
+        admission::decide(
+            findings,
+            &admission::Thresholds {
+                deny_on: self.fail_on,
+                warn_on: None,
+                mode: admission::Mode::Enforce,
+            },
+        )
+        .denied()
     }
 }
 
@@ -246,7 +311,10 @@ mod tests {
             name: "x",
             severity: Severity::Low,
             message: String::new(),
-            evidence: vec![Evidence { path: Some(path.into()), ..Evidence::default() }],
+            evidence: vec![Evidence {
+                path: Some(path.into()),
+                ..Evidence::default()
+            }],
             remediation: "".into(),
         }
     }
@@ -255,9 +323,25 @@ mod tests {
     fn overrides_ignores_and_threshold() {
         let mut p = Policy::default();
         p.overrides.insert("FS001", Severity::High);
-        p.ignores.push(Ignore::new("ignore[0]", "fs007", Some("/src/**"), Some("vendored".into()), Some("2030-01-01".into())).unwrap());
+        p.ignores.push(
+            Ignore::new(
+                "ignore[0]",
+                "fs007",
+                Some("/src/**"),
+                Some("vendored".into()),
+                Some("2030-01-01".into()),
+            )
+            .unwrap(),
+        );
         p.fail_on = Some(Severity::High);
-        let (kept, sup) = p.apply(vec![finding("FS001", "/bin/sh"), finding("FS007", "/src/app"), finding("FS007", "/app")], Some("2026-11-27"));
+        let (kept, sup) = p.apply(
+            vec![
+                finding("FS001", "/bin/sh"),
+                finding("FS007", "/src/app"),
+                finding("FS007", "/app"),
+            ],
+            Some("2026-11-27"),
+        );
         assert_eq!(kept.len(), 2);
         assert_eq!(kept[0].severity, Severity::High);
         assert_eq!(sup.len(), 1);
@@ -275,7 +359,9 @@ mod tests {
     }
 
     fn load(t: &str) -> Result<Policy, String> {
-        PolicyFile::parse(t).and_then(PolicyFile::validate).map_err(|e| e.to_string())
+        PolicyFile::parse(t)
+            .and_then(PolicyFile::validate)
+            .map_err(|e| e.to_string())
     }
 
     #[test]
@@ -315,8 +401,19 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        let (kept, sup) = p.apply(vec![finding("FS007", "/src/app/main.go"), finding("GO005", "/app"), finding("FS001", "/bin/sh")], Some("2026-11-27"));
-        assert_eq!(kept.iter().map(|f| f.rule).collect::<Vec<_>>(), vec!["GO005"], "the GO005 ignore expired");
+        let (kept, sup) = p.apply(
+            vec![
+                finding("FS007", "/src/app/main.go"),
+                finding("GO005", "/app"),
+                finding("FS001", "/bin/sh"),
+            ],
+            Some("2026-11-27"),
+        );
+        assert_eq!(
+            kept.iter().map(|f| f.rule).collect::<Vec<_>>(),
+            vec!["GO005"],
+            "the GO005 ignore expired"
+        );
         assert_eq!(sup.len(), 2);
         assert_eq!(kept[0].severity, Severity::Low);
     }
@@ -337,7 +434,9 @@ GO001 = \"urgent\""
         )
         .unwrap_err()
         .starts_with("severity.GO001: unknown severity"));
-        assert!(load("fail_on = \"loud\"").unwrap_err().starts_with("fail_on: unknown severity"));
+        assert!(load("fail_on = \"loud\"")
+            .unwrap_err()
+            .starts_with("fail_on: unknown severity"));
         assert_eq!(
             load(
                 "[[ignore]]
@@ -360,7 +459,9 @@ expires = \"soon\""
         )
         .unwrap_err()
         .starts_with("ignore[0].expires:"));
-        assert!(load("profile = \"tiny\"").unwrap_err().starts_with("profile: unknown profile \"tiny\""));
+        assert!(load("profile = \"tiny\"")
+            .unwrap_err()
+            .starts_with("profile: unknown profile \"tiny\""));
         assert_eq!(
             load(
                 "[profiles.x]
@@ -374,7 +475,10 @@ extends = \"y\""
 failon = 1",
         )
         .unwrap_err();
-        assert!(e.starts_with("line 2, column 1: unknown field `failon`"), "{e}");
+        assert!(
+            e.starts_with("line 2, column 1: unknown field `failon`"),
+            "{e}"
+        );
         let e = load(
             "[[ignore]]
 rule = \"FS001\"

@@ -193,7 +193,10 @@ pub struct Profile {
 impl Profile {
     /// Whether the profile provides `soname` (required or optional).
     pub fn provides_library(&self, soname: &str) -> bool {
-        self.libraries.iter().chain(&self.optional_libraries).any(|l| l == soname)
+        self.libraries
+            .iter()
+            .chain(&self.optional_libraries)
+            .any(|l| l == soname)
     }
 
     /// Whether a root-relative path is content the profile provides.
@@ -228,19 +231,28 @@ impl Default for Profiles {
 pub fn builtin() -> &'static Profiles {
     static B: OnceLock<Profiles> = OnceLock::new();
     B.get_or_init(|| {
-        let specs: BTreeMap<String, ProfileSpec> = toml::from_str(BUILTIN_TOML).expect("profiles.toml parses (tested)");
-        Profiles::empty().with_specs("profiles.toml", &specs).expect("profiles.toml validates (tested)")
+        let specs: BTreeMap<String, ProfileSpec> =
+            toml::from_str(BUILTIN_TOML).expect("profiles.toml parses (tested)");
+        Profiles::empty()
+            .with_specs("profiles.toml", &specs)
+            .expect("profiles.toml validates (tested)")
     })
 }
 
 impl Profiles {
     fn empty() -> Self {
-        Self { by_name: BTreeMap::new() }
+        Self {
+            by_name: BTreeMap::new(),
+        }
     }
 
     /// Adds profiles written in TOML; `key` names the table for errors (`profiles`). A spec
     /// may extend a built-in, an earlier one or a later one in the same table.
-    pub fn with_specs(mut self, key: &str, specs: &BTreeMap<String, ProfileSpec>) -> Result<Self, PolicyError> {
+    pub fn with_specs(
+        mut self,
+        key: &str,
+        specs: &BTreeMap<String, ProfileSpec>,
+    ) -> Result<Self, PolicyError> {
         let mut pending: Vec<&String> = specs.keys().collect();
         while !pending.is_empty() {
             let before = pending.len();
@@ -248,26 +260,42 @@ impl Profiles {
             for name in pending {
                 let k = format!("{key}.{name}");
                 if name.contains(':') || name == "auto" || name.is_empty() {
-                    return Err(PolicyError::Invalid { key: k, reason: "a profile name may not be empty, \"auto\" or contain ':'".into() });
+                    return Err(PolicyError::Invalid {
+                        key: k,
+                        reason: "a profile name may not be empty, \"auto\" or contain ':'".into(),
+                    });
                 }
                 let spec = &specs[name];
                 let parent = match &spec.extends {
                     None => None,
-                    Some(e) if e == name => return Err(PolicyError::Invalid { key: format!("{k}.extends"), reason: "a profile cannot extend itself".into() }),
+                    Some(e) if e == name => {
+                        return Err(PolicyError::Invalid {
+                            key: format!("{k}.extends"),
+                            reason: "a profile cannot extend itself".into(),
+                        })
+                    }
                     Some(e) => match self.get(e) {
                         Some(p) => Some(p),
                         None if specs.contains_key(e.as_str()) => {
                             still.push(name);
                             continue;
                         }
-                        None => return Err(PolicyError::Invalid { key: format!("{k}.extends"), reason: format!("unknown profile {e:?}") }),
+                        None => {
+                            return Err(PolicyError::Invalid {
+                                key: format!("{k}.extends"),
+                                reason: format!("unknown profile {e:?}"),
+                            })
+                        }
                     },
                 };
                 let p = validate(&k, name, spec, parent.as_deref())?;
                 self.by_name.insert(name.clone(), Arc::new(p));
             }
             if still.len() == before {
-                return Err(PolicyError::Invalid { key: format!("{key}.{}.extends", still[0]), reason: "profiles extend each other in a cycle".into() });
+                return Err(PolicyError::Invalid {
+                    key: format!("{key}.{}.extends", still[0]),
+                    reason: "profiles extend each other in a cycle".into(),
+                });
             }
             pending = still;
         }
@@ -296,7 +324,10 @@ impl Profiles {
             let known: Vec<&str> = self.names().collect();
             PolicyError::Invalid {
                 key: key.to_string(),
-                reason: format!("unknown profile {name:?} (known: auto, {}; each also as NAME:nonroot)", known.join(", ")),
+                reason: format!(
+                    "unknown profile {name:?} (known: auto, {}; each also as NAME:nonroot)",
+                    known.join(", ")
+                ),
             }
         })
     }
@@ -311,10 +342,21 @@ pub enum ProfileChoice {
     Named(Arc<Profile>),
 }
 
-fn validate(key: &str, name: &str, s: &ProfileSpec, parent: Option<&Profile>) -> Result<Profile, PolicyError> {
-    let bad = |sub: &str, reason: String| PolicyError::Invalid { key: format!("{key}{sub}"), reason };
+fn validate(
+    key: &str,
+    name: &str,
+    s: &ProfileSpec,
+    parent: Option<&Profile>,
+) -> Result<Profile, PolicyError> {
+    let bad = |sub: &str, reason: String| PolicyError::Invalid {
+        key: format!("{key}{sub}"),
+        reason,
+    };
     let mut p = match parent {
-        Some(pp) => Profile { name: name.to_string(), ..pp.clone() },
+        Some(pp) => Profile {
+            name: name.to_string(),
+            ..pp.clone()
+        },
         None => Profile {
             name: name.to_string(),
             description: String::new(),
@@ -345,25 +387,43 @@ fn validate(key: &str, name: &str, s: &ProfileSpec, parent: Option<&Profile>) ->
         p.user = match u.as_str() {
             "any" => UserExpect::Any,
             "nonroot" => UserExpect::NonRoot,
-            other => return Err(bad(".user", format!("{other:?} is not \"any\" or \"nonroot\""))),
+            other => {
+                return Err(bad(
+                    ".user",
+                    format!("{other:?} is not \"any\" or \"nonroot\""),
+                ))
+            }
         };
     }
     for (i, ps) in s.path.iter().enumerate() {
         let k = format!(".path[{i}]");
         if !ps.path.starts_with('/') {
-            return Err(bad(&format!("{k}.path"), format!("{:?} is not an absolute path", ps.path)));
+            return Err(bad(
+                &format!("{k}.path"),
+                format!("{:?} is not an absolute path", ps.path),
+            ));
         }
         let kind = match ps.kind.as_deref().unwrap_or("any") {
             "file" => PathKind::File,
             "dir" => PathKind::Dir,
             "any" => PathKind::Any,
-            other => return Err(bad(&format!("{k}.kind"), format!("{other:?} is not file, dir or any"))),
+            other => {
+                return Err(bad(
+                    &format!("{k}.kind"),
+                    format!("{other:?} is not file, dir or any"),
+                ))
+            }
         };
         let mode = match &ps.mode {
             None => None,
-            Some(m) => {
-                Some(u32::from_str_radix(m, 8).ok().filter(|v| *v <= 0o7777).ok_or_else(|| bad(&format!("{k}.mode"), format!("{m:?} is not an octal mode")))?)
-            }
+            Some(m) => Some(
+                u32::from_str_radix(m, 8)
+                    .ok()
+                    .filter(|v| *v <= 0o7777)
+                    .ok_or_else(|| {
+                        bad(&format!("{k}.mode"), format!("{m:?} is not an octal mode"))
+                    })?,
+            ),
         };
         let rel = ps.path.trim_matches('/').to_string();
         let e = PathExpect {
@@ -382,15 +442,38 @@ fn validate(key: &str, name: &str, s: &ProfileSpec, parent: Option<&Profile>) ->
         }
     }
     for (i, a) in s.users.iter().enumerate() {
-        let uid = a.uid.ok_or_else(|| bad(&format!(".users[{i}].uid"), "missing".into()))?;
-        merge_account(&mut p.users, Account { name: a.name.clone(), id: uid, gid: a.gid, home: a.home.clone() });
+        let uid = a
+            .uid
+            .ok_or_else(|| bad(&format!(".users[{i}].uid"), "missing".into()))?;
+        merge_account(
+            &mut p.users,
+            Account {
+                name: a.name.clone(),
+                id: uid,
+                gid: a.gid,
+                home: a.home.clone(),
+            },
+        );
     }
     for (i, g) in s.groups.iter().enumerate() {
         if g.uid.is_some() || g.home.is_some() {
-            return Err(bad(&format!(".groups[{i}]"), "a group has only name and gid".into()));
+            return Err(bad(
+                &format!(".groups[{i}]"),
+                "a group has only name and gid".into(),
+            ));
         }
-        let gid = g.gid.ok_or_else(|| bad(&format!(".groups[{i}].gid"), "missing".into()))?;
-        merge_account(&mut p.groups, Account { name: g.name.clone(), id: gid, gid: None, home: None });
+        let gid = g
+            .gid
+            .ok_or_else(|| bad(&format!(".groups[{i}].gid"), "missing".into()))?;
+        merge_account(
+            &mut p.groups,
+            Account {
+                name: g.name.clone(),
+                id: gid,
+                gid: None,
+                home: None,
+            },
+        );
     }
     for (k, v) in &s.env {
         let v = (v != "*").then(|| v.clone());
@@ -440,14 +523,28 @@ mod tests {
         assert_eq!(b.names().collect::<Vec<_>>(), vec!["base", "cc", "static"]);
         let st = b.get("static").unwrap();
         assert!(st.static_only && st.libraries.is_empty() && st.user == UserExpect::Any);
-        assert!(st.paths.iter().any(|p| p.path == "tmp" && p.mode == Some(0o1777)));
-        assert!(st.owns("/etc/passwd") && st.owns("usr/share/zoneinfo/Europe/Berlin") && !st.owns("app"));
+        assert!(st
+            .paths
+            .iter()
+            .any(|p| p.path == "tmp" && p.mode == Some(0o1777)));
+        assert!(
+            st.owns("/etc/passwd")
+                && st.owns("usr/share/zoneinfo/Europe/Berlin")
+                && !st.owns("app")
+        );
         let cc = b.get("cc:nonroot").unwrap();
         assert_eq!(cc.name, "cc:nonroot");
         assert_eq!(cc.user, UserExpect::NonRoot);
         assert!(!cc.static_only);
-        assert!(cc.provides_library("libc.so.6") && cc.provides_library("libstdc++.so.6") && cc.provides_library("libmvec.so.1"));
-        assert!(cc.packages.contains(&"tzdata".to_string()) && cc.packages.contains(&"libstdc++6".to_string()));
+        assert!(
+            cc.provides_library("libc.so.6")
+                && cc.provides_library("libstdc++.so.6")
+                && cc.provides_library("libmvec.so.1")
+        );
+        assert!(
+            cc.packages.contains(&"tzdata".to_string())
+                && cc.packages.contains(&"libstdc++6".to_string())
+        );
         assert_eq!(cc.users.len(), 3);
         assert!(cc.owns("usr/lib/x86_64-linux-gnu/gconv/UTF-16.so"));
         let base = b.get("base").unwrap();
@@ -473,19 +570,42 @@ mod tests {
         let ps = Profiles::default().with_specs("profiles", &specs).unwrap();
         let app = ps.get("app").unwrap();
         assert_eq!(app.user, UserExpect::NonRoot);
-        assert!(app.packages.contains(&"corp-ca".into()) && app.packages.contains(&"tzdata".into()));
+        assert!(
+            app.packages.contains(&"corp-ca".into()) && app.packages.contains(&"tzdata".into())
+        );
         assert!(app.paths.iter().any(|p| p.path == "srv/data"));
-        assert!(matches!(ps.choose("--profile", "auto").unwrap(), ProfileChoice::Auto));
+        assert!(matches!(
+            ps.choose("--profile", "auto").unwrap(),
+            ProfileChoice::Auto
+        ));
 
         let bad = |t: &str| {
             let specs: BTreeMap<String, ProfileSpec> = toml::from_str(t).unwrap();
-            Profiles::default().with_specs("profiles", &specs).unwrap_err().to_string()
+            Profiles::default()
+                .with_specs("profiles", &specs)
+                .unwrap_err()
+                .to_string()
         };
-        assert_eq!(bad("[x]\nextends = \"nope\""), "profiles.x.extends: unknown profile \"nope\"");
-        assert_eq!(bad("[x]\n[[x.path]]\npath = \"/tmp\"\nmode = \"9\""), "profiles.x.path[0].mode: \"9\" is not an octal mode");
-        assert_eq!(bad("[x]\nowns = [\"a/[\"]").split(':').next().unwrap(), "profiles.x.owns[0]");
+        assert_eq!(
+            bad("[x]\nextends = \"nope\""),
+            "profiles.x.extends: unknown profile \"nope\""
+        );
+        assert_eq!(
+            bad("[x]\n[[x.path]]\npath = \"/tmp\"\nmode = \"9\""),
+            "profiles.x.path[0].mode: \"9\" is not an octal mode"
+        );
+        assert_eq!(
+            bad("[x]\nowns = [\"a/[\"]").split(':').next().unwrap(),
+            "profiles.x.owns[0]"
+        );
         assert!(bad("[a]\nextends = \"b\"\n[b]\nextends = \"a\"").contains("cycle"));
-        let e = Profiles::default().choose("--profile", "distroless").unwrap_err().to_string();
-        assert!(e.starts_with("--profile: unknown profile \"distroless\""), "{e}");
+        let e = Profiles::default()
+            .choose("--profile", "distroless")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("--profile: unknown profile \"distroless\""),
+            "{e}"
+        );
     }
 }

@@ -44,7 +44,8 @@ impl Tar {
     fn with_data(mut self, name: &str, typ: u8, data: &[u8], mode: u32) -> Self {
         self.header(name, typ, data.len() as u64, mode, "");
         self.buf.extend_from_slice(data);
-        self.buf.extend(std::iter::repeat_n(0, (512 - data.len() % 512) % 512));
+        self.buf
+            .extend(std::iter::repeat_n(0, (512 - data.len() % 512) % 512));
         self
     }
 
@@ -123,13 +124,20 @@ impl MemStore {
             "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cd.to_string(), "size": cfg_bytes.len()},
             "layers": descs,
         });
-        Self { blobs, root: serde_json::to_vec(&manifest).unwrap() }
+        Self {
+            blobs,
+            root: serde_json::to_vec(&manifest).unwrap(),
+        }
     }
 
     /// Replaces a layer blob's bytes without touching the manifest (a corrupted store).
     pub(crate) fn tamper(&mut self, index: usize, f: impl FnOnce(&mut Vec<u8>)) {
         let m: serde_json::Value = serde_json::from_slice(&self.root).unwrap();
-        let d: Digest = m["layers"][index]["digest"].as_str().unwrap().parse().unwrap();
+        let d: Digest = m["layers"][index]["digest"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
         f(self.blobs.get_mut(&d).unwrap());
     }
 }
@@ -144,11 +152,22 @@ impl BlobStore for MemStore {
     }
 
     fn root(&self) -> Result<RootObject, SourceError> {
-        Ok(RootObject { bytes: self.root.clone(), media_type: None, digest: None, synthetic: false })
+        Ok(RootObject {
+            bytes: self.root.clone(),
+            media_type: None,
+            digest: None,
+            synthetic: false,
+        })
     }
 
     fn open(&self, desc: &Descriptor) -> Result<Box<dyn Read + Send + '_>, SourceError> {
-        let b = self.blobs.get(&desc.digest).ok_or_else(|| SourceError::MissingBlob { digest: desc.digest.clone(), location: "memory".into() })?;
+        let b = self
+            .blobs
+            .get(&desc.digest)
+            .ok_or_else(|| SourceError::MissingBlob {
+                digest: desc.digest.clone(),
+                location: "memory".into(),
+            })?;
         Ok(Box::new(&b[..]))
     }
 }
@@ -173,12 +192,27 @@ impl XorShift {
 
 /// A fixture built by `make -C testdata fixtures`; fails loudly when it is missing.
 pub(crate) fn fixture(rel: &str) -> std::path::PathBuf {
-    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/out").join(rel);
-    assert!(p.exists(), "{} is missing: run `make -C testdata fixtures` first", p.display());
+    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../testdata/out")
+        .join(rel);
+    assert!(
+        p.exists(),
+        "{} is missing: run `make -C testdata fixtures` first",
+        p.display()
+    );
     p
 }
 
 /// A layer entry with default ownership and mode 0644, no facts.
 pub(crate) fn entry(path: &str, kind: crate::layer::EntryKind, size: u64) -> crate::layer::Entry {
-    crate::layer::Entry { path: path.into(), kind, mode: 0o644, uid: 0, gid: 0, size, capabilities: false, facts: None }
+    crate::layer::Entry {
+        path: path.into(),
+        kind,
+        mode: 0o644,
+        uid: 0,
+        gid: 0,
+        size,
+        capabilities: false,
+        facts: None,
+    }
 }

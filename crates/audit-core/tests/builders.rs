@@ -16,7 +16,12 @@ use audit_core::source::{self, PlatformChoice};
 fn audit(rel: &str) -> Report {
     let spec = common::out(rel).display().to_string();
     let src = source::open_local(&spec).unwrap_or_else(|e| panic!("{spec}: {e}"));
-    let mut r = Auditor::builder().platform(PlatformChoice::Default).today("2026-11-27").build().audit(&src, &spec).unwrap_or_else(|e| panic!("{spec}: {e}"));
+    let mut r = Auditor::builder()
+        .platform(PlatformChoice::Default)
+        .today("2026-11-27")
+        .build()
+        .audit(&src, &spec)
+        .unwrap_or_else(|e| panic!("{spec}: {e}"));
     assert_eq!(r.len(), 1);
     r.remove(0)
 }
@@ -34,8 +39,8 @@ const IMAGES: &[(&str, &str)] = &[
 /// `go mod download` leave /go/bin and /go/pkg/mod (FS006, FS004), ENV GOPATH/GOCACHE
 /// (CFG005) and no labels (CFG008).
 const COMMON: &[&str] = &[
-    "CFG005", "CFG008", "FS001", "FS002", "FS004", "FS006", "FS007", "FS009", "HIST001", "HIST002", "HIST003", "HIST004", "HIST005", "HIST006", "HIST007",
-    "SEC002", "SEC003", "SEC004",
+    "CFG005", "CFG008", "FS001", "FS002", "FS004", "FS006", "FS007", "FS009", "HIST001", "HIST002",
+    "HIST003", "HIST004", "HIST005", "HIST006", "HIST007", "SEC002", "SEC003", "SEC004",
 ];
 
 fn rules(r: &Report) -> BTreeSet<&'static str> {
@@ -69,14 +74,23 @@ fn every_builder_yields_the_expected_findings() {
 fn history_forms_are_read_per_builder() {
     for (name, rel) in IMAGES {
         let r = audit(rel);
-        let msg = |rule: &str| of(&r, rule).iter().map(|f| f.message.clone()).collect::<Vec<_>>().join(" | ");
+        let msg = |rule: &str| {
+            of(&r, rule)
+                .iter()
+                .map(|f| f.message.clone())
+                .collect::<Vec<_>>()
+                .join(" | ")
+        };
         // HIST007: BuildKit records the URL; the classic builder and buildah record only
         // `ADD <content hash> in DEST` for a URL.
         let h7 = msg("HIST007");
         if *name == "buildkit" {
             assert!(h7.contains("ADD http://127.0.0.1:"), "{name}: {h7}");
         } else {
-            assert!(h7.contains("recorded only its content hash"), "{name}: {h7}");
+            assert!(
+                h7.contains("recorded only its content hash"),
+                "{name}: {h7}"
+            );
         }
         // HIST005: `COPY . .` in BuildKit form; `COPY dir:<hash> in /src` elsewhere, found by
         // the layer holding go.mod with the sources.
@@ -84,7 +98,10 @@ fn history_forms_are_read_per_builder() {
         if *name == "buildkit" {
             assert!(h5.contains("(COPY . .)"), "{name}: {h5}");
         } else {
-            assert!(h5.contains("go.mod and sources in one layer"), "{name}: {h5}");
+            assert!(
+                h5.contains("go.mod and sources in one layer"),
+                "{name}: {h5}"
+            );
         }
         // HIST002 on the piped download only, not on the verified one.
         let h2 = of(&r, "HIST002");
@@ -93,14 +110,24 @@ fn history_forms_are_read_per_builder() {
         // HIST003 on the VERSION endpoint and on @latest; HIST001 on golang-go only.
         assert_eq!(of(&r, "HIST003").len(), 2, "{name}: {}", msg("HIST003"));
         let h1 = msg("HIST001");
-        assert!(h1.contains("(golang-go)") && !h1.contains("golang-github"), "{name}: {h1}");
+        assert!(
+            h1.contains("(golang-go)") && !h1.contains("golang-github"),
+            "{name}: {h1}"
+        );
         // SEC003: the two RUN steps after `ARG GITHUB_TOKEN`, masked.
         let s3 = of(&r, "SEC003");
         assert_eq!(s3.len(), 2, "{name}: {}", msg("SEC003"));
         for f in s3 {
-            assert!(f.message.contains("ghp_…(40 chars)"), "{name}: {}", f.message);
+            assert!(
+                f.message.contains("ghp_…(40 chars)"),
+                "{name}: {}",
+                f.message
+            );
             let cb = &f.evidence[0].history.as_ref().unwrap().created_by;
-            assert!(cb.contains("GITHUB_TOKEN=ghp_…(40 chars)") && !cb.contains("R8q7"), "{name}: {cb}");
+            assert!(
+                cb.contains("GITHUB_TOKEN=ghp_…(40 chars)") && !cb.contains("R8q7"),
+                "{name}: {cb}"
+            );
         }
     }
 }
@@ -117,7 +144,14 @@ fn deleted_credential_is_found_in_layered_builds() {
         assert_eq!(e.path.as_deref(), Some("/root/.netrc"), "{name}");
         let added = e.layer.as_ref().unwrap().index;
         assert_eq!(e.visibility, Visibility::DeletedIn(added + 1), "{name}");
-        assert!(e.history.as_ref().unwrap().created_by.contains("printf 'machine git.example.com"), "{name}");
+        assert!(
+            e.history
+                .as_ref()
+                .unwrap()
+                .created_by
+                .contains("printf 'machine git.example.com"),
+            "{name}"
+        );
     }
 }
 
@@ -129,17 +163,30 @@ fn deleted_credential_is_found_in_layered_builds() {
 fn squashed_build_does_not_blame_cmd() {
     let r = audit("images/real-buildah-squash");
     assert_eq!(r.layers.len(), 1);
-    assert_eq!(r.layers[0].created_by, None, "a squashed layer has no single step");
+    assert_eq!(
+        r.layers[0].created_by, None,
+        "a squashed layer has no single step"
+    );
     for f in &r.findings {
         for e in &f.evidence {
             if let Some(h) = &e.history {
-                assert!(!h.created_by.contains("CMD"), "{} blames CMD: {}", f.rule, f.message);
+                assert!(
+                    !h.created_by.contains("CMD"),
+                    "{} blames CMD: {}",
+                    f.rule,
+                    f.message
+                );
             }
         }
     }
     let h4 = &of(&r, "HIST004")[0].evidence[0];
     assert_eq!(h4.layer.as_ref().map(|l| l.index), Some(0));
-    assert!(h4.history.as_ref().unwrap().created_by.contains("go install"));
+    assert!(h4
+        .history
+        .as_ref()
+        .unwrap()
+        .created_by
+        .contains("go install"));
     let fs6 = &of(&r, "FS006")[0].evidence[0];
     assert!(fs6.history.is_none() && fs6.layer.is_some(), "{fs6:?}");
 }

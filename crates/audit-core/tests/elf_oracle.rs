@@ -38,7 +38,10 @@ fn corpus() -> Vec<PathBuf> {
             let p = e.unwrap().path();
             if p.is_dir() {
                 stack.push(p);
-            } else if std::fs::read(&p).map(|b| b.starts_with(b"\x7fELF")).unwrap_or(false) {
+            } else if std::fs::read(&p)
+                .map(|b| b.starts_with(b"\x7fELF"))
+                .unwrap_or(false)
+            {
                 v.push(p);
             }
         }
@@ -66,7 +69,9 @@ fn inspect(p: &Path, sparse: bool) -> ElfInfo {
     };
     let size = std::fs::metadata(p).unwrap().len();
     let mut f = std::fs::File::open(p).unwrap();
-    let facts = inspect_reader("x", size, &mut f, &limits, chunk).unwrap().expect("ELF facts");
+    let facts = inspect_reader("x", size, &mut f, &limits, chunk)
+        .unwrap()
+        .expect("ELF facts");
     if let Some(e) = &facts.elf_error {
         panic!("{}: {e}", p.display());
     }
@@ -101,7 +106,11 @@ fn bracket(line: &str) -> Option<String> {
 
 fn readelf(p: &Path) -> Readelf {
     let (ok, out, err) = common::run(Command::new("readelf").args(["-hldSVnW"]).arg(p));
-    assert!(ok || !out.is_empty(), "readelf failed on {}: {err}", p.display());
+    assert!(
+        ok || !out.is_empty(),
+        "readelf failed on {}: {err}",
+        p.display()
+    );
     let mut r = Readelf::default();
     let mut section = "";
     let mut cur_file: Option<String> = None;
@@ -115,28 +124,39 @@ fn readelf(p: &Path) -> Readelf {
             section = "verdef";
             continue;
         }
-        if t.starts_with("Version symbols section") || t.starts_with("Displaying notes") || t.is_empty() {
+        if t.starts_with("Version symbols section")
+            || t.starts_with("Displaying notes")
+            || t.is_empty()
+        {
             section = "";
         }
         if let Some(v) = t.strip_prefix("Type:") {
             r.e_type = v.split_whitespace().next().unwrap_or("").to_string();
         }
         if t.starts_with("[Requesting program interpreter:") {
-            r.interp = t.trim_start_matches("[Requesting program interpreter: ").strip_suffix(']').map(str::to_string);
+            r.interp = t
+                .trim_start_matches("[Requesting program interpreter: ")
+                .strip_suffix(']')
+                .map(str::to_string);
         }
         if t.contains("(NEEDED)") {
             r.needed.push(bracket(t).unwrap());
         }
         if t.contains("(RPATH)") {
-            r.rpath.extend(bracket(t).unwrap().split(':').map(str::to_string));
+            r.rpath
+                .extend(bracket(t).unwrap().split(':').map(str::to_string));
         }
         if t.contains("(RUNPATH)") {
-            r.runpath.extend(bracket(t).unwrap().split(':').map(str::to_string));
+            r.runpath
+                .extend(bracket(t).unwrap().split(':').map(str::to_string));
         }
         if t.contains("(SONAME)") {
             r.soname = bracket(t);
         }
-        if t.contains("(BIND_NOW)") || (t.contains("(FLAGS)") && t.contains("BIND_NOW")) || (t.contains("(FLAGS_1)") && t.contains(" NOW")) {
+        if t.contains("(BIND_NOW)")
+            || (t.contains("(FLAGS)") && t.contains("BIND_NOW"))
+            || (t.contains("(FLAGS_1)") && t.contains(" NOW"))
+        {
             r.bind_now = true;
         }
         if t.contains("(FLAGS_1)") && t.contains("PIE") {
@@ -146,7 +166,8 @@ fn readelf(p: &Path) -> Readelf {
             r.relro = true;
         }
         if t.starts_with("GNU_STACK") {
-            r.stack_exec = Some(t.contains(" RWE ") || t.split_whitespace().any(|w| w == "RWE" || w == "E"));
+            r.stack_exec =
+                Some(t.contains(" RWE ") || t.split_whitespace().any(|w| w == "RWE" || w == "E"));
         }
         if t.starts_with('[') && t.contains(']') {
             let cols: Vec<&str> = t[t.find(']').unwrap() + 1..].split_whitespace().collect();
@@ -169,7 +190,10 @@ fn readelf(p: &Path) -> Readelf {
                     r.verneed.entry(name.clone()).or_default();
                     cur_file = Some(name);
                 } else if let (Some(n), Some(f)) = (t.split("Name: ").nth(1), &cur_file) {
-                    r.verneed.get_mut(f).unwrap().push(n.split_whitespace().next().unwrap().to_string());
+                    r.verneed
+                        .get_mut(f)
+                        .unwrap()
+                        .push(n.split_whitespace().next().unwrap().to_string());
                 }
             }
             "verdef" => {
@@ -189,7 +213,10 @@ fn compare_elf(p: &Path, e: &ElfInfo, r: &Readelf, mode: &str) -> Vec<String> {
     let mut bad = Vec::new();
     let mut check = |what: &str, ours: String, theirs: String| {
         if ours != theirs {
-            bad.push(format!("{} [{mode}] {what}: imgaudit {ours:?} vs readelf {theirs:?}", p.display()));
+            bad.push(format!(
+                "{} [{mode}] {what}: imgaudit {ours:?} vs readelf {theirs:?}",
+                p.display()
+            ));
         }
     };
     let e_type = match e.e_type {
@@ -199,22 +226,52 @@ fn compare_elf(p: &Path, e: &ElfInfo, r: &Readelf, mode: &str) -> Vec<String> {
         _ => "?",
     };
     check("e_type", e_type.into(), r.e_type.clone());
-    check("interpreter", format!("{:?}", e.interpreter), format!("{:?}", r.interp));
-    check("needed", format!("{:?}", e.needed), format!("{:?}", r.needed));
+    check(
+        "interpreter",
+        format!("{:?}", e.interpreter),
+        format!("{:?}", r.interp),
+    );
+    check(
+        "needed",
+        format!("{:?}", e.needed),
+        format!("{:?}", r.needed),
+    );
     check("rpath", format!("{:?}", e.rpath), format!("{:?}", r.rpath));
-    check("runpath", format!("{:?}", e.runpath), format!("{:?}", r.runpath));
-    check("soname", format!("{:?}", e.soname), format!("{:?}", r.soname));
+    check(
+        "runpath",
+        format!("{:?}", e.runpath),
+        format!("{:?}", r.runpath),
+    );
+    check(
+        "soname",
+        format!("{:?}", e.soname),
+        format!("{:?}", r.soname),
+    );
     check("bind_now", e.bind_now.to_string(), r.bind_now.to_string());
     check(
         "relro",
-        (e.relro != audit_core::inspect::elf::Relro::None && e.relro != audit_core::inspect::elf::Relro::NotApplicable).to_string(),
+        (e.relro != audit_core::inspect::elf::Relro::None
+            && e.relro != audit_core::inspect::elf::Relro::NotApplicable)
+            .to_string(),
         r.relro.to_string(),
     );
-    check("nx_stack", e.nx_stack.to_string(), r.stack_exec.is_some_and(|x| !x).to_string());
+    check(
+        "nx_stack",
+        e.nx_stack.to_string(),
+        r.stack_exec.is_some_and(|x| !x).to_string(),
+    );
     check("symtab", e.symtab.to_string(), r.symtab.to_string());
     check("dwarf", e.debug.dwarf.to_string(), r.dwarf.to_string());
-    check("gnu build id", format!("{:?}", e.build_id), format!("{:?}", r.gnu_build_id));
-    let ours: BTreeMap<String, Vec<String>> = e.version_needs.iter().map(|n| (n.file.clone(), n.versions.clone())).collect();
+    check(
+        "gnu build id",
+        format!("{:?}", e.build_id),
+        format!("{:?}", r.gnu_build_id),
+    );
+    let ours: BTreeMap<String, Vec<String>> = e
+        .version_needs
+        .iter()
+        .map(|n| (n.file.clone(), n.versions.clone()))
+        .collect();
     let mut theirs = r.verneed.clone();
     for v in theirs.values_mut() {
         v.sort();
@@ -223,13 +280,25 @@ fn compare_elf(p: &Path, e: &ElfInfo, r: &Readelf, mode: &str) -> Vec<String> {
     for v in ours_sorted.values_mut() {
         v.sort();
     }
-    check("version needs", format!("{ours_sorted:?}"), format!("{theirs:?}"));
-    check("version defs", format!("{:?}", e.version_defs), format!("{:?}", r.verdef));
+    check(
+        "version needs",
+        format!("{ours_sorted:?}"),
+        format!("{theirs:?}"),
+    );
+    check(
+        "version defs",
+        format!("{:?}", e.version_defs),
+        format!("{:?}", r.verdef),
+    );
     if r.pie_flag {
         check("pie", e.pie.to_string(), "true".into());
     }
     if !e.incomplete.is_empty() {
-        bad.push(format!("{} [{mode}] incomplete facts: {:?}", p.display(), e.incomplete));
+        bad.push(format!(
+            "{} [{mode}] incomplete facts: {:?}",
+            p.display(),
+            e.incomplete
+        ));
     }
     bad
 }
@@ -251,18 +320,30 @@ fn elf_facts_match_readelf_and_go_version_m() {
             let label = p.display().to_string();
             match (gv_ok && !gv_out.is_empty(), e.go.as_ref()) {
                 (true, Some(g)) => {
-                    let ours = g.build_info.as_ref().map(|b| b.render_go_version_m(&label)).unwrap_or_default();
-                    let src_ok = matches!(g.source, Some(BuildInfoSource::Section | BuildInfoSource::Segment));
+                    let ours = g
+                        .build_info
+                        .as_ref()
+                        .map(|b| b.render_go_version_m(&label))
+                        .unwrap_or_default();
+                    let src_ok = matches!(
+                        g.source,
+                        Some(BuildInfoSource::Section | BuildInfoSource::Segment)
+                    );
                     if ours != gv_out || !src_ok {
                         failures
                             .push(format!("{label} [{mode}] build info differs from go version -m:\n--- go\n{gv_out}--- imgaudit ({:?})\n{ours}", g.source));
                     }
                     go_checked += 1;
                 }
-                (true, None) => failures.push(format!("{label} [{mode}] go version -m reads it but imgaudit says not Go")),
+                (true, None) => failures.push(format!(
+                    "{label} [{mode}] go version -m reads it but imgaudit says not Go"
+                )),
                 (false, Some(g)) => {
                     // Go cannot read it: ours must say why (removed blob, recovered or not).
-                    if matches!(g.source, Some(BuildInfoSource::Section | BuildInfoSource::Segment)) {
+                    if matches!(
+                        g.source,
+                        Some(BuildInfoSource::Section | BuildInfoSource::Segment)
+                    ) {
                         failures.push(format!("{label} [{mode}] imgaudit read a build-info blob go version -m does not see"));
                     }
                 }
@@ -270,8 +351,16 @@ fn elf_facts_match_readelf_and_go_version_m() {
             }
         }
     }
-    assert!(failures.is_empty(), "{} disagreements:\n{}", failures.len(), failures.join("\n"));
-    assert!(go_checked >= 20, "only {go_checked} Go build infos compared");
+    assert!(
+        failures.is_empty(),
+        "{} disagreements:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    assert!(
+        go_checked >= 20,
+        "only {go_checked} Go build infos compared"
+    );
     eprintln!("compared {elf_checked} ELF inspections with readelf and {go_checked} build infos with go version -m");
 }
 
@@ -298,13 +387,22 @@ fn build_info_recovered_after_objcopy() {
 /// table where one exists.
 #[test]
 fn go_package_use_from_pclntab() {
-    for name in ["app-static", "app-unstripped", "app-cgo-glibc", "app-race", "tool"] {
+    for name in [
+        "app-static",
+        "app-unstripped",
+        "app-cgo-glibc",
+        "app-race",
+        "tool",
+    ] {
         let p = common::out(&format!("bin/{name}"));
         let whole = inspect(&p, false).go.unwrap().uses.expect("pclntab read");
         let sparse = inspect(&p, true).go.unwrap().uses.expect("pclntab read");
         assert_eq!(whole, sparse, "{name}");
         if name.starts_with("app") {
-            assert!(whole.crypto_tls && whole.time_load_location && !whole.time_tzdata, "{name}: {whole:?}");
+            assert!(
+                whole.crypto_tls && whole.time_load_location && !whole.time_tzdata,
+                "{name}: {whole:?}"
+            );
         }
         if name == "app-race" {
             assert!(whole.race);

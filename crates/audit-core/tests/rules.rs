@@ -19,8 +19,17 @@ fn audit_with(spec: &str, platform: PlatformChoice) -> Vec<Report> {
 
 fn audit_profile(spec: &str, platform: PlatformChoice, profile: Option<&str>) -> Vec<Report> {
     let src = source::open_local(spec).unwrap_or_else(|e| panic!("{spec}: {e}"));
-    let settings = RuleSettings { profile: profile.map(|p| profile::builtin().choose("--profile", p).unwrap()), ..RuleSettings::default() };
-    Auditor::builder().platform(platform).settings(settings).today("2026-11-27").build().audit(&src, spec).unwrap_or_else(|e| panic!("{spec}: {e}"))
+    let settings = RuleSettings {
+        profile: profile.map(|p| profile::builtin().choose("--profile", p).unwrap()),
+        ..RuleSettings::default()
+    };
+    Auditor::builder()
+        .platform(platform)
+        .settings(settings)
+        .today("2026-11-27")
+        .build()
+        .audit(&src, spec)
+        .unwrap_or_else(|e| panic!("{spec}: {e}"))
 }
 
 fn fired(r: &Report) -> BTreeSet<&'static str> {
@@ -34,15 +43,21 @@ fn image(name: &str) -> String {
 /// (fixture, rules it must fire — exactly).
 const CASES: &[(&str, &[&str])] = &[
     ("clean", &[]),
-    ("go-rules", &["GO001", "GO003", "GO004", "GO005", "GO006", "GO007", "GO008", "GO009", "GO010", "GO011", "GO012"]),
+    (
+        "go-rules",
+        &[
+            "GO001", "GO003", "GO004", "GO005", "GO006", "GO007", "GO008", "GO009", "GO010",
+            "GO011", "GO012",
+        ],
+    ),
     ("go-libs", &["GO002"]),
     ("go-oldglibc", &["GO002"]),
     ("musl", &["GO001"]),
     (
         "fs-rules",
         &[
-            "FS001", "FS002", "FS003", "FS004", "FS005", "FS006", "FS007", "FS008", "FS009", "FS010", "FS011", "FS012", "FS013", "FS014", "GO005", "GO006",
-            "GO008", "HIST004",
+            "FS001", "FS002", "FS003", "FS004", "FS005", "FS006", "FS007", "FS008", "FS009",
+            "FS010", "FS011", "FS012", "FS013", "FS014", "GO005", "GO006", "GO008", "HIST004",
         ],
     ),
     ("cfg-root", &["CFG001", "CFG007", "CFG008"]),
@@ -58,7 +73,12 @@ const CASES: &[(&str, &[&str])] = &[
     ("dl-cc", &[]),
     ("sec-rules", &["SEC001", "SEC002", "SEC003", "SEC004"]),
     ("sec-decoys", &[]),
-    ("hist-rules", &["HIST001", "HIST002", "HIST003", "HIST004", "HIST005", "HIST006", "HIST007"]),
+    (
+        "hist-rules",
+        &[
+            "HIST001", "HIST002", "HIST003", "HIST004", "HIST005", "HIST006", "HIST007",
+        ],
+    ),
 ];
 
 /// (fixture, profile, rules it must fire — exactly).
@@ -66,15 +86,27 @@ const DL_CASES: &[(&str, &str, &[&str])] = &[
     ("clean", "auto", &[]),
     ("clean", "static", &[]),
     ("clean", "static:nonroot", &[]),
-    ("dl-static-gaps", "static:nonroot", &["CFG001", "FS010", "FS011", "DL001"]),
-    ("dl-static-gaps", "static", &["CFG001", "FS010", "FS011", "DL001"]),
+    (
+        "dl-static-gaps",
+        "static:nonroot",
+        &["CFG001", "FS010", "FS011", "DL001"],
+    ),
+    (
+        "dl-static-gaps",
+        "static",
+        &["CFG001", "FS010", "FS011", "DL001"],
+    ),
     ("dl-extra", "auto", &["FS001", "DL002", "DL003"]),
     ("dl-base", "auto", &[]),
     ("dl-base", "base:nonroot", &[]),
     ("dl-base", "static:nonroot", &["DL001", "DL002", "DL003"]),
     ("dl-cc", "auto", &[]),
     ("dl-cc", "base:nonroot", &["DL001", "DL002"]),
-    ("cfg-root", "static:nonroot", &["CFG001", "CFG007", "CFG008", "DL001"]),
+    (
+        "cfg-root",
+        "static:nonroot",
+        &["CFG001", "CFG007", "CFG008", "DL001"],
+    ),
 ];
 
 #[test]
@@ -85,9 +117,14 @@ fn each_fixture_fires_exactly_its_rules_under_a_profile() {
         let got = fired(&reports[0]);
         let want: BTreeSet<&str> = want.iter().copied().collect();
         if got != want {
-            failures.push(format!("{name} --profile {profile}: fired {got:?}, expected {want:?}"));
+            failures.push(format!(
+                "{name} --profile {profile}: fired {got:?}, expected {want:?}"
+            ));
         }
-        assert!(reports[0].profile.is_some(), "{name}: the report carries the profile comparison");
+        assert!(
+            reports[0].profile.is_some(),
+            "{name}: the report carries the profile comparison"
+        );
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
@@ -95,8 +132,17 @@ fn each_fixture_fires_exactly_its_rules_under_a_profile() {
 /// What DL001 reports on the static image that lacks everything, one fact per finding.
 #[test]
 fn dl001_names_each_missing_fact() {
-    let r = &audit_profile(&image("dl-static-gaps"), PlatformChoice::Default, Some("static:nonroot"))[0];
-    let msgs: Vec<&str> = r.findings.iter().filter(|f| f.rule == "DL001").map(|f| f.message.as_str()).collect();
+    let r = &audit_profile(
+        &image("dl-static-gaps"),
+        PlatformChoice::Default,
+        Some("static:nonroot"),
+    )[0];
+    let msgs: Vec<&str> = r
+        .findings
+        .iter()
+        .filter(|f| f.rule == "DL001")
+        .map(|f| f.message.as_str())
+        .collect();
     for want in [
         "CA certificate bundle /etc/ssl/certs/ca-certificates.crt is missing",
         "time zone database (tzdata) /usr/share/zoneinfo is missing",
@@ -107,11 +153,21 @@ fn dl001_names_each_missing_fact() {
         "the image runs as root (User is \"0\")",
         "dpkg metadata (/var/lib/dpkg/status.d/) of 1 package is missing: tzdata",
     ] {
-        assert!(msgs.iter().any(|m| m.contains(want)), "no DL001 saying {want:?} in {msgs:#?}");
+        assert!(
+            msgs.iter().any(|m| m.contains(want)),
+            "no DL001 saying {want:?} in {msgs:#?}"
+        );
     }
     // The root variant does not ask for a non-root user.
-    let r = &audit_profile(&image("dl-static-gaps"), PlatformChoice::Default, Some("static"))[0];
-    assert!(!r.findings.iter().any(|f| f.rule == "DL001" && f.message.contains("runs as root")));
+    let r = &audit_profile(
+        &image("dl-static-gaps"),
+        PlatformChoice::Default,
+        Some("static"),
+    )[0];
+    assert!(!r
+        .findings
+        .iter()
+        .any(|f| f.rule == "DL001" && f.message.contains("runs as root")));
 }
 
 #[test]
@@ -119,52 +175,133 @@ fn auto_profile_and_rebase_estimate() {
     let r = &audit_profile(&image("dl-cc"), PlatformChoice::Default, Some("auto"))[0];
     let p = r.profile.as_ref().unwrap();
     assert_eq!(p.name, "cc:nonroot");
-    assert!(p.reason.as_deref().unwrap().contains("C++ runtime"), "{:?}", p.reason);
+    assert!(
+        p.reason.as_deref().unwrap().contains("C++ runtime"),
+        "{:?}",
+        p.reason
+    );
     let r = &audit_profile(&image("dl-base"), PlatformChoice::Default, Some("auto"))[0];
     assert_eq!(r.profile.as_ref().unwrap().name, "base:nonroot");
-    let r = &audit_profile(&image("dl-static-gaps"), PlatformChoice::Default, Some("auto"))[0];
-    assert_eq!(r.profile.as_ref().unwrap().name, "static", "runs as root: the root variant");
+    let r = &audit_profile(
+        &image("dl-static-gaps"),
+        PlatformChoice::Default,
+        Some("auto"),
+    )[0];
+    assert_eq!(
+        r.profile.as_ref().unwrap().name,
+        "static",
+        "runs as root: the root variant"
+    );
 
     // dl-base on static: glibc and OpenSSL are extra; the app needs glibc, nothing needs OpenSSL.
-    let r = &audit_profile(&image("dl-base"), PlatformChoice::Default, Some("static:nonroot"))[0];
-    let dl1: Vec<&str> = r.findings.iter().filter(|f| f.rule == "DL001").map(|f| f.message.as_str()).collect();
-    assert!(dl1.iter().any(|m| m.contains("/app is dynamically linked")), "{dl1:?}");
+    let r = &audit_profile(
+        &image("dl-base"),
+        PlatformChoice::Default,
+        Some("static:nonroot"),
+    )[0];
+    let dl1: Vec<&str> = r
+        .findings
+        .iter()
+        .filter(|f| f.rule == "DL001")
+        .map(|f| f.message.as_str())
+        .collect();
+    assert!(
+        dl1.iter().any(|m| m.contains("/app is dynamically linked")),
+        "{dl1:?}"
+    );
     let dl2 = r.findings.iter().find(|f| f.rule == "DL002").unwrap();
-    assert!(dl2.message.contains("libc.so.6, needed by /app") && dl2.message.contains("libcrypto.so.3"), "{}", dl2.message);
+    assert!(
+        dl2.message.contains("libc.so.6, needed by /app") && dl2.message.contains("libcrypto.so.3"),
+        "{}",
+        dl2.message
+    );
     let p = r.profile.as_ref().unwrap();
     assert!(p.removable_bytes > 1 << 20, "OpenSSL is dropped: {p:?}");
     assert_eq!(p.estimated_bytes, p.baseline_bytes + p.application_bytes);
     let dl3 = r.findings.iter().find(|f| f.rule == "DL003").unwrap();
-    assert!(dl3.message.contains("; largest: /usr/lib/x86_64-linux-gnu/libcrypto.so.3 4."), "largest first: {}", dl3.message);
-    assert!(dl3.evidence.iter().any(|e| e.path.as_deref() == Some("/usr/lib/x86_64-linux-gnu/libcrypto.so.3")));
+    assert!(
+        dl3.message
+            .contains("; largest: /usr/lib/x86_64-linux-gnu/libcrypto.so.3 4."),
+        "largest first: {}",
+        dl3.message
+    );
+    assert!(dl3
+        .evidence
+        .iter()
+        .any(|e| e.path.as_deref() == Some("/usr/lib/x86_64-linux-gnu/libcrypto.so.3")));
 
     // dl-extra: busybox, apt lists and locales are dropped; /app travels.
-    let r = &audit_profile(&image("dl-extra"), PlatformChoice::Default, Some("static:nonroot"))[0];
+    let r = &audit_profile(
+        &image("dl-extra"),
+        PlatformChoice::Default,
+        Some("static:nonroot"),
+    )[0];
     let dl3 = r.findings.iter().find(|f| f.rule == "DL003").unwrap();
-    let paths: Vec<&str> = dl3.evidence.iter().filter_map(|e| e.path.as_deref()).collect();
-    assert!(dl3.message.contains("; largest: /var/lib/apt 2.0 MiB, /bin/busybox 1.9 MiB (FS001)"), "{}", dl3.message);
-    assert!(paths.contains(&"/bin/busybox") && paths.contains(&"/usr/share/locale"), "{paths:?}");
+    let paths: Vec<&str> = dl3
+        .evidence
+        .iter()
+        .filter_map(|e| e.path.as_deref())
+        .collect();
+    assert!(
+        dl3.message
+            .contains("; largest: /var/lib/apt 2.0 MiB, /bin/busybox 1.9 MiB (FS001)"),
+        "{}",
+        dl3.message
+    );
+    assert!(
+        paths.contains(&"/bin/busybox") && paths.contains(&"/usr/share/locale"),
+        "{paths:?}"
+    );
     assert!(dl3.message.contains("estimated size"), "{}", dl3.message);
     let p = r.profile.as_ref().unwrap();
     let app = r.binaries.iter().find(|b| b.path == "/app").unwrap().size;
-    assert!(p.application_bytes >= app && p.application_bytes < app + 4096, "{p:?}");
+    assert!(
+        p.application_bytes >= app && p.application_bytes < app + 4096,
+        "{p:?}"
+    );
 }
 
 /// The clean image in every other shape the sources accept: zstd, mixed and uncompressed
 /// (mislabelled) layers, Docker v2s2, multi-arch indexes, and the four archive forms.
 fn clean_variant_specs() -> Vec<String> {
-    let layouts = ["clean-zstd", "clean-mixed", "clean-v2s2", "clean-uncompressed-mislabelled", "clean-multiarch", "clean-multiarch-flat"];
-    let archives = ["clean-docker.tar", "clean-docker25.tar", "clean-oci.tar", "clean-skopeo.tar"];
+    let layouts = [
+        "clean-zstd",
+        "clean-mixed",
+        "clean-v2s2",
+        "clean-uncompressed-mislabelled",
+        "clean-multiarch",
+        "clean-multiarch-flat",
+    ];
+    let archives = [
+        "clean-docker.tar",
+        "clean-docker25.tar",
+        "clean-oci.tar",
+        "clean-skopeo.tar",
+    ];
     let layouts = layouts.iter().map(|n| image(n));
-    layouts.chain(archives.iter().map(|a| common::out(&format!("archives/{a}")).display().to_string())).collect()
+    layouts
+        .chain(
+            archives
+                .iter()
+                .map(|a| common::out(&format!("archives/{a}")).display().to_string()),
+        )
+        .collect()
 }
 
 /// The clean image in every format and compression stays silent under `auto`.
 #[test]
 fn clean_variants_are_silent_under_auto() {
-    for spec in &std::iter::once(image("clean")).chain(clean_variant_specs()).collect::<Vec<_>>() {
+    for spec in &std::iter::once(image("clean"))
+        .chain(clean_variant_specs())
+        .collect::<Vec<_>>()
+    {
         for r in audit_profile(spec, PlatformChoice::All, Some("auto")) {
-            assert!(r.findings.is_empty(), "{spec} {:?}: {:?}", r.image.platform, fired(&r));
+            assert!(
+                r.findings.is_empty(),
+                "{spec} {:?}: {:?}",
+                r.image.platform,
+                fired(&r)
+            );
             assert_eq!(r.profile.as_ref().unwrap().name, "static:nonroot");
         }
     }
@@ -190,9 +327,17 @@ fn each_fixture_fires_exactly_its_rules() {
 
 #[test]
 fn every_rule_has_a_firing_fixture() {
-    let covered: BTreeSet<&str> = CASES.iter().flat_map(|(_, r)| r.iter().copied()).chain(DL_CASES.iter().flat_map(|(_, _, r)| r.iter().copied())).collect();
+    let covered: BTreeSet<&str> = CASES
+        .iter()
+        .flat_map(|(_, r)| r.iter().copied())
+        .chain(DL_CASES.iter().flat_map(|(_, _, r)| r.iter().copied()))
+        .collect();
     for r in RULES {
-        assert!(covered.contains(r.id), "{} has no fixture that fires it", r.id);
+        assert!(
+            covered.contains(r.id),
+            "{} has no fixture that fires it",
+            r.id
+        );
     }
 }
 
@@ -200,7 +345,11 @@ fn every_rule_has_a_firing_fixture() {
 fn the_committed_demo_image_shows_what_it_is_for() {
     let spec = common::testdata().join("demo").display().to_string();
     let r = &audit_with(&spec, PlatformChoice::Default)[0];
-    let want: BTreeSet<&str> = ["GO001", "GO004", "GO005", "GO006", "FS001", "FS009", "FS010", "FS011", "CFG001", "CFG008"].into_iter().collect();
+    let want: BTreeSet<&str> = [
+        "GO001", "GO004", "GO005", "GO006", "FS001", "FS009", "FS010", "FS011", "CFG001", "CFG008",
+    ]
+    .into_iter()
+    .collect();
     assert_eq!(fired(r), want);
 }
 
@@ -211,16 +360,33 @@ fn clean_image_is_clean_in_every_format() {
     for spec in &clean_variant_specs() {
         let r = &audit_with(spec, PlatformChoice::Default)[0];
         assert!(r.findings.is_empty(), "{spec}: {:?}", fired(r));
-        assert_eq!(r.image.files, base.image.files, "{spec}: merged file count differs");
+        assert_eq!(
+            r.image.files, base.image.files,
+            "{spec}: merged file count differs"
+        );
         assert_eq!(r.binaries.len(), base.binaries.len(), "{spec}");
         assert_eq!(r.image.platform.as_deref(), Some("linux/amd64"), "{spec}");
-        let b = &r.binaries.iter().find(|b| b.path == "/app").expect("/app").go.as_ref().unwrap().info.as_ref().unwrap().go_version;
+        let b = &r
+            .binaries
+            .iter()
+            .find(|b| b.path == "/app")
+            .expect("/app")
+            .go
+            .as_ref()
+            .unwrap()
+            .info
+            .as_ref()
+            .unwrap()
+            .go_version;
         assert_eq!(b, "go1.27.3");
     }
     // Same image, same identity, whatever the layout.
     {
         let (a, b) = ("clean-oci.tar", "clean");
-        let ra = &audit_with(&common::out(&format!("archives/{a}")).display().to_string(), PlatformChoice::Default)[0];
+        let ra = &audit_with(
+            &common::out(&format!("archives/{a}")).display().to_string(),
+            PlatformChoice::Default,
+        )[0];
         let rb = &audit_with(&image(b), PlatformChoice::Default)[0];
         assert_eq!(ra.image.manifest_digest, rb.image.manifest_digest);
     }
@@ -231,8 +397,14 @@ fn rootfs_directory_applies_filesystem_rules_only() {
     let spec = format!("dir:{}", common::out("rootfs/clean").display());
     let r = &audit_with(&spec, PlatformChoice::Default)[0];
     assert!(r.findings.is_empty(), "{:?}", fired(r));
-    let cfg: Vec<&str> = RULES.iter().filter(|r| r.needs_config).map(|r| r.id).collect();
-    assert!(cfg.iter().any(|id| id.starts_with("CFG")) && cfg.iter().any(|id| id.starts_with("HIST")));
+    let cfg: Vec<&str> = RULES
+        .iter()
+        .filter(|r| r.needs_config)
+        .map(|r| r.id)
+        .collect();
+    assert!(
+        cfg.iter().any(|id| id.starts_with("CFG")) && cfg.iter().any(|id| id.starts_with("HIST"))
+    );
     assert_eq!(r.not_applicable, cfg);
     assert!(r.binaries.iter().any(|b| b.path == "/app"));
 }
@@ -246,11 +418,26 @@ fn multi_platform_selection() {
     assert_eq!(app.elf.architecture, Some("arm64"));
     assert!(arm.image.index_digest.is_some() && arm.image.manifest_digest.is_some());
     let all = audit_with(&spec, PlatformChoice::All);
-    let platforms: Vec<_> = all.iter().map(|r| r.image.platform.clone().unwrap()).collect();
-    assert_eq!(platforms, vec!["linux/amd64", "linux/arm64"], "attestation manifests are skipped");
+    let platforms: Vec<_> = all
+        .iter()
+        .map(|r| r.image.platform.clone().unwrap())
+        .collect();
+    assert_eq!(
+        platforms,
+        vec!["linux/amd64", "linux/arm64"],
+        "attestation manifests are skipped"
+    );
     let src = source::open_local(&spec).unwrap();
-    let err = Auditor::builder().platform(PlatformChoice::Exact("linux/s390x".parse().unwrap())).build().audit(&src, &spec).unwrap_err();
-    assert!(err.to_string().contains("no image for platform linux/s390x"), "{err}");
+    let err = Auditor::builder()
+        .platform(PlatformChoice::Exact("linux/s390x".parse().unwrap()))
+        .build()
+        .audit(&src, &spec)
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("no image for platform linux/s390x"),
+        "{err}"
+    );
 }
 
 fn findings_of<'r>(r: &'r Report, rule: &str) -> Vec<&'r audit_core::finding::Finding> {
@@ -263,13 +450,24 @@ fn findings_of<'r>(r: &'r Report, rule: &str) -> Vec<&'r audit_core::finding::Fi
 fn sec001_reports_files_in_every_layer_with_their_fate() {
     use audit_core::finding::Visibility;
     let r = &audit_with(&image("sec-rules"), PlatformChoice::Default)[0];
-    let mut got: Vec<(String, Visibility)> = findings_of(r, "SEC001").iter().map(|f| (f.evidence[0].path.clone().unwrap(), f.evidence[0].visibility)).collect();
+    let mut got: Vec<(String, Visibility)> = findings_of(r, "SEC001")
+        .iter()
+        .map(|f| {
+            (
+                f.evidence[0].path.clone().unwrap(),
+                f.evidence[0].visibility,
+            )
+        })
+        .collect();
     got.sort();
     let creds = 8; // the `COPY creds/ /` layer; the next one deletes and replaces
     let want: Vec<(String, Visibility)> = vec![
         ("/root/.aws/credentials".into(), Visibility::Final),
         ("/root/.docker/config.json".into(), Visibility::Final),
-        ("/root/.git-credentials".into(), Visibility::OverwrittenIn(creds + 1)),
+        (
+            "/root/.git-credentials".into(),
+            Visibility::OverwrittenIn(creds + 1),
+        ),
         ("/root/.netrc".into(), Visibility::DeletedIn(creds + 1)),
         ("/root/.npmrc".into(), Visibility::Final),
         ("/root/.pypirc".into(), Visibility::Final),
@@ -280,23 +478,65 @@ fn sec001_reports_files_in_every_layer_with_their_fate() {
     assert_eq!(got, want);
     for f in findings_of(r, "SEC001") {
         let e = &f.evidence[0];
-        assert_eq!(e.layer.as_ref().map(|l| l.index), Some(creds), "{}", f.message);
-        assert!(e.history.as_ref().is_some_and(|h| h.created_by.starts_with("COPY creds/")), "{}", f.message);
+        assert_eq!(
+            e.layer.as_ref().map(|l| l.index),
+            Some(creds),
+            "{}",
+            f.message
+        );
+        assert!(
+            e.history
+                .as_ref()
+                .is_some_and(|h| h.created_by.starts_with("COPY creds/")),
+            "{}",
+            f.message
+        );
     }
-    let netrc = findings_of(r, "SEC001").into_iter().find(|f| f.message.starts_with("/root/.netrc")).unwrap();
-    assert!(netrc.message.contains("deleted in layer 9") && netrc.message.contains("machine git.example.com"), "{}", netrc.message);
+    let netrc = findings_of(r, "SEC001")
+        .into_iter()
+        .find(|f| f.message.starts_with("/root/.netrc"))
+        .unwrap();
+    assert!(
+        netrc.message.contains("deleted in layer 9")
+            && netrc.message.contains("machine git.example.com"),
+        "{}",
+        netrc.message
+    );
     // SEC002 per variable, SEC004 per setting; the near misses (GPG_KEY fingerprint,
     // TLS_KEY_FILE path, empty API_KEY, SESSION_SECRET=changeme) stay silent.
-    let sec2: Vec<&str> = findings_of(r, "SEC002").iter().map(|f| f.message.split_whitespace().nth(1).unwrap()).collect();
+    let sec2: Vec<&str> = findings_of(r, "SEC002")
+        .iter()
+        .map(|f| f.message.split_whitespace().nth(1).unwrap())
+        .collect();
     assert_eq!(sec2, vec!["GITHUB_TOKEN", "GOPROXY"]);
-    let sec4: Vec<&str> = findings_of(r, "SEC004").iter().map(|f| f.message.split(['=', ' ']).nth(1).unwrap()).collect();
+    let sec4: Vec<&str> = findings_of(r, "SEC004")
+        .iter()
+        .map(|f| f.message.split(['=', ' ']).nth(1).unwrap())
+        .collect();
     assert_eq!(sec4, vec!["GOINSECURE", "GOSUMDB"]);
-    let mut sec3: Vec<&str> =
-        findings_of(r, "SEC003").iter().map(|f| f.evidence[0].history.as_ref().unwrap().created_by.split_whitespace().next().unwrap()).collect();
+    let mut sec3: Vec<&str> = findings_of(r, "SEC003")
+        .iter()
+        .map(|f| {
+            f.evidence[0]
+                .history
+                .as_ref()
+                .unwrap()
+                .created_by
+                .split_whitespace()
+                .next()
+                .unwrap()
+        })
+        .collect();
     sec3.sort_unstable();
     assert_eq!(sec3, vec!["ARG", "ENV", "LABEL", "RUN"]);
     // Labels are shown in reports; a token in one is masked there too.
-    assert_eq!(r.image.labels.get("org.example.ci-token").map(String::as_str), Some("ghp_…(40 chars)"));
+    assert_eq!(
+        r.image
+            .labels
+            .get("org.example.ci-token")
+            .map(String::as_str),
+        Some("ghp_…(40 chars)")
+    );
 }
 
 /// No credential value reaches any output: the JSON and text reports of the SEC fixture
@@ -308,7 +548,12 @@ fn secret_values_never_reach_reports() {
     let r = audit_with(&image("sec-rules"), PlatformChoice::Default);
     let mut out = Vec::new();
     Json { pretty: true }.write(&r, &mut out).unwrap();
-    Text { color: false, all_binaries: true }.write(&r, &mut out).unwrap();
+    Text {
+        color: false,
+        all_binaries: true,
+    }
+    .write(&r, &mut out)
+    .unwrap();
     let out = String::from_utf8(out).unwrap();
     let values = [
         format!("ghp_{}{}", "R8q7P6o5N4m3L2k1", "J0i9H8g7F6e5D4c3B2a1"),
@@ -337,16 +582,34 @@ fn hist_rules_fire_on_the_bad_steps_only() {
     let r = &audit_with(&image("hist-rules"), PlatformChoice::Default)[0];
     // Each rule's findings, as the distinctive part of the step they point at.
     let steps = |rule: &str, marks: &[&str]| {
-        let got: Vec<String> = findings_of(r, rule).iter().map(|f| f.evidence[0].history.as_ref().unwrap().created_by.clone()).collect();
+        let got: Vec<String> = findings_of(r, rule)
+            .iter()
+            .map(|f| f.evidence[0].history.as_ref().unwrap().created_by.clone())
+            .collect();
         assert_eq!(got.len(), marks.len(), "{rule}: {got:?}");
         for (g, m) in got.iter().zip(marks) {
             assert!(g.contains(m), "{rule}: {g:?} should be the step with {m:?}");
         }
     };
-    steps("HIST001", &["apt-get install -y --no-install-recommends golang-go"]);
-    steps("HIST002", &["curl -fsSL https://go.dev/dl/go1.22.5.linux-amd64.tar.gz | tar", "wget -qO- http://get.example.com/install.sh | sh"]);
-    steps("HIST003", &["https://go.dev/VERSION?m=text", "goimports@latest"]);
-    steps("HIST004", &["go install golang.org/x/tools/cmd/goimports@latest"]);
+    steps(
+        "HIST001",
+        &["apt-get install -y --no-install-recommends golang-go"],
+    );
+    steps(
+        "HIST002",
+        &[
+            "curl -fsSL https://go.dev/dl/go1.22.5.linux-amd64.tar.gz | tar",
+            "wget -qO- http://get.example.com/install.sh | sh",
+        ],
+    );
+    steps(
+        "HIST003",
+        &["https://go.dev/VERSION?m=text", "goimports@latest"],
+    );
+    steps(
+        "HIST004",
+        &["go install golang.org/x/tools/cmd/goimports@latest"],
+    );
     steps("HIST005", &["COPY . ."]);
     steps("HIST006", &["ENV GOPATH=/go"]);
     steps("HIST007", &["ADD https://example.com/tool.tgz"]);

@@ -21,18 +21,33 @@ pub(crate) fn run(args: &AuditArgs) -> anyhow::Result<ExitCode> {
     init_logging(args.verbose);
     let mut policy = args.scope.policy()?;
     if let Some(s) = &args.fail_on {
-        policy.fail_on = Some(s.parse::<Severity>().map_err(anyhow::Error::msg).context("--fail-on")?);
+        policy.fail_on = Some(
+            s.parse::<Severity>()
+                .map_err(anyhow::Error::msg)
+                .context("--fail-on")?,
+        );
     }
     for (i, ig) in args.ignore.iter().enumerate() {
         let (rule, glob) = match ig.split_once(':') {
             Some((r, g)) => (r, Some(g)),
             None => (ig.as_str(), None),
         };
-        policy.ignores.push(Ignore::new(&format!("--ignore[{i}]"), rule, glob, Some("--ignore".into()), None)?);
+        policy.ignores.push(Ignore::new(
+            &format!("--ignore[{i}]"),
+            rule,
+            glob,
+            Some("--ignore".into()),
+            None,
+        )?);
     }
     let mut settings = RuleSettings::default();
     settings.go.min_supported = args.go_min;
-    let mut builder = args.scope.builder()?.settings(settings).policy(policy).today(today());
+    let mut builder = args
+        .scope
+        .builder()?
+        .settings(settings)
+        .policy(policy)
+        .today(today());
     if let Some(n) = args.secret_scan_bytes {
         let mut limits = Limits::default();
         limits.secret_scan_max_bytes = n;
@@ -52,17 +67,30 @@ pub(crate) fn run(args: &AuditArgs) -> anyhow::Result<ExitCode> {
         if let Some(b) = &bars {
             b.finish();
         }
-        reports.append(&mut r.map_err(crate::registry::hint).with_context(|| format!("auditing {image}"))?);
+        reports.append(
+            &mut r
+                .map_err(crate::registry::hint)
+                .with_context(|| format!("auditing {image}"))?,
+        );
     }
 
     let color = match args.color {
         ColorArg::Always => true,
         ColorArg::Never => false,
-        ColorArg::Auto => args.output.is_none() && io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+        ColorArg::Auto => {
+            args.output.is_none()
+                && io::stdout().is_terminal()
+                && std::env::var_os("NO_COLOR").is_none()
+        }
     };
     let format: Box<dyn Format> = match args.format {
-        FormatArg::Text => Box::new(Text { color, all_binaries: args.all_binaries }),
-        FormatArg::Json => Box::new(Json { pretty: args.output.is_some() || io::stdout().is_terminal() }),
+        FormatArg::Text => Box::new(Text {
+            color,
+            all_binaries: args.all_binaries,
+        }),
+        FormatArg::Json => Box::new(Json {
+            pretty: args.output.is_some() || io::stdout().is_terminal(),
+        }),
         FormatArg::Sarif => Box::new(Sarif),
         FormatArg::Cyclonedx => Box::new(Cyclonedx),
         FormatArg::Markdown => Box::new(Markdown),
@@ -79,7 +107,10 @@ pub(crate) fn run(args: &AuditArgs) -> anyhow::Result<ExitCode> {
             out.flush()?;
         }
     }
-    if reports.iter().any(|r| admission::verdict(r, auditor.policy()).denied()) {
+    if reports
+        .iter()
+        .any(|r| admission::verdict(r, auditor.policy()).denied())
+    {
         return Ok(ExitCode::from(1));
     }
     if reports.is_empty() {
@@ -123,8 +154,11 @@ pub(crate) fn load_policy(config: Option<&std::path::Path>) -> anyhow::Result<Po
         None if std::path::Path::new(POLICY_FILE).is_file() => POLICY_FILE.into(),
         None => return Ok(Policy::default()),
     };
-    let text = std::fs::read_to_string(&path).with_context(|| format!("reading policy file {}", path.display()))?;
-    let policy = PolicyFile::parse(&text).and_then(PolicyFile::validate).with_context(|| format!("policy file {}", path.display()))?;
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("reading policy file {}", path.display()))?;
+    let policy = PolicyFile::parse(&text)
+        .and_then(PolicyFile::validate)
+        .with_context(|| format!("policy file {}", path.display()))?;
     Ok(policy)
 }
 
@@ -137,12 +171,18 @@ fn init_logging(verbose: u8) {
         2 => tracing::Level::DEBUG,
         _ => tracing::Level::TRACE,
     };
-    let _ = tracing_subscriber::fmt().with_max_level(level).with_writer(io::stderr).with_target(false).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(io::stderr)
+        .with_target(false)
+        .try_init();
 }
 
 /// Today's date (UTC) as `YYYY-MM-DD`, from the system clock.
 pub(crate) fn today() -> String {
-    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
     let days = (secs / 86_400) as i64;
     // Civil-from-days (proleptic Gregorian), Howard Hinnant's algorithm.
     let z = days + 719_468;

@@ -17,13 +17,20 @@ pub(crate) const PASS: &str = "s3cret-pass-word";
 
 /// Fails loudly when a tool the registry tests need is missing.
 pub(crate) fn require(tool: &str) {
-    let found = std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()));
+    let found = std::env::var_os("PATH")
+        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()));
     assert!(found, "{tool} is not installed: the registry tests need docker-registry, skopeo, htpasswd and openssl (see .ci/run)");
 }
 
 pub(crate) fn fixture(name: &str) -> PathBuf {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/out/images").join(name);
-    assert!(p.join("index.json").is_file(), "{} is missing: run `make fixtures`", p.display());
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../testdata/out/images")
+        .join(name);
+    assert!(
+        p.join("index.json").is_file(),
+        "{} is missing: run `make fixtures`",
+        p.display()
+    );
     p
 }
 
@@ -57,15 +64,44 @@ impl Registry {
         );
         if tls {
             let ok = Command::new("openssl")
-                .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "30"])
-                .args(["-keyout", "key.pem", "-out", "cert.pem", "-subj", "/CN=localhost"])
+                .args([
+                    "req",
+                    "-x509",
+                    "-newkey",
+                    "ec",
+                    "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1",
+                    "-nodes",
+                    "-days",
+                    "30",
+                ])
+                .args([
+                    "-keyout",
+                    "key.pem",
+                    "-out",
+                    "cert.pem",
+                    "-subj",
+                    "/CN=localhost",
+                ])
                 .args(["-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"])
-                .args(["-addext", "basicConstraints=critical,CA:FALSE", "-addext", "extendedKeyUsage=serverAuth"])
+                .args([
+                    "-addext",
+                    "basicConstraints=critical,CA:FALSE",
+                    "-addext",
+                    "extendedKeyUsage=serverAuth",
+                ])
                 .current_dir(w)
                 .output()
                 .unwrap();
-            assert!(ok.status.success(), "openssl: {}", String::from_utf8_lossy(&ok.stderr));
-            let h = Command::new("htpasswd").args(["-Bbn", USER, PASS]).output().unwrap();
+            assert!(
+                ok.status.success(),
+                "openssl: {}",
+                String::from_utf8_lossy(&ok.stderr)
+            );
+            let h = Command::new("htpasswd")
+                .args(["-Bbn", USER, PASS])
+                .output()
+                .unwrap();
             assert!(h.status.success());
             std::fs::write(w.join("htpasswd"), &h.stdout).unwrap();
             std::fs::create_dir(w.join("certs.d")).unwrap();
@@ -92,15 +128,25 @@ impl Registry {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 if !sent {
                     if let Some(i) = line.find("listening on 127.0.0.1:") {
-                        let port: String = line[i + 23..].chars().take_while(char::is_ascii_digit).collect();
+                        let port: String = line[i + 23..]
+                            .chars()
+                            .take_while(char::is_ascii_digit)
+                            .collect();
                         let _ = tx.send(port.parse::<u16>().unwrap());
                         sent = true;
                     }
                 }
             }
         });
-        let port = rx.recv_timeout(Duration::from_secs(20)).expect("docker-registry did not report its port");
-        Self { dir, port, tls, child }
+        let port = rx
+            .recv_timeout(Duration::from_secs(20))
+            .expect("docker-registry did not report its port");
+        Self {
+            dir,
+            port,
+            tls,
+            child,
+        }
     }
 
     pub(crate) fn host(&self) -> String {
@@ -120,18 +166,27 @@ impl Registry {
         let mut c = Command::new("skopeo");
         c.args(["copy", "-q", "--retry-times", "2"]).args(extra);
         if self.tls {
-            c.arg(format!("--dest-creds={USER}:{PASS}")).arg(format!("--dest-cert-dir={}", self.cert_dir().display()));
+            c.arg(format!("--dest-creds={USER}:{PASS}"))
+                .arg(format!("--dest-cert-dir={}", self.cert_dir().display()));
         } else {
             c.arg("--dest-tls-verify=false");
         }
-        c.arg(format!("oci:{}:latest", layout.display())).arg(format!("docker://{}/{repo_tag}", self.host()));
+        c.arg(format!("oci:{}:latest", layout.display()))
+            .arg(format!("docker://{}/{repo_tag}", self.host()));
         let o = c.output().unwrap();
-        assert!(o.status.success(), "skopeo push: {}", String::from_utf8_lossy(&o.stderr));
+        assert!(
+            o.status.success(),
+            "skopeo push: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
     }
 
     /// Path of a blob's data file in the registry's storage.
     pub(crate) fn blob_file(&self, hex: &str) -> PathBuf {
-        self.dir.path().join(format!("data/docker/registry/v2/blobs/sha256/{}/{hex}/data", &hex[..2]))
+        self.dir.path().join(format!(
+            "data/docker/registry/v2/blobs/sha256/{}/{hex}/data",
+            &hex[..2]
+        ))
     }
 
     pub(crate) fn pid(&self) -> u32 {
@@ -154,7 +209,11 @@ impl Drop for Registry {
 pub(crate) fn imgaudit(args: &[&str], env: &[(&str, &str)]) -> Output {
     let home = tempfile::tempdir().unwrap();
     let mut c = Command::new(env!("CARGO_BIN_EXE_imgaudit"));
-    c.args(args).env("NO_COLOR", "1").env("HOME", home.path()).env_remove("DOCKER_CONFIG").env_remove("REGISTRY_AUTH_FILE");
+    c.args(args)
+        .env("NO_COLOR", "1")
+        .env("HOME", home.path())
+        .env_remove("DOCKER_CONFIG")
+        .env_remove("REGISTRY_AUTH_FILE");
     for (k, v) in env {
         c.env(k, v);
     }
@@ -171,7 +230,8 @@ pub(crate) fn err(o: &Output) -> String {
 
 pub(crate) fn json(o: &Output) -> Vec<serde_json::Value> {
     assert_eq!(o.status.code(), Some(0), "imgaudit failed: {}", err(o));
-    match serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", out(o))) {
+    match serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", out(o)))
+    {
         serde_json::Value::Array(a) => a,
         v => vec![v],
     }
@@ -205,7 +265,8 @@ impl Proxy {
                     let _ = std::io::copy(&mut c_r, &mut s_w);
                     let _ = s_w.shutdown(Shutdown::Write);
                 });
-                let (relayed, fired, action) = (Arc::clone(&r2), Arc::clone(&f2), Arc::clone(&action));
+                let (relayed, fired, action) =
+                    (Arc::clone(&r2), Arc::clone(&f2), Arc::clone(&action));
                 std::thread::spawn(move || {
                     let (mut s_r, mut c_w) = (server, client);
                     let mut buf = [0u8; 16 << 10];
@@ -232,7 +293,11 @@ impl Proxy {
                 });
             }
         });
-        Self { port, relayed, fired }
+        Self {
+            port,
+            relayed,
+            fired,
+        }
     }
 }
 

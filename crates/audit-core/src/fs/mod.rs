@@ -149,7 +149,11 @@ impl MergedFs {
     pub fn new() -> Self {
         let mut nodes = BTreeMap::new();
         nodes.insert("".into(), dir_node(0o755, 0));
-        Self { nodes, shadows: Vec::new(), anomalies: Vec::new() }
+        Self {
+            nodes,
+            shadows: Vec::new(),
+            anomalies: Vec::new(),
+        }
     }
 
     /// Applies one layer's entries on top.
@@ -158,18 +162,24 @@ impl MergedFs {
         // Directories this layer already made opaque and paths it already whited out: a
         // second marker would find only this layer's own entries, which it keeps, after
         // walking all of them again.
-        let (mut opaqued, mut whited): (HashSet<String>, HashSet<String>) = (HashSet::new(), HashSet::new());
+        let (mut opaqued, mut whited): (HashSet<String>, HashSet<String>) =
+            (HashSet::new(), HashSet::new());
         for e in entries {
             match &e.kind {
                 EntryKind::Opaque => {
                     let Ok(dir) = self.resolve(&e.path, true) else {
-                        self.anomaly(layer, &e.path, "opaque whiteout under a symlink loop; ignored");
+                        self.anomaly(
+                            layer,
+                            &e.path,
+                            "opaque whiteout under a symlink loop; ignored",
+                        );
                         continue;
                     };
                     if !opaqued.insert(dir.clone()) {
                         continue;
                     }
-                    let victims: Vec<Box<str>> = self.descendants(&dir).map(|(k, _)| k.clone()).collect();
+                    let victims: Vec<Box<str>> =
+                        self.descendants(&dir).map(|(k, _)| k.clone()).collect();
                     self.remove_all(victims, &created, layer, Removal::Opaque);
                 }
                 EntryKind::Whiteout => {
@@ -177,7 +187,10 @@ impl MergedFs {
                         self.anomaly(layer, &e.path, "whiteout under a symlink loop; ignored");
                         continue;
                     };
-                    if !self.nodes.contains_key(target.as_str()) || created.contains(target.as_str()) || !whited.insert(target.clone()) {
+                    if !self.nodes.contains_key(target.as_str())
+                        || created.contains(target.as_str())
+                        || !whited.insert(target.clone())
+                    {
                         continue;
                     }
                     let mut victims: Vec<Box<str>> = vec![target.clone().into()];
@@ -186,7 +199,11 @@ impl MergedFs {
                 }
                 kind => {
                     let Ok(p) = self.resolve_parent(&e.path) else {
-                        self.anomaly(layer, &e.path, "parent directory is a symlink loop; entry skipped");
+                        self.anomaly(
+                            layer,
+                            &e.path,
+                            "parent directory is a symlink loop; entry skipped",
+                        );
                         continue;
                     };
                     if p.is_empty() && *kind != EntryKind::Dir {
@@ -194,15 +211,28 @@ impl MergedFs {
                     }
                     let node = match kind {
                         EntryKind::Hardlink(t) => {
-                            let target = self.resolve_parent(t).ok().and_then(|t| self.nodes.get(t.as_str()).cloned());
+                            let target = self
+                                .resolve_parent(t)
+                                .ok()
+                                .and_then(|t| self.nodes.get(t.as_str()).cloned());
                             match target {
                                 Some(n) if n.is_file() => Node { layer, ..n },
                                 Some(_) => {
-                                    self.anomaly(layer, &e.path, "hard link to a non-regular file; entry skipped");
+                                    self.anomaly(
+                                        layer,
+                                        &e.path,
+                                        "hard link to a non-regular file; entry skipped",
+                                    );
                                     continue;
                                 }
                                 None => {
-                                    self.anomaly(layer, &e.path, &format!("hard link target /{t} does not exist; entry skipped"));
+                                    self.anomaly(
+                                        layer,
+                                        &e.path,
+                                        &format!(
+                                            "hard link target /{t} does not exist; entry skipped"
+                                        ),
+                                    );
                                     continue;
                                 }
                             }
@@ -232,12 +262,23 @@ impl MergedFs {
     }
 
     fn anomaly(&mut self, layer: usize, path: &str, problem: &str) {
-        self.anomalies.push(LayerAnomaly { layer, anomaly: Anomaly { path: path::display(path), problem: problem.into() } });
+        self.anomalies.push(LayerAnomaly {
+            layer,
+            anomaly: Anomaly {
+                path: path::display(path),
+                problem: problem.into(),
+            },
+        });
     }
 
     /// Records layer anomalies found while walking its tar.
     pub fn add_anomalies(&mut self, layer: usize, anomalies: &[Anomaly]) {
-        self.anomalies.extend(anomalies.iter().cloned().map(|anomaly| LayerAnomaly { layer, anomaly }));
+        self.anomalies.extend(
+            anomalies
+                .iter()
+                .cloned()
+                .map(|anomaly| LayerAnomaly { layer, anomaly }),
+        );
     }
 
     fn insert(&mut self, p: String, node: Node, layer: usize, created: &mut BTreeSet<Box<str>>) {
@@ -256,7 +297,12 @@ impl MergedFs {
         }
         // Make sure every ancestor is a directory.
         let mut anc = String::new();
-        for comp in p.split('/').collect::<Vec<_>>().iter().take(p.split('/').count().saturating_sub(1)) {
+        for comp in p
+            .split('/')
+            .collect::<Vec<_>>()
+            .iter()
+            .take(p.split('/').count().saturating_sub(1))
+        {
             anc = path::child(&anc, comp);
             match self.nodes.get(anc.as_str()) {
                 Some(n) if n.is_dir() => {}
@@ -264,10 +310,12 @@ impl MergedFs {
                     let mut victims: Vec<Box<str>> = vec![anc.clone().into()];
                     victims.extend(self.descendants(&anc).map(|(k, _)| k.clone()));
                     self.remove_all(victims, &BTreeSet::new(), layer, Removal::Overwritten);
-                    self.nodes.insert(anc.clone().into(), dir_node(0o755, layer));
+                    self.nodes
+                        .insert(anc.clone().into(), dir_node(0o755, layer));
                 }
                 None => {
-                    self.nodes.insert(anc.clone().into(), dir_node(0o755, layer));
+                    self.nodes
+                        .insert(anc.clone().into(), dir_node(0o755, layer));
                 }
             }
         }
@@ -277,25 +325,48 @@ impl MergedFs {
 
     /// Removes `victims` except what the current layer created (and the directories that
     /// hold such paths), recording removed files as shadows.
-    fn remove_all(&mut self, victims: Vec<Box<str>>, keep: &BTreeSet<Box<str>>, layer: usize, how: Removal) {
+    fn remove_all(
+        &mut self,
+        victims: Vec<Box<str>>,
+        keep: &BTreeSet<Box<str>>,
+        layer: usize,
+        how: Removal,
+    ) {
         for v in victims {
             if keep.contains(&v) || has_descendant(keep, &v) {
                 continue;
             }
             if let Some(n) = self.nodes.remove(&v) {
                 if n.is_file() {
-                    self.shadows.push(Shadow { path: v, added_in: n.layer, removed_in: layer, how, size: n.size, facts: n.facts });
+                    self.shadows.push(Shadow {
+                        path: v,
+                        added_in: n.layer,
+                        removed_in: layer,
+                        how,
+                        size: n.size,
+                        facts: n.facts,
+                    });
                 }
             }
         }
     }
 
     /// Entries strictly below `dir` (the whole tree for the root), in path order.
-    pub fn descendants<'a>(&'a self, dir: &str) -> impl Iterator<Item = (&'a Box<str>, &'a Node)> + 'a {
-        let (lo, hi): (String, String) = if dir.is_empty() { (String::new(), String::from("\u{10ffff}")) } else { (format!("{dir}/"), format!("{dir}0")) };
+    pub fn descendants<'a>(
+        &'a self,
+        dir: &str,
+    ) -> impl Iterator<Item = (&'a Box<str>, &'a Node)> + 'a {
+        let (lo, hi): (String, String) = if dir.is_empty() {
+            (String::new(), String::from("\u{10ffff}"))
+        } else {
+            (format!("{dir}/"), format!("{dir}0"))
+        };
         let skip_root = dir.is_empty();
         self.nodes
-            .range::<str, _>((std::ops::Bound::Included(lo.as_str()), std::ops::Bound::Excluded(hi.as_str())))
+            .range::<str, _>((
+                std::ops::Bound::Included(lo.as_str()),
+                std::ops::Bound::Excluded(hi.as_str()),
+            ))
             .filter(move |(k, _)| !(skip_root && k.is_empty()))
     }
 
@@ -333,7 +404,11 @@ impl MergedFs {
     /// With `follow_last = false` the last component is not followed (`lstat`). `..` at the
     /// root stays at the root. The result may not exist.
     pub fn resolve(&self, p: &str, follow_last: bool) -> Result<String, FsError> {
-        let mut queue: std::collections::VecDeque<String> = p.split('/').filter(|c| !c.is_empty() && *c != ".").map(str::to_string).collect();
+        let mut queue: std::collections::VecDeque<String> = p
+            .split('/')
+            .filter(|c| !c.is_empty() && *c != ".")
+            .map(str::to_string)
+            .collect();
         let mut cur: Vec<String> = Vec::new();
         let mut hops = 0u32;
         while let Some(c) = queue.pop_front() {
@@ -344,13 +419,22 @@ impl MergedFs {
                 cur.pop();
                 continue;
             }
-            let cand = if cur.is_empty() { c.clone() } else { format!("{}/{c}", cur.join("/")) };
+            let cand = if cur.is_empty() {
+                c.clone()
+            } else {
+                format!("{}/{c}", cur.join("/"))
+            };
             let is_last = queue.is_empty();
             match self.nodes.get(cand.as_str()) {
-                Some(Node { kind: NodeKind::Symlink(t), .. }) if !is_last || follow_last => {
+                Some(Node {
+                    kind: NodeKind::Symlink(t),
+                    ..
+                }) if !is_last || follow_last => {
                     hops += 1;
                     if hops > MAX_SYMLINK_HOPS {
-                        return Err(FsError::Loop { path: path::display(p.trim_start_matches('/')) });
+                        return Err(FsError::Loop {
+                            path: path::display(p.trim_start_matches('/')),
+                        });
                     }
                     if t.starts_with('/') {
                         cur.clear();
@@ -384,8 +468,16 @@ impl MergedFs {
 
     /// Total bytes of regular files at and below `p`.
     pub fn bytes_under(&self, p: &str) -> u64 {
-        let own = self.nodes.get(p).filter(|n| n.is_file()).map_or(0, |n| n.size);
-        own + self.descendants(p).filter(|(_, n)| n.is_file()).map(|(_, n)| n.size).sum::<u64>()
+        let own = self
+            .nodes
+            .get(p)
+            .filter(|n| n.is_file())
+            .map_or(0, |n| n.size);
+        own + self
+            .descendants(p)
+            .filter(|(_, n)| n.is_file())
+            .map(|(_, n)| n.size)
+            .sum::<u64>()
     }
 }
 
@@ -395,11 +487,25 @@ fn has_descendant(set: &BTreeSet<Box<str>>, dir: &str) -> bool {
     }
     let lo = format!("{dir}/");
     let hi = format!("{dir}0");
-    set.range::<str, _>((std::ops::Bound::Included(lo.as_str()), std::ops::Bound::Excluded(hi.as_str()))).next().is_some()
+    set.range::<str, _>((
+        std::ops::Bound::Included(lo.as_str()),
+        std::ops::Bound::Excluded(hi.as_str()),
+    ))
+    .next()
+    .is_some()
 }
 
 fn dir_node(mode: u32, layer: usize) -> Node {
-    Node { kind: NodeKind::Dir, mode, uid: 0, gid: 0, size: 0, layer, capabilities: false, facts: None }
+    Node {
+        kind: NodeKind::Dir,
+        mode,
+        uid: 0,
+        gid: 0,
+        size: 0,
+        layer,
+        capabilities: false,
+        facts: None,
+    }
 }
 
 #[cfg(test)]
@@ -420,7 +526,14 @@ mod tests {
         let mut fs = MergedFs::new();
         fs.apply(0, &[d("a"), f("a/x", 10), f("a/y", 20), f("b", 5)]);
         // Whiteout of a dir and its re-creation in the same layer, in either order.
-        fs.apply(1, &[f("a/z", 1), e("a", EntryKind::Whiteout, 0), e("b", EntryKind::Whiteout, 0)]);
+        fs.apply(
+            1,
+            &[
+                f("a/z", 1),
+                e("a", EntryKind::Whiteout, 0),
+                e("b", EntryKind::Whiteout, 0),
+            ],
+        );
         assert!(fs.get("a/x").is_none());
         assert!(fs.get("a/y").is_none());
         assert!(fs.get("a/z").is_some());
@@ -428,14 +541,20 @@ mod tests {
         assert!(fs.get("b").is_none());
         let wasted: u64 = fs.shadows().iter().map(|s| s.size).sum();
         assert_eq!(wasted, 35);
-        assert!(fs.shadows().iter().all(|s| s.added_in == 0 && s.removed_in == 1));
+        assert!(fs
+            .shadows()
+            .iter()
+            .all(|s| s.added_in == 0 && s.removed_in == 1));
     }
 
     #[test]
     fn opaque_is_order_independent() {
         let mut fs = MergedFs::new();
         fs.apply(0, &[d("etc"), f("etc/a", 1), f("etc/b", 1)]);
-        fs.apply(1, &[f("etc/c", 1), e("etc", EntryKind::Opaque, 0), f("etc/d", 1)]);
+        fs.apply(
+            1,
+            &[f("etc/c", 1), e("etc", EntryKind::Opaque, 0), f("etc/d", 1)],
+        );
         let names: Vec<&str> = fs.descendants("etc").map(|(k, _)| &**k).collect();
         assert_eq!(names, vec!["etc/c", "etc/d"]);
     }
@@ -476,11 +595,21 @@ mod tests {
     #[test]
     fn parents_resolve_through_symlinks() {
         let mut fs = MergedFs::new();
-        fs.apply(0, &[d("usr"), d("usr/lib"), e("lib", EntryKind::Symlink("usr/lib".into()), 0)]);
+        fs.apply(
+            0,
+            &[
+                d("usr"),
+                d("usr/lib"),
+                e("lib", EntryKind::Symlink("usr/lib".into()), 0),
+            ],
+        );
         fs.apply(1, &[f("lib/libc.so.6", 9)]);
         assert!(fs.get("usr/lib/libc.so.6").is_some());
         assert!(fs.get("lib").is_some());
-        assert_eq!(fs.resolve("/lib/libc.so.6", true).unwrap(), "usr/lib/libc.so.6");
+        assert_eq!(
+            fs.resolve("/lib/libc.so.6", true).unwrap(),
+            "usr/lib/libc.so.6"
+        );
     }
 
     #[test]
@@ -489,7 +618,11 @@ mod tests {
         fs.apply(
             0,
             &[
-                e("escape", EntryKind::Symlink("/../../../../etc/shadow".into()), 0),
+                e(
+                    "escape",
+                    EntryKind::Symlink("/../../../../etc/shadow".into()),
+                    0,
+                ),
                 e("a", EntryKind::Symlink("b".into()), 0),
                 e("b", EntryKind::Symlink("a".into()), 0),
                 e("self", EntryKind::Symlink("self/x".into()), 0),
@@ -497,7 +630,10 @@ mod tests {
         );
         assert_eq!(fs.resolve("escape", true).unwrap(), "etc/shadow");
         assert!(matches!(fs.resolve("a", true), Err(FsError::Loop { .. })));
-        assert!(matches!(fs.resolve("self", true), Err(FsError::Loop { .. })));
+        assert!(matches!(
+            fs.resolve("self", true),
+            Err(FsError::Loop { .. })
+        ));
         assert_eq!(fs.resolve("a", false).unwrap(), "a");
     }
 
@@ -505,7 +641,13 @@ mod tests {
     fn hard_links_copy_content_and_report_missing_targets() {
         let mut fs = MergedFs::new();
         fs.apply(0, &[f("bin/busybox", 100)]);
-        fs.apply(1, &[e("bin/sh", EntryKind::Hardlink("bin/busybox".into()), 0), e("bin/ls", EntryKind::Hardlink("bin/nope".into()), 0)]);
+        fs.apply(
+            1,
+            &[
+                e("bin/sh", EntryKind::Hardlink("bin/busybox".into()), 0),
+                e("bin/ls", EntryKind::Hardlink("bin/nope".into()), 0),
+            ],
+        );
         assert_eq!(fs.get("bin/sh").unwrap().size, 100);
         assert!(fs.get("bin/ls").is_none());
         assert_eq!(fs.anomalies().len(), 1);

@@ -46,7 +46,11 @@ pub fn clean(raw: &[u8], max_len: usize) -> Result<String, PathProblem> {
 /// Joins a root-relative directory and a relative path lexically, clamping `..` at the root
 /// (the way path lookup inside a chroot behaves).
 pub fn join_clamped(dir: &str, rel: &str) -> String {
-    let mut parts: Vec<&str> = if rel.starts_with('/') { Vec::new() } else { dir.split('/').filter(|c| !c.is_empty()).collect() };
+    let mut parts: Vec<&str> = if rel.starts_with('/') {
+        Vec::new()
+    } else {
+        dir.split('/').filter(|c| !c.is_empty()).collect()
+    };
     for c in rel.split('/') {
         match c {
             "" | "." => {}
@@ -93,7 +97,10 @@ mod tests {
         assert_eq!(clean(b"/etc/./passwd", 4096).unwrap(), "etc/passwd");
         assert_eq!(clean(b"a/b/../c/", 4096).unwrap(), "a/c");
         assert_eq!(clean(b"./", 4096).unwrap(), "");
-        assert_eq!(clean(b"../../outside.txt", 4096), Err(PathProblem::Traversal));
+        assert_eq!(
+            clean(b"../../outside.txt", 4096),
+            Err(PathProblem::Traversal)
+        );
         assert_eq!(clean(b"a/../../b", 4096), Err(PathProblem::Traversal));
         assert_eq!(clean(b"abc", 2), Err(PathProblem::TooLong));
         assert_eq!(clean(b"a\0b", 10), Err(PathProblem::Nul));
@@ -102,7 +109,10 @@ mod tests {
 
     #[test]
     fn joins_and_splits() {
-        assert_eq!(join_clamped("usr/lib", "../../../../etc/shadow"), "etc/shadow");
+        assert_eq!(
+            join_clamped("usr/lib", "../../../../etc/shadow"),
+            "etc/shadow"
+        );
         assert_eq!(join_clamped("usr/lib", "/lib/x"), "lib/x");
         assert_eq!(join_clamped("", "a/./b"), "a/b");
         assert_eq!(parent("a/b/c"), "a/b");

@@ -40,13 +40,18 @@ impl RangeSet {
             return true;
         }
         let i = self.ranges.partition_point(|x| x.end <= r.start);
-        self.ranges.get(i).is_some_and(|x| x.start <= r.start && x.end >= r.end)
+        self.ranges
+            .get(i)
+            .is_some_and(|x| x.start <= r.start && x.end >= r.end)
     }
 
     /// The parts of the set inside `within`, in order.
     pub(crate) fn intersecting(&self, within: Range<u64>) -> impl Iterator<Item = Range<u64>> + '_ {
         let i = self.ranges.partition_point(|x| x.end <= within.start);
-        self.ranges[i..].iter().take_while(move |x| x.start < within.end).map(move |x| x.start.max(within.start)..x.end.min(within.end))
+        self.ranges[i..]
+            .iter()
+            .take_while(move |x| x.start < within.end)
+            .map(move |x| x.start.max(within.start)..x.end.min(within.end))
     }
 
     /// Removes `r` from the set.
@@ -106,13 +111,26 @@ impl Capture {
     /// larger ones sparsely, with at most `budget` bytes resident.
     pub(crate) fn new(size: u64, whole_max: u64, budget: u64) -> std::io::Result<Self> {
         let whole = size <= whole_max;
-        let len = usize::try_from(size).map_err(|_| std::io::Error::new(std::io::ErrorKind::OutOfMemory, "file too large"))?;
-        let buf = if whole || len == 0 { Buf::Vec(vec![0; len]) } else { Buf::Map(memmap2::MmapMut::map_anon(len)?) };
+        let len = usize::try_from(size)
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::OutOfMemory, "file too large"))?;
+        let buf = if whole || len == 0 {
+            Buf::Vec(vec![0; len])
+        } else {
+            Buf::Map(memmap2::MmapMut::map_anon(len)?)
+        };
         let mut pending = RangeSet::default();
         if whole {
             pending.insert(0..size);
         }
-        Ok(Self { buf, size, captured: RangeSet::default(), pending, missed: RangeSet::default(), budget: if whole { size } else { budget }, pos: 0 })
+        Ok(Self {
+            buf,
+            size,
+            captured: RangeSet::default(),
+            pending,
+            missed: RangeSet::default(),
+            budget: if whole { size } else { budget },
+            pos: 0,
+        })
     }
 
     pub(crate) fn size(&self) -> u64 {
@@ -214,7 +232,8 @@ impl Capture {
 
     /// The bytes of `r`, if captured.
     pub(crate) fn get(&self, r: Range<u64>) -> Option<&[u8]> {
-        self.has(&r).then(|| &self.bytes()[r.start as usize..r.end as usize])
+        self.has(&r)
+            .then(|| &self.bytes()[r.start as usize..r.end as usize])
     }
 
     /// Bytes wanted but lost.
@@ -280,7 +299,10 @@ mod tests {
         assert_eq!(s.ranges, vec![0..40, 60..100]);
         assert!(s.covers(&(5..40)));
         assert!(!s.covers(&(35..61)));
-        assert_eq!(s.intersecting(30..70).collect::<Vec<_>>(), vec![30..40, 60..70]);
+        assert_eq!(
+            s.intersecting(30..70).collect::<Vec<_>>(),
+            vec![30..40, 60..70]
+        );
         assert_eq!(s.len(), 80);
     }
 

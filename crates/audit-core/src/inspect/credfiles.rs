@@ -3,7 +3,10 @@
 //! `limits.credential_file_max_bytes`) and parsed when it ends; values go through the same
 //! placeholder and masking rules as everything in [`super::secrets`].
 
-use super::secrets::{b64_decode, find_url_credentials, is_placeholder, is_secret_name, is_secret_value, kind_for_name, mask, run_len, SecretHit, SecretKind};
+use super::secrets::{
+    b64_decode, find_url_credentials, is_placeholder, is_secret_name, is_secret_value,
+    kind_for_name, mask, run_len, SecretHit, SecretKind,
+};
 use crate::fs::path;
 
 /// How a credential file is parsed.
@@ -55,29 +58,101 @@ pub(crate) struct CredentialFile {
 
 /// Credential files by path (STYLE.md §14: a table; adding one is a row and a fixture).
 pub(crate) const CREDENTIAL_FILES: &[CredentialFile] = &[
-    CredentialFile { what: "netrc", path: PathMatch::Name(".netrc"), format: Format::Netrc },
-    CredentialFile { what: "netrc", path: PathMatch::Name("_netrc"), format: Format::Netrc },
-    CredentialFile { what: "apt auth.conf", path: PathMatch::Suffix("etc/apt/auth.conf"), format: Format::Netrc },
-    CredentialFile { what: "apt auth.conf", path: PathMatch::In("etc/apt/auth.conf.d"), format: Format::Netrc },
-    CredentialFile { what: "git credential store", path: PathMatch::Name(".git-credentials"), format: Format::Urls },
-    CredentialFile { what: "git credential store", path: PathMatch::Suffix(".config/git/credentials"), format: Format::Urls },
-    CredentialFile { what: "git config", path: PathMatch::Name(".gitconfig"), format: Format::Urls },
-    CredentialFile { what: "git config", path: PathMatch::Suffix(".config/git/config"), format: Format::Urls },
-    CredentialFile { what: "git config", path: PathMatch::Suffix("etc/gitconfig"), format: Format::Urls },
-    CredentialFile { what: "Go env file", path: PathMatch::Suffix(".config/go/env"), format: Format::Urls },
-    CredentialFile { what: "pip config", path: PathMatch::Name("pip.conf"), format: Format::Urls },
-    CredentialFile { what: "docker config", path: PathMatch::Suffix(".docker/config.json"), format: Format::DockerConfig },
-    CredentialFile { what: "container registry auth file", path: PathMatch::Suffix("containers/auth.json"), format: Format::DockerConfig },
-    CredentialFile { what: "npm config", path: PathMatch::Name(".npmrc"), format: Format::Npmrc },
-    CredentialFile { what: "npm config", path: PathMatch::Suffix("etc/npmrc"), format: Format::Npmrc },
-    CredentialFile { what: "PyPI config", path: PathMatch::Name(".pypirc"), format: Format::Keys(&["password"]) },
+    CredentialFile {
+        what: "netrc",
+        path: PathMatch::Name(".netrc"),
+        format: Format::Netrc,
+    },
+    CredentialFile {
+        what: "netrc",
+        path: PathMatch::Name("_netrc"),
+        format: Format::Netrc,
+    },
+    CredentialFile {
+        what: "apt auth.conf",
+        path: PathMatch::Suffix("etc/apt/auth.conf"),
+        format: Format::Netrc,
+    },
+    CredentialFile {
+        what: "apt auth.conf",
+        path: PathMatch::In("etc/apt/auth.conf.d"),
+        format: Format::Netrc,
+    },
+    CredentialFile {
+        what: "git credential store",
+        path: PathMatch::Name(".git-credentials"),
+        format: Format::Urls,
+    },
+    CredentialFile {
+        what: "git credential store",
+        path: PathMatch::Suffix(".config/git/credentials"),
+        format: Format::Urls,
+    },
+    CredentialFile {
+        what: "git config",
+        path: PathMatch::Name(".gitconfig"),
+        format: Format::Urls,
+    },
+    CredentialFile {
+        what: "git config",
+        path: PathMatch::Suffix(".config/git/config"),
+        format: Format::Urls,
+    },
+    CredentialFile {
+        what: "git config",
+        path: PathMatch::Suffix("etc/gitconfig"),
+        format: Format::Urls,
+    },
+    CredentialFile {
+        what: "Go env file",
+        path: PathMatch::Suffix(".config/go/env"),
+        format: Format::Urls,
+    },
+    CredentialFile {
+        what: "pip config",
+        path: PathMatch::Name("pip.conf"),
+        format: Format::Urls,
+    },
+    CredentialFile {
+        what: "docker config",
+        path: PathMatch::Suffix(".docker/config.json"),
+        format: Format::DockerConfig,
+    },
+    CredentialFile {
+        what: "container registry auth file",
+        path: PathMatch::Suffix("containers/auth.json"),
+        format: Format::DockerConfig,
+    },
+    CredentialFile {
+        what: "npm config",
+        path: PathMatch::Name(".npmrc"),
+        format: Format::Npmrc,
+    },
+    CredentialFile {
+        what: "npm config",
+        path: PathMatch::Suffix("etc/npmrc"),
+        format: Format::Npmrc,
+    },
+    CredentialFile {
+        what: "PyPI config",
+        path: PathMatch::Name(".pypirc"),
+        format: Format::Keys(&["password"]),
+    },
     CredentialFile {
         what: "AWS credentials",
         path: PathMatch::Suffix(".aws/credentials"),
         format: Format::Keys(&["aws_secret_access_key", "aws_session_token"]),
     },
-    CredentialFile { what: "AWS config", path: PathMatch::Suffix(".aws/config"), format: Format::Keys(&["aws_secret_access_key", "aws_session_token"]) },
-    CredentialFile { what: "gcloud credentials", path: PathMatch::JsonIn(".config/gcloud"), format: Format::Keys(&["refresh_token", "private_key"]) },
+    CredentialFile {
+        what: "AWS config",
+        path: PathMatch::Suffix(".aws/config"),
+        format: Format::Keys(&["aws_secret_access_key", "aws_session_token"]),
+    },
+    CredentialFile {
+        what: "gcloud credentials",
+        path: PathMatch::JsonIn(".config/gcloud"),
+        format: Format::Keys(&["refresh_token", "private_key"]),
+    },
     CredentialFile {
         what: "gcloud credentials",
         path: PathMatch::JsonIn(".config/gcloud/legacy_credentials"),
@@ -86,15 +161,50 @@ pub(crate) const CREDENTIAL_FILES: &[CredentialFile] = &[
     CredentialFile {
         what: "Azure CLI credentials",
         path: PathMatch::JsonIn(".azure"),
-        format: Format::Keys(&["accessToken", "refreshToken", "access_token", "refresh_token", "secret", "client_secret"]),
+        format: Format::Keys(&[
+            "accessToken",
+            "refreshToken",
+            "access_token",
+            "refresh_token",
+            "secret",
+            "client_secret",
+        ]),
     },
-    CredentialFile { what: "kubeconfig", path: PathMatch::Suffix(".kube/config"), format: Format::Keys(&["token", "client-key-data", "password"]) },
-    CredentialFile { what: "GitHub CLI hosts file", path: PathMatch::Suffix(".config/gh/hosts.yml"), format: Format::Keys(&["oauth_token"]) },
-    CredentialFile { what: "Cargo credentials", path: PathMatch::Suffix(".cargo/credentials.toml"), format: Format::Keys(&["token"]) },
-    CredentialFile { what: "Cargo credentials", path: PathMatch::Suffix(".cargo/credentials"), format: Format::Keys(&["token"]) },
-    CredentialFile { what: "PostgreSQL password file", path: PathMatch::Name(".pgpass"), format: Format::Pgpass },
-    CredentialFile { what: "Vault token", path: PathMatch::Name(".vault-token"), format: Format::WholeToken },
-    CredentialFile { what: "dotenv file", path: PathMatch::DotEnv, format: Format::DotEnv },
+    CredentialFile {
+        what: "kubeconfig",
+        path: PathMatch::Suffix(".kube/config"),
+        format: Format::Keys(&["token", "client-key-data", "password"]),
+    },
+    CredentialFile {
+        what: "GitHub CLI hosts file",
+        path: PathMatch::Suffix(".config/gh/hosts.yml"),
+        format: Format::Keys(&["oauth_token"]),
+    },
+    CredentialFile {
+        what: "Cargo credentials",
+        path: PathMatch::Suffix(".cargo/credentials.toml"),
+        format: Format::Keys(&["token"]),
+    },
+    CredentialFile {
+        what: "Cargo credentials",
+        path: PathMatch::Suffix(".cargo/credentials"),
+        format: Format::Keys(&["token"]),
+    },
+    CredentialFile {
+        what: "PostgreSQL password file",
+        path: PathMatch::Name(".pgpass"),
+        format: Format::Pgpass,
+    },
+    CredentialFile {
+        what: "Vault token",
+        path: PathMatch::Name(".vault-token"),
+        format: Format::WholeToken,
+    },
+    CredentialFile {
+        what: "dotenv file",
+        path: PathMatch::DotEnv,
+        format: Format::DotEnv,
+    },
 ];
 
 fn ends_with_components(p: &str, suffix: &str) -> bool {
@@ -114,7 +224,12 @@ pub(crate) fn credential_file(p: &str) -> Option<&'static CredentialFile> {
             name == ".env"
                 || name.strip_prefix(".env.").is_some_and(|rest| {
                     !rest.is_empty()
-                        && !["example", "sample", "template", "tmpl", "dist", "defaults", "default", "schema", "spec"].iter().any(|t| rest.contains(t))
+                        && ![
+                            "example", "sample", "template", "tmpl", "dist", "defaults", "default",
+                            "schema", "spec",
+                        ]
+                        .iter()
+                        .any(|t| rest.contains(t))
                 })
         }
     })
@@ -123,9 +238,19 @@ pub(crate) fn credential_file(p: &str) -> Option<&'static CredentialFile> {
 /// Parses a (bounded) credential file.
 pub(crate) fn parse_credential_file(text: &[u8], format: Format, out: &mut Vec<SecretHit>) {
     let text = String::from_utf8_lossy(text);
-    let line_of = |offset: usize| 1 + text.as_bytes()[..offset.min(text.len())].iter().filter(|&&b| b == b'\n').count() as u32;
+    let line_of = |offset: usize| {
+        1 + text.as_bytes()[..offset.min(text.len())]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count() as u32
+    };
     let mut push = |kind: SecretKind, offset: usize, key: Option<String>, value: &str| {
-        out.push(SecretHit { kind, line: line_of(offset), key: key.map(Into::into), preview: mask(kind, value.as_bytes()).into() });
+        out.push(SecretHit {
+            kind,
+            line: line_of(offset),
+            key: key.map(Into::into),
+            preview: mask(kind, value.as_bytes()).into(),
+        });
     };
     match format {
         Format::Netrc => {
@@ -154,7 +279,9 @@ pub(crate) fn parse_credential_file(text: &[u8], format: Format, out: &mut Vec<S
                 if l.starts_with('#') || l.starts_with(';') {
                     continue;
                 }
-                let Some((k, v)) = l.split_once('=') else { continue };
+                let Some((k, v)) = l.split_once('=') else {
+                    continue;
+                };
                 let (k, v) = (k.trim(), v.trim().trim_matches('"'));
                 let field = k.rsplit(':').next().unwrap_or(k);
                 let kind = match field {
@@ -163,7 +290,12 @@ pub(crate) fn parse_credential_file(text: &[u8], format: Format, out: &mut Vec<S
                     _ => continue,
                 };
                 if !is_placeholder(v) {
-                    push(kind, off + line.find(v).unwrap_or(0), Some(k.to_string()), v);
+                    push(
+                        kind,
+                        off + line.find(v).unwrap_or(0),
+                        Some(k.to_string()),
+                        v,
+                    );
                 }
             }
         }
@@ -200,11 +332,18 @@ pub(crate) fn parse_credential_file(text: &[u8], format: Format, out: &mut Vec<S
                 if l.starts_with('#') {
                     continue;
                 }
-                let Some((name, value)) = l.split_once('=') else { continue };
+                let Some((name, value)) = l.split_once('=') else {
+                    continue;
+                };
                 let name = name.trim();
                 let value = strip_env_value(value);
                 if is_secret_name(name) && is_secret_value(&value) {
-                    push(kind_for_name(name), off + line.find('=').unwrap_or(0), Some(name.to_string()), &value);
+                    push(
+                        kind_for_name(name),
+                        off + line.find('=').unwrap_or(0),
+                        Some(name.to_string()),
+                        &value,
+                    );
                 }
             }
         }
@@ -215,7 +354,12 @@ pub(crate) fn parse_credential_file(text: &[u8], format: Format, out: &mut Vec<S
                 }
                 let fields = split_unescaped(line.trim_end_matches('\r'), ':');
                 if fields.len() == 5 && !is_placeholder(&fields[4]) && fields[4] != "*" {
-                    push(SecretKind::Password, off, Some(format!("{}@{}", fields[3], fields[0])), &fields[4]);
+                    push(
+                        SecretKind::Password,
+                        off,
+                        Some(format!("{}@{}", fields[3], fields[0])),
+                        &fields[4],
+                    );
                 }
             }
         }
@@ -231,28 +375,52 @@ pub(crate) fn parse_credential_file(text: &[u8], format: Format, out: &mut Vec<S
         let mut found = Vec::new();
         find_url_credentials(line, &mut found);
         for s in found {
-            push(s.kind, off + line.find(s.raw()).unwrap_or(0), s.key.clone(), s.raw());
+            push(
+                s.kind,
+                off + line.find(s.raw()).unwrap_or(0),
+                s.key.clone(),
+                s.raw(),
+            );
         }
     }
 }
 
 fn docker_config(text: &str, push: &mut impl FnMut(SecretKind, usize, Option<String>, &str)) {
-    let Ok(v) = serde_json::from_str::<serde_json::Value>(text) else { return };
-    let Some(auths) = v.get("auths").and_then(|a| a.as_object()) else { return };
+    let Ok(v) = serde_json::from_str::<serde_json::Value>(text) else {
+        return;
+    };
+    let Some(auths) = v.get("auths").and_then(|a| a.as_object()) else {
+        return;
+    };
     for (registry, entry) in auths {
-        let field = |k: &str| entry.get(k).and_then(|x| x.as_str()).filter(|s| !s.is_empty());
+        let field = |k: &str| {
+            entry
+                .get(k)
+                .and_then(|x| x.as_str())
+                .filter(|s| !s.is_empty())
+        };
         let offset = |val: &str| text.find(val).unwrap_or(0);
         if let Some(auth) = field("auth") {
             let pair = b64_decode(auth.as_bytes()).and_then(|d| String::from_utf8(d).ok());
             if let Some((user, pass)) = pair.as_deref().and_then(|p| p.split_once(':')) {
                 if !user.is_empty() && !is_placeholder(pass) {
-                    push(SecretKind::RegistryAuth, offset(auth), Some(registry.clone()), auth);
+                    push(
+                        SecretKind::RegistryAuth,
+                        offset(auth),
+                        Some(registry.clone()),
+                        auth,
+                    );
                 }
             }
         }
         for k in ["identitytoken", "registrytoken", "password"] {
             if let Some(t) = field(k).filter(|t| !is_placeholder(t)) {
-                push(SecretKind::RegistryAuth, offset(t), Some(format!("{registry} ({k})")), t);
+                push(
+                    SecretKind::RegistryAuth,
+                    offset(t),
+                    Some(format!("{registry} ({k})")),
+                    t,
+                );
             }
         }
     }
@@ -298,7 +466,8 @@ fn lines_with_offsets(text: &str) -> impl Iterator<Item = (usize, &str)> {
 
 fn words_with_offsets(text: &str) -> impl Iterator<Item = (&str, usize)> {
     let base = text.as_ptr() as usize;
-    text.split_ascii_whitespace().map(move |w| (w, w.as_ptr() as usize - base))
+    text.split_ascii_whitespace()
+        .map(move |w| (w, w.as_ptr() as usize - base))
 }
 
 /// `key = value`, `key: value`, `"key": "value"` occurrences of `keys` (ASCII
@@ -328,8 +497,18 @@ fn key_values(line: &str, keys: &[&str]) -> Vec<(String, String, usize)> {
             if quoted {
                 i += 1;
             }
-            let n = run_len(lb, i, 8192, |b| if quoted { !matches!(b, b'"' | b'\'') } else { !matches!(b, b' ' | b'\t' | b',' | b'}' | b'#' | b'\r') });
-            out.push((line[at..at + k.len()].to_string(), line[i..i + n].to_string(), i));
+            let n = run_len(lb, i, 8192, |b| {
+                if quoted {
+                    !matches!(b, b'"' | b'\'')
+                } else {
+                    !matches!(b, b' ' | b'\t' | b',' | b'}' | b'#' | b'\r')
+                }
+            });
+            out.push((
+                line[at..at + k.len()].to_string(),
+                line[i..i + n].to_string(),
+                i,
+            ));
         }
     }
     out

@@ -17,13 +17,18 @@
 use std::ops::Range;
 
 use goblin::container::{Container, Ctx, Endian};
-use goblin::elf::{program_header as ph, section_header as sh, Dynamic, ProgramHeader, SectionHeader};
+use goblin::elf::{
+    program_header as ph, section_header as sh, Dynamic, ProgramHeader, SectionHeader,
+};
 use serde::Serialize;
 
 use super::capture::Capture;
 use super::go::{self, BuildInfo};
 use super::scan::{keep_last, StreamScan};
-use crate::limits::{Limits, MAX_ELF_HEADERS, MAX_ELF_NEEDED, MAX_ELF_SEARCH_DIRS, MAX_ELF_TABLE_BYTES, MAX_ELF_VERSIONS, MAX_GO_BUILDINFO_BYTES};
+use crate::limits::{
+    Limits, MAX_ELF_HEADERS, MAX_ELF_NEEDED, MAX_ELF_SEARCH_DIRS, MAX_ELF_TABLE_BYTES,
+    MAX_ELF_VERSIONS, MAX_GO_BUILDINFO_BYTES,
+};
 
 /// Bytes always captured from the start of a sparsely captured file: the ELF header,
 /// program headers, notes and, for most linkers, the interpreter and dynamic-linking tables.
@@ -202,18 +207,30 @@ pub struct GoFacts {
 impl GoUses {
     /// Bit i set when needle i of `FUNC_NEEDLES` was seen.
     fn flags(&self) -> u32 {
-        [self.crypto_tls, self.crypto_x509, self.time_load_location, self.time_tzdata, self.race, self.cgo, self.net, self.os_user]
-            .iter()
-            .enumerate()
-            .map(|(i, &b)| u32::from(b) << i)
-            .sum()
+        [
+            self.crypto_tls,
+            self.crypto_x509,
+            self.time_load_location,
+            self.time_tzdata,
+            self.race,
+            self.cgo,
+            self.net,
+            self.os_user,
+        ]
+        .iter()
+        .enumerate()
+        .map(|(i, &b)| u32::from(b) << i)
+        .sum()
     }
 }
 
 impl GoFacts {
     /// The Go version string, from build info.
     pub fn version(&self) -> Option<&str> {
-        self.build_info.as_ref().map(|b| b.go_version.as_str()).filter(|v| !v.is_empty())
+        self.build_info
+            .as_ref()
+            .map(|b| b.go_version.as_str())
+            .filter(|v| !v.is_empty())
     }
 }
 
@@ -284,7 +301,10 @@ pub struct ElfInfo {
 impl ElfInfo {
     /// Whether the kernel can be asked to exec this file (not a library or object).
     pub fn is_executable(&self) -> bool {
-        matches!(self.linkage, Linkage::Static | Linkage::StaticPie | Linkage::Dynamic)
+        matches!(
+            self.linkage,
+            Linkage::Static | Linkage::StaticPie | Linkage::Dynamic
+        )
     }
 
     /// Whether this is a Go binary.
@@ -377,28 +397,46 @@ struct Pcln {
 }
 
 /// Function-name needles, each anchored by the NUL that ends the previous name.
-const FUNC_NEEDLES: [&[u8]; 8] =
-    [b"\0crypto/tls.", b"\0crypto/x509.", b"\0time.LoadLocation\0", b"\0time/tzdata.", b"\0runtime.racefuncenter", b"\0runtime/cgo.", b"\0net.", b"\0os/user."];
+const FUNC_NEEDLES: [&[u8]; 8] = [
+    b"\0crypto/tls.",
+    b"\0crypto/x509.",
+    b"\0time.LoadLocation\0",
+    b"\0time/tzdata.",
+    b"\0runtime.racefuncenter",
+    b"\0runtime/cgo.",
+    b"\0net.",
+    b"\0os/user.",
+];
 
 /// One SIMD substring finder per function-name needle, built once. Each needle only needs
 /// to be seen once per binary, so found ones are not searched again.
 static FUNC_FINDERS: std::sync::LazyLock<Vec<memchr::memmem::Finder<'static>>> =
-    std::sync::LazyLock::new(|| FUNC_NEEDLES.iter().map(memchr::memmem::Finder::new).collect());
+    std::sync::LazyLock::new(|| {
+        FUNC_NEEDLES
+            .iter()
+            .map(memchr::memmem::Finder::new)
+            .collect()
+    });
 
 /// pclntab magics followed by their two zero bytes: finders for little- and big-endian files.
-static PCLN_FINDERS: std::sync::LazyLock<[Vec<memchr::memmem::Finder<'static>>; 2]> = std::sync::LazyLock::new(|| {
-    let build = |big: bool| {
-        [0xffff_fffbu32, 0xffff_fffa, 0xffff_fff0, 0xffff_fff1]
-            .iter()
-            .map(|m| {
-                let mut v = if big { m.to_be_bytes().to_vec() } else { m.to_le_bytes().to_vec() };
-                v.extend_from_slice(&[0, 0]);
-                memchr::memmem::Finder::new(&v).into_owned()
-            })
-            .collect()
-    };
-    [build(false), build(true)]
-});
+static PCLN_FINDERS: std::sync::LazyLock<[Vec<memchr::memmem::Finder<'static>>; 2]> =
+    std::sync::LazyLock::new(|| {
+        let build = |big: bool| {
+            [0xffff_fffbu32, 0xffff_fffa, 0xffff_fff0, 0xffff_fff1]
+                .iter()
+                .map(|m| {
+                    let mut v = if big {
+                        m.to_be_bytes().to_vec()
+                    } else {
+                        m.to_le_bytes().to_vec()
+                    };
+                    v.extend_from_slice(&[0, 0]);
+                    memchr::memmem::Finder::new(&v).into_owned()
+                })
+                .collect()
+        };
+        [build(false), build(true)]
+    });
 
 /// The section-name table of a sparsely captured file whose section table comes after
 /// more than [`SHT_TAIL_BYTES`] of other non-loaded data. Its place is only known once the
@@ -458,10 +496,12 @@ impl ElfScanner {
     /// Starts inspecting a file of `size` bytes whose first bytes are known to be ELF.
     pub(crate) fn new(size: u64, limits: &Limits) -> Result<Self, ElfError> {
         if size > limits.max_elf_bytes {
-            return Err(ElfError(format!("file too large to inspect ({size} bytes)")));
+            return Err(ElfError(format!(
+                "file too large to inspect ({size} bytes)"
+            )));
         }
-        let cap =
-            Capture::new(size, limits.elf_full_capture_max, limits.elf_capture_budget).map_err(|e| ElfError(format!("cannot reserve capture buffer: {e}")))?;
+        let cap = Capture::new(size, limits.elf_full_capture_max, limits.elf_capture_budget)
+            .map_err(|e| ElfError(format!("cannot reserve capture buffer: {e}")))?;
         let mut s = Self {
             cap,
             hdr: None,
@@ -519,7 +559,9 @@ impl ElfScanner {
 
     /// Moves the names scan's look-back buffer past this chunk.
     fn keep_names_back(&mut self, start: u64, data: &[u8]) {
-        let Some(n) = &mut self.names_scan else { return };
+        let Some(n) = &mut self.names_scan else {
+            return;
+        };
         let r = &n.scan.range;
         let (lo, hi) = (r.start.max(start), r.end.min(start + data.len() as u64));
         if lo >= hi {
@@ -528,7 +570,11 @@ impl ElfScanner {
         if n.back_end != lo {
             n.back.clear();
         }
-        keep_last(&mut n.back, &data[(lo - start) as usize..(hi - start) as usize], NAMES_WINDOW as usize);
+        keep_last(
+            &mut n.back,
+            &data[(lo - start) as usize..(hi - start) as usize],
+            NAMES_WINDOW as usize,
+        );
         n.back_end = hi;
     }
 
@@ -545,10 +591,15 @@ impl ElfScanner {
     /// File offset of a virtual address, through the `PT_LOAD` segments' file-backed parts.
     fn vaddr_to_off(&self, vaddr: u64) -> Option<u64> {
         let phdrs = self.phdrs.as_ref()?;
-        phdrs.iter().filter(|p| p.p_type == ph::PT_LOAD).find_map(|p| {
-            let rel = vaddr.checked_sub(p.p_vaddr)?;
-            (rel < p.p_filesz).then(|| p.p_offset.checked_add(rel)).flatten()
-        })
+        phdrs
+            .iter()
+            .filter(|p| p.p_type == ph::PT_LOAD)
+            .find_map(|p| {
+                let rel = vaddr.checked_sub(p.p_vaddr)?;
+                (rel < p.p_filesz)
+                    .then(|| p.p_offset.checked_add(rel))
+                    .flatten()
+            })
     }
 
     /// The end (file offset) of the `PT_LOAD` file range containing `off`.
@@ -556,20 +607,28 @@ impl ElfScanner {
         self.phdrs
             .as_ref()
             .and_then(|phdrs| {
-                phdrs.iter().filter(|p| p.p_type == ph::PT_LOAD).find_map(|p| {
-                    let end = p.p_offset.saturating_add(p.p_filesz);
-                    (off >= p.p_offset && off < end).then_some(end)
-                })
+                phdrs
+                    .iter()
+                    .filter(|p| p.p_type == ph::PT_LOAD)
+                    .find_map(|p| {
+                        let end = p.p_offset.saturating_add(p.p_filesz);
+                        (off >= p.p_offset && off < end).then_some(end)
+                    })
             })
             .unwrap_or(self.cap.size())
     }
 
     fn off_to_vaddr(&self, off: u64) -> Option<u64> {
         let phdrs = self.phdrs.as_ref()?;
-        phdrs.iter().filter(|p| p.p_type == ph::PT_LOAD).find_map(|p| {
-            let rel = off.checked_sub(p.p_offset)?;
-            (rel < p.p_filesz).then(|| p.p_vaddr.checked_add(rel)).flatten()
-        })
+        phdrs
+            .iter()
+            .filter(|p| p.p_type == ph::PT_LOAD)
+            .find_map(|p| {
+                let rel = off.checked_sub(p.p_offset)?;
+                (rel < p.p_filesz)
+                    .then(|| p.p_vaddr.checked_add(rel))
+                    .flatten()
+            })
     }
 
     fn read_word(&self, off: u64, size: u64) -> Option<u64> {
@@ -603,8 +662,12 @@ impl ElfScanner {
         let Some(h) = self.hdr else { return changed };
         if self.escapes {
             let sec0 = h.shoff..h.shoff.saturating_add(h.shent());
-            let Some(b) = self.cap.get(sec0) else { return changed };
-            let s0 = SectionHeader::parse(b, 0, 1, h.ctx).ok().and_then(|v| v.into_iter().next());
+            let Some(b) = self.cap.get(sec0) else {
+                return changed;
+            };
+            let s0 = SectionHeader::parse(b, 0, 1, h.ctx)
+                .ok()
+                .and_then(|v| v.into_iter().next());
             let mut hh = h;
             if let Some(s0) = s0 {
                 if hh.phnum == 0xffff {
@@ -631,7 +694,8 @@ impl ElfScanner {
             if !self.cap.has(&r) {
                 return changed;
             }
-            match ProgramHeader::parse(self.cap.bytes(), h.phoff as usize, h.phnum as usize, h.ctx) {
+            match ProgramHeader::parse(self.cap.bytes(), h.phoff as usize, h.phnum as usize, h.ctx)
+            {
                 Ok(p) => {
                     self.phdrs = Some(p);
                     self.plan_segments();
@@ -646,7 +710,12 @@ impl ElfScanner {
         if self.shdrs.is_none() && h.shnum > 0 {
             let r = h.shoff..h.shoff.saturating_add(h.shnum * h.shent());
             if self.cap.has(&r) {
-                match SectionHeader::parse(self.cap.bytes(), h.shoff as usize, h.shnum as usize, h.ctx) {
+                match SectionHeader::parse(
+                    self.cap.bytes(),
+                    h.shoff as usize,
+                    h.shnum as usize,
+                    h.ctx,
+                ) {
                     Ok(s) => {
                         self.shdrs = Some(s);
                         self.plan_shstrtab();
@@ -736,7 +805,9 @@ impl ElfScanner {
     fn plan_segments(&mut self) {
         let phdrs = self.phdrs.clone().unwrap_or_default();
         for p in &phdrs {
-            let r = p.p_offset..p.p_offset.saturating_add(p.p_filesz.min(MAX_ELF_TABLE_BYTES));
+            let r = p.p_offset
+                ..p.p_offset
+                    .saturating_add(p.p_filesz.min(MAX_ELF_TABLE_BYTES));
             match p.p_type {
                 ph::PT_INTERP | ph::PT_DYNAMIC | ph::PT_NOTE => {
                     self.want(r);
@@ -757,7 +828,11 @@ impl ElfScanner {
         let rw = writable_segments(&phdrs);
         if let (Some(first), Some(last)) = (rw.first(), rw.last()) {
             let r = first.start..last.end;
-            self.bi_scan = Some(StreamScan::new(r, go::BUILDINFO_MAGIC.len(), self.cap.pos()));
+            self.bi_scan = Some(StreamScan::new(
+                r,
+                go::BUILDINFO_MAGIC.len(),
+                self.cap.pos(),
+            ));
         }
     }
 
@@ -768,21 +843,35 @@ impl ElfScanner {
         if self.cap.is_whole() || h.shnum == 0 {
             return;
         }
-        let loaded_end = phdrs.iter().filter(|p| p.p_type == ph::PT_LOAD).map(|p| p.p_offset.saturating_add(p.p_filesz)).max().unwrap_or(0);
+        let loaded_end = phdrs
+            .iter()
+            .filter(|p| p.p_type == ph::PT_LOAD)
+            .map(|p| p.p_offset.saturating_add(p.p_filesz))
+            .max()
+            .unwrap_or(0);
         let end = h.shoff.saturating_sub(SHT_TAIL_BYTES).min(self.cap.size());
         if loaded_end < end {
             let scan = StreamScan::new(loaded_end..end, SHSTRTAB_NAME.len(), self.cap.pos());
-            self.names_scan = Some(NamesScan { scan, back: Vec::new(), back_end: 0, hits: 0 });
+            self.names_scan = Some(NamesScan {
+                scan,
+                back: Vec::new(),
+                back_end: 0,
+                hits: 0,
+            });
         }
     }
 
     fn plan_shstrtab(&mut self) {
         let Some(h) = self.hdr else { return };
-        let Some(s) = self.shdrs.as_ref().and_then(|s| s.get(h.shstrndx as usize)) else { return };
+        let Some(s) = self.shdrs.as_ref().and_then(|s| s.get(h.shstrndx as usize)) else {
+            return;
+        };
         if s.sh_type == sh::SHT_NOBITS {
             return;
         }
-        let r = s.sh_offset..s.sh_offset.saturating_add(s.sh_size.min(MAX_ELF_TABLE_BYTES));
+        let r = s.sh_offset
+            ..s.sh_offset
+                .saturating_add(s.sh_size.min(MAX_ELF_TABLE_BYTES));
         self.want(r);
     }
 
@@ -793,9 +882,20 @@ impl ElfScanner {
             return Some(Vec::new());
         }
         let s = shdrs.get(h.shstrndx as usize)?;
-        let r = s.sh_offset..s.sh_offset.saturating_add(s.sh_size.min(MAX_ELF_TABLE_BYTES));
+        let r = s.sh_offset
+            ..s.sh_offset
+                .saturating_add(s.sh_size.min(MAX_ELF_TABLE_BYTES));
         let table = self.cap.get(r)?;
-        Some(shdrs.iter().map(|s| cstr(table, s.sh_name as u64).map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default()).collect())
+        Some(
+            shdrs
+                .iter()
+                .map(|s| {
+                    cstr(table, s.sh_name as u64)
+                        .map(|b| String::from_utf8_lossy(b).into_owned())
+                        .unwrap_or_default()
+                })
+                .collect(),
+        )
     }
 
     fn section(&self, name: &str) -> Option<&SectionHeader> {
@@ -808,7 +908,11 @@ impl ElfScanner {
     /// enough (names may come last in the file).
     fn plan_section_tables(&mut self) {
         let shdrs = self.shdrs.clone().unwrap_or_default();
-        let table = |s: &SectionHeader| s.sh_offset..s.sh_offset.saturating_add(s.sh_size.min(MAX_ELF_TABLE_BYTES));
+        let table = |s: &SectionHeader| {
+            s.sh_offset
+                ..s.sh_offset
+                    .saturating_add(s.sh_size.min(MAX_ELF_TABLE_BYTES))
+        };
         for s in shdrs.iter().filter(|s| s.sh_type != sh::SHT_NOBITS) {
             match s.sh_type {
                 sh::SHT_DYNAMIC | SHT_GNU_VERDEF | SHT_GNU_VERNEED | sh::SHT_NOTE => {
@@ -817,8 +921,14 @@ impl ElfScanner {
                 _ => {}
             }
             // String tables the dynamic section, .dynsym and the version tables use.
-            if matches!(s.sh_type, sh::SHT_DYNAMIC | sh::SHT_DYNSYM | SHT_GNU_VERDEF | SHT_GNU_VERNEED) {
-                if let Some(link) = shdrs.get(s.sh_link as usize).filter(|l| l.sh_type == sh::SHT_STRTAB) {
+            if matches!(
+                s.sh_type,
+                sh::SHT_DYNAMIC | sh::SHT_DYNSYM | SHT_GNU_VERDEF | SHT_GNU_VERNEED
+            ) {
+                if let Some(link) = shdrs
+                    .get(s.sh_link as usize)
+                    .filter(|l| l.sh_type == sh::SHT_STRTAB)
+                {
                     self.want(table(link));
                 }
             }
@@ -836,7 +946,11 @@ impl ElfScanner {
             .as_ref()
             .map(|v| {
                 v.iter()
-                    .filter(|s| s.sh_type == sh::SHT_PROGBITS && s.sh_flags & u64::from(sh::SHF_ALLOC) != 0 && s.sh_flags & u64::from(sh::SHF_EXECINSTR) == 0)
+                    .filter(|s| {
+                        s.sh_type == sh::SHT_PROGBITS
+                            && s.sh_flags & u64::from(sh::SHF_ALLOC) != 0
+                            && s.sh_flags & u64::from(sh::SHF_EXECINSTR) == 0
+                    })
                     .filter(|s| s.sh_size >= 8 + 8 * h.ptr())
                     .map(|s| s.sh_offset)
                     .collect()
@@ -858,7 +972,11 @@ impl ElfScanner {
             phdrs
                 .iter()
                 .filter(|p| p.p_type == ph::PT_NOTE)
-                .map(|p| p.p_offset..p.p_offset.saturating_add(p.p_filesz.min(MAX_ELF_TABLE_BYTES)))
+                .map(|p| {
+                    p.p_offset
+                        ..p.p_offset
+                            .saturating_add(p.p_filesz.min(MAX_ELF_TABLE_BYTES))
+                })
                 .filter(|r| r.end <= self.cap.size())
                 .collect(),
         )
@@ -867,7 +985,9 @@ impl ElfScanner {
     fn parse_notes(&mut self, ranges: &[Range<u64>]) {
         let Some(h) = self.hdr else { return };
         for r in ranges {
-            let Some(b) = self.cap.get(r.clone()) else { continue };
+            let Some(b) = self.cap.get(r.clone()) else {
+                continue;
+            };
             for (name, typ, desc) in notes(b, h.big) {
                 match (name, typ) {
                     (b"Go", 4) => {
@@ -881,14 +1001,26 @@ impl ElfScanner {
     }
 
     fn dynamic_range(&self) -> Option<Range<u64>> {
-        let p = self.phdrs.as_ref()?.iter().find(|p| p.p_type == ph::PT_DYNAMIC)?;
-        Some(p.p_offset..p.p_offset.saturating_add(p.p_filesz.min(MAX_ELF_TABLE_BYTES)))
+        let p = self
+            .phdrs
+            .as_ref()?
+            .iter()
+            .find(|p| p.p_type == ph::PT_DYNAMIC)?;
+        Some(
+            p.p_offset
+                ..p.p_offset
+                    .saturating_add(p.p_filesz.min(MAX_ELF_TABLE_BYTES)),
+        )
     }
 
     fn parse_dynamic(&self) -> Dyns {
         let mut d = Dyns::default();
-        let (Some(h), Some(phdrs)) = (self.hdr, self.phdrs.as_ref()) else { return d };
-        let Ok(Some(dynamic)) = Dynamic::parse(self.cap.bytes(), phdrs, h.ctx) else { return d };
+        let (Some(h), Some(phdrs)) = (self.hdr, self.phdrs.as_ref()) else {
+            return d;
+        };
+        let Ok(Some(dynamic)) = Dynamic::parse(self.cap.bytes(), phdrs, h.ctx) else {
+            return d;
+        };
         let mut strtab_addr = None;
         let mut strsz = 0;
         let (mut verneed, mut verneednum, mut verdef, mut verdefnum) = (None, 0, None, 0);
@@ -947,7 +1079,12 @@ impl ElfScanner {
                         self.want(off..end.min(self.segment_end(off)));
                     }
                 }
-                Ok(go::BlobHeader::Pointer { ptr_size, version_addr, modinfo_addr, .. }) => {
+                Ok(go::BlobHeader::Pointer {
+                    ptr_size,
+                    version_addr,
+                    modinfo_addr,
+                    ..
+                }) => {
                     for a in [version_addr, modinfo_addr] {
                         if let Some(o) = self.vaddr_to_off(a) {
                             self.want(o..o + 2 * u64::from(ptr_size));
@@ -975,7 +1112,11 @@ impl ElfScanner {
             changed = true;
             let b = self.cap.get(r).unwrap_or_default();
             let magic = read_uint(&b[..4], h.big) as u32;
-            let valid = go::pclntab_magic_versions(magic).is_some() && b[4] == 0 && b[5] == 0 && matches!(b[6], 1 | 2 | 4) && u64::from(b[7]) == h.ptr();
+            let valid = go::pclntab_magic_versions(magic).is_some()
+                && b[4] == 0
+                && b[5] == 0
+                && matches!(b[6], 1 | 2 | 4)
+                && u64::from(b[7]) == h.ptr();
             if valid {
                 self.pcln = Some(Pcln { off, magic });
                 self.pcln_scan = None;
@@ -996,7 +1137,11 @@ impl ElfScanner {
         }
         // A pclntab magic scan when the section table gives no candidates (it comes at
         // the end of the file, or there is none).
-        if !self.pcln_started && self.pcln.is_none() && self.go_note.is_some() && self.shdrs.is_none() {
+        if !self.pcln_started
+            && self.pcln.is_none()
+            && self.go_note.is_some()
+            && self.shdrs.is_none()
+        {
             let sht_late = h.shnum > 0 && h.shoff > self.cap.pos();
             if sht_late || h.shnum == 0 {
                 self.start_pcln_scan();
@@ -1008,13 +1153,24 @@ impl ElfScanner {
         if !self.ver_started && self.bi_hits.is_empty() && !self.rodata.is_empty() {
             let rw = writable_segments(self.phdrs.as_deref().unwrap_or_default());
             if let Some(last) = rw.last() {
-                if self.cap.pos() >= last.start.saturating_add(64) || self.cap.pos() + 1 >= self.cap.size() {
+                if self.cap.pos() >= last.start.saturating_add(64)
+                    || self.cap.pos() + 1 >= self.cap.size()
+                {
                     self.ver_started = true;
                     self.version_cands = self.find_version_candidates();
-                    self.version_index = self.version_cands.iter().enumerate().map(|(i, (v, _))| (*v, i as u32)).collect();
+                    self.version_index = self
+                        .version_cands
+                        .iter()
+                        .enumerate()
+                        .map(|(i, (v, _))| (*v, i as u32))
+                        .collect();
                     if !self.version_cands.is_empty() {
                         for r in rw {
-                            self.ver_scans.push(StreamScan::new(r, 2 * h.ptr() as usize, self.cap.pos()));
+                            self.ver_scans.push(StreamScan::new(
+                                r,
+                                2 * h.ptr() as usize,
+                                self.cap.pos(),
+                            ));
                         }
                     }
                     changed = true;
@@ -1027,8 +1183,14 @@ impl ElfScanner {
     /// Whether the section table precedes every section's data (Go's internal linker
     /// does this; GNU ld and lld put it at the end).
     fn section_table_first(&self) -> bool {
-        let (Some(h), Some(shdrs)) = (self.hdr, self.shdrs.as_ref()) else { return false };
-        let first_data = shdrs.iter().filter(|s| s.sh_type != sh::SHT_NULL && s.sh_type != sh::SHT_NOBITS && s.sh_size > 0).map(|s| s.sh_offset).min();
+        let (Some(h), Some(shdrs)) = (self.hdr, self.shdrs.as_ref()) else {
+            return false;
+        };
+        let first_data = shdrs
+            .iter()
+            .filter(|s| s.sh_type != sh::SHT_NULL && s.sh_type != sh::SHT_NOBITS && s.sh_size > 0)
+            .map(|s| s.sh_offset)
+            .min();
         first_data.is_some_and(|d| h.shoff < d)
     }
 
@@ -1038,19 +1200,30 @@ impl ElfScanner {
         let phdrs = self.phdrs.clone().unwrap_or_default();
         let shdrs = self.shdrs.clone().unwrap_or_default();
         let mut wants = Vec::new();
-        for p in phdrs.iter().filter(|p| p.p_type == ph::PT_LOAD && p.p_flags & (ph::PF_X | ph::PF_W) == 0) {
+        for p in phdrs
+            .iter()
+            .filter(|p| p.p_type == ph::PT_LOAD && p.p_flags & (ph::PF_X | ph::PF_W) == 0)
+        {
             let seg = p.p_offset..p.p_offset.saturating_add(p.p_filesz);
             let first = shdrs
                 .iter()
-                .filter(|s| s.sh_type == sh::SHT_PROGBITS && s.sh_flags & u64::from(sh::SHF_ALLOC) != 0 && seg.contains(&s.sh_offset))
+                .filter(|s| {
+                    s.sh_type == sh::SHT_PROGBITS
+                        && s.sh_flags & u64::from(sh::SHF_ALLOC) != 0
+                        && seg.contains(&s.sh_offset)
+                })
                 .min_by_key(|s| s.sh_offset);
             match first {
                 Some(s) => {
-                    let end = s.sh_offset.saturating_add(s.sh_size.min(RODATA_CAPTURE_BYTES)).min(seg.end);
+                    let end = s
+                        .sh_offset
+                        .saturating_add(s.sh_size.min(RODATA_CAPTURE_BYTES))
+                        .min(seg.end);
                     wants.push(s.sh_offset..end);
                 }
                 // No section table yet (it comes last): the segment's start.
-                None if shdrs.is_empty() => wants.push(seg.start..seg.end.min(seg.start.saturating_add(RODATA_CAPTURE_BYTES))),
+                None if shdrs.is_empty() => wants
+                    .push(seg.start..seg.end.min(seg.start.saturating_add(RODATA_CAPTURE_BYTES))),
                 None => {}
             }
         }
@@ -1065,12 +1238,16 @@ impl ElfScanner {
     fn find_version_candidates(&self) -> Vec<(u64, Vec<u8>)> {
         let mut out = Vec::new();
         for r in &self.rodata {
-            let Some(b) = self.cap.get(r.clone()) else { continue };
+            let Some(b) = self.cap.get(r.clone()) else {
+                continue;
+            };
             for i in memchr::memmem::find_iter(b, b"go1.") {
                 if out.len() >= MAX_VERSION_HITS {
                     return out;
                 }
-                let Some(v) = self.off_to_vaddr(r.start + i as u64) else { continue };
+                let Some(v) = self.off_to_vaddr(r.start + i as u64) else {
+                    continue;
+                };
                 let end = (i + VERSION_WINDOW as usize).min(b.len());
                 out.push((v, b[i..end].to_vec()));
             }
@@ -1083,15 +1260,20 @@ impl ElfScanner {
         self.pcln_started = true;
         let _ = h;
         let phdrs = self.phdrs.clone().unwrap_or_default();
-        let segs: Vec<Range<u64>> =
-            phdrs.iter().filter(|p| p.p_type == ph::PT_LOAD && p.p_flags & ph::PF_X == 0).map(|p| p.p_offset..p.p_offset.saturating_add(p.p_filesz)).collect();
+        let segs: Vec<Range<u64>> = phdrs
+            .iter()
+            .filter(|p| p.p_type == ph::PT_LOAD && p.p_flags & ph::PF_X == 0)
+            .map(|p| p.p_offset..p.p_offset.saturating_add(p.p_filesz))
+            .collect();
         if let (Some(first), Some(last)) = (segs.first(), segs.last()) {
             self.pcln_scan = Some(StreamScan::new(first.start..last.end, 6, self.cap.pos()));
         }
     }
 
     fn plan_funcnames(&mut self) {
-        let (Some(h), Some(p)) = (self.hdr, self.pcln.as_ref()) else { return };
+        let (Some(h), Some(p)) = (self.hdr, self.pcln.as_ref()) else {
+            return;
+        };
         let ptr = h.ptr();
         let field = |i: u64| self.read_word(p.off.saturating_add(8 + i * ptr), ptr);
         let range = match p.magic {
@@ -1225,7 +1407,10 @@ impl ElfScanner {
                         while i + 2 * ptr <= n {
                             let w = read_uint(&s[i as usize..(i + ptr) as usize], h.big);
                             if let Some(&idx) = index.get(&w) {
-                                let len = read_uint(&s[(i + ptr) as usize..(i + 2 * ptr) as usize], h.big);
+                                let len = read_uint(
+                                    &s[(i + ptr) as usize..(i + 2 * ptr) as usize],
+                                    h.big,
+                                );
                                 if (4..=VERSION_WINDOW).contains(&len) {
                                     emit(at + i, 2 * ptr as usize, (idx << 8) | len as u32);
                                 }
@@ -1234,7 +1419,8 @@ impl ElfScanner {
                         }
                     });
                     for (_, tag) in hits {
-                        self.version_refs.push(((tag >> 8) as usize, u64::from(tag & 0xff)));
+                        self.version_refs
+                            .push(((tag >> 8) as usize, u64::from(tag & 0xff)));
                         any = true;
                     }
                 }
@@ -1262,7 +1448,9 @@ impl ElfScanner {
         }
         let interp = phdrs.iter().find(|p| p.p_type == ph::PT_INTERP).map(|p| {
             let r = p.p_offset..p.p_offset.saturating_add(p.p_filesz.min(4096));
-            self.cap.get(r).map(|b| String::from_utf8_lossy(b.split(|&c| c == 0).next().unwrap_or(b)).into_owned())
+            self.cap.get(r).map(|b| {
+                String::from_utf8_lossy(b.split(|&c| c == 0).next().unwrap_or(b)).into_owned()
+            })
         });
         let interpreter = match interp {
             Some(Some(s)) => Some(s),
@@ -1289,21 +1477,41 @@ impl ElfScanner {
                 }
             }
         };
-        let needed: Vec<String> = dyns.needed.iter().take(MAX_ELF_NEEDED).filter_map(|&o| dstr(o, "needed libraries", &mut incomplete)).collect();
+        let needed: Vec<String> = dyns
+            .needed
+            .iter()
+            .take(MAX_ELF_NEEDED)
+            .filter_map(|&o| dstr(o, "needed libraries", &mut incomplete))
+            .collect();
         if dyns.needed.len() > MAX_ELF_NEEDED {
             incomplete.push(format!("needed libraries (more than {MAX_ELF_NEEDED})"));
         }
         let split = |v: Vec<String>, what: &str, incomplete: &mut Vec<String>| -> Vec<String> {
-            let mut dirs: Vec<String> = v.iter().flat_map(|s| s.split(':')).take(MAX_ELF_SEARCH_DIRS + 1).map(str::to_string).collect();
+            let mut dirs: Vec<String> = v
+                .iter()
+                .flat_map(|s| s.split(':'))
+                .take(MAX_ELF_SEARCH_DIRS + 1)
+                .map(str::to_string)
+                .collect();
             if dirs.len() > MAX_ELF_SEARCH_DIRS {
                 dirs.truncate(MAX_ELF_SEARCH_DIRS);
-                incomplete.push(format!("{what} (more than {MAX_ELF_SEARCH_DIRS} directories)"));
+                incomplete.push(format!(
+                    "{what} (more than {MAX_ELF_SEARCH_DIRS} directories)"
+                ));
             }
             dirs
         };
-        let rpath = dyns.rpath.iter().filter_map(|&o| dstr(o, "rpath", &mut incomplete)).collect();
+        let rpath = dyns
+            .rpath
+            .iter()
+            .filter_map(|&o| dstr(o, "rpath", &mut incomplete))
+            .collect();
         let rpath = split(rpath, "rpath", &mut incomplete);
-        let runpath = dyns.runpath.iter().filter_map(|&o| dstr(o, "runpath", &mut incomplete)).collect();
+        let runpath = dyns
+            .runpath
+            .iter()
+            .filter_map(|&o| dstr(o, "runpath", &mut incomplete))
+            .collect();
         let runpath = split(runpath, "runpath", &mut incomplete);
         let soname = dyns.soname.and_then(|o| dstr(o, "soname", &mut incomplete));
         let is_pie_flag = dyns.flags_1 & DF_1_PIE != 0;
@@ -1318,7 +1526,8 @@ impl ElfScanner {
             _ => Linkage::Other,
         };
         let pie = h.e_type == 3 && (is_pie_flag || (has_interp && dyns.soname.is_none()));
-        let bind_now = dyns.bind_now || dyns.flags & DF_BIND_NOW != 0 || dyns.flags_1 & DF_1_NOW != 0;
+        let bind_now =
+            dyns.bind_now || dyns.flags & DF_BIND_NOW != 0 || dyns.flags_1 & DF_1_NOW != 0;
         let has_relro = phdrs.iter().any(|p| p.p_type == ph::PT_GNU_RELRO);
         let relro = if linkage == Linkage::Static && !has_relro {
             Relro::NotApplicable
@@ -1329,7 +1538,10 @@ impl ElfScanner {
         } else {
             Relro::Partial
         };
-        let nx_stack = phdrs.iter().find(|p| p.p_type == ph::PT_GNU_STACK).is_some_and(|p| p.p_flags & ph::PF_X == 0);
+        let nx_stack = phdrs
+            .iter()
+            .find(|p| p.p_type == ph::PT_GNU_STACK)
+            .is_some_and(|p| p.p_flags & ph::PF_X == 0);
         let shdrs = self.shdrs.clone().unwrap_or_default();
         if h.shnum > 0 && self.shdrs.is_none() {
             incomplete.push("section headers".into());
@@ -1341,7 +1553,8 @@ impl ElfScanner {
                 for (s, n) in shdrs.iter().zip(names) {
                     if n.starts_with(".debug_") || n.starts_with(".zdebug_") {
                         debug.dwarf = true;
-                        debug.compressed |= n.starts_with(".zdebug_") || s.sh_flags & SHF_COMPRESSED != 0;
+                        debug.compressed |=
+                            n.starts_with(".zdebug_") || s.sh_flags & SHF_COMPRESSED != 0;
                     }
                     debug.debuglink |= n == ".gnu_debuglink";
                 }
@@ -1352,16 +1565,29 @@ impl ElfScanner {
         let (version_needs, version_defs) = self.versions(&dyns, strtab, &mut incomplete);
         // Notes outside PT_NOTE (Go 1.27 maps only its own note) are read from sections.
         let mut note_ranges = self.note_ranges().unwrap_or_default();
-        note_ranges
-            .extend(shdrs.iter().filter(|s| s.sh_type == sh::SHT_NOTE).map(|s| s.sh_offset..s.sh_offset.saturating_add(s.sh_size.min(MAX_ELF_TABLE_BYTES))));
+        note_ranges.extend(shdrs.iter().filter(|s| s.sh_type == sh::SHT_NOTE).map(|s| {
+            s.sh_offset
+                ..s.sh_offset
+                    .saturating_add(s.sh_size.min(MAX_ELF_TABLE_BYTES))
+        }));
         self.parse_notes(&note_ranges);
-        let upx = self.cap.get(0..self.cap.size().min(1024)).is_some_and(|b| memchr::memmem::find(b, b"UPX!").is_some());
+        let upx = self
+            .cap
+            .get(0..self.cap.size().min(1024))
+            .is_some_and(|b| memchr::memmem::find(b, b"UPX!").is_some());
         let go = self.go_facts(&mut incomplete);
         if self.cap.missed_bytes() > 0 {
-            tracing::debug!(missed = self.cap.missed_bytes(), "sparse capture missed bytes");
+            tracing::debug!(
+                missed = self.cap.missed_bytes(),
+                "sparse capture missed bytes"
+            );
         }
         Ok(ElfInfo {
-            class: if h.is64 { ElfClass::Elf64 } else { ElfClass::Elf32 },
+            class: if h.is64 {
+                ElfClass::Elf64
+            } else {
+                ElfClass::Elf32
+            },
             big_endian: h.big,
             machine: h.machine,
             architecture: machine_arch(h.machine, h.is64, h.big),
@@ -1388,9 +1614,20 @@ impl ElfScanner {
         })
     }
 
-    fn versions(&self, d: &Dyns, strtab: Option<&[u8]>, incomplete: &mut Vec<String>) -> (Vec<VersionNeed>, Vec<String>) {
-        let Some(h) = self.hdr else { return (Vec::new(), Vec::new()) };
-        let name = |off: u32| strtab.and_then(|t| cstr(t, u64::from(off))).map(|b| String::from_utf8_lossy(b).into_owned());
+    fn versions(
+        &self,
+        d: &Dyns,
+        strtab: Option<&[u8]>,
+        incomplete: &mut Vec<String>,
+    ) -> (Vec<VersionNeed>, Vec<String>) {
+        let Some(h) = self.hdr else {
+            return (Vec::new(), Vec::new());
+        };
+        let name = |off: u32| {
+            strtab
+                .and_then(|t| cstr(t, u64::from(off)))
+                .map(|b| String::from_utf8_lossy(b).into_owned())
+        };
         // Needed and defined versions together, at most MAX_ELF_VERSIONS.
         let mut budget = MAX_ELF_VERSIONS;
         let mut needs = Vec::new();
@@ -1465,7 +1702,11 @@ impl ElfScanner {
                             }
                             budget -= 1;
                             let a = off + u64::from(aux);
-                            match self.cap.get(a..a + 8).and_then(|x| name(read_u32(&x[0..4], h.big))) {
+                            match self
+                                .cap
+                                .get(a..a + 8)
+                                .and_then(|x| name(read_u32(&x[0..4], h.big)))
+                            {
                                 Some(n) => defs.push(n),
                                 None => ok = false,
                             }
@@ -1487,7 +1728,10 @@ impl ElfScanner {
 
     fn go_facts(&self, incomplete: &mut Vec<String>) -> Option<GoFacts> {
         let h = self.hdr?;
-        let pclntab = self.pcln.as_ref().and_then(|p| go::pclntab_magic_versions(p.magic));
+        let pclntab = self
+            .pcln
+            .as_ref()
+            .and_then(|p| go::pclntab_magic_versions(p.magic));
         let mut facts = GoFacts {
             build_info: None,
             source: None,
@@ -1497,7 +1741,9 @@ impl ElfScanner {
             build_info_error: None,
         };
         // The blob: inside `.go.buildinfo` when that section exists, else the first hit.
-        let section = self.section(".go.buildinfo").map(|s| s.sh_offset..s.sh_offset.saturating_add(s.sh_size));
+        let section = self
+            .section(".go.buildinfo")
+            .map(|s| s.sh_offset..s.sh_offset.saturating_add(s.sh_size));
         let hit = match &section {
             Some(r) => self.bi_hits.iter().copied().find(|o| r.contains(o)),
             None => self.bi_hits.first().copied(),
@@ -1505,14 +1751,17 @@ impl ElfScanner {
         let mem = CaptureMem { scanner: self };
         if let Some(off) = hit {
             let end = self.segment_end(off);
-            let blob = self.cap.get(off..end.min(off + 32 + MAX_GO_BUILDINFO_BYTES + 20)).or_else(|| {
-                // Not all of the window was captured: use what is there.
-                let mut e = end.min(off + BUILDINFO_WINDOW);
-                while e > off + 32 && !self.cap.has(&(off..e)) {
-                    e = off + 32 + (e - off - 32) / 2;
-                }
-                self.cap.get(off..e)
-            });
+            let blob = self
+                .cap
+                .get(off..end.min(off + 32 + MAX_GO_BUILDINFO_BYTES + 20))
+                .or_else(|| {
+                    // Not all of the window was captured: use what is there.
+                    let mut e = end.min(off + BUILDINFO_WINDOW);
+                    while e > off + 32 && !self.cap.has(&(off..e)) {
+                        e = off + 32 + (e - off - 32) / 2;
+                    }
+                    self.cap.get(off..e)
+                });
             let decoded = blob.ok_or(go::GoError::Truncated).and_then(|b| {
                 let header = go::parse_header(b)?;
                 match header {
@@ -1520,7 +1769,11 @@ impl ElfScanner {
                     ref p @ go::BlobHeader::Pointer { .. } => go::parse_pointer(p, &mem),
                 }
             });
-            facts.source = Some(if section.is_some() { BuildInfoSource::Section } else { BuildInfoSource::Segment });
+            facts.source = Some(if section.is_some() {
+                BuildInfoSource::Section
+            } else {
+                BuildInfoSource::Segment
+            });
             match decoded.and_then(|(v, raw)| go::decode_modinfo(&v, &raw)) {
                 Ok(bi) => facts.build_info = Some(bi),
                 Err(e) => {
@@ -1540,12 +1793,17 @@ impl ElfScanner {
                 });
             }
         }
-        let is_go = facts.build_info.is_some() || hit.is_some() || self.go_note.is_some() || self.pcln.is_some() || self.section(".gopclntab").is_some();
+        let is_go = facts.build_info.is_some()
+            || hit.is_some()
+            || self.go_note.is_some()
+            || self.pcln.is_some()
+            || self.section(".gopclntab").is_some();
         if !is_go {
             return None;
         }
         if facts.build_info.is_none() && facts.build_info_error.is_none() {
-            facts.build_info_error = Some("no build info (removed, stripped, or a toolchain older than Go 1.13)".into());
+            facts.build_info_error =
+                Some("no build info (removed, stripped, or a toolchain older than Go 1.13)".into());
         }
         let _ = h;
         Some(facts)
@@ -1568,7 +1826,11 @@ impl ElfScanner {
             let s = std::str::from_utf8(bytes.get(..len as usize)?).ok()?;
             go::GoVersion::parse(s).map(|_| s.to_string())
         });
-        go::parse_modinfo(version.as_deref().unwrap_or(""), std::str::from_utf8(&text).ok()?).ok()
+        go::parse_modinfo(
+            version.as_deref().unwrap_or(""),
+            std::str::from_utf8(&text).ok()?,
+        )
+        .ok()
     }
 }
 
@@ -1622,7 +1884,14 @@ fn parse_header(b: &[u8], size: u64) -> Result<(Hdr, bool), String> {
         return Err("truncated ELF header".into());
     }
     let hdr = goblin::elf::Elf::parse_header(b).map_err(|e| format!("bad ELF header: {e}"))?;
-    let ctx = Ctx::new(if is64 { Container::Big } else { Container::Little }, if big { Endian::Big } else { Endian::Little });
+    let ctx = Ctx::new(
+        if is64 {
+            Container::Big
+        } else {
+            Container::Little
+        },
+        if big { Endian::Big } else { Endian::Little },
+    );
     let mut h = Hdr {
         ctx,
         is64,
@@ -1636,7 +1905,10 @@ fn parse_header(b: &[u8], size: u64) -> Result<(Hdr, bool), String> {
         shstrndx: u64::from(hdr.e_shstrndx),
     };
     if h.phnum > 0 && u64::from(hdr.e_phentsize) != h.phent() {
-        return Err(format!("unexpected program header size {}", hdr.e_phentsize));
+        return Err(format!(
+            "unexpected program header size {}",
+            hdr.e_phentsize
+        ));
     }
     if h.shnum > 0 && u64::from(hdr.e_shentsize) != h.shent() {
         // Not fatal: ignore the section table.
@@ -1645,7 +1917,9 @@ fn parse_header(b: &[u8], size: u64) -> Result<(Hdr, bool), String> {
     if h.phoff >= size && h.phnum > 0 {
         return Err("program headers outside the file".into());
     }
-    let escapes = h.shoff != 0 && h.shoff.saturating_add(h.shent()) <= size && (h.phnum == 0xffff || h.shnum == 0 || h.shstrndx == 0xffff);
+    let escapes = h.shoff != 0
+        && h.shoff.saturating_add(h.shent()) <= size
+        && (h.phnum == 0xffff || h.shnum == 0 || h.shstrndx == 0xffff);
     if h.shnum == 0 && !escapes {
         h.shoff = 0;
     }
@@ -1656,7 +1930,12 @@ fn parse_header(b: &[u8], size: u64) -> Result<(Hdr, bool), String> {
 fn writable_segments(phdrs: &[ProgramHeader]) -> Vec<Range<u64>> {
     let mut v: Vec<Range<u64>> = phdrs
         .iter()
-        .filter(|p| p.p_type == ph::PT_LOAD && p.p_flags & ph::PF_W != 0 && p.p_flags & ph::PF_X == 0 && p.p_filesz > 0)
+        .filter(|p| {
+            p.p_type == ph::PT_LOAD
+                && p.p_flags & ph::PF_W != 0
+                && p.p_flags & ph::PF_X == 0
+                && p.p_filesz > 0
+        })
         .map(|p| p.p_offset..p.p_offset.saturating_add(p.p_filesz))
         .collect();
     v.sort_by_key(|r| r.start);
@@ -1752,7 +2031,16 @@ mod tests {
         put(&mut f, 58, 64, 2);
         put(&mut f, 60, 3, 2);
         put(&mut f, 62, 1, 2); // e_shstrndx
-        for (at, v) in [(64, 1u64), (68, 5), (72, 0), (80, 0x40_0000), (88, 0x40_0000), (96, 0x1000), (104, 0x1000), (112, 0x1000)] {
+        for (at, v) in [
+            (64, 1u64),
+            (68, 5),
+            (72, 0),
+            (80, 0x40_0000),
+            (88, 0x40_0000),
+            (96, 0x1000),
+            (104, 0x1000),
+            (112, 0x1000),
+        ] {
             put(&mut f, at, v, if at == 64 || at == 68 { 4 } else { 8 });
         }
         f.extend_from_slice(filler);
@@ -1762,7 +2050,13 @@ mod tests {
         let shoff = f.len() as u64;
         put(&mut f, 40, shoff, 8);
         let mut sh = vec![0u8; 3 * 64];
-        for (i, (name, typ, off, size)) in [(1u64, 3u64, names_at, names.len() as u64), (11, 1, 0x1000, 16)].into_iter().enumerate() {
+        for (i, (name, typ, off, size)) in [
+            (1u64, 3u64, names_at, names.len() as u64),
+            (11, 1, 0x1000, 16),
+        ]
+        .into_iter()
+        .enumerate()
+        {
             let b = (i + 1) * 64;
             put(&mut sh, b, name, 4);
             put(&mut sh, b + 4, typ, 4);
@@ -1810,7 +2104,8 @@ mod tests {
             e[2..4].copy_from_slice(&(aux as u16).to_le_bytes());
             e[4..8].copy_from_slice(&1u32.to_le_bytes()); // "libc.so.6"
             e[8..12].copy_from_slice(&((aux_off - (vn_off + 16 * i)) as u32).to_le_bytes());
-            e[12..16].copy_from_slice(&(if i + 1 < verneeds as u64 { 16u32 } else { 0 }).to_le_bytes());
+            e[12..16]
+                .copy_from_slice(&(if i + 1 < verneeds as u64 { 16u32 } else { 0 }).to_le_bytes());
             f.extend_from_slice(&e);
         }
         for j in 0..aux {
@@ -1820,10 +2115,17 @@ mod tests {
             f.extend_from_slice(&e);
         }
         let dyn_off = f.len() as u64;
-        let mut dynamic = vec![(5u64, BASE + str_off), (10, strtab.len() as u64), (DT_RPATH, rpath_at)];
+        let mut dynamic = vec![
+            (5u64, BASE + str_off),
+            (10, strtab.len() as u64),
+            (DT_RPATH, rpath_at),
+        ];
         dynamic.extend(needed_at.iter().map(|&o| (DT_NEEDED, o)));
         if verneeds > 0 {
-            dynamic.extend([(DT_VERNEED, BASE + vn_off), (DT_VERNEEDNUM, verneeds as u64)]);
+            dynamic.extend([
+                (DT_VERNEED, BASE + vn_off),
+                (DT_VERNEEDNUM, verneeds as u64),
+            ]);
         }
         dynamic.push((0, 0));
         for (tag, val) in &dynamic {
@@ -1832,7 +2134,10 @@ mod tests {
         }
         let end = f.len() as u64;
         // PT_LOAD over the whole file, PT_DYNAMIC over the dynamic section.
-        for (i, (typ, off, size)) in [(1u64, 0u64, end), (2, dyn_off, end - dyn_off)].into_iter().enumerate() {
+        for (i, (typ, off, size)) in [(1u64, 0u64, end), (2, dyn_off, end - dyn_off)]
+            .into_iter()
+            .enumerate()
+        {
             let b = 64 + i * 56;
             put(&mut f, b, typ, 4);
             put(&mut f, b + 4, 4, 4); // PF_R
@@ -1851,21 +2156,43 @@ mod tests {
         let (e, _) = sparse(&forged_dynamic_elf(3, 4, 2, 3));
         assert_eq!(e.needed, ["lib0.so", "lib1.so", "lib2.so"]);
         assert_eq!(e.rpath, ["/r/0", "/r/1", "/r/2", "/r/3"]);
-        assert_eq!(e.version_needs.iter().map(|v| v.versions.len()).sum::<usize>(), 6);
+        assert_eq!(
+            e.version_needs
+                .iter()
+                .map(|v| v.versions.len())
+                .sum::<usize>(),
+            6
+        );
         assert!(e.incomplete.is_empty(), "{:?}", e.incomplete);
         // Past them: cut at the bound and said.
-        let (e, _) = sparse(&forged_dynamic_elf(MAX_ELF_NEEDED + 500, MAX_ELF_SEARCH_DIRS * 4, 2000, 100));
+        let (e, _) = sparse(&forged_dynamic_elf(
+            MAX_ELF_NEEDED + 500,
+            MAX_ELF_SEARCH_DIRS * 4,
+            2000,
+            100,
+        ));
         assert_eq!(e.needed.len(), MAX_ELF_NEEDED);
         assert_eq!(e.rpath.len(), MAX_ELF_SEARCH_DIRS);
         let versions: usize = e.version_needs.iter().map(|v| v.versions.len()).sum();
         assert_eq!(versions, MAX_ELF_VERSIONS);
-        for want in ["needed libraries (more than", "rpath (more than", "symbol version requirements"] {
-            assert!(e.incomplete.iter().any(|i| i.starts_with(want)), "{want}: {:?}", e.incomplete);
+        for want in [
+            "needed libraries (more than",
+            "rpath (more than",
+            "symbol version requirements",
+        ] {
+            assert!(
+                e.incomplete.iter().any(|i| i.starts_with(want)),
+                "{want}: {:?}",
+                e.incomplete
+            );
         }
     }
 
     fn sparse(file: &[u8]) -> (ElfInfo, u64) {
-        let limits = Limits { elf_full_capture_max: 0, ..Limits::default() };
+        let limits = Limits {
+            elf_full_capture_max: 0,
+            ..Limits::default()
+        };
         let mut s = ElfScanner::new(file.len() as u64, &limits).unwrap();
         for c in file.chunks(4093) {
             s.feed(c);
@@ -1890,7 +2217,8 @@ mod tests {
         let file = far_shstrtab_elf(&decoys, 3 * SHT_TAIL_BYTES as usize);
         let (e, captured) = sparse(&file);
         assert_eq!(e.incomplete, vec!["section names".to_string()]);
-        let bound = PREFIX_BYTES + SHT_TAIL_BYTES + 3 * 64 + MAX_NAMES_HITS as u64 * 2 * NAMES_WINDOW;
+        let bound =
+            PREFIX_BYTES + SHT_TAIL_BYTES + 3 * 64 + MAX_NAMES_HITS as u64 * 2 * NAMES_WINDOW;
         assert!(captured <= bound, "{captured} > {bound}");
     }
 

@@ -37,10 +37,14 @@ pub(crate) const HEADER_SIZE: usize = 32;
 const BUILDINFO_ALIGN: u64 = 16;
 
 /// Sentinel that `cmd/go` puts before the module info text (`modload.infoStart`).
-pub(crate) const MODINFO_START: [u8; 16] = [0x30, 0x77, 0xaf, 0x0c, 0x92, 0x74, 0x08, 0x02, 0x41, 0xe1, 0xc1, 0x07, 0xe6, 0xd6, 0x18, 0xe6];
+pub(crate) const MODINFO_START: [u8; 16] = [
+    0x30, 0x77, 0xaf, 0x0c, 0x92, 0x74, 0x08, 0x02, 0x41, 0xe1, 0xc1, 0x07, 0xe6, 0xd6, 0x18, 0xe6,
+];
 
 /// Sentinel that `cmd/go` puts after the module info text (`modload.infoEnd`).
-pub(crate) const MODINFO_END: [u8; 16] = [0xf9, 0x32, 0x43, 0x31, 0x86, 0x18, 0x20, 0x72, 0x00, 0x82, 0x42, 0x10, 0x41, 0x16, 0xd8, 0xf2];
+pub(crate) const MODINFO_END: [u8; 16] = [
+    0xf9, 0x32, 0x43, 0x31, 0x86, 0x18, 0x20, 0x72, 0x00, 0x82, 0x42, 0x10, 0x41, 0x16, 0xd8, 0xf2,
+];
 
 /// Largest version or module info string accepted: 4 MiB.
 ///
@@ -164,15 +168,25 @@ pub(crate) fn parse_header(bytes: &[u8]) -> Result<BlobHeader, GoError> {
     let big_endian = flags & 0x1 != 0;
     let width = usize::from(ptr_size);
     let version_addr = read_uint(header.get(16..), width, big_endian).ok_or(GoError::Truncated)?;
-    let modinfo_addr = read_uint(header.get(16 + width..), width, big_endian).ok_or(GoError::Truncated)?;
-    Ok(BlobHeader::Pointer { ptr_size, big_endian, version_addr, modinfo_addr })
+    let modinfo_addr =
+        read_uint(header.get(16 + width..), width, big_endian).ok_or(GoError::Truncated)?;
+    Ok(BlobHeader::Pointer {
+        ptr_size,
+        big_endian,
+        version_addr,
+        modinfo_addr,
+    })
 }
 
 /// Reads a `width`-byte (4 or 8) unsigned integer from the start of `bytes`.
 fn read_uint(bytes: Option<&[u8]>, width: usize, big_endian: bool) -> Option<u64> {
     let b = bytes?.get(..width)?;
     let fold = |acc: u64, &byte: &u8| (acc << 8) | u64::from(byte);
-    Some(if big_endian { b.iter().fold(0, fold) } else { b.iter().rev().fold(0, fold) })
+    Some(if big_endian {
+        b.iter().fold(0, fold)
+    } else {
+        b.iter().rev().fold(0, fold)
+    })
 }
 
 /// Decodes Go's unsigned varint (unsigned LEB128, at most 10 bytes) from the start of `bytes`;
@@ -201,9 +215,13 @@ fn uvarint(bytes: &[u8]) -> Result<(u64, usize), GoError> {
 fn inline_string(bytes: &[u8]) -> Result<(&[u8], &[u8]), GoError> {
     let (len, used) = uvarint(bytes)?;
     if len > MAX_BUILDINFO {
-        return Err(GoError::TooLarge { limit: MAX_BUILDINFO });
+        return Err(GoError::TooLarge {
+            limit: MAX_BUILDINFO,
+        });
     }
-    let len = usize::try_from(len).map_err(|_| GoError::TooLarge { limit: MAX_BUILDINFO })?;
+    let len = usize::try_from(len).map_err(|_| GoError::TooLarge {
+        limit: MAX_BUILDINFO,
+    })?;
     let rest = bytes.get(used..).ok_or(GoError::Truncated)?;
     let data = rest.get(..len).ok_or(GoError::Truncated)?;
     let after = rest.get(len..).ok_or(GoError::Truncated)?;
@@ -238,19 +256,31 @@ pub(crate) trait Memory {
 
 /// Reads a Go string header (data pointer, length) at `addr`, then the string bytes.
 /// `Ok(None)` when a read is not backed by file data.
-fn read_go_string(mem: &dyn Memory, ptr_size: u8, big_endian: bool, addr: u64) -> Result<Option<&[u8]>, GoError> {
+fn read_go_string(
+    mem: &dyn Memory,
+    ptr_size: u8,
+    big_endian: bool,
+    addr: u64,
+) -> Result<Option<&[u8]>, GoError> {
     let width = usize::from(ptr_size);
     let Some(hdr) = mem.read(addr, 2 * u64::from(ptr_size)) else {
         return Ok(None);
     };
-    let (Some(data_addr), Some(len)) = (read_uint(Some(hdr), width, big_endian), read_uint(hdr.get(width..), width, big_endian)) else {
+    let (Some(data_addr), Some(len)) = (
+        read_uint(Some(hdr), width, big_endian),
+        read_uint(hdr.get(width..), width, big_endian),
+    ) else {
         return Ok(None);
     };
     if len > MAX_BUILDINFO {
-        return Err(GoError::TooLarge { limit: MAX_BUILDINFO });
+        return Err(GoError::TooLarge {
+            limit: MAX_BUILDINFO,
+        });
     }
     let Ok(n) = usize::try_from(len) else {
-        return Err(GoError::TooLarge { limit: MAX_BUILDINFO });
+        return Err(GoError::TooLarge {
+            limit: MAX_BUILDINFO,
+        });
     };
     Ok(mem.read(data_addr, len).and_then(|data| data.get(..n)))
 }
@@ -262,14 +292,27 @@ fn read_go_string(mem: &dyn Memory, ptr_size: u8, big_endian: bool, addr: u64) -
 /// unreadable version string is [`GoError::UnresolvedPointer`] (Go says "not a Go executable");
 /// an empty one is [`GoError::NotGo`]. Called with [`BlobHeader::Inline`], returns
 /// [`GoError::NotGo`].
-pub(crate) fn parse_pointer(h: &BlobHeader, mem: &dyn Memory) -> Result<(String, Vec<u8>), GoError> {
-    let BlobHeader::Pointer { ptr_size, big_endian, version_addr, modinfo_addr } = *h else {
+pub(crate) fn parse_pointer(
+    h: &BlobHeader,
+    mem: &dyn Memory,
+) -> Result<(String, Vec<u8>), GoError> {
+    let BlobHeader::Pointer {
+        ptr_size,
+        big_endian,
+        version_addr,
+        modinfo_addr,
+    } = *h
+    else {
         return Err(GoError::NotGo);
     };
     if ptr_size != 4 && ptr_size != 8 {
         return Err(GoError::NotGo);
     }
-    let version = read_go_string(mem, ptr_size, big_endian, version_addr)?.ok_or(GoError::UnresolvedPointer { vaddr: version_addr })?;
+    let version = read_go_string(mem, ptr_size, big_endian, version_addr)?.ok_or(
+        GoError::UnresolvedPointer {
+            vaddr: version_addr,
+        },
+    )?;
     let version = version_string(version)?;
     let modinfo = read_go_string(mem, ptr_size, big_endian, modinfo_addr)?.unwrap_or_default();
     Ok((version, modinfo.to_vec()))
@@ -302,7 +345,11 @@ pub(crate) fn decode_modinfo(go_version: &str, raw_modinfo: &[u8]) -> Result<Bui
 /// For the inline format `region` should extend to the end of the file-backed part of the
 /// section or segment, since the strings follow the header.
 #[cfg(test)]
-pub(crate) fn read_build_info(region: &[u8], region_vaddr: u64, mem: &dyn Memory) -> Result<BuildInfo, GoError> {
+pub(crate) fn read_build_info(
+    region: &[u8],
+    region_vaddr: u64,
+    mem: &dyn Memory,
+) -> Result<BuildInfo, GoError> {
     let off = find_magic(region, region_vaddr).ok_or(GoError::NotGo)?;
     let blob = region.get(off..).ok_or(GoError::Truncated)?;
     let header = parse_header(blob)?;
@@ -357,7 +404,10 @@ pub struct BuildSetting {
 impl Module {
     /// Go omits a main module equal to `Module{}` when rendering.
     fn is_zero(&self) -> bool {
-        self.path.is_empty() && self.version.is_empty() && self.sum.is_empty() && self.replace.is_none()
+        self.path.is_empty()
+            && self.version.is_empty()
+            && self.sum.is_empty()
+            && self.replace.is_none()
     }
 
     /// A `mod`/`dep` line: 2 or 3 tab-separated columns.
@@ -369,7 +419,12 @@ impl Module {
         if it.next().is_some() {
             return None;
         }
-        Some(Self { path: path.to_owned(), version: version.to_owned(), sum: sum.to_owned(), replace: None })
+        Some(Self {
+            path: path.to_owned(),
+            version: version.to_owned(),
+            sum: sum.to_owned(),
+            replace: None,
+        })
     }
 
     /// Go's `formatMod`: the replaced module has no sum column; each line ends with `\n`.
@@ -396,7 +451,11 @@ impl Module {
 impl BuildInfo {
     /// The value of build setting `key`; the last one wins if the key repeats.
     pub fn setting(&self, key: &str) -> Option<&str> {
-        self.settings.iter().rev().find(|s| s.key == key).map(|s| s.value.as_str())
+        self.settings
+            .iter()
+            .rev()
+            .find(|s| s.key == key)
+            .map(|s| s.value.as_str())
     }
 
     /// The text of Go's `BuildInfo.String()`, including the `go` line when `go_version` is set.
@@ -457,12 +516,17 @@ fn push_maybe_quoted(out: &mut String, s: &str, needs_quote: bool) {
 
 /// Go's `quoteKey`: empty, or contains any of `= \t\r\n"` and backtick.
 pub(crate) fn key_needs_quote(key: &str) -> bool {
-    key.is_empty() || key.bytes().any(|b| matches!(b, b'=' | b' ' | b'\t' | b'\r' | b'\n' | b'"' | b'`'))
+    key.is_empty()
+        || key
+            .bytes()
+            .any(|b| matches!(b, b'=' | b' ' | b'\t' | b'\r' | b'\n' | b'"' | b'`'))
 }
 
 /// Go's `quoteValue`: contains any of ` \t\r\n"` and backtick (`=` is fine in values).
 pub(crate) fn value_needs_quote(value: &str) -> bool {
-    value.bytes().any(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n' | b'"' | b'`'))
+    value
+        .bytes()
+        .any(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n' | b'"' | b'`'))
 }
 
 /// Go's `strconv.Unquote` for `"…"` and `` `…` `` literals (single-quoted rune literals are
@@ -493,14 +557,20 @@ enum Last {
 /// Later `path` and `mod` lines overwrite earlier ones, as in Go; an empty path or all-empty main
 /// module ends up as `None`, since Go's `String()` omits them too.
 pub fn parse_modinfo(go_version: &str, text: &str) -> Result<BuildInfo, GoError> {
-    let mut bi = BuildInfo { go_version: go_version.to_owned(), ..BuildInfo::default() };
+    let mut bi = BuildInfo {
+        go_version: go_version.to_owned(),
+        ..BuildInfo::default()
+    };
     let mut last = Last::None;
     let mut rest = text;
     let mut line_no = 0;
     while let Some((line, tail)) = rest.split_once('\n') {
         rest = tail;
         line_no += 1;
-        let err = |reason| GoError::Modinfo { line: line_no, reason };
+        let err = |reason| GoError::Modinfo {
+            line: line_no,
+            reason,
+        };
         if let Some(path) = line.strip_prefix("path\t") {
             bi.path = Some(path.to_owned());
         } else if let Some(cols) = line.strip_prefix("mod\t") {
@@ -513,7 +583,9 @@ pub fn parse_modinfo(go_version: &str, text: &str) -> Result<BuildInfo, GoError>
             bi.deps.push(m);
         } else if let Some(cols) = line.strip_prefix("=>\t") {
             let mut it = cols.splitn(4, '\t');
-            let (Some(path), Some(version), Some(sum), None) = (it.next(), it.next(), it.next(), it.next()) else {
+            let (Some(path), Some(version), Some(sum), None) =
+                (it.next(), it.next(), it.next(), it.next())
+            else {
                 return Err(err("expected 3 columns for replacement"));
             };
             let target = match last {
@@ -521,8 +593,14 @@ pub fn parse_modinfo(go_version: &str, text: &str) -> Result<BuildInfo, GoError>
                 Last::Main => bi.main.as_mut(),
                 Last::Dep(i) => bi.deps.get_mut(i),
             };
-            let target = target.ok_or_else(|| err("replacement with no module on previous line"))?;
-            target.replace = Some(Box::new(Module { path: path.to_owned(), version: version.to_owned(), sum: sum.to_owned(), replace: None }));
+            let target =
+                target.ok_or_else(|| err("replacement with no module on previous line"))?;
+            target.replace = Some(Box::new(Module {
+                path: path.to_owned(),
+                version: version.to_owned(),
+                sum: sum.to_owned(),
+                replace: None,
+            }));
             last = Last::None;
         } else if let Some(kv) = line.strip_prefix("build\t") {
             bi.settings.push(parse_build_line(kv).map_err(|e| match e {
@@ -557,15 +635,25 @@ fn parse_build_line(kv: &str) -> Result<BuildSetting, BuildLineError> {
         None => return Err(Reason("build line missing '='")),
         Some(b'=') => return Err(Reason("build line with missing key")),
         Some(b'"' | b'`') => {
-            let raw_key = goquote::quoted_prefix(kv).map_err(|_| Reason("invalid quoted key in build line"))?;
+            let raw_key = goquote::quoted_prefix(kv)
+                .map_err(|_| Reason("invalid quoted key in build line"))?;
             let after = kv.get(raw_key.len()..).unwrap_or_default();
             let Some(raw_value) = after.strip_prefix('=') else {
-                return Err(Reason(if after.is_empty() { "build line missing '=' after quoted key" } else { "unexpected character after quoted key" }));
+                return Err(Reason(if after.is_empty() {
+                    "build line missing '=' after quoted key"
+                } else {
+                    "unexpected character after quoted key"
+                }));
             };
-            (unquote_part(raw_key, "invalid quoted key in build line")?, raw_value)
+            (
+                unquote_part(raw_key, "invalid quoted key in build line")?,
+                raw_value,
+            )
         }
         Some(_) => {
-            let (key, raw_value) = kv.split_once('=').ok_or(Reason("build line missing '=' after key"))?;
+            let (key, raw_value) = kv
+                .split_once('=')
+                .ok_or(Reason("build line missing '=' after key"))?;
             if key_needs_quote(key) {
                 return Err(Reason("unquoted key must be quoted"));
             }
@@ -630,7 +718,12 @@ impl GoVersion {
         if s.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '.') {
             return None;
         }
-        Some(Self { major, minor, patch, pre })
+        Some(Self {
+            major,
+            minor,
+            patch,
+            pre,
+        })
     }
 
     /// Sort key of the pre-release: beta before rc before the release itself.
@@ -813,7 +906,11 @@ mod tests {
         // Every truncation inside the two strings is detected.
         let needed = 1 + 8 + 2 + framed(SAMPLE).len();
         for cut in 0..needed {
-            assert_eq!(parse_inline(&body[..cut]), Err(GoError::Truncated), "cut at {cut}");
+            assert_eq!(
+                parse_inline(&body[..cut]),
+                Err(GoError::Truncated),
+                "cut at {cut}"
+            );
         }
         assert!(parse_inline(&body[..needed]).is_ok());
         // Empty version: not Go.
@@ -821,10 +918,20 @@ mod tests {
         // Lengths above the bound are refused before any read.
         let mut huge = Vec::new();
         uvarint_encode(MAX_BUILDINFO + 1, &mut huge);
-        assert_eq!(parse_inline(&huge), Err(GoError::TooLarge { limit: MAX_BUILDINFO }));
+        assert_eq!(
+            parse_inline(&huge),
+            Err(GoError::TooLarge {
+                limit: MAX_BUILDINFO
+            })
+        );
         let mut huge2 = vec![2, b'g', b'o'];
         uvarint_encode(u64::MAX, &mut huge2);
-        assert_eq!(parse_inline(&huge2), Err(GoError::TooLarge { limit: MAX_BUILDINFO }));
+        assert_eq!(
+            parse_inline(&huge2),
+            Err(GoError::TooLarge {
+                limit: MAX_BUILDINFO
+            })
+        );
         assert_eq!(parse_inline(&[0x80; 12]), Err(GoError::BadVarint));
         assert_eq!(parse_inline(&[1, 0xff, 0]), Err(GoError::InvalidUtf8));
     }
@@ -840,7 +947,11 @@ mod tests {
         h[14] = 5;
         assert_eq!(parse_header(&h), Err(GoError::NotGo), "pointer size 5");
         h[15] = 2;
-        assert_eq!(parse_header(&h), Ok(BlobHeader::Inline), "inline ignores the pointer size");
+        assert_eq!(
+            parse_header(&h),
+            Ok(BlobHeader::Inline),
+            "inline ignores the pointer size"
+        );
     }
 
     /// A flat memory image at `base`, for the pointer format.
@@ -865,7 +976,12 @@ mod tests {
     }
 
     /// Header + memory image with two Go string headers and their data.
-    fn pointer_image(width: usize, big: bool, version: &str, modinfo: &[u8]) -> (Vec<u8>, FlatMemory) {
+    fn pointer_image(
+        width: usize,
+        big: bool,
+        version: &str,
+        modinfo: &[u8],
+    ) -> (Vec<u8>, FlatMemory) {
         let base = 0x40_0000u64;
         let mut mem = vec![0u8; 0x100 + version.len() + modinfo.len()];
         let (vhdr, mhdr, vdata, mdata) = (0x10, 0x40, 0x100, 0x100 + version.len());
@@ -891,7 +1007,13 @@ mod tests {
             for big in [false, true] {
                 let (header, mem) = pointer_image(width, big, "go1.16.15", &modinfo);
                 let h = parse_header(&header).unwrap();
-                let BlobHeader::Pointer { ptr_size, big_endian, version_addr, modinfo_addr } = h else {
+                let BlobHeader::Pointer {
+                    ptr_size,
+                    big_endian,
+                    version_addr,
+                    modinfo_addr,
+                } = h
+                else {
                     panic!("expected pointer header");
                 };
                 assert_eq!((usize::from(ptr_size), big_endian), (width, big));
@@ -910,26 +1032,64 @@ mod tests {
         let (header, mem) = pointer_image(8, false, "go1.17.13", &framed(SAMPLE));
         let h = parse_header(&header).unwrap();
         // Pre-1.18 PIE: pointers are zero in the file.
-        let zero = BlobHeader::Pointer { ptr_size: 8, big_endian: false, version_addr: 0, modinfo_addr: 0 };
-        assert_eq!(parse_pointer(&zero, &mem), Err(GoError::UnresolvedPointer { vaddr: 0 }));
-        assert_eq!(parse_pointer(&h, &NoMemory), Err(GoError::UnresolvedPointer { vaddr: 0x40_0010 }));
+        let zero = BlobHeader::Pointer {
+            ptr_size: 8,
+            big_endian: false,
+            version_addr: 0,
+            modinfo_addr: 0,
+        };
+        assert_eq!(
+            parse_pointer(&zero, &mem),
+            Err(GoError::UnresolvedPointer { vaddr: 0 })
+        );
+        assert_eq!(
+            parse_pointer(&h, &NoMemory),
+            Err(GoError::UnresolvedPointer { vaddr: 0x40_0010 })
+        );
         // Version readable, module info not: empty module info, as Go.
-        let BlobHeader::Pointer { version_addr, .. } = h else { unreachable!() };
-        let partial = BlobHeader::Pointer { ptr_size: 8, big_endian: false, version_addr, modinfo_addr: 1 };
-        assert_eq!(parse_pointer(&partial, &mem), Ok(("go1.17.13".to_owned(), Vec::new())));
+        let BlobHeader::Pointer { version_addr, .. } = h else {
+            unreachable!()
+        };
+        let partial = BlobHeader::Pointer {
+            ptr_size: 8,
+            big_endian: false,
+            version_addr,
+            modinfo_addr: 1,
+        };
+        assert_eq!(
+            parse_pointer(&partial, &mem),
+            Ok(("go1.17.13".to_owned(), Vec::new()))
+        );
         // String data cut short by the end of the image.
-        let mut short = FlatMemory { base: mem.base, bytes: mem.bytes.clone() };
+        let mut short = FlatMemory {
+            base: mem.base,
+            bytes: mem.bytes.clone(),
+        };
         short.bytes.truncate(0x100 + 4);
-        assert_eq!(parse_pointer(&h, &short), Err(GoError::UnresolvedPointer { vaddr: 0x40_0010 }));
+        assert_eq!(
+            parse_pointer(&h, &short),
+            Err(GoError::UnresolvedPointer { vaddr: 0x40_0010 })
+        );
         // A hostile length is refused without trying to read it.
-        let mut hostile = FlatMemory { base: mem.base, bytes: mem.bytes.clone() };
+        let mut hostile = FlatMemory {
+            base: mem.base,
+            bytes: mem.bytes.clone(),
+        };
         put_uint(&mut hostile.bytes, 0x18, u64::MAX, 8, false);
-        assert_eq!(parse_pointer(&h, &hostile), Err(GoError::TooLarge { limit: MAX_BUILDINFO }));
+        assert_eq!(
+            parse_pointer(&h, &hostile),
+            Err(GoError::TooLarge {
+                limit: MAX_BUILDINFO
+            })
+        );
         // Empty version string: not Go.
         let (header, mem) = pointer_image(4, true, "", b"");
         let h = parse_header(&header).unwrap();
         assert_eq!(parse_pointer(&h, &mem), Err(GoError::NotGo));
-        assert_eq!(parse_pointer(&BlobHeader::Inline, &mem), Err(GoError::NotGo));
+        assert_eq!(
+            parse_pointer(&BlobHeader::Inline, &mem),
+            Err(GoError::NotGo)
+        );
     }
 
     #[test]
@@ -945,8 +1105,17 @@ mod tests {
         assert_eq!(strip_framing(&framed("\n")[..32]), b"");
         assert_eq!(strip_framing(&framed("\n")), b"\n");
         assert_eq!(strip_framing(b""), b"");
-        assert_eq!(decode_modinfo("go1.20", &framed("path\tx")).unwrap().path, None);
-        assert_eq!(decode_modinfo("go1.20", &framed("path\t\u{e9}\n")).unwrap().path.as_deref(), Some("\u{e9}"));
+        assert_eq!(
+            decode_modinfo("go1.20", &framed("path\tx")).unwrap().path,
+            None
+        );
+        assert_eq!(
+            decode_modinfo("go1.20", &framed("path\t\u{e9}\n"))
+                .unwrap()
+                .path
+                .as_deref(),
+            Some("\u{e9}")
+        );
         let mut bad = framed("path\tx\n");
         bad[17] = 0xff;
         assert_eq!(decode_modinfo("go1.20", &bad), Err(GoError::InvalidUtf8));
@@ -958,10 +1127,16 @@ mod tests {
         assert_eq!(bi.go_version, "go1.19.8");
         assert_eq!(bi.path.as_deref(), Some("example.com/app"));
         let main = bi.main.as_ref().unwrap();
-        assert_eq!((main.path.as_str(), main.version.as_str(), main.sum.as_str()), ("example.com/app", "(devel)", ""));
+        assert_eq!(
+            (main.path.as_str(), main.version.as_str(), main.sum.as_str()),
+            ("example.com/app", "(devel)", "")
+        );
         assert_eq!(bi.deps[0].sum, "", "2-column dep line");
         let r = bi.deps[0].replace.as_deref().unwrap();
-        assert_eq!((r.path.as_str(), r.version.as_str(), r.sum.as_str()), ("../lib", "(devel)", ""));
+        assert_eq!(
+            (r.path.as_str(), r.version.as_str(), r.sum.as_str()),
+            ("../lib", "(devel)", "")
+        );
         assert_eq!(bi.deps[1].replace, None);
         assert_eq!(bi.deps[2].replace.as_ref().unwrap().sum, "h1:bbb=");
         assert_eq!(bi.setting("-ldflags"), Some("-s -w -X \"main.v=1 2\""));
@@ -1003,7 +1178,11 @@ mod tests {
     #[test]
     fn tolerant_where_go_is() {
         // Unknown lines, `go` lines, blank lines and a final fragment without newline are ignored.
-        let bi = parse_modinfo("v", "go\tgo1.2\nfoo bar\n\nhello\tworld\npath\tp\nbuild\tGOOS=linux").unwrap();
+        let bi = parse_modinfo(
+            "v",
+            "go\tgo1.2\nfoo bar\n\nhello\tworld\npath\tp\nbuild\tGOOS=linux",
+        )
+        .unwrap();
         assert_eq!(bi.path.as_deref(), Some("p"));
         assert!(bi.settings.is_empty());
         // Trailing TAB on a 3-column line with an empty sum.
@@ -1029,17 +1208,46 @@ mod tests {
         assert!(parse_modinfo("v", "mod\nbuild\n=>\ndep\n").is_ok());
         // Empty values, `=` inside values, quoted keys, backtick values, CRs dropped from raw strings.
         let bi = parse_modinfo("v", "build\tA=\nbuild\tB=x=y\nbuild\t\"k y\"=1\nbuild\tC=`a \\n\rb`\nbuild\tD=\"\\u00e9\\x41\\101\\U0001F600\"\n").unwrap();
-        let got: Vec<_> = bi.settings.iter().map(|s| (s.key.as_str(), s.value.as_str())).collect();
-        assert_eq!(got, [("A", ""), ("B", "x=y"), ("k y", "1"), ("C", "a \\nb"), ("D", "\u{e9}AA\u{1F600}")]);
+        let got: Vec<_> = bi
+            .settings
+            .iter()
+            .map(|s| (s.key.as_str(), s.value.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("A", ""),
+                ("B", "x=y"),
+                ("k y", "1"),
+                ("C", "a \\nb"),
+                ("D", "\u{e9}AA\u{1F600}")
+            ]
+        );
     }
 
     #[test]
     fn errors_where_go_errors() {
         let cases: &[(&str, usize, &str)] = &[
-            ("=>\ta\tb\tc\n", 1, "replacement with no module on previous line"),
-            ("dep\ta\tb\n=>\tc\td\te\n=>\tf\tg\th\n", 3, "replacement with no module on previous line"),
-            ("path\tp\ndep\ta\tb\n=>\tc\td\n", 3, "expected 3 columns for replacement"),
-            ("dep\ta\tb\n=>\tc\td\te\tf\n", 2, "expected 3 columns for replacement"),
+            (
+                "=>\ta\tb\tc\n",
+                1,
+                "replacement with no module on previous line",
+            ),
+            (
+                "dep\ta\tb\n=>\tc\td\te\n=>\tf\tg\th\n",
+                3,
+                "replacement with no module on previous line",
+            ),
+            (
+                "path\tp\ndep\ta\tb\n=>\tc\td\n",
+                3,
+                "expected 3 columns for replacement",
+            ),
+            (
+                "dep\ta\tb\n=>\tc\td\te\tf\n",
+                2,
+                "expected 3 columns for replacement",
+            ),
             // The column check comes before the "no module" check, as in Go.
             ("=>\tc\n", 1, "expected 3 columns for replacement"),
             ("mod\tm\n", 1, "expected 2 or 3 columns"),
@@ -1051,20 +1259,49 @@ mod tests {
             ("build\tk=a b\n", 1, "unquoted value must be quoted"),
             ("build\tk=a\"b\n", 1, "unquoted value must be quoted"),
             ("build\t\"k\n", 1, "invalid quoted key in build line"),
-            ("build\t\"k\"\n", 1, "build line missing '=' after quoted key"),
-            ("build\t\"k\"x=1\n", 1, "unexpected character after quoted key"),
+            (
+                "build\t\"k\"\n",
+                1,
+                "build line missing '=' after quoted key",
+            ),
+            (
+                "build\t\"k\"x=1\n",
+                1,
+                "unexpected character after quoted key",
+            ),
             ("build\tk=\"a\"b\n", 1, "invalid quoted value in build line"),
-            ("build\tk=\"\\q\"\n", 1, "invalid quoted value in build line"),
+            (
+                "build\tk=\"\\q\"\n",
+                1,
+                "invalid quoted value in build line",
+            ),
             ("build\tk=`abc\n", 1, "invalid quoted value in build line"),
         ];
         for &(text, line, reason) in cases {
-            assert_eq!(parse_modinfo("v", text), Err(GoError::Modinfo { line, reason }), "{text:?}");
+            assert_eq!(
+                parse_modinfo("v", text),
+                Err(GoError::Modinfo { line, reason }),
+                "{text:?}"
+            );
         }
         // Go accepts bytes that are not UTF-8 here; imgaudit refuses them explicitly.
-        assert_eq!(parse_modinfo("v", "build\tk=\"\\xff\"\n"), Err(GoError::InvalidUtf8));
-        assert_eq!(parse_modinfo("v", "build\t\"\\377\"=1\n"), Err(GoError::InvalidUtf8));
-        let msg = GoError::Modinfo { line: 3, reason: "expected 3 columns for replacement" }.to_string();
-        assert_eq!(msg, "could not parse go build info: line 3: expected 3 columns for replacement");
+        assert_eq!(
+            parse_modinfo("v", "build\tk=\"\\xff\"\n"),
+            Err(GoError::InvalidUtf8)
+        );
+        assert_eq!(
+            parse_modinfo("v", "build\t\"\\377\"=1\n"),
+            Err(GoError::InvalidUtf8)
+        );
+        let msg = GoError::Modinfo {
+            line: 3,
+            reason: "expected 3 columns for replacement",
+        }
+        .to_string();
+        assert_eq!(
+            msg,
+            "could not parse go build info: line 3: expected 3 columns for replacement"
+        );
     }
 
     #[test]
@@ -1077,18 +1314,36 @@ mod tests {
             ("\u{7}\u{8}\u{c}\n\r\t\u{b}", r#""\a\b\f\n\r\t\v""#),
             ("\u{0}\u{1b}\u{7f}", r#""\x00\x1b\x7f""#),
             ("`", r#""`""#),
-            ("h\u{e9}llo w\u{f6}rld \u{a0}\u{a1}\u{ad}\u{ff}", "\"h\u{e9}llo w\u{f6}rld \\u00a0\u{a1}\\u00ad\u{ff}\""),
+            (
+                "h\u{e9}llo w\u{f6}rld \u{a0}\u{a1}\u{ad}\u{ff}",
+                "\"h\u{e9}llo w\u{f6}rld \\u00a0\u{a1}\\u00ad\u{ff}\"",
+            ),
             ("\u{80}\u{9f}", r#""\u0080\u009f""#),
-            ("\u{200b}\u{2028}\u{feff}\u{3000}", r#""\u200b\u2028\ufeff\u3000""#),
-            ("\u{65e5}\u{672c}\u{8a9e} \u{1F600}", "\"\u{65e5}\u{672c}\u{8a9e} \u{1F600}\""),
-            ("\u{e000}\u{10ffff}\u{e0001}", r#""\ue000\U0010ffff\U000e0001""#),
+            (
+                "\u{200b}\u{2028}\u{feff}\u{3000}",
+                r#""\u200b\u2028\ufeff\u3000""#,
+            ),
+            (
+                "\u{65e5}\u{672c}\u{8a9e} \u{1F600}",
+                "\"\u{65e5}\u{672c}\u{8a9e} \u{1F600}\"",
+            ),
+            (
+                "\u{e000}\u{10ffff}\u{e0001}",
+                r#""\ue000\U0010ffff\U000e0001""#,
+            ),
         ];
         for &(raw, quoted) in cases {
             assert_eq!(quote(raw), quoted, "{raw:?}");
             assert_eq!(unquote(quoted).as_deref(), Ok(raw), "{quoted:?}");
         }
-        assert!(goquote::is_print(' ') && goquote::is_print('\u{e9}') && goquote::is_print('\u{1F600}'));
-        assert!(!goquote::is_print('\u{85}') && !goquote::is_print('\u{ad}') && !goquote::is_print('\u{10ffff}'));
+        assert!(
+            goquote::is_print(' ') && goquote::is_print('\u{e9}') && goquote::is_print('\u{1F600}')
+        );
+        assert!(
+            !goquote::is_print('\u{85}')
+                && !goquote::is_print('\u{ad}')
+                && !goquote::is_print('\u{10ffff}')
+        );
     }
 
     #[test]
@@ -1139,10 +1394,29 @@ mod tests {
     #[test]
     fn quote_unquote_round_trip() {
         let mut rng = XorShift(0x9e37_79b9_7f4a_7c15);
-        let alphabet = ['a', ' ', '"', '\\', '`', '\n', '\t', '\r', '\u{0}', '\u{7f}', '\u{ad}', '\u{e9}', '\u{2028}', '\u{1F600}', '\u{e0001}', '='];
+        let alphabet = [
+            'a',
+            ' ',
+            '"',
+            '\\',
+            '`',
+            '\n',
+            '\t',
+            '\r',
+            '\u{0}',
+            '\u{7f}',
+            '\u{ad}',
+            '\u{e9}',
+            '\u{2028}',
+            '\u{1F600}',
+            '\u{e0001}',
+            '=',
+        ];
         for _ in 0..2000 {
             let len = rng.below(12);
-            let s: String = (0..len).map(|_| alphabet[rng.below(alphabet.len())]).collect();
+            let s: String = (0..len)
+                .map(|_| alphabet[rng.below(alphabet.len())])
+                .collect();
             let q = quote(&s);
             assert_eq!(unquote(&q).as_deref(), Ok(s.as_str()), "{q}");
             assert_eq!(goquote::quoted_prefix(&q), Ok(q.as_str()));
@@ -1159,14 +1433,28 @@ mod tests {
         let mut bi = BuildInfo {
             go_version: "go1.22.5".into(),
             path: Some("example.com/cmd/x".into()),
-            main: Some(Module { path: "example.com".into(), version: "v1.2.3+dirty".into(), ..Module::default() }),
+            main: Some(Module {
+                path: "example.com".into(),
+                version: "v1.2.3+dirty".into(),
+                ..Module::default()
+            }),
             deps: vec![
-                Module { path: "a".into(), version: "v1".into(), sum: "h1:a=".into(), replace: None },
+                Module {
+                    path: "a".into(),
+                    version: "v1".into(),
+                    sum: "h1:a=".into(),
+                    replace: None,
+                },
                 Module {
                     path: "b".into(),
                     version: "v2".into(),
                     sum: String::new(),
-                    replace: Some(Box::new(Module { path: "c".into(), version: "v3".into(), sum: "h1:c=".into(), replace: None })),
+                    replace: Some(Box::new(Module {
+                        path: "c".into(),
+                        version: "v3".into(),
+                        sum: "h1:c=".into(),
+                        replace: None,
+                    })),
                 },
             ],
             settings: Vec::new(),
@@ -1181,7 +1469,10 @@ mod tests {
             ("q`", "`"),
             ("\u{1}ctl", "\u{1}\u{7f}\u{85} \u{e9}"),
         ] {
-            bi.settings.push(BuildSetting { key: k.into(), value: v.into() });
+            bi.settings.push(BuildSetting {
+                key: k.into(),
+                value: v.into(),
+            });
         }
         let text = bi.to_go_string();
         assert_eq!(parse_modinfo("go1.22.5", &text).as_ref(), Ok(&bi), "{text}");
@@ -1190,7 +1481,14 @@ mod tests {
     #[test]
     fn go_versions() {
         let v = GoVersion::parse;
-        let gv = |major, minor, patch, pre: Option<&str>| Some(GoVersion { major, minor, patch, pre: pre.map(str::to_owned) });
+        let gv = |major, minor, patch, pre: Option<&str>| {
+            Some(GoVersion {
+                major,
+                minor,
+                patch,
+                pre: pre.map(str::to_owned),
+            })
+        };
         assert_eq!(v("go1.21.0"), gv(1, 21, 0, None));
         assert_eq!(v("go1.21.0 X:boringcrypto"), gv(1, 21, 0, None));
         assert_eq!(v("go1.20"), gv(1, 20, 0, None));
@@ -1201,10 +1499,33 @@ mod tests {
         assert_eq!(v("go1.22.5-bigcorp"), gv(1, 22, 5, None));
         assert_eq!(v("go1.20.10 (Red Hat 1.20.10-1.el9)"), gv(1, 20, 10, None));
         assert_eq!(v("go1"), gv(1, 0, 0, None));
-        for bad in ["devel go1.23-abc123 Tue", "go", "1.21.0", "go1.", "go1.21.", "go1.21alpha1", "go1.21rc", "go1.21.0.1", "go1.2x", "go99999999999.1", ""] {
+        for bad in [
+            "devel go1.23-abc123 Tue",
+            "go",
+            "1.21.0",
+            "go1.",
+            "go1.21.",
+            "go1.21alpha1",
+            "go1.21rc",
+            "go1.21.0.1",
+            "go1.2x",
+            "go99999999999.1",
+            "",
+        ] {
             assert_eq!(v(bad), None, "{bad}");
         }
-        let order = ["go1.9.2", "go1.20", "go1.21beta1", "go1.21rc1", "go1.21rc2", "go1.21.0", "go1.21.1", "go1.21.10", "go1.22rc1", "go2.0"];
+        let order = [
+            "go1.9.2",
+            "go1.20",
+            "go1.21beta1",
+            "go1.21rc1",
+            "go1.21rc2",
+            "go1.21.0",
+            "go1.21.1",
+            "go1.21.10",
+            "go1.22rc1",
+            "go2.0",
+        ];
         let parsed: Vec<GoVersion> = order.iter().map(|s| v(s).unwrap()).collect();
         for w in parsed.windows(2) {
             assert!(w[0] < w[1], "{:?} < {:?}", w[0], w[1]);
@@ -1222,8 +1543,9 @@ mod tests {
         let mut rng = XorShift(0x2545_f491_4f6c_dd1d);
         let good_blob = inline_blob("go1.21.4", &framed(SAMPLE), false);
         let tokens = [
-            "mod\t", "dep\t", "=>\t", "build\t", "path\t", "\t", "\n", "\n", "=", "\"", "`", "\\", "\\x", "\\u00", "\\U0010", "\\377", "a", "v1", "h1:x=", " ",
-            "\r", "\u{e9}", "\\\"", "(devel)",
+            "mod\t", "dep\t", "=>\t", "build\t", "path\t", "\t", "\n", "\n", "=", "\"", "`", "\\",
+            "\\x", "\\u00", "\\U0010", "\\377", "a", "v1", "h1:x=", " ", "\r", "\u{e9}", "\\\"",
+            "(devel)",
         ];
         let mut parsed = 0;
         for round in 0..4000 {
@@ -1249,12 +1571,17 @@ mod tests {
                 let _ = read_build_info(input, 0, &NoMemory);
                 let _ = decode_modinfo("go1", input);
                 if let Ok(h) = parse_header(input) {
-                    let mem = FlatMemory { base: rng.next() % 64, bytes: input.clone() };
+                    let mem = FlatMemory {
+                        base: rng.next() % 64,
+                        bytes: input.clone(),
+                    };
                     let _ = parse_pointer(&h, &mem);
                 }
             }
             // Random module info texts built from meaningful tokens.
-            let text: String = (0..rng.below(40)).map(|_| tokens[rng.below(tokens.len())]).collect();
+            let text: String = (0..rng.below(40))
+                .map(|_| tokens[rng.below(tokens.len())])
+                .collect();
             let _ = unquote(&text);
             let _ = goquote::quoted_prefix(&text);
             let _ = GoVersion::parse(&text);
@@ -1269,6 +1596,9 @@ mod tests {
                 let _ = bi.render_go_version_m("f");
             }
         }
-        assert!(parsed > 100, "the generator should produce parseable texts too ({parsed})");
+        assert!(
+            parsed > 100,
+            "the generator should produce parseable texts too ({parsed})"
+        );
     }
 }

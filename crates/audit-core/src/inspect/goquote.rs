@@ -98,7 +98,10 @@ fn scan(s: &[u8], mut out: Option<&mut Vec<u8>>) -> Result<usize, UnquoteError> 
     }
     match quote {
         b'`' => {
-            let close = rest.iter().position(|&b| b == b'`').ok_or(UnquoteError::Syntax)?;
+            let close = rest
+                .iter()
+                .position(|&b| b == b'`')
+                .ok_or(UnquoteError::Syntax)?;
             if let Some(out) = out {
                 out.extend(rest[..close].iter().copied().filter(|&b| b != b'\r'));
             }
@@ -139,7 +142,10 @@ struct Decoded {
 
 impl Decoded {
     fn byte(b: u8) -> Self {
-        Self { buf: [b, 0, 0, 0], len: 1 }
+        Self {
+            buf: [b, 0, 0, 0],
+            len: 1,
+        }
     }
 
     fn char(c: char) -> Self {

@@ -26,8 +26,8 @@ use serde::Serialize;
 use super::elf::{ElfClass, ElfInfo};
 use crate::fs::{path, MergedFs, Node};
 use crate::limits::{
-    MAX_LD_CACHE_ENTRIES, MAX_LD_CACHE_KEPT_BYTES, MAX_LD_CACHE_NAME_BYTES, MAX_LD_CONF_DIRS, MAX_LD_CONF_INCLUDES, MAX_LIBRARY_DEPTH, MAX_LOADER_LOOKUPS,
-    MAX_SEARCHED_LISTED,
+    MAX_LD_CACHE_ENTRIES, MAX_LD_CACHE_KEPT_BYTES, MAX_LD_CACHE_NAME_BYTES, MAX_LD_CONF_DIRS,
+    MAX_LD_CONF_INCLUDES, MAX_LIBRARY_DEPTH, MAX_LOADER_LOOKUPS, MAX_SEARCHED_LISTED,
 };
 
 /// The C library family a binary's interpreter belongs to.
@@ -122,8 +122,10 @@ pub struct Runnability {
 impl Runnability {
     /// Whether the binary can start, as far as the loader is concerned.
     pub fn ok(&self) -> bool {
-        !matches!(self.interpreter, Some(InterpreterStatus::Missing | InterpreterStatus::Unusable { .. }))
-            && self.missing.is_empty()
+        !matches!(
+            self.interpreter,
+            Some(InterpreterStatus::Missing | InterpreterStatus::Unusable { .. })
+        ) && self.missing.is_empty()
             && self.missing_versions.is_empty()
     }
 }
@@ -140,39 +142,88 @@ impl<'a> Loader<'a> {
     /// Reads the loader configuration of an image. `env_ld_library_path` is the value of
     /// `LD_LIBRARY_PATH` in the image config, if any.
     pub fn new(fs: &'a MergedFs, env_ld_library_path: Option<&str>) -> Self {
-        let ld_library_path = env_ld_library_path.map(|v| v.split([':', ';']).filter(|s| !s.is_empty()).map(str::to_string).collect()).unwrap_or_default();
+        let ld_library_path = env_ld_library_path
+            .map(|v| {
+                v.split([':', ';'])
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default();
         let cache = fs.content("etc/ld.so.cache").map(parse_ld_cache);
         let conf_dirs = read_ld_conf(fs, "etc/ld.so.conf");
-        Self { fs, ld_library_path, cache, conf_dirs }
+        Self {
+            fs,
+            ld_library_path,
+            cache,
+            conf_dirs,
+        }
     }
 
     /// Checks one executable at `exe_path` with facts `elf`.
     pub fn check(&self, exe_path: &str, exe_node: &Node, elf: &ElfInfo) -> Runnability {
-        let mut r =
-            Runnability { loader: None, interpreter: None, resolved: Vec::new(), missing: Vec::new(), missing_versions: Vec::new(), problems: Vec::new() };
-        let Some(interp) = elf.interpreter.as_deref() else { return r };
-        let kind = if path::file_name(interp).starts_with("ld-musl-") { LoaderKind::Musl } else { LoaderKind::Glibc };
+        let mut r = Runnability {
+            loader: None,
+            interpreter: None,
+            resolved: Vec::new(),
+            missing: Vec::new(),
+            missing_versions: Vec::new(),
+            problems: Vec::new(),
+        };
+        let Some(interp) = elf.interpreter.as_deref() else {
+            return r;
+        };
+        let kind = if path::file_name(interp).starts_with("ld-musl-") {
+            LoaderKind::Musl
+        } else {
+            LoaderKind::Glibc
+        };
         r.loader = Some(kind);
         let mut interp_info: Option<(String, ElfInfo)> = None;
         r.interpreter = Some(match self.fs.lookup(interp) {
-            Ok(Some((p, n))) if n.is_file() => match n.facts.as_ref().and_then(|f| f.elf.as_ref()) {
-                Some(i) if same_arch(i, elf) => {
-                    interp_info = Some((p.clone(), i.clone()));
-                    InterpreterStatus::Found { path: path::display(&p) }
+            Ok(Some((p, n))) if n.is_file() => {
+                match n.facts.as_ref().and_then(|f| f.elf.as_ref()) {
+                    Some(i) if same_arch(i, elf) => {
+                        interp_info = Some((p.clone(), i.clone()));
+                        InterpreterStatus::Found {
+                            path: path::display(&p),
+                        }
+                    }
+                    Some(i) => InterpreterStatus::Unusable {
+                        path: path::display(&p),
+                        reason: format!(
+                            "built for {}, the binary for {}",
+                            arch_name(i),
+                            arch_name(elf)
+                        ),
+                    },
+                    None => InterpreterStatus::Unusable {
+                        path: path::display(&p),
+                        reason: "not an ELF file".into(),
+                    },
                 }
-                Some(i) => {
-                    InterpreterStatus::Unusable { path: path::display(&p), reason: format!("built for {}, the binary for {}", arch_name(i), arch_name(elf)) }
-                }
-                None => InterpreterStatus::Unusable { path: path::display(&p), reason: "not an ELF file".into() },
+            }
+            Ok(Some((p, _))) => InterpreterStatus::Unusable {
+                path: path::display(&p),
+                reason: "not a regular file".into(),
             },
-            Ok(Some((p, _))) => InterpreterStatus::Unusable { path: path::display(&p), reason: "not a regular file".into() },
             Ok(None) => InterpreterStatus::Missing,
-            Err(e) => InterpreterStatus::Unusable { path: interp.to_string(), reason: e.to_string() },
+            Err(e) => InterpreterStatus::Unusable {
+                path: interp.to_string(),
+                reason: e.to_string(),
+            },
         });
         let setuid = exe_node.mode & 0o6000 != 0;
         let interp_names: HashSet<String> = interp_info
             .iter()
-            .flat_map(|(p, i)| [path::file_name(p).to_string(), path::file_name(interp).to_string()].into_iter().chain(i.soname.clone()))
+            .flat_map(|(p, i)| {
+                [
+                    path::file_name(p).to_string(),
+                    path::file_name(interp).to_string(),
+                ]
+                .into_iter()
+                .chain(i.soname.clone())
+            })
             .collect();
 
         // Breadth-first over the dependency tree; each object once.
@@ -185,31 +236,62 @@ impl<'a> Loader<'a> {
         }
         let exe = path::display(exe_path);
         let mut queue: VecDeque<Obj> = VecDeque::new();
-        queue.push_back(Obj { path: exe_path.to_string(), info: elf.clone(), chain_rpaths: Vec::new(), depth: 0 });
+        queue.push_back(Obj {
+            path: exe_path.to_string(),
+            info: elf.clone(),
+            chain_rpaths: Vec::new(),
+            depth: 0,
+        });
         let mut seen: HashSet<String> = HashSet::new();
         seen.insert(exe_path.to_string());
         let mut providers: BTreeMap<(String, String), (String, Vec<String>)> = BTreeMap::new();
         let mut lookups = 0usize;
         // What `r` already lists, for constant-time duplicate checks.
-        let (mut resolved_names, mut resolved_pairs, mut missing_pairs, mut missing_versions) =
-            (HashSet::new(), HashSet::new(), HashSet::new(), HashSet::new());
+        let (mut resolved_names, mut resolved_pairs, mut missing_pairs, mut missing_versions) = (
+            HashSet::new(),
+            HashSet::new(),
+            HashSet::new(),
+            HashSet::new(),
+        );
         'walk: while let Some(obj) = queue.pop_front() {
             if obj.depth > MAX_LIBRARY_DEPTH {
-                r.problems.push(format!("dependency tree deeper than {MAX_LIBRARY_DEPTH} levels"));
+                r.problems.push(format!(
+                    "dependency tree deeper than {MAX_LIBRARY_DEPTH} levels"
+                ));
                 break;
             }
             let origin = path::parent(&obj.path).to_string();
-            let own_rpath: Rc<[String]> = obj.info.rpath.iter().flat_map(|d| expand(d, &origin, elf)).collect();
-            let own_runpath: Vec<String> = obj.info.runpath.iter().flat_map(|d| expand(d, &origin, elf)).collect();
+            let own_rpath: Rc<[String]> = obj
+                .info
+                .rpath
+                .iter()
+                .flat_map(|d| expand(d, &origin, elf))
+                .collect();
+            let own_runpath: Vec<String> = obj
+                .info
+                .runpath
+                .iter()
+                .flat_map(|d| expand(d, &origin, elf))
+                .collect();
             for name in &obj.info.needed {
-                if interp_names.contains(name) || (kind == LoaderKind::Musl && musl_reserved(name)) {
+                if interp_names.contains(name) || (kind == LoaderKind::Musl && musl_reserved(name))
+                {
                     providers.insert(
                         (obj.path.clone(), name.clone()),
-                        ("(loader)".into(), interp_info.as_ref().map(|(_, i)| i.version_defs.clone()).unwrap_or_default()),
+                        (
+                            "(loader)".into(),
+                            interp_info
+                                .as_ref()
+                                .map(|(_, i)| i.version_defs.clone())
+                                .unwrap_or_default(),
+                        ),
                     );
                     if resolved_names.insert(name.clone()) {
                         resolved_pairs.insert((name.clone(), "(loader)".to_string()));
-                        r.resolved.push(ResolvedLibrary { name: name.clone(), path: "(loader)".into() });
+                        r.resolved.push(ResolvedLibrary {
+                            name: name.clone(),
+                            path: "(loader)".into(),
+                        });
                     }
                     continue;
                 }
@@ -235,7 +317,11 @@ impl<'a> Loader<'a> {
                             if !setuid {
                                 dirs.extend(self.ld_library_path.iter().cloned());
                             }
-                            let own: &[String] = if obj.info.runpath.is_empty() { &own_rpath } else { &own_runpath };
+                            let own: &[String] = if obj.info.runpath.is_empty() {
+                                &own_rpath
+                            } else {
+                                &own_runpath
+                            };
                             dirs.extend(own.iter().cloned());
                             for rp in &obj.chain_rpaths {
                                 dirs.extend(rp.iter().cloned());
@@ -244,7 +330,14 @@ impl<'a> Loader<'a> {
                     }
                     // Every directory tried below counts against the work bound (32: the
                     // default, multiarch and glibc-hwcaps directories, generously).
-                    lookups += dirs.len() + self.cache.as_ref().and_then(|c| c.get(name)).map_or(0, Vec::len) + self.conf_dirs.len() + 32;
+                    lookups += dirs.len()
+                        + self
+                            .cache
+                            .as_ref()
+                            .and_then(|c| c.get(name))
+                            .map_or(0, Vec::len)
+                        + self.conf_dirs.len()
+                        + 32;
                     if lookups > MAX_LOADER_LOOKUPS {
                         r.problems.push(format!("library search stopped after {MAX_LOADER_LOOKUPS} lookups (forged RPATH or DT_NEEDED lists?)"));
                         break 'walk;
@@ -252,7 +345,9 @@ impl<'a> Loader<'a> {
                     let mut hit = None;
                     for d in &dirs {
                         searched.push(|| path::display(d.trim_start_matches('/')));
-                        if let Some(c) = self.candidate(&path::child(d.trim_start_matches('/'), name), elf) {
+                        if let Some(c) =
+                            self.candidate(&path::child(d.trim_start_matches('/'), name), elf)
+                        {
                             hit = Some(c);
                             break;
                         }
@@ -283,15 +378,26 @@ impl<'a> Loader<'a> {
                 };
                 match found {
                     Some((p, info)) => {
-                        providers.insert((obj.path.clone(), name.clone()), (path::display(&p), info.version_defs.clone()));
+                        providers.insert(
+                            (obj.path.clone(), name.clone()),
+                            (path::display(&p), info.version_defs.clone()),
+                        );
                         if resolved_pairs.insert((name.clone(), path::display(&p))) {
                             resolved_names.insert(name.clone());
-                            r.resolved.push(ResolvedLibrary { name: name.clone(), path: path::display(&p) });
+                            r.resolved.push(ResolvedLibrary {
+                                name: name.clone(),
+                                path: path::display(&p),
+                            });
                         }
                         if seen.insert(p.clone()) {
                             let mut chain = vec![Rc::clone(&own_rpath)];
                             chain.extend(obj.chain_rpaths.iter().cloned());
-                            queue.push_back(Obj { path: p, info, chain_rpaths: chain, depth: obj.depth + 1 });
+                            queue.push_back(Obj {
+                                path: p,
+                                info,
+                                chain_rpaths: chain,
+                                depth: obj.depth + 1,
+                            });
                         }
                     }
                     None => {
@@ -307,21 +413,34 @@ impl<'a> Loader<'a> {
                             .flatten();
                         let needed_by = path::display(&obj.path);
                         if missing_pairs.insert((name.clone(), needed_by.clone())) {
-                            r.missing.push(MissingLibrary { name: name.clone(), needed_by, searched: searched.finish(), hint });
+                            r.missing.push(MissingLibrary {
+                                name: name.clone(),
+                                needed_by,
+                                searched: searched.finish(),
+                                hint,
+                            });
                         }
                     }
                 }
             }
             // Symbol versions this object needs from each library it resolved.
             for need in &obj.info.version_needs {
-                let Some((provider, defs)) = providers.get(&(obj.path.clone(), need.file.clone())) else { continue };
+                let Some((provider, defs)) = providers.get(&(obj.path.clone(), need.file.clone()))
+                else {
+                    continue;
+                };
                 if provider == "(loader)" && interp_info.is_none() {
                     continue;
                 }
                 for v in &need.versions {
                     if !defs.iter().any(|d| d == v) {
                         let needed_by = path::display(&obj.path);
-                        let mv = MissingVersion { version: v.clone(), library: need.file.clone(), provider: provider.clone(), needed_by };
+                        let mv = MissingVersion {
+                            version: v.clone(),
+                            library: need.file.clone(),
+                            provider: provider.clone(),
+                            needed_by,
+                        };
                         if missing_versions.insert(mv.clone()) {
                             r.missing_versions.push(mv);
                         }
@@ -347,7 +466,9 @@ impl<'a> Loader<'a> {
     fn system_dirs(&self, kind: LoaderKind, interp: &str, elf: &ElfInfo) -> Vec<String> {
         match kind {
             LoaderKind::Musl => {
-                let arch = path::file_name(interp).trim_start_matches("ld-musl-").trim_end_matches(".so.1");
+                let arch = path::file_name(interp)
+                    .trim_start_matches("ld-musl-")
+                    .trim_end_matches(".so.1");
                 let file = format!("etc/ld-musl-{arch}.path");
                 match self.fs.content(&file) {
                     Some(c) => String::from_utf8_lossy(c)
@@ -390,14 +511,28 @@ fn same_arch(a: &ElfInfo, b: &ElfInfo) -> bool {
 }
 
 fn arch_name(i: &ElfInfo) -> String {
-    i.architecture.map_or_else(|| format!("machine {}", i.machine), str::to_string)
+    i.architecture
+        .map_or_else(|| format!("machine {}", i.machine), str::to_string)
 }
 
 /// Names musl's loader satisfies itself (`ldso/dynlink.c`, `load_library`).
 fn musl_reserved(name: &str) -> bool {
-    ["libc.so", "libdl.so", "libm.so", "libpthread.so", "librt.so", "libutil.so", "libxnet.so"]
-        .iter()
-        .any(|p| name == *p || name.strip_prefix(p).is_some_and(|rest| rest.starts_with('.')))
+    [
+        "libc.so",
+        "libdl.so",
+        "libm.so",
+        "libpthread.so",
+        "librt.so",
+        "libutil.so",
+        "libxnet.so",
+    ]
+    .iter()
+    .any(|p| {
+        name == *p
+            || name
+                .strip_prefix(p)
+                .is_some_and(|rest| rest.starts_with('.'))
+    })
 }
 
 fn triplets(elf: &ElfInfo) -> &'static [&'static str] {
@@ -439,7 +574,11 @@ fn expand(entry: &str, origin: &str, elf: &ElfInfo) -> Vec<String> {
     };
     let libs: Vec<String> = if entry.contains("$LIB") || entry.contains("${LIB}") {
         let mut v: Vec<String> = triplets(elf).iter().map(|t| format!("lib/{t}")).collect();
-        v.push(if elf.class == ElfClass::Elf64 { "lib64".into() } else { "lib".into() });
+        v.push(if elf.class == ElfClass::Elf64 {
+            "lib64".into()
+        } else {
+            "lib".into()
+        });
         v
     } else {
         vec![String::new()]
@@ -518,9 +657,14 @@ impl ConfWalk {
                 let pat = pat.trim_start_matches('/');
                 let (dir, glob) = (path::parent(pat), path::file_name(pat));
                 let suffix = glob.strip_prefix('*').unwrap_or(glob);
-                let Ok(Some((rdir, _))) = fs.lookup(dir) else { continue };
-                let files: Vec<String> =
-                    fs.descendants(&rdir).filter(|(k, _)| path::parent(k) == rdir && k.ends_with(suffix)).map(|(k, _)| k.to_string()).collect();
+                let Ok(Some((rdir, _))) = fs.lookup(dir) else {
+                    continue;
+                };
+                let files: Vec<String> = fs
+                    .descendants(&rdir)
+                    .filter(|(k, _)| path::parent(k) == rdir && k.ends_with(suffix))
+                    .map(|(k, _)| k.to_string())
+                    .collect();
                 for f in files {
                     self.file(fs, &f, depth + 1);
                 }
@@ -542,7 +686,9 @@ impl ConfWalk {
 pub fn parse_ld_cache(b: &[u8]) -> HashMap<String, Vec<String>> {
     let mut out: HashMap<String, Vec<String>> = HashMap::new();
     let magic = b"glibc-ld.so.cache1.1";
-    let Some(start) = memchr::memmem::find(b, magic) else { return out };
+    let Some(start) = memchr::memmem::find(b, magic) else {
+        return out;
+    };
     let hdr = &b[start..];
     if hdr.len() < 48 {
         return out;
@@ -552,7 +698,11 @@ pub fn parse_ld_cache(b: &[u8]) -> HashMap<String, Vec<String>> {
     let big = hdr[28] == 3;
     let u32at = |o: usize| -> Option<u32> {
         let s = hdr.get(o..o + 4)?;
-        Some(if big { u32::from_be_bytes(s.try_into().ok()?) } else { u32::from_le_bytes(s.try_into().ok()?) })
+        Some(if big {
+            u32::from_be_bytes(s.try_into().ok()?)
+        } else {
+            u32::from_le_bytes(s.try_into().ok()?)
+        })
     };
     let Some(nlibs) = u32at(20) else { return out };
     let cstr_at = |o: u32| -> Option<String> {
@@ -563,7 +713,9 @@ pub fn parse_ld_cache(b: &[u8]) -> HashMap<String, Vec<String>> {
     let mut kept = 0;
     for i in 0..(nlibs as usize).min(MAX_LD_CACHE_ENTRIES) {
         let e = 48 + i * 24;
-        let (Some(key), Some(value)) = (u32at(e + 4), u32at(e + 8)) else { break };
+        let (Some(key), Some(value)) = (u32at(e + 4), u32at(e + 8)) else {
+            break;
+        };
         if let (Some(k), Some(v)) = (cstr_at(key), cstr_at(value)) {
             kept += k.len() + v.len();
             if kept > MAX_LD_CACHE_KEPT_BYTES {
@@ -594,7 +746,10 @@ mod tests {
         // The build machine's own cache is a real-world sample of the format.
         if let Ok(b) = std::fs::read("/etc/ld.so.cache") {
             let m = parse_ld_cache(&b);
-            assert!(m.contains_key("libc.so.6"), "libc.so.6 missing from parsed cache");
+            assert!(
+                m.contains_key("libc.so.6"),
+                "libc.so.6 missing from parsed cache"
+            );
         }
         assert!(parse_ld_cache(b"garbage").is_empty());
         let mut trunc = b"glibc-ld.so.cache1.1".to_vec();
@@ -603,8 +758,14 @@ mod tests {
     }
 
     fn text(p: &str, content: &str) -> crate::layer::Entry {
-        let facts = crate::inspect::FileFacts { content: Some(content.as_bytes().into()), ..Default::default() };
-        crate::layer::Entry { facts: Some(std::sync::Arc::new(facts)), ..entry(p, crate::layer::EntryKind::File, content.len() as u64) }
+        let facts = crate::inspect::FileFacts {
+            content: Some(content.as_bytes().into()),
+            ..Default::default()
+        };
+        crate::layer::Entry {
+            facts: Some(std::sync::Arc::new(facts)),
+            ..entry(p, crate::layer::EntryKind::File, content.len() as u64)
+        }
     }
 
     #[test]
@@ -614,20 +775,40 @@ mod tests {
         fs.apply(
             0,
             &[
-                text("etc/ld.so.conf", "include /etc/ld.so.conf.d/*.conf\n/opt/lib # local\n"),
-                text("etc/ld.so.conf.d/libc.conf", "# libc default configuration\n/usr/local/lib\n"),
-                text("etc/ld.so.conf.d/x86_64-linux-gnu.conf", "/usr/local/lib/x86_64-linux-gnu\n/lib/x86_64-linux-gnu\n"),
+                text(
+                    "etc/ld.so.conf",
+                    "include /etc/ld.so.conf.d/*.conf\n/opt/lib # local\n",
+                ),
+                text(
+                    "etc/ld.so.conf.d/libc.conf",
+                    "# libc default configuration\n/usr/local/lib\n",
+                ),
+                text(
+                    "etc/ld.so.conf.d/x86_64-linux-gnu.conf",
+                    "/usr/local/lib/x86_64-linux-gnu\n/lib/x86_64-linux-gnu\n",
+                ),
                 text("etc/ld.so.conf.d/ignored.txt", "/not/read\n"),
             ],
         );
-        assert_eq!(read_ld_conf(&fs, "etc/ld.so.conf"), ["usr/local/lib", "usr/local/lib/x86_64-linux-gnu", "lib/x86_64-linux-gnu", "opt/lib"]);
+        assert_eq!(
+            read_ld_conf(&fs, "etc/ld.so.conf"),
+            [
+                "usr/local/lib",
+                "usr/local/lib/x86_64-linux-gnu",
+                "lib/x86_64-linux-gnu",
+                "opt/lib"
+            ]
+        );
 
         // Forged: 60 files that each include all 60 again (60^5 reads without the seen set)
         // and carry thousands of directories.
         let dirs: String = (0..5000).map(|i| format!("/d{i}\n")).collect();
         let mut entries = vec![text("etc/ld.so.conf", "include /etc/ld.so.conf.d/*.conf\n")];
         for i in 0..60 {
-            entries.push(text(&format!("etc/ld.so.conf.d/{i}.conf"), &format!("include /etc/ld.so.conf.d/*.conf\n{dirs}")));
+            entries.push(text(
+                &format!("etc/ld.so.conf.d/{i}.conf"),
+                &format!("include /etc/ld.so.conf.d/*.conf\n{dirs}"),
+            ));
         }
         let mut fs = MergedFs::new();
         fs.apply(0, &entries);
@@ -636,15 +817,30 @@ mod tests {
         assert_eq!(got[..2], ["d0", "d1"]);
 
         // Forged: more include lines than the bound; what follows them is not read.
-        let includes: String = (0..MAX_LD_CONF_INCLUDES + 10).map(|i| format!("include /nowhere{i}/*.conf\n")).collect();
+        let includes: String = (0..MAX_LD_CONF_INCLUDES + 10)
+            .map(|i| format!("include /nowhere{i}/*.conf\n"))
+            .collect();
         let mut fs = MergedFs::new();
-        fs.apply(0, &[text("etc/ld.so.conf", &format!("/first\n{includes}/after\n"))]);
+        fs.apply(
+            0,
+            &[text(
+                "etc/ld.so.conf",
+                &format!("/first\n{includes}/after\n"),
+            )],
+        );
         assert_eq!(read_ld_conf(&fs, "etc/ld.so.conf"), ["first"]);
     }
 
     fn elf_entry(p: &str, info: ElfInfo) -> crate::layer::Entry {
-        let facts = crate::inspect::FileFacts { elf: Some(info), ..Default::default() };
-        crate::layer::Entry { mode: 0o755, facts: Some(std::sync::Arc::new(facts)), ..entry(p, crate::layer::EntryKind::File, 0) }
+        let facts = crate::inspect::FileFacts {
+            elf: Some(info),
+            ..Default::default()
+        };
+        crate::layer::Entry {
+            mode: 0o755,
+            facts: Some(std::sync::Arc::new(facts)),
+            ..entry(p, crate::layer::EntryKind::File, 0)
+        }
     }
 
     /// A chain of libraries, each needing a thousand missing names and listing 256
@@ -656,25 +852,44 @@ mod tests {
         // Facts of a real ELF file (this test binary), with forged dynamic lists.
         let me = std::fs::read(std::env::current_exe().unwrap()).unwrap();
         let limits = crate::limits::Limits::default();
-        let real = crate::inspect::inspect_reader("/t", me.len() as u64, &mut &me[..], &limits, 1 << 18).unwrap().unwrap().elf.unwrap();
+        let real =
+            crate::inspect::inspect_reader("/t", me.len() as u64, &mut &me[..], &limits, 1 << 18)
+                .unwrap()
+                .unwrap()
+                .elf
+                .unwrap();
         let forged = |i: usize| {
             let mut e = real.clone();
             e.interpreter = Some("/lib64/ld-linux-x86-64.so.2".into());
-            e.needed = std::iter::once(format!("L{}.so", i + 1)).chain((0..1000).map(|j| format!("missing{j}.so"))).collect();
+            e.needed = std::iter::once(format!("L{}.so", i + 1))
+                .chain((0..1000).map(|j| format!("missing{j}.so")))
+                .collect();
             e.rpath = (0..256).map(|k| format!("/r{i}/{k}")).collect();
             e.runpath.clear();
             e
         };
-        let mut entries: Vec<_> = (1..64).map(|i| elf_entry(&format!("usr/lib/L{i}.so"), forged(i))).collect();
+        let mut entries: Vec<_> = (1..64)
+            .map(|i| elf_entry(&format!("usr/lib/L{i}.so"), forged(i)))
+            .collect();
         entries.push(elf_entry("app", forged(0)));
         let mut fs = MergedFs::new();
         fs.apply(0, &entries);
         let (node, info) = (fs.get("app").unwrap(), forged(0));
         let r = Loader::new(&fs, None).check("app", node, &info);
-        assert!(r.problems.iter().any(|p| p.contains("library search stopped")), "{:?}", r.problems);
+        assert!(
+            r.problems
+                .iter()
+                .any(|p| p.contains("library search stopped")),
+            "{:?}",
+            r.problems
+        );
         assert!(r.resolved.iter().any(|l| l.name == "L1.so"));
         assert!(!r.missing.is_empty());
-        assert!(r.missing.iter().all(|m| m.searched.len() <= MAX_SEARCHED_LISTED + 1 && m.searched.last().unwrap().starts_with("… and ")));
+        assert!(r
+            .missing
+            .iter()
+            .all(|m| m.searched.len() <= MAX_SEARCHED_LISTED + 1
+                && m.searched.last().unwrap().starts_with("… and ")));
     }
 
     /// A forged cache: the most entries the file can hold, every key and value pointing at
@@ -691,7 +906,8 @@ mod tests {
             let text = 48 + 24 * 100_000;
             for i in 0..100_000 {
                 let e = 48 + i * 24;
-                b[e + 4..e + 8].copy_from_slice(&(text as u32 - (i % 2) as u32 * 3000).to_le_bytes());
+                b[e + 4..e + 8]
+                    .copy_from_slice(&(text as u32 - (i % 2) as u32 * 3000).to_le_bytes());
                 b[e + 8..e + 12].copy_from_slice(&(text as u32).to_le_bytes());
             }
             b[text - 3000..].fill(b'a');
@@ -699,10 +915,17 @@ mod tests {
                 b[text + 1000] = 0;
             }
             let m = parse_ld_cache(&b);
-            let kept: usize = m.iter().map(|(k, v)| k.len() + v.iter().map(String::len).sum::<usize>()).sum();
+            let kept: usize = m
+                .iter()
+                .map(|(k, v)| k.len() + v.iter().map(String::len).sum::<usize>())
+                .sum();
             assert!(kept <= MAX_LD_CACHE_KEPT_BYTES, "{kept}");
             assert!(m.values().map(Vec::len).sum::<usize>() <= MAX_LD_CACHE_ENTRIES);
-            assert_eq!(m.is_empty(), !terminated, "short names are read, unterminated ones are not");
+            assert_eq!(
+                m.is_empty(),
+                !terminated,
+                "short names are read, unterminated ones are not"
+            );
         }
         // Short names: the entry count is what stops the reader.
         let n = 100_000;

@@ -65,8 +65,9 @@ pub(crate) fn content_bound(p: &str, limits: &Limits) -> Option<u64> {
     let small = 64 << 10;
     let max = limits.max_captured_file_bytes;
     match p {
-        "etc/passwd" | "etc/group" | "etc/nsswitch.conf" | "etc/os-release" | "usr/lib/os-release" | "etc/ld.so.conf" | "etc/debian_version"
-        | "etc/alpine-release" | "etc/ld.so.cache" => {
+        "etc/passwd" | "etc/group" | "etc/nsswitch.conf" | "etc/os-release"
+        | "usr/lib/os-release" | "etc/ld.so.conf" | "etc/debian_version" | "etc/alpine-release"
+        | "etc/ld.so.cache" => {
             return Some(max);
         }
         "var/lib/dpkg/status" | "lib/apk/db/installed" => return Some(max),
@@ -89,14 +90,26 @@ pub(crate) fn content_bound(p: &str, limits: &Limits) -> Option<u64> {
 /// Inspects one file's bytes as the layer pipeline does, reading through a buffer of
 /// `chunk` bytes (the pipeline uses 256 KiB; any size gives the same facts). `path` is the
 /// root-relative path the file has in the image.
-pub fn inspect_reader(path: &str, size: u64, reader: &mut dyn Read, limits: &Limits, chunk: usize) -> io::Result<Option<FileFacts>> {
+pub fn inspect_reader(
+    path: &str,
+    size: u64,
+    reader: &mut dyn Read,
+    limits: &Limits,
+    chunk: usize,
+) -> io::Result<Option<FileFacts>> {
     let mut buf = vec![0; chunk.max(64)];
     inspect_file(path, size, reader, &mut buf, limits)
 }
 
 /// Inspects one regular file. `reader` yields exactly the file's `size` bytes; `buf` is a
 /// reusable scratch buffer. Returns `None` when nothing about the file is worth keeping.
-pub(crate) fn inspect_file(p: &str, size: u64, reader: &mut dyn Read, buf: &mut [u8], limits: &Limits) -> io::Result<Option<FileFacts>> {
+pub(crate) fn inspect_file(
+    p: &str,
+    size: u64,
+    reader: &mut dyn Read,
+    buf: &mut [u8],
+    limits: &Limits,
+) -> io::Result<Option<FileFacts>> {
     if size == 0 {
         return Ok(None);
     }

@@ -75,15 +75,28 @@ fn paragraphs(text: &str) -> Vec<Vec<(&str, &str)>> {
 pub fn parse_dpkg(text: &str, db: &str, require_status: bool) -> Vec<OsPackage> {
     let mut out = Vec::new();
     for p in paragraphs(text) {
-        let get = |k: &str| p.iter().find(|(n, _)| n.eq_ignore_ascii_case(k)).map(|(_, v)| *v);
-        let (Some(name), Some(version)) = (get("Package"), get("Version")) else { continue };
+        let get = |k: &str| {
+            p.iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case(k))
+                .map(|(_, v)| *v)
+        };
+        let (Some(name), Some(version)) = (get("Package"), get("Version")) else {
+            continue;
+        };
         match get("Status") {
-            Some(s) if !s.ends_with(" installed") || s.split_whitespace().nth(2) != Some("installed") => continue,
+            Some(s)
+                if !s.ends_with(" installed")
+                    || s.split_whitespace().nth(2) != Some("installed") =>
+            {
+                continue
+            }
             None if require_status => continue,
             _ => {}
         }
         // `Source: name (version)` when the binary version differs.
-        let source = get("Source").map(|s| s.split_whitespace().next().unwrap_or(s).to_string()).filter(|s| s != name);
+        let source = get("Source")
+            .map(|s| s.split_whitespace().next().unwrap_or(s).to_string())
+            .filter(|s| s != name);
         out.push(OsPackage {
             kind: "deb",
             name: name.to_string(),
@@ -101,8 +114,14 @@ pub fn parse_dpkg(text: &str, db: &str, require_status: bool) -> Vec<OsPackage> 
 pub fn parse_apk(text: &str, db: &str) -> Vec<OsPackage> {
     let mut out = Vec::new();
     for block in text.split("\n\n") {
-        let get = |k: &str| block.lines().find_map(|l| l.strip_prefix(k).and_then(|r| r.strip_prefix(':')));
-        let (Some(name), Some(version)) = (get("P"), get("V")) else { continue };
+        let get = |k: &str| {
+            block
+                .lines()
+                .find_map(|l| l.strip_prefix(k).and_then(|r| r.strip_prefix(':')))
+        };
+        let (Some(name), Some(version)) = (get("P"), get("V")) else {
+            continue;
+        };
         out.push(OsPackage {
             kind: "apk",
             name: name.to_string(),
@@ -118,7 +137,9 @@ pub fn parse_apk(text: &str, db: &str) -> Vec<OsPackage> {
 
 /// The distribution named by `/etc/os-release` (or `/usr/lib/os-release`).
 pub fn distro(fs: &MergedFs) -> Option<Distro> {
-    let c = fs.content("etc/os-release").or_else(|| fs.content("usr/lib/os-release"))?;
+    let c = fs
+        .content("etc/os-release")
+        .or_else(|| fs.content("usr/lib/os-release"))?;
     let text = String::from_utf8_lossy(c);
     let get = |k: &str| {
         text.lines()
@@ -126,7 +147,11 @@ pub fn distro(fs: &MergedFs) -> Option<Distro> {
             .map(|v| v.trim().trim_matches('"').trim_matches('\'').to_string())
             .unwrap_or_default()
     };
-    let d = Distro { id: get("ID"), version_id: get("VERSION_ID"), pretty_name: get("PRETTY_NAME") };
+    let d = Distro {
+        id: get("ID"),
+        version_id: get("VERSION_ID"),
+        pretty_name: get("PRETTY_NAME"),
+    };
     (!d.id.is_empty()).then_some(d)
 }
 
@@ -134,7 +159,11 @@ pub fn distro(fs: &MergedFs) -> Option<Distro> {
 pub fn packages(fs: &MergedFs) -> Vec<OsPackage> {
     let mut out = Vec::new();
     if let Some(c) = fs.content("var/lib/dpkg/status") {
-        out.extend(parse_dpkg(&String::from_utf8_lossy(c), "var/lib/dpkg/status", true));
+        out.extend(parse_dpkg(
+            &String::from_utf8_lossy(c),
+            "var/lib/dpkg/status",
+            true,
+        ));
     }
     for (p, n) in fs.descendants("var/lib/dpkg/status.d") {
         if !n.is_file() || p.ends_with(".md5sums") {
@@ -145,10 +174,15 @@ pub fn packages(fs: &MergedFs) -> Vec<OsPackage> {
         }
     }
     if let Some(c) = fs.content("lib/apk/db/installed") {
-        out.extend(parse_apk(&String::from_utf8_lossy(c), "lib/apk/db/installed"));
+        out.extend(parse_apk(
+            &String::from_utf8_lossy(c),
+            "lib/apk/db/installed",
+        ));
     }
     out.sort();
-    out.dedup_by(|a, b| a.kind == b.kind && a.name == b.name && a.version == b.version && a.arch == b.arch);
+    out.dedup_by(|a, b| {
+        a.kind == b.kind && a.name == b.name && a.version == b.version && a.arch == b.arch
+    });
     out
 }
 
@@ -161,9 +195,20 @@ mod tests {
         let t = "Package: libc6\nStatus: install ok installed\nVersion: 2.36-9+deb12u10\nArchitecture: amd64\nSource: glibc\nDescription: GNU C Library\n multi-line\n\nPackage: gone\nStatus: deinstall ok config-files\nVersion: 1\n\nPackage: tzdata\nVersion: 2025b-0+deb12u1\nArchitecture: all\n";
         let ps = parse_dpkg(t, "var/lib/dpkg/status", true);
         assert_eq!(ps.len(), 1);
-        assert_eq!((ps[0].name.as_str(), ps[0].version.as_str(), ps[0].source.as_deref()), ("libc6", "2.36-9+deb12u10", Some("glibc")));
+        assert_eq!(
+            (
+                ps[0].name.as_str(),
+                ps[0].version.as_str(),
+                ps[0].source.as_deref()
+            ),
+            ("libc6", "2.36-9+deb12u10", Some("glibc"))
+        );
         // A status.d file has no Status field.
-        let ps = parse_dpkg("Package: tzdata\nVersion: 2025b-0+deb12u1\nArchitecture: all\n", "var/lib/dpkg/status.d/tzdata", false);
+        let ps = parse_dpkg(
+            "Package: tzdata\nVersion: 2025b-0+deb12u1\nArchitecture: all\n",
+            "var/lib/dpkg/status.d/tzdata",
+            false,
+        );
         assert_eq!(ps[0].db, "/var/lib/dpkg/status.d/tzdata");
     }
 

@@ -22,7 +22,13 @@ pub(crate) struct StreamScan {
 impl StreamScan {
     pub(crate) fn new(range: Range<u64>, overlap: usize, stream_pos: u64) -> Self {
         let gap = stream_pos > range.start;
-        Self { next: range.start.max(stream_pos), range, carry: Vec::new(), overlap: overlap.max(1), gap }
+        Self {
+            next: range.start.max(stream_pos),
+            range,
+            carry: Vec::new(),
+            overlap: overlap.max(1),
+            gap,
+        }
     }
 
     pub(crate) fn done(&self) -> bool {
@@ -33,7 +39,12 @@ impl StreamScan {
     /// must call `emit(abs_start, len, tag)` for every match lying entirely inside `slice`; this
     /// function adds the matches that straddle the previous chunk and reports each match once,
     /// as sorted absolute start offsets.
-    pub(crate) fn feed(&mut self, start: u64, data: &[u8], mut find: impl FnMut(&[u8], u64, &mut dyn FnMut(u64, usize, u32))) -> Vec<(u64, u32)> {
+    pub(crate) fn feed(
+        &mut self,
+        start: u64,
+        data: &[u8],
+        mut find: impl FnMut(&[u8], u64, &mut dyn FnMut(u64, usize, u32)),
+    ) -> Vec<(u64, u32)> {
         let end = start + data.len() as u64;
         let lo = self.range.start.max(start).max(self.next);
         let hi = self.range.end.min(end);
@@ -108,7 +119,11 @@ mod tests {
             let mut s = StreamScan::new(0..5000, pat.len(), 0);
             let mut all = Vec::new();
             for (i, c) in data.chunks(chunk).enumerate() {
-                all.extend(s.feed((i * chunk) as u64, c, finder(b"NEEDLE")).into_iter().map(|h| h.0));
+                all.extend(
+                    s.feed((i * chunk) as u64, c, finder(b"NEEDLE"))
+                        .into_iter()
+                        .map(|h| h.0),
+                );
             }
             let want: Vec<u64> = spots.iter().map(|&p| p as u64).collect();
             assert_eq!(all, want, "chunk size {chunk}");

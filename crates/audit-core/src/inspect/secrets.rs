@@ -95,14 +95,27 @@ impl SecretHit {
     /// `GitHub token ghp_…(40 chars) (line 3)`, `password for machine git.example.com
     /// …(18 chars) (line 3)`, `password in DB_PASSWORD …(15 chars) (line 2)`.
     pub fn describe(&self) -> String {
-        let key = self.key.as_deref().map(|k| format!(" {} {k}", connector(self.kind, k))).unwrap_or_default();
-        format!("{}{key} {} (line {})", self.kind.describe(), self.preview, self.line)
+        let key = self
+            .key
+            .as_deref()
+            .map(|k| format!(" {} {k}", connector(self.kind, k)))
+            .unwrap_or_default();
+        format!(
+            "{}{key} {} (line {})",
+            self.kind.describe(),
+            self.preview,
+            self.line
+        )
     }
 }
 
 /// "for" a host, machine, registry or user; "in" a variable or field.
 fn connector(kind: SecretKind, key: &str) -> &'static str {
-    if matches!(kind, SecretKind::UrlCredentials | SecretKind::RegistryAuth) || key.starts_with("machine ") || key == "default" || key.contains('@') {
+    if matches!(kind, SecretKind::UrlCredentials | SecretKind::RegistryAuth)
+        || key.starts_with("machine ")
+        || key == "default"
+        || key.contains('@')
+    {
         "for"
     } else {
         "in"
@@ -121,7 +134,11 @@ pub(crate) struct Secret {
 
 impl Secret {
     pub(crate) fn new(kind: SecretKind, key: Option<String>, value: impl Into<String>) -> Self {
-        Self { kind, key, value: value.into() }
+        Self {
+            kind,
+            key,
+            value: value.into(),
+        }
     }
 
     /// The raw value, for locating it in the text it came from. Never shown.
@@ -138,7 +155,12 @@ impl Secret {
     /// ci@git.example.com (…(12 chars))`.
     pub(crate) fn describe(&self) -> String {
         match &self.key {
-            Some(k) => format!("{} {} {k} ({})", self.kind.describe(), connector(self.kind, k), self.masked()),
+            Some(k) => format!(
+                "{} {} {k} ({})",
+                self.kind.describe(),
+                connector(self.kind, k),
+                self.masked()
+            ),
             None => format!("{} {}", self.kind.describe(), self.masked()),
         }
     }
@@ -173,10 +195,18 @@ pub fn is_placeholder(value: &str) -> bool {
     }
     let lower = t.to_ascii_lowercase();
     // Variable references and printf-style formats (`%s`) stand for a value given elsewhere.
-    if lower.contains("example") || lower.contains("${") || lower.contains("{{") || t.starts_with('$') || t.starts_with('%') {
+    if lower.contains("example")
+        || lower.contains("${")
+        || lower.contains("{{")
+        || t.starts_with('$')
+        || t.starts_with('%')
+    {
         return true;
     }
-    if (t.starts_with('<') && t.ends_with('>')) || (t.starts_with('%') && t.ends_with('%') && t.len() > 2) || (t.starts_with('[') && t.ends_with(']')) {
+    if (t.starts_with('<') && t.ends_with('>'))
+        || (t.starts_with('%') && t.ends_with('%') && t.len() > 2)
+        || (t.starts_with('[') && t.ends_with(']'))
+    {
         return true;
     }
     const WORDS: &[&str] = &[
@@ -229,7 +259,19 @@ pub fn is_placeholder(value: &str) -> bool {
     if WORDS.contains(&lower.as_str()) {
         return true;
     }
-    for p in ["your-", "your_", "yourtoken", "yoursecret", "yourpassword", "insert-", "insert_", "enter-", "enter_", "put-your", "xxx"] {
+    for p in [
+        "your-",
+        "your_",
+        "yourtoken",
+        "yoursecret",
+        "yourpassword",
+        "insert-",
+        "insert_",
+        "enter-",
+        "enter_",
+        "put-your",
+        "xxx",
+    ] {
         if lower.starts_with(p) {
             return true;
         }
@@ -253,14 +295,20 @@ pub fn is_placeholder(value: &str) -> bool {
 /// `_FILE`, `_PATH`, `_DIR`, `_ID`, `_URL`, `_NAME` (`*_KEY_FILE` holds a path).
 pub fn is_secret_name(name: &str) -> bool {
     let u = name.trim().to_ascii_uppercase();
-    if u.is_empty() || u.contains("PUBLIC") || u.contains("PUBKEY") || u.contains("GPG") || u.contains("FINGERPRINT") {
+    if u.is_empty()
+        || u.contains("PUBLIC")
+        || u.contains("PUBKEY")
+        || u.contains("GPG")
+        || u.contains("FINGERPRINT")
+    {
         return false;
     }
     let mut parts = u.rsplit(['_', '-', '.']);
     let last = parts.next().unwrap_or("");
     let has_prefix = parts.next().is_some();
     match last {
-        "TOKEN" | "PASSWORD" | "PASSWD" | "PASS" | "SECRET" | "KEY" | "APIKEY" | "PASSPHRASE" | "CREDENTIALS" | "AUTHTOKEN" => true,
+        "TOKEN" | "PASSWORD" | "PASSWD" | "PASS" | "SECRET" | "KEY" | "APIKEY" | "PASSPHRASE"
+        | "CREDENTIALS" | "AUTHTOKEN" => true,
         "PWD" => has_prefix,
         _ => false,
     }
@@ -279,7 +327,11 @@ pub(crate) fn is_secret_value(value: &str) -> bool {
         return false;
     }
     if let Some((scheme, _)) = v.split_once("://") {
-        if !scheme.is_empty() && scheme.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'.' || b == b'-') {
+        if !scheme.is_empty()
+            && scheme
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'.' || b == b'-')
+        {
             return false;
         }
     }
@@ -337,7 +389,10 @@ const KEYWORDS: &[(&str, Kw)] = &[
 ];
 
 static PREFILTER: LazyLock<AhoCorasick> = LazyLock::new(|| {
-    AhoCorasickBuilder::new().match_kind(MatchKind::LeftmostFirst).build(KEYWORDS.iter().map(|(k, _)| k.as_bytes())).expect("static keywords")
+    AhoCorasickBuilder::new()
+        .match_kind(MatchKind::LeftmostFirst)
+        .build(KEYWORDS.iter().map(|(k, _)| k.as_bytes()))
+        .expect("static keywords")
 });
 
 /// A verified token: where its value is in the scanned buffer.
@@ -361,7 +416,11 @@ fn is_alnum(b: u8) -> bool {
 }
 
 pub(crate) fn run_len(buf: &[u8], from: usize, max: usize, ok: impl Fn(u8) -> bool) -> usize {
-    buf[from.min(buf.len())..].iter().take(max).take_while(|&&b| ok(b)).count()
+    buf[from.min(buf.len())..]
+        .iter()
+        .take(max)
+        .take_while(|&&b| ok(b))
+        .count()
 }
 
 fn boundary_before(buf: &[u8], at: usize) -> bool {
@@ -381,7 +440,8 @@ fn low_variety(v: &[u8]) -> bool {
 }
 
 fn ci_contains(hay: &[u8], needle: &[u8]) -> bool {
-    hay.windows(needle.len()).any(|w| w.eq_ignore_ascii_case(needle))
+    hay.windows(needle.len())
+        .any(|w| w.eq_ignore_ascii_case(needle))
 }
 
 fn is_b64(b: u8) -> bool {
@@ -390,16 +450,27 @@ fn is_b64(b: u8) -> bool {
 
 /// Verifies the keyword `kw` found at `at` in `buf`.
 fn verify(buf: &[u8], at: usize, kw: Kw) -> Option<Token> {
-    let tok = |kind, start, end| Token { kind, at, start, end, preview: None, key: None, cut: end >= buf.len() };
+    let tok = |kind, start, end| Token {
+        kind,
+        at,
+        start,
+        end,
+        preview: None,
+        key: None,
+        cut: end >= buf.len(),
+    };
     match kw {
         Kw::Github => {
             let prefix = &buf[at..at + 4];
-            if !matches!(prefix, b"ghp_" | b"gho_" | b"ghu_" | b"ghs_" | b"ghr_") || !boundary_before(buf, at) {
+            if !matches!(prefix, b"ghp_" | b"gho_" | b"ghu_" | b"ghs_" | b"ghr_")
+                || !boundary_before(buf, at)
+            {
                 return None;
             }
             let n = run_len(buf, at + 4, 255, is_alnum);
             let v = &buf[at + 4..at + 4 + n];
-            (n >= 36 && !low_variety(v) && !ci_contains(v, b"example")).then(|| tok(SecretKind::GithubToken, at, at + 4 + n))
+            (n >= 36 && !low_variety(v) && !ci_contains(v, b"example"))
+                .then(|| tok(SecretKind::GithubToken, at, at + 4 + n))
         }
         Kw::GithubPat => {
             if &buf[at..at + 11] != b"github_pat_" || !boundary_before(buf, at) {
@@ -407,30 +478,46 @@ fn verify(buf: &[u8], at: usize, kw: Kw) -> Option<Token> {
             }
             let n = run_len(buf, at + 11, 255, |b| is_alnum(b) || b == b'_');
             let v = &buf[at + 11..at + 11 + n];
-            (n >= 40 && !low_variety(v) && !ci_contains(v, b"example")).then(|| tok(SecretKind::GithubToken, at, at + 11 + n))
+            (n >= 40 && !low_variety(v) && !ci_contains(v, b"example"))
+                .then(|| tok(SecretKind::GithubToken, at, at + 11 + n))
         }
         Kw::Gitlab => {
             if &buf[at..at + 6] != b"glpat-" || !boundary_before(buf, at) {
                 return None;
             }
-            let mut n = run_len(buf, at + 6, 255, |b| is_alnum(b) || b == b'_' || b == b'-' || b == b'.');
+            let mut n = run_len(buf, at + 6, 255, |b| {
+                is_alnum(b) || b == b'_' || b == b'-' || b == b'.'
+            });
             while n > 0 && matches!(buf[at + 6 + n - 1], b'.' | b'-') {
                 n -= 1;
             }
             let v = &buf[at + 6..at + 6 + n];
-            (n >= 20 && !low_variety(v) && !ci_contains(v, b"example")).then(|| tok(SecretKind::GitlabToken, at, at + 6 + n))
+            (n >= 20 && !low_variety(v) && !ci_contains(v, b"example"))
+                .then(|| tok(SecretKind::GitlabToken, at, at + 6 + n))
         }
         Kw::AwsId => {
             if !matches!(&buf[at..at + 4], b"AKIA" | b"ASIA") || !boundary_before(buf, at) {
                 return None;
             }
-            let n = run_len(buf, at + 4, 17, |b| b.is_ascii_uppercase() || b.is_ascii_digit());
+            let n = run_len(buf, at + 4, 17, |b| {
+                b.is_ascii_uppercase() || b.is_ascii_digit()
+            });
             let after = buf.get(at + 4 + n).copied();
             let v = &buf[at + 4..at + 4 + n];
-            (n == 16 && !after.is_some_and(is_alnum) && !low_variety(v) && !ci_contains(v, b"example")).then(|| tok(SecretKind::AwsAccessKeyId, at, at + 20))
+            (n == 16
+                && !after.is_some_and(is_alnum)
+                && !low_variety(v)
+                && !ci_contains(v, b"example"))
+            .then(|| tok(SecretKind::AwsAccessKeyId, at, at + 20))
         }
         Kw::AwsSecret => {
-            let klen = if buf[at..].len() >= 17 && buf[at..at + 17].eq_ignore_ascii_case(b"secret_access_key") { 17 } else { 15 };
+            let klen = if buf[at..].len() >= 17
+                && buf[at..at + 17].eq_ignore_ascii_case(b"secret_access_key")
+            {
+                17
+            } else {
+                15
+            };
             let mut i = at + klen;
             i += run_len(buf, i, 4, |b| matches!(b, b'"' | b'\'' | b' ' | b'\t'));
             let sep = run_len(buf, i, 2, |b| matches!(b, b':' | b'=' | b'>'));
@@ -443,7 +530,11 @@ fn verify(buf: &[u8], at: usize, kw: Kw) -> Option<Token> {
             let v = &buf[i..i + n];
             (n == 40 && !low_variety(v) && !ci_contains(v, b"example")).then(|| {
                 let mut t = tok(SecretKind::AwsSecretAccessKey, i, i + 40);
-                t.key = Some(String::from_utf8_lossy(&buf[at.saturating_sub(4)..at + klen]).trim_start_matches(|c: char| !c.is_ascii_alphabetic()).to_string());
+                t.key = Some(
+                    String::from_utf8_lossy(&buf[at.saturating_sub(4)..at + klen])
+                        .trim_start_matches(|c: char| !c.is_ascii_alphabetic())
+                        .to_string(),
+                );
                 t
             })
         }
@@ -466,7 +557,8 @@ fn verify(buf: &[u8], at: usize, kw: Kw) -> Option<Token> {
             if kw == Kw::DockerAuth {
                 let decoded = b64_decode(v)?;
                 let (user, pass) = std::str::from_utf8(&decoded).ok()?.split_once(':')?;
-                (!user.is_empty() && !is_placeholder(pass)).then(|| tok(SecretKind::RegistryAuth, i, i + n))
+                (!user.is_empty() && !is_placeholder(pass))
+                    .then(|| tok(SecretKind::RegistryAuth, i, i + n))
             } else {
                 (n >= 8 && !low_variety(v)).then(|| tok(SecretKind::RegistryAuth, i, i + n))
             }
@@ -484,10 +576,14 @@ fn verify_pem(buf: &[u8], at: usize) -> Option<Token> {
         return None;
     }
     let label_start = at + 11;
-    let n = run_len(buf, label_start, 64, |b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b' ');
+    let n = run_len(buf, label_start, 64, |b| {
+        b.is_ascii_uppercase() || b.is_ascii_digit() || b == b' '
+    });
     let label = std::str::from_utf8(&buf[label_start..label_start + n]).ok()?;
     let label = label.strip_suffix(" BLOCK").unwrap_or(label);
-    if !label.ends_with("PRIVATE KEY") || buf.get(label_start + n..label_start + n + 5) != Some(b"-----") {
+    if !label.ends_with("PRIVATE KEY")
+        || buf.get(label_start + n..label_start + n + 5) != Some(b"-----")
+    {
         return None;
     }
     let header_end = label_start + n + 5;
@@ -506,9 +602,23 @@ fn verify_pem(buf: &[u8], at: usize) -> Option<Token> {
         }
         let body = run_len(buf, i, 80, is_b64);
         if body >= 40 {
-            let end = i + run_len(buf, i, SECRET_CONTEXT_BYTES, |b| is_b64(b) || matches!(b, b'\n' | b'\r' | b'\\'));
-            let preview = if encrypted { format!("{header} (encrypted)") } else { header };
-            return Some(Token { kind: SecretKind::PrivateKey, at, start: at, end, preview: Some(preview), key: None, cut: false });
+            let end = i + run_len(buf, i, SECRET_CONTEXT_BYTES, |b| {
+                is_b64(b) || matches!(b, b'\n' | b'\r' | b'\\')
+            });
+            let preview = if encrypted {
+                format!("{header} (encrypted)")
+            } else {
+                header
+            };
+            return Some(Token {
+                kind: SecretKind::PrivateKey,
+                at,
+                start: at,
+                end,
+                preview: Some(preview),
+                key: None,
+                cut: false,
+            });
         }
         // A header line such as `Proc-Type: 4,ENCRYPTED` or `DEK-Info: …`: skip it.
         let line = run_len(buf, i, 256, |b| b != b'\n' && b != b'\\');
@@ -524,7 +634,10 @@ fn verify_pem(buf: &[u8], at: usize) -> Option<Token> {
 
 /// Minimal standard base64 decoder (with or without padding); `None` on bad input.
 pub(crate) fn b64_decode(s: &[u8]) -> Option<Vec<u8>> {
-    let s = s.strip_suffix(b"==").or_else(|| s.strip_suffix(b"=")).unwrap_or(s);
+    let s = s
+        .strip_suffix(b"==")
+        .or_else(|| s.strip_suffix(b"="))
+        .unwrap_or(s);
     if s.len() < 4 || s.len() > 4096 {
         return None;
     }
@@ -573,7 +686,11 @@ pub(crate) fn find_tokens(text: &str, out: &mut Vec<Secret>) {
     find_tokens_in(text.as_bytes(), 0, text.len(), &mut toks);
     for t in toks {
         let value = String::from_utf8_lossy(&text.as_bytes()[t.start..t.end]).into_owned();
-        out.push(Secret { kind: t.kind, key: t.key, value });
+        out.push(Secret {
+            kind: t.kind,
+            key: t.key,
+            value,
+        });
     }
 }
 
@@ -586,14 +703,36 @@ pub(crate) fn find_url_credentials(text: &str, out: &mut Vec<Secret>) {
     while let Some(p) = memchr::memmem::find(&b[from..], b"://") {
         let sep = from + p;
         from = sep + 3;
-        let scheme_len = b[..sep].iter().rev().take_while(|c| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'.' | b'-')).count();
+        let scheme_len = b[..sep]
+            .iter()
+            .rev()
+            .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'.' | b'-'))
+            .count();
         if scheme_len == 0 {
             continue;
         }
-        let auth_end =
-            sep + 3 + run_len(b, sep + 3, 2048, |c| !matches!(c, b'/' | b'?' | b'#' | b' ' | b'\t' | b'\n' | b'"' | b'\'' | b'`' | b',' | b';' | b'|'));
+        let auth_end = sep
+            + 3
+            + run_len(b, sep + 3, 2048, |c| {
+                !matches!(
+                    c,
+                    b'/' | b'?'
+                        | b'#'
+                        | b' '
+                        | b'\t'
+                        | b'\n'
+                        | b'"'
+                        | b'\''
+                        | b'`'
+                        | b','
+                        | b';'
+                        | b'|'
+                )
+            });
         let authority = &text[sep + 3..auth_end];
-        let Some(at) = authority.rfind('@') else { continue };
+        let Some(at) = authority.rfind('@') else {
+            continue;
+        };
         let userinfo = &authority[..at];
         let host = &authority[at + 1..];
         if host.is_empty() {
@@ -602,17 +741,26 @@ pub(crate) fn find_url_credentials(text: &str, out: &mut Vec<Secret>) {
         match userinfo.split_once(':') {
             Some((user, pass)) => {
                 if !is_placeholder(pass) && pass.len() >= 3 && !pass.starts_with('$') {
-                    out.push(Secret { kind: SecretKind::UrlCredentials, key: Some(format!("{user}@{host}")), value: pass.to_string() });
+                    out.push(Secret {
+                        kind: SecretKind::UrlCredentials,
+                        key: Some(format!("{user}@{host}")),
+                        value: pass.to_string(),
+                    });
                 }
             }
             None => {
                 let u = userinfo;
                 let tokenish = u.len() >= 20
-                    && u.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-')
+                    && u.bytes()
+                        .all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-')
                     && u.bytes().any(|c| c.is_ascii_digit())
                     && u.bytes().any(|c| c.is_ascii_alphabetic());
                 if tokenish && !is_placeholder(u) {
-                    out.push(Secret { kind: SecretKind::UrlCredentials, key: Some(format!("token@{host}")), value: u.to_string() });
+                    out.push(Secret {
+                        kind: SecretKind::UrlCredentials,
+                        key: Some(format!("token@{host}")),
+                        value: u.to_string(),
+                    });
                 }
             }
         }
@@ -682,12 +830,21 @@ pub const SKIPPED_DIRS: &[&str] = &[
 /// Path prefixes whose content is not scanned: distribution-owned trees and Go toolchains
 /// (trivy's `usr-dirs`, `golang`, `python` allow rules). A Go module cache (`…/pkg/mod/`)
 /// is skipped wherever it is.
-pub const SKIPPED_PREFIXES: &[&str] = &["usr/share/", "usr/include/", "usr/lib/", "usr/local/go/", "usr/local/lib/python"];
+pub const SKIPPED_PREFIXES: &[&str] = &[
+    "usr/share/",
+    "usr/include/",
+    "usr/lib/",
+    "usr/local/go/",
+    "usr/local/lib/python",
+];
 
 /// Whether the content of `p` is not scanned for secrets (see [`SKIPPED_DIRS`],
 /// [`SKIPPED_PREFIXES`]; also `*_test.go` and Markdown files).
 pub fn scan_skipped(p: &str) -> bool {
-    if SKIPPED_PREFIXES.iter().any(|s| p.starts_with(s)) || p.contains("/pkg/mod/") || p.starts_with("pkg/mod/") {
+    if SKIPPED_PREFIXES.iter().any(|s| p.starts_with(s))
+        || p.contains("/pkg/mod/")
+        || p.starts_with("pkg/mod/")
+    {
         return true;
     }
     let dir = path::parent(p);
@@ -754,7 +911,9 @@ impl FileScan {
 
     /// Feeds the next bytes of the file.
     pub(crate) fn feed(&mut self, chunk: &[u8]) {
-        let take = chunk.len().min(usize::try_from(self.remaining).unwrap_or(usize::MAX));
+        let take = chunk
+            .len()
+            .min(usize::try_from(self.remaining).unwrap_or(usize::MAX));
         if take == 0 {
             return;
         }
@@ -762,7 +921,8 @@ impl FileScan {
         self.remaining -= take as u64;
         if self.cred.is_some() && self.cred_buf.len() < self.cred_max {
             let room = self.cred_max - self.cred_buf.len();
-            self.cred_buf.extend_from_slice(&data[..data.len().min(room)]);
+            self.cred_buf
+                .extend_from_slice(&data[..data.len().min(room)]);
         }
         let eof = self.remaining == 0;
         if self.win.is_empty() && eof {
@@ -772,7 +932,13 @@ impl FileScan {
         }
         self.win.extend_from_slice(data);
         let win = std::mem::take(&mut self.win);
-        let limit = if eof { win.len() } else { win.len().saturating_sub(SECRET_CONTEXT_BYTES).max(self.from) };
+        let limit = if eof {
+            win.len()
+        } else {
+            win.len()
+                .saturating_sub(SECRET_CONTEXT_BYTES)
+                .max(self.from)
+        };
         self.scan(&win, self.from, limit);
         let keep_from = limit.saturating_sub(LEFT_CONTEXT);
         self.win = win;
@@ -796,7 +962,12 @@ impl FileScan {
                 if t.cut {
                     preview.push_str(" (cut)");
                 }
-                self.hits.push(SecretHit { kind: t.kind, line: self.lines + 1, key: t.key.map(Into::into), preview: preview.into() });
+                self.hits.push(SecretHit {
+                    kind: t.kind,
+                    line: self.lines + 1,
+                    key: t.key.map(Into::into),
+                    preview: preview.into(),
+                });
             }
             self.lines += count_newlines(&buf[counted..limit.max(counted)]);
         } else {
@@ -817,7 +988,11 @@ impl FileScan {
             // A format hit on the line of a token hit is the same secret seen twice: the token
             // hit keeps its (more specific) kind and gains the key.
             for h in parsed {
-                let same = |o: &SecretHit| o.line == h.line && (o.kind == h.kind || matches!(h.kind, SecretKind::Token | SecretKind::Password));
+                let same = |o: &SecretHit| {
+                    o.line == h.line
+                        && (o.kind == h.kind
+                            || matches!(h.kind, SecretKind::Token | SecretKind::Password))
+                };
                 if let Some(old) = self.hits.iter_mut().find(|o| same(o)) {
                     if old.key.is_none() {
                         old.key = h.key;
@@ -858,7 +1033,9 @@ mod tests {
     fn scan_all(p: &str, content: &[u8], chunk: usize) -> Vec<SecretHit> {
         let limits = Limits::default();
         let head = &content[..content.len().min(chunk)];
-        let Some(mut s) = FileScan::start(p, content.len() as u64, head, &limits) else { return Vec::new() };
+        let Some(mut s) = FileScan::start(p, content.len() as u64, head, &limits) else {
+            return Vec::new();
+        };
         for c in content.chunks(chunk) {
             s.feed(c);
         }
@@ -878,7 +1055,12 @@ mod tests {
         let kinds: Vec<(SecretKind, u32)> = hits.iter().map(|h| (h.kind, h.line)).collect();
         assert_eq!(
             kinds,
-            vec![(SecretKind::GithubToken, 1), (SecretKind::GitlabToken, 2), (SecretKind::AwsAccessKeyId, 3), (SecretKind::AwsSecretAccessKey, 4)]
+            vec![
+                (SecretKind::GithubToken, 1),
+                (SecretKind::GitlabToken, 2),
+                (SecretKind::AwsAccessKeyId, 3),
+                (SecretKind::AwsSecretAccessKey, 4)
+            ]
         );
         assert_eq!(&*hits[0].preview, "ghp_…(40 chars)");
         assert_eq!(&*hits[2].preview, "AKIA…(20 chars)");
@@ -889,7 +1071,11 @@ mod tests {
         for label in ["AWS_SECRET_ACCESS_KEY=", "\"SecretAccessKey\": \""] {
             let t = format!("{label}{}\n", aws_secret());
             let h = scan_all("x.json", t.as_bytes(), 1 << 20);
-            assert_eq!(h.iter().map(|h| h.kind).collect::<Vec<_>>(), vec![SecretKind::AwsSecretAccessKey], "{label}");
+            assert_eq!(
+                h.iter().map(|h| h.kind).collect::<Vec<_>>(),
+                vec![SecretKind::AwsSecretAccessKey],
+                "{label}"
+            );
         }
     }
 
@@ -905,21 +1091,28 @@ mod tests {
         let want = scan_all("x.txt", text.as_bytes(), 1 << 20);
         assert_eq!(want.len(), 6);
         for chunk in [1usize, 7, 64, 100, 333, 1000, 4096] {
-            assert_eq!(scan_all("x.txt", text.as_bytes(), chunk), want, "chunk {chunk}");
+            assert_eq!(
+                scan_all("x.txt", text.as_bytes(), chunk),
+                want,
+                "chunk {chunk}"
+            );
         }
     }
 
     #[test]
     fn pem_needs_a_body() {
         let body = "MIIEowIBAAKCAQEAu1SU1LfVLPHCozMxH2Mo4lgOEePzNm0tRgeLezV6ffAt0gunVTLw7onLRnrq0";
-        let key = format!("-----BEGIN RSA PRIVATE KEY-----\n{body}\n-----END RSA PRIVATE KEY-----\n");
+        let key =
+            format!("-----BEGIN RSA PRIVATE KEY-----\n{body}\n-----END RSA PRIVATE KEY-----\n");
         let hits = scan_all("root/.ssh/id_rsa", key.as_bytes(), 1 << 20);
         assert_eq!(hits.len(), 1);
         assert_eq!(&*hits[0].preview, "-----BEGIN RSA PRIVATE KEY-----");
         let json = format!("{{\"private_key\": \"-----BEGIN PRIVATE KEY-----\\n{body}\\n-----END PRIVATE KEY-----\\n\"}}");
         assert_eq!(scan_all("sa.json", json.as_bytes(), 1 << 20).len(), 1);
         let enc = format!("-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,ABC\n\n{body}\n");
-        assert!(scan_all("k.pem", enc.as_bytes(), 1 << 20)[0].preview.ends_with("(encrypted)"));
+        assert!(scan_all("k.pem", enc.as_bytes(), 1 << 20)[0]
+            .preview
+            .ends_with("(encrypted)"));
         // Documentation or parsing code that only names the header.
         let doc = "if strings.HasPrefix(s, \"-----BEGIN RSA PRIVATE KEY-----\") {\n\treturn parse(s)\n}\n";
         assert!(scan_all("main.go", doc.as_bytes(), 1 << 20).is_empty());
@@ -933,15 +1126,26 @@ mod tests {
         let netrc = format!("machine git.example.com\n  login ci\n  password {pw}\nmachine other login x password changeme\n");
         let h = scan_all("root/.netrc", netrc.as_bytes(), 1 << 20);
         assert_eq!(h.len(), 1);
-        assert_eq!((h[0].kind, h[0].line, h[0].key.as_deref()), (SecretKind::Password, 3, Some("machine git.example.com")));
+        assert_eq!(
+            (h[0].kind, h[0].line, h[0].key.as_deref()),
+            (SecretKind::Password, 3, Some("machine git.example.com"))
+        );
 
         let auth = "Y2ktYm90OnMzY3IzdC1QYTU1dzByZA=="; // ci-bot:s3cr3t-Pa55w0rd
         let docker = format!("{{\n\t\"auths\": {{\n\t\t\"registry.example.com\": {{\n\t\t\t\"auth\": \"{auth}\"\n\t\t}}\n\t}}\n}}\n");
         let h = scan_all("root/.docker/config.json", docker.as_bytes(), 1 << 20);
         assert_eq!(h.len(), 1, "{h:?}");
-        assert_eq!((h[0].kind, h[0].line, h[0].key.as_deref()), (SecretKind::RegistryAuth, 4, Some("registry.example.com")));
+        assert_eq!(
+            (h[0].kind, h[0].line, h[0].key.as_deref()),
+            (SecretKind::RegistryAuth, 4, Some("registry.example.com"))
+        );
         // credsStore only: nothing.
-        assert!(scan_all("root/.docker/config.json", b"{\"auths\":{\"r.io\":{}},\"credsStore\":\"pass\"}", 1 << 20).is_empty());
+        assert!(scan_all(
+            "root/.docker/config.json",
+            b"{\"auths\":{\"r.io\":{}},\"credsStore\":\"pass\"}",
+            1 << 20
+        )
+        .is_empty());
 
         let npmrc = "//registry.npmjs.org/:_authToken=${NPM_TOKEN}\n//npm.example.com/:_authToken=npm_Xq9LrT2mV8bN4cK7dF1gH3jW5sZ0aE6yU2iO\n";
         let h = scan_all("home/u/.npmrc", npmrc.as_bytes(), 1 << 20);
@@ -959,19 +1163,39 @@ mod tests {
         assert_eq!(h.len(), 1);
         assert_eq!(h[0].key.as_deref(), Some("ci-bot@git.example.com"));
 
-        let aws = format!("[default]\naws_access_key_id = {}\naws_secret_access_key = {}\n", aws_id(), aws_secret());
+        let aws = format!(
+            "[default]\naws_access_key_id = {}\naws_secret_access_key = {}\n",
+            aws_id(),
+            aws_secret()
+        );
         let h = scan_all("root/.aws/credentials", aws.as_bytes(), 1 << 20);
-        assert_eq!(h.iter().map(|h| h.kind).collect::<Vec<_>>(), vec![SecretKind::AwsAccessKeyId, SecretKind::AwsSecretAccessKey]);
+        assert_eq!(
+            h.iter().map(|h| h.kind).collect::<Vec<_>>(),
+            vec![SecretKind::AwsAccessKeyId, SecretKind::AwsSecretAccessKey]
+        );
 
         let pgpass = format!("db.example.com:5432:app:app:{pw}\n*:*:*:*:*\n");
-        assert_eq!(scan_all("root/.pgpass", pgpass.as_bytes(), 1 << 20).len(), 1);
+        assert_eq!(
+            scan_all("root/.pgpass", pgpass.as_bytes(), 1 << 20).len(),
+            1
+        );
     }
 
     #[test]
     fn names_alone_and_skipped_paths_do_not_count() {
         // dockle's noise: names of files or keys without a secret value.
-        assert!(scan_all("app/credentials.json", b"{\"type\": \"none\", \"password\": \"\"}\n", 1 << 20).is_empty());
-        assert!(scan_all("README.txt", b"Set password = your password here\n", 1 << 20).is_empty());
+        assert!(scan_all(
+            "app/credentials.json",
+            b"{\"type\": \"none\", \"password\": \"\"}\n",
+            1 << 20
+        )
+        .is_empty());
+        assert!(scan_all(
+            "README.txt",
+            b"Set password = your password here\n",
+            1 << 20
+        )
+        .is_empty());
         let t = format!("token={}\n", gh());
         assert!(!scan_all("opt/app/conf.txt", t.as_bytes(), 1 << 20).is_empty());
         for p in [
@@ -992,18 +1216,44 @@ mod tests {
 
     #[test]
     fn placeholders_and_names() {
-        for p in
-            ["", "changeme", "${GITHUB_TOKEN}", "$TOKEN", "<token>", "xxxxxxxx", "********", "AKIAIOSFODNN7EXAMPLE", "your-token-here", "{{ .Values.token }}"]
-        {
+        for p in [
+            "",
+            "changeme",
+            "${GITHUB_TOKEN}",
+            "$TOKEN",
+            "<token>",
+            "xxxxxxxx",
+            "********",
+            "AKIAIOSFODNN7EXAMPLE",
+            "your-token-here",
+            "{{ .Values.token }}",
+        ] {
             assert!(is_placeholder(p), "{p}");
         }
         for p in ["hunter22", "s3cr3t-Pa55w0rd"] {
             assert!(!is_placeholder(p), "{p}");
         }
-        for n in ["GITHUB_TOKEN", "DB_PASSWORD", "API_KEY", "AWS_SECRET_ACCESS_KEY", "SECRET", "db_pass", "NPM_AUTHTOKEN"] {
+        for n in [
+            "GITHUB_TOKEN",
+            "DB_PASSWORD",
+            "API_KEY",
+            "AWS_SECRET_ACCESS_KEY",
+            "SECRET",
+            "db_pass",
+            "NPM_AUTHTOKEN",
+        ] {
             assert!(is_secret_name(n), "{n}");
         }
-        for n in ["GPG_KEY", "SIGNING_KEY_FILE", "AWS_ACCESS_KEY_ID", "PWD", "PUBLIC_KEY", "PATH", "KEYRING", "TOKEN_URL"] {
+        for n in [
+            "GPG_KEY",
+            "SIGNING_KEY_FILE",
+            "AWS_ACCESS_KEY_ID",
+            "PWD",
+            "PUBLIC_KEY",
+            "PATH",
+            "KEYRING",
+            "TOKEN_URL",
+        ] {
             assert!(!is_secret_name(n), "{n}");
         }
         assert!(!is_secret_value("/run/secrets/token"));
@@ -1018,7 +1268,10 @@ mod tests {
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].key.as_deref(), Some("ci-bot@proxy.example.com"));
         let r = redact(&cmd);
-        assert!(r.contains("https://ci-bot:…(14 chars)@proxy.example.com"), "{r}");
+        assert!(
+            r.contains("https://ci-bot:…(14 chars)@proxy.example.com"),
+            "{r}"
+        );
         assert!(!r.contains("tok3n"));
         let s = format!("echo {} > /tmp/t", gh());
         assert_eq!(redact(&s), "echo ghp_…(40 chars) > /tmp/t");
@@ -1030,20 +1283,36 @@ mod tests {
         let mut text = "x".repeat(5000).into_bytes();
         text.push(b'\n');
         text.extend_from_slice(gh().as_bytes());
-        let limits = Limits { secret_scan_max_bytes: 4096, ..Limits::default() };
+        let limits = Limits {
+            secret_scan_max_bytes: 4096,
+            ..Limits::default()
+        };
         let mut s = FileScan::start("a.txt", text.len() as u64, &text, &limits).unwrap();
         s.feed(&text);
         assert!(s.done());
         assert!(s.finish().0.is_empty());
-        let off = Limits { secret_scan_max_bytes: 0, ..Limits::default() };
+        let off = Limits {
+            secret_scan_max_bytes: 0,
+            ..Limits::default()
+        };
         assert!(FileScan::start("a.txt", text.len() as u64, &text, &off).is_none());
         // At most MAX_SECRET_HITS_PER_FILE hits per file.
         let many = format!("{}\n", gh()).repeat(MAX_SECRET_HITS_PER_FILE + 10);
-        assert_eq!(scan_all("dump.txt", many.as_bytes(), 1000).len(), MAX_SECRET_HITS_PER_FILE);
+        assert_eq!(
+            scan_all("dump.txt", many.as_bytes(), 1000).len(),
+            MAX_SECRET_HITS_PER_FILE
+        );
         // A credential file is parsed up to credential_file_max_bytes.
-        let netrc = format!("{}machine m login l password s3cr3t-Pa55w0rd\n", "# pad\n".repeat(20));
-        let limits = Limits { credential_file_max_bytes: 64, ..Limits::default() };
-        let mut s = FileScan::start("root/.netrc", netrc.len() as u64, netrc.as_bytes(), &limits).unwrap();
+        let netrc = format!(
+            "{}machine m login l password s3cr3t-Pa55w0rd\n",
+            "# pad\n".repeat(20)
+        );
+        let limits = Limits {
+            credential_file_max_bytes: 64,
+            ..Limits::default()
+        };
+        let mut s =
+            FileScan::start("root/.netrc", netrc.len() as u64, netrc.as_bytes(), &limits).unwrap();
         s.feed(netrc.as_bytes());
         assert!(s.finish().0.is_empty());
         // A NUL byte after the sniff window does not stop the scan.

@@ -163,9 +163,13 @@ impl<R: Read> Read for BombGuard<'_, R> {
         self.out += k as u64;
         let l = self.limits;
         if self.out > l.max_layer_uncompressed {
-            return Err(io::Error::other(BombError(format!("expands past {} bytes", l.max_layer_uncompressed))));
+            return Err(io::Error::other(BombError(format!(
+                "expands past {} bytes",
+                l.max_layer_uncompressed
+            ))));
         }
-        if self.out > l.bomb_min_bytes && self.out / self.compressed.get().max(1) > l.bomb_max_ratio {
+        if self.out > l.bomb_min_bytes && self.out / self.compressed.get().max(1) > l.bomb_max_ratio
+        {
             return Err(io::Error::other(BombError(format!(
                 "{} bytes from {} compressed bytes (ratio over {})",
                 self.out,
@@ -178,12 +182,23 @@ impl<R: Read> Read for BombGuard<'_, R> {
 }
 
 /// Streams one layer blob. `raw` yields the blob bytes exactly as stored.
-pub fn analyze_blob<R: Read>(raw: R, spec: &LayerSpec, limits: &Limits) -> Result<LayerAnalysis, LayerError> {
+pub fn analyze_blob<R: Read>(
+    raw: R,
+    spec: &LayerSpec,
+    limits: &Limits,
+) -> Result<LayerAnalysis, LayerError> {
     let compressed = Cell::new(0u64);
     let hashed = HashingReader::new(raw, spec.digest.algorithm(), spec.size);
-    let mut counted = Counting { inner: hashed, n: &compressed };
+    let mut counted = Counting {
+        inner: hashed,
+        n: &compressed,
+    };
     let mut buf = BufReader::with_capacity(BUF_BYTES, &mut counted);
-    let corrupt = |reason: String| LayerError::Corrupt { index: spec.index, digest: spec.digest.clone(), reason };
+    let corrupt = |reason: String| LayerError::Corrupt {
+        index: spec.index,
+        digest: spec.digest.clone(),
+        reason,
+    };
 
     let head = match buf.fill_buf() {
         Ok(h) => h,
@@ -197,7 +212,13 @@ pub fn analyze_blob<R: Read>(raw: R, spec: &LayerSpec, limits: &Limits) -> Resul
         Compression::None
     };
     let walked = match compression {
-        Compression::Gzip => walk(flate2::bufread::MultiGzDecoder::new(&mut buf), spec, &compressed, limits, "gzip"),
+        Compression::Gzip => walk(
+            flate2::bufread::MultiGzDecoder::new(&mut buf),
+            spec,
+            &compressed,
+            limits,
+            "gzip",
+        ),
         Compression::Zstd => match zstd::stream::read::Decoder::with_buffer(&mut buf) {
             Ok(mut d) => match d.window_log_max(crate::limits::ZSTD_WINDOW_LOG_MAX) {
                 Ok(()) => walk(d, spec, &compressed, limits, "zstd"),
@@ -216,10 +237,19 @@ pub fn analyze_blob<R: Read>(raw: R, spec: &LayerSpec, limits: &Limits) -> Resul
     let blob_digest = match finished {
         Ok((actual, n)) => {
             if spec.verify_digest && actual != spec.digest {
-                return Err(LayerError::DigestMismatch { index: spec.index, expected: spec.digest.clone(), actual });
+                return Err(LayerError::DigestMismatch {
+                    index: spec.index,
+                    expected: spec.digest.clone(),
+                    actual,
+                });
             }
             if n != spec.size {
-                return Err(LayerError::SizeMismatch { index: spec.index, digest: spec.digest.clone(), expected: spec.size, actual: n });
+                return Err(LayerError::SizeMismatch {
+                    index: spec.index,
+                    digest: spec.digest.clone(),
+                    expected: spec.size,
+                    actual: n,
+                });
             }
             actual
         }
@@ -232,7 +262,12 @@ pub fn analyze_blob<R: Read>(raw: R, spec: &LayerSpec, limits: &Limits) -> Resul
     let w = walked?;
     if let Some(expected) = &spec.diff_id {
         if *expected != w.diff_id {
-            return Err(LayerError::DiffIdMismatch { index: spec.index, digest: spec.digest.clone(), expected: expected.clone(), actual: w.diff_id });
+            return Err(LayerError::DiffIdMismatch {
+                index: spec.index,
+                digest: spec.digest.clone(),
+                expected: expected.clone(),
+                actual: w.diff_id,
+            });
         }
     }
     Ok(LayerAnalysis {
@@ -250,15 +285,34 @@ pub fn analyze_blob<R: Read>(raw: R, spec: &LayerSpec, limits: &Limits) -> Resul
 fn classify(e: io::Error, spec: &LayerSpec, compressed: &Cell<u64>, ctx: &str) -> LayerError {
     if let Some(inner) = e.get_ref() {
         if let Some(o) = inner.downcast_ref::<Overrun>() {
-            return LayerError::SizeMismatch { index: spec.index, digest: spec.digest.clone(), expected: o.limit, actual: o.limit + 1 };
+            return LayerError::SizeMismatch {
+                index: spec.index,
+                digest: spec.digest.clone(),
+                expected: o.limit,
+                actual: o.limit + 1,
+            };
         }
         if let Some(b) = inner.downcast_ref::<BombError>() {
-            return LayerError::Bomb { index: spec.index, digest: spec.digest.clone(), reason: b.0.clone() };
+            return LayerError::Bomb {
+                index: spec.index,
+                digest: spec.digest.clone(),
+                reason: b.0.clone(),
+            };
         }
     }
-    let reason =
-        if e.kind() == io::ErrorKind::UnexpectedEof { format!("{ctx}: truncated after {} compressed bytes", compressed.get()) } else { format!("{ctx}: {e}") };
-    LayerError::Corrupt { index: spec.index, digest: spec.digest.clone(), reason }
+    let reason = if e.kind() == io::ErrorKind::UnexpectedEof {
+        format!(
+            "{ctx}: truncated after {} compressed bytes",
+            compressed.get()
+        )
+    } else {
+        format!("{ctx}: {e}")
+    };
+    LayerError::Corrupt {
+        index: spec.index,
+        digest: spec.digest.clone(),
+        reason,
+    }
 }
 
 struct Walked {
@@ -268,9 +322,23 @@ struct Walked {
     anomalies: Vec<Anomaly>,
 }
 
-fn walk<D: Read>(dec: D, spec: &LayerSpec, compressed: &Cell<u64>, limits: &Limits, what: &str) -> Result<Walked, LayerError> {
-    let guard = BombGuard { inner: dec, out: 0, compressed, limits };
-    let alg = spec.diff_id.as_ref().map_or(Algorithm::Sha256, Digest::algorithm);
+fn walk<D: Read>(
+    dec: D,
+    spec: &LayerSpec,
+    compressed: &Cell<u64>,
+    limits: &Limits,
+    what: &str,
+) -> Result<Walked, LayerError> {
+    let guard = BombGuard {
+        inner: dec,
+        out: 0,
+        compressed,
+        limits,
+    };
+    let alg = spec
+        .diff_id
+        .as_ref()
+        .map_or(Algorithm::Sha256, Digest::algorithm);
     let hasher = HashingReader::new(guard, alg, limits.max_layer_uncompressed);
     let mut tbuf = BufReader::with_capacity(BUF_BYTES, hasher);
     let mut walker = Walker::new(limits);
@@ -278,14 +346,20 @@ fn walk<D: Read>(dec: D, spec: &LayerSpec, compressed: &Cell<u64>, limits: &Limi
     if let Err(e) = res {
         return Err(match e {
             WalkError::Io(e) => classify(e, spec, compressed, what),
-            WalkError::TooMany => LayerError::TooManyEntries { index: spec.index, digest: spec.digest.clone(), limit: limits.max_entries_per_layer },
+            WalkError::TooMany => LayerError::TooManyEntries {
+                index: spec.index,
+                digest: spec.digest.clone(),
+                limit: limits.max_entries_per_layer,
+            },
         });
     }
     // Drain to EOF so the diff_id covers the whole stream; non-zero bytes after the
     // end-of-archive blocks are worth a note.
     let mut trailing_nonzero = false;
     loop {
-        let chunk = tbuf.fill_buf().map_err(|e| classify(e, spec, compressed, what))?;
+        let chunk = tbuf
+            .fill_buf()
+            .map_err(|e| classify(e, spec, compressed, what))?;
         if chunk.is_empty() {
             break;
         }
@@ -294,10 +368,21 @@ fn walk<D: Read>(dec: D, spec: &LayerSpec, compressed: &Cell<u64>, limits: &Limi
         tbuf.consume(n);
     }
     if trailing_nonzero {
-        walker.anomalies.push(Anomaly { path: String::new(), problem: "data after the end-of-archive marker".into() });
+        walker.anomalies.push(Anomaly {
+            path: String::new(),
+            problem: "data after the end-of-archive marker".into(),
+        });
     }
-    let (diff_id, uncompressed) = tbuf.into_inner().finish().map_err(|e| classify(e, spec, compressed, what))?;
-    Ok(Walked { diff_id, uncompressed, entries: walker.entries, anomalies: walker.anomalies })
+    let (diff_id, uncompressed) = tbuf
+        .into_inner()
+        .finish()
+        .map_err(|e| classify(e, spec, compressed, what))?;
+    Ok(Walked {
+        diff_id,
+        uncompressed,
+        entries: walker.entries,
+        anomalies: walker.anomalies,
+    })
 }
 
 enum WalkError {
@@ -343,7 +428,12 @@ pub(crate) struct Walker<'a> {
 
 impl<'a> Walker<'a> {
     pub(crate) fn new(limits: &'a Limits) -> Self {
-        Self { limits, entries: Vec::new(), anomalies: Vec::new(), buf: vec![0; BUF_BYTES] }
+        Self {
+            limits,
+            entries: Vec::new(),
+            anomalies: Vec::new(),
+            buf: vec![0; BUF_BYTES],
+        }
     }
 
     fn walk_tar<R: Read>(&mut self, r: R) -> Result<(), WalkError> {
@@ -351,7 +441,11 @@ impl<'a> Walker<'a> {
         // padding of the previous one, on top of the extension records themselves.
         const HEADROOM: u64 = MAX_TAR_EXTENSION_BYTES + 4 * 512;
         let (read, allowed) = (Cell::new(0), Cell::new(Some(HEADROOM)));
-        let mut ar = tar::Archive::new(Metered { inner: r, read: &read, allowed: &allowed });
+        let mut ar = tar::Archive::new(Metered {
+            inner: r,
+            read: &read,
+            allowed: &allowed,
+        });
         let mut count = 0u64;
         let mut entries = ar.entries()?;
         // Where the previous entry's data began and how long it is.
@@ -361,7 +455,9 @@ impl<'a> Walker<'a> {
             // padding, headers, and extension records it keeps whole: only these are bounded.
             if let Some((start, size)) = prev.take() {
                 let left = size.saturating_sub(read.get() - start);
-                allowed.set(Some(read.get().saturating_add(left).saturating_add(HEADROOM)));
+                allowed.set(Some(
+                    read.get().saturating_add(left).saturating_add(HEADROOM),
+                ));
             }
             let Some(entry) = entries.next() else { break };
             allowed.set(None);
@@ -372,7 +468,10 @@ impl<'a> Walker<'a> {
                     // padding, e.g. `umoci insert` output) as an error; the digest check
                     // still covers the bytes, so note it and stop.
                     if e.kind() == io::ErrorKind::UnexpectedEof {
-                        self.anomalies.push(Anomaly { path: String::new(), problem: format!("tar stream ends early: {e}") });
+                        self.anomalies.push(Anomaly {
+                            path: String::new(),
+                            problem: format!("tar stream ends early: {e}"),
+                        });
                         break;
                     }
                     return Err(e.into());
@@ -385,20 +484,29 @@ impl<'a> Walker<'a> {
             }
             let header = entry.header();
             let etype = header.entry_type();
-            if etype.is_pax_global_extensions() || etype.is_pax_local_extensions() || etype.is_gnu_longname() || etype.is_gnu_longlink() {
+            if etype.is_pax_global_extensions()
+                || etype.is_pax_local_extensions()
+                || etype.is_gnu_longname()
+                || etype.is_gnu_longlink()
+            {
                 continue;
             }
             let raw_path = entry.path_bytes().into_owned();
             let mode = header.mode().unwrap_or(0o644);
-            let mut uid = header.uid().map_or(0, |u| u32::try_from(u).unwrap_or(u32::MAX));
-            let mut gid = header.gid().map_or(0, |g| u32::try_from(g).unwrap_or(u32::MAX));
+            let mut uid = header
+                .uid()
+                .map_or(0, |u| u32::try_from(u).unwrap_or(u32::MAX));
+            let mut gid = header
+                .gid()
+                .map_or(0, |g| u32::try_from(g).unwrap_or(u32::MAX));
             let mut capabilities = false;
             if let Ok(Some(pax)) = entry.pax_extensions() {
                 for ext in pax.flatten() {
                     match ext.key_bytes() {
                         b"uid" => uid = parse_u32(ext.value_bytes()).unwrap_or(uid),
                         b"gid" => gid = parse_u32(ext.value_bytes()).unwrap_or(gid),
-                        b"SCHILY.xattr.security.capability" | b"LIBARCHIVE.xattr.security.capability" => capabilities = true,
+                        b"SCHILY.xattr.security.capability"
+                        | b"LIBARCHIVE.xattr.security.capability" => capabilities = true,
                         _ => {}
                     }
                 }
@@ -408,9 +516,19 @@ impl<'a> Walker<'a> {
             } else if etype.is_dir() {
                 RawKind::Dir
             } else if etype.is_symlink() {
-                RawKind::Symlink(entry.link_name_bytes().map(|b| b.into_owned()).unwrap_or_default())
+                RawKind::Symlink(
+                    entry
+                        .link_name_bytes()
+                        .map(|b| b.into_owned())
+                        .unwrap_or_default(),
+                )
             } else if etype.is_hard_link() {
-                RawKind::Hardlink(entry.link_name_bytes().map(|b| b.into_owned()).unwrap_or_default())
+                RawKind::Hardlink(
+                    entry
+                        .link_name_bytes()
+                        .map(|b| b.into_owned())
+                        .unwrap_or_default(),
+                )
             } else if etype.is_character_special() {
                 RawKind::CharDevice
             } else if etype.is_block_special() {
@@ -425,7 +543,16 @@ impl<'a> Walker<'a> {
                 continue;
             };
             let size = entry.size();
-            self.add(&raw_path, kind, mode, uid, gid, size, capabilities, &mut entry)?;
+            self.add(
+                &raw_path,
+                kind,
+                mode,
+                uid,
+                gid,
+                size,
+                capabilities,
+                &mut entry,
+            )?;
         }
         Ok(())
     }
@@ -453,7 +580,10 @@ impl<'a> Walker<'a> {
                     PathProblem::NotUtf8 => "path is not UTF-8; entry skipped",
                     PathProblem::Nul => "path contains NUL; entry skipped",
                 };
-                self.anomalies.push(Anomaly { path: lossy(), problem: problem.into() });
+                self.anomalies.push(Anomaly {
+                    path: lossy(),
+                    problem: problem.into(),
+                });
                 return Ok(());
             }
         };
@@ -466,7 +596,10 @@ impl<'a> Walker<'a> {
                 // AUFS metadata (`.wh..wh.plnk`, `.wh..wh.aufs`): containerd skips it.
                 return Ok(());
             } else if target.is_empty() || target == "." || target == ".." {
-                self.anomalies.push(Anomaly { path: lossy(), problem: "invalid whiteout name; entry skipped".into() });
+                self.anomalies.push(Anomaly {
+                    path: lossy(),
+                    problem: "invalid whiteout name; entry skipped".into(),
+                });
                 return Ok(());
             } else {
                 (path::child(dir, target), EntryKind::Whiteout)
@@ -479,7 +612,11 @@ impl<'a> Walker<'a> {
                 RawKind::Hardlink(t) => match path::clean(&t, self.limits.max_path_bytes) {
                     Ok(t) if !t.is_empty() => EntryKind::Hardlink(t.into()),
                     _ => {
-                        self.anomalies.push(Anomaly { path: lossy(), problem: "hard link target escapes the image root; entry skipped".into() });
+                        self.anomalies.push(Anomaly {
+                            path: lossy(),
+                            problem: "hard link target escapes the image root; entry skipped"
+                                .into(),
+                        });
                         return Ok(());
                     }
                 },
@@ -490,12 +627,28 @@ impl<'a> Walker<'a> {
             (clean, kind)
         };
         if path.is_empty() && kind != EntryKind::Dir && kind != EntryKind::Opaque {
-            self.anomalies.push(Anomaly { path: lossy(), problem: "entry replaces the image root; skipped".into() });
+            self.anomalies.push(Anomaly {
+                path: lossy(),
+                problem: "entry replaces the image root; skipped".into(),
+            });
             return Ok(());
         }
-        let facts = if kind == EntryKind::File { inspect::inspect_file(&path, size, content, &mut self.buf, self.limits)?.map(Arc::new) } else { None };
+        let facts = if kind == EntryKind::File {
+            inspect::inspect_file(&path, size, content, &mut self.buf, self.limits)?.map(Arc::new)
+        } else {
+            None
+        };
         let size = if kind == EntryKind::File { size } else { 0 };
-        self.entries.push(Entry { path: path.into(), kind, mode: mode & 0o7777, uid, gid, size, capabilities, facts });
+        self.entries.push(Entry {
+            path: path.into(),
+            kind,
+            mode: mode & 0o7777,
+            uid,
+            gid,
+            size,
+            capabilities,
+            facts,
+        });
         Ok(())
     }
 }
@@ -529,11 +682,17 @@ pub fn analyze_dir(root: &Path, limits: &Limits) -> io::Result<(Vec<Entry>, Vec<
         for e in names {
             count += 1;
             if count > limits.max_entries_per_layer {
-                return Err(io::Error::other(format!("more than {} entries", limits.max_entries_per_layer)));
+                return Err(io::Error::other(format!(
+                    "more than {} entries",
+                    limits.max_entries_per_layer
+                )));
             }
             let name = e.file_name();
             let Some(name) = name.to_str() else {
-                walker.anomalies.push(Anomaly { path: e.path().display().to_string(), problem: "path is not UTF-8; entry skipped".into() });
+                walker.anomalies.push(Anomaly {
+                    path: e.path().display().to_string(),
+                    problem: "path is not UTF-8; entry skipped".into(),
+                });
                 continue;
             };
             let rel_path = path::child(&rel, name);
@@ -560,11 +719,32 @@ pub fn analyze_dir(root: &Path, limits: &Limits) -> io::Result<(Vec<Entry>, Vec<
             let is_file = matches!(kind, RawKind::File);
             if is_file {
                 match std::fs::File::open(e.path()) {
-                    Ok(mut f) => walker.add(rel_path.as_bytes(), kind, mode, uid, gid, md.len(), false, &mut f)?,
-                    Err(err) => walker.anomalies.push(Anomaly { path: rel_path, problem: format!("unreadable: {err}") }),
+                    Ok(mut f) => walker.add(
+                        rel_path.as_bytes(),
+                        kind,
+                        mode,
+                        uid,
+                        gid,
+                        md.len(),
+                        false,
+                        &mut f,
+                    )?,
+                    Err(err) => walker.anomalies.push(Anomaly {
+                        path: rel_path,
+                        problem: format!("unreadable: {err}"),
+                    }),
                 }
             } else {
-                walker.add(rel_path.as_bytes(), kind, mode, uid, gid, 0, false, &mut io::empty())?;
+                walker.add(
+                    rel_path.as_bytes(),
+                    kind,
+                    mode,
+                    uid,
+                    gid,
+                    0,
+                    false,
+                    &mut io::empty(),
+                )?;
             }
         }
         // Depth-first in sorted order.

@@ -60,7 +60,11 @@ pub(super) fn document(reports: &[Report]) -> Value {
     let mut metadata_component = None;
     let mut top = Vec::new();
     for (i, r) in reports.iter().enumerate() {
-        let prefix = if single { String::new() } else { format!("image{i}/") };
+        let prefix = if single {
+            String::new()
+        } else {
+            format!("image{i}/")
+        };
         let p = image(r, &prefix);
         components.extend(p.components);
         dependencies.extend(p.dependencies);
@@ -121,7 +125,11 @@ fn image(r: &Report, prefix: &str) -> Parts {
     if let Some(d) = &img.manifest_digest {
         image["version"] = json!(d.to_string());
         let arch = img.platform.as_deref().and_then(|p| p.split('/').nth(1));
-        let mut purl = format!("pkg:oci/{}@{}", enc(&name.to_ascii_lowercase()), enc(&d.to_string()));
+        let mut purl = format!(
+            "pkg:oci/{}@{}",
+            enc(&name.to_ascii_lowercase()),
+            enc(&d.to_string())
+        );
         if let Some(a) = arch {
             purl.push_str(&format!("?arch={}", enc(a)));
         }
@@ -152,7 +160,11 @@ fn image(r: &Report, prefix: &str) -> Parts {
         image_deps.push(os_ref.clone());
         let mut pkg_refs = Vec::new();
         for p in &r.packages {
-            let purl = package_purl(p, r.distro.as_ref().map(|d| d.id.as_str()), distro_q.as_deref());
+            let purl = package_purl(
+                p,
+                r.distro.as_ref().map(|d| d.id.as_str()),
+                distro_q.as_deref(),
+            );
             let bref = format!("{prefix}{purl}");
             if pkg_refs.contains(&bref) {
                 continue;
@@ -176,10 +188,15 @@ fn image(r: &Report, prefix: &str) -> Parts {
     // Go binaries and their modules (one component per distinct purl in the image).
     let mut modules: BTreeMap<String, Value> = BTreeMap::new();
     for b in &r.binaries {
-        let Some(bi) = b.go.as_ref().and_then(|g| g.info.as_ref()) else { continue };
+        let Some(bi) = b.go.as_ref().and_then(|g| g.info.as_ref()) else {
+            continue;
+        };
         let bin_ref = format!("{prefix}file:{}", b.path);
         let mut c = json!({ "type": "application", "bom-ref": bin_ref, "name": b.path });
-        let mut props = vec![prop("imgaudit:path", &b.path), prop("imgaudit:go_version", &bi.go_version)];
+        let mut props = vec![
+            prop("imgaudit:path", &b.path),
+            prop("imgaudit:go_version", &bi.go_version),
+        ];
         if let Some(p) = &bi.path {
             props.push(prop("imgaudit:go_main_package", p));
         }
@@ -190,7 +207,15 @@ fn image(r: &Report, prefix: &str) -> Parts {
                 c["purl"] = json!(golang_purl(&m.path, Some(&m.version)));
             }
         }
-        for key in ["GOOS", "GOARCH", "CGO_ENABLED", "-trimpath", "-buildmode", "vcs.revision", "vcs.modified"] {
+        for key in [
+            "GOOS",
+            "GOARCH",
+            "CGO_ENABLED",
+            "-trimpath",
+            "-buildmode",
+            "vcs.revision",
+            "vcs.modified",
+        ] {
             if let Some(v) = bi.setting(key) {
                 props.push(prop(&format!("imgaudit:go_build:{key}"), v));
             }
@@ -225,7 +250,11 @@ fn image(r: &Report, prefix: &str) -> Parts {
         dependencies.push(json!({ "ref": mref, "dependsOn": [] }));
     }
     dependencies.insert(0, json!({ "ref": image_ref, "dependsOn": image_deps }));
-    Parts { image, components, dependencies }
+    Parts {
+        image,
+        components,
+        dependencies,
+    }
 }
 
 /// A module as a component, replacement honoured; returns its purl-like key too.
@@ -233,7 +262,11 @@ fn module_component(m: &Module) -> (String, Value) {
     match &m.replace {
         // A directory replacement has version `(devel)` (or none) and a path starting with
         // `./`, `../` or `/` (cmd/go's modfile.IsDirectoryPath).
-        Some(r) if !r.version.is_empty() && r.version != "(devel)" && !r.path.starts_with(['.', '/']) => {
+        Some(r)
+            if !r.version.is_empty()
+                && r.version != "(devel)"
+                && !r.path.starts_with(['.', '/']) =>
+        {
             let purl = golang_purl(&r.path, Some(&r.version));
             let c = json!({
                 "type": "library", "name": r.path, "version": r.version, "purl": purl,
@@ -252,7 +285,8 @@ fn module_component(m: &Module) -> (String, Value) {
         }
         None => {
             let purl = golang_purl(&m.path, Some(&m.version));
-            let mut c = json!({ "type": "library", "name": m.path, "version": m.version, "purl": purl });
+            let mut c =
+                json!({ "type": "library", "name": m.path, "version": m.version, "purl": purl });
             if !m.sum.is_empty() {
                 c["properties"] = json!([prop("imgaudit:go_sum", &m.sum)]);
             }
@@ -281,7 +315,13 @@ fn package_purl(p: &OsPackage, distro: Option<&str>, qualifier: Option<&str>) ->
         "apk" => distro.unwrap_or("alpine"),
         _ => distro.unwrap_or("debian"),
     };
-    let mut s = format!("pkg:{}/{}/{}@{}", p.kind, enc(ns), enc(&p.name), enc(&p.version));
+    let mut s = format!(
+        "pkg:{}/{}/{}@{}",
+        p.kind,
+        enc(ns),
+        enc(&p.name),
+        enc(&p.version)
+    );
     let mut q = Vec::new();
     if let Some(a) = &p.arch {
         q.push(format!("arch={}", enc(a)));
@@ -343,7 +383,13 @@ fn percent_decode(s: &str) -> String {
 fn serial(reports: &[Report]) -> String {
     let mut h = Sha256::new();
     for r in reports {
-        let id = r.image.manifest_digest.as_ref().or(r.image.config_digest.as_ref()).map(ToString::to_string).unwrap_or_else(|| r.image.reference.clone());
+        let id = r
+            .image
+            .manifest_digest
+            .as_ref()
+            .or(r.image.config_digest.as_ref())
+            .map(ToString::to_string)
+            .unwrap_or_else(|| r.image.reference.clone());
         h.update(id.as_bytes());
         h.update(r.image.platform.as_deref().unwrap_or("").as_bytes());
         h.update([0]);
@@ -352,7 +398,14 @@ fn serial(reports: &[Report]) -> String {
     b[6] = (b[6] & 0x0f) | 0x80;
     b[8] = (b[8] & 0x3f) | 0x80;
     let x = hex::encode(b);
-    format!("urn:uuid:{}-{}-{}-{}-{}", &x[0..8], &x[8..12], &x[12..16], &x[16..20], &x[20..32])
+    format!(
+        "urn:uuid:{}-{}-{}-{}-{}",
+        &x[0..8],
+        &x[8..12],
+        &x[12..16],
+        &x[16..20],
+        &x[20..32]
+    )
 }
 
 #[cfg(test)]
@@ -361,7 +414,10 @@ mod tests {
 
     #[test]
     fn purls() {
-        assert_eq!(golang_purl("github.com/foo/bar", Some("v1.2.3+incompatible")), "pkg:golang/github.com/foo/bar@v1.2.3%2Bincompatible");
+        assert_eq!(
+            golang_purl("github.com/foo/bar", Some("v1.2.3+incompatible")),
+            "pkg:golang/github.com/foo/bar@v1.2.3%2Bincompatible"
+        );
         assert_eq!(stdlib_version("go1.27.3").as_deref(), Some("v1.27.3"));
         assert_eq!(stdlib_version("go1.22rc1").as_deref(), Some("v1.22rc1"));
         assert_eq!(stdlib_version("devel go1.23-abc"), None);
@@ -374,7 +430,10 @@ mod tests {
             license: None,
             db: String::new(),
         };
-        assert_eq!(package_purl(&p, Some("debian"), Some("debian-12")), "pkg:deb/debian/libc6@2.36-9%2Bdeb12u10?arch=amd64&distro=debian-12");
+        assert_eq!(
+            package_purl(&p, Some("debian"), Some("debian-12")),
+            "pkg:deb/debian/libc6@2.36-9%2Bdeb12u10?arch=amd64&distro=debian-12"
+        );
         assert_eq!(image_name("oci:build/out/clean:latest"), "clean");
         assert!(serial(&[]).starts_with("urn:uuid:"));
     }

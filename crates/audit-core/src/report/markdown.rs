@@ -28,19 +28,39 @@ impl Format for Markdown {
             }
             one(r, out)?;
         }
-        writeln!(out, "\n<sub>imgaudit {} · `imgaudit explain ID` for any rule</sub>", env!("CARGO_PKG_VERSION"))
+        writeln!(
+            out,
+            "\n<sub>imgaudit {} · `imgaudit explain ID` for any rule</sub>",
+            env!("CARGO_PKG_VERSION")
+        )
     }
 }
 
 fn one(r: &Report, out: &mut dyn Write) -> io::Result<()> {
     let img = &r.image;
-    let platform = img.platform.as_deref().map(|p| format!(" ({})", esc(p))).unwrap_or_default();
+    let platform = img
+        .platform
+        .as_deref()
+        .map(|p| format!(" ({})", esc(p)))
+        .unwrap_or_default();
     writeln!(out, "### imgaudit: {}{platform}", code(&img.reference))?;
     writeln!(out)?;
     let s = &r.summary;
-    writeln!(out, "| critical | high | medium | low | info | suppressed |")?;
+    writeln!(
+        out,
+        "| critical | high | medium | low | info | suppressed |"
+    )?;
     writeln!(out, "|---:|---:|---:|---:|---:|---:|")?;
-    writeln!(out, "| {} | {} | {} | {} | {} | {} |", s.critical, s.high, s.medium, s.low, s.info, r.suppressed.len())?;
+    writeln!(
+        out,
+        "| {} | {} | {} | {} | {} | {} |",
+        s.critical,
+        s.high,
+        s.medium,
+        s.low,
+        s.info,
+        r.suppressed.len()
+    )?;
     writeln!(out)?;
     writeln!(
         out,
@@ -50,7 +70,11 @@ fn one(r: &Report, out: &mut dyn Write) -> io::Result<()> {
         human_bytes(img.uncompressed_size),
         s.binaries,
         s.go_binaries,
-        if s.not_runnable > 0 { format!(", **{} cannot start**", s.not_runnable) } else { String::new() }
+        if s.not_runnable > 0 {
+            format!(", **{} cannot start**", s.not_runnable)
+        } else {
+            String::new()
+        }
     )?;
     if let Some(p) = &r.profile {
         writeln!(out)?;
@@ -74,9 +98,19 @@ fn one(r: &Report, out: &mut dyn Write) -> io::Result<()> {
             continue;
         }
         let open = if sev >= Severity::High { " open" } else { "" };
-        writeln!(out, "\n<details{open}><summary><b>{sev}</b> ({})</summary>\n", group.len())?;
+        writeln!(
+            out,
+            "\n<details{open}><summary><b>{sev}</b> ({})</summary>\n",
+            group.len()
+        )?;
         for f in group {
-            writeln!(out, "- **{}** {} — {}", f.rule, code(f.name), esc(&f.message))?;
+            writeln!(
+                out,
+                "- **{}** {} — {}",
+                f.rule,
+                code(f.name),
+                esc(&f.message)
+            )?;
             let mut where_: Vec<String> = Vec::new();
             for e in f.evidence.iter().take(EVIDENCE_SHOWN) {
                 let mut parts = Vec::new();
@@ -148,7 +182,10 @@ mod tests {
 
     #[test]
     fn escaping() {
-        assert_eq!(esc("a|b <script> *x* `y`"), "a\\|b &lt;script&gt; \\*x\\* \\`y\\`");
+        assert_eq!(
+            esc("a|b <script> *x* `y`"),
+            "a\\|b &lt;script&gt; \\*x\\* \\`y\\`"
+        );
         assert_eq!(code("/opt/a|b<c>"), "<code>/opt/a&#124;b&lt;c&gt;</code>");
     }
 }

@@ -102,7 +102,10 @@ pub struct Tool {
 
 impl Default for Tool {
     fn default() -> Self {
-        Self { name: "imgaudit", version: env!("CARGO_PKG_VERSION") }
+        Self {
+            name: "imgaudit",
+            version: env!("CARGO_PKG_VERSION"),
+        }
     }
 }
 
@@ -299,7 +302,10 @@ pub fn highest_glibc(e: &ElfInfo) -> Option<String> {
         .flat_map(|n| n.versions.iter())
         .filter_map(|v| {
             let rest = v.strip_prefix("GLIBC_")?;
-            let nums: Vec<u32> = rest.split('.').map(|x| x.parse().ok()).collect::<Option<_>>()?;
+            let nums: Vec<u32> = rest
+                .split('.')
+                .map(|x| x.parse().ok())
+                .collect::<Option<_>>()?;
             Some((nums, v.clone()))
         })
         .max_by(|a, b| a.0.cmp(&b.0))

@@ -71,7 +71,10 @@ pub fn document(reports: &[Report]) -> Value {
     for f in reports.iter().flat_map(|r| &r.findings) {
         effective.entry(f.rule).or_insert(f.severity);
     }
-    let rules: Vec<Value> = RULES.iter().map(|r| rule(r, effective.get(r.id).copied().unwrap_or(r.severity))).collect();
+    let rules: Vec<Value> = RULES
+        .iter()
+        .map(|r| rule(r, effective.get(r.id).copied().unwrap_or(r.severity)))
+        .collect();
     let mut artifacts = Vec::new();
     let mut results = Vec::new();
     for (i, r) in reports.iter().enumerate() {
@@ -111,7 +114,10 @@ pub fn document(reports: &[Report]) -> Value {
 }
 
 fn rule(r: &Rule, sev: Severity) -> Value {
-    let text = format!("{}\n\nWhy it matters: {}\n\nHow to fix: {}", r.doc.what, r.doc.why, r.doc.fix);
+    let text = format!(
+        "{}\n\nWhy it matters: {}\n\nHow to fix: {}",
+        r.doc.what, r.doc.why, r.doc.fix
+    );
     json!({
         "id": r.id,
         "name": r.name,
@@ -134,7 +140,10 @@ fn result(f: &Finding, r: &Report, uri: &str, artifact: usize) -> Value {
     let mut logical: Vec<Value> = Vec::new();
     for e in &f.evidence {
         if let Some(p) = &e.path {
-            if !logical.iter().any(|l| l["fullyQualifiedName"] == p.as_str()) {
+            if !logical
+                .iter()
+                .any(|l| l["fullyQualifiedName"] == p.as_str())
+            {
                 let name = p.rsplit('/').next().filter(|n| !n.is_empty()).unwrap_or(p);
                 logical.push(json!({ "name": name, "fullyQualifiedName": p, "kind": "resource" }));
             }
@@ -149,7 +158,11 @@ fn result(f: &Finding, r: &Report, uri: &str, artifact: usize) -> Value {
     if !logical.is_empty() {
         location["logicalLocations"] = Value::Array(logical);
     }
-    let evidence: Vec<Value> = f.evidence.iter().map(|e| serde_json::to_value(e).unwrap_or(Value::Null)).collect();
+    let evidence: Vec<Value> = f
+        .evidence
+        .iter()
+        .map(|e| serde_json::to_value(e).unwrap_or(Value::Null))
+        .collect();
     let mut props = Map::new();
     props.insert("severity".into(), json!(f.severity));
     props.insert("ruleName".into(), json!(f.name));
@@ -190,8 +203,13 @@ pub fn fingerprint(f: &Finding, r: &Report) -> String {
             };
             match (&e.path, &e.detail) {
                 (Some(p), _) => Some(format!("path:{p}:{vis}")),
-                (None, Some(Detail::ConfigField { field, value })) => Some(format!("config:{field}={value}")),
-                (None, _) => e.history.as_ref().map(|h| format!("history:{}", h.created_by)),
+                (None, Some(Detail::ConfigField { field, value })) => {
+                    Some(format!("config:{field}={value}"))
+                }
+                (None, _) => e
+                    .history
+                    .as_ref()
+                    .map(|h| format!("history:{}", h.created_by)),
             }
         })
         .collect();
@@ -201,7 +219,11 @@ pub fn fingerprint(f: &Finding, r: &Report) -> String {
         keys.push(format!("message:{}", f.message));
     }
     let mut h = Sha256::new();
-    for part in [f.rule, &image_uri(&r.image.reference), r.image.platform.as_deref().unwrap_or("")] {
+    for part in [
+        f.rule,
+        &image_uri(&r.image.reference),
+        r.image.platform.as_deref().unwrap_or(""),
+    ] {
         h.update(part.as_bytes());
         h.update([0]);
     }
@@ -216,11 +238,17 @@ pub fn fingerprint(f: &Finding, r: &Report) -> String {
 /// percent-encoded; absolute paths become `file://` URIs.
 pub fn image_uri(reference: &str) -> String {
     let mut s = reference;
-    if let Some(rest) = ["docker-archive:", "oci-archive:"].iter().find_map(|p| s.strip_prefix(p)) {
+    if let Some(rest) = ["docker-archive:", "oci-archive:"]
+        .iter()
+        .find_map(|p| s.strip_prefix(p))
+    {
         // `FILE[:REF]`: the archive is everything before the first ':'.
         s = rest.split(':').next().unwrap_or(rest);
     } else {
-        s = ["oci:", "dir:"].iter().find_map(|p| s.strip_prefix(p)).unwrap_or(s);
+        s = ["oci:", "dir:"]
+            .iter()
+            .find_map(|p| s.strip_prefix(p))
+            .unwrap_or(s);
         // `PATH:tag` / `PATH@sha256:…`: the tag follows a ':' or '@' after the last '/'.
         let cut = s.rfind('/').map_or(0, |i| i + 1);
         if let Some(i) = s[cut..].find(['@', ':']) {
@@ -269,7 +297,12 @@ mod tests {
         assert_eq!(level(Severity::Critical), "error");
         assert_eq!(level(Severity::Medium), "warning");
         assert_eq!(level(Severity::Info), "note");
-        assert!(security_severity(Severity::Critical).parse::<f32>().unwrap() > 9.0);
+        assert!(
+            security_severity(Severity::Critical)
+                .parse::<f32>()
+                .unwrap()
+                > 9.0
+        );
         assert!((7.0..9.0).contains(&security_severity(Severity::High).parse::<f32>().unwrap()));
     }
 }

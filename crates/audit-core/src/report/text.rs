@@ -37,8 +37,17 @@ impl Text {
 
     fn one(&self, r: &Report, out: &mut dyn Write) -> io::Result<()> {
         let img = &r.image;
-        let platform = img.platform.as_deref().map(|p| format!(" {p}")).unwrap_or_default();
-        writeln!(out, "{} ({}){platform}", self.paint("1", &img.reference), img.source)?;
+        let platform = img
+            .platform
+            .as_deref()
+            .map(|p| format!(" {p}"))
+            .unwrap_or_default();
+        writeln!(
+            out,
+            "{} ({}){platform}",
+            self.paint("1", &img.reference),
+            img.source
+        )?;
         let mut ids = Vec::new();
         if let Some(d) = &img.manifest_digest {
             ids.push(format!("manifest {d}"));
@@ -60,7 +69,11 @@ impl Text {
             r.summary.go_binaries
         )?;
         if let Some(p) = &r.profile {
-            let why = p.reason.as_deref().map(|w| format!(" ({w})")).unwrap_or_default();
+            let why = p
+                .reason
+                .as_deref()
+                .map(|w| format!(" ({w})"))
+                .unwrap_or_default();
             writeln!(
                 out,
                 "  profile {}{why}: rebased, about {} (profile {} + application {}); {} would be dropped",
@@ -79,7 +92,13 @@ impl Text {
             writeln!(out)?;
             writeln!(out, "{}", self.sev(sev))?;
             for f in group {
-                writeln!(out, "  {} {}  {}", self.paint("1", f.rule), self.paint("2", f.name), f.message)?;
+                writeln!(
+                    out,
+                    "  {} {}  {}",
+                    self.paint("1", f.rule),
+                    self.paint("2", f.name),
+                    f.message
+                )?;
                 for e in f.evidence.iter().take(3) {
                     let mut parts = Vec::new();
                     if let Some(p) = &e.path {
@@ -98,7 +117,9 @@ impl Text {
                     match e.visibility {
                         Visibility::Final => {}
                         Visibility::DeletedIn(l) => parts.push(format!("deleted in layer {l}")),
-                        Visibility::OverwrittenIn(l) => parts.push(format!("overwritten in layer {l}")),
+                        Visibility::OverwrittenIn(l) => {
+                            parts.push(format!("overwritten in layer {l}"))
+                        }
                     }
                     if !parts.is_empty() {
                         writeln!(out, "      at {}", parts.join(", "))?;
@@ -110,58 +131,122 @@ impl Text {
                 writeln!(out, "      {} {}", self.paint("32", "fix:"), f.remediation)?;
             }
         }
-        let shown: Vec<_> = r.binaries.iter().filter(|b| self.all_binaries || b.runnable == Some(false) || b.go.is_some()).collect();
+        let shown: Vec<_> = r
+            .binaries
+            .iter()
+            .filter(|b| self.all_binaries || b.runnable == Some(false) || b.go.is_some())
+            .collect();
         if !shown.is_empty() {
             writeln!(out)?;
             writeln!(out, "{}", self.paint("1", "BINARIES"))?;
-            let w = shown.iter().map(|b| b.path.len()).max().unwrap_or(4).clamp(4, 48);
-            writeln!(out, "  {:<w$}  {:<14}  {:<12}  STARTS", "PATH", "LINKAGE", "GO")?;
+            let w = shown
+                .iter()
+                .map(|b| b.path.len())
+                .max()
+                .unwrap_or(4)
+                .clamp(4, 48);
+            writeln!(
+                out,
+                "  {:<w$}  {:<14}  {:<12}  STARTS",
+                "PATH", "LINKAGE", "GO"
+            )?;
             for b in shown {
-                let linkage = serde_json::to_value(b.elf.linkage).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
-                let go = b
-                    .go
-                    .as_ref()
-                    .map_or("-".to_string(), |g| g.info.as_ref().map(|i| i.go_version.clone()).filter(|v| !v.is_empty()).unwrap_or_else(|| "go (?)".into()));
+                let linkage = serde_json::to_value(b.elf.linkage)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default();
+                let go = b.go.as_ref().map_or("-".to_string(), |g| {
+                    g.info
+                        .as_ref()
+                        .map(|i| i.go_version.clone())
+                        .filter(|v| !v.is_empty())
+                        .unwrap_or_else(|| "go (?)".into())
+                });
                 let starts = match b.runnable {
                     Some(true) => "yes".to_string(),
                     Some(false) => {
                         let why = b.loader.as_ref().map(|l| {
-                            if !matches!(l.interpreter, Some(crate::inspect::ldso::InterpreterStatus::Found { .. }) | None) {
+                            if !matches!(
+                                l.interpreter,
+                                Some(crate::inspect::ldso::InterpreterStatus::Found { .. }) | None
+                            ) {
                                 "interpreter missing".to_string()
                             } else if !l.missing.is_empty() {
-                                format!("missing {}", l.missing.iter().map(|m| m.name.as_str()).collect::<Vec<_>>().join(", "))
+                                format!(
+                                    "missing {}",
+                                    l.missing
+                                        .iter()
+                                        .map(|m| m.name.as_str())
+                                        .collect::<Vec<_>>()
+                                        .join(", ")
+                                )
                             } else {
-                                format!("needs {}", l.missing_versions.iter().map(|m| m.version.as_str()).collect::<Vec<_>>().join(", "))
+                                format!(
+                                    "needs {}",
+                                    l.missing_versions
+                                        .iter()
+                                        .map(|m| m.version.as_str())
+                                        .collect::<Vec<_>>()
+                                        .join(", ")
+                                )
                             }
                         });
                         self.paint("31", &format!("no: {}", why.unwrap_or_default()))
                     }
                     None => "-".to_string(),
                 };
-                writeln!(out, "  {:<w$}  {:<14}  {:<12}  {starts}", b.path, linkage, go)?;
+                writeln!(
+                    out,
+                    "  {:<w$}  {:<14}  {:<12}  {starts}",
+                    b.path, linkage, go
+                )?;
             }
         }
         if !r.unknowns.is_empty() {
             writeln!(out)?;
-            writeln!(out, "{} ({})", self.paint("1", "NOT FULLY EXAMINED"), r.unknowns.len())?;
+            writeln!(
+                out,
+                "{} ({})",
+                self.paint("1", "NOT FULLY EXAMINED"),
+                r.unknowns.len()
+            )?;
             for u in r.unknowns.iter().take(10) {
                 let at = u.path.clone().unwrap_or_default();
                 let layer = u.layer.map(|l| format!(" (layer {l})")).unwrap_or_default();
                 writeln!(out, "  {at}{layer}: {}", u.reason)?;
             }
             if r.unknowns.len() > 10 {
-                writeln!(out, "  … and {} more (see --format json)", r.unknowns.len() - 10)?;
+                writeln!(
+                    out,
+                    "  … and {} more (see --format json)",
+                    r.unknowns.len() - 10
+                )?;
             }
         }
         if !r.not_applicable.is_empty() {
             writeln!(out)?;
-            writeln!(out, "not applicable without an image config: {}", r.not_applicable.join(", "))?;
+            writeln!(
+                out,
+                "not applicable without an image config: {}",
+                r.not_applicable.join(", ")
+            )?;
         }
         writeln!(out)?;
         let s = &r.summary;
-        let counts = format!("{} critical, {} high, {} medium, {} low, {} info", s.critical, s.high, s.medium, s.low, s.info);
-        let suppressed = if r.suppressed.is_empty() { String::new() } else { format!(" ({} suppressed by policy)", r.suppressed.len()) };
-        writeln!(out, "{} findings: {counts}{suppressed}", self.paint("1", &s.total().to_string()))
+        let counts = format!(
+            "{} critical, {} high, {} medium, {} low, {} info",
+            s.critical, s.high, s.medium, s.low, s.info
+        );
+        let suppressed = if r.suppressed.is_empty() {
+            String::new()
+        } else {
+            format!(" ({} suppressed by policy)", r.suppressed.len())
+        };
+        writeln!(
+            out,
+            "{} findings: {counts}{suppressed}",
+            self.paint("1", &s.total().to_string())
+        )
     }
 }
 

@@ -20,19 +20,35 @@ pub(super) struct ToolClass {
     names: &'static [&'static str],
 }
 
-pub(super) const SHELLS: ToolClass =
-    ToolClass { rule: "FS001", what: "shell", names: &["sh", "bash", "ash", "dash", "zsh", "ksh", "mksh", "csh", "tcsh", "fish", "busybox"] };
-pub(super) const PACKAGE_MANAGERS: ToolClass =
-    ToolClass { rule: "FS002", what: "package manager", names: &["apt", "apt-get", "dpkg", "apk", "yum", "dnf", "microdnf", "rpm", "zypper", "pacman"] };
+pub(super) const SHELLS: ToolClass = ToolClass {
+    rule: "FS001",
+    what: "shell",
+    names: &[
+        "sh", "bash", "ash", "dash", "zsh", "ksh", "mksh", "csh", "tcsh", "fish", "busybox",
+    ],
+};
+pub(super) const PACKAGE_MANAGERS: ToolClass = ToolClass {
+    rule: "FS002",
+    what: "package manager",
+    names: &[
+        "apt", "apt-get", "dpkg", "apk", "yum", "dnf", "microdnf", "rpm", "zypper", "pacman",
+    ],
+};
 pub(super) const BUILD_TOOLS: ToolClass = ToolClass {
     rule: "FS008",
     what: "build tool",
-    names: &["gcc", "g++", "cc", "c++", "clang", "clang++", "ld", "ld.bfd", "ld.gold", "ld.lld", "make", "gmake", "git"],
+    names: &[
+        "gcc", "g++", "cc", "c++", "clang", "clang++", "ld", "ld.bfd", "ld.gold", "ld.lld", "make",
+        "gmake", "git",
+    ],
 };
 pub(super) const NET_TOOLS: ToolClass = ToolClass {
     rule: "FS009",
     what: "network or debug tool",
-    names: &["curl", "wget", "nc", "ncat", "netcat", "socat", "telnet", "strace", "ltrace", "gdb", "tcpdump"],
+    names: &[
+        "curl", "wget", "nc", "ncat", "netcat", "socat", "telnet", "strace", "ltrace", "gdb",
+        "tcpdump",
+    ],
 };
 
 /// Executables named in `class.names`, grouped by the file they resolve to.
@@ -46,26 +62,39 @@ pub(super) struct Found<'a> {
 /// (distroless debug images put busybox in `/busybox`). Scripts that merely share a tool's
 /// name (`/etc/cron.daily/dpkg`, `/usr/share/bug/dpkg`) are not the tool.
 fn command_dir(path_dirs: &[String], dir: &str) -> bool {
-    matches!(path::file_name(dir), "bin" | "sbin") || path_dirs.iter().any(|d| d.trim_matches('/') == dir)
+    matches!(path::file_name(dir), "bin" | "sbin")
+        || path_dirs.iter().any(|d| d.trim_matches('/') == dir)
 }
 
 pub(super) fn find_tools<'a>(cx: &RuleCx<'a>, class: &ToolClass) -> Vec<Found<'a>> {
     let mut groups: BTreeMap<String, Found<'a>> = BTreeMap::new();
     let path_dirs = cx.path_env();
     for (p, n) in cx.fs.iter() {
-        if !matches!(n.kind, NodeKind::File | NodeKind::Symlink(_)) || !class.names.contains(&path::file_name(p)) {
+        if !matches!(n.kind, NodeKind::File | NodeKind::Symlink(_))
+            || !class.names.contains(&path::file_name(p))
+        {
             continue;
         }
         if !command_dir(&path_dirs, path::parent(p)) {
             continue;
         }
-        let Ok(Some((target, node))) = cx.fs.lookup(p) else { continue };
+        let Ok(Some((target, node))) = cx.fs.lookup(p) else {
+            continue;
+        };
         if !node.is_file() || !node.is_executable() {
             continue;
         }
         // Hard links share inspection results: group them with their original.
         let key = hardlink_key(cx, &target, node);
-        groups.entry(key).or_insert_with(|| Found { target: target.clone(), node, names: Vec::new() }).names.push(p.to_string());
+        groups
+            .entry(key)
+            .or_insert_with(|| Found {
+                target: target.clone(),
+                node,
+                names: Vec::new(),
+            })
+            .names
+            .push(p.to_string());
     }
     groups.into_values().collect()
 }
@@ -88,15 +117,31 @@ fn emit_tools(cx: &RuleCx<'_>, sink: &mut Sink<'_>, class: &ToolClass) {
         let tname = path::file_name(&f.target);
         let msg = if tname == "busybox" && class.rule != "FS001" {
             let applets: Vec<&str> = f.names.iter().map(|n| path::file_name(n)).collect();
-            format!("{} {} available as busybox applets ({}) via {target}", class.what, applets.join(", "), shown.join(", "))
+            format!(
+                "{} {} available as busybox applets ({}) via {target}",
+                class.what,
+                applets.join(", "),
+                shown.join(", ")
+            )
         } else if tname == "busybox" {
             let links = busybox_links(cx, &f.target);
-            let shells: Vec<&str> = shown.iter().filter(|n| **n != target).map(String::as_str).collect();
-            format!("busybox at {target} provides a shell ({}); {links} applet links in all", shells.join(", "))
+            let shells: Vec<&str> = shown
+                .iter()
+                .filter(|n| **n != target)
+                .map(String::as_str)
+                .collect();
+            format!(
+                "busybox at {target} provides a shell ({}); {links} applet links in all",
+                shells.join(", ")
+            )
         } else if shown.len() == 1 && shown[0] == target {
             format!("{} {target} is present", class.what)
         } else {
-            format!("{} {target} is present (as {})", class.what, shown.join(", "))
+            format!(
+                "{} {target} is present (as {})",
+                class.what,
+                shown.join(", ")
+            )
         };
         let mut evidence: Vec<Evidence> = vec![cx.file(&f.target, f.node.layer)];
         for n in &f.names {
@@ -114,7 +159,13 @@ fn busybox_links(cx: &RuleCx<'_>, target: &str) -> usize {
     cx.fs
         .iter()
         .filter(|(p, n)| matches!(n.kind, NodeKind::Symlink(_) | NodeKind::File) && *p != target)
-        .filter(|(p, _)| cx.fs.lookup(p).ok().flatten().is_some_and(|(t, _)| t == target))
+        .filter(|(p, _)| {
+            cx.fs
+                .lookup(p)
+                .ok()
+                .flatten()
+                .is_some_and(|(t, _)| t == target)
+        })
         .count()
 }
 
@@ -173,14 +224,24 @@ pub(crate) fn goroots(fs: &crate::fs::MergedFs) -> Vec<Goroot> {
             .facts
             .as_ref()
             .and_then(|f| f.content.as_deref())
-            .map(|c| String::from_utf8_lossy(c).lines().next().unwrap_or("").trim().to_string())
+            .map(|c| {
+                String::from_utf8_lossy(c)
+                    .lines()
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_string()
+            })
             .unwrap_or_default();
         if !(version.starts_with("go1") || version.starts_with("devel")) {
             continue;
         }
         let has = |sub: &str| fs.get(&path::child(dir, sub)).is_some();
         if has("src/runtime") || has("pkg/tool") || has("bin/go") {
-            out.push(Goroot { dir: dir.to_string(), version });
+            out.push(Goroot {
+                dir: dir.to_string(),
+                version,
+            });
         }
     }
     out
@@ -212,19 +273,39 @@ pub(super) const FS003: Rule = Rule {
 fn check_fs003(cx: &RuleCx<'_>, sink: &mut Sink<'_>) {
     let roots = &cx.goroots;
     for r in roots {
-        let layer = cx.fs.get(&path::child(&r.dir, "VERSION")).map_or(0, |n| n.layer);
+        let layer = cx
+            .fs
+            .get(&path::child(&r.dir, "VERSION"))
+            .map_or(0, |n| n.layer);
         let bytes = cx.fs.bytes_under(&r.dir);
         let mut e = cx.file(&r.dir, layer);
         e.detail = Some(Detail::Bytes { bytes });
-        sink.emit(format!("Go toolchain {} at {} ({})", r.version, path::display(&r.dir), human_bytes(bytes)), vec![e]);
+        sink.emit(
+            format!(
+                "Go toolchain {} at {} ({})",
+                r.version,
+                path::display(&r.dir),
+                human_bytes(bytes)
+            ),
+            vec![e],
+        );
     }
     for b in cx.binaries {
-        let Some(bi) = b.elf().go.as_ref().and_then(|g| g.build_info.as_ref()) else { continue };
+        let Some(bi) = b.elf().go.as_ref().and_then(|g| g.build_info.as_ref()) else {
+            continue;
+        };
         let p = bi.path.as_deref().unwrap_or("");
         if !matches!(p, "cmd/go" | "cmd/gofmt") || roots.iter().any(|r| under(&b.path, &r.dir)) {
             continue;
         }
-        sink.emit(format!("Go toolchain binary {} ({p}, {}) is present", path::display(&b.path), bi.go_version), vec![cx.file(&b.path, b.node.layer)]);
+        sink.emit(
+            format!(
+                "Go toolchain binary {} ({p}, {}) is present",
+                path::display(&b.path),
+                bi.go_version
+            ),
+            vec![cx.file(&b.path, b.node.layer)],
+        );
     }
 }
 
@@ -236,7 +317,11 @@ pub(super) fn module_caches(cx: &RuleCx<'_>) -> Vec<String> {
             continue;
         }
         let has_download = cx.fs.get(&path::child(p, "cache/download")).is_some();
-        let has_versions = cx.fs.descendants(p).take(10_000).any(|(k, _)| path::file_name(k).contains("@v"));
+        let has_versions = cx
+            .fs
+            .descendants(p)
+            .take(10_000)
+            .any(|(k, _)| path::file_name(k).contains("@v"));
         if (has_download || has_versions) && !out.iter().any(|o| under(p, o)) {
             out.push(p.to_string());
         }
@@ -272,15 +357,23 @@ pub(super) const FS004: Rule = Rule {
 };
 
 /// The first line of the README `cmd/go` writes into GOCACHE.
-const GOCACHE_README: &str = "This directory holds cached build artifacts from the Go build system.";
+const GOCACHE_README: &str =
+    "This directory holds cached build artifacts from the Go build system.";
 
 pub(super) fn build_caches(cx: &RuleCx<'_>) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for (p, n) in cx.fs.iter() {
-        let candidate = if n.is_dir() && path::file_name(p) == "go-build" && path::file_name(path::parent(p)) == ".cache" {
+        let candidate = if n.is_dir()
+            && path::file_name(p) == "go-build"
+            && path::file_name(path::parent(p)) == ".cache"
+        {
             Some(p.to_string())
         } else if n.is_file() && path::file_name(p) == "README" {
-            let readme = n.facts.as_ref().and_then(|f| f.content.as_deref()).is_some_and(|c| c.starts_with(GOCACHE_README.as_bytes()));
+            let readme = n
+                .facts
+                .as_ref()
+                .and_then(|f| f.content.as_deref())
+                .is_some_and(|c| c.starts_with(GOCACHE_README.as_bytes()));
             let dir = path::parent(p);
             (readme && cx.fs.get(&path::child(dir, "trim.txt")).is_some()).then(|| dir.to_string())
         } else {
@@ -351,7 +444,12 @@ pub(super) fn go_installed_tools<'a>(cx: &RuleCx<'a>) -> Vec<(&'a str, &'a Node)
             dirs.push(gobin.trim_matches('/').to_string());
         }
         if let Some(gopath) = c.config.env_var("GOPATH") {
-            dirs.extend(gopath.split(':').filter(|s| !s.is_empty()).map(|g| format!("{}/bin", g.trim_matches('/'))));
+            dirs.extend(
+                gopath
+                    .split(':')
+                    .filter(|s| !s.is_empty())
+                    .map(|g| format!("{}/bin", g.trim_matches('/'))),
+            );
         }
     }
     let fs: &'a crate::fs::MergedFs = cx.fs;
@@ -361,7 +459,8 @@ pub(super) fn go_installed_tools<'a>(cx: &RuleCx<'a>) -> Vec<(&'a str, &'a Node)
                 return false;
             }
             let dir = path::parent(p);
-            let gopath_bin = path::file_name(dir) == "bin" && path::file_name(path::parent(dir)) == "go";
+            let gopath_bin =
+                path::file_name(dir) == "bin" && path::file_name(path::parent(dir)) == "go";
             let env_bin = dirs.iter().any(|d| d == dir);
             (gopath_bin || env_bin) && !roots.iter().any(|r| under(p, &r.dir))
         })
@@ -370,25 +469,35 @@ pub(super) fn go_installed_tools<'a>(cx: &RuleCx<'a>) -> Vec<(&'a str, &'a Node)
 
 fn check_fs006(cx: &RuleCx<'_>, sink: &mut Sink<'_>) {
     for (p, n) in go_installed_tools(cx) {
-        let ident = n
-            .facts
-            .as_ref()
-            .and_then(|f| f.elf.as_ref())
-            .and_then(|e| e.go.as_ref())
-            .and_then(|g| g.build_info.as_ref())
-            .map(|bi| {
-                let main = bi.main.as_ref().map(|m| format!("{}@{}", bi.path.as_deref().unwrap_or(&m.path), m.version));
-                format!(" ({}, {})", main.unwrap_or_else(|| bi.path.clone().unwrap_or_default()), bi.go_version)
-            })
-            .unwrap_or_default();
-        sink.emit(format!("{}{ident} was installed with go install", path::display(p)), vec![cx.file(p, n.layer)]);
+        let ident =
+            n.facts
+                .as_ref()
+                .and_then(|f| f.elf.as_ref())
+                .and_then(|e| e.go.as_ref())
+                .and_then(|g| g.build_info.as_ref())
+                .map(|bi| {
+                    let main = bi.main.as_ref().map(|m| {
+                        format!("{}@{}", bi.path.as_deref().unwrap_or(&m.path), m.version)
+                    });
+                    format!(
+                        " ({}, {})",
+                        main.unwrap_or_else(|| bi.path.clone().unwrap_or_default()),
+                        bi.go_version
+                    )
+                })
+                .unwrap_or_default();
+        sink.emit(
+            format!("{}{ident} was installed with go install", path::display(p)),
+            vec![cx.file(p, n.layer)],
+        );
     }
 }
 
 /// Source-tree markers.
 fn source_marker(p: &str, n: &Node) -> bool {
     let name = path::file_name(p);
-    (n.is_file() && (name.ends_with(".go") || matches!(name, "go.mod" | "go.sum" | "go.work"))) || (n.is_dir() && name == ".git")
+    (n.is_file() && (name.ends_with(".go") || matches!(name, "go.mod" | "go.sum" | "go.work")))
+        || (n.is_dir() && name == ".git")
 }
 
 /// Most FS007 findings listed one by one; the rest are summed up in one more.
@@ -439,7 +548,10 @@ fn check_fs007(cx: &RuleCx<'_>, sink: &mut Sink<'_>) {
         // The project root: nearest ancestor with go.mod, go.work or .git.
         let mut dir = path::parent(p).to_string();
         let root = loop {
-            if ["go.mod", "go.work", ".git"].iter().any(|m| cx.fs.get(&path::child(&dir, m)).is_some()) {
+            if ["go.mod", "go.work", ".git"]
+                .iter()
+                .any(|m| cx.fs.get(&path::child(&dir, m)).is_some())
+            {
                 break dir.clone();
             }
             if dir.is_empty() {
@@ -459,7 +571,13 @@ fn check_fs007(cx: &RuleCx<'_>, sink: &mut Sink<'_>) {
     let total = groups.len();
     for (i, (root, (gofiles, markers, layer))) in groups.into_iter().enumerate() {
         if i == MAX_SOURCE_TREES {
-            sink.emit(format!("{} more Go source trees are present", total - MAX_SOURCE_TREES), vec![]);
+            sink.emit(
+                format!(
+                    "{} more Go source trees are present",
+                    total - MAX_SOURCE_TREES
+                ),
+                vec![],
+            );
             break;
         }
         let mut parts = Vec::new();
@@ -470,7 +588,15 @@ fn check_fs007(cx: &RuleCx<'_>, sink: &mut Sink<'_>) {
         let bytes = cx.fs.bytes_under(&root);
         let mut e = cx.file(&root, layer);
         e.detail = Some(Detail::Bytes { bytes });
-        sink.emit(format!("Go source tree at {}: {} ({})", path::display(&root), parts.join(", "), human_bytes(bytes)), vec![e]);
+        sink.emit(
+            format!(
+                "Go source tree at {}: {} ({})",
+                path::display(&root),
+                parts.join(", "),
+                human_bytes(bytes)
+            ),
+            vec![e],
+        );
     }
 }
 
@@ -532,7 +658,12 @@ pub(crate) struct Artifact {
 
 pub(crate) fn inventory(cx: &RuleCx<'_>) -> Vec<Artifact> {
     let mut out: Vec<Artifact> = Vec::new();
-    let mut add = |rule: &'static str, what: String, root: String, tree: bool, names: Vec<String>, layer: usize| match out.iter_mut().find(|a| a.root == root) {
+    let mut add = |rule: &'static str,
+                   what: String,
+                   root: String,
+                   tree: bool,
+                   names: Vec<String>,
+                   layer: usize| match out.iter_mut().find(|a| a.root == root) {
         Some(a) => {
             if !a.rules.contains(&rule) {
                 a.rules.push(rule);
@@ -544,34 +675,91 @@ pub(crate) fn inventory(cx: &RuleCx<'_>) -> Vec<Artifact> {
                 }
             }
         }
-        None => out.push(Artifact { rules: vec![rule], what: vec![what], root, tree, names, layer }),
+        None => out.push(Artifact {
+            rules: vec![rule],
+            what: vec![what],
+            root,
+            tree,
+            names,
+            layer,
+        }),
     };
     for class in [&SHELLS, &PACKAGE_MANAGERS, &BUILD_TOOLS, &NET_TOOLS] {
         for f in find_tools(cx, class) {
-            let names = f.names.iter().filter(|n| **n != f.target).cloned().collect();
-            add(class.rule, class.what.to_string(), f.target.clone(), false, names, f.node.layer);
+            let names = f
+                .names
+                .iter()
+                .filter(|n| **n != f.target)
+                .cloned()
+                .collect();
+            add(
+                class.rule,
+                class.what.to_string(),
+                f.target.clone(),
+                false,
+                names,
+                f.node.layer,
+            );
         }
     }
     for r in &cx.goroots {
-        let layer = cx.fs.get(&path::child(&r.dir, "VERSION")).map_or(0, |n| n.layer);
-        add("FS003", format!("Go toolchain {}", r.version), r.dir.clone(), true, Vec::new(), layer);
+        let layer = cx
+            .fs
+            .get(&path::child(&r.dir, "VERSION"))
+            .map_or(0, |n| n.layer);
+        add(
+            "FS003",
+            format!("Go toolchain {}", r.version),
+            r.dir.clone(),
+            true,
+            Vec::new(),
+            layer,
+        );
     }
     for b in cx.binaries {
-        let p = b.elf().go.as_ref().and_then(|g| g.build_info.as_ref()).and_then(|bi| bi.path.as_deref()).unwrap_or("");
-        if matches!(p, "cmd/go" | "cmd/gofmt") && !cx.goroots.iter().any(|r| under(&b.path, &r.dir)) {
-            add("FS003", "Go toolchain binary".into(), b.path.clone(), false, Vec::new(), b.node.layer);
+        let p = b
+            .elf()
+            .go
+            .as_ref()
+            .and_then(|g| g.build_info.as_ref())
+            .and_then(|bi| bi.path.as_deref())
+            .unwrap_or("");
+        if matches!(p, "cmd/go" | "cmd/gofmt") && !cx.goroots.iter().any(|r| under(&b.path, &r.dir))
+        {
+            add(
+                "FS003",
+                "Go toolchain binary".into(),
+                b.path.clone(),
+                false,
+                Vec::new(),
+                b.node.layer,
+            );
         }
     }
     for c in module_caches(cx) {
         let layer = cx.fs.get(&c).map_or(0, |n| n.layer);
-        add("FS004", "Go module cache".into(), c, true, Vec::new(), layer);
+        add(
+            "FS004",
+            "Go module cache".into(),
+            c,
+            true,
+            Vec::new(),
+            layer,
+        );
     }
     for c in build_caches(cx) {
         let layer = cx.fs.get(&c).map_or(0, |n| n.layer);
         add("FS005", "Go build cache".into(), c, true, Vec::new(), layer);
     }
     for (p, n) in go_installed_tools(cx) {
-        add("FS006", "go install'ed tool".into(), p.to_string(), false, Vec::new(), n.layer);
+        add(
+            "FS006",
+            "go install'ed tool".into(),
+            p.to_string(),
+            false,
+            Vec::new(),
+            n.layer,
+        );
     }
     out.sort_by(|a, b| a.root.cmp(&b.root));
     out

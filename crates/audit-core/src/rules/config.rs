@@ -5,12 +5,23 @@ use crate::finding::{Detail, Evidence, Severity};
 
 fn env_evidence(kv: &str) -> Evidence {
     let value = crate::inspect::secrets::redact(kv).into_owned();
-    Evidence { detail: Some(Detail::ConfigField { field: "Env".into(), value }), ..Evidence::default() }
+    Evidence {
+        detail: Some(Detail::ConfigField {
+            field: "Env".into(),
+            value,
+        }),
+        ..Evidence::default()
+    }
 }
 
 /// Runs `judge(name, value)` over the config's `Env`; each `Some(text)` becomes part of one
 /// finding (`what: text, text …`) with the variable as evidence.
-fn env_finding(cx: &RuleCx<'_>, sink: &mut Sink<'_>, what: &str, judge: impl Fn(&str, &str) -> Option<String>) {
+fn env_finding(
+    cx: &RuleCx<'_>,
+    sink: &mut Sink<'_>,
+    what: &str,
+    judge: impl Fn(&str, &str) -> Option<String>,
+) {
     let Some(c) = cx.config() else { return };
     let (mut found, mut ev) = (Vec::new(), Vec::new());
     for kv in &c.config.env {
@@ -106,7 +117,11 @@ pub(super) const CFG007: Rule = Rule {
 };
 
 /// Labels that tie an image to its source (OCI annotations spec).
-const PROVENANCE: [&str; 3] = ["org.opencontainers.image.source", "org.opencontainers.image.revision", "org.opencontainers.image.version"];
+const PROVENANCE: [&str; 3] = [
+    "org.opencontainers.image.source",
+    "org.opencontainers.image.revision",
+    "org.opencontainers.image.version",
+];
 
 /// CFG008
 pub(super) const CFG008: Rule = Rule {

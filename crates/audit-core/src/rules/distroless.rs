@@ -114,28 +114,54 @@ pub struct ProfileSummary {
 /// Picks the profile for an image.
 pub(crate) fn resolve(cx: &RuleCx<'_>, choice: &ProfileChoice) -> Resolved {
     match choice {
-        ProfileChoice::Named(p) => Resolved { profile: Arc::clone(p), requested: p.name.clone(), reason: None },
+        ProfileChoice::Named(p) => Resolved {
+            profile: Arc::clone(p),
+            requested: p.name.clone(),
+            reason: None,
+        },
         ProfileChoice::Auto => {
             let has = |soname: &str| system_library(cx, soname);
-            let needs = |sonames: &[&str]| cx.binaries.iter().find(|b| b.elf().needed.iter().any(|n| sonames.contains(&n.as_str())));
+            let needs = |sonames: &[&str]| {
+                cx.binaries
+                    .iter()
+                    .find(|b| b.elf().needed.iter().any(|n| sonames.contains(&n.as_str())))
+            };
             let cxx = ["libstdc++.so.6", "libgcc_s.so.1", "libgomp.so.1"];
             let (name, why) = if let Some(p) = cxx.iter().find_map(|s| has(s)) {
                 ("cc", format!("C++ runtime present: {}", path::display(&p)))
             } else if let Some(b) = needs(&cxx) {
-                ("cc", format!("{} needs the C++ runtime", path::display(&b.path)))
+                (
+                    "cc",
+                    format!("{} needs the C++ runtime", path::display(&b.path)),
+                )
             } else if let Some(p) = has("libc.so.6") {
                 ("base", format!("glibc present: {}", path::display(&p)))
-            } else if let Some(b) = cx.binaries.iter().find(|b| b.elf().interpreter.as_deref().is_some_and(|i| i.contains("ld-linux"))) {
-                ("base", format!("{} is glibc-dynamic", path::display(&b.path)))
+            } else if let Some(b) = cx.binaries.iter().find(|b| {
+                b.elf()
+                    .interpreter
+                    .as_deref()
+                    .is_some_and(|i| i.contains("ld-linux"))
+            }) {
+                (
+                    "base",
+                    format!("{} is glibc-dynamic", path::display(&b.path)),
+                )
             } else {
-                ("static", "no C library and no dynamic executable".to_string())
+                (
+                    "static",
+                    "no C library and no dynamic executable".to_string(),
+                )
             };
             let base = profile::builtin().get(name).expect("built-in profile");
             let (p, user_why) = match runs_as_root(cx) {
                 Some(false) => (Arc::new(base.nonroot()), "; User is not root"),
                 _ => (base, ""),
             };
-            Resolved { reason: Some(format!("auto chose {}: {why}{user_why}", p.name)), profile: p, requested: "auto".into() }
+            Resolved {
+                reason: Some(format!("auto chose {}: {why}{user_why}", p.name)),
+                profile: p,
+                requested: "auto".into(),
+            }
         }
     }
 }
@@ -149,17 +175,21 @@ fn runs_as_root(cx: &RuleCx<'_>) -> Option<bool> {
         "" | "0" | "root" => true,
         n => match n.parse::<u32>() {
             Ok(id) => id == 0,
-            Err(_) => super::user::id_table(cx, "etc/passwd").and_then(|t| t.into_iter().find(|(name, _)| name == n)).is_some_and(|(_, id)| id == 0),
+            Err(_) => super::user::id_table(cx, "etc/passwd")
+                .and_then(|t| t.into_iter().find(|(name, _)| name == n))
+                .is_some_and(|(_, id)| id == 0),
         },
     })
 }
 
 /// The path of a library named `soname` in a system library directory.
 fn system_library(cx: &RuleCx<'_>, soname: &str) -> Option<String> {
-    SYSTEM_LIB_DIRS.iter().find_map(|d| match cx.fs.lookup(&path::child(d, soname)) {
-        Ok(Some((p, n))) if n.is_file() => Some(p),
-        _ => None,
-    })
+    SYSTEM_LIB_DIRS
+        .iter()
+        .find_map(|d| match cx.fs.lookup(&path::child(d, soname)) {
+            Ok(Some((p, n))) if n.is_file() => Some(p),
+            _ => None,
+        })
 }
 
 fn plural(n: usize, one: &str, many: &str) -> String {
@@ -175,7 +205,11 @@ fn plural(n: usize, one: &str, many: &str) -> String {
 fn provided(p: &Profile, fp: &str, n: &crate::fs::Node) -> bool {
     in_system_lib_dir(fp)
         && (p.provides_library(path::file_name(fp))
-            || n.facts.as_ref().and_then(|f| f.elf.as_ref()).and_then(|e| e.soname.as_deref()).is_some_and(|s| p.provides_library(s)))
+            || n.facts
+                .as_ref()
+                .and_then(|f| f.elf.as_ref())
+                .and_then(|e| e.soname.as_deref())
+                .is_some_and(|s| p.provides_library(s)))
 }
 
 fn in_system_lib_dir(p: &str) -> bool {
@@ -187,20 +221,43 @@ fn in_os_dir(p: &str) -> bool {
 }
 
 fn missing(p: &str) -> Evidence {
-    Evidence { path: Some(path::display(p)), ..Evidence::default() }
+    Evidence {
+        path: Some(path::display(p)),
+        ..Evidence::default()
+    }
 }
 
 fn config_field(field: &str, value: &str) -> Evidence {
-    Evidence { detail: Some(Detail::ConfigField { field: field.into(), value: value.into() }), ..Evidence::default() }
+    Evidence {
+        detail: Some(Detail::ConfigField {
+            field: field.into(),
+            value: value.into(),
+        }),
+        ..Evidence::default()
+    }
 }
 
 /// Executables of the product: ELF executables that are not FS artifacts or toolchain files.
-fn product_executables<'a>(cx: &'a RuleCx<'a>, arts: &'a [Artifact]) -> impl Iterator<Item = &'a Binary> + 'a {
-    cx.binaries.iter().filter(move |b| b.elf().is_executable() && b.node.is_file() && !cx.is_toolchain(b) && !in_artifact(arts, &b.path))
+fn product_executables<'a>(
+    cx: &'a RuleCx<'a>,
+    arts: &'a [Artifact],
+) -> impl Iterator<Item = &'a Binary> + 'a {
+    cx.binaries.iter().filter(move |b| {
+        b.elf().is_executable()
+            && b.node.is_file()
+            && !cx.is_toolchain(b)
+            && !in_artifact(arts, &b.path)
+    })
 }
 
 fn in_artifact(arts: &[Artifact], p: &str) -> bool {
-    arts.iter().any(|a| if a.tree { artifacts::under(p, &a.root) } else { a.root == p || a.names.iter().any(|n| n == p) })
+    arts.iter().any(|a| {
+        if a.tree {
+            artifacts::under(p, &a.root)
+        } else {
+            a.root == p || a.names.iter().any(|n| n == p)
+        }
+    })
 }
 
 // ------------------------------------------------------------------------------------- DL001
@@ -242,10 +299,20 @@ fn check_dl001(cx: &RuleCx<'_>, sink: &mut Sink<'_>) {
                     PathKind::Any => true,
                 };
                 if !kind_ok {
-                    probs.push(format!("is not a {}", if e.kind == PathKind::File { "regular file" } else { "directory" }));
+                    probs.push(format!(
+                        "is not a {}",
+                        if e.kind == PathKind::File {
+                            "regular file"
+                        } else {
+                            "directory"
+                        }
+                    ));
                 }
                 if let Some(m) = e.mode.filter(|m| n.mode & 0o7777 != *m) {
-                    probs.push(format!("has mode {:04o}, expected {m:04o}", n.mode & 0o7777));
+                    probs.push(format!(
+                        "has mode {:04o}, expected {m:04o}",
+                        n.mode & 0o7777
+                    ));
                 }
                 if let Some(u) = e.uid.filter(|u| owners && n.uid != *u) {
                     probs.push(format!("is owned by uid {}, expected {u}", n.uid));
@@ -254,7 +321,11 @@ fn check_dl001(cx: &RuleCx<'_>, sink: &mut Sink<'_>) {
                     probs.push(format!("has gid {}, expected {g}", n.gid));
                 }
                 if kind_ok && e.nonempty {
-                    let empty = if n.is_dir() { cx.fs.descendants(&real).next().is_none() } else { n.size == 0 };
+                    let empty = if n.is_dir() {
+                        cx.fs.descendants(&real).next().is_none()
+                    } else {
+                        n.size == 0
+                    };
                     if empty {
                         probs.push("is empty".into());
                     }
@@ -264,44 +335,88 @@ fn check_dl001(cx: &RuleCx<'_>, sink: &mut Sink<'_>) {
             _ => Some(("is missing".to_string(), missing(&e.path))),
         };
         if let Some((what, ev)) = problem {
-            sink.emit(format!("profile {name}: {} {shown} {what}", e.what), vec![ev]);
+            sink.emit(
+                format!("profile {name}: {} {shown} {what}", e.what),
+                vec![ev],
+            );
         }
     }
     // passwd and group entries.
-    for (file, list, label) in [("etc/passwd", &p.users, "user"), ("etc/group", &p.groups, "group")] {
+    for (file, list, label) in [
+        ("etc/passwd", &p.users, "user"),
+        ("etc/group", &p.groups, "group"),
+    ] {
         if list.is_empty() {
             continue;
         }
         let Some(content) = cx.fs.content(file) else {
             if !p.paths.iter().any(|e| e.required && e.path == file) {
-                sink.emit(format!("profile {name}: /{file} is missing"), vec![missing(file)]);
+                sink.emit(
+                    format!("profile {name}: /{file} is missing"),
+                    vec![missing(file)],
+                );
             }
             continue;
         };
         let text = String::from_utf8_lossy(content);
-        let entries: Vec<Vec<&str>> = text.lines().filter(|l| !l.trim_start().starts_with('#')).map(|l| l.split(':').collect()).collect();
-        let layer = cx.fs.lookup(file).ok().flatten().map_or(0, |(_, n)| n.layer);
+        let entries: Vec<Vec<&str>> = text
+            .lines()
+            .filter(|l| !l.trim_start().starts_with('#'))
+            .map(|l| l.split(':').collect())
+            .collect();
+        let layer = cx
+            .fs
+            .lookup(file)
+            .ok()
+            .flatten()
+            .map_or(0, |(_, n)| n.layer);
         for a in list {
             let found = entries.iter().find(|f| f.first() == Some(&a.name.as_str()));
             let problem = match found {
                 None => Some(format!("has no {label} {} ({})", a.name, a.id)),
                 Some(f) => {
                     let id = f.get(2).and_then(|v| v.trim().parse::<u32>().ok());
-                    let gid = if label == "user" { f.get(3).and_then(|v| v.trim().parse::<u32>().ok()) } else { None };
-                    let home = if label == "user" { f.get(5).copied() } else { None };
+                    let gid = if label == "user" {
+                        f.get(3).and_then(|v| v.trim().parse::<u32>().ok())
+                    } else {
+                        None
+                    };
+                    let home = if label == "user" {
+                        f.get(5).copied()
+                    } else {
+                        None
+                    };
                     if id != Some(a.id) {
-                        Some(format!("has {label} {} with id {}, expected {}", a.name, f.get(2).unwrap_or(&"?"), a.id))
+                        Some(format!(
+                            "has {label} {} with id {}, expected {}",
+                            a.name,
+                            f.get(2).unwrap_or(&"?"),
+                            a.id
+                        ))
                     } else if a.gid.is_some() && gid != a.gid {
-                        Some(format!("has user {} with group {}, expected {}", a.name, f.get(3).unwrap_or(&"?"), a.gid.unwrap_or(0)))
+                        Some(format!(
+                            "has user {} with group {}, expected {}",
+                            a.name,
+                            f.get(3).unwrap_or(&"?"),
+                            a.gid.unwrap_or(0)
+                        ))
                     } else if a.home.as_deref().is_some_and(|h| home != Some(h)) {
-                        Some(format!("has user {} with home {}, expected {}", a.name, home.unwrap_or("?"), a.home.as_deref().unwrap_or("")))
+                        Some(format!(
+                            "has user {} with home {}, expected {}",
+                            a.name,
+                            home.unwrap_or("?"),
+                            a.home.as_deref().unwrap_or("")
+                        ))
                     } else {
                         None
                     }
                 }
             };
             if let Some(pr) = problem {
-                sink.emit(format!("profile {name}: /{file} {pr}"), vec![cx.file(file, layer)]);
+                sink.emit(
+                    format!("profile {name}: /{file} {pr}"),
+                    vec![cx.file(file, layer)],
+                );
             }
         }
     }
@@ -309,17 +424,28 @@ fn check_dl001(cx: &RuleCx<'_>, sink: &mut Sink<'_>) {
     if let Some(c) = cx.config() {
         for (k, want) in &p.env {
             match (c.config.env_var(k).filter(|v| !v.is_empty()), want) {
-                (None, Some(w)) => sink.emit(format!("profile {name}: config Env has no {k} (expected {k}={w})"), vec![config_field("Env", k)]),
-                (None, None) => sink.emit(format!("profile {name}: config Env has no {k}"), vec![config_field("Env", k)]),
-                (Some(v), Some(w)) if v != w => {
-                    sink.emit(format!("profile {name}: config Env has {k}={v}, expected {k}={w}"), vec![config_field("Env", &format!("{k}={v}"))])
-                }
+                (None, Some(w)) => sink.emit(
+                    format!("profile {name}: config Env has no {k} (expected {k}={w})"),
+                    vec![config_field("Env", k)],
+                ),
+                (None, None) => sink.emit(
+                    format!("profile {name}: config Env has no {k}"),
+                    vec![config_field("Env", k)],
+                ),
+                (Some(v), Some(w)) if v != w => sink.emit(
+                    format!("profile {name}: config Env has {k}={v}, expected {k}={w}"),
+                    vec![config_field("Env", &format!("{k}={v}"))],
+                ),
                 _ => {}
             }
         }
         if p.user == UserExpect::NonRoot && runs_as_root(cx) == Some(true) {
             let u = c.config.user.trim();
-            let shown = if u.is_empty() { "empty".to_string() } else { format!("{u:?}") };
+            let shown = if u.is_empty() {
+                "empty".to_string()
+            } else {
+                format!("{u:?}")
+            };
             sink.emit(
                 format!("profile {name}: the image runs as root (User is {shown}); the profile runs as a non-root user (65532)"),
                 vec![config_field("User", u)],
@@ -327,14 +453,25 @@ fn check_dl001(cx: &RuleCx<'_>, sink: &mut Sink<'_>) {
         }
     }
     // dpkg metadata.
-    let status = cx.fs.content("var/lib/dpkg/status").map(|c| String::from_utf8_lossy(c).into_owned()).unwrap_or_default();
+    let status = cx
+        .fs
+        .content("var/lib/dpkg/status")
+        .map(|c| String::from_utf8_lossy(c).into_owned())
+        .unwrap_or_default();
     let absent: Vec<&String> = p
         .packages
         .iter()
         .filter(|pkg| {
             let in_status_d = cx.fs.get(&format!("var/lib/dpkg/status.d/{pkg}")).is_some()
-                || cx.fs.descendants("var/lib/dpkg/status.d").any(|(k, _)| path::file_name(k).strip_prefix(pkg.as_str()).is_some_and(|r| r.starts_with(':')));
-            let in_status = status.lines().any(|l| l.strip_prefix("Package:").is_some_and(|v| v.trim() == pkg.as_str()));
+                || cx.fs.descendants("var/lib/dpkg/status.d").any(|(k, _)| {
+                    path::file_name(k)
+                        .strip_prefix(pkg.as_str())
+                        .is_some_and(|r| r.starts_with(':'))
+                });
+            let in_status = status.lines().any(|l| {
+                l.strip_prefix("Package:")
+                    .is_some_and(|v| v.trim() == pkg.as_str())
+            });
             !in_status_d && !in_status
         })
         .collect();
@@ -346,11 +483,18 @@ fn check_dl001(cx: &RuleCx<'_>, sink: &mut Sink<'_>) {
                 plural(names.len(), "package", "packages"),
                 names.join(", ")
             ),
-            absent.iter().map(|pkg| missing(&format!("var/lib/dpkg/status.d/{pkg}"))).collect(),
+            absent
+                .iter()
+                .map(|pkg| missing(&format!("var/lib/dpkg/status.d/{pkg}")))
+                .collect(),
         );
     }
     // Libraries.
-    let absent: Vec<&String> = p.libraries.iter().filter(|so| system_library(cx, so).is_none()).collect();
+    let absent: Vec<&String> = p
+        .libraries
+        .iter()
+        .filter(|so| system_library(cx, so).is_none())
+        .collect();
     if !absent.is_empty() {
         let names: Vec<&str> = absent.iter().map(|s| s.as_str()).collect();
         sink.emit(
@@ -359,7 +503,10 @@ fn check_dl001(cx: &RuleCx<'_>, sink: &mut Sink<'_>) {
                 plural(names.len(), "shared library is", "shared libraries are"),
                 names.join(", ")
             ),
-            absent.iter().map(|so| missing(&format!("lib/x86_64-linux-gnu/{so}"))).collect(),
+            absent
+                .iter()
+                .map(|so| missing(&format!("lib/x86_64-linux-gnu/{so}")))
+                .collect(),
         );
     }
     // Executables the profile cannot run.
@@ -390,7 +537,11 @@ fn check_dl001(cx: &RuleCx<'_>, sink: &mut Sink<'_>) {
         if !lacking.is_empty() {
             let list: Vec<&str> = lacking.into_iter().collect();
             sink.emit(
-                format!("profile {name}: {} needs {}, which the profile does not provide", path::display(&b.path), list.join(", ")),
+                format!(
+                    "profile {name}: {} needs {}, which the profile does not provide",
+                    path::display(&b.path),
+                    list.join(", ")
+                ),
                 vec![cx.file(&b.path, b.node.layer)],
             );
         }
@@ -427,16 +578,31 @@ fn check_dl002(cx: &RuleCx<'_>, sink: &mut Sink<'_>) {
             String::new()
         } else {
             let shown: Vec<String> = a.names.iter().take(5).map(|n| path::display(n)).collect();
-            let more = if a.names.len() > 5 { format!(" and {} more", a.names.len() - 5) } else { String::new() };
+            let more = if a.names.len() > 5 {
+                format!(" and {} more", a.names.len() - 5)
+            } else {
+                String::new()
+            };
             format!(" (also {}{more})", shown.join(", "))
         };
-        let bytes = if a.tree { format!(", {}", human_bytes(cx.fs.bytes_under(&a.root))) } else { String::new() };
+        let bytes = if a.tree {
+            format!(", {}", human_bytes(cx.fs.bytes_under(&a.root)))
+        } else {
+            String::new()
+        };
         let mut e = cx.file(&a.root, a.layer);
         if a.tree {
-            e.detail = Some(Detail::Bytes { bytes: cx.fs.bytes_under(&a.root) });
+            e.detail = Some(Detail::Bytes {
+                bytes: cx.fs.bytes_under(&a.root),
+            });
         }
         sink.emit(
-            format!("profile {name}: {} {}{also} is not part of the profile ({}{bytes})", a.what.join(" and "), path::display(&a.root), a.rules.join(", ")),
+            format!(
+                "profile {name}: {} {}{also} is not part of the profile ({}{bytes})",
+                a.what.join(" and "),
+                path::display(&a.root),
+                a.rules.join(", ")
+            ),
             vec![e],
         );
     }
@@ -448,7 +614,14 @@ fn check_dl002(cx: &RuleCx<'_>, sink: &mut Sink<'_>) {
             let by = if l.needed_by.is_empty() {
                 String::new()
             } else {
-                format!(", needed by {}", l.needed_by.iter().map(|b| path::display(b)).collect::<Vec<_>>().join(", "))
+                format!(
+                    ", needed by {}",
+                    l.needed_by
+                        .iter()
+                        .map(|b| path::display(b))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
             };
             shown.push(format!("{}{by}", path::display(&l.path)));
         }
@@ -492,20 +665,35 @@ fn extra_libraries(cx: &RuleCx<'_>, p: &Profile, arts: &[Artifact]) -> Vec<Extra
     for b in product_executables(cx, arts) {
         if let Some(run) = &b.run {
             for l in &run.resolved {
-                users.entry(l.path.as_str()).or_default().push(b.path.clone());
+                users
+                    .entry(l.path.as_str())
+                    .or_default()
+                    .push(b.path.clone());
             }
         }
     }
     let mut out: Vec<ExtraLib> = Vec::new();
     for b in cx.binaries {
         let name = path::file_name(&b.path);
-        let is_lib = b.elf().linkage == crate::inspect::Linkage::SharedLibrary || name.contains(".so");
-        if !is_lib || !b.node.is_file() || !in_system_lib_dir(&b.path) || provided(p, &b.path, &b.node) || p.owns(&b.path) || in_artifact(arts, &b.path) {
+        let is_lib =
+            b.elf().linkage == crate::inspect::Linkage::SharedLibrary || name.contains(".so");
+        if !is_lib
+            || !b.node.is_file()
+            || !in_system_lib_dir(&b.path)
+            || provided(p, &b.path, &b.node)
+            || p.owns(&b.path)
+            || in_artifact(arts, &b.path)
+        {
             continue;
         }
         let shown = path::display(&b.path);
         let needed_by = users.get(shown.as_str()).cloned().unwrap_or_default();
-        out.push(ExtraLib { path: b.path.clone(), bytes: b.node.size, layer: b.node.layer, needed_by });
+        out.push(ExtraLib {
+            path: b.path.clone(),
+            bytes: b.node.size,
+            layer: b.node.layer,
+            needed_by,
+        });
     }
     out.sort_by(|a, b| b.bytes.cmp(&a.bytes).then(a.path.cmp(&b.path)));
     out
@@ -567,7 +755,11 @@ pub(crate) fn compare(cx: &RuleCx<'_>, r: &Resolved) -> Comparison {
     }
     if let Some(c) = cx.config() {
         if let Some(arg0) = c.config.argv().first() {
-            let wd = if c.config.working_dir.is_empty() { "/" } else { c.config.working_dir.as_str() };
+            let wd = if c.config.working_dir.is_empty() {
+                "/"
+            } else {
+                c.config.working_dir.as_str()
+            };
             if let Lookup::Found(p, _) = which(cx.fs, arg0, &cx.path_env(), wd) {
                 needed.insert(p);
             }
@@ -582,7 +774,13 @@ pub(crate) fn compare(cx: &RuleCx<'_>, r: &Resolved) -> Comparison {
             continue;
         }
         image += n.size;
-        let art = arts.iter().position(|a| if a.tree { artifacts::under(fp, &a.root) } else { a.root == fp });
+        let art = arts.iter().position(|a| {
+            if a.tree {
+                artifacts::under(fp, &a.root)
+            } else {
+                a.root == fp
+            }
+        });
         if let Some(i) = art {
             *art_bytes.entry(i).or_default() += n.size;
             continue;
@@ -597,7 +795,10 @@ pub(crate) fn compare(cx: &RuleCx<'_>, r: &Resolved) -> Comparison {
         }
         if p.owns(fp) || provided(p, fp, n) {
             owned += n.size;
-        } else if in_system_lib_dir(fp) && (n.facts.as_ref().is_some_and(|f| f.elf.is_some()) || path::file_name(fp).contains(".so")) {
+        } else if in_system_lib_dir(fp)
+            && (n.facts.as_ref().is_some_and(|f| f.elf.is_some())
+                || path::file_name(fp).contains(".so"))
+        {
             extra_libs.push(Dropped {
                 path: fp.to_string(),
                 bytes: n.size,
@@ -607,7 +808,11 @@ pub(crate) fn compare(cx: &RuleCx<'_>, r: &Resolved) -> Comparison {
             });
         } else if in_os_dir(fp) {
             let key: Vec<&str> = fp.split('/').take(3).collect();
-            let key = if fp.split('/').count() > 3 { key.join("/") } else { path::parent(fp).to_string() };
+            let key = if fp.split('/').count() > 3 {
+                key.join("/")
+            } else {
+                path::parent(fp).to_string()
+            };
             let e = other.entry(key).or_insert((0, n.layer));
             e.0 += n.size;
             e.1 = e.1.min(n.layer);
@@ -618,11 +823,23 @@ pub(crate) fn compare(cx: &RuleCx<'_>, r: &Resolved) -> Comparison {
     let mut dropped: Vec<Dropped> = Vec::new();
     for (i, bytes) in art_bytes {
         let a = &arts[i];
-        dropped.push(Dropped { path: a.root.clone(), bytes, note: Some(a.rules.join(", ")), layer: a.layer, visibility: Visibility::Final });
+        dropped.push(Dropped {
+            path: a.root.clone(),
+            bytes,
+            note: Some(a.rules.join(", ")),
+            layer: a.layer,
+            visibility: Visibility::Final,
+        });
     }
     dropped.extend(extra_libs);
     for (k, (bytes, layer)) in other {
-        dropped.push(Dropped { path: k, bytes, note: None, layer, visibility: Visibility::Final });
+        dropped.push(Dropped {
+            path: k,
+            bytes,
+            note: None,
+            layer,
+            visibility: Visibility::Final,
+        });
     }
     let mut wasted = 0u64;
     let mut wasted_layer = None;
@@ -632,7 +849,12 @@ pub(crate) fn compare(cx: &RuleCx<'_>, r: &Resolved) -> Comparison {
     }
     image += wasted;
     if wasted > 0 {
-        let biggest = cx.fs.shadows().iter().max_by(|a, b| a.size.cmp(&b.size).then(b.path.cmp(&a.path))).expect("non-empty");
+        let biggest = cx
+            .fs
+            .shadows()
+            .iter()
+            .max_by(|a, b| a.size.cmp(&b.size).then(b.path.cmp(&a.path)))
+            .expect("non-empty");
         let vis = if biggest.how == crate::fs::Removal::Overwritten {
             Visibility::OverwrittenIn(biggest.removed_in)
         } else {
@@ -641,7 +863,10 @@ pub(crate) fn compare(cx: &RuleCx<'_>, r: &Resolved) -> Comparison {
         dropped.push(Dropped {
             path: biggest.path.to_string(),
             bytes: wasted,
-            note: Some(format!("deleted or overwritten by later layers, {} files (FS014)", cx.fs.shadows().len())),
+            note: Some(format!(
+                "deleted or overwritten by later layers, {} files (FS014)",
+                cx.fs.shadows().len()
+            )),
             layer: wasted_layer.unwrap_or(0),
             visibility: vis,
         });
@@ -680,7 +905,11 @@ fn check_dl003(cx: &RuleCx<'_>, sink: &mut Sink<'_>) {
                 "{} {}{}",
                 path::display(&d.path),
                 human_bytes(d.bytes),
-                d.note.as_deref().filter(|n| n.starts_with("FS")).map(|n| format!(" ({n})")).unwrap_or_default()
+                d.note
+                    .as_deref()
+                    .filter(|n| n.starts_with("FS"))
+                    .map(|n| format!(" ({n})"))
+                    .unwrap_or_default()
             )
         })
         .collect();

@@ -7,8 +7,18 @@ use crate::fs::path;
 const SHELL_NAMES: &[&str] = &["sh", "bash", "ash", "dash", "zsh", "ksh", "mksh"];
 
 fn argv_evidence(cx: &RuleCx<'_>, argv: &[&str]) -> Evidence {
-    let field = if cx.config().is_some_and(|c| !c.config.entrypoint.is_empty()) { "Entrypoint" } else { "Cmd" };
-    Evidence { detail: Some(Detail::ConfigField { field: field.into(), value: serde_json::to_string(argv).unwrap_or_default() }), ..Evidence::default() }
+    let field = if cx.config().is_some_and(|c| !c.config.entrypoint.is_empty()) {
+        "Entrypoint"
+    } else {
+        "Cmd"
+    };
+    Evidence {
+        detail: Some(Detail::ConfigField {
+            field: field.into(),
+            value: serde_json::to_string(argv).unwrap_or_default(),
+        }),
+        ..Evidence::default()
+    }
 }
 
 fn is_shell_form(argv: &[&str]) -> bool {
@@ -26,18 +36,48 @@ fn diagnose(cx: &RuleCx<'_>) -> Option<(Problem, Vec<Evidence>)> {
     let argv = c.config.argv();
     let argv0 = *argv.first()?;
     let path_env = cx.path_env();
-    let workdir = if c.config.working_dir.is_empty() { "/" } else { c.config.working_dir.as_str() };
+    let workdir = if c.config.working_dir.is_empty() {
+        "/"
+    } else {
+        c.config.working_dir.as_str()
+    };
     let ev = vec![argv_evidence(cx, &argv)];
-    let shown = if argv0.contains('/') { argv0.to_string() } else { format!("{argv0} (looked up in PATH={})", path_env.join(":")) };
+    let shown = if argv0.contains('/') {
+        argv0.to_string()
+    } else {
+        format!("{argv0} (looked up in PATH={})", path_env.join(":"))
+    };
     match which(cx.fs, argv0, &path_env, workdir) {
-        Lookup::Missing if is_shell_form(&argv) => {
-            Some((Problem::Cfg004(format!("the command is shell form ({argv0} -c …) but {argv0} does not exist in the image")), ev))
-        }
-        Lookup::Missing => Some((Problem::Cfg003(format!("the command {shown} does not exist in the image")), ev)),
-        Lookup::Loop(p) => Some((Problem::Cfg003(format!("the command {argv0} cannot be resolved: {} is a symlink loop", path::display(&p))), ev)),
+        Lookup::Missing if is_shell_form(&argv) => Some((
+            Problem::Cfg004(format!(
+                "the command is shell form ({argv0} -c …) but {argv0} does not exist in the image"
+            )),
+            ev,
+        )),
+        Lookup::Missing => Some((
+            Problem::Cfg003(format!("the command {shown} does not exist in the image")),
+            ev,
+        )),
+        Lookup::Loop(p) => Some((
+            Problem::Cfg003(format!(
+                "the command {argv0} cannot be resolved: {} is a symlink loop",
+                path::display(&p)
+            )),
+            ev,
+        )),
         Lookup::NotExecutable(p, n) => {
-            let what = if n.is_dir() { "a directory".to_string() } else { format!("not executable (mode {:04o})", n.mode) };
-            Some((Problem::Cfg003(format!("the command {argv0} resolves to {}, which is {what}", path::display(&p))), ev))
+            let what = if n.is_dir() {
+                "a directory".to_string()
+            } else {
+                format!("not executable (mode {:04o})", n.mode)
+            };
+            Some((
+                Problem::Cfg003(format!(
+                    "the command {argv0} resolves to {}, which is {what}",
+                    path::display(&p)
+                )),
+                ev,
+            ))
         }
         Lookup::Found(p, n) => {
             let mut ev = ev;
@@ -84,14 +124,21 @@ fn check_shebang(cx: &RuleCx<'_>, script: &str, line: &str, path_env: &[String])
             if path::file_name(interp) == "env" {
                 if let Some(name) = arg.filter(|a| !a.starts_with('-')) {
                     if !matches!(which(cx.fs, name, path_env, "/"), Lookup::Found(..)) {
-                        return Some(format!("{script} starts with #!{line}, but {name} is not on the image's PATH"));
+                        return Some(format!(
+                            "{script} starts with #!{line}, but {name} is not on the image's PATH"
+                        ));
                     }
                 }
             }
             None
         }
-        Ok(Some((p, _))) => Some(format!("{script} starts with #!{line}, but {} is not an executable file", path::display(&p))),
-        Ok(None) => Some(format!("{script} starts with #!{line}, but {interp} does not exist in the image")),
+        Ok(Some((p, _))) => Some(format!(
+            "{script} starts with #!{line}, but {} is not an executable file",
+            path::display(&p)
+        )),
+        Ok(None) => Some(format!(
+            "{script} starts with #!{line}, but {interp} does not exist in the image"
+        )),
         Err(e) => Some(format!("{script} starts with #!{line}, but {e}")),
     }
 }

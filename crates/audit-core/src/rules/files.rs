@@ -18,19 +18,40 @@ const CERT_FILES: &[&str] = &[
 /// Directories it reads every file of (`certDirectories`).
 const CERT_DIRS: &[&str] = &["etc/ssl/certs", "etc/pki/tls/certs"];
 /// Where Go's `time` package looks for the zone database (`zoneinfo_unix.go`).
-const ZONE_DIRS: &[&str] = &["usr/share/zoneinfo", "usr/share/lib/zoneinfo", "usr/lib/locale/TZ", "etc/zoneinfo"];
+const ZONE_DIRS: &[&str] = &[
+    "usr/share/zoneinfo",
+    "usr/share/lib/zoneinfo",
+    "usr/lib/locale/TZ",
+    "etc/zoneinfo",
+];
 
-fn go_binaries_using<'a>(cx: &'a RuleCx<'a>, pred: impl Fn(&crate::inspect::elf::GoUses) -> bool + 'a) -> impl Iterator<Item = &'a Binary> + 'a {
-    cx.product_go_binaries().filter(move |b| b.elf().go.as_ref().and_then(|g| g.uses).is_some_and(|u| pred(&u)))
+fn go_binaries_using<'a>(
+    cx: &'a RuleCx<'a>,
+    pred: impl Fn(&crate::inspect::elf::GoUses) -> bool + 'a,
+) -> impl Iterator<Item = &'a Binary> + 'a {
+    cx.product_go_binaries().filter(move |b| {
+        b.elf()
+            .go
+            .as_ref()
+            .and_then(|g| g.uses)
+            .is_some_and(|u| pred(&u))
+    })
 }
 
 fn nonempty_file(cx: &RuleCx<'_>, p: &str) -> bool {
-    cx.fs.lookup(p).ok().flatten().is_some_and(|(_, n)| n.is_file() && n.size > 0)
+    cx.fs
+        .lookup(p)
+        .ok()
+        .flatten()
+        .is_some_and(|(_, n)| n.is_file() && n.size > 0)
 }
 
 fn dir_has_files(cx: &RuleCx<'_>, p: &str) -> bool {
     match cx.fs.lookup(p) {
-        Ok(Some((d, n))) if n.is_dir() => cx.fs.descendants(&d).any(|(_, n)| matches!(n.kind, NodeKind::File | NodeKind::Symlink(_))),
+        Ok(Some((d, n))) if n.is_dir() => cx
+            .fs
+            .descendants(&d)
+            .any(|(_, n)| matches!(n.kind, NodeKind::File | NodeKind::Symlink(_))),
         _ => false,
     }
 }
@@ -59,22 +80,38 @@ fn check_fs010(cx: &RuleCx<'_>, sink: &mut Sink<'_>) {
     if users.is_empty() {
         return;
     }
-    let env = |k: &str| cx.config().and_then(|c| c.config.env_var(k)).filter(|v| !v.is_empty()).map(str::to_string);
+    let env = |k: &str| {
+        cx.config()
+            .and_then(|c| c.config.env_var(k))
+            .filter(|v| !v.is_empty())
+            .map(str::to_string)
+    };
     let files: Vec<String> = match env("SSL_CERT_FILE") {
         Some(f) => vec![f.trim_start_matches('/').to_string()],
         None => CERT_FILES.iter().map(|s| (*s).to_string()).collect(),
     };
     let dirs: Vec<String> = match env("SSL_CERT_DIR") {
-        Some(d) => d.split(':').map(|s| s.trim_start_matches('/').to_string()).collect(),
+        Some(d) => d
+            .split(':')
+            .map(|s| s.trim_start_matches('/').to_string())
+            .collect(),
         None => CERT_DIRS.iter().map(|s| (*s).to_string()).collect(),
     };
     if files.iter().any(|f| nonempty_file(cx, f)) || dirs.iter().any(|d| dir_has_files(cx, d)) {
         return;
     }
-    let looked: Vec<String> = files.iter().chain(dirs.iter()).map(|p| path::display(p)).collect();
+    let looked: Vec<String> = files
+        .iter()
+        .chain(dirs.iter())
+        .map(|p| path::display(p))
+        .collect();
     for b in users {
         sink.emit(
-            format!("{} uses crypto/tls, but the image has no CA certificates (looked for {})", path::display(&b.path), looked.join(", ")),
+            format!(
+                "{} uses crypto/tls, but the image has no CA certificates (looked for {})",
+                path::display(&b.path),
+                looked.join(", ")
+            ),
             vec![cx.file(&b.path, b.node.layer)],
         );
     }
@@ -100,11 +137,15 @@ pub(super) const FS011: Rule = Rule {
 };
 
 fn check_fs011(cx: &RuleCx<'_>, sink: &mut Sink<'_>) {
-    let users: Vec<&Binary> = go_binaries_using(cx, |u| u.time_load_location && !u.time_tzdata).collect();
+    let users: Vec<&Binary> =
+        go_binaries_using(cx, |u| u.time_load_location && !u.time_tzdata).collect();
     if users.is_empty() {
         return;
     }
-    let zoneinfo_env = cx.config().and_then(|c| c.config.env_var("ZONEINFO")).filter(|v| !v.is_empty());
+    let zoneinfo_env = cx
+        .config()
+        .and_then(|c| c.config.env_var("ZONEINFO"))
+        .filter(|v| !v.is_empty());
     let env_ok = zoneinfo_env.is_some_and(|z| nonempty_file(cx, z) || dir_has_files(cx, z));
     if env_ok || ZONE_DIRS.iter().any(|d| dir_has_files(cx, d)) {
         return;
@@ -231,7 +272,11 @@ fn check_fs014(cx: &RuleCx<'_>, sink: &mut Sink<'_>) {
     for (layer, mut shadows) in per_layer {
         shadows.sort_by(|a, b| b.size.cmp(&a.size).then(a.path.cmp(&b.path)));
         let bytes: u64 = shadows.iter().map(|s| s.size).sum();
-        parts.push(format!("layer {layer}: {}, largest {}", human_bytes(bytes), path::display(&shadows[0].path)));
+        parts.push(format!(
+            "layer {layer}: {}, largest {}",
+            human_bytes(bytes),
+            path::display(&shadows[0].path)
+        ));
         for s in shadows.iter().take(WASTE_TOP_PATHS) {
             let mut e = cx.file(&s.path, layer);
             e.visibility = match s.how {

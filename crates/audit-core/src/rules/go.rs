@@ -37,7 +37,14 @@ pub struct GoReleases {
 impl GoReleases {
     /// The table compiled into this version of imgaudit.
     pub fn builtin() -> Self {
-        Self { releases: GO_RELEASES.iter().map(|(m, d)| (*m, (*d).to_string())).collect(), today: None, min_supported: None }
+        Self {
+            releases: GO_RELEASES
+                .iter()
+                .map(|(m, d)| (*m, (*d).to_string()))
+                .collect(),
+            today: None,
+            min_supported: None,
+        }
     }
 
     /// The oldest supported `go1.N`: the second newest release, or the newest one when the
@@ -47,8 +54,13 @@ impl GoReleases {
         if let Some(m) = self.min_supported {
             return m;
         }
-        let Some((newest, date)) = self.releases.last() else { return 0 };
-        let stale = self.today.as_deref().is_some_and(|t| months(t).zip(months(date)).is_some_and(|(t, d)| t >= d + 6));
+        let Some((newest, date)) = self.releases.last() else {
+            return 0;
+        };
+        let stale = self
+            .today
+            .as_deref()
+            .is_some_and(|t| months(t).zip(months(date)).is_some_and(|(t, d)| t >= d + 6));
         if stale {
             *newest
         } else {
@@ -77,7 +89,11 @@ fn ev(cx: &RuleCx<'_>, b: &Binary) -> Evidence {
         e.detail = Some(Detail::GoBinary {
             go_version: bi.go_version.clone(),
             path: bi.path.clone().unwrap_or_default(),
-            version: bi.main.as_ref().map(|m| m.version.clone()).unwrap_or_default(),
+            version: bi
+                .main
+                .as_ref()
+                .map(|m| m.version.clone())
+                .unwrap_or_default(),
         });
     }
     e
@@ -112,7 +128,10 @@ fn check_go001(cx: &RuleCx<'_>, sink: &mut Sink<'_>) {
         let interp = b.elf().interpreter.clone().unwrap_or_default();
         let libs = match run.missing.len() {
             0 => String::new(),
-            1 => format!("; the needed library {} is missing too", run.missing[0].name),
+            1 => format!(
+                "; the needed library {} is missing too",
+                run.missing[0].name
+            ),
             n => format!("; {n} needed libraries are missing too"),
         };
         match &run.interpreter {
@@ -163,18 +182,26 @@ fn check_go002(cx: &RuleCx<'_>, sink: &mut Sink<'_>) {
                 s
             })
             .collect();
-        parts.extend(
-            run.missing_versions.iter().map(|v| format!("version {} of {} (needed by {}) is not defined by {}", v.version, v.library, v.needed_by, v.provider)),
-        );
+        parts.extend(run.missing_versions.iter().map(|v| {
+            format!(
+                "version {} of {} (needed by {}) is not defined by {}",
+                v.version, v.library, v.needed_by, v.provider
+            )
+        }));
         if parts.is_empty() {
             continue;
         }
         let mut e = ev(cx, b);
         if !run.missing.is_empty() {
             let searched = run.missing[0].searched.join(":");
-            e.detail = Some(Detail::Note { text: format!("searched {searched}") });
+            e.detail = Some(Detail::Note {
+                text: format!("searched {searched}"),
+            });
         }
-        sink.emit(format!("{} cannot start: {}", display(b), parts.join("; ")), vec![e]);
+        sink.emit(
+            format!("{} cannot start: {}", display(b), parts.join("; ")),
+            vec![e],
+        );
     }
 }
 
@@ -201,9 +228,18 @@ fn check_go003(cx: &RuleCx<'_>, sink: &mut Sink<'_>) {
     let floor = cx.settings.go.floor();
     for b in cx.product_go_binaries() {
         let Some(bi) = info_of(b) else { continue };
-        let Some(v) = GoVersion::parse(&bi.go_version) else { continue };
+        let Some(v) = GoVersion::parse(&bi.go_version) else {
+            continue;
+        };
         if v.major == 1 && v.minor < floor {
-            sink.emit(format!("{} was built with {}; Go releases older than go1.{floor} are out of support", display(b), bi.go_version), vec![ev(cx, b)]);
+            sink.emit(
+                format!(
+                    "{} was built with {}; Go releases older than go1.{floor} are out of support",
+                    display(b),
+                    bi.go_version
+                ),
+                vec![ev(cx, b)],
+            );
         }
     }
 }
@@ -242,7 +278,11 @@ fn check_go004(cx: &RuleCx<'_>, sink: &mut Sink<'_>) {
     for b in cx.product_go_binaries() {
         let Some(go) = go_of(b) else { continue };
         let elf = b.elf();
-        let cgo = go.build_info.as_ref().and_then(|bi| bi.setting("CGO_ENABLED")) == Some("1");
+        let cgo = go
+            .build_info
+            .as_ref()
+            .and_then(|bi| bi.setting("CGO_ENABLED"))
+            == Some("1");
         let dynamic = elf.interpreter.is_some();
         if !(cgo || dynamic) {
             continue;
@@ -252,7 +292,10 @@ fn check_go004(cx: &RuleCx<'_>, sink: &mut Sink<'_>) {
             (true, false) => format!("is dynamically linked (interpreter {})", elf.interpreter.as_deref().unwrap_or("")),
             _ => "was built with CGO_ENABLED=1 (linked statically this time, but libc calls are compiled in)".to_string(),
         };
-        sink.emit(format!("{} {how} but the image has no C library", display(b)), vec![ev(cx, b)]);
+        sink.emit(
+            format!("{} {how} but the image has no C library", display(b)),
+            vec![ev(cx, b)],
+        );
     }
 }
 
@@ -287,7 +330,10 @@ fn check_go005(cx: &RuleCx<'_>, sink: &mut Sink<'_>) {
             (false, true) => "DWARF debug info",
             (false, false) => continue,
         };
-        sink.emit(format!("{} is not stripped: it has {what}", display(b)), vec![ev(cx, b)]);
+        sink.emit(
+            format!("{} is not stripped: it has {what}", display(b)),
+            vec![ev(cx, b)],
+        );
     }
 }
 
@@ -316,7 +362,13 @@ fn check_go006(cx: &RuleCx<'_>, sink: &mut Sink<'_>) {
         if bi.settings.is_empty() || bi.setting("-trimpath") == Some("true") {
             continue;
         }
-        sink.emit(format!("{} was built without -trimpath (it embeds build-machine paths)", display(b)), vec![ev(cx, b)]);
+        sink.emit(
+            format!(
+                "{} was built without -trimpath (it embeds build-machine paths)",
+                display(b)
+            ),
+            vec![ev(cx, b)],
+        );
     }
 }
 
@@ -343,7 +395,10 @@ fn check_go007(cx: &RuleCx<'_>, sink: &mut Sink<'_>) {
     for b in cx.product_go_binaries() {
         let Some(bi) = info_of(b) else { continue };
         if bi.setting("vcs.modified") == Some("true") {
-            let rev = bi.setting("vcs.revision").map(|r| &r[..r.len().min(12)]).unwrap_or("?");
+            let rev = bi
+                .setting("vcs.revision")
+                .map(|r| &r[..r.len().min(12)])
+                .unwrap_or("?");
             sink.emit(format!("{} was built from a modified working tree (vcs.revision {rev}, vcs.modified=true)", display(b)), vec![ev(cx, b)]);
         }
     }
@@ -374,7 +429,13 @@ fn check_go008(cx: &RuleCx<'_>, sink: &mut Sink<'_>) {
         if bi.settings.is_empty() || bi.setting("vcs").is_some() {
             continue;
         }
-        sink.emit(format!("{} has no VCS stamp (built with -buildvcs=false or outside a repository)", display(b)), vec![ev(cx, b)]);
+        sink.emit(
+            format!(
+                "{} has no VCS stamp (built with -buildvcs=false or outside a repository)",
+                display(b)
+            ),
+            vec![ev(cx, b)],
+        );
     }
 }
 
@@ -404,7 +465,11 @@ fn check_go009(cx: &RuleCx<'_>, sink: &mut Sink<'_>) {
         match (go.source, &go.build_info) {
             (Some(BuildInfoSource::Section | BuildInfoSource::Segment), Some(_)) => {}
             (Some(BuildInfoSource::Rodata), Some(bi)) => {
-                let v = if bi.go_version.is_empty() { "unknown Go version".to_string() } else { bi.go_version.clone() };
+                let v = if bi.go_version.is_empty() {
+                    "unknown Go version".to_string()
+                } else {
+                    bi.go_version.clone()
+                };
                 sink.emit(
                     format!(
                         "{} is a Go binary without a .go.buildinfo blob (module info recovered from read-only data: {v}, {})",
@@ -415,9 +480,24 @@ fn check_go009(cx: &RuleCx<'_>, sink: &mut Sink<'_>) {
                 );
             }
             _ => {
-                let why = if elf.upx { "it is packed with UPX".to_string() } else { go.build_info_error.clone().unwrap_or_else(|| "no build info".into()) };
-                let hint = go.pclntab.map(|p| format!(" (pclntab says {p})")).unwrap_or_default();
-                sink.emit(format!("{} is a Go binary without readable build info: {why}{hint}", display(b)), vec![ev(cx, b)]);
+                let why = if elf.upx {
+                    "it is packed with UPX".to_string()
+                } else {
+                    go.build_info_error
+                        .clone()
+                        .unwrap_or_else(|| "no build info".into())
+                };
+                let hint = go
+                    .pclntab
+                    .map(|p| format!(" (pclntab says {p})"))
+                    .unwrap_or_default();
+                sink.emit(
+                    format!(
+                        "{} is a Go binary without readable build info: {why}{hint}",
+                        display(b)
+                    ),
+                    vec![ev(cx, b)],
+                );
             }
         }
     }
@@ -448,8 +528,15 @@ fn check_go010(cx: &RuleCx<'_>, sink: &mut Sink<'_>) {
         let setting = go.build_info.as_ref().and_then(|bi| bi.setting("-race")) == Some("true");
         let linked = go.uses.is_some_and(|u| u.race);
         if setting || linked {
-            let why = if setting { "-race=true" } else { "race runtime linked" };
-            sink.emit(format!("{} was built with the race detector ({why})", display(b)), vec![ev(cx, b)]);
+            let why = if setting {
+                "-race=true"
+            } else {
+                "race runtime linked"
+            };
+            sink.emit(
+                format!("{} was built with the race detector ({why})", display(b)),
+                vec![ev(cx, b)],
+            );
         }
     }
 }
@@ -474,7 +561,12 @@ pub(super) const GO011: Rule = Rule {
 };
 
 fn is_local_path(p: &str) -> bool {
-    p.starts_with("./") || p.starts_with("../") || p.starts_with('/') || p == "." || p == ".." || p.get(1..3) == Some(":\\")
+    p.starts_with("./")
+        || p.starts_with("../")
+        || p.starts_with('/')
+        || p == "."
+        || p == ".."
+        || p.get(1..3) == Some(":\\")
 }
 
 fn check_go011(cx: &RuleCx<'_>, sink: &mut Sink<'_>) {
@@ -484,10 +576,18 @@ fn check_go011(cx: &RuleCx<'_>, sink: &mut Sink<'_>) {
             .main
             .iter()
             .chain(bi.deps.iter())
-            .filter_map(|m| m.replace.as_ref().filter(|r| is_local_path(&r.path)).map(|r| format!("{} replaced by the local directory {}", m.path, r.path)))
+            .filter_map(|m| {
+                m.replace
+                    .as_ref()
+                    .filter(|r| is_local_path(&r.path))
+                    .map(|r| format!("{} replaced by the local directory {}", m.path, r.path))
+            })
             .collect();
         if !local.is_empty() {
-            sink.emit(format!("{} depends on {}", display(b), local.join(", ")), vec![ev(cx, b)]);
+            sink.emit(
+                format!("{} depends on {}", display(b), local.join(", ")),
+                vec![ev(cx, b)],
+            );
         }
     }
 }
@@ -527,7 +627,11 @@ fn check_go012(cx: &RuleCx<'_>, sink: &mut Sink<'_>) {
         });
         if !stamped {
             sink.emit_with(
-                format!("{} has no version: main module {} is (devel) and -ldflags sets no -X version", display(b), main.path),
+                format!(
+                    "{} has no version: main module {} is (devel) and -ldflags sets no -X version",
+                    display(b),
+                    main.path
+                ),
                 vec![ev(cx, b)],
                 Cow::Borrowed(GO012.remediation),
             );

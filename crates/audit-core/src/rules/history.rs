@@ -25,7 +25,12 @@ fn runs<'a>(cx: &'a RuleCx<'_>) -> Vec<Run<'a>> {
     cx.steps
         .iter()
         .filter(|s| s.instr == Instr::Run)
-        .filter_map(|s| s.script.as_deref().map(|sc| Run { step: s, script: Script::parse(&expand(sc, &scope[s.index])) }))
+        .filter_map(|s| {
+            s.script.as_deref().map(|sc| Run {
+                step: s,
+                script: Script::parse(&expand(sc, &scope[s.index])),
+            })
+        })
         .collect()
 }
 
@@ -50,20 +55,33 @@ fn is_go_package(manager: &str, pkg: &str) -> bool {
     match manager {
         "apt-get" | "apt" | "aptitude" => {
             // golang, golang-go, golang-src, golang-doc, golang-1.22, golang-1.22-go …
-            let Some(rest) = name.strip_prefix("golang") else { return false };
+            let Some(rest) = name.strip_prefix("golang") else {
+                return false;
+            };
             let rest = rest.strip_prefix('-').unwrap_or(rest);
             if rest.is_empty() || matches!(rest, "go" | "src" | "doc") {
                 return true;
             }
             let (ver, suffix) = rest.split_once('-').unwrap_or((rest, ""));
-            ver.split('.').all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit())) && matches!(suffix, "" | "go" | "src")
+            ver.split('.')
+                .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+                && matches!(suffix, "" | "go" | "src")
         }
         "apk" => name.split(['~', '>', '<', '@']).next() == Some("go"),
         "yum" | "dnf" | "microdnf" | "tdnf" => {
-            let base = name.split('-').take_while(|p| !p.starts_with(|c: char| c.is_ascii_digit())).collect::<Vec<_>>().join("-");
+            let base = name
+                .split('-')
+                .take_while(|p| !p.starts_with(|c: char| c.is_ascii_digit()))
+                .collect::<Vec<_>>()
+                .join("-");
             matches!(base.as_str(), "golang" | "golang-bin" | "go-toolset")
         }
-        "zypper" => name == "go" || name.strip_prefix("go1.").is_some_and(|v| v.bytes().all(|b| b.is_ascii_digit())),
+        "zypper" => {
+            name == "go"
+                || name
+                    .strip_prefix("go1.")
+                    .is_some_and(|v| v.bytes().all(|b| b.is_ascii_digit()))
+        }
         "pacman" => name == "go",
         _ => false,
     }
@@ -72,15 +90,41 @@ fn is_go_package(manager: &str, pkg: &str) -> bool {
 /// Package names an install command asks for (options and their values skipped).
 fn installed_packages(c: &Cmd) -> Vec<&str> {
     let (verbs, with_value): (&[&str], &[&str]) = match c.name() {
-        "apt-get" | "apt" | "aptitude" => (&["install"], &["-o", "-t", "--target-release", "-c", "--config-file"]),
-        "apk" => (&["add"], &["-X", "--repository", "-t", "--virtual", "-p", "--root", "--arch"]),
-        "yum" | "dnf" | "microdnf" | "tdnf" => (&["install"], &["--setopt", "--enablerepo", "--disablerepo", "--releasever", "-c", "--repo"]),
+        "apt-get" | "apt" | "aptitude" => (
+            &["install"],
+            &["-o", "-t", "--target-release", "-c", "--config-file"],
+        ),
+        "apk" => (
+            &["add"],
+            &[
+                "-X",
+                "--repository",
+                "-t",
+                "--virtual",
+                "-p",
+                "--root",
+                "--arch",
+            ],
+        ),
+        "yum" | "dnf" | "microdnf" | "tdnf" => (
+            &["install"],
+            &[
+                "--setopt",
+                "--enablerepo",
+                "--disablerepo",
+                "--releasever",
+                "-c",
+                "--repo",
+            ],
+        ),
         "zypper" => (&["install", "in"], &["-r", "--repo", "-t", "--type"]),
         "pacman" => (&["-S", "-Sy", "-Syu", "-Sy", "--sync"], &[]),
         _ => return Vec::new(),
     };
     let a = c.args();
-    let Some(v) = a.iter().position(|w| verbs.contains(&w.as_str())) else { return Vec::new() };
+    let Some(v) = a.iter().position(|w| verbs.contains(&w.as_str())) else {
+        return Vec::new();
+    };
     let mut out = Vec::new();
     let mut skip = false;
     for w in &a[v + 1..] {
@@ -134,10 +178,21 @@ the `go`/`toolchain` lines of go.mod; the build result depends on which mirror s
 const DOWNLOADERS: &[&str] = &["curl", "wget", "fetch", "aria2c"];
 /// Commands that unpack or run what they read.
 const CONSUMERS: &[&str] = &[
-    "tar", "bsdtar", "unzip", "gunzip", "gzip", "zcat", "xz", "unxz", "bzip2", "bunzip2", "zstd", "unzstd", "cpio", "sh", "bash", "ash", "dash", "zsh", "ksh",
-    "python", "python3", "perl", "ruby", "node", "php", "dpkg", "rpm", "install", "source", ".",
+    "tar", "bsdtar", "unzip", "gunzip", "gzip", "zcat", "xz", "unxz", "bzip2", "bunzip2", "zstd",
+    "unzstd", "cpio", "sh", "bash", "ash", "dash", "zsh", "ksh", "python", "python3", "perl",
+    "ruby", "node", "php", "dpkg", "rpm", "install", "source", ".",
 ];
-const CHECKSUMS: &[&str] = &["sha256sum", "sha512sum", "sha384sum", "sha224sum", "sha1sum", "md5sum", "b2sum", "shasum", "cksum"];
+const CHECKSUMS: &[&str] = &[
+    "sha256sum",
+    "sha512sum",
+    "sha384sum",
+    "sha224sum",
+    "sha1sum",
+    "md5sum",
+    "b2sum",
+    "shasum",
+    "cksum",
+];
 
 /// Whether a step checks a checksum or signature: `sha256sum -c`, a checksum compared in a
 /// pipeline or `$(…)`, `gpg --verify`, `gpgv`, `cosign verify*`, `minisign -V`, `openssl
@@ -146,7 +201,11 @@ fn verifies(s: &Script) -> bool {
     s.cmds.iter().any(|c| {
         let n = c.name();
         if CHECKSUMS.contains(&n) {
-            let compared = c.nested || s.pipeline(c.pipeline).any(|d| d.stage > c.stage && matches!(d.name(), "grep" | "cmp" | "diff" | "test" | "[" | "awk"));
+            let compared = c.nested
+                || s.pipeline(c.pipeline).any(|d| {
+                    d.stage > c.stage
+                        && matches!(d.name(), "grep" | "cmp" | "diff" | "test" | "[" | "awk")
+                });
             return c.has_flag(&["-c", "--check", "--status"]) || c.has_short('c') || compared;
         }
         match n {
@@ -161,12 +220,26 @@ fn verifies(s: &Script) -> bool {
 }
 
 fn urls(c: &Cmd) -> Vec<&str> {
-    c.args().iter().map(String::as_str).filter(|a| a.contains("://") && !a.starts_with('-')).collect()
+    c.args()
+        .iter()
+        .map(String::as_str)
+        .filter(|a| a.contains("://") && !a.starts_with('-'))
+        .collect()
 }
 
 /// Where a download command writes: `None` = standard output.
 fn download_target(c: &Cmd) -> Option<String> {
-    let url_name = || urls(c).first().map(|u| u.split(['?', '#']).next().unwrap_or(u).rsplit('/').next().unwrap_or("").to_string());
+    let url_name = || {
+        urls(c).first().map(|u| {
+            u.split(['?', '#'])
+                .next()
+                .unwrap_or(u)
+                .rsplit('/')
+                .next()
+                .unwrap_or("")
+                .to_string()
+        })
+    };
     match c.name() {
         "curl" => {
             if let Some(o) = c.opt(&["-o", "--output"]) {
@@ -175,7 +248,10 @@ fn download_target(c: &Cmd) -> Option<String> {
             if c.has_flag(&["-O", "--remote-name", "--remote-name-all"]) || c.has_short('O') {
                 return url_name();
             }
-            c.redirects.iter().find(|(op, _)| op.starts_with('>')).map(|(_, t)| t.clone())
+            c.redirects
+                .iter()
+                .find(|(op, _)| op.starts_with('>'))
+                .map(|(_, t)| t.clone())
         }
         "wget" => match c.opt(&["-O", "--output-document"]) {
             Some("-") | Some("/dev/stdout") => None,
@@ -205,7 +281,9 @@ fn uses_file(c: &Cmd, f: &str) -> bool {
     }
     match n {
         "chmod" => c.args().iter().any(|a| a.contains('x')) && c.args().iter().any(|a| same(a)),
-        _ if CONSUMERS.contains(&n) => c.args().iter().any(|a| same(a)) || c.opt(&["-f", "--file"]).is_some_and(same),
+        _ if CONSUMERS.contains(&n) => {
+            c.args().iter().any(|a| same(a)) || c.opt(&["-f", "--file"]).is_some_and(same)
+        }
         _ => false,
     }
 }
@@ -286,11 +364,18 @@ fn floating_url(u: &str) -> bool {
     let path = u.split_once("://").map_or(u, |(_, r)| r);
     let (p, query) = path.split_once(['?', '#']).unwrap_or((path, ""));
     let mut segs = p.split('/').skip(1);
-    if matches!(p.rsplit('/').next(), Some("VERSION" | "stable.txt" | "latest.txt" | "LATEST")) && p.contains('/') {
+    if matches!(
+        p.rsplit('/').next(),
+        Some("VERSION" | "stable.txt" | "latest.txt" | "LATEST")
+    ) && p.contains('/')
+    {
         return true;
     }
     segs.any(|seg| seg.eq_ignore_ascii_case("latest") || seg.eq_ignore_ascii_case("nightly"))
-        || query.split('&').any(|kv| kv.split_once('=').is_some_and(|(_, v)| v.eq_ignore_ascii_case("latest")))
+        || query.split('&').any(|kv| {
+            kv.split_once('=')
+                .is_some_and(|(_, v)| v.eq_ignore_ascii_case("latest"))
+        })
 }
 
 /// HIST003
@@ -381,13 +466,20 @@ fn fetches_modules(c: &Cmd) -> bool {
     let a = c.args();
     match a.first().map(String::as_str) {
         Some("build" | "install" | "test" | "run" | "get" | "vet" | "generate" | "list") => true,
-        Some("mod") => matches!(a.get(1).map(String::as_str), Some("download" | "tidy" | "vendor" | "graph" | "verify")),
+        Some("mod") => matches!(
+            a.get(1).map(String::as_str),
+            Some("download" | "tidy" | "vendor" | "graph" | "verify")
+        ),
         _ => false,
     }
 }
 
 fn resolve_dest(dest: &str, workdir: &str) -> String {
-    let d = if dest == "." || dest == "./" { workdir.to_string() } else { path::join_clamped(workdir.trim_start_matches('/'), dest) };
+    let d = if dest == "." || dest == "./" {
+        workdir.to_string()
+    } else {
+        path::join_clamped(workdir.trim_start_matches('/'), dest)
+    };
     d.trim_start_matches('/').trim_end_matches('/').to_string()
 }
 
@@ -404,14 +496,29 @@ fn copies_whole_context(cx: &RuleCx<'_>, step: &Step, workdir: &str) -> Option<S
         return Some(format!("COPY {} {dest}", sources[0]));
     }
     let layer = cx.step_layer(step.index)?;
-    let gomod = if d.is_empty() { "go.mod".to_string() } else { format!("{d}/go.mod") };
+    let gomod = if d.is_empty() {
+        "go.mod".to_string()
+    } else {
+        format!("{d}/go.mod")
+    };
     let by_step = |n: &crate::fs::Node| n.layer == layer && n.is_file();
     if !cx.fs.get(&gomod).is_some_and(by_step) {
         return None;
     }
-    let others = cx.fs.descendants(&d).any(|(p, n)| by_step(n) && !matches!(path::file_name(p), "go.mod" | "go.sum" | "go.work" | "go.work.sum"));
+    let others = cx.fs.descendants(&d).any(|(p, n)| {
+        by_step(n)
+            && !matches!(
+                path::file_name(p),
+                "go.mod" | "go.sum" | "go.work" | "go.work.sum"
+            )
+    });
     let shown: Vec<String> = sources.iter().map(|s| short_hash_source(s)).collect();
-    others.then(|| format!("COPY {} {dest} (go.mod and sources in one layer)", shown.join(" ")))
+    others.then(|| {
+        format!(
+            "COPY {} {dest} (go.mod and sources in one layer)",
+            shown.join(" ")
+        )
+    })
 }
 
 /// `dir:9a070319f2ed32c4…` → `dir:9a070319f2ed` (classic builders record content hashes).
@@ -490,9 +597,18 @@ const SHARED_DIRS: &[(&str, &str)] = &[
     ("/tmp", "a world-writable directory"),
     ("/var/tmp", "a world-writable directory"),
     ("/dev/shm", "a world-writable directory"),
-    ("/go", "the golang image's GOPATH, shared by every stage FROM golang"),
-    ("/root/go", "root's default GOPATH, shared by every stage that builds as root"),
-    ("/root/.cache", "root's default cache directory, shared by every stage that builds as root"),
+    (
+        "/go",
+        "the golang image's GOPATH, shared by every stage FROM golang",
+    ),
+    (
+        "/root/go",
+        "root's default GOPATH, shared by every stage that builds as root",
+    ),
+    (
+        "/root/.cache",
+        "root's default cache directory, shared by every stage that builds as root",
+    ),
     ("/usr/local/go", "the Go toolchain (GOROOT)"),
 ];
 
@@ -607,7 +723,10 @@ mod tests {
             assert!(!is_go_package(m, p), "{m} {p}");
         }
         let s = Script::parse("apt-get update && apt-get install -y --no-install-recommends -o Dpkg::Options::=--force-confold golang-go ca-certificates");
-        assert_eq!(installed_packages(&s.cmds[1]), vec!["golang-go", "ca-certificates"]);
+        assert_eq!(
+            installed_packages(&s.cmds[1]),
+            vec!["golang-go", "ca-certificates"]
+        );
     }
 
     #[test]
@@ -616,14 +735,19 @@ mod tests {
         assert!(verifies(&ok));
         let cmp = Script::parse("curl -fsSLo go.tgz https://x && [ \"$(sha256sum go.tgz | cut -d' ' -f1)\" = \"$SHA\" ]");
         assert!(verifies(&cmp));
-        let gpg = Script::parse("wget https://x/a.tgz https://x/a.tgz.asc && gpg --batch --verify a.tgz.asc a.tgz");
+        let gpg = Script::parse(
+            "wget https://x/a.tgz https://x/a.tgz.asc && gpg --batch --verify a.tgz.asc a.tgz",
+        );
         assert!(verifies(&gpg));
         let bad = Script::parse("echo sha256sum -c is good; curl https://x | sh");
         assert!(!verifies(&bad));
 
         let s = Script::parse("curl -fsSLO https://x/dl/go1.22.tgz && wget -q https://y/tool.zip -P /tmp && curl -o /tmp/i.sh https://z/i.sh");
         assert_eq!(download_target(&s.cmds[0]).as_deref(), Some("go1.22.tgz"));
-        assert_eq!(download_target(&s.cmds[1]).as_deref(), Some("/tmp/tool.zip"));
+        assert_eq!(
+            download_target(&s.cmds[1]).as_deref(),
+            Some("/tmp/tool.zip")
+        );
         assert_eq!(download_target(&s.cmds[2]).as_deref(), Some("/tmp/i.sh"));
         let u = Script::parse("tar -C /usr/local -xzf go1.22.tgz && sh /tmp/i.sh && ./tool.zip && chmod +x /tmp/i.sh && cp go1.22.tgz /x");
         assert!(uses_file(&u.cmds[0], "go1.22.tgz"));
@@ -634,7 +758,8 @@ mod tests {
     }
 
     fn fires(rule: &Rule, run: &str) -> bool {
-        !crate::rules::run_on_history(rule, &[&format!("RUN /bin/sh -c {run} # buildkit")], &[]).is_empty()
+        !crate::rules::run_on_history(rule, &[&format!("RUN /bin/sh -c {run} # buildkit")], &[])
+            .is_empty()
     }
 
     #[test]
@@ -663,7 +788,10 @@ mod tests {
         // Build arguments and ENV values in scope are substituted before reading.
         let h = crate::rules::run_on_history(
             &HIST003,
-            &["ENV BASE=https://github.com/o/r/releases/latest/download", "RUN /bin/sh -c curl -fsSLO $BASE/x.tgz # buildkit"],
+            &[
+                "ENV BASE=https://github.com/o/r/releases/latest/download",
+                "RUN /bin/sh -c curl -fsSLO $BASE/x.tgz # buildkit",
+            ],
             &[],
         );
         assert_eq!(h.len(), 1);

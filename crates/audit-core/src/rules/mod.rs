@@ -121,7 +121,10 @@ pub struct Rule {
 
 impl std::fmt::Debug for Rule {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Rule").field("id", &self.id).field("name", &self.name).finish_non_exhaustive()
+        f.debug_struct("Rule")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .finish_non_exhaustive()
     }
 }
 
@@ -179,7 +182,9 @@ pub static RULES: &[Rule] = &[
 
 /// Looks a rule up by id (case-insensitive) or name.
 pub fn find(id_or_name: &str) -> Option<&'static Rule> {
-    RULES.iter().find(|r| r.id.eq_ignore_ascii_case(id_or_name) || r.name == id_or_name)
+    RULES
+        .iter()
+        .find(|r| r.id.eq_ignore_ascii_case(id_or_name) || r.name == id_or_name)
 }
 
 /// A layer as rules see it.
@@ -238,7 +243,10 @@ pub struct RuleSettings {
 
 impl Default for RuleSettings {
     fn default() -> Self {
-        Self { go: GoReleases::builtin(), profile: None }
+        Self {
+            go: GoReleases::builtin(),
+            profile: None,
+        }
     }
 }
 
@@ -267,23 +275,56 @@ pub struct RuleCx<'a> {
 
 impl<'a> RuleCx<'a> {
     /// The context of one image.
-    pub fn new(image: &'a ImageFacts, fs: &'a MergedFs, binaries: &'a [Binary], settings: &'a RuleSettings) -> Self {
-        let steps = image.config.as_ref().map(|c| steps::parse_all(&c.history)).unwrap_or_default();
+    pub fn new(
+        image: &'a ImageFacts,
+        fs: &'a MergedFs,
+        binaries: &'a [Binary],
+        settings: &'a RuleSettings,
+    ) -> Self {
+        let steps = image
+            .config
+            .as_ref()
+            .map(|c| steps::parse_all(&c.history))
+            .unwrap_or_default();
         let redacted = image
             .config
             .as_ref()
-            .map(|c| c.history.iter().map(|h| redact_created_by(h.created_by.as_deref().unwrap_or_default())).collect())
+            .map(|c| {
+                c.history
+                    .iter()
+                    .map(|h| redact_created_by(h.created_by.as_deref().unwrap_or_default()))
+                    .collect()
+            })
             .unwrap_or_default();
-        Self { image, fs, binaries, settings, goroots: artifacts::goroots(fs), profile: OnceLock::new(), comparison: OnceLock::new(), steps, redacted }
+        Self {
+            image,
+            fs,
+            binaries,
+            settings,
+            goroots: artifacts::goroots(fs),
+            profile: OnceLock::new(),
+            comparison: OnceLock::new(),
+            steps,
+            redacted,
+        }
     }
 
     /// The profile DL rules compare with, if one was chosen.
     pub(crate) fn profile(&self) -> Option<&distroless::Resolved> {
-        self.profile.get_or_init(|| self.settings.profile.as_ref().map(|c| distroless::resolve(self, c))).as_ref()
+        self.profile
+            .get_or_init(|| {
+                self.settings
+                    .profile
+                    .as_ref()
+                    .map(|c| distroless::resolve(self, c))
+            })
+            .as_ref()
     }
 
     pub(crate) fn comparison(&self) -> Option<&distroless::Comparison> {
-        self.comparison.get_or_init(|| self.profile().map(|r| distroless::compare(self, r))).as_ref()
+        self.comparison
+            .get_or_init(|| self.profile().map(|r| distroless::compare(self, r)))
+            .as_ref()
     }
 
     /// The profile comparison for the report.
@@ -293,18 +334,30 @@ impl<'a> RuleCx<'a> {
 
     /// Whether a binary belongs to a Go toolchain (inside a GOROOT, or `cmd/…` itself).
     pub fn is_toolchain(&self, b: &Binary) -> bool {
-        self.goroots.iter().any(|r| artifacts::under(&b.path, &r.dir))
-            || b.elf().go.as_ref().and_then(|g| g.build_info.as_ref()).and_then(|bi| bi.path.as_deref()).is_some_and(|p| p.starts_with("cmd/"))
+        self.goroots
+            .iter()
+            .any(|r| artifacts::under(&b.path, &r.dir))
+            || b.elf()
+                .go
+                .as_ref()
+                .and_then(|g| g.build_info.as_ref())
+                .and_then(|bi| bi.path.as_deref())
+                .is_some_and(|p| p.starts_with("cmd/"))
     }
 
     /// Go binaries of the product: Go, and not part of a toolchain.
     pub fn product_go_binaries(&self) -> impl Iterator<Item = &'a Binary> + '_ {
-        self.binaries.iter().filter(move |b| b.elf().go.is_some() && !self.is_toolchain(b))
+        self.binaries
+            .iter()
+            .filter(move |b| b.elf().go.is_some() && !self.is_toolchain(b))
     }
 
     /// Evidence for a file in the final filesystem written by `layer`.
     pub fn file(&self, p: &str, layer: usize) -> Evidence {
-        Evidence { path: Some(path::display(p)), ..self.layer(layer) }
+        Evidence {
+            path: Some(path::display(p)),
+            ..self.layer(layer)
+        }
     }
 
     /// Evidence naming a layer and its build step.
@@ -312,7 +365,10 @@ impl<'a> RuleCx<'a> {
         let l = self.image.layers.get(layer);
         Evidence {
             path: None,
-            layer: l.map(|l| LayerRef { index: l.index, digest: l.digest.clone() }),
+            layer: l.map(|l| LayerRef {
+                index: l.index,
+                digest: l.digest.clone(),
+            }),
             history: l.and_then(|l| l.history).and_then(|h| self.history(h)),
             visibility: Visibility::Final,
             detail: None,
@@ -321,13 +377,20 @@ impl<'a> RuleCx<'a> {
 
     /// A history entry as evidence, with the secrets it records masked.
     pub fn history(&self, index: usize) -> Option<HistoryRef> {
-        Some(HistoryRef { index, created_by: self.redacted.get(index)?.clone() })
+        Some(HistoryRef {
+            index,
+            created_by: self.redacted.get(index)?.clone(),
+        })
     }
 
     /// The layer that holds a history entry's content (its own, or the squashed layer it
     /// went into).
     pub fn step_layer(&self, index: usize) -> Option<usize> {
-        self.image.layers.iter().find(|l| l.steps.contains(&index)).map(|l| l.index)
+        self.image
+            .layers
+            .iter()
+            .find(|l| l.steps.contains(&index))
+            .map(|l| l.index)
     }
 
     /// Evidence naming a build step and the layer that holds its content.
@@ -347,8 +410,14 @@ impl<'a> RuleCx<'a> {
 
     /// The effective `PATH` for lookups: the config's, else the runtime default.
     pub fn path_env(&self) -> Vec<String> {
-        let v = self.config().and_then(|c| c.config.env_var("PATH")).unwrap_or(DEFAULT_PATH);
-        v.split(':').filter(|s| !s.is_empty()).map(str::to_string).collect()
+        let v = self
+            .config()
+            .and_then(|c| c.config.env_var("PATH"))
+            .unwrap_or(DEFAULT_PATH);
+        v.split(':')
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect()
     }
 }
 
@@ -368,8 +437,20 @@ impl Sink<'_> {
     }
 
     /// Reports a finding with a specific remediation.
-    pub fn emit_with(&mut self, message: impl Into<String>, evidence: Vec<Evidence>, remediation: Cow<'static, str>) {
-        self.out.push(Finding { rule: self.rule.id, name: self.rule.name, severity: self.rule.severity, message: message.into(), evidence, remediation });
+    pub fn emit_with(
+        &mut self,
+        message: impl Into<String>,
+        evidence: Vec<Evidence>,
+        remediation: Cow<'static, str>,
+    ) {
+        self.out.push(Finding {
+            rule: self.rule.id,
+            name: self.rule.name,
+            severity: self.rule.severity,
+            message: message.into(),
+            evidence,
+            remediation,
+        });
     }
 }
 
@@ -383,7 +464,10 @@ pub fn run_all(cx: &RuleCx<'_>) -> (Vec<Finding>, Vec<&'static str>) {
             skipped.push(rule.id);
             continue;
         }
-        let mut sink = Sink { rule, out: Vec::new() };
+        let mut sink = Sink {
+            rule,
+            out: Vec::new(),
+        };
         (rule.check)(cx, &mut sink);
         findings.extend(sink.out);
     }
@@ -394,11 +478,19 @@ pub fn run_all(cx: &RuleCx<'_>) -> (Vec<Finding>, Vec<&'static str>) {
 /// path (relative ones from `workdir`); otherwise each `PATH` entry is tried. Returns the
 /// resolved path and node of the first regular file with an execute bit, or the first
 /// non-executable candidate for diagnostics.
-pub(crate) fn which<'f>(fs: &'f MergedFs, name: &str, path_env: &[String], workdir: &str) -> Lookup<'f> {
+pub(crate) fn which<'f>(
+    fs: &'f MergedFs,
+    name: &str,
+    path_env: &[String],
+    workdir: &str,
+) -> Lookup<'f> {
     let candidates: Vec<String> = if name.contains('/') {
         vec![path::join_clamped(workdir.trim_start_matches('/'), name)]
     } else {
-        path_env.iter().map(|d| path::child(d.trim_start_matches('/').trim_end_matches('/'), name)).collect()
+        path_env
+            .iter()
+            .map(|d| path::child(d.trim_start_matches('/').trim_end_matches('/'), name))
+            .collect()
     };
     let mut first_bad = None;
     for c in candidates {
@@ -449,15 +541,31 @@ pub(crate) fn human_bytes(n: u64) -> String {
 #[cfg(test)]
 pub(crate) fn run_on_history(rule: &Rule, created_by: &[&str], env: &[&str]) -> Vec<Finding> {
     let config = ImageConfig {
-        history: created_by.iter().map(|c| crate::oci::History { created_by: Some((*c).to_string()), ..Default::default() }).collect(),
-        config: crate::oci::RuntimeConfig { env: env.iter().map(|e| (*e).to_string()).collect(), ..Default::default() },
+        history: created_by
+            .iter()
+            .map(|c| crate::oci::History {
+                created_by: Some((*c).to_string()),
+                ..Default::default()
+            })
+            .collect(),
+        config: crate::oci::RuntimeConfig {
+            env: env.iter().map(|e| (*e).to_string()).collect(),
+            ..Default::default()
+        },
         ..Default::default()
     };
-    let image = ImageFacts { config: Some(config), annotations: Default::default(), layers: Vec::new() };
+    let image = ImageFacts {
+        config: Some(config),
+        annotations: Default::default(),
+        layers: Vec::new(),
+    };
     let fs = MergedFs::new();
     let settings = RuleSettings::default();
     let cx = RuleCx::new(&image, &fs, &[], &settings);
-    let mut sink = Sink { rule, out: Vec::new() };
+    let mut sink = Sink {
+        rule,
+        out: Vec::new(),
+    };
     (rule.check)(&cx, &mut sink);
     sink.out
 }
@@ -465,7 +573,12 @@ pub(crate) fn run_on_history(rule: &Rule, created_by: &[&str], env: &[&str]) -> 
 /// The Markdown page of one rule (what `imgaudit explain` prints and `docs/rules/` holds).
 pub fn render_markdown(r: &Rule) -> String {
     let mut s = format!("# {} `{}`\n\n", r.id, r.name);
-    s.push_str(&format!("Family: {} ({}) · Default severity: **{}**", r.family.as_str(), r.family.title(), r.severity));
+    s.push_str(&format!(
+        "Family: {} ({}) · Default severity: **{}**",
+        r.family.as_str(),
+        r.family.title(),
+        r.severity
+    ));
     if r.needs_config {
         s.push_str(" · Needs the image config");
     }
@@ -473,7 +586,10 @@ pub fn render_markdown(r: &Rule) -> String {
     s.push_str(&format!("## What it flags\n\n{}\n\n", r.doc.what));
     s.push_str(&format!("## Why it matters\n\n{}\n\n", r.doc.why));
     s.push_str(&format!("## How to fix\n\n{}\n\n", r.doc.fix));
-    s.push_str(&format!("## Example\n\n```text\n{} {}: {}\n```\n", r.id, r.severity, r.doc.example));
+    s.push_str(&format!(
+        "## Example\n\n```text\n{} {}: {}\n```\n",
+        r.id, r.severity, r.doc.example
+    ));
     if !r.doc.references.is_empty() {
         s.push_str("\n## References\n\n");
         for x in r.doc.references {
@@ -490,9 +606,16 @@ pub fn render_index() -> String {
     for r in RULES {
         if family != Some(r.family) {
             family = Some(r.family);
-            s.push_str(&format!("\n## {} — {}\n\n| id | name | severity | summary |\n|---|---|---|---|\n", r.family.as_str(), r.family.title()));
+            s.push_str(&format!(
+                "\n## {} — {}\n\n| id | name | severity | summary |\n|---|---|---|---|\n",
+                r.family.as_str(),
+                r.family.title()
+            ));
         }
-        s.push_str(&format!("| [{}]({}.md) | `{}` | {} | {} |\n", r.id, r.id, r.name, r.severity, r.summary));
+        s.push_str(&format!(
+            "| [{}]({}.md) | `{}` | {} | {} |\n",
+            r.id, r.id, r.name, r.severity, r.summary
+        ));
     }
     s
 }
@@ -508,15 +631,45 @@ mod tests {
         for r in RULES {
             assert!(ids.insert(r.id), "duplicate id {}", r.id);
             assert!(names.insert(r.name), "duplicate name {}", r.name);
-            assert!(r.id.starts_with(r.family.as_str()), "{} not in family {:?}", r.id, r.family);
+            assert!(
+                r.id.starts_with(r.family.as_str()),
+                "{} not in family {:?}",
+                r.id,
+                r.family
+            );
             let digits = &r.id[r.family.as_str().len()..];
-            assert!(digits.len() == 3 && digits.bytes().all(|b| b.is_ascii_digit()), "{}", r.id);
-            assert!(r.name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'), "{}", r.name);
+            assert!(
+                digits.len() == 3 && digits.bytes().all(|b| b.is_ascii_digit()),
+                "{}",
+                r.id
+            );
+            assert!(
+                r.name
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'),
+                "{}",
+                r.name
+            );
             for bad in ["no-", "disallow-", "use-", "avoid-"] {
-                assert!(!r.name.starts_with(bad), "{}: names say what is flagged, not the fix", r.name);
+                assert!(
+                    !r.name.starts_with(bad),
+                    "{}: names say what is flagged, not the fix",
+                    r.name
+                );
             }
-            assert!(!r.summary.is_empty() && !r.remediation.is_empty(), "{}", r.id);
-            assert!(!r.doc.what.is_empty() && !r.doc.why.is_empty() && !r.doc.fix.is_empty() && !r.doc.example.is_empty(), "{}", r.id);
+            assert!(
+                !r.summary.is_empty() && !r.remediation.is_empty(),
+                "{}",
+                r.id
+            );
+            assert!(
+                !r.doc.what.is_empty()
+                    && !r.doc.why.is_empty()
+                    && !r.doc.fix.is_empty()
+                    && !r.doc.example.is_empty(),
+                "{}",
+                r.id
+            );
             assert_eq!(find(r.id).map(|x| x.id), Some(r.id));
             assert_eq!(find(&r.id.to_lowercase()).map(|x| x.id), Some(r.id));
         }

@@ -46,7 +46,9 @@ can extract it (`docker save`, `crane export`). Registry, VCS and cloud credenti
 fn check_sec001(cx: &RuleCx<'_>, sink: &mut Sink<'_>) {
     let mut seen: Vec<*const FileFacts> = Vec::new();
     for (p, n) in cx.fs.iter() {
-        let Some(f) = n.facts.as_ref().filter(|f| !f.secrets.is_empty()) else { continue };
+        let Some(f) = n.facts.as_ref().filter(|f| !f.secrets.is_empty()) else {
+            continue;
+        };
         // Hard links share their facts: one finding for the content.
         if seen.contains(&Arc::as_ptr(f)) {
             continue;
@@ -55,7 +57,9 @@ fn check_sec001(cx: &RuleCx<'_>, sink: &mut Sink<'_>) {
         file_finding(cx, sink, p, n.layer, Visibility::Final, f);
     }
     for s in cx.fs.shadows() {
-        let Some(f) = s.facts.as_ref().filter(|f| !f.secrets.is_empty()) else { continue };
+        let Some(f) = s.facts.as_ref().filter(|f| !f.secrets.is_empty()) else {
+            continue;
+        };
         let vis = match s.how {
             Removal::Overwritten => Visibility::OverwrittenIn(s.removed_in),
             Removal::Whiteout | Removal::Opaque => Visibility::DeletedIn(s.removed_in),
@@ -64,29 +68,63 @@ fn check_sec001(cx: &RuleCx<'_>, sink: &mut Sink<'_>) {
     }
 }
 
-fn file_finding(cx: &RuleCx<'_>, sink: &mut Sink<'_>, p: &str, layer: usize, vis: Visibility, f: &FileFacts) {
-    let what = f.credential_file.map(|w| format!(" ({w})")).unwrap_or_default();
+fn file_finding(
+    cx: &RuleCx<'_>,
+    sink: &mut Sink<'_>,
+    p: &str,
+    layer: usize,
+    vis: Visibility,
+    f: &FileFacts,
+) {
+    let what = f
+        .credential_file
+        .map(|w| format!(" ({w})"))
+        .unwrap_or_default();
     let shown: Vec<String> = f.secrets.iter().take(3).map(SecretHit::describe).collect();
-    let more = if f.secrets.len() > 3 { format!(" and {} more", f.secrets.len() - 3) } else { String::new() };
+    let more = if f.secrets.len() > 3 {
+        format!(" and {} more", f.secrets.len() - 3)
+    } else {
+        String::new()
+    };
     let place = match vis {
         Visibility::Final => String::new(),
-        Visibility::DeletedIn(l) => format!("; added in layer {layer}, deleted in layer {l} — still in layer {layer}'s blob"),
-        Visibility::OverwrittenIn(l) => format!("; added in layer {layer}, replaced in layer {l} — still in layer {layer}'s blob"),
+        Visibility::DeletedIn(l) => format!(
+            "; added in layer {layer}, deleted in layer {l} — still in layer {layer}'s blob"
+        ),
+        Visibility::OverwrittenIn(l) => format!(
+            "; added in layer {layer}, replaced in layer {l} — still in layer {layer}'s blob"
+        ),
     };
     let mut e = cx.file(p, layer);
     e.visibility = vis;
-    e.detail = Some(Detail::Secrets { hits: f.secrets.clone() });
-    sink.emit(format!("{}{what} holds {}{more}{place}", path::display(p), shown.join(", ")), vec![e]);
+    e.detail = Some(Detail::Secrets {
+        hits: f.secrets.clone(),
+    });
+    sink.emit(
+        format!(
+            "{}{what} holds {}{more}{place}",
+            path::display(p),
+            shown.join(", ")
+        ),
+        vec![e],
+    );
 }
 
 /// The last history step that set `name` with `ENV`, if any.
 fn env_step(cx: &RuleCx<'_>, name: &str) -> Option<usize> {
-    cx.steps.iter().rev().find(|s| s.instr == Instr::Env && s.env_pairs().iter().any(|(k, _)| k == name)).map(|s| s.index)
+    cx.steps
+        .iter()
+        .rev()
+        .find(|s| s.instr == Instr::Env && s.env_pairs().iter().any(|(k, _)| k == name))
+        .map(|s| s.index)
 }
 
 fn env_evidence(cx: &RuleCx<'_>, k: &str, shown: String) -> Evidence {
     let mut e = env_step(cx, k).map(|i| cx.step(i)).unwrap_or_default();
-    e.detail = Some(Detail::ConfigField { field: "Env".into(), value: shown });
+    e.detail = Some(Detail::ConfigField {
+        field: "Env".into(),
+        value: shown,
+    });
     e
 }
 

@@ -26,7 +26,9 @@ pub(crate) struct Cmd {
 impl Cmd {
     /// The command name: the base name of the first word (`/usr/bin/curl` → `curl`).
     pub(crate) fn name(&self) -> &str {
-        self.words.first().map_or("", |w| w.rsplit('/').next().unwrap_or(w))
+        self.words
+            .first()
+            .map_or("", |w| w.rsplit('/').next().unwrap_or(w))
     }
 
     /// The words after the name.
@@ -36,7 +38,11 @@ impl Cmd {
 
     /// Whether some argument equals one of `flags`, or starts with `flag=` for long ones.
     pub(crate) fn has_flag(&self, flags: &[&str]) -> bool {
-        self.args().iter().any(|a| flags.iter().any(|f| a == f || (f.starts_with("--") && a.starts_with(&format!("{f}=")))))
+        self.args().iter().any(|a| {
+            flags
+                .iter()
+                .any(|f| a == f || (f.starts_with("--") && a.starts_with(&format!("{f}="))))
+        })
     }
 
     /// The value of an option: `-o VALUE`, `--output VALUE`, `--output=VALUE`, and for
@@ -52,13 +58,18 @@ impl Cmd {
                     if let Some(v) = w.strip_prefix(&format!("{n}=")) {
                         return Some(v);
                     }
-                } else if n.len() == 2 && w.len() > 2 && w.starts_with('-') && !w.starts_with("--") {
+                } else if n.len() == 2 && w.len() > 2 && w.starts_with('-') && !w.starts_with("--")
+                {
                     let letter = n.as_bytes()[1];
                     let body = &w.as_bytes()[1..];
                     if let Some(p) = body.iter().position(|&b| b == letter) {
                         if body[..p].iter().all(u8::is_ascii_alphabetic) {
                             let rest = &w[2 + p..];
-                            return if rest.is_empty() { a.get(i + 1).map(String::as_str) } else { Some(rest) };
+                            return if rest.is_empty() {
+                                a.get(i + 1).map(String::as_str)
+                            } else {
+                                Some(rest)
+                            };
                         }
                     }
                 }
@@ -69,9 +80,13 @@ impl Cmd {
 
     /// Whether a combined short-option word (`-xzf`, `-c`) contains the letter `c`.
     pub(crate) fn has_short(&self, c: char) -> bool {
-        self.args()
-            .iter()
-            .any(|a| a.starts_with('-') && !a.starts_with("--") && a.len() > 1 && a[1..].chars().all(|x| x.is_ascii_alphanumeric()) && a[1..].contains(c))
+        self.args().iter().any(|a| {
+            a.starts_with('-')
+                && !a.starts_with("--")
+                && a.len() > 1
+                && a[1..].chars().all(|x| x.is_ascii_alphanumeric())
+                && a[1..].contains(c)
+        })
     }
 }
 
@@ -200,7 +215,11 @@ fn lex(src: &str, subs: &mut Vec<String>) -> Vec<Tok> {
             '&' => {
                 if c.get(i + 1) == Some(&'>') {
                     flush(&mut word, &mut in_word, &mut toks);
-                    let op = if c.get(i + 2) == Some(&'>') { "&>>" } else { "&>" };
+                    let op = if c.get(i + 2) == Some(&'>') {
+                        "&>>"
+                    } else {
+                        "&>"
+                    };
                     i += op.len();
                     toks.push(Tok::Redir(op.into()));
                 } else {
@@ -304,13 +323,19 @@ fn backtick(c: &[char], mut i: usize, word: &mut String, subs: &mut Vec<String>)
     end + 1
 }
 
-const RESERVED: &[&str] = &["if", "then", "else", "elif", "do", "while", "until", "!", "{", "time"];
+const RESERVED: &[&str] = &[
+    "if", "then", "else", "elif", "do", "while", "until", "!", "{", "time",
+];
 const CLOSERS: &[&str] = &["fi", "done", "esac", "}"];
 const SHELLS: &[&str] = &["sh", "bash", "ash", "dash", "zsh", "ksh", "mksh"];
 
 fn is_assignment(w: &str) -> Option<(String, String)> {
     let (k, v) = w.split_once('=')?;
-    let ok = !k.is_empty() && k.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_') && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    let ok = !k.is_empty()
+        && k.chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
     ok.then(|| (k.to_string(), v.to_string()))
 }
 
@@ -321,7 +346,9 @@ fn normalize(cmd: &mut Cmd) {
             cmd.assigns.push((k, v));
             cmd.words.remove(0);
         }
-        let Some(first) = cmd.words.first() else { return };
+        let Some(first) = cmd.words.first() else {
+            return;
+        };
         let name = first.rsplit('/').next().unwrap_or(first).to_string();
         if RESERVED.contains(&name.as_str()) {
             cmd.words.remove(0);
@@ -361,16 +388,31 @@ fn normalize(cmd: &mut Cmd) {
             }
             break;
         }
-        if name == "timeout" && cmd.words.first().is_some_and(|w| w.chars().next().is_some_and(|c| c.is_ascii_digit())) {
+        if name == "timeout"
+            && cmd
+                .words
+                .first()
+                .is_some_and(|w| w.chars().next().is_some_and(|c| c.is_ascii_digit()))
+        {
             cmd.words.remove(0);
         }
     }
 }
 
-fn parse_into(src: &str, nested: bool, depth: usize, out: &mut Vec<Cmd>, next_pipeline: &mut usize) {
+fn parse_into(
+    src: &str,
+    nested: bool,
+    depth: usize,
+    out: &mut Vec<Cmd>,
+    next_pipeline: &mut usize,
+) {
     let mut subs = Vec::new();
     let toks = lex(src, &mut subs);
-    let mut cur = Cmd { nested, pipeline: *next_pipeline, ..Cmd::default() };
+    let mut cur = Cmd {
+        nested,
+        pipeline: *next_pipeline,
+        ..Cmd::default()
+    };
     let mut pending_redir: Option<String> = None;
     let mut done: Vec<Cmd> = Vec::new();
     let finish = |cur: &mut Cmd, done: &mut Vec<Cmd>| {
@@ -417,7 +459,9 @@ fn parse_into(src: &str, nested: bool, depth: usize, out: &mut Vec<Cmd>, next_pi
         let inner = (depth < MAX_DEPTH && SHELLS.contains(&c.name()))
             .then(|| {
                 let a = c.args();
-                a.iter().position(|w| w.starts_with('-') && !w.starts_with("--") && w.ends_with('c')).and_then(|i| a.get(i + 1).cloned())
+                a.iter()
+                    .position(|w| w.starts_with('-') && !w.starts_with("--") && w.ends_with('c'))
+                    .and_then(|i| a.get(i + 1).cloned())
             })
             .flatten();
         out.push(c);
@@ -438,7 +482,12 @@ pub(crate) fn expand(src: &str, vars: &[(String, String)]) -> String {
     if vars.is_empty() || !src.contains('$') {
         return src.to_string();
     }
-    let lookup = |name: &str| vars.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    let lookup = |name: &str| {
+        vars.iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
     let b: Vec<char> = src.chars().collect();
     let mut out = String::with_capacity(src.len());
     let mut i = 0;
@@ -454,7 +503,10 @@ pub(crate) fn expand(src: &str, vars: &[(String, String)]) -> String {
                     }
                 }
             } else {
-                let n = b[i + 1..].iter().take_while(|c| c.is_ascii_alphanumeric() || **c == '_').count();
+                let n = b[i + 1..]
+                    .iter()
+                    .take_while(|c| c.is_ascii_alphanumeric() || **c == '_')
+                    .count();
                 if n > 0 {
                     let name: String = b[i + 1..i + 1 + n].iter().collect();
                     if let Some(v) = lookup(&name) {
@@ -489,14 +541,20 @@ mod tests {
     use super::*;
 
     fn names(s: &Script) -> Vec<(&str, usize, usize, bool)> {
-        s.cmds.iter().map(|c| (c.name(), c.pipeline, c.stage, c.nested)).collect()
+        s.cmds
+            .iter()
+            .map(|c| (c.name(), c.pipeline, c.stage, c.nested))
+            .collect()
     }
 
     #[test]
     fn separators_pipes_and_quotes() {
         let s = Script::parse("set -eux; curl -fsSL 'https://x/a b' | tar -xz -C /usr/local && echo \"a | b; c\" || true");
         let n = names(&s);
-        assert_eq!(n.iter().map(|x| x.0).collect::<Vec<_>>(), vec!["set", "curl", "tar", "echo", "true"]);
+        assert_eq!(
+            n.iter().map(|x| x.0).collect::<Vec<_>>(),
+            vec!["set", "curl", "tar", "echo", "true"]
+        );
         assert_eq!((n[1].1, n[1].2), (n[2].1, 0));
         assert_eq!(n[2].2, 1);
         assert_ne!(n[3].1, n[2].1);
@@ -510,9 +568,15 @@ mod tests {
             "apt-get update && \\\n  DEBIAN_FRONTEND=noninteractive sudo -E apt-get install -y golang-go >/dev/null 2>&1 \\\n && V=$(curl -s https://go.dev/VERSION?m=text) && sh -c 'wget -qO- http://x/i.sh | sh' && busybox wget http://y",
         );
         let n: Vec<&str> = s.cmds.iter().map(Cmd::name).collect();
-        assert_eq!(n, vec!["apt-get", "apt-get", "", "sh", "wget", "sh", "wget", "curl"]);
+        assert_eq!(
+            n,
+            vec!["apt-get", "apt-get", "", "sh", "wget", "sh", "wget", "curl"]
+        );
         let install = &s.cmds[1];
-        assert_eq!(install.assigns, vec![("DEBIAN_FRONTEND".to_string(), "noninteractive".to_string())]);
+        assert_eq!(
+            install.assigns,
+            vec![("DEBIAN_FRONTEND".to_string(), "noninteractive".to_string())]
+        );
         assert_eq!(install.args(), ["install", "-y", "golang-go"]);
         assert_eq!(install.redirects.len(), 2);
         assert_eq!(s.cmds[2].assigns[0].0, "V");
@@ -541,8 +605,14 @@ mod tests {
         assert_eq!(s.cmds[1].opt(&["-O", "--output-document"]), Some("-"));
         assert!(s.cmds[2].has_short('x'));
         let vars = vec![("GO_VERSION".to_string(), "1.22.5".to_string())];
-        assert_eq!(expand("go${GO_VERSION}.tgz $GO_VERSION $HOME", &vars), "go1.22.5.tgz 1.22.5 $HOME");
-        assert_eq!(words("GOPATH=\"/go path\" GOCACHE=/c"), vec!["GOPATH=/go path", "GOCACHE=/c"]);
+        assert_eq!(
+            expand("go${GO_VERSION}.tgz $GO_VERSION $HOME", &vars),
+            "go1.22.5.tgz 1.22.5 $HOME"
+        );
+        assert_eq!(
+            words("GOPATH=\"/go path\" GOCACHE=/c"),
+            vec!["GOPATH=/go path", "GOCACHE=/c"]
+        );
     }
 
     #[test]

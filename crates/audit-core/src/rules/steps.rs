@@ -49,7 +49,13 @@ impl Step {
         if let Some(x) = s.strip_suffix("# buildkit") {
             s = x.trim_end();
         }
-        let mut step = Self { index, instr: Instr::Unknown, args: String::new(), build_args: Vec::new(), script: None };
+        let mut step = Self {
+            index,
+            instr: Instr::Unknown,
+            args: String::new(),
+            build_args: Vec::new(),
+            script: None,
+        };
         // Classic and buildah metadata / COPY / ADD: `<shell> -c #(nop) INSTR args`.
         if let Some(p) = s.find("#(nop)") {
             let rest = s[p + 6..].trim();
@@ -85,14 +91,24 @@ impl Step {
         let a = self.args.trim();
         // Classic: `file:HASH in DEST`.
         if let Some((src, dest)) = a.split_once(" in ") {
-            let hashed = ["file:", "dir:", "multi:"].iter().any(|p| src.starts_with(p)) || (src.len() >= 32 && src.bytes().all(|b| b.is_ascii_hexdigit()));
+            let hashed = ["file:", "dir:", "multi:"]
+                .iter()
+                .any(|p| src.starts_with(p))
+                || (src.len() >= 32 && src.bytes().all(|b| b.is_ascii_hexdigit()));
             if hashed {
                 return (Vec::new(), vec![src.to_string()], dest.trim().to_string());
             }
         }
-        let mut words: Vec<String> =
-            if a.starts_with('[') { serde_json::from_str::<Vec<String>>(a).unwrap_or_else(|_| shell::words(a)) } else { shell::words(a) };
-        let flags: Vec<String> = words.iter().take_while(|w| w.starts_with("--")).cloned().collect();
+        let mut words: Vec<String> = if a.starts_with('[') {
+            serde_json::from_str::<Vec<String>>(a).unwrap_or_else(|_| shell::words(a))
+        } else {
+            shell::words(a)
+        };
+        let flags: Vec<String> = words
+            .iter()
+            .take_while(|w| w.starts_with("--"))
+            .cloned()
+            .collect();
         words.drain(..flags.len());
         let dest = words.pop().unwrap_or_default();
         (flags, words, dest)
@@ -103,7 +119,13 @@ impl Step {
         let a = self.args.trim();
         let first = a.split_whitespace().next().unwrap_or("");
         if first.contains('=') {
-            shell::words(a).into_iter().filter_map(|w| w.split_once('=').map(|(k, v)| (k.to_string(), v.to_string()))).collect()
+            shell::words(a)
+                .into_iter()
+                .filter_map(|w| {
+                    w.split_once('=')
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                })
+                .collect()
         } else {
             match a.split_once(char::is_whitespace) {
                 Some((k, v)) => vec![(k.to_string(), v.trim().to_string())],
@@ -133,7 +155,8 @@ fn instr(kw: &str) -> Instr {
         "ENV" => Instr::Env,
         "ARG" => Instr::Arg,
         "WORKDIR" => Instr::Workdir,
-        k @ ("USER" | "CMD" | "ENTRYPOINT" | "LABEL" | "EXPOSE" | "VOLUME" | "STOPSIGNAL" | "HEALTHCHECK" | "SHELL" | "ONBUILD" | "MAINTAINER" | "FROM") => {
+        k @ ("USER" | "CMD" | "ENTRYPOINT" | "LABEL" | "EXPOSE" | "VOLUME" | "STOPSIGNAL"
+        | "HEALTHCHECK" | "SHELL" | "ONBUILD" | "MAINTAINER" | "FROM") => {
             Instr::Other(k.to_string())
         }
         _ => Instr::Unknown,
@@ -148,23 +171,32 @@ fn looks_like_shell_run(s: &str) -> bool {
     if first.rsplit('/').next() == Some("busybox") {
         first = it.next().unwrap_or("");
     }
-    matches!(first.rsplit('/').next(), Some("sh" | "bash" | "ash" | "dash" | "zsh")) && it.any(|w| w.starts_with('-') && w.ends_with('c'))
+    matches!(
+        first.rsplit('/').next(),
+        Some("sh" | "bash" | "ash" | "dash" | "zsh")
+    ) && it.any(|w| w.starts_with('-') && w.ends_with('c'))
 }
 
 /// Splits `|N K1=V1 … KN=VN rest` into the pairs and the rest. A value with spaces is
 /// ambiguous in this format; the pair ends where the next `NAME=` or, after the N-th pair,
 /// where the command starts.
 fn split_build_args(s: &str) -> (Vec<(String, String)>, &str) {
-    let Some(after) = s.strip_prefix('|') else { return (Vec::new(), s) };
+    let Some(after) = s.strip_prefix('|') else {
+        return (Vec::new(), s);
+    };
     let digits = after.bytes().take_while(u8::is_ascii_digit).count();
-    let Ok(n) = after[..digits].parse::<usize>() else { return (Vec::new(), s) };
+    let Ok(n) = after[..digits].parse::<usize>() else {
+        return (Vec::new(), s);
+    };
     let mut rest = after[digits..].trim_start();
     let mut pairs: Vec<(String, String)> = Vec::new();
     while pairs.len() < n && !rest.is_empty() {
         let word_end = rest.find(' ').unwrap_or(rest.len());
         let word = &rest[..word_end];
         match word.split_once('=') {
-            Some((k, v)) if !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') => {
+            Some((k, v))
+                if !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') =>
+            {
                 pairs.push((k.to_string(), v.to_string()));
             }
             _ => match pairs.last_mut() {
@@ -184,13 +216,28 @@ fn split_build_args(s: &str) -> (Vec<(String, String)>, &str) {
 /// starts with a shell, the `-c` string of a JSON exec form (buildah), else the line itself.
 fn script_of(cmd: &str) -> String {
     let c = cmd.trim();
-    if let Some(json) = c.strip_prefix("/bin/sh -c ").map(str::trim).filter(|j| j.starts_with('[')).or(c.starts_with('[').then_some(c)) {
+    if let Some(json) = c
+        .strip_prefix("/bin/sh -c ")
+        .map(str::trim)
+        .filter(|j| j.starts_with('['))
+        .or(c.starts_with('[').then_some(c))
+    {
         if let Ok(argv) = serde_json::from_str::<Vec<String>>(json) {
-            let mut it = argv.iter().skip_while(|a| a.rsplit('/').next() == Some("busybox"));
-            let first = it.next().map(|a| a.rsplit('/').next().unwrap_or(a).to_string());
+            let mut it = argv
+                .iter()
+                .skip_while(|a| a.rsplit('/').next() == Some("busybox"));
+            let first = it
+                .next()
+                .map(|a| a.rsplit('/').next().unwrap_or(a).to_string());
             let rest: Vec<&String> = it.collect();
-            if matches!(first.as_deref(), Some("sh" | "bash" | "ash" | "dash" | "zsh")) {
-                if let Some(i) = rest.iter().position(|a| a.starts_with('-') && a.ends_with('c')) {
+            if matches!(
+                first.as_deref(),
+                Some("sh" | "bash" | "ash" | "dash" | "zsh")
+            ) {
+                if let Some(i) = rest
+                    .iter()
+                    .position(|a| a.starts_with('-') && a.ends_with('c'))
+                {
                     if let Some(script) = rest.get(i + 1) {
                         return (*script).clone();
                     }
@@ -231,7 +278,11 @@ fn script_of(cmd: &str) -> String {
 
 /// Every step of a history, parsed.
 pub(crate) fn parse_all(history: &[crate::oci::History]) -> Vec<Step> {
-    history.iter().enumerate().map(|(i, h)| Step::parse(i, h.created_by.as_deref().unwrap_or(""))).collect()
+    history
+        .iter()
+        .enumerate()
+        .map(|(i, h)| Step::parse(i, h.created_by.as_deref().unwrap_or("")))
+        .collect()
 }
 
 /// The variables in scope of each step for expansion: build arguments recorded with the
@@ -265,8 +316,14 @@ pub(crate) fn command_secrets(script: &str) -> Vec<Secret> {
     };
     for c in &parsed.cmds {
         let mut assigns: Vec<(String, String)> = c.assigns.clone();
-        if matches!(c.name(), "export" | "declare" | "typeset" | "readonly" | "local") {
-            assigns.extend(c.args().iter().filter_map(|w| w.split_once('=').map(|(k, v)| (k.to_string(), v.to_string()))));
+        if matches!(
+            c.name(),
+            "export" | "declare" | "typeset" | "readonly" | "local"
+        ) {
+            assigns.extend(c.args().iter().filter_map(|w| {
+                w.split_once('=')
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+            }));
         }
         for (k, v) in assigns {
             if secrets::is_secret_name(&k) && secrets::is_secret_value(&v) {
@@ -282,13 +339,20 @@ pub(crate) fn command_secrets(script: &str) -> Vec<Secret> {
                 }
             }
             "wget" => {
-                for o in ["--password", "--http-password", "--ftp-password", "--proxy-password"] {
+                for o in [
+                    "--password",
+                    "--http-password",
+                    "--ftp-password",
+                    "--proxy-password",
+                ] {
                     if let Some(p) = c.opt(&[o]) {
                         push(SecretKind::Password, format!("wget {o}"), p);
                     }
                 }
             }
-            "docker" | "podman" | "buildah" | "skopeo" | "helm" | "crane" | "oras" | "regctl" if c.args().iter().any(|a| a == "login") => {
+            "docker" | "podman" | "buildah" | "skopeo" | "helm" | "crane" | "oras" | "regctl"
+                if c.args().iter().any(|a| a == "login") =>
+            {
                 if let Some(p) = c.opt(&["-p", "--password"]) {
                     push(SecretKind::Password, format!("{} login", c.name()), p);
                 }
@@ -302,14 +366,28 @@ pub(crate) fn command_secrets(script: &str) -> Vec<Secret> {
         }
         for w in c.args() {
             let lw = w.to_ascii_lowercase();
-            for h in ["authorization:", "private-token:", "job-token:", "x-api-key:", "x-auth-token:"] {
+            for h in [
+                "authorization:",
+                "private-token:",
+                "job-token:",
+                "x-api-key:",
+                "x-auth-token:",
+            ] {
                 if let Some(p) = lw.find(h) {
                     let val = w[p + h.len()..].trim();
                     let val = ["bearer ", "basic ", "token ", "bot "]
                         .iter()
-                        .find_map(|s| val.get(..s.len()).filter(|x| x.eq_ignore_ascii_case(s)).map(|_| &val[s.len()..]))
+                        .find_map(|s| {
+                            val.get(..s.len())
+                                .filter(|x| x.eq_ignore_ascii_case(s))
+                                .map(|_| &val[s.len()..])
+                        })
                         .unwrap_or(val);
-                    push(SecretKind::Token, format!("{} header", &w[p..p + h.len() - 1]), val);
+                    push(
+                        SecretKind::Token,
+                        format!("{} header", &w[p..p + h.len() - 1]),
+                        val,
+                    );
                 }
             }
             if let Some(p) = w.find("_authToken=") {
@@ -339,7 +417,11 @@ pub(crate) fn pair_secrets(k: &str, v: &str) -> Vec<Secret> {
     // The name goes along: `AWS_SECRET_ACCESS_KEY=…` is the AWS label the verifier wants.
     let mut found = secrets::find_in_text(&format!("{k}={v}"));
     if found.is_empty() && secrets::is_secret_name(k) && secrets::is_secret_value(v) {
-        found.push(Secret::new(secrets::kind_for_name(k), Some(k.to_string()), v));
+        found.push(Secret::new(
+            secrets::kind_for_name(k),
+            Some(k.to_string()),
+            v,
+        ));
     }
     for s in &mut found {
         if s.kind != SecretKind::UrlCredentials {
@@ -399,25 +481,71 @@ mod tests {
     fn forms_from_real_builders() {
         let bk = Step::parse(0, "RUN |2 GO_VERSION=1.22.5 TOKEN=abc /bin/sh -c curl -fsSL https://go.dev/dl/go${GO_VERSION}.tgz | tar -xz # buildkit");
         assert_eq!(bk.instr, Instr::Run);
-        assert_eq!(bk.build_args, vec![("GO_VERSION".into(), "1.22.5".into()), ("TOKEN".into(), "abc".into())]);
-        assert_eq!(bk.script.as_deref(), Some("curl -fsSL https://go.dev/dl/go${GO_VERSION}.tgz | tar -xz"));
+        assert_eq!(
+            bk.build_args,
+            vec![
+                ("GO_VERSION".into(), "1.22.5".into()),
+                ("TOKEN".into(), "abc".into())
+            ]
+        );
+        assert_eq!(
+            bk.script.as_deref(),
+            Some("curl -fsSL https://go.dev/dl/go${GO_VERSION}.tgz | tar -xz")
+        );
         let classic = Step::parse(1, "|1 GITHUB_TOKEN=x /bin/sh -c echo hi");
-        assert_eq!((classic.instr.clone(), classic.script.as_deref()), (Instr::Run, Some("echo hi")));
-        let exec = Step::parse(2, "RUN /bin/busybox sh -c /bin/busybox --install -s /bin # buildkit");
-        assert_eq!(exec.script.as_deref(), Some("/bin/busybox --install -s /bin"));
-        let buildah = Step::parse(3, r#"/bin/sh -c ["/bin/busybox", "sh", "-c", "/bin/busybox --install -s /bin"]"#);
-        assert_eq!(buildah.script.as_deref(), Some("/bin/busybox --install -s /bin"));
+        assert_eq!(
+            (classic.instr.clone(), classic.script.as_deref()),
+            (Instr::Run, Some("echo hi"))
+        );
+        let exec = Step::parse(
+            2,
+            "RUN /bin/busybox sh -c /bin/busybox --install -s /bin # buildkit",
+        );
+        assert_eq!(
+            exec.script.as_deref(),
+            Some("/bin/busybox --install -s /bin")
+        );
+        let buildah = Step::parse(
+            3,
+            r#"/bin/sh -c ["/bin/busybox", "sh", "-c", "/bin/busybox --install -s /bin"]"#,
+        );
+        assert_eq!(
+            buildah.script.as_deref(),
+            Some("/bin/busybox --install -s /bin")
+        );
         let pipefail = Step::parse(4, "/bin/bash -o pipefail -c set -e; go build");
         assert_eq!(pipefail.script.as_deref(), Some("set -e; go build"));
         let env = Step::parse(5, "/bin/sh -c #(nop)  ENV GOPATH=/go GOCACHE=/go/cache");
         assert_eq!(env.instr, Instr::Env);
-        assert_eq!(env.env_pairs(), vec![("GOPATH".into(), "/go".into()), ("GOCACHE".into(), "/go/cache".into())]);
+        assert_eq!(
+            env.env_pairs(),
+            vec![
+                ("GOPATH".into(), "/go".into()),
+                ("GOCACHE".into(), "/go/cache".into())
+            ]
+        );
         let legacy_env = Step::parse(6, "/bin/sh -c #(nop) ENV GOPATH /go");
-        assert_eq!(legacy_env.env_pairs(), vec![("GOPATH".into(), "/go".into())]);
+        assert_eq!(
+            legacy_env.env_pairs(),
+            vec![("GOPATH".into(), "/go".into())]
+        );
         let copy = Step::parse(7, "/bin/sh -c #(nop) COPY dir:58d0 in /src ");
-        assert_eq!(copy.copy_parts(), (vec![], vec!["dir:58d0".into()], "/src".into()));
-        let add = Step::parse(8, "ADD --checksum=sha256:abc https://x/y.tgz /y.tgz # buildkit");
-        assert_eq!(add.copy_parts(), (vec!["--checksum=sha256:abc".into()], vec!["https://x/y.tgz".into()], "/y.tgz".into()));
+        assert_eq!(
+            copy.copy_parts(),
+            (vec![], vec!["dir:58d0".into()], "/src".into())
+        );
+        let add = Step::parse(
+            8,
+            "ADD --checksum=sha256:abc https://x/y.tgz /y.tgz # buildkit",
+        );
+        assert_eq!(
+            add.copy_parts(),
+            (
+                vec!["--checksum=sha256:abc".into()],
+                vec!["https://x/y.tgz".into()],
+                "/y.tgz".into()
+            )
+        );
         let meta = Step::parse(9, "USER 65532");
         assert_eq!(meta.instr, Instr::Other("USER".into()));
         assert_eq!(Step::parse(10, "ko build").instr, Instr::Unknown);
@@ -430,7 +558,10 @@ mod tests {
         let s = step_secrets(&Step::parse(0, &cb));
         assert_eq!(s.len(), 1, "{s:?}");
         let r = redact_created_by(&cb);
-        assert!(!r.contains(&tok) && r.contains("GITHUB_TOKEN=ghp_…(40 chars)"), "{r}");
+        assert!(
+            !r.contains(&tok) && r.contains("GITHUB_TOKEN=ghp_…(40 chars)"),
+            "{r}"
+        );
 
         let pw = "Hunter2-Hunter2";
         for (cmd, n) in [
@@ -439,7 +570,10 @@ mod tests {
             (format!("curl -H 'Authorization: Bearer {pw}' https://x"), 1),
             (format!("docker login -u me -p {pw} registry"), 1),
             (format!("DB_PASSWORD={pw} ./migrate"), 1),
-            (format!("echo 'machine git.example.com login ci password {pw}' > ~/.netrc"), 1),
+            (
+                format!("echo 'machine git.example.com login ci password {pw}' > ~/.netrc"),
+                1,
+            ),
             ("curl -u deploy:$PASSWORD https://x".to_string(), 0),
             ("export NPM_TOKEN=${NPM_TOKEN}".to_string(), 0),
             ("echo password is required".to_string(), 0),
@@ -452,8 +586,14 @@ mod tests {
         // ENV and ARG defaults.
         let env = Step::parse(0, &format!("ENV API_KEY={pw} LOG=debug"));
         assert_eq!(step_secrets(&env).len(), 1);
-        let aws = pair_secrets("AWS_SECRET_ACCESS_KEY", &format!("{}/{}", "Zq8rT2vX9pL4mN6bC1dF3gH5", "sW0eR2tY4uI6oP8"));
-        assert_eq!(aws.iter().map(|s| s.kind).collect::<Vec<_>>(), vec![SecretKind::AwsSecretAccessKey]);
+        let aws = pair_secrets(
+            "AWS_SECRET_ACCESS_KEY",
+            &format!("{}/{}", "Zq8rT2vX9pL4mN6bC1dF3gH5", "sW0eR2tY4uI6oP8"),
+        );
+        assert_eq!(
+            aws.iter().map(|s| s.kind).collect::<Vec<_>>(),
+            vec![SecretKind::AwsSecretAccessKey]
+        );
         let arg = Step::parse(0, &format!("/bin/sh -c #(nop)  ARG DB_PASSWORD={pw}"));
         assert_eq!(step_secrets(&arg).len(), 1);
     }

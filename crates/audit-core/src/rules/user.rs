@@ -21,7 +21,13 @@ pub(super) fn id_table(cx: &RuleCx<'_>, file: &str) -> Option<Vec<(String, u32)>
 }
 
 fn config_evidence(field: &str, value: &str) -> Evidence {
-    Evidence { detail: Some(Detail::ConfigField { field: field.into(), value: value.into() }), ..Evidence::default() }
+    Evidence {
+        detail: Some(Detail::ConfigField {
+            field: field.into(),
+            value: value.into(),
+        }),
+        ..Evidence::default()
+    }
 }
 
 fn split_user(user: &str) -> (&str, Option<&str>) {

@@ -41,7 +41,10 @@ impl TarArchive {
     /// Opens a `docker save` or oci-archive tarball; `selector` names an image
     /// (`repo:tag`, a tag, or a digest) when it holds several.
     pub fn open(path: &Path, selector: Option<String>) -> Result<Box<dyn BlobStore>, SourceError> {
-        let io_err = |source| SourceError::Io { path: path.to_path_buf(), source };
+        let io_err = |source| SourceError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
         let mut f = File::open(path).map_err(io_err)?;
         let mut magic = [0u8; 4];
         let n = f.read(&mut magic).map_err(io_err)?;
@@ -55,45 +58,86 @@ impl TarArchive {
         let tar = Arc::new(Self::index(path, f)?);
         if tar.members.contains_key("index.json") {
             // Docker 25+ writes an OCI layout plus the legacy manifest.json.
-            let kind = if tar.members.contains_key("manifest.json") { "docker-archive" } else { "oci-archive" };
+            let kind = if tar.members.contains_key("manifest.json") {
+                "docker-archive"
+            } else {
+                "oci-archive"
+            };
             let files = TarFiles(tar);
-            return Ok(Box::new(OciLayout::with_files(Box::new(files), selector, kind)));
+            return Ok(Box::new(OciLayout::with_files(
+                Box::new(files),
+                selector,
+                kind,
+            )));
         }
         if tar.members.contains_key("manifest.json") {
-            return Ok(Box::new(DockerArchive { tar, selector, blobs: Mutex::new(HashMap::new()) }));
+            return Ok(Box::new(DockerArchive {
+                tar,
+                selector,
+                blobs: Mutex::new(HashMap::new()),
+            }));
         }
-        Err(SourceError::UnknownFormat { path: path.to_path_buf() })
+        Err(SourceError::UnknownFormat {
+            path: path.to_path_buf(),
+        })
     }
 
     fn index(path: &Path, f: File) -> Result<Self, SourceError> {
-        let bad = |e: io::Error| SourceError::Io { path: path.to_path_buf(), source: e };
+        let bad = |e: io::Error| SourceError::Io {
+            path: path.to_path_buf(),
+            source: e,
+        };
         let mut ar = tar::Archive::new(f);
         let mut members = HashMap::new();
         for entry in ar.entries_with_seek().map_err(bad)? {
             let entry = entry.map_err(bad)?;
             if members.len() >= MAX_MEMBERS {
-                return Err(SourceError::TooLarge { what: format!("{} (member count)", path.display()), limit: MAX_MEMBERS as u64 });
+                return Err(SourceError::TooLarge {
+                    what: format!("{} (member count)", path.display()),
+                    limit: MAX_MEMBERS as u64,
+                });
             }
-            let Ok(name) = path::clean(&entry.path_bytes(), 4096) else { continue };
+            let Ok(name) = path::clean(&entry.path_bytes(), 4096) else {
+                continue;
+            };
             let t = entry.header().entry_type();
             let link = if t.is_symlink() {
-                entry.link_name_bytes().map(|l| path::join_clamped(path::parent(&name), &String::from_utf8_lossy(&l)))
+                entry
+                    .link_name_bytes()
+                    .map(|l| path::join_clamped(path::parent(&name), &String::from_utf8_lossy(&l)))
             } else if t.is_hard_link() {
-                entry.link_name_bytes().and_then(|l| path::clean(&l, 4096).ok())
+                entry
+                    .link_name_bytes()
+                    .and_then(|l| path::clean(&l, 4096).ok())
             } else if t.is_file() {
                 None
             } else {
                 continue;
             };
-            members.insert(name, Member { offset: entry.raw_file_position(), size: entry.size(), link });
+            members.insert(
+                name,
+                Member {
+                    offset: entry.raw_file_position(),
+                    size: entry.size(),
+                    link,
+                },
+            );
         }
-        Ok(Self { path: path.to_path_buf(), members })
+        Ok(Self {
+            path: path.to_path_buf(),
+            members,
+        })
     }
 
     fn member(&self, name: &str) -> io::Result<&Member> {
         let mut name = name.to_string();
         for _ in 0..=MAX_MEMBER_LINKS {
-            let m = self.members.get(&name).ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("{name}: not in the archive")))?;
+            let m = self.members.get(&name).ok_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::NotFound,
+                    format!("{name}: not in the archive"),
+                )
+            })?;
             match &m.link {
                 Some(t) => name = t.clone(),
                 None => return Ok(m),
@@ -110,10 +154,16 @@ impl TarArchive {
     }
 
     fn read_member(&self, name: &str, limit: u64) -> Result<Vec<u8>, SourceError> {
-        let err = |source| SourceError::Io { path: PathBuf::from(format!("{}:{name}", self.path.display())), source };
+        let err = |source| SourceError::Io {
+            path: PathBuf::from(format!("{}:{name}", self.path.display())),
+            source,
+        };
         let (size, r) = self.open_member(name).map_err(err)?;
         if size > limit {
-            return Err(SourceError::TooLarge { what: name.to_string(), limit });
+            return Err(SourceError::TooLarge {
+                what: name.to_string(),
+                limit,
+            });
         }
         let mut buf = Vec::with_capacity(size as usize);
         r.take(limit).read_to_end(&mut buf).map_err(err)?;
@@ -168,15 +218,20 @@ impl BlobStore for DockerArchive {
     fn root(&self) -> Result<RootObject, SourceError> {
         let raw = self.tar.read_member("manifest.json", MAX_MANIFEST_BYTES)?;
         let images: Vec<SavedImage> =
-            serde_json::from_slice(&raw).map_err(|e| SourceError::InvalidJson { what: format!("{}:manifest.json", self.location()), reason: e.to_string() })?;
+            serde_json::from_slice(&raw).map_err(|e| SourceError::InvalidJson {
+                what: format!("{}:manifest.json", self.location()),
+                reason: e.to_string(),
+            })?;
         let tags = |i: &SavedImage| i.repo_tags.clone().unwrap_or_default();
         let img = match &self.selector {
             Some(sel) => images
                 .iter()
                 .find(|i| {
-                    tags(i)
-                        .iter()
-                        .any(|t| t == sel || t.strip_prefix("docker.io/library/") == Some(sel) || t.rsplit_once(':').is_some_and(|(_, tag)| tag == sel))
+                    tags(i).iter().any(|t| {
+                        t == sel
+                            || t.strip_prefix("docker.io/library/") == Some(sel)
+                            || t.rsplit_once(':').is_some_and(|(_, tag)| tag == sel)
+                    })
                 })
                 .ok_or_else(|| SourceError::ImageNotFound {
                     wanted: sel.clone(),
@@ -185,24 +240,46 @@ impl BlobStore for DockerArchive {
                 })?,
             None => match images.as_slice() {
                 [one] => one,
-                [] => return Err(SourceError::NotAnImage { reason: "manifest.json lists no images".into() }),
-                many => return Err(SourceError::Ambiguous { location: self.location(), choices: many.iter().flat_map(tags).collect::<Vec<_>>().join(", ") }),
+                [] => {
+                    return Err(SourceError::NotAnImage {
+                        reason: "manifest.json lists no images".into(),
+                    })
+                }
+                many => {
+                    return Err(SourceError::Ambiguous {
+                        location: self.location(),
+                        choices: many.iter().flat_map(tags).collect::<Vec<_>>().join(", "),
+                    })
+                }
             },
         };
         let config_bytes = self.tar.read_member(&img.config, MAX_CONFIG_BYTES)?;
         let config_digest = Digest::sha256_of(&config_bytes);
-        let config: ImageConfig = serde_json::from_slice(&config_bytes)
-            .map_err(|e| SourceError::InvalidJson { what: format!("{}:{}", self.location(), img.config), reason: e.to_string() })?;
+        let config: ImageConfig =
+            serde_json::from_slice(&config_bytes).map_err(|e| SourceError::InvalidJson {
+                what: format!("{}:{}", self.location(), img.config),
+                reason: e.to_string(),
+            })?;
         if config.rootfs.diff_ids.len() != img.layers.len() {
             return Err(SourceError::BadLayers {
-                reason: format!("manifest.json lists {} layers but the config has {} diff_ids", img.layers.len(), config.rootfs.diff_ids.len()),
+                reason: format!(
+                    "manifest.json lists {} layers but the config has {} diff_ids",
+                    img.layers.len(),
+                    config.rootfs.diff_ids.len()
+                ),
             });
         }
-        let mut blobs = self.blobs.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut blobs = self
+            .blobs
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         blobs.insert(config_digest.clone(), img.config.clone());
         let mut layers = Vec::new();
         for (member, diff_id) in img.layers.iter().zip(&config.rootfs.diff_ids) {
-            let m = self.tar.member(member).map_err(|source| SourceError::Io { path: PathBuf::from(format!("{}:{member}", self.location())), source })?;
+            let m = self.tar.member(member).map_err(|source| SourceError::Io {
+                path: PathBuf::from(format!("{}:{member}", self.location())),
+                source,
+            })?;
             blobs.insert(diff_id.clone(), member.clone());
             layers.push(serde_json::json!({
                 "mediaType": "application/vnd.docker.image.rootfs.diff.tar",
@@ -225,8 +302,22 @@ impl BlobStore for DockerArchive {
     }
 
     fn open(&self, desc: &Descriptor) -> Result<Box<dyn Read + Send + '_>, SourceError> {
-        let member = self.blobs.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(&desc.digest).cloned();
-        let member = member.ok_or_else(|| SourceError::MissingBlob { digest: desc.digest.clone(), location: self.location() })?;
-        self.tar.open_member(&member).map(|(_, r)| r).map_err(|source| SourceError::Io { path: PathBuf::from(format!("{}:{member}", self.location())), source })
+        let member = self
+            .blobs
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&desc.digest)
+            .cloned();
+        let member = member.ok_or_else(|| SourceError::MissingBlob {
+            digest: desc.digest.clone(),
+            location: self.location(),
+        })?;
+        self.tar
+            .open_member(&member)
+            .map(|(_, r)| r)
+            .map_err(|source| SourceError::Io {
+                path: PathBuf::from(format!("{}:{member}", self.location())),
+                source,
+            })
     }
 }

@@ -19,8 +19,12 @@ use std::path::{Path, PathBuf};
 
 pub use archive::TarArchive;
 pub use oci_layout::OciLayout;
-pub use options::{Credentials, CredentialsError, RegistryAuth, RegistryLimits, Secret, SourceOptions};
-pub use reference::{ImageReference, DOCKER_HUB, DOCKER_HUB_API_HOST, MAX_NAME_BYTES, MAX_TAG_BYTES};
+pub use options::{
+    Credentials, CredentialsError, RegistryAuth, RegistryLimits, Secret, SourceOptions,
+};
+pub use reference::{
+    ImageReference, DOCKER_HUB, DOCKER_HUB_API_HOST, MAX_NAME_BYTES, MAX_TAG_BYTES,
+};
 #[cfg(feature = "registry")]
 pub use registry::{RegistryPool, RegistryStore, POOL_AUTH_MAX_AGE, POOL_MAX_ENTRIES};
 
@@ -124,7 +128,10 @@ const LOCAL_PREFIXES: [&str; 4] = ["oci:", "docker-archive:", "oci-archive:", "d
 /// Opening does not touch the network; the first request goes out when the image is
 /// resolved.
 pub fn open(spec: &str, opts: &SourceOptions) -> Result<Source, SourceError> {
-    if let Some(r) = spec.strip_prefix("docker://").or_else(|| spec.strip_prefix("registry:")) {
+    if let Some(r) = spec
+        .strip_prefix("docker://")
+        .or_else(|| spec.strip_prefix("registry:"))
+    {
         return open_registry(ImageReference::parse(r)?, opts);
     }
     if LOCAL_PREFIXES.iter().any(|p| spec.starts_with(p)) {
@@ -135,7 +142,10 @@ pub fn open(spec: &str, opts: &SourceOptions) -> Result<Source, SourceError> {
             let Ok(r) = ImageReference::parse(spec) else {
                 return Err(SourceError::Io { path, source });
             };
-            let explicit_registry = spec.split('/').next().is_some_and(|first| first.contains(['.', ':']) || first == "localhost");
+            let explicit_registry = spec
+                .split('/')
+                .next()
+                .is_some_and(|first| first.contains(['.', ':']) || first == "localhost");
             if !explicit_registry {
                 if let Some((first, _)) = spec.split_once('/') {
                     if Path::new(first).is_dir() {
@@ -159,18 +169,26 @@ fn open_registry(r: ImageReference, opts: &SourceOptions) -> Result<Source, Sour
 
 #[cfg(not(feature = "registry"))]
 fn open_registry(r: ImageReference, _opts: &SourceOptions) -> Result<Source, SourceError> {
-    Err(SourceError::RegistryUnsupported { reference: r.to_string() })
+    Err(SourceError::RegistryUnsupported {
+        reference: r.to_string(),
+    })
 }
 
 /// Opens a local source: `oci:PATH[:TAG|@DIGEST]`, `docker-archive:PATH[:REF]`,
 /// `oci-archive:PATH[:TAG]`, `dir:PATH`, or a bare path (detected).
 pub fn open_local(spec: &str) -> Result<Source, SourceError> {
-    let bad = |reason: &str| SourceError::BadReference { reference: spec.to_string(), reason: reason.to_string() };
+    let bad = |reason: &str| SourceError::BadReference {
+        reference: spec.to_string(),
+        reason: reason.to_string(),
+    };
     if let Some(rest) = spec.strip_prefix("oci:") {
         let (p, sel) = split_selector(rest, true);
         return Ok(Source::Blobs(Box::new(OciLayout::open_dir(&p, sel)?)));
     }
-    if let Some(rest) = spec.strip_prefix("docker-archive:").or_else(|| spec.strip_prefix("oci-archive:")) {
+    if let Some(rest) = spec
+        .strip_prefix("docker-archive:")
+        .or_else(|| spec.strip_prefix("oci-archive:"))
+    {
         let (p, sel) = split_selector(rest, false);
         return Ok(Source::Blobs(TarArchive::open(&p, sel)?));
     }
@@ -201,7 +219,10 @@ pub fn open_local(spec: &str) -> Result<Source, SourceError> {
             if sel.is_some() && base.is_file() {
                 return Ok(Source::Blobs(TarArchive::open(&base, sel)?));
             }
-            Err(SourceError::Io { path: p.to_path_buf(), source: std::io::Error::from(std::io::ErrorKind::NotFound) })
+            Err(SourceError::Io {
+                path: p.to_path_buf(),
+                source: std::io::Error::from(std::io::ErrorKind::NotFound),
+            })
         }
     }
 }
@@ -216,30 +237,52 @@ fn split_selector(s: &str, layout: bool) -> (PathBuf, Option<String>) {
         return (PathBuf::from(&s[..i]), Some(s[i + 1..].to_string()));
     }
     let colons: Vec<usize> = s.match_indices(':').map(|(i, _)| i).collect();
-    let order: Vec<usize> = if layout { colons.into_iter().rev().collect() } else { colons };
+    let order: Vec<usize> = if layout {
+        colons.into_iter().rev().collect()
+    } else {
+        colons
+    };
     for i in order {
         if Path::new(&s[..i]).exists() {
-            return (PathBuf::from(&s[..i]), Some(s[i + 1..].to_string()).filter(|t| !t.is_empty()));
+            return (
+                PathBuf::from(&s[..i]),
+                Some(s[i + 1..].to_string()).filter(|t| !t.is_empty()),
+            );
         }
     }
     (PathBuf::from(s), None)
 }
 
 /// Reads a small blob (manifest, config) with a size bound and digest verification.
-pub(crate) fn read_verified(store: &dyn BlobStore, desc: &Descriptor, limit: u64, what: &str) -> Result<Vec<u8>, SourceError> {
+pub(crate) fn read_verified(
+    store: &dyn BlobStore,
+    desc: &Descriptor,
+    limit: u64,
+    what: &str,
+) -> Result<Vec<u8>, SourceError> {
     if desc.size > limit {
-        return Err(SourceError::TooLarge { what: what.to_string(), limit });
+        return Err(SourceError::TooLarge {
+            what: what.to_string(),
+            limit,
+        });
     }
     let mut r = store.open(desc)?;
     let mut buf = Vec::with_capacity(desc.size as usize);
     (&mut r)
         .take(desc.size + 1)
         .read_to_end(&mut buf)
-        .map_err(|e| SourceError::Registry { registry: store.location(), reason: format!("reading {what} {}: {e}", desc.digest) })?;
+        .map_err(|e| SourceError::Registry {
+            registry: store.location(),
+            reason: format!("reading {what} {}: {e}", desc.digest),
+        })?;
     if buf.len() as u64 != desc.size {
         return Err(SourceError::InvalidJson {
             what: format!("{what} {}", desc.digest),
-            reason: format!("size is {} bytes, its descriptor says {}", buf.len(), desc.size),
+            reason: format!(
+                "size is {} bytes, its descriptor says {}",
+                buf.len(),
+                desc.size
+            ),
         });
     }
     verify(&buf, &desc.digest, what)?;
@@ -251,14 +294,22 @@ fn verify(bytes: &[u8], expected: &Digest, what: &str) -> Result<(), SourceError
     h.update(bytes);
     let actual = h.finish();
     if &actual != expected {
-        return Err(SourceError::DigestMismatch { what: what.to_string(), expected: expected.clone(), actual });
+        return Err(SourceError::DigestMismatch {
+            what: what.to_string(),
+            expected: expected.clone(),
+            actual,
+        });
     }
     Ok(())
 }
 
 fn is_attestation(d: &Descriptor) -> bool {
-    d.annotations.get("vnd.docker.reference.type").is_some_and(|t| t == "attestation-manifest")
-        || d.platform.as_ref().is_some_and(|p| p.platform().is_unknown())
+    d.annotations
+        .get("vnd.docker.reference.type")
+        .is_some_and(|t| t == "attestation-manifest")
+        || d.platform
+            .as_ref()
+            .is_some_and(|p| p.platform().is_unknown())
 }
 
 struct Candidate {
@@ -267,38 +318,69 @@ struct Candidate {
 }
 
 /// Resolves the store's root object to the image manifests to audit.
-pub fn resolve(store: &dyn BlobStore, choice: &PlatformChoice, limits: &Limits) -> Result<Vec<ResolvedImage>, SourceError> {
+pub fn resolve(
+    store: &dyn BlobStore,
+    choice: &PlatformChoice,
+    limits: &Limits,
+) -> Result<Vec<ResolvedImage>, SourceError> {
     let root = store.root()?;
     if root.bytes.len() as u64 > limits.max_manifest_bytes {
-        return Err(SourceError::TooLarge { what: "root manifest".into(), limit: limits.max_manifest_bytes });
+        return Err(SourceError::TooLarge {
+            what: "root manifest".into(),
+            limit: limits.max_manifest_bytes,
+        });
     }
     if let Some(d) = &root.digest {
         verify(&root.bytes, d, "manifest")?;
     }
-    let kind = oci::parse_manifest_like(&root.bytes, root.media_type.as_deref())
-        .map_err(|reason| SourceError::InvalidJson { what: format!("{} root manifest", store.location()), reason })?;
+    let kind =
+        oci::parse_manifest_like(&root.bytes, root.media_type.as_deref()).map_err(|reason| {
+            SourceError::InvalidJson {
+                what: format!("{} root manifest", store.location()),
+                reason,
+            }
+        })?;
     match kind {
         ManifestKind::Manifest(m) => {
-            let manifest_digest = if root.synthetic { None } else { Some(root.digest.clone().unwrap_or_else(|| Digest::sha256_of(&root.bytes))) };
+            let manifest_digest = if root.synthetic {
+                None
+            } else {
+                Some(
+                    root.digest
+                        .clone()
+                        .unwrap_or_else(|| Digest::sha256_of(&root.bytes)),
+                )
+            };
             let img = finish(store, m, manifest_digest, None, limits)?;
             if let PlatformChoice::Exact(want) = choice {
                 if want.match_rank(&img.platform).is_none() {
-                    return Err(SourceError::NoMatchingPlatform { wanted: want.to_string(), available: img.platform.to_string() });
+                    return Err(SourceError::NoMatchingPlatform {
+                        wanted: want.to_string(),
+                        available: img.platform.to_string(),
+                    });
                 }
             }
             Ok(vec![img])
         }
         ManifestKind::Index(idx) => {
-            let index_digest = root.digest.clone().unwrap_or_else(|| Digest::sha256_of(&root.bytes));
+            let index_digest = root
+                .digest
+                .clone()
+                .unwrap_or_else(|| Digest::sha256_of(&root.bytes));
             let mut cands = Vec::new();
             collect(store, &idx, Some(index_digest), 0, limits, &mut cands)?;
             if cands.is_empty() {
-                return Err(SourceError::NotAnImage { reason: "the index lists no image manifests".into() });
+                return Err(SourceError::NotAnImage {
+                    reason: "the index lists no image manifests".into(),
+                });
             }
             let chosen: Vec<&Candidate> = match choice {
                 PlatformChoice::All => {
                     let mut seen = std::collections::HashSet::new();
-                    cands.iter().filter(|c| seen.insert(c.desc.digest.clone())).collect()
+                    cands
+                        .iter()
+                        .filter(|c| seen.insert(c.desc.digest.clone()))
+                        .collect()
                 }
                 PlatformChoice::Default | PlatformChoice::Exact(_) => {
                     let want = match choice {
@@ -315,13 +397,23 @@ pub fn resolve(store: &dyn BlobStore, choice: &PlatformChoice, limits: &Limits) 
                         .min_by_key(|(r, i, _)| (*r, *i));
                     match best {
                         Some((_, _, c)) => vec![c],
-                        None if cands.len() == 1 && cands[0].desc.platform.is_none() => vec![&cands[0]],
+                        None if cands.len() == 1 && cands[0].desc.platform.is_none() => {
+                            vec![&cands[0]]
+                        }
                         None => {
                             let available: Vec<String> = cands
                                 .iter()
-                                .map(|c| c.desc.platform.as_ref().map_or_else(|| "unspecified".to_string(), |p| p.platform().to_string()))
+                                .map(|c| {
+                                    c.desc.platform.as_ref().map_or_else(
+                                        || "unspecified".to_string(),
+                                        |p| p.platform().to_string(),
+                                    )
+                                })
                                 .collect();
-                            return Err(SourceError::NoMatchingPlatform { wanted: want.to_string(), available: available.join(", ") });
+                            return Err(SourceError::NoMatchingPlatform {
+                                wanted: want.to_string(),
+                                available: available.join(", "),
+                            });
                         }
                     }
                 }
@@ -337,9 +429,20 @@ pub fn resolve(store: &dyn BlobStore, choice: &PlatformChoice, limits: &Limits) 
                             reason: "an index where an image manifest was expected".into(),
                         })
                     }
-                    Err(reason) => return Err(SourceError::InvalidJson { what: format!("manifest {}", c.desc.digest), reason }),
+                    Err(reason) => {
+                        return Err(SourceError::InvalidJson {
+                            what: format!("manifest {}", c.desc.digest),
+                            reason,
+                        })
+                    }
                 };
-                out.push(finish(store, m, Some(c.desc.digest.clone()), c.index_digest.clone(), limits)?);
+                out.push(finish(
+                    store,
+                    m,
+                    Some(c.desc.digest.clone()),
+                    c.index_digest.clone(),
+                    limits,
+                )?);
             }
             Ok(out)
         }
@@ -355,7 +458,9 @@ fn collect(
     out: &mut Vec<Candidate>,
 ) -> Result<(), SourceError> {
     if depth >= limits.max_index_depth {
-        return Err(SourceError::IndexTooDeep { limit: limits.max_index_depth });
+        return Err(SourceError::IndexTooDeep {
+            limit: limits.max_index_depth,
+        });
     }
     for d in &idx.manifests {
         if is_attestation(d) {
@@ -365,13 +470,31 @@ fn collect(
             oci::media::OCI_INDEX | oci::media::DOCKER_LIST => {
                 let bytes = read_verified(store, d, limits.max_manifest_bytes, "index")?;
                 match oci::parse_manifest_like(&bytes, Some(&d.media_type)) {
-                    Ok(ManifestKind::Index(inner)) => collect(store, &inner, Some(d.digest.clone()), depth + 1, limits, out)?,
-                    Ok(ManifestKind::Manifest(_)) => out.push(Candidate { desc: d.clone(), index_digest: index_digest.clone() }),
-                    Err(reason) => return Err(SourceError::InvalidJson { what: format!("index {}", d.digest), reason }),
+                    Ok(ManifestKind::Index(inner)) => collect(
+                        store,
+                        &inner,
+                        Some(d.digest.clone()),
+                        depth + 1,
+                        limits,
+                        out,
+                    )?,
+                    Ok(ManifestKind::Manifest(_)) => out.push(Candidate {
+                        desc: d.clone(),
+                        index_digest: index_digest.clone(),
+                    }),
+                    Err(reason) => {
+                        return Err(SourceError::InvalidJson {
+                            what: format!("index {}", d.digest),
+                            reason,
+                        })
+                    }
                 }
             }
             oci::media::OCI_MANIFEST | oci::media::DOCKER_MANIFEST | "" => {
-                out.push(Candidate { desc: d.clone(), index_digest: index_digest.clone() });
+                out.push(Candidate {
+                    desc: d.clone(),
+                    index_digest: index_digest.clone(),
+                });
             }
             // Artifacts (signatures, SBOMs, Helm charts) are not images.
             _ => {}
@@ -388,21 +511,43 @@ fn finish(
     limits: &Limits,
 ) -> Result<ResolvedImage, SourceError> {
     if !oci::is_image_config(&manifest.config.media_type) {
-        return Err(SourceError::NotAnImage { reason: format!("config media type is {}", manifest.config.media_type) });
+        return Err(SourceError::NotAnImage {
+            reason: format!("config media type is {}", manifest.config.media_type),
+        });
     }
     if manifest.layers.len() > limits.max_layers {
-        return Err(SourceError::BadLayers { reason: format!("{} layers, more than the limit of {}", manifest.layers.len(), limits.max_layers) });
+        return Err(SourceError::BadLayers {
+            reason: format!(
+                "{} layers, more than the limit of {}",
+                manifest.layers.len(),
+                limits.max_layers
+            ),
+        });
     }
     let bytes = read_verified(store, &manifest.config, limits.max_config_bytes, "config")?;
     let config: ImageConfig =
-        serde_json::from_slice(&bytes).map_err(|e| SourceError::InvalidJson { what: format!("config {}", manifest.config.digest), reason: e.to_string() })?;
+        serde_json::from_slice(&bytes).map_err(|e| SourceError::InvalidJson {
+            what: format!("config {}", manifest.config.digest),
+            reason: e.to_string(),
+        })?;
     if !config.rootfs.diff_ids.is_empty() && config.rootfs.diff_ids.len() != manifest.layers.len() {
         return Err(SourceError::BadLayers {
-            reason: format!("manifest lists {} layers but the config has {} diff_ids", manifest.layers.len(), config.rootfs.diff_ids.len()),
+            reason: format!(
+                "manifest lists {} layers but the config has {} diff_ids",
+                manifest.layers.len(),
+                config.rootfs.diff_ids.len()
+            ),
         });
     }
     let platform = Platform::new(&config.os, &config.architecture, config.variant.as_deref());
-    Ok(ResolvedImage { index_digest, manifest_digest, config_digest: manifest.config.digest.clone(), manifest, config, platform })
+    Ok(ResolvedImage {
+        index_digest,
+        manifest_digest,
+        config_digest: manifest.config.digest.clone(),
+        manifest,
+        config,
+        platform,
+    })
 }
 
 #[cfg(test)]
@@ -416,12 +561,21 @@ mod tests {
         std::fs::create_dir(&p).unwrap();
         let s = p.to_str().unwrap();
         assert_eq!(split_selector(s, true), (p.clone(), None));
-        assert_eq!(split_selector(&format!("{s}:v1"), true), (p.clone(), Some("v1".into())));
+        assert_eq!(
+            split_selector(&format!("{s}:v1"), true),
+            (p.clone(), Some("v1".into()))
+        );
         let d = format!("{s}@sha256:{}", "a".repeat(64));
-        assert_eq!(split_selector(&d, true).1.unwrap(), format!("sha256:{}", "a".repeat(64)));
+        assert_eq!(
+            split_selector(&d, true).1.unwrap(),
+            format!("sha256:{}", "a".repeat(64))
+        );
         let f = dir.path().join("img.tar");
         std::fs::write(&f, b"").unwrap();
         let fs = f.to_str().unwrap();
-        assert_eq!(split_selector(&format!("{fs}:repo/app:1.0"), false), (f, Some("repo/app:1.0".into())));
+        assert_eq!(
+            split_selector(&format!("{fs}:repo/app:1.0"), false),
+            (f, Some("repo/app:1.0".into()))
+        );
     }
 }

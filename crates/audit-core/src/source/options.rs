@@ -179,14 +179,19 @@ impl SourceOptions {
 
     /// Whether `host` was declared insecure (`docker.io` also matches its API host).
     pub fn is_insecure(&self, host: &str) -> bool {
-        self.insecure_hosts.iter().any(|h| h.eq_ignore_ascii_case(host))
+        self.insecure_hosts
+            .iter()
+            .any(|h| h.eq_ignore_ascii_case(host))
     }
 }
 
 impl fmt::Debug for SourceOptions {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SourceOptions")
-            .field("credentials", &self.credentials.as_ref().map(|_| "<provider>"))
+            .field(
+                "credentials",
+                &self.credentials.as_ref().map(|_| "<provider>"),
+            )
             .field("ca_pem", &self.ca_pem.len())
             .field("insecure_hosts", &self.insecure_hosts)
             .field("limits", &self.limits)
@@ -200,10 +205,19 @@ mod tests {
 
     #[test]
     fn secrets_never_print() {
-        let a = RegistryAuth::Basic { username: "u".into(), password: Secret::new("hunter2") };
-        let dbg = format!("{a:?} {} {:?}", Secret::new("hunter2"), RegistryAuth::Bearer(Secret::new("tok-hunter2")));
+        let a = RegistryAuth::Basic {
+            username: "u".into(),
+            password: Secret::new("hunter2"),
+        };
+        let dbg = format!(
+            "{a:?} {} {:?}",
+            Secret::new("hunter2"),
+            RegistryAuth::Bearer(Secret::new("tok-hunter2"))
+        );
         assert!(!dbg.contains("hunter2"), "{dbg}");
-        let o = SourceOptions::new().credentials(Arc::new(a)).insecure_host("h:5000");
+        let o = SourceOptions::new()
+            .credentials(Arc::new(a))
+            .insecure_host("h:5000");
         assert!(!format!("{o:?}").contains("hunter2"));
         assert!(o.is_insecure("H:5000") && !o.is_insecure("h"));
     }

@@ -35,7 +35,10 @@ pub struct ImageReference {
 impl ImageReference {
     /// Parses a reference with the Docker grammar.
     pub fn parse(s: &str) -> Result<Self, SourceError> {
-        let bad = |reason: &str| SourceError::BadReference { reference: s.chars().take(300).collect(), reason: reason.into() };
+        let bad = |reason: &str| SourceError::BadReference {
+            reference: s.chars().take(300).collect(),
+            reason: reason.into(),
+        };
         if s.is_empty() {
             return Err(bad("empty reference"));
         }
@@ -50,31 +53,59 @@ impl ImageReference {
         };
         if let Some(t) = tag {
             if !valid_tag(t) {
-                return Err(bad("invalid tag (expected [A-Za-z0-9_][A-Za-z0-9_.-]{0,127})"));
+                return Err(bad(
+                    "invalid tag (expected [A-Za-z0-9_][A-Za-z0-9_.-]{0,127})",
+                ));
             }
         }
         if name.is_empty() {
             return Err(bad("empty repository name"));
         }
         let (domain, path) = match name.split_once('/') {
-            Some((first, rest)) if first.contains(['.', ':']) || first == "localhost" || first.bytes().any(|b| b.is_ascii_uppercase()) => (first, rest),
+            Some((first, rest))
+                if first.contains(['.', ':'])
+                    || first == "localhost"
+                    || first.bytes().any(|b| b.is_ascii_uppercase()) =>
+            {
+                (first, rest)
+            }
             _ => (DOCKER_HUB, name),
         };
         if !valid_domain(domain) {
             return Err(bad("invalid registry host"));
         }
-        let registry = if domain == "index.docker.io" { DOCKER_HUB } else { domain };
-        let repository = if registry == DOCKER_HUB && !path.contains('/') { format!("library/{path}") } else { path.to_string() };
+        let registry = if domain == "index.docker.io" {
+            DOCKER_HUB
+        } else {
+            domain
+        };
+        let repository = if registry == DOCKER_HUB && !path.contains('/') {
+            format!("library/{path}")
+        } else {
+            path.to_string()
+        };
         if !repository.split('/').all(valid_component) {
-            return Err(bad("invalid repository name (lowercase letters, digits and separators . _ __ - only)"));
+            return Err(bad(
+                "invalid repository name (lowercase letters, digits and separators . _ __ - only)",
+            ));
         }
         if registry.len() + 1 + repository.len() > MAX_NAME_BYTES {
             return Err(bad("repository name longer than 255 bytes"));
         }
-        if tag.is_none() && digest.is_none() && registry == DOCKER_HUB && path.len() == 64 && path.bytes().all(|b| b.is_ascii_hexdigit()) {
+        if tag.is_none()
+            && digest.is_none()
+            && registry == DOCKER_HUB
+            && path.len() == 64
+            && path.bytes().all(|b| b.is_ascii_hexdigit())
+        {
             return Err(bad("a 64-hex-digit name is an image id, not a reference"));
         }
-        Ok(Self { registry: registry.to_string(), repository, tag: tag.map(str::to_string), digest })
+        Ok(Self {
+            registry: registry.to_string(),
+            repository,
+            tag: tag.map(str::to_string),
+            digest,
+        })
     }
 
     /// The registry as written in the reference, normalised (`docker.io`, `ghcr.io`,
@@ -110,7 +141,10 @@ impl ImageReference {
 
     /// The same repository pinned to `digest` (the tag is kept for display).
     pub fn with_digest(&self, digest: Digest) -> Self {
-        Self { digest: Some(digest), ..self.clone() }
+        Self {
+            digest: Some(digest),
+            ..self.clone()
+        }
     }
 
     /// `registry/repository`, without tag or digest (`docker.io/library/alpine`).
@@ -158,7 +192,8 @@ fn valid_tag(t: &str) -> bool {
     !b.is_empty()
         && b.len() <= MAX_TAG_BYTES
         && (b[0].is_ascii_alphanumeric() || b[0] == b'_')
-        && b.iter().all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
+        && b.iter()
+            .all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
 }
 
 /// `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*`
@@ -189,14 +224,22 @@ fn valid_component(c: &str) -> bool {
 /// `host[:port]` with DNS labels, an IPv4 address, or a bracketed IPv6 address.
 fn valid_domain(d: &str) -> bool {
     let (host, port) = if let Some(rest) = d.strip_prefix('[') {
-        let Some((h, after)) = rest.split_once(']') else { return false };
-        if h.is_empty() || !h.bytes().all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.') {
+        let Some((h, after)) = rest.split_once(']') else {
+            return false;
+        };
+        if h.is_empty()
+            || !h
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
+        {
             return false;
         }
         match after {
             "" => return true,
             p => match p.strip_prefix(':') {
-                Some(p) => return !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()),
+                Some(p) => {
+                    return !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit())
+                }
                 None => return false,
             },
         }
@@ -214,7 +257,10 @@ fn valid_domain(d: &str) -> bool {
     !host.is_empty()
         && host.split('.').all(|l| {
             let b = l.as_bytes();
-            !b.is_empty() && b[0].is_ascii_alphanumeric() && b[b.len() - 1].is_ascii_alphanumeric() && b.iter().all(|&c| c.is_ascii_alphanumeric() || c == b'-')
+            !b.is_empty()
+                && b[0].is_ascii_alphanumeric()
+                && b[b.len() - 1].is_ascii_alphanumeric()
+                && b.iter().all(|&c| c.is_ascii_alphanumeric() || c == b'-')
         })
 }
 
@@ -230,36 +276,69 @@ mod tests {
     fn docker_hub_normalisation() {
         let r = p("alpine");
         assert_eq!(
-            (r.registry(), r.api_host(), r.repository(), r.tag(), r.target().as_str()),
-            ("docker.io", "registry-1.docker.io", "library/alpine", None, "latest")
+            (
+                r.registry(),
+                r.api_host(),
+                r.repository(),
+                r.tag(),
+                r.target().as_str()
+            ),
+            (
+                "docker.io",
+                "registry-1.docker.io",
+                "library/alpine",
+                None,
+                "latest"
+            )
         );
         assert_eq!(r.to_string(), "docker.io/library/alpine:latest");
         let r = p("library/alpine:3.20");
-        assert_eq!((r.registry(), r.repository(), r.tag()), ("docker.io", "library/alpine", Some("3.20")));
+        assert_eq!(
+            (r.registry(), r.repository(), r.tag()),
+            ("docker.io", "library/alpine", Some("3.20"))
+        );
         let r = p("docker.io/alpine:3.20");
         assert_eq!(r.repository(), "library/alpine");
         let r = p("index.docker.io/bitnami/redis");
-        assert_eq!((r.registry(), r.repository()), ("docker.io", "bitnami/redis"));
+        assert_eq!(
+            (r.registry(), r.repository()),
+            ("docker.io", "bitnami/redis")
+        );
         // `test.com:5000` has no slash: a Hub repository `test.com` with tag 5000.
         let r = p("test.com:5000");
-        assert_eq!((r.registry(), r.repository(), r.tag()), ("docker.io", "library/test.com", Some("5000")));
+        assert_eq!(
+            (r.registry(), r.repository(), r.tag()),
+            ("docker.io", "library/test.com", Some("5000"))
+        );
     }
 
     #[test]
     fn other_registries() {
         let r = p("ghcr.io/org/app:tag");
-        assert_eq!((r.registry(), r.api_host(), r.repository(), r.tag()), ("ghcr.io", "ghcr.io", "org/app", Some("tag")));
+        assert_eq!(
+            (r.registry(), r.api_host(), r.repository(), r.tag()),
+            ("ghcr.io", "ghcr.io", "org/app", Some("tag"))
+        );
         let d = format!("sha256:{}", "ab".repeat(32));
         let r = p(&format!("host:5000/ns/app@{d}"));
-        assert_eq!((r.registry(), r.repository(), r.tag()), ("host:5000", "ns/app", None));
+        assert_eq!(
+            (r.registry(), r.repository(), r.tag()),
+            ("host:5000", "ns/app", None)
+        );
         assert_eq!(r.target(), d);
         let r = p(&format!("127.0.0.1:5000/ns/app:v1@{d}"));
-        assert_eq!((r.registry(), r.tag(), r.target()), ("127.0.0.1:5000", Some("v1"), d.clone()));
+        assert_eq!(
+            (r.registry(), r.tag(), r.target()),
+            ("127.0.0.1:5000", Some("v1"), d.clone())
+        );
         assert_eq!(r.to_string(), format!("127.0.0.1:5000/ns/app:v1@{d}"));
         assert_eq!(p("localhost/app").registry(), "localhost");
         assert_eq!(p("Registry/app").registry(), "Registry");
         assert_eq!(p("[::1]:5000/app").registry(), "[::1]:5000");
-        assert_eq!(p("a.b/c__d/e-f--g/h.i_j:t").repository(), "c__d/e-f--g/h.i_j");
+        assert_eq!(
+            p("a.b/c__d/e-f--g/h.i_j:t").repository(),
+            "c__d/e-f--g/h.i_j"
+        );
     }
 
     #[test]
@@ -282,7 +361,10 @@ mod tests {
             "host:123456/app",
             &"a".repeat(64).replace('a', "ab")[..64],
         ] {
-            assert!(ImageReference::parse(bad).is_err(), "{bad:?} should be rejected");
+            assert!(
+                ImageReference::parse(bad).is_err(),
+                "{bad:?} should be rejected"
+            );
         }
         let long = format!("ghcr.io/{}", "a".repeat(MAX_NAME_BYTES));
         assert!(ImageReference::parse(&long).is_err(), "name bound");

@@ -68,7 +68,14 @@ impl Audited {
         let mut findings = Vec::new();
         for r in reports {
             let platform = r.image.platform.clone().unwrap_or_default();
-            manifests.push((platform.clone(), r.image.manifest_digest.as_ref().map(ToString::to_string).unwrap_or_default()));
+            manifests.push((
+                platform.clone(),
+                r.image
+                    .manifest_digest
+                    .as_ref()
+                    .map(ToString::to_string)
+                    .unwrap_or_default(),
+            ));
             for mut f in r.findings {
                 f.evidence.truncate(1);
                 for e in &mut f.evidence {
@@ -81,16 +88,29 @@ impl Audited {
                 findings.push(f);
             }
         }
-        Self { manifests, findings }
+        Self {
+            manifests,
+            findings,
+        }
     }
 
     /// Estimated bytes held.
     fn weight(&self) -> u64 {
-        256 + self.manifests.iter().map(|(p, d)| 64 + p.len() + d.len()).sum::<usize>() as u64
+        256 + self
+            .manifests
+            .iter()
+            .map(|(p, d)| 64 + p.len() + d.len())
+            .sum::<usize>() as u64
             + self
                 .findings
                 .iter()
-                .map(|f| 256 + f.message.len() + f.evidence.iter().map(|e| 128 + e.path.as_ref().map_or(0, String::len)).sum::<usize>())
+                .map(|f| {
+                    256 + f.message.len()
+                        + f.evidence
+                            .iter()
+                            .map(|e| 128 + e.path.as_ref().map_or(0, String::len))
+                            .sum::<usize>()
+                })
                 .sum::<usize>() as u64
     }
 }
@@ -118,7 +138,13 @@ pub(crate) struct Engine {
 }
 
 impl Engine {
-    pub(crate) fn new(policy: Policy, auditor: AuditorBuilder, pool: RegistryPool, layers: Arc<MemoryLayerCache>, settings: Settings) -> Self {
+    pub(crate) fn new(
+        policy: Policy,
+        auditor: AuditorBuilder,
+        pool: RegistryPool,
+        layers: Arc<MemoryLayerCache>,
+        settings: Settings,
+    ) -> Self {
         Self {
             policy,
             auditor,
@@ -149,29 +175,89 @@ impl Engine {
         let l = self.layers.stats();
         let running = self.settings.max_audits.max(1) - self.slots.available_permits();
         self.metrics.render(&[
-            ("imgaudit_verdict_cache_entries", "Audit results cached.", entries as f64),
-            ("imgaudit_verdict_cache_bytes", "Estimated bytes of cached audit results.", bytes as f64),
-            ("imgaudit_verdict_cache_max_bytes", "Bound of the audit-result cache.", self.settings.cache_bytes as f64),
-            ("imgaudit_audits_in_flight", "Audits queued or running.", flights as f64),
+            (
+                "imgaudit_verdict_cache_entries",
+                "Audit results cached.",
+                entries as f64,
+            ),
+            (
+                "imgaudit_verdict_cache_bytes",
+                "Estimated bytes of cached audit results.",
+                bytes as f64,
+            ),
+            (
+                "imgaudit_verdict_cache_max_bytes",
+                "Bound of the audit-result cache.",
+                self.settings.cache_bytes as f64,
+            ),
+            (
+                "imgaudit_audits_in_flight",
+                "Audits queued or running.",
+                flights as f64,
+            ),
             ("imgaudit_audits_running", "Audits running.", running as f64),
-            ("imgaudit_layer_cache_hits", "Layers served from the layer cache.", l.hits as f64),
-            ("imgaudit_layer_cache_misses", "Layers analysed afresh.", l.misses as f64),
-            ("imgaudit_layer_cache_entries", "Layer analyses cached.", l.entries as f64),
-            ("imgaudit_layer_cache_bytes", "Estimated bytes of cached layer analyses.", l.bytes as f64),
-            ("imgaudit_ready", "1 when /readyz answers 200.", if self.ready() { 1.0 } else { 0.0 }),
+            (
+                "imgaudit_layer_cache_hits",
+                "Layers served from the layer cache.",
+                l.hits as f64,
+            ),
+            (
+                "imgaudit_layer_cache_misses",
+                "Layers analysed afresh.",
+                l.misses as f64,
+            ),
+            (
+                "imgaudit_layer_cache_entries",
+                "Layer analyses cached.",
+                l.entries as f64,
+            ),
+            (
+                "imgaudit_layer_cache_bytes",
+                "Estimated bytes of cached layer analyses.",
+                l.bytes as f64,
+            ),
+            (
+                "imgaudit_ready",
+                "1 when /readyz answers 200.",
+                if self.ready() { 1.0 } else { 0.0 },
+            ),
         ])
     }
 
     /// Answers one AdmissionReview; a body that is not one is a [`BadReview`] (HTTP 400).
-    pub(crate) async fn validate(self: &Arc<Self>, body: &[u8], deadline: Instant) -> Result<Response, BadReview> {
+    pub(crate) async fn validate(
+        self: &Arc<Self>,
+        body: &[u8],
+        deadline: Instant,
+    ) -> Result<Response, BadReview> {
         let req = review::parse(body)?;
         let subject = review::subject(&req)?;
         let ns = req.namespace.clone().unwrap_or_default();
-        let sub = req.sub_resource.as_deref().filter(|s| !s.is_empty()).map(|s| format!(" ({s})")).unwrap_or_default();
-        let what = format!("{} {}{}{sub}", req.kind.kind, if ns.is_empty() { String::new() } else { format!("{ns}/") }, req.name.clone().unwrap_or_default());
+        let sub = req
+            .sub_resource
+            .as_deref()
+            .filter(|s| !s.is_empty())
+            .map(|s| format!(" ({s})"))
+            .unwrap_or_default();
+        let what = format!(
+            "{} {}{}{sub}",
+            req.kind.kind,
+            if ns.is_empty() {
+                String::new()
+            } else {
+                format!("{ns}/")
+            },
+            req.name.clone().unwrap_or_default()
+        );
         let allow = |decision: &str| {
             self.metrics.requests.inc(decision);
-            Response { uid: req.uid.clone(), allowed: true, status: None, warnings: Vec::new(), audit_annotations: BTreeMap::new() }
+            Response {
+                uid: req.uid.clone(),
+                allowed: true,
+                status: None,
+                warnings: Vec::new(),
+                audit_annotations: BTreeMap::new(),
+            }
         };
         let uses = match subject {
             Subject::Nothing => return Ok(allow("allow")),
@@ -197,23 +283,38 @@ impl Engine {
             }
         }
         if images.len() > MAX_IMAGES_PER_REQUEST {
-            return Err(BadReview(format!("{} distinct images, more than the limit of {MAX_IMAGES_PER_REQUEST}", images.len())));
+            return Err(BadReview(format!(
+                "{} distinct images, more than the limit of {MAX_IMAGES_PER_REQUEST}",
+                images.len()
+            )));
         }
         let mut tasks = Vec::with_capacity(images.len());
         for (image, _) in &images {
             let me = Arc::clone(self);
             let image = image.clone();
-            tasks.push(tokio::spawn(async move { me.judge(&image, deadline).await }));
+            tasks.push(tokio::spawn(
+                async move { me.judge(&image, deadline).await },
+            ));
         }
         let mut judged = Vec::with_capacity(tasks.len());
         for t in tasks {
-            judged.push(t.await.unwrap_or_else(|e| Judged::NoVerdict(None, format!("internal error: {e}"))));
+            judged.push(
+                t.await
+                    .unwrap_or_else(|e| Judged::NoVerdict(None, format!("internal error: {e}"))),
+            );
         }
         Ok(self.answer(&req, &what, &t, &images, judged))
     }
 
     /// Turns per-image results into the response.
-    fn answer(&self, req: &Request, what: &str, t: &Thresholds, images: &[(String, Vec<String>)], judged: Vec<Judged>) -> Response {
+    fn answer(
+        &self,
+        req: &Request,
+        what: &str,
+        t: &Thresholds,
+        images: &[(String, Vec<String>)],
+        judged: Vec<Judged>,
+    ) -> Response {
         let a = &self.policy.admission;
         let mut lines: Vec<String> = Vec::new();
         let mut warnings: Vec<String> = Vec::new();
@@ -238,12 +339,22 @@ impl Engine {
                         digests.push(format!("{}@{d}", strip_digest(image)));
                     }
                     match a.without_verdict(t) {
-                        Decision::Deny => lines.push(format!("{image}: no verdict ({reason}); denied by failure_policy {fp}")),
-                        _ => warnings.push(format!("imgaudit: {} not checked ({reason}); allowed by failure_policy {fp}", short(image))),
+                        Decision::Deny => lines.push(format!(
+                            "{image}: no verdict ({reason}); denied by failure_policy {fp}"
+                        )),
+                        _ => warnings.push(format!(
+                            "imgaudit: {} not checked ({reason}); allowed by failure_policy {fp}",
+                            short(image)
+                        )),
                     }
                 }
                 Judged::Verdict(d, audited) => {
-                    let platforms: Vec<String> = audited.manifests.iter().filter(|(_, m)| *m != d.to_string()).map(|(p, m)| format!("{p} {m}")).collect();
+                    let platforms: Vec<String> = audited
+                        .manifests
+                        .iter()
+                        .filter(|(_, m)| *m != d.to_string())
+                        .map(|(p, m)| format!("{p} {m}"))
+                        .collect();
                     digests.push(if platforms.is_empty() {
                         format!("{}@{d}", strip_digest(image))
                     } else {
@@ -253,7 +364,10 @@ impl Engine {
                     let pinned = format!("{}@{}", strip_digest(image), short_digest(&d));
                     for f in &v.blocking {
                         match t.mode {
-                            Mode::Enforce => lines.push(format!("{pinned}: {} {} ({}): {}", f.rule, f.name, f.severity, f.message)),
+                            Mode::Enforce => lines.push(format!(
+                                "{pinned}: {} {} ({}): {}",
+                                f.rule, f.name, f.severity, f.message
+                            )),
                             Mode::Warn => warnings.push(warning(image, f)),
                         }
                     }
@@ -284,7 +398,13 @@ impl Engine {
             let headline = format!("imgaudit denied {what}: {denied_images} of {} images fail the policy (deny_on {threshold}):", images.len());
             Status { code: 403, reason: "Forbidden", message: review::message(&headline, &lines) }
         });
-        Response { uid: req.uid.clone(), allowed, status, warnings: review::bound_warnings(warnings), audit_annotations: annotations }
+        Response {
+            uid: req.uid.clone(),
+            allowed,
+            status,
+            warnings: review::bound_warnings(warnings),
+            audit_annotations: annotations,
+        }
     }
 
     /// One image: allowed registry, digest, then a cached or fresh audit within the deadline.
@@ -300,7 +420,9 @@ impl Engine {
             Some(Ok(d)) => d,
             Some(Err(e)) => return Judged::NoVerdict(None, e.to_string()),
             None => {
-                self.metrics.deadline_exceeded.fetch_add(1, Ordering::Relaxed);
+                self.metrics
+                    .deadline_exceeded
+                    .fetch_add(1, Ordering::Relaxed);
                 // Finish in the background: the resolution (joined, not repeated), then start
                 // the audit, so a later admission finds the verdict.
                 let (me, r) = (Arc::clone(&self), r.clone());
@@ -309,14 +431,19 @@ impl Engine {
                         let _ = me.outcome(&r, &d, Instant::now()).await;
                     }
                 });
-                return Judged::NoVerdict(None, "resolving the tag took longer than the deadline".into());
+                return Judged::NoVerdict(
+                    None,
+                    "resolving the tag took longer than the deadline".into(),
+                );
             }
         };
         match self.outcome(&r, &digest, deadline).await {
             Some(Outcome::Audited(a)) => Judged::Verdict(digest, a),
             Some(Outcome::Failed(e)) => Judged::NoVerdict(Some(digest), e.to_string()),
             None => {
-                self.metrics.deadline_exceeded.fetch_add(1, Ordering::Relaxed);
+                self.metrics
+                    .deadline_exceeded
+                    .fetch_add(1, Ordering::Relaxed);
                 Judged::NoVerdict(Some(digest), "audit still running; retry shortly".into())
             }
         }
@@ -324,7 +451,11 @@ impl Engine {
 
     /// The digest a reference names now (single-flight, cached for `resolve_ttl`); `None`
     /// when the deadline passed first (the resolution goes on and is cached).
-    async fn resolve(self: &Arc<Self>, r: &ImageReference, deadline: Instant) -> Option<Result<Digest, Arc<str>>> {
+    async fn resolve(
+        self: &Arc<Self>,
+        r: &ImageReference,
+        deadline: Instant,
+    ) -> Option<Result<Digest, Arc<str>>> {
         if let Some(d) = r.digest() {
             return Some(Ok(d.clone()));
         }
@@ -358,13 +489,26 @@ impl Engine {
     }
 
     /// The audit result for `digest`: cached, joined, or started.
-    async fn outcome(self: &Arc<Self>, r: &ImageReference, digest: &Digest, deadline: Instant) -> Option<Outcome> {
+    async fn outcome(
+        self: &Arc<Self>,
+        r: &ImageReference,
+        digest: &Digest,
+        deadline: Instant,
+    ) -> Option<Outcome> {
         let rx = match self.verdicts.lookup(digest) {
             Lookup::Hit(o) => {
                 self.metrics.verdict_hits.fetch_add(1, Ordering::Relaxed);
                 return Some(o);
             }
-            Lookup::Busy => return Some(Outcome::Failed(format!("more than {} audits queued", self.settings.max_queued_audits).into())),
+            Lookup::Busy => {
+                return Some(Outcome::Failed(
+                    format!(
+                        "more than {} audits queued",
+                        self.settings.max_queued_audits
+                    )
+                    .into(),
+                ))
+            }
             Lookup::Wait(rx) => rx,
             Lookup::Start(rx) => {
                 self.start_audit(r.with_digest(digest.clone()), digest.clone());
@@ -383,14 +527,32 @@ impl Engine {
             let started = std::time::Instant::now();
             let (tx, rx) = oneshot::channel();
             let (worker, target) = (Arc::clone(&me), pinned.clone());
-            let spawned = std::thread::Builder::new().name("imgaudit-audit".into()).spawn(move || {
-                let auditor = worker.auditor.clone().today(crate::cmd::audit::today()).build();
-                let r = worker.pool.store(target.clone()).map_err(Error::from).and_then(|s| auditor.audit(&Source::Blobs(Box::new(s)), &target.to_string()));
-                let _ = tx.send(r);
-            });
+            let spawned = std::thread::Builder::new()
+                .name("imgaudit-audit".into())
+                .spawn(move || {
+                    let auditor = worker
+                        .auditor
+                        .clone()
+                        .today(crate::cmd::audit::today())
+                        .build();
+                    let r = worker
+                        .pool
+                        .store(target.clone())
+                        .map_err(Error::from)
+                        .and_then(|s| {
+                            auditor.audit(&Source::Blobs(Box::new(s)), &target.to_string())
+                        });
+                    let _ = tx.send(r);
+                });
             let result = match spawned {
-                Ok(_) => rx.await.unwrap_or_else(|_| Err(Error::Source(SourceError::BadLayers { reason: "the audit thread failed".into() }))),
-                Err(e) => Err(Error::Source(SourceError::BadLayers { reason: format!("starting an audit thread: {e}") })),
+                Ok(_) => rx.await.unwrap_or_else(|_| {
+                    Err(Error::Source(SourceError::BadLayers {
+                        reason: "the audit thread failed".into(),
+                    }))
+                }),
+                Err(e) => Err(Error::Source(SourceError::BadLayers {
+                    reason: format!("starting an audit thread: {e}"),
+                })),
             };
             me.metrics.audit_seconds.observe(started.elapsed());
             let (outcome, ttl, weight) = match result {
@@ -407,7 +569,11 @@ impl Engine {
                         me.metrics.registry_errors.inc(classify(s));
                     }
                     tracing::warn!(image = %pinned, error = %e, "audit failed");
-                    (Outcome::Failed(Arc::from(e.to_string())), me.settings.error_ttl, 512)
+                    (
+                        Outcome::Failed(Arc::from(e.to_string())),
+                        me.settings.error_ttl,
+                        512,
+                    )
                 }
             };
             me.verdicts.complete(&digest, outcome, ttl, weight);
@@ -439,7 +605,10 @@ impl Engine {
         let me = Arc::clone(self);
         tokio::spawn(async move {
             let n = images.len();
-            let tasks: Vec<_> = images.into_iter().map(|i| (i.clone(), tokio::spawn(Arc::clone(&me).warm(i)))).collect();
+            let tasks: Vec<_> = images
+                .into_iter()
+                .map(|i| (i.clone(), tokio::spawn(Arc::clone(&me).warm(i))))
+                .collect();
             let mut failed = 0;
             for (image, t) in tasks {
                 if let Ok(Err(e)) = t.await {
@@ -477,7 +646,9 @@ fn classify(e: &SourceError) -> &'static str {
     match e {
         SourceError::Unreachable { .. } => "unreachable",
         SourceError::Timeout { .. } => "timeout",
-        SourceError::Unauthorized { .. } | SourceError::Forbidden { .. } | SourceError::Credentials { .. } => "unauthorized",
+        SourceError::Unauthorized { .. }
+        | SourceError::Forbidden { .. }
+        | SourceError::Credentials { .. } => "unauthorized",
         SourceError::ManifestUnknown { .. } | SourceError::MissingBlob { .. } => "not_found",
         SourceError::Tls { .. } => "tls",
         SourceError::RateLimited { .. } => "rate_limited",

@@ -36,39 +36,77 @@ fn reply(engine: &Engine, code: StatusCode, content_type: &str, body: impl Into<
 }
 
 fn text(engine: &Engine, code: StatusCode, msg: &str) -> Answer {
-    reply(engine, code, "text/plain; charset=utf-8", format!("{msg}\n"))
+    reply(
+        engine,
+        code,
+        "text/plain; charset=utf-8",
+        format!("{msg}\n"),
+    )
 }
 
-pub(crate) async fn handle(engine: Arc<Engine>, req: Request<Incoming>, max_body: u64) -> Result<Answer, Infallible> {
+pub(crate) async fn handle(
+    engine: Arc<Engine>,
+    req: Request<Incoming>,
+    max_body: u64,
+) -> Result<Answer, Infallible> {
     let path = req.uri().path().to_string();
     let e = &*engine;
     Ok(match (req.method(), path.as_str()) {
         (&Method::GET, "/healthz") => text(e, StatusCode::OK, "ok"),
         (&Method::GET, "/readyz") if e.ready() => text(e, StatusCode::OK, "ready"),
         (&Method::GET, "/readyz") => text(e, StatusCode::SERVICE_UNAVAILABLE, "not ready"),
-        (&Method::GET, "/metrics") => reply(e, StatusCode::OK, "text/plain; version=0.0.4; charset=utf-8", e.render_metrics()),
+        (&Method::GET, "/metrics") => reply(
+            e,
+            StatusCode::OK,
+            "text/plain; version=0.0.4; charset=utf-8",
+            e.render_metrics(),
+        ),
         (&Method::POST, "/validate") => validate(&engine, req, max_body).await,
         (&Method::POST, "/prefetch") => prefetch(&engine, req, max_body).await,
-        (_, "/healthz" | "/readyz" | "/metrics" | "/validate" | "/prefetch") => text(e, StatusCode::METHOD_NOT_ALLOWED, "method not allowed"),
+        (_, "/healthz" | "/readyz" | "/metrics" | "/validate" | "/prefetch") => {
+            text(e, StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
+        }
         _ => text(e, StatusCode::NOT_FOUND, "not found"),
     })
 }
 
 /// The body, at most `max` bytes; or the answer to give instead.
 async fn body(engine: &Engine, req: Request<Incoming>, max: u64) -> Result<Bytes, Answer> {
-    if let Some(ct) = req.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()) {
-        if !ct.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("application/json") {
-            return Err(text(engine, StatusCode::UNSUPPORTED_MEDIA_TYPE, "expected Content-Type: application/json"));
+    if let Some(ct) = req
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    {
+        if !ct
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .eq_ignore_ascii_case("application/json")
+        {
+            return Err(text(
+                engine,
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "expected Content-Type: application/json",
+            ));
         }
     }
-    let declared = req.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    let declared = req
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
     let mut body = req.into_body();
     let mut buf = Vec::with_capacity(declared.unwrap_or(0).min(max) as usize);
     let mut seen = 0u64;
     let drain_until = tokio::time::Instant::now() + DRAIN_TIME;
     let mut over = declared.is_some_and(|n| n > max);
     if declared.is_some_and(|n| n > MAX_DRAIN) {
-        return Err(text(engine, StatusCode::PAYLOAD_TOO_LARGE, &format!("request body larger than {max} bytes")));
+        return Err(text(
+            engine,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            &format!("request body larger than {max} bytes"),
+        ));
     }
     loop {
         let frame = if over {
@@ -82,7 +120,13 @@ async fn body(engine: &Engine, req: Request<Incoming>, max: u64) -> Result<Bytes
         let Some(frame) = frame else { break };
         let frame = match frame {
             Ok(f) => f,
-            Err(err) => return Err(text(engine, StatusCode::BAD_REQUEST, &format!("reading the request body: {err}"))),
+            Err(err) => {
+                return Err(text(
+                    engine,
+                    StatusCode::BAD_REQUEST,
+                    &format!("reading the request body: {err}"),
+                ))
+            }
         };
         if let Ok(data) = frame.into_data() {
             seen += data.len() as u64;
@@ -97,7 +141,11 @@ async fn body(engine: &Engine, req: Request<Incoming>, max: u64) -> Result<Bytes
         }
     }
     if over {
-        return Err(text(engine, StatusCode::PAYLOAD_TOO_LARGE, &format!("request body larger than {max} bytes")));
+        return Err(text(
+            engine,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            &format!("request body larger than {max} bytes"),
+        ));
     }
     Ok(Bytes::from(buf))
 }
@@ -105,9 +153,18 @@ async fn body(engine: &Engine, req: Request<Incoming>, max: u64) -> Result<Bytes
 /// The deadline: `--deadline`, shortened to the API server's own `?timeout=Ns` minus a margin.
 fn deadline(engine: &Engine, query: Option<&str>) -> tokio::time::Instant {
     let mut d = engine.settings.deadline;
-    let asked = query.unwrap_or("").split('&').find_map(|kv| kv.strip_prefix("timeout=")).and_then(|v| v.strip_suffix('s')).and_then(|v| v.parse::<f64>().ok());
+    let asked = query
+        .unwrap_or("")
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("timeout="))
+        .and_then(|v| v.strip_suffix('s'))
+        .and_then(|v| v.parse::<f64>().ok());
     if let Some(secs) = asked.filter(|s| s.is_finite() && *s > 0.0) {
-        d = d.min(Duration::from_secs_f64(secs).saturating_sub(TIMEOUT_MARGIN).max(Duration::from_millis(100)));
+        d = d.min(
+            Duration::from_secs_f64(secs)
+                .saturating_sub(TIMEOUT_MARGIN)
+                .max(Duration::from_millis(100)),
+        );
     }
     tokio::time::Instant::now() + d
 }
@@ -144,10 +201,20 @@ async fn prefetch(engine: &Arc<Engine>, req: Request<Incoming>, max: u64) -> Ans
     }
     let images = match serde_json::from_slice::<Body>(&bytes) {
         Ok(Body::List(v) | Body::Object { images: v }) => v,
-        Err(e) => return text(engine, StatusCode::BAD_REQUEST, &format!("expected {{\"images\": [\"REF\", …]}}: {e}")),
+        Err(e) => {
+            return text(
+                engine,
+                StatusCode::BAD_REQUEST,
+                &format!("expected {{\"images\": [\"REF\", …]}}: {e}"),
+            )
+        }
     };
     if images.len() > MAX_PREFETCH_IMAGES {
-        return text(engine, StatusCode::BAD_REQUEST, &format!("more than {MAX_PREFETCH_IMAGES} images"));
+        return text(
+            engine,
+            StatusCode::BAD_REQUEST,
+            &format!("more than {MAX_PREFETCH_IMAGES} images"),
+        );
     }
     let mut invalid = Vec::new();
     let mut accepted = 0;
@@ -165,5 +232,10 @@ async fn prefetch(engine: &Arc<Engine>, req: Request<Incoming>, max: u64) -> Ans
         });
     }
     let body = serde_json::json!({"accepted": accepted, "invalid": invalid});
-    reply(engine, StatusCode::ACCEPTED, "application/json", body.to_string())
+    reply(
+        engine,
+        StatusCode::ACCEPTED,
+        "application/json",
+        body.to_string(),
+    )
 }

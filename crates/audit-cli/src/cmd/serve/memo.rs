@@ -37,7 +37,13 @@ pub(crate) struct Memo<K, V> {
 impl<K: Clone + Eq + Hash, V: Clone> Memo<K, V> {
     /// At most `max_bytes` of results and `max_flights` computations at once.
     pub(crate) fn new(max_bytes: u64, max_flights: usize) -> Self {
-        Self { state: Mutex::new(State { lru: Lru::new(max_bytes), flights: HashMap::new() }), max_flights }
+        Self {
+            state: Mutex::new(State {
+                lru: Lru::new(max_bytes),
+                flights: HashMap::new(),
+            }),
+            max_flights,
+        }
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State<K, V>> {
@@ -71,7 +77,8 @@ impl<K: Clone + Eq + Hash, V: Clone> Memo<K, V> {
         let tx = {
             let mut s = self.state();
             if !ttl.is_zero() {
-                s.lru.insert(k.clone(), (Instant::now() + ttl, v.clone()), weight);
+                s.lru
+                    .insert(k.clone(), (Instant::now() + ttl, v.clone()), weight);
             }
             s.flights.remove(k)
         };
@@ -88,7 +95,10 @@ impl<K: Clone + Eq + Hash, V: Clone> Memo<K, V> {
 }
 
 /// Waits for a flight's result until `deadline`; `None` when it is not done by then.
-pub(crate) async fn wait<V: Clone>(mut rx: watch::Receiver<Option<V>>, deadline: tokio::time::Instant) -> Option<V> {
+pub(crate) async fn wait<V: Clone>(
+    mut rx: watch::Receiver<Option<V>>,
+    deadline: tokio::time::Instant,
+) -> Option<V> {
     match tokio::time::timeout_at(deadline, rx.wait_for(Option::is_some)).await {
         Ok(Ok(v)) => v.clone(),
         // The sender went away without a result (a bug, or shutdown): no verdict.
@@ -103,10 +113,19 @@ mod tests {
     #[tokio::test]
     async fn single_flight_then_cached_until_expiry() {
         let m: Memo<&str, u32> = Memo::new(1 << 20, 2);
-        let Lookup::Start(rx1) = m.lookup(&"a") else { panic!("first caller starts") };
-        let Lookup::Wait(rx2) = m.lookup(&"a") else { panic!("second caller waits") };
-        let Lookup::Start(_rx) = m.lookup(&"b") else { panic!() };
-        assert!(matches!(m.lookup(&"c"), Lookup::Busy), "two flights at most");
+        let Lookup::Start(rx1) = m.lookup(&"a") else {
+            panic!("first caller starts")
+        };
+        let Lookup::Wait(rx2) = m.lookup(&"a") else {
+            panic!("second caller waits")
+        };
+        let Lookup::Start(_rx) = m.lookup(&"b") else {
+            panic!()
+        };
+        assert!(
+            matches!(m.lookup(&"c"), Lookup::Busy),
+            "two flights at most"
+        );
         let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
         let waiter = tokio::spawn(wait(rx2, deadline));
         m.complete(&"a", 7, Duration::from_millis(200), 8);
@@ -117,15 +136,23 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(250)).await;
         assert!(matches!(m.lookup(&"a"), Lookup::Start(_)), "expired");
         m.complete(&"a", 8, Duration::ZERO, 8);
-        assert!(matches!(m.lookup(&"a"), Lookup::Start(_)), "a zero TTL caches nothing");
+        assert!(
+            matches!(m.lookup(&"a"), Lookup::Start(_)),
+            "a zero TTL caches nothing"
+        );
     }
 
     #[tokio::test]
     async fn a_waiter_gives_up_at_the_deadline() {
         let m: Memo<u8, u8> = Memo::new(1 << 10, 4);
-        let Lookup::Start(rx) = m.lookup(&1) else { panic!() };
+        let Lookup::Start(rx) = m.lookup(&1) else {
+            panic!()
+        };
         let t = std::time::Instant::now();
-        assert_eq!(wait(rx, tokio::time::Instant::now() + Duration::from_millis(50)).await, None);
+        assert_eq!(
+            wait(rx, tokio::time::Instant::now() + Duration::from_millis(50)).await,
+            None
+        );
         assert!(t.elapsed() < Duration::from_secs(1));
     }
 }

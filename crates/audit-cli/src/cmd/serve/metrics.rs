@@ -14,7 +14,12 @@ pub(crate) struct Histogram {
 
 impl Histogram {
     fn new(bounds: &'static [f64]) -> Self {
-        Self { bounds, counts: bounds.iter().map(|_| AtomicU64::new(0)).collect(), sum_micros: AtomicU64::new(0), count: AtomicU64::new(0) }
+        Self {
+            bounds,
+            counts: bounds.iter().map(|_| AtomicU64::new(0)).collect(),
+            sum_micros: AtomicU64::new(0),
+            count: AtomicU64::new(0),
+        }
     }
 
     pub(crate) fn observe(&self, d: Duration) {
@@ -22,7 +27,8 @@ impl Histogram {
         if let Some(i) = self.bounds.iter().position(|b| s <= *b) {
             self.counts[i].fetch_add(1, Ordering::Relaxed);
         }
-        self.sum_micros.fetch_add(d.as_micros() as u64, Ordering::Relaxed);
+        self.sum_micros
+            .fetch_add(d.as_micros() as u64, Ordering::Relaxed);
         self.count.fetch_add(1, Ordering::Relaxed);
     }
 
@@ -35,7 +41,11 @@ impl Histogram {
         }
         let n = self.count.load(Ordering::Relaxed);
         let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {n}");
-        let _ = writeln!(out, "{name}_sum {}", self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6);
+        let _ = writeln!(
+            out,
+            "{name}_sum {}",
+            self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6
+        );
         let _ = writeln!(out, "{name}_count {n}");
     }
 }
@@ -48,7 +58,10 @@ pub(crate) struct Family {
 
 impl Family {
     fn new(labels: &'static [&'static str]) -> Self {
-        Self { labels, counts: labels.iter().map(|_| AtomicU64::new(0)).collect() }
+        Self {
+            labels,
+            counts: labels.iter().map(|_| AtomicU64::new(0)).collect(),
+        }
     }
 
     /// Counts one under `label` (which must be one of the set).
@@ -66,13 +79,25 @@ impl Family {
     }
 }
 
-const LATENCY: &[f64] = &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
-const AUDIT: &[f64] = &[0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0];
+const LATENCY: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+const AUDIT: &[f64] = &[
+    0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0,
+];
 
 /// Decisions counted per admission request.
 pub(crate) const DECISIONS: &[&str] = &["allow", "warn", "deny", "exempt"];
 /// Registry failure classes.
-pub(crate) const REGISTRY_ERRORS: &[&str] = &["unreachable", "timeout", "unauthorized", "not_found", "tls", "rate_limited", "other"];
+pub(crate) const REGISTRY_ERRORS: &[&str] = &[
+    "unreachable",
+    "timeout",
+    "unauthorized",
+    "not_found",
+    "tls",
+    "rate_limited",
+    "other",
+];
 /// HTTP status classes answered.
 pub(crate) const CODES: &[&str] = &["200", "202", "400", "404", "405", "413", "415", "503"];
 
@@ -110,21 +135,73 @@ impl Metrics {
     /// Renders everything, with gauges supplied by the caller (`name`, help, value).
     pub(crate) fn render(&self, gauges: &[(&str, &str, f64)]) -> String {
         let mut o = String::with_capacity(4096);
-        self.requests.render(&mut o, "imgaudit_admission_requests_total", "decision", "Admission requests answered, by decision.");
-        self.http.render(&mut o, "imgaudit_http_responses_total", "code", "HTTP responses, by status code.");
-        self.audits.render(&mut o, "imgaudit_audits_total", "result", "Image audits finished, by result.");
-        self.registry_errors.render(&mut o, "imgaudit_registry_errors_total", "kind", "Registry failures (resolutions and audits), by kind.");
+        self.requests.render(
+            &mut o,
+            "imgaudit_admission_requests_total",
+            "decision",
+            "Admission requests answered, by decision.",
+        );
+        self.http.render(
+            &mut o,
+            "imgaudit_http_responses_total",
+            "code",
+            "HTTP responses, by status code.",
+        );
+        self.audits.render(
+            &mut o,
+            "imgaudit_audits_total",
+            "result",
+            "Image audits finished, by result.",
+        );
+        self.registry_errors.render(
+            &mut o,
+            "imgaudit_registry_errors_total",
+            "kind",
+            "Registry failures (resolutions and audits), by kind.",
+        );
         for (name, help, v) in [
-            ("imgaudit_verdict_cache_hits_total", "Image lookups answered from the audit-result cache.", &self.verdict_hits),
-            ("imgaudit_verdict_cache_misses_total", "Image lookups that needed an audit (started or joined).", &self.verdict_misses),
-            ("imgaudit_resolve_cache_hits_total", "Tag resolutions answered from the resolution cache.", &self.resolve_hits),
-            ("imgaudit_resolve_cache_misses_total", "Tag resolutions that asked the registry (or joined a request).", &self.resolve_misses),
-            ("imgaudit_deadline_exceeded_total", "Images answered by the failure policy because the deadline passed.", &self.deadline_exceeded),
+            (
+                "imgaudit_verdict_cache_hits_total",
+                "Image lookups answered from the audit-result cache.",
+                &self.verdict_hits,
+            ),
+            (
+                "imgaudit_verdict_cache_misses_total",
+                "Image lookups that needed an audit (started or joined).",
+                &self.verdict_misses,
+            ),
+            (
+                "imgaudit_resolve_cache_hits_total",
+                "Tag resolutions answered from the resolution cache.",
+                &self.resolve_hits,
+            ),
+            (
+                "imgaudit_resolve_cache_misses_total",
+                "Tag resolutions that asked the registry (or joined a request).",
+                &self.resolve_misses,
+            ),
+            (
+                "imgaudit_deadline_exceeded_total",
+                "Images answered by the failure policy because the deadline passed.",
+                &self.deadline_exceeded,
+            ),
         ] {
-            let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}", v.load(Ordering::Relaxed));
+            let _ = writeln!(
+                o,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
+                v.load(Ordering::Relaxed)
+            );
         }
-        self.audit_seconds.render(&mut o, "imgaudit_audit_duration_seconds", "Time to audit one image (resolve excluded).");
-        self.validate_seconds.render(&mut o, "imgaudit_validate_duration_seconds", "Time to answer one /validate request.");
+        self.audit_seconds.render(
+            &mut o,
+            "imgaudit_audit_duration_seconds",
+            "Time to audit one image (resolve excluded).",
+        );
+        self.validate_seconds.render(
+            &mut o,
+            "imgaudit_validate_duration_seconds",
+            "Time to answer one /validate request.",
+        );
         for (name, help, v) in gauges {
             let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
         }
@@ -144,13 +221,18 @@ mod tests {
         m.audit_seconds.observe(Duration::from_millis(300));
         m.validate_seconds.observe(Duration::from_micros(800));
         let t = m.render(&[("imgaudit_verdict_cache_entries", "Entries.", 3.0)]);
-        assert!(t.contains("imgaudit_admission_requests_total{decision=\"deny\"} 1\n"), "{t}");
+        assert!(
+            t.contains("imgaudit_admission_requests_total{decision=\"deny\"} 1\n"),
+            "{t}"
+        );
         assert!(t.contains("imgaudit_audit_duration_seconds_bucket{le=\"0.25\"} 0\n"));
         assert!(t.contains("imgaudit_audit_duration_seconds_bucket{le=\"0.5\"} 1\n"));
         assert!(t.contains("imgaudit_audit_duration_seconds_bucket{le=\"+Inf\"} 1\n"));
         assert!(t.contains("imgaudit_validate_duration_seconds_bucket{le=\"0.001\"} 1\n"));
         assert!(t.contains("imgaudit_audit_duration_seconds_sum 0.3\n"));
-        assert!(t.contains("# TYPE imgaudit_verdict_cache_entries gauge\nimgaudit_verdict_cache_entries 3\n"));
+        assert!(t.contains(
+            "# TYPE imgaudit_verdict_cache_entries gauge\nimgaudit_verdict_cache_entries 3\n"
+        ));
         // Every sample line is `name{labels} value` or `name value`.
         for l in t.lines().filter(|l| !l.starts_with('#')) {
             let (_, v) = l.rsplit_once(' ').unwrap();

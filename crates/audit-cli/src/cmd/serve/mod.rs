@@ -35,7 +35,8 @@ const REGISTRY_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 pub(crate) fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
     init_logging(args.log_format, args.verbose);
     let secs = |v: f64, flag: &str| -> anyhow::Result<Duration> {
-        Duration::try_from_secs_f64(v).map_err(|_| anyhow::anyhow!("{flag}: {v} is not a number of seconds"))
+        Duration::try_from_secs_f64(v)
+            .map_err(|_| anyhow::anyhow!("{flag}: {v} is not a number of seconds"))
     };
     let deadline = secs(args.deadline, "--deadline")?;
     if deadline.is_zero() || deadline > Duration::from_secs(30) {
@@ -43,7 +44,11 @@ pub(crate) fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
     }
     let policy = args.scope.policy()?;
     let layers = Arc::new(MemoryLayerCache::new(args.layer_cache_bytes));
-    let builder = args.scope.builder()?.policy(policy.clone()).layer_cache(Arc::clone(&layers) as Arc<dyn LayerCache>);
+    let builder = args
+        .scope
+        .builder()?
+        .policy(policy.clone())
+        .layer_cache(Arc::clone(&layers) as Arc<dyn LayerCache>);
     let mut opts = crate::registry::source_options(&args.registry)?;
     opts.limits.connect_timeout = opts.limits.connect_timeout.min(REGISTRY_CONNECT_TIMEOUT);
     let pool = RegistryPool::new(&opts)?;
@@ -67,12 +72,25 @@ pub(crate) fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
     };
     let certs = tls::Reloading::new(&args.tls_cert, &args.tls_key)?;
     let reload = secs(args.tls_reload_interval, "--tls-reload-interval")?;
-    let addr: SocketAddr = args.listen.parse().with_context(|| format!("--listen {}", args.listen))?;
+    let addr: SocketAddr = args
+        .listen
+        .parse()
+        .with_context(|| format!("--listen {}", args.listen))?;
     let grace = secs(args.shutdown_grace, "--shutdown-grace")?;
 
-    let rt = tokio::runtime::Builder::new_multi_thread().thread_name("imgaudit-serve").enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .thread_name("imgaudit-serve")
+        .enable_all()
+        .build()?;
     let engine = Arc::new(Engine::new(policy, builder, pool, layers, settings));
-    let listen = Listen { addr, certs, reload, max_connections: args.max_connections.max(1), max_body: args.max_body_bytes, grace };
+    let listen = Listen {
+        addr,
+        certs,
+        reload,
+        max_connections: args.max_connections.max(1),
+        max_body: args.max_body_bytes,
+        grace,
+    };
     let result = rt.block_on(serve(engine, listen, prefetch));
     rt.shutdown_timeout(Duration::from_secs(1));
     result.map(|()| ExitCode::SUCCESS)
@@ -91,10 +109,19 @@ struct Listen {
 }
 
 async fn serve(engine: Arc<Engine>, l: Listen, prefetch: Vec<String>) -> anyhow::Result<()> {
-    let Listen { addr, certs, reload, max_connections, max_body, grace } = l;
+    let Listen {
+        addr,
+        certs,
+        reload,
+        max_connections,
+        max_body,
+        grace,
+    } = l;
     let acceptor = tokio_rustls::TlsAcceptor::from(certs.server_config()?);
     Arc::clone(&certs).watch(reload);
-    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("listening on {addr}"))?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("listening on {addr}"))?;
     let local = listener.local_addr()?;
     if !prefetch.is_empty() {
         engine.prefetch_at_start(prefetch);
@@ -130,7 +157,8 @@ async fn serve(engine: Arc<Engine>, l: Listen, prefetch: Vec<String>) -> anyhow:
             },
         };
         let _ = tcp.set_nodelay(true);
-        let (acceptor, engine, watcher) = (acceptor.clone(), Arc::clone(&engine), graceful.watcher());
+        let (acceptor, engine, watcher) =
+            (acceptor.clone(), Arc::clone(&engine), graceful.watcher());
         tokio::spawn(async move {
             let _permit = permit;
             let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
@@ -138,7 +166,9 @@ async fn serve(engine: Arc<Engine>, l: Listen, prefetch: Vec<String>) -> anyhow:
                 Ok(Err(e)) => return tracing::debug!(error = %e, "TLS handshake failed"),
                 Err(_) => return tracing::debug!("TLS handshake timed out"),
             };
-            let service = hyper::service::service_fn(move |req| http::handle(Arc::clone(&engine), req, max_body));
+            let service = hyper::service::service_fn(move |req| {
+                http::handle(Arc::clone(&engine), req, max_body)
+            });
             let conn = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(HANDSHAKE_TIMEOUT)
@@ -152,8 +182,14 @@ async fn serve(engine: Arc<Engine>, l: Listen, prefetch: Vec<String>) -> anyhow:
     engine.stop();
     drop(listener);
     tracing::info!(signal, open = graceful.count(), "shutting down");
-    if tokio::time::timeout(grace, graceful.shutdown()).await.is_err() {
-        tracing::warn!(grace_s = grace.as_secs_f64(), "connections still open after the grace period; closing");
+    if tokio::time::timeout(grace, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            grace_s = grace.as_secs_f64(),
+            "connections still open after the grace period; closing"
+        );
     }
     tracing::info!("stopped");
     Ok(())
@@ -167,9 +203,16 @@ fn init_logging(format: LogFormat, verbose: u8) {
         1 => tracing::Level::DEBUG,
         _ => tracing::Level::TRACE,
     };
-    let b = tracing_subscriber::fmt().with_max_level(level).with_writer(io::stderr).with_target(false);
+    let b = tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(io::stderr)
+        .with_target(false);
     let _ = match format {
-        LogFormat::Json => b.json().flatten_event(true).with_current_span(false).try_init(),
+        LogFormat::Json => b
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .try_init(),
         LogFormat::Text => b.try_init(),
     };
 }

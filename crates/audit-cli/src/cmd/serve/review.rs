@@ -71,16 +71,23 @@ pub(crate) struct Request {
 
 /// Parses a request body.
 pub(crate) fn parse(body: &[u8]) -> Result<Request, BadReview> {
-    let e: Envelope = serde_json::from_slice(body).map_err(|e| BadReview(format!("not an AdmissionReview: {e}")))?;
-    if e.api_version.as_deref() != Some("admission.k8s.io/v1") || e.kind.as_deref() != Some("AdmissionReview") {
+    let e: Envelope = serde_json::from_slice(body)
+        .map_err(|e| BadReview(format!("not an AdmissionReview: {e}")))?;
+    if e.api_version.as_deref() != Some("admission.k8s.io/v1")
+        || e.kind.as_deref() != Some("AdmissionReview")
+    {
         return Err(BadReview(format!(
             "expected apiVersion admission.k8s.io/v1 and kind AdmissionReview, got {:?} {:?}",
             e.api_version.unwrap_or_default(),
             e.kind.unwrap_or_default()
         )));
     }
-    let r = e.request.filter(|r| !r.is_null()).ok_or_else(|| BadReview("AdmissionReview without a request".into()))?;
-    let r = Request::deserialize(r).map_err(|e| BadReview(format!("AdmissionReview request: {e}")))?;
+    let r = e
+        .request
+        .filter(|r| !r.is_null())
+        .ok_or_else(|| BadReview("AdmissionReview without a request".into()))?;
+    let r =
+        Request::deserialize(r).map_err(|e| BadReview(format!("AdmissionReview request: {e}")))?;
     if r.uid.is_empty() {
         return Err(BadReview("request without a uid".into()));
     }
@@ -150,15 +157,29 @@ pub(crate) fn subject(r: &Request) -> Result<Subject, BadReview> {
     if !matches!(r.operation.as_str(), "CREATE" | "UPDATE") {
         return Ok(Subject::Nothing);
     }
-    let Some(pointer) = POD_SPECS.iter().find(|(g, k, _)| *g == r.kind.group && *k == r.kind.kind).map(|(_, _, p)| *p) else {
-        let g = if r.kind.group.is_empty() { String::new() } else { format!("{}/", r.kind.group) };
+    let Some(pointer) = POD_SPECS
+        .iter()
+        .find(|(g, k, _)| *g == r.kind.group && *k == r.kind.kind)
+        .map(|(_, _, p)| *p)
+    else {
+        let g = if r.kind.group.is_empty() {
+            String::new()
+        } else {
+            format!("{}/", r.kind.group)
+        };
         return Ok(Subject::Unsupported(format!("{g}{}", r.kind.kind)));
     };
-    let Some(obj) = &r.object else { return Ok(Subject::Nothing) };
+    let Some(obj) = &r.object else {
+        return Ok(Subject::Nothing);
+    };
     let mut uses = images(obj, pointer)?;
     if r.operation == "UPDATE" {
         if let Some(old) = &r.old_object {
-            let before: Vec<String> = images(old, pointer).unwrap_or_default().into_iter().map(|u| u.image).collect();
+            let before: Vec<String> = images(old, pointer)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|u| u.image)
+                .collect();
             uses.retain(|u| !before.contains(&u.image));
         }
     }
@@ -166,19 +187,38 @@ pub(crate) fn subject(r: &Request) -> Result<Subject, BadReview> {
 }
 
 fn images(obj: &Value, pointer: &str) -> Result<Vec<ImageUse>, BadReview> {
-    let Some(spec) = obj.pointer(pointer) else { return Ok(Vec::new()) };
-    let spec = PodSpec::deserialize(spec).map_err(|e| BadReview(format!("object{pointer}: {e}")))?;
+    let Some(spec) = obj.pointer(pointer) else {
+        return Ok(Vec::new());
+    };
+    let spec =
+        PodSpec::deserialize(spec).map_err(|e| BadReview(format!("object{pointer}: {e}")))?;
     let mut out = Vec::new();
-    for (what, list) in [("initContainers", &spec.init_containers), ("containers", &spec.containers), ("ephemeralContainers", &spec.ephemeral_containers)] {
+    for (what, list) in [
+        ("initContainers", &spec.init_containers),
+        ("containers", &spec.containers),
+        ("ephemeralContainers", &spec.ephemeral_containers),
+    ] {
         for c in list {
             if let Some(image) = c.image.as_deref().map(str::trim).filter(|i| !i.is_empty()) {
-                out.push(ImageUse { at: format!("{what}[{}]", c.name), image: image.to_string() });
+                out.push(ImageUse {
+                    at: format!("{what}[{}]", c.name),
+                    image: image.to_string(),
+                });
             }
         }
     }
     for v in &spec.volumes {
-        if let Some(image) = v.image.as_ref().and_then(|i| i.reference.as_deref()).map(str::trim).filter(|i| !i.is_empty()) {
-            out.push(ImageUse { at: format!("volumes[{}]", v.name), image: image.to_string() });
+        if let Some(image) = v
+            .image
+            .as_ref()
+            .and_then(|i| i.reference.as_deref())
+            .map(str::trim)
+            .filter(|i| !i.is_empty())
+        {
+            out.push(ImageUse {
+                at: format!("volumes[{}]", v.name),
+                image: image.to_string(),
+            });
         }
     }
     Ok(out)
@@ -216,13 +256,21 @@ impl Response {
             kind: &'static str,
             response: &'a Response,
         }
-        serde_json::to_vec(&Out { api_version: "admission.k8s.io/v1", kind: "AdmissionReview", response: self }).unwrap_or_default()
+        serde_json::to_vec(&Out {
+            api_version: "admission.k8s.io/v1",
+            kind: "AdmissionReview",
+            response: self,
+        })
+        .unwrap_or_default()
     }
 }
 
 /// Cuts `s` to `max` characters, ending with `…` when cut; newlines become spaces.
 pub(crate) fn clip(s: &str, max: usize) -> String {
-    let one: String = s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    let one: String = s
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
     if one.chars().count() <= max {
         return one;
     }
@@ -237,7 +285,9 @@ pub(crate) fn bound_warnings(mut w: Vec<String>) -> Vec<String> {
     if w.len() > MAX_WARNINGS {
         let more = w.len() - (MAX_WARNINGS - 1);
         w.truncate(MAX_WARNINGS - 1);
-        w.push(format!("imgaudit: {more} more warnings (see the webhook's log)"));
+        w.push(format!(
+            "imgaudit: {more} more warnings (see the webhook's log)"
+        ));
     }
     w.into_iter().map(|s| clip(&s, MAX_WARNING_CHARS)).collect()
 }
@@ -260,7 +310,13 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn review(kind: (&str, &str), op: &str, sub: Option<&str>, object: Value, old: Option<Value>) -> Request {
+    fn review(
+        kind: (&str, &str),
+        op: &str,
+        sub: Option<&str>,
+        object: Value,
+        old: Option<Value>,
+    ) -> Request {
         let body = json!({
             "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
             "request": {"uid": "u-1", "kind": {"group": kind.0, "version": "v1", "kind": kind.1},
@@ -278,15 +334,22 @@ mod tests {
 
     fn names(s: Subject) -> Vec<String> {
         match s {
-            Subject::Images(v) => v.into_iter().map(|u| format!("{}={}", u.at, u.image)).collect(),
+            Subject::Images(v) => v
+                .into_iter()
+                .map(|u| format!("{}={}", u.at, u.image))
+                .collect(),
             other => panic!("{other:?}"),
         }
     }
 
     #[test]
     fn images_of_every_workload_kind() {
-        let want =
-            ["initContainers[setup]=busybox:1.36", "containers[app]=ghcr.io/acme/app:1", "containers[side]=envoy:1", "volumes[data]=ghcr.io/acme/data:7"];
+        let want = [
+            "initContainers[setup]=busybox:1.36",
+            "containers[app]=ghcr.io/acme/app:1",
+            "containers[side]=envoy:1",
+            "volumes[data]=ghcr.io/acme/data:7",
+        ];
         let tpl = json!({"template": {"spec": pod_spec()}});
         let cases = [
             (("", "Pod"), json!({"spec": pod_spec()})),
@@ -297,10 +360,17 @@ mod tests {
             (("batch", "Job"), json!({"spec": tpl.clone()})),
             (("", "ReplicationController"), json!({"spec": tpl.clone()})),
             (("", "PodTemplate"), tpl.clone()),
-            (("batch", "CronJob"), json!({"spec": {"schedule": "* * * * *", "jobTemplate": {"spec": tpl.clone()}}})),
+            (
+                ("batch", "CronJob"),
+                json!({"spec": {"schedule": "* * * * *", "jobTemplate": {"spec": tpl.clone()}}}),
+            ),
         ];
         for (kind, obj) in cases {
-            assert_eq!(names(subject(&review(kind, "CREATE", None, obj, None)).unwrap()), want, "{kind:?}");
+            assert_eq!(
+                names(subject(&review(kind, "CREATE", None, obj, None)).unwrap()),
+                want,
+                "{kind:?}"
+            );
         }
     }
 
@@ -308,29 +378,77 @@ mod tests {
     fn updates_check_only_new_images_and_ephemeral_containers() {
         let old = json!({"spec": pod_spec()});
         let mut new = old.clone();
-        new["spec"]["ephemeralContainers"] = json!([{"name": "debugger", "image": "nicolaka/netshoot"}]);
-        let r = review(("", "Pod"), "UPDATE", Some("ephemeralcontainers"), new, Some(old.clone()));
-        assert_eq!(names(subject(&r).unwrap()), ["ephemeralContainers[debugger]=nicolaka/netshoot"]);
+        new["spec"]["ephemeralContainers"] =
+            json!([{"name": "debugger", "image": "nicolaka/netshoot"}]);
+        let r = review(
+            ("", "Pod"),
+            "UPDATE",
+            Some("ephemeralcontainers"),
+            new,
+            Some(old.clone()),
+        );
+        assert_eq!(
+            names(subject(&r).unwrap()),
+            ["ephemeralContainers[debugger]=nicolaka/netshoot"]
+        );
         // A label change: nothing new to check.
         let mut relabel = old.clone();
         relabel["metadata"] = json!({"labels": {"a": "b"}});
-        assert!(names(subject(&review(("", "Pod"), "UPDATE", None, relabel, Some(old.clone()))).unwrap()).is_empty());
+        assert!(names(
+            subject(&review(
+                ("", "Pod"),
+                "UPDATE",
+                None,
+                relabel,
+                Some(old.clone())
+            ))
+            .unwrap()
+        )
+        .is_empty());
         // An image bump.
         let mut bump = json!({"spec": {"template": {"spec": pod_spec()}}});
         bump["spec"]["template"]["spec"]["containers"][0]["image"] = json!("ghcr.io/acme/app:2");
-        let r = review(("apps", "Deployment"), "UPDATE", None, bump, Some(json!({"spec": {"template": {"spec": pod_spec()}}})));
-        assert_eq!(names(subject(&r).unwrap()), ["containers[app]=ghcr.io/acme/app:2"]);
+        let r = review(
+            ("apps", "Deployment"),
+            "UPDATE",
+            None,
+            bump,
+            Some(json!({"spec": {"template": {"spec": pod_spec()}}})),
+        );
+        assert_eq!(
+            names(subject(&r).unwrap()),
+            ["containers[app]=ghcr.io/acme/app:2"]
+        );
     }
 
     #[test]
     fn other_kinds_operations_and_bad_envelopes() {
         let r = review(("", "ConfigMap"), "CREATE", None, json!({"data": {}}), None);
-        assert_eq!(subject(&r).unwrap(), Subject::Unsupported("ConfigMap".into()));
+        assert_eq!(
+            subject(&r).unwrap(),
+            Subject::Unsupported("ConfigMap".into())
+        );
         let r = review(("apps", "Deployment"), "DELETE", None, Value::Null, None);
         assert_eq!(subject(&r).unwrap(), Subject::Nothing);
-        let r = review(("", "Pod"), "CREATE", None, json!({"spec": {"containers": "nope"}}), None);
+        let r = review(
+            ("", "Pod"),
+            "CREATE",
+            None,
+            json!({"spec": {"containers": "nope"}}),
+            None,
+        );
         assert!(subject(&r).unwrap_err().0.starts_with("object/spec:"));
-        assert!(names(subject(&review(("", "Pod"), "CREATE", None, json!({"metadata": {}}), None)).unwrap()).is_empty());
+        assert!(names(
+            subject(&review(
+                ("", "Pod"),
+                "CREATE",
+                None,
+                json!({"metadata": {}}),
+                None
+            ))
+            .unwrap()
+        )
+        .is_empty());
 
         for (body, want) in [
             (&b"{not json"[..], "not an AdmissionReview"),
@@ -348,8 +466,16 @@ mod tests {
         let r = Response {
             uid: "u-9".into(),
             allowed: false,
-            status: Some(Status { code: 403, reason: "Forbidden", message: message("denied", &["a".repeat(1000)]) }),
-            warnings: bound_warnings((0..30).map(|i| format!("w{i} {}", "x".repeat(200))).collect()),
+            status: Some(Status {
+                code: 403,
+                reason: "Forbidden",
+                message: message("denied", &["a".repeat(1000)]),
+            }),
+            warnings: bound_warnings(
+                (0..30)
+                    .map(|i| format!("w{i} {}", "x".repeat(200)))
+                    .collect(),
+            ),
             audit_annotations: [("digests".to_string(), "x".to_string())].into(),
         };
         let v: Value = serde_json::from_slice(&r.to_json()).unwrap();
@@ -361,8 +487,13 @@ mod tests {
         assert_eq!(v["response"]["auditAnnotations"]["digests"], "x");
         let w = v["response"]["warnings"].as_array().unwrap();
         assert_eq!(w.len(), MAX_WARNINGS);
-        assert!(w.iter().all(|s| s.as_str().unwrap().chars().count() <= MAX_WARNING_CHARS));
-        assert!(w[MAX_WARNINGS - 1].as_str().unwrap().contains("21 more warnings"));
+        assert!(w
+            .iter()
+            .all(|s| s.as_str().unwrap().chars().count() <= MAX_WARNING_CHARS));
+        assert!(w[MAX_WARNINGS - 1]
+            .as_str()
+            .unwrap()
+            .contains("21 more warnings"));
         let m = v["response"]["status"]["message"].as_str().unwrap();
         assert!(m.lines().nth(1).unwrap().chars().count() == MAX_LINE_CHARS && m.ends_with('…'));
         let many: Vec<String> = (0..25).map(|i| format!("line {i}")).collect();

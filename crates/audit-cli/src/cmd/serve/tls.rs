@@ -23,7 +23,9 @@ pub(crate) struct Reloading {
 }
 
 fn read(p: &Path) -> anyhow::Result<Vec<u8>> {
-    let len = std::fs::metadata(p).with_context(|| p.display().to_string())?.len();
+    let len = std::fs::metadata(p)
+        .with_context(|| p.display().to_string())?
+        .len();
     if len > MAX_PEM_BYTES {
         bail!("{}: larger than {MAX_PEM_BYTES} bytes", p.display());
     }
@@ -33,15 +35,24 @@ fn read(p: &Path) -> anyhow::Result<Vec<u8>> {
 /// Both files' bytes (to notice changes) and the parsed pair.
 fn load(cert: &Path, key: &Path) -> anyhow::Result<(Vec<u8>, Arc<CertifiedKey>)> {
     let (cb, kb) = (read(cert)?, read(key)?);
-    let chain: Vec<CertificateDer<'static>> =
-        CertificateDer::pem_slice_iter(&cb).collect::<Result<_, _>>().map_err(|e| anyhow::anyhow!("{}: {e}", cert.display()))?;
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&cb)
+        .collect::<Result<_, _>>()
+        .map_err(|e| anyhow::anyhow!("{}: {e}", cert.display()))?;
     if chain.is_empty() {
         bail!("{}: no PEM certificate", cert.display());
     }
-    let k = PrivateKeyDer::from_pem_slice(&kb).map_err(|e| anyhow::anyhow!("{}: no usable PEM private key: {e}", key.display()))?;
-    let signer = rustls::crypto::ring::sign::any_supported_type(&k).map_err(|e| anyhow::anyhow!("{}: {e}", key.display()))?;
+    let k = PrivateKeyDer::from_pem_slice(&kb)
+        .map_err(|e| anyhow::anyhow!("{}: no usable PEM private key: {e}", key.display()))?;
+    let signer = rustls::crypto::ring::sign::any_supported_type(&k)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", key.display()))?;
     let ck = CertifiedKey::new(chain, signer);
-    ck.keys_match().map_err(|e| anyhow::anyhow!("{} does not belong to {}: {e}", key.display(), cert.display()))?;
+    ck.keys_match().map_err(|e| {
+        anyhow::anyhow!(
+            "{} does not belong to {}: {e}",
+            key.display(),
+            cert.display()
+        )
+    })?;
     let mut stamp = cb;
     stamp.extend_from_slice(&kb);
     Ok((stamp, Arc::new(ck)))
@@ -50,7 +61,11 @@ fn load(cert: &Path, key: &Path) -> anyhow::Result<(Vec<u8>, Arc<CertifiedKey>)>
 impl Reloading {
     pub(crate) fn new(cert: &Path, key: &Path) -> anyhow::Result<Arc<Self>> {
         let current = load(cert, key).context("--tls-cert/--tls-key")?;
-        Ok(Arc::new(Self { cert: cert.to_path_buf(), key: key.to_path_buf(), current: RwLock::new(current) }))
+        Ok(Arc::new(Self {
+            cert: cert.to_path_buf(),
+            key: key.to_path_buf(),
+            current: RwLock::new(current),
+        }))
     }
 
     /// Reloads when the files' bytes changed. Returns whether a new pair is in use.

@@ -36,7 +36,10 @@ use std::io::{self, Read};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
-use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_RANGE, CONTENT_TYPE, RANGE, RETRY_AFTER, WWW_AUTHENTICATE};
+use reqwest::header::{
+    HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_RANGE, CONTENT_TYPE, RANGE, RETRY_AFTER,
+    WWW_AUTHENTICATE,
+};
 use reqwest::{Client, Method, Response, StatusCode, Url};
 use tokio::runtime::Runtime;
 use tokio::time::Instant;
@@ -46,7 +49,9 @@ use super::reference::ImageReference;
 use super::{BlobStore, RootObject};
 use crate::digest::Digest;
 use crate::error::SourceError;
-use crate::limits::{MAX_ERROR_BODY_BYTES, MAX_MANIFEST_BYTES, MAX_TOKEN_RESPONSE_BYTES, REGISTRY_MAX_REDIRECTS};
+use crate::limits::{
+    MAX_ERROR_BODY_BYTES, MAX_MANIFEST_BYTES, MAX_TOKEN_RESPONSE_BYTES, REGISTRY_MAX_REDIRECTS,
+};
 use crate::oci::{self, Descriptor};
 
 use parse::Challenge;
@@ -150,8 +155,18 @@ impl RegistryPool {
             .enable_io()
             .enable_time()
             .build()
-            .map_err(|e| SourceError::Registry { registry: "registry".into(), reason: format!("starting the network runtime: {e}") })?;
-        Ok(Self { shared: Arc::new(Shared { rt: Rt(Some(rt)), opts: opts.clone(), hosts: Mutex::default(), repos: Mutex::default() }) })
+            .map_err(|e| SourceError::Registry {
+                registry: "registry".into(),
+                reason: format!("starting the network runtime: {e}"),
+            })?;
+        Ok(Self {
+            shared: Arc::new(Shared {
+                rt: Rt(Some(rt)),
+                opts: opts.clone(),
+                hosts: Mutex::default(),
+                repos: Mutex::default(),
+            }),
+        })
     }
 
     /// A store for `reference` sharing this pool's runtime, clients, pings and tokens. Its
@@ -165,13 +180,20 @@ impl RegistryPool {
             match hosts.get(&host) {
                 Some(h) => Arc::clone(h),
                 None => {
-                    let insecure = opts.is_insecure(reference.registry()) || opts.is_insecure(&host);
-                    let Some(rt) = &sh.rt.0 else { unreachable!("runtime present until drop") };
+                    let insecure =
+                        opts.is_insecure(reference.registry()) || opts.is_insecure(&host);
+                    let Some(rt) = &sh.rt.0 else {
+                        unreachable!("runtime present until drop")
+                    };
                     let _guard = rt.enter();
                     let h = Arc::new(HostState {
                         created: Instant::now(),
                         secure: build_client(opts, &host, true)?,
-                        insecure: if insecure { Some(build_client(opts, &host, false)?) } else { None },
+                        insecure: if insecure {
+                            Some(build_client(opts, &host, false)?)
+                        } else {
+                            None
+                        },
                         base: tokio::sync::OnceCell::new(),
                     });
                     prune(&mut hosts, |v| v.created);
@@ -203,14 +225,20 @@ impl RegistryPool {
             host,
             reference,
         };
-        Ok(RegistryStore { shared: Arc::clone(&self.shared), inner })
+        Ok(RegistryStore {
+            shared: Arc::clone(&self.shared),
+            inner,
+        })
     }
 }
 
 impl RegistryPool {
     /// [`RegistryStore::resolve_digest`] for async callers: the request runs on the pool's
     /// runtime and the returned future can be awaited from any runtime (no blocking thread).
-    pub fn resolve_digest(&self, reference: ImageReference) -> impl std::future::Future<Output = Result<Digest, SourceError>> + Send + 'static {
+    pub fn resolve_digest(
+        &self,
+        reference: ImageReference,
+    ) -> impl std::future::Future<Output = Result<Digest, SourceError>> + Send + 'static {
         let store = self.store(reference);
         let handle = self.shared.rt.0.as_ref().map(|rt| rt.handle().clone());
         async move {
@@ -218,22 +246,34 @@ impl RegistryPool {
             if let Some(d) = inner.reference.digest() {
                 return Ok(d.clone());
             }
-            let Some(handle) = handle else { unreachable!("runtime present until drop") };
+            let Some(handle) = handle else {
+                unreachable!("runtime present until drop")
+            };
             let host = inner.host.clone();
             let task = handle.spawn(async move {
                 let what = format!("resolving {}", inner.reference);
                 match tokio::time::timeout_at(inner.deadline, inner.resolve()).await {
                     Ok(r) => r,
-                    Err(_) => Err(SourceError::Timeout { registry: inner.host.clone(), what, secs: inner.limits.total_timeout.as_secs() }),
+                    Err(_) => Err(SourceError::Timeout {
+                        registry: inner.host.clone(),
+                        what,
+                        secs: inner.limits.total_timeout.as_secs(),
+                    }),
                 }
             });
-            task.await.map_err(|e| SourceError::Registry { registry: host, reason: format!("resolution task failed: {e}") })?
+            task.await.map_err(|e| SourceError::Registry {
+                registry: host,
+                reason: format!("resolution task failed: {e}"),
+            })?
         }
     }
 }
 
 /// Drops the older half of a map that reached [`POOL_MAX_ENTRIES`].
-fn prune<K: Clone + Eq + std::hash::Hash, V>(m: &mut HashMap<K, V>, created: impl Fn(&V) -> Instant) {
+fn prune<K: Clone + Eq + std::hash::Hash, V>(
+    m: &mut HashMap<K, V>,
+    created: impl Fn(&V) -> Instant,
+) {
     if m.len() < POOL_MAX_ENTRIES {
         return;
     }
@@ -264,24 +304,37 @@ impl RegistryStore {
         if let Some(d) = self.inner.reference.digest() {
             return Ok(d.clone());
         }
-        self.block_on(&format!("resolving {}", self.inner.reference), self.inner.resolve())
+        self.block_on(
+            &format!("resolving {}", self.inner.reference),
+            self.inner.resolve(),
+        )
     }
 
     /// Runs a future on the store's runtime from a synchronous caller, under the overall
     /// deadline.
-    fn block_on<T>(&self, what: &str, fut: impl std::future::Future<Output = Result<T, SourceError>>) -> Result<T, SourceError> {
+    fn block_on<T>(
+        &self,
+        what: &str,
+        fut: impl std::future::Future<Output = Result<T, SourceError>>,
+    ) -> Result<T, SourceError> {
         if tokio::runtime::Handle::try_current().is_ok() {
             return Err(SourceError::Registry {
                 registry: self.inner.host.clone(),
                 reason: "the registry source was used from inside an async runtime; call it from spawn_blocking".into(),
             });
         }
-        let Some(rt) = &self.shared.rt.0 else { unreachable!("runtime present until drop") };
+        let Some(rt) = &self.shared.rt.0 else {
+            unreachable!("runtime present until drop")
+        };
         let i = &self.inner;
         rt.block_on(async {
             match tokio::time::timeout_at(i.deadline, fut).await {
                 Ok(r) => r,
-                Err(_) => Err(SourceError::Timeout { registry: i.host.clone(), what: what.to_string(), secs: i.limits.total_timeout.as_secs() }),
+                Err(_) => Err(SourceError::Timeout {
+                    registry: i.host.clone(),
+                    what: what.to_string(),
+                    secs: i.limits.total_timeout.as_secs(),
+                }),
             }
         })
     }
@@ -305,10 +358,20 @@ impl BlobStore for RegistryStore {
             None => format!("{}:{target}", r.repository()),
         };
         self.block_on(&format!("fetching manifest {shown}"), async {
-            let resp = i.get(&format!("/v2/{}/manifests/{target}", r.repository()), Some(ACCEPT_MANIFESTS), None, &format!("manifest {shown}")).await?;
+            let resp = i
+                .get(
+                    &format!("/v2/{}/manifests/{target}", r.repository()),
+                    Some(ACCEPT_MANIFESTS),
+                    None,
+                    &format!("manifest {shown}"),
+                )
+                .await?;
             let status = resp.status();
             if status == StatusCode::NOT_FOUND {
-                return Err(SourceError::ManifestUnknown { registry: i.host.clone(), reference: shown });
+                return Err(SourceError::ManifestUnknown {
+                    registry: i.host.clone(),
+                    reference: shown,
+                });
             }
             let resp = i.check_status(resp, &format!("manifest {shown}")).await?;
             let media_type = resp
@@ -317,33 +380,66 @@ impl BlobStore for RegistryStore {
                 .and_then(|v| v.to_str().ok())
                 .map(|v| v.split(';').next().unwrap_or("").trim().to_string())
                 .filter(|v| !v.is_empty());
-            if media_type.as_deref().is_some_and(|m| m.starts_with("application/vnd.docker.distribution.manifest.v1")) {
-                return Err(SourceError::NotAnImage { reason: format!("{shown} is a Docker schema 1 manifest, which is not supported") });
+            if media_type
+                .as_deref()
+                .is_some_and(|m| m.starts_with("application/vnd.docker.distribution.manifest.v1"))
+            {
+                return Err(SourceError::NotAnImage {
+                    reason: format!(
+                        "{shown} is a Docker schema 1 manifest, which is not supported"
+                    ),
+                });
             }
-            let header_digest = resp.headers().get("docker-content-digest").and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<Digest>().ok());
-            let bytes = i.read_bounded(resp, MAX_MANIFEST_BYTES, &format!("manifest {shown}")).await?;
+            let header_digest = resp
+                .headers()
+                .get("docker-content-digest")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<Digest>().ok());
+            let bytes = i
+                .read_bounded(resp, MAX_MANIFEST_BYTES, &format!("manifest {shown}"))
+                .await?;
             // A digest in the reference is authoritative; otherwise the registry's header
             // (which `resolve` checks against the bytes), otherwise computed there.
             let digest = r.digest().cloned().or(header_digest);
-            Ok(RootObject { bytes, media_type, digest, synthetic: false })
+            Ok(RootObject {
+                bytes,
+                media_type,
+                digest,
+                synthetic: false,
+            })
         })
     }
 
     fn open(&self, desc: &Descriptor) -> Result<Box<dyn Read + Send + '_>, SourceError> {
         let i = &self.inner;
-        let is_manifest =
-            matches!(desc.media_type.as_str(), oci::media::OCI_INDEX | oci::media::DOCKER_LIST | oci::media::OCI_MANIFEST | oci::media::DOCKER_MANIFEST);
+        let is_manifest = matches!(
+            desc.media_type.as_str(),
+            oci::media::OCI_INDEX
+                | oci::media::DOCKER_LIST
+                | oci::media::OCI_MANIFEST
+                | oci::media::DOCKER_MANIFEST
+        );
         let repo = i.reference.repository();
         let manifest_path = format!("/v2/{repo}/manifests/{}", desc.digest);
-        let mut path = if is_manifest { manifest_path.clone() } else { format!("/v2/{repo}/blobs/{}", desc.digest) };
-        let what = format!("{} {}", if is_manifest { "manifest" } else { "blob" }, desc.digest);
+        let mut path = if is_manifest {
+            manifest_path.clone()
+        } else {
+            format!("/v2/{repo}/blobs/{}", desc.digest)
+        };
+        let what = format!(
+            "{} {}",
+            if is_manifest { "manifest" } else { "blob" },
+            desc.digest
+        );
         let mut accept = is_manifest.then_some(ACCEPT_MANIFESTS);
         let resp = self.block_on(&format!("fetching {what}"), async {
             let mut resp = i.get(&path, accept, None, &what).await?;
             if resp.status() == StatusCode::NOT_FOUND && desc.media_type.is_empty() {
                 // An index entry without a media type may name a manifest, which registries
                 // serve only from the manifests endpoint.
-                let m = i.get(&manifest_path, Some(ACCEPT_MANIFESTS), None, &what).await?;
+                let m = i
+                    .get(&manifest_path, Some(ACCEPT_MANIFESTS), None, &what)
+                    .await?;
                 if m.status().is_success() {
                     (resp, path, accept) = (m, manifest_path.clone(), Some(ACCEPT_MANIFESTS));
                 }
@@ -368,7 +464,10 @@ impl BlobStore for RegistryStore {
 }
 
 fn build_client(opts: &SourceOptions, host: &str, verify: bool) -> Result<Client, SourceError> {
-    let tls = |reason: String| SourceError::Tls { registry: host.to_string(), reason };
+    let tls = |reason: String| SourceError::Tls {
+        registry: host.to_string(),
+        reason,
+    };
     let mut b = Client::builder()
         .use_rustls_tls()
         .no_proxy()
@@ -376,7 +475,8 @@ fn build_client(opts: &SourceOptions, host: &str, verify: bool) -> Result<Client
         .redirect(reqwest::redirect::Policy::limited(REGISTRY_MAX_REDIRECTS))
         .user_agent(concat!("imgaudit/", env!("CARGO_PKG_VERSION")));
     for pem in &opts.ca_pem {
-        let certs = reqwest::Certificate::from_pem_bundle(pem).map_err(|e| tls(format!("reading a CA certificate: {}", deepest(&e))))?;
+        let certs = reqwest::Certificate::from_pem_bundle(pem)
+            .map_err(|e| tls(format!("reading a CA certificate: {}", deepest(&e))))?;
         if certs.is_empty() {
             return Err(tls("a CA file holds no PEM certificate".into()));
         }
@@ -387,7 +487,8 @@ fn build_client(opts: &SourceOptions, host: &str, verify: bool) -> Result<Client
     if !verify {
         b = b.danger_accept_invalid_certs(true);
     }
-    b.build().map_err(|e| tls(format!("setting up TLS: {}", deepest(&e))))
+    b.build()
+        .map_err(|e| tls(format!("setting up TLS: {}", deepest(&e))))
 }
 
 /// The innermost cause's message (reqwest wraps hyper wraps io wraps rustls).
@@ -401,7 +502,9 @@ fn deepest(e: &(dyn std::error::Error + 'static)) -> String {
 
 /// The next error in a chain. `io::Error::source` skips the error an `io::Error` wraps, so
 /// look inside those explicitly.
-fn next_cause<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a (dyn std::error::Error + 'static)> {
+fn next_cause<'a>(
+    e: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a (dyn std::error::Error + 'static)> {
     match e.downcast_ref::<io::Error>().and_then(|io| io.get_ref()) {
         Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
         None => e.source(),
@@ -434,12 +537,21 @@ impl Inner {
         let path = format!("/v2/{}/manifests/{target}", r.repository());
         let what = format!("manifest {shown}");
         for method in [Method::HEAD, Method::GET] {
-            let resp = self.request(method.clone(), &path, Some(ACCEPT_MANIFESTS), None, &what).await?;
+            let resp = self
+                .request(method.clone(), &path, Some(ACCEPT_MANIFESTS), None, &what)
+                .await?;
             if resp.status() == StatusCode::NOT_FOUND {
-                return Err(SourceError::ManifestUnknown { registry: self.host.clone(), reference: shown });
+                return Err(SourceError::ManifestUnknown {
+                    registry: self.host.clone(),
+                    reference: shown,
+                });
             }
             let resp = self.check_status(resp, &what).await?;
-            let header = resp.headers().get("docker-content-digest").and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<Digest>().ok());
+            let header = resp
+                .headers()
+                .get("docker-content-digest")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<Digest>().ok());
             if method == Method::HEAD {
                 if let Some(d) = header {
                     return Ok(d);
@@ -450,7 +562,11 @@ impl Inner {
             let computed = Digest::sha256_of(&bytes);
             return match header {
                 Some(d) if d.algorithm() == computed.algorithm() && d != computed => {
-                    Err(SourceError::DigestMismatch { what: what.clone(), expected: d, actual: computed })
+                    Err(SourceError::DigestMismatch {
+                        what: what.clone(),
+                        expected: d,
+                        actual: computed,
+                    })
                 }
                 Some(d) => Ok(d),
                 None => Ok(computed),
@@ -472,16 +588,28 @@ impl Inner {
     }
 
     fn backoff(&self, failures: u32) -> Duration {
-        let d = self.limits.backoff_base.saturating_mul(1u32 << failures.saturating_sub(1).min(16));
+        let d = self
+            .limits
+            .backoff_base
+            .saturating_mul(1u32 << failures.saturating_sub(1).min(16));
         d.min(self.limits.backoff_max)
     }
 
     /// Sends one request with retries on transport failures, timeouts, 429 and 5xx.
-    async fn send(&self, what: &str, mk: impl Fn() -> reqwest::RequestBuilder) -> Result<Response, SourceError> {
+    async fn send(
+        &self,
+        what: &str,
+        mk: impl Fn() -> reqwest::RequestBuilder,
+    ) -> Result<Response, SourceError> {
         self.send_with(what, self.limits.max_attempts, mk).await
     }
 
-    async fn send_with(&self, what: &str, max_attempts: u32, mk: impl Fn() -> reqwest::RequestBuilder) -> Result<Response, SourceError> {
+    async fn send_with(
+        &self,
+        what: &str,
+        max_attempts: u32,
+        mk: impl Fn() -> reqwest::RequestBuilder,
+    ) -> Result<Response, SourceError> {
         let l = &self.limits;
         let mut attempt = 0;
         loop {
@@ -490,9 +618,16 @@ impl Inner {
                 Ok(Ok(resp)) => {
                     let st = resp.status().as_u16();
                     if st == 429 {
-                        let ra = resp.headers().get(RETRY_AFTER).and_then(|v| v.to_str().ok()).and_then(|v| parse::retry_after(v, SystemTime::now()));
+                        let ra = resp
+                            .headers()
+                            .get(RETRY_AFTER)
+                            .and_then(|v| v.to_str().ok())
+                            .and_then(|v| parse::retry_after(v, SystemTime::now()));
                         if let Some(d) = ra.filter(|d| *d > l.max_retry_after) {
-                            return Err(SourceError::RateLimited { registry: self.host.clone(), retry_after: Some(d.as_secs()) });
+                            return Err(SourceError::RateLimited {
+                                registry: self.host.clone(),
+                                retry_after: Some(d.as_secs()),
+                            });
                         }
                         Attempt::RateLimited(ra)
                     } else if matches!(st, 500 | 502 | 503 | 504) {
@@ -503,8 +638,15 @@ impl Inner {
                 }
                 Ok(Err(e)) => {
                     if let Some(reason) = tls_failure(&e) {
-                        let registry = e.url().and_then(|u| u.host_str()).map_or_else(|| self.host.clone(), |h| h.to_string());
-                        let registry = if registry == self.host.split(':').next().unwrap_or("") { self.host.clone() } else { registry };
+                        let registry = e
+                            .url()
+                            .and_then(|u| u.host_str())
+                            .map_or_else(|| self.host.clone(), |h| h.to_string());
+                        let registry = if registry == self.host.split(':').next().unwrap_or("") {
+                            self.host.clone()
+                        } else {
+                            registry
+                        };
                         return Err(SourceError::Tls { registry, reason });
                     }
                     Attempt::Transport(deepest(&e))
@@ -513,18 +655,23 @@ impl Inner {
             };
             if attempt >= max_attempts {
                 return Err(match fail {
-                    Attempt::RateLimited(ra) => SourceError::RateLimited { registry: self.host.clone(), retry_after: ra.map(|d| d.as_secs()) },
-                    Attempt::Status(st) => {
-                        SourceError::Registry { registry: self.host.clone(), reason: format!("HTTP {st} for {what} (after {attempt} attempts)") }
-                    }
+                    Attempt::RateLimited(ra) => SourceError::RateLimited {
+                        registry: self.host.clone(),
+                        retry_after: ra.map(|d| d.as_secs()),
+                    },
+                    Attempt::Status(st) => SourceError::Registry {
+                        registry: self.host.clone(),
+                        reason: format!("HTTP {st} for {what} (after {attempt} attempts)"),
+                    },
                     Attempt::Timeout => SourceError::Timeout {
                         registry: self.host.clone(),
                         what: format!("waiting for {what} (after {attempt} attempts)"),
                         secs: l.request_timeout.as_secs(),
                     },
-                    Attempt::Transport(reason) => {
-                        SourceError::Unreachable { registry: self.host.clone(), reason: format!("{reason} (after {attempt} attempts)") }
-                    }
+                    Attempt::Transport(reason) => SourceError::Unreachable {
+                        registry: self.host.clone(),
+                        reason: format!("{reason} (after {attempt} attempts)"),
+                    },
                 });
             }
             let delay = match &fail {
@@ -580,15 +727,31 @@ impl Inner {
     }
 
     /// GET with the current credentials; a 401 re-authenticates once.
-    async fn get(&self, path: &str, accept: Option<&'static str>, range_from: Option<u64>, what: &str) -> Result<Response, SourceError> {
-        self.request(Method::GET, path, accept, range_from, what).await
+    async fn get(
+        &self,
+        path: &str,
+        accept: Option<&'static str>,
+        range_from: Option<u64>,
+        what: &str,
+    ) -> Result<Response, SourceError> {
+        self.request(Method::GET, path, accept, range_from, what)
+            .await
     }
 
     /// A request with the current credentials; a 401 re-authenticates once.
-    async fn request(&self, method: Method, path: &str, accept: Option<&'static str>, range_from: Option<u64>, what: &str) -> Result<Response, SourceError> {
+    async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        accept: Option<&'static str>,
+        range_from: Option<u64>,
+        what: &str,
+    ) -> Result<Response, SourceError> {
         let base = self.base().await?;
-        let url = Url::parse(&format!("{base}{path}"))
-            .map_err(|e| SourceError::Registry { registry: self.host.clone(), reason: format!("bad URL for {what}: {e}") })?;
+        let url = Url::parse(&format!("{base}{path}")).map_err(|e| SourceError::Registry {
+            registry: self.host.clone(),
+            reason: format!("bad URL for {what}: {e}"),
+        })?;
         let client = self.client_for(&url);
         let mut may_reauth = true;
         loop {
@@ -648,17 +811,26 @@ impl Inner {
         let registry = self.reference.registry();
         let c = match &self.opts.credentials {
             None => RegistryAuth::Anonymous,
-            Some(p) => {
-                p.lookup(registry).map_err(|e| SourceError::Credentials { registry: registry.to_string(), reason: parse::one_line(&e.to_string(), 300) })?
-            }
+            Some(p) => p.lookup(registry).map_err(|e| SourceError::Credentials {
+                registry: registry.to_string(),
+                reason: parse::one_line(&e.to_string(), 300),
+            })?,
         };
-        tracing::debug!(registry, anonymous = c.is_anonymous(), "credentials looked up");
+        tracing::debug!(
+            registry,
+            anonymous = c.is_anonymous(),
+            "credentials looked up"
+        );
         self.state().creds = Some(c.clone());
         Ok(c)
     }
 
     fn unauthorized(&self) -> SourceError {
-        let anonymous = self.state().creds.as_ref().is_none_or(RegistryAuth::is_anonymous);
+        let anonymous = self
+            .state()
+            .creds
+            .as_ref()
+            .is_none_or(RegistryAuth::is_anonymous);
         let reason = if anonymous {
             format!(
                 "authentication required to pull {} and no credentials were found for {} (or the repository does not exist)",
@@ -666,14 +838,25 @@ impl Inner {
                 self.reference.registry()
             )
         } else {
-            format!("credentials for {} were rejected (HTTP 401)", self.reference.registry())
+            format!(
+                "credentials for {} were rejected (HTTP 401)",
+                self.reference.registry()
+            )
         };
-        SourceError::Unauthorized { registry: self.host.clone(), reason }
+        SourceError::Unauthorized {
+            registry: self.host.clone(),
+            reason,
+        }
     }
 
     /// Answers the challenges of a 401 response.
     async fn authenticate(&self, headers: &HeaderMap) -> Result<(), SourceError> {
-        let chs: Vec<Challenge> = headers.get_all(WWW_AUTHENTICATE).iter().filter_map(|v| v.to_str().ok()).flat_map(parse::challenges).collect();
+        let chs: Vec<Challenge> = headers
+            .get_all(WWW_AUTHENTICATE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(parse::challenges)
+            .collect();
         let creds = self.creds()?;
         if let Some(ch) = chs.iter().find(|c| c.scheme == "bearer") {
             return match &creds {
@@ -707,13 +890,22 @@ impl Inner {
             return Err(self.unauthorized());
         }
         let schemes: Vec<&str> = chs.iter().map(|c| c.scheme.as_str()).collect();
-        Err(SourceError::Unauthorized { registry: self.host.clone(), reason: format!("unsupported authentication scheme {}", schemes.join(", ")) })
+        Err(SourceError::Unauthorized {
+            registry: self.host.clone(),
+            reason: format!("unsupported authentication scheme {}", schemes.join(", ")),
+        })
     }
 
-    fn set_header(&self, value: String, expires: Option<Instant>, bearer: Option<Challenge>) -> Result<(), SourceError> {
+    fn set_header(
+        &self,
+        value: String,
+        expires: Option<Instant>,
+        bearer: Option<Challenge>,
+    ) -> Result<(), SourceError> {
         let mut h = HeaderValue::from_str(&value).map_err(|_| SourceError::Unauthorized {
             registry: self.host.clone(),
-            reason: "the credentials contain characters that cannot be sent in an HTTP header".into(),
+            reason: "the credentials contain characters that cannot be sent in an HTTP header"
+                .into(),
         })?;
         h.set_sensitive(true);
         let mut s = self.state();
@@ -725,19 +917,41 @@ impl Inner {
 
     /// Fetches a token from a Bearer challenge's realm.
     async fn bearer(&self, ch: &Challenge, creds: &RegistryAuth) -> Result<(), SourceError> {
-        let bad = |reason: String| SourceError::Registry { registry: self.host.clone(), reason };
-        let realm = ch.param("realm").ok_or_else(|| bad("Bearer challenge without a realm".into()))?;
-        let mut url = Url::parse(realm).map_err(|_| bad(format!("token realm {:?} is not a URL", parse::one_line(realm, 100))))?;
+        let bad = |reason: String| SourceError::Registry {
+            registry: self.host.clone(),
+            reason,
+        };
+        let realm = ch
+            .param("realm")
+            .ok_or_else(|| bad("Bearer challenge without a realm".into()))?;
+        let mut url = Url::parse(realm).map_err(|_| {
+            bad(format!(
+                "token realm {:?} is not a URL",
+                parse::one_line(realm, 100)
+            ))
+        })?;
         let realm_host = url.host_str().unwrap_or("").to_string();
-        let realm_hostport = url.port().map_or_else(|| realm_host.clone(), |p| format!("{realm_host}:{p}"));
+        let realm_hostport = url
+            .port()
+            .map_or_else(|| realm_host.clone(), |p| format!("{realm_host}:{p}"));
         match url.scheme() {
             "https" => {}
-            "http" if self.hs.insecure.is_some() && (realm_hostport == self.host || self.opts.is_insecure(&realm_hostport)) => {}
-            s => return Err(bad(format!("token realm uses {s}://, which is only accepted for hosts given as insecure"))),
+            "http"
+                if self.hs.insecure.is_some()
+                    && (realm_hostport == self.host || self.opts.is_insecure(&realm_hostport)) => {}
+            s => {
+                return Err(bad(format!(
+                    "token realm uses {s}://, which is only accepted for hosts given as insecure"
+                )))
+            }
         }
         let service = ch.param("service").map(str::to_string);
         let scopes: Vec<String> = match ch.param("scope") {
-            Some(s) if !s.is_empty() => s.split(' ').filter(|x| !x.is_empty()).map(str::to_string).collect(),
+            Some(s) if !s.is_empty() => s
+                .split(' ')
+                .filter(|x| !x.is_empty())
+                .map(str::to_string)
+                .collect(),
             _ => vec![format!("repository:{}:pull", self.reference.repository())],
         };
         let client = self.client_for(&url);
@@ -753,7 +967,8 @@ impl Inner {
                 if let Some(s) = &service {
                     form.push(("service", s.clone()));
                 }
-                self.send(&what, || client.post(url.clone()).form(&form)).await?
+                self.send(&what, || client.post(url.clone()).form(&form))
+                    .await?
             }
             _ => {
                 {
@@ -768,7 +983,9 @@ impl Inner {
                 self.send(&what, || {
                     let r = client.get(url.clone());
                     match creds {
-                        RegistryAuth::Basic { username, password } => r.basic_auth(username, Some(password.expose())),
+                        RegistryAuth::Basic { username, password } => {
+                            r.basic_auth(username, Some(password.expose()))
+                        }
                         _ => r,
                     }
                 })
@@ -780,15 +997,23 @@ impl Inner {
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
                 return Err(SourceError::Unauthorized {
                     registry: self.host.clone(),
-                    reason: format!("credentials for {} were rejected by the token service {realm_host}", self.reference.registry()),
+                    reason: format!(
+                        "credentials for {} were rejected by the token service {realm_host}",
+                        self.reference.registry()
+                    ),
                 })
             }
             st => {
                 let detail = self.error_detail(resp).await;
-                return Err(bad(format!("token service {realm_host} answered HTTP {}{detail}", st.as_u16())));
+                return Err(bad(format!(
+                    "token service {realm_host} answered HTTP {}{detail}",
+                    st.as_u16()
+                )));
             }
         }
-        let body = self.read_bounded(resp, MAX_TOKEN_RESPONSE_BYTES, &what).await?;
+        let body = self
+            .read_bounded(resp, MAX_TOKEN_RESPONSE_BYTES, &what)
+            .await?;
         #[derive(serde::Deserialize)]
         struct TokenResponse {
             #[serde(default)]
@@ -798,7 +1023,8 @@ impl Inner {
             #[serde(default)]
             expires_in: Option<u64>,
         }
-        let t: TokenResponse = serde_json::from_slice(&body).map_err(|e| bad(format!("token service {realm_host}: invalid JSON: {e}")))?;
+        let t: TokenResponse = serde_json::from_slice(&body)
+            .map_err(|e| bad(format!("token service {realm_host}: invalid JSON: {e}")))?;
         let token = t
             .token
             .filter(|s| !s.is_empty())
@@ -806,13 +1032,25 @@ impl Inner {
             .ok_or_else(|| bad(format!("token service {realm_host} returned no token")))?;
         let ttl = Duration::from_secs(t.expires_in.unwrap_or(60).max(10));
         tracing::debug!(host = %self.host, ttl_s = ttl.as_secs(), "bearer token obtained");
-        self.set_header(format!("Bearer {token}"), Some(Instant::now() + ttl), Some(ch.clone()))
+        self.set_header(
+            format!("Bearer {token}"),
+            Some(Instant::now() + ttl),
+            Some(ch.clone()),
+        )
     }
 
     /// Reads a whole small body, refusing more than `limit` bytes.
-    async fn read_bounded(&self, mut resp: Response, limit: u64, what: &str) -> Result<Vec<u8>, SourceError> {
+    async fn read_bounded(
+        &self,
+        mut resp: Response,
+        limit: u64,
+        what: &str,
+    ) -> Result<Vec<u8>, SourceError> {
         if resp.content_length().is_some_and(|n| n > limit) {
-            return Err(SourceError::TooLarge { what: what.to_string(), limit });
+            return Err(SourceError::TooLarge {
+                what: what.to_string(),
+                limit,
+            });
         }
         let mut buf = Vec::new();
         let read = async {
@@ -826,16 +1064,31 @@ impl Inner {
         };
         match tokio::time::timeout(self.limits.request_timeout, read).await {
             Ok(Ok(true)) => Ok(buf),
-            Ok(Ok(false)) => Err(SourceError::TooLarge { what: what.to_string(), limit }),
-            Ok(Err(reason)) => Err(SourceError::Registry { registry: self.host.clone(), reason: format!("reading {what}: {reason}") }),
-            Err(_) => Err(SourceError::Timeout { registry: self.host.clone(), what: format!("reading {what}"), secs: self.limits.request_timeout.as_secs() }),
+            Ok(Ok(false)) => Err(SourceError::TooLarge {
+                what: what.to_string(),
+                limit,
+            }),
+            Ok(Err(reason)) => Err(SourceError::Registry {
+                registry: self.host.clone(),
+                reason: format!("reading {what}: {reason}"),
+            }),
+            Err(_) => Err(SourceError::Timeout {
+                registry: self.host.clone(),
+                what: format!("reading {what}"),
+                secs: self.limits.request_timeout.as_secs(),
+            }),
         }
     }
 
     /// `: CODE: message` from an error body, or nothing.
     async fn error_detail(&self, resp: Response) -> String {
-        match self.read_bounded(resp, MAX_ERROR_BODY_BYTES, "error body").await {
-            Ok(b) => parse::error_summary(&b).map(|s| format!(": {s}")).unwrap_or_default(),
+        match self
+            .read_bounded(resp, MAX_ERROR_BODY_BYTES, "error body")
+            .await
+        {
+            Ok(b) => parse::error_summary(&b)
+                .map(|s| format!(": {s}"))
+                .unwrap_or_default(),
             Err(_) => String::new(),
         }
     }
@@ -845,28 +1098,49 @@ impl Inner {
         match resp.status() {
             s if s.is_success() => Ok(resp),
             StatusCode::UNAUTHORIZED => Err(self.unauthorized()),
-            StatusCode::FORBIDDEN => Err(SourceError::Forbidden { registry: self.host.clone(), repository: self.reference.repository().to_string() }),
+            StatusCode::FORBIDDEN => Err(SourceError::Forbidden {
+                registry: self.host.clone(),
+                repository: self.reference.repository().to_string(),
+            }),
             s => {
                 let detail = self.error_detail(resp).await;
-                Err(SourceError::Registry { registry: self.host.clone(), reason: format!("HTTP {} for {what}{detail}", s.as_u16()) })
+                Err(SourceError::Registry {
+                    registry: self.host.clone(),
+                    reason: format!("HTTP {} for {what}{detail}", s.as_u16()),
+                })
             }
         }
     }
 
     /// Checks a blob response: status, announced length, and for a resumed request where
     /// the body starts. Returns the bytes to skip (a 200 answer to a range request).
-    async fn check_blob_response(&self, resp: Response, desc: &Descriptor, from: u64, what: &str) -> Result<Response, SourceError> {
+    async fn check_blob_response(
+        &self,
+        resp: Response,
+        desc: &Descriptor,
+        from: u64,
+        what: &str,
+    ) -> Result<Response, SourceError> {
         if resp.status() == StatusCode::NOT_FOUND {
-            return Err(SourceError::MissingBlob { digest: desc.digest.clone(), location: self.location.clone() });
+            return Err(SourceError::MissingBlob {
+                digest: desc.digest.clone(),
+                location: self.location.clone(),
+            });
         }
         let resp = self.check_status(resp, what).await?;
         let remaining = desc.size.saturating_sub(from);
         if let Some(n) = resp.content_length() {
-            let expect = if resp.status() == StatusCode::PARTIAL_CONTENT { remaining } else { desc.size };
+            let expect = if resp.status() == StatusCode::PARTIAL_CONTENT {
+                remaining
+            } else {
+                desc.size
+            };
             if n > expect {
                 return Err(SourceError::Registry {
                     registry: self.host.clone(),
-                    reason: format!("{what}: the registry announces {n} bytes, the descriptor says {expect}"),
+                    reason: format!(
+                        "{what}: the registry announces {n} bytes, the descriptor says {expect}"
+                    ),
                 });
             }
         }
@@ -900,8 +1174,12 @@ impl BlobReader<'_> {
         let l = &i.limits;
         loop {
             if self.resp.is_none() {
-                let resp = i.get(&self.path, self.accept, Some(self.pos), &self.what).await?;
-                let resp = i.check_blob_response(resp, &self.desc, self.pos, &self.what).await?;
+                let resp = i
+                    .get(&self.path, self.accept, Some(self.pos), &self.what)
+                    .await?;
+                let resp = i
+                    .check_blob_response(resp, &self.desc, self.pos, &self.what)
+                    .await?;
                 self.skip = if resp.status() == StatusCode::PARTIAL_CONTENT {
                     let start = resp
                         .headers()
@@ -911,7 +1189,10 @@ impl BlobReader<'_> {
                         .and_then(|v| v.split('-').next())
                         .and_then(|v| v.parse::<u64>().ok());
                     if start != Some(self.pos) {
-                        return Err(SourceError::Registry { registry: i.host.clone(), reason: format!("{}: resumed at the wrong offset", self.what) });
+                        return Err(SourceError::Registry {
+                            registry: i.host.clone(),
+                            reason: format!("{}: resumed at the wrong offset", self.what),
+                        });
                     }
                     0
                 } else {
@@ -920,7 +1201,9 @@ impl BlobReader<'_> {
                 self.resp = Some(resp);
                 self.window = None;
             }
-            let Some(resp) = self.resp.as_mut() else { unreachable!() };
+            let Some(resp) = self.resp.as_mut() else {
+                unreachable!()
+            };
             let now = Instant::now();
             let (w_start, w_bytes) = *self.window.get_or_insert((now, 0));
             let failure = match tokio::time::timeout(l.idle_timeout, resp.chunk()).await {
@@ -938,7 +1221,10 @@ impl BlobReader<'_> {
                     if elapsed >= l.rate_window {
                         let floor = (l.min_bytes_per_sec as f64 * elapsed.as_secs_f64()) as u64;
                         if wb < floor {
-                            stalled = Some(format!("transfer slower than {} bytes/s", l.min_bytes_per_sec));
+                            stalled = Some(format!(
+                                "transfer slower than {} bytes/s",
+                                l.min_bytes_per_sec
+                            ));
                         }
                         (ws, wb) = (now, 0);
                     }
@@ -958,7 +1244,10 @@ impl BlobReader<'_> {
             if self.failures >= l.max_attempts {
                 return Err(SourceError::Unreachable {
                     registry: i.host.clone(),
-                    reason: format!("{}: {failure} at byte {} (after {} attempts)", self.what, self.pos, self.failures),
+                    reason: format!(
+                        "{}: {failure} at byte {} (after {} attempts)",
+                        self.what, self.pos, self.failures
+                    ),
                 });
             }
             tracing::debug!(host = %i.host, what = %self.what, pos = self.pos, %failure, "blob transfer broke off; resuming");

@@ -45,7 +45,8 @@ pub(crate) fn challenges(value: &str) -> Vec<Challenge> {
         while j < b.len() && (b[j] == b' ' || b[j] == b'\t') {
             j += 1;
         }
-        if j < b.len() && b[j] == b'=' && !out.is_empty() && !(j + 1 < b.len() && b[j + 1] == b'=') {
+        if j < b.len() && b[j] == b'=' && !out.is_empty() && !(j + 1 < b.len() && b[j + 1] == b'=')
+        {
             // A parameter of the current challenge.
             i = j + 1;
             while i < b.len() && (b[i] == b' ' || b[i] == b'\t') {
@@ -75,7 +76,10 @@ pub(crate) fn challenges(value: &str) -> Vec<Challenge> {
                 c.params.insert(token.to_ascii_lowercase(), v);
             }
         } else if !token.is_empty() {
-            out.push(Challenge { scheme: token.to_ascii_lowercase(), params: BTreeMap::new() });
+            out.push(Challenge {
+                scheme: token.to_ascii_lowercase(),
+                params: BTreeMap::new(),
+            });
             // token68 (`Basic abc==`) is ignored: registries do not use it.
         } else {
             i += 1;
@@ -95,9 +99,17 @@ pub(crate) fn retry_after(value: &str, now: SystemTime) -> Option<Duration> {
         return None;
     }
     let day: i64 = parts[1].parse().ok()?;
-    let month = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"].iter().position(|m| *m == parts[2])? as i64 + 1;
+    let month = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ]
+    .iter()
+    .position(|m| *m == parts[2])? as i64
+        + 1;
     let year: i64 = parts[3].parse().ok()?;
-    let hms: Vec<i64> = parts[4].split(':').map(|x| x.parse().ok()).collect::<Option<_>>()?;
+    let hms: Vec<i64> = parts[4]
+        .split(':')
+        .map(|x| x.parse().ok())
+        .collect::<Option<_>>()?;
     if hms.len() != 3 {
         return None;
     }
@@ -141,7 +153,11 @@ pub(crate) fn error_summary(body: &[u8]) -> Option<String> {
 
 /// Control characters replaced, length bounded: text from a server is put in messages.
 pub(crate) fn one_line(s: &str, max: usize) -> String {
-    let mut out: String = s.chars().map(|c| if c.is_control() { ' ' } else { c }).take(max).collect();
+    let mut out: String = s
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(max)
+        .collect();
     if s.chars().count() > max {
         out.push('…');
     }
@@ -154,15 +170,24 @@ mod tests {
 
     #[test]
     fn bearer_and_basic_challenges() {
-        let c = challenges(r#"Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:samalba/my-app:pull,push""#);
+        let c = challenges(
+            r#"Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:samalba/my-app:pull,push""#,
+        );
         assert_eq!(c.len(), 1);
         assert_eq!(c[0].scheme, "bearer");
         assert_eq!(c[0].param("realm"), Some("https://auth.docker.io/token"));
         assert_eq!(c[0].param("service"), Some("registry.docker.io"));
-        assert_eq!(c[0].param("scope"), Some("repository:samalba/my-app:pull,push"));
+        assert_eq!(
+            c[0].param("scope"),
+            Some("repository:samalba/my-app:pull,push")
+        );
         let c = challenges(r#"Basic realm="basic-realm""#);
-        assert_eq!((c[0].scheme.as_str(), c[0].param("realm")), ("basic", Some("basic-realm")));
-        let c = challenges(r#"Basic realm="a\"b", Bearer realm=https://x/t, error="invalid_token""#);
+        assert_eq!(
+            (c[0].scheme.as_str(), c[0].param("realm")),
+            ("basic", Some("basic-realm"))
+        );
+        let c =
+            challenges(r#"Basic realm="a\"b", Bearer realm=https://x/t, error="invalid_token""#);
         assert_eq!(c.len(), 2);
         assert_eq!(c[0].param("realm"), Some("a\"b"));
         assert_eq!(c[1].param("realm"), Some("https://x/t"));
@@ -178,8 +203,14 @@ mod tests {
     fn retry_after_forms() {
         let now = UNIX_EPOCH + Duration::from_secs(784_111_777); // Sun, 06 Nov 1994 08:49:37 GMT
         assert_eq!(retry_after("3", now), Some(Duration::from_secs(3)));
-        assert_eq!(retry_after("Sun, 06 Nov 1994 08:49:47 GMT", now), Some(Duration::from_secs(10)));
-        assert_eq!(retry_after("Sun, 06 Nov 1994 08:49:30 GMT", now), Some(Duration::ZERO));
+        assert_eq!(
+            retry_after("Sun, 06 Nov 1994 08:49:47 GMT", now),
+            Some(Duration::from_secs(10))
+        );
+        assert_eq!(
+            retry_after("Sun, 06 Nov 1994 08:49:30 GMT", now),
+            Some(Duration::ZERO)
+        );
         assert_eq!(retry_after("soon", now), None);
         assert_eq!(retry_after("-1", now), None);
     }
@@ -187,7 +218,10 @@ mod tests {
     #[test]
     fn error_bodies() {
         let b = br#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown","detail":{"Tag":"nope"}}]}"#;
-        assert_eq!(error_summary(b).as_deref(), Some("MANIFEST_UNKNOWN: manifest unknown"));
+        assert_eq!(
+            error_summary(b).as_deref(),
+            Some("MANIFEST_UNKNOWN: manifest unknown")
+        );
         assert_eq!(error_summary(b"<html>"), None);
         assert_eq!(one_line("a\nb\x1b[31m", 100), "a b [31m");
         assert_eq!(one_line(&"x".repeat(300), 5), "xxxxx…");

@@ -41,7 +41,9 @@ type Handler = dyn Fn(&Req, usize) -> Resp + Send + Sync;
 
 /// Serves one response per connection (`Connection: close`); `handler` also gets the number
 /// of requests so far for the same path.
-fn server(handler: impl Fn(&Req, usize) -> Resp + Send + Sync + 'static) -> (u16, Arc<Mutex<Vec<String>>>) {
+fn server(
+    handler: impl Fn(&Req, usize) -> Resp + Send + Sync + 'static,
+) -> (u16, Arc<Mutex<Vec<String>>>) {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = l.local_addr().unwrap().port();
     let log = Arc::new(Mutex::new(Vec::new()));
@@ -51,21 +53,30 @@ fn server(handler: impl Fn(&Req, usize) -> Resp + Send + Sync + 'static) -> (u16
     std::thread::spawn(move || {
         for c in l.incoming() {
             let Ok(c) = c else { continue };
-            let (handler, log, counts) = (Arc::clone(&handler), Arc::clone(&log2), Arc::clone(&counts));
+            let (handler, log, counts) =
+                (Arc::clone(&handler), Arc::clone(&log2), Arc::clone(&counts));
             std::thread::spawn(move || serve(c, &*handler, &log, &counts));
         }
     });
     (port, log)
 }
 
-fn serve(c: TcpStream, handler: &Handler, log: &Mutex<Vec<String>>, counts: &Mutex<HashMap<String, usize>>) {
+fn serve(
+    c: TcpStream,
+    handler: &Handler,
+    log: &Mutex<Vec<String>>,
+    counts: &Mutex<HashMap<String, usize>>,
+) {
     let mut r = BufReader::new(c.try_clone().unwrap());
     let mut line = String::new();
     if r.read_line(&mut line).is_err() {
         return;
     }
     let mut parts = line.split_whitespace();
-    let (method, path) = (parts.next().unwrap_or("").to_string(), parts.next().unwrap_or("").to_string());
+    let (method, path) = (
+        parts.next().unwrap_or("").to_string(),
+        parts.next().unwrap_or("").to_string(),
+    );
     let mut headers = HashMap::new();
     loop {
         let mut h = String::new();
@@ -76,12 +87,25 @@ fn serve(c: TcpStream, handler: &Handler, log: &Mutex<Vec<String>>, counts: &Mut
             headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
         }
     }
-    let mut body = vec![0; headers.get("content-length").and_then(|v| v.parse().ok()).unwrap_or(0)];
+    let mut body = vec![
+        0;
+        headers
+            .get("content-length")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    ];
     let _ = r.read_exact(&mut body);
-    let req = Req { method, path, headers, body: String::from_utf8_lossy(&body).into_owned() };
+    let req = Req {
+        method,
+        path,
+        headers,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    };
     let n = {
         let mut m = counts.lock().unwrap();
-        let k = m.entry(req.path.split('?').next().unwrap_or("").to_string()).or_default();
+        let k = m
+            .entry(req.path.split('?').next().unwrap_or("").to_string())
+            .or_default();
         *k += 1;
         *k
     };
@@ -89,11 +113,14 @@ fn serve(c: TcpStream, handler: &Handler, log: &Mutex<Vec<String>>, counts: &Mut
         "{} {} auth={}",
         req.method,
         req.path,
-        req.headers.get("authorization").map_or("-", |a| a.split(' ').next().unwrap_or("?"))
+        req.headers
+            .get("authorization")
+            .map_or("-", |a| a.split(' ').next().unwrap_or("?"))
     ));
     let mut w = c;
     let head = |status: u16, extra: &[(String, String)], len: usize| {
-        let mut h = format!("HTTP/1.1 {status} X\r\nConnection: close\r\nContent-Length: {len}\r\n");
+        let mut h =
+            format!("HTTP/1.1 {status} X\r\nConnection: close\r\nContent-Length: {len}\r\n");
         for (k, v) in extra {
             h += &format!("{k}: {v}\r\n");
         }
@@ -101,7 +128,11 @@ fn serve(c: TcpStream, handler: &Handler, log: &Mutex<Vec<String>>, counts: &Mut
     };
     match handler(&req, n) {
         Resp::Full(st, hs, b) => {
-            let len = hs.iter().find(|(k, _)| k == "Content-Length").map(|_| None).unwrap_or(Some(b.len()));
+            let len = hs
+                .iter()
+                .find(|(k, _)| k == "Content-Length")
+                .map(|_| None)
+                .unwrap_or(Some(b.len()));
             let mut h = head(st, &hs, len.unwrap_or(0));
             if len.is_none() {
                 h = h.replacen("Content-Length: 0\r\n", "", 1);
@@ -148,7 +179,11 @@ fn store_with(port: u16, limits: RegistryLimits, auth: Option<RegistryAuth>) -> 
     if let Some(a) = auth {
         o = o.credentials(Arc::new(a));
     }
-    RegistryStore::new(ImageReference::parse(&format!("{host}/ns/app:v1")).unwrap(), &o).unwrap()
+    RegistryStore::new(
+        ImageReference::parse(&format!("{host}/ns/app:v1")).unwrap(),
+        &o,
+    )
+    .unwrap()
 }
 
 const BLOB: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz";
@@ -172,36 +207,81 @@ fn read_blob(s: &RegistryStore) -> Result<Vec<u8>, String> {
 }
 
 /// `/v2/` answers 200; blobs through `blob`.
-fn registry(blob: impl Fn(&Req, usize) -> Resp + Send + Sync + 'static) -> (u16, Arc<Mutex<Vec<String>>>) {
-    server(move |req, n| if req.path == "/v2/" { ok(b"{}") } else { blob(req, n) })
+fn registry(
+    blob: impl Fn(&Req, usize) -> Resp + Send + Sync + 'static,
+) -> (u16, Arc<Mutex<Vec<String>>>) {
+    server(move |req, n| {
+        if req.path == "/v2/" {
+            ok(b"{}")
+        } else {
+            blob(req, n)
+        }
+    })
 }
 
 #[test]
 fn retries_429_honouring_retry_after() {
-    let (port, _) = registry(|_, n| if n == 1 { Resp::Full(429, vec![("Retry-After".into(), "1".into())], vec![]) } else { ok(BLOB) });
+    let (port, _) = registry(|_, n| {
+        if n == 1 {
+            Resp::Full(429, vec![("Retry-After".into(), "1".into())], vec![])
+        } else {
+            ok(BLOB)
+        }
+    });
     let t = Instant::now();
     assert_eq!(read_blob(&store_with(port, fast(), None)).unwrap(), BLOB);
-    assert!(t.elapsed() >= Duration::from_millis(950), "waited as asked: {:?}", t.elapsed());
+    assert!(
+        t.elapsed() >= Duration::from_millis(950),
+        "waited as asked: {:?}",
+        t.elapsed()
+    );
 }
 
 #[test]
 fn retry_after_past_the_bound_fails_at_once() {
-    let (port, _) = registry(|_, _| Resp::Full(429, vec![("Retry-After".into(), "3600".into())], vec![]));
+    let (port, _) =
+        registry(|_, _| Resp::Full(429, vec![("Retry-After".into(), "3600".into())], vec![]));
     let t = Instant::now();
     let e = read_blob(&store_with(port, fast(), None)).unwrap_err();
-    assert!(e.contains("rate limited (HTTP 429, retry after 3600 s)"), "{e}");
+    assert!(
+        e.contains("rate limited (HTTP 429, retry after 3600 s)"),
+        "{e}"
+    );
     assert!(t.elapsed() < Duration::from_secs(2));
 }
 
 #[test]
 fn server_errors_are_retried_then_reported() {
-    let (port, log) = registry(|_, n| if n < 3 { Resp::Full(503, vec![], vec![]) } else { ok(BLOB) });
+    let (port, log) = registry(|_, n| {
+        if n < 3 {
+            Resp::Full(503, vec![], vec![])
+        } else {
+            ok(BLOB)
+        }
+    });
     assert_eq!(read_blob(&store_with(port, fast(), None)).unwrap(), BLOB);
-    assert_eq!(log.lock().unwrap().iter().filter(|l| l.contains("/blobs/")).count(), 3);
+    assert_eq!(
+        log.lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.contains("/blobs/"))
+            .count(),
+        3
+    );
     let (port, log) = registry(|_, _| Resp::Full(502, vec![], vec![]));
     let e = read_blob(&store_with(port, fast(), None)).unwrap_err();
-    assert!(e.contains("HTTP 502") && e.contains("after 5 attempts"), "{e}");
-    assert_eq!(log.lock().unwrap().iter().filter(|l| l.contains("/blobs/")).count(), crate::limits::REGISTRY_MAX_ATTEMPTS as usize);
+    assert!(
+        e.contains("HTTP 502") && e.contains("after 5 attempts"),
+        "{e}"
+    );
+    assert_eq!(
+        log.lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.contains("/blobs/"))
+            .count(),
+        crate::limits::REGISTRY_MAX_ATTEMPTS as usize
+    );
 }
 
 #[test]
@@ -210,16 +290,41 @@ fn truncated_body_is_resumed_with_range() {
         if n == 1 {
             return Resp::Truncated(BLOB.to_vec(), 20);
         }
-        let from: usize = req.headers.get("range").and_then(|r| r.strip_prefix("bytes=")).and_then(|r| r.trim_end_matches('-').parse().ok()).unwrap_or(0);
-        Resp::Full(206, vec![("Content-Range".into(), format!("bytes {from}-{}/{}", BLOB.len() - 1, BLOB.len()))], BLOB[from..].to_vec())
+        let from: usize = req
+            .headers
+            .get("range")
+            .and_then(|r| r.strip_prefix("bytes="))
+            .and_then(|r| r.trim_end_matches('-').parse().ok())
+            .unwrap_or(0);
+        Resp::Full(
+            206,
+            vec![(
+                "Content-Range".into(),
+                format!("bytes {from}-{}/{}", BLOB.len() - 1, BLOB.len()),
+            )],
+            BLOB[from..].to_vec(),
+        )
     });
     assert_eq!(read_blob(&store_with(port, fast(), None)).unwrap(), BLOB);
-    assert_eq!(log.lock().unwrap().iter().filter(|l| l.contains("/blobs/")).count(), 2);
+    assert_eq!(
+        log.lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.contains("/blobs/"))
+            .count(),
+        2
+    );
 }
 
 #[test]
 fn truncated_body_with_range_ignored_restarts_and_skips() {
-    let (port, _) = registry(|_, n| if n == 1 { Resp::Truncated(BLOB.to_vec(), 30) } else { ok(BLOB) });
+    let (port, _) = registry(|_, n| {
+        if n == 1 {
+            Resp::Truncated(BLOB.to_vec(), 30)
+        } else {
+            ok(BLOB)
+        }
+    });
     assert_eq!(read_blob(&store_with(port, fast(), None)).unwrap(), BLOB);
 }
 
@@ -236,33 +341,58 @@ fn huge_content_length_is_refused_before_reading() {
     let h2 = huge.clone();
     let (port, _) = registry(move |_, _| Resp::Full(200, h2.clone(), vec![]));
     let e = read_blob(&store_with(port, fast(), None)).unwrap_err();
-    assert!(e.contains("announces 999999999999999 bytes, the descriptor says 72"), "{e}");
+    assert!(
+        e.contains("announces 999999999999999 bytes, the descriptor says 72"),
+        "{e}"
+    );
     let (port, _) = registry(move |_, _| Resp::Full(200, huge.clone(), vec![]));
     let e = store_with(port, fast(), None).root().unwrap_err();
-    assert!(matches!(e, SourceError::TooLarge { limit, .. } if limit == MAX_MANIFEST_BYTES), "{e}");
+    assert!(
+        matches!(e, SourceError::TooLarge { limit, .. } if limit == MAX_MANIFEST_BYTES),
+        "{e}"
+    );
 }
 
 #[test]
 fn slow_drip_trips_the_throughput_floor() {
-    let limits = RegistryLimits { rate_window: Duration::from_millis(200), min_bytes_per_sec: 1000, max_attempts: 2, ..fast() };
+    let limits = RegistryLimits {
+        rate_window: Duration::from_millis(200),
+        min_bytes_per_sec: 1000,
+        max_attempts: 2,
+        ..fast()
+    };
     let (port, _) = registry(|_, _| Resp::Drip(BLOB.to_vec(), Duration::from_millis(20)));
     let t = Instant::now();
     let e = read_blob(&store_with(port, limits, None)).unwrap_err();
-    assert!(e.contains("transfer slower than 1000 bytes/s") && e.contains("after 2 attempts"), "{e}");
+    assert!(
+        e.contains("transfer slower than 1000 bytes/s") && e.contains("after 2 attempts"),
+        "{e}"
+    );
     assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
 }
 
 #[test]
 fn silence_trips_the_idle_timeout() {
-    let limits = RegistryLimits { idle_timeout: Duration::from_millis(200), max_attempts: 2, ..fast() };
+    let limits = RegistryLimits {
+        idle_timeout: Duration::from_millis(200),
+        max_attempts: 2,
+        ..fast()
+    };
     let (port, _) = registry(|_, _| Resp::Silent(Duration::from_secs(5)));
     let e = read_blob(&store_with(port, limits, None)).unwrap_err();
-    assert!(e.contains("no data for") && e.contains("after 2 attempts"), "{e}");
+    assert!(
+        e.contains("no data for") && e.contains("after 2 attempts"),
+        "{e}"
+    );
 }
 
 #[test]
 fn overall_timeout_bounds_a_hanging_registry() {
-    let limits = RegistryLimits { total_timeout: Duration::from_millis(500), request_timeout: Duration::from_secs(30), ..fast() };
+    let limits = RegistryLimits {
+        total_timeout: Duration::from_millis(500),
+        request_timeout: Duration::from_secs(30),
+        ..fast()
+    };
     let (port, _) = server(|_, _| Resp::Hang(Duration::from_secs(10)));
     let t = Instant::now();
     let e = store_with(port, limits, None).root().unwrap_err();
@@ -272,10 +402,17 @@ fn overall_timeout_bounds_a_hanging_registry() {
 
 #[test]
 fn connection_refused_is_unreachable() {
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let e = store_with(port, fast(), None).root().unwrap_err();
     assert!(matches!(e, SourceError::Unreachable { .. }), "{e}");
-    assert!(e.to_string().contains("unreachable") && e.to_string().contains("after 5 attempts"), "{e}");
+    assert!(
+        e.to_string().contains("unreachable") && e.to_string().contains("after 5 attempts"),
+        "{e}"
+    );
 }
 
 /// A registry whose `/v2/` and manifests demand a Bearer token from its own `/token`.
@@ -289,16 +426,30 @@ fn token_registry(accept: impl Fn(&Req) -> bool + Send + Sync + 'static) -> (u16
     let (port, log) = server(move |req, _| {
         let port = pc.load(Ordering::SeqCst);
         if req.path.starts_with("/token") {
-            seen2.lock().unwrap().push(format!("{} {} {}", req.method, req.path, req.body));
-            return if accept(req) { ok(br#"{"access_token":"tok-123","expires_in":300}"#) } else { Resp::Full(401, vec![], vec![]) };
+            seen2
+                .lock()
+                .unwrap()
+                .push(format!("{} {} {}", req.method, req.path, req.body));
+            return if accept(req) {
+                ok(br#"{"access_token":"tok-123","expires_in":300}"#)
+            } else {
+                Resp::Full(401, vec![], vec![])
+            };
         }
         if req.headers.get("authorization").map(String::as_str) != Some("Bearer tok-123") {
-            let scope = if req.path == "/v2/" { String::new() } else { ",scope=\"repository:ns/app:pull\"".into() };
-            let ch = format!("Bearer realm=\"http://127.0.0.1:{port}/token\",service=\"test-registry\"{scope}");
+            let scope = if req.path == "/v2/" {
+                String::new()
+            } else {
+                ",scope=\"repository:ns/app:pull\"".into()
+            };
+            let ch = format!(
+                "Bearer realm=\"http://127.0.0.1:{port}/token\",service=\"test-registry\"{scope}"
+            );
             return Resp::Full(
                 401,
                 vec![("WWW-Authenticate".into(), ch)],
-                br#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}"#.to_vec(),
+                br#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}"#
+                    .to_vec(),
             );
         }
         if req.path.contains("/manifests/") {
@@ -316,24 +467,49 @@ fn bearer_token_flow_with_basic_credentials() {
         use base64::Engine as _;
         base64::engine::general_purpose::STANDARD.encode("alice:hunter2")
     });
-    let (port, log, tokens) = token_registry(move |r| r.headers.get("authorization") == Some(&basic));
-    let s = store_with(port, fast(), Some(RegistryAuth::Basic { username: "alice".into(), password: Secret::new("hunter2") }));
+    let (port, log, tokens) =
+        token_registry(move |r| r.headers.get("authorization") == Some(&basic));
+    let s = store_with(
+        port,
+        fast(),
+        Some(RegistryAuth::Basic {
+            username: "alice".into(),
+            password: Secret::new("hunter2"),
+        }),
+    );
     assert_eq!(read_blob(&s).unwrap(), BLOB);
     let t = tokens.lock().unwrap().clone();
     assert_eq!(t.len(), 1, "{t:?}");
-    assert!(t[0].starts_with("GET /token?service=test-registry&scope=repository%3Ans%2Fapp%3Apull"), "{t:?}");
+    assert!(
+        t[0].starts_with("GET /token?service=test-registry&scope=repository%3Ans%2Fapp%3Apull"),
+        "{t:?}"
+    );
     // The token is reused: one token fetch, then the blob with Bearer.
-    assert!(log.lock().unwrap().iter().any(|l| l.contains("/blobs/") && l.ends_with("auth=Bearer")));
+    assert!(log
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|l| l.contains("/blobs/") && l.ends_with("auth=Bearer")));
     // 403 is its own error.
     let e = s.root().unwrap_err();
-    assert_eq!(e.to_string(), format!("127.0.0.1:{port}: access to ns/app denied (HTTP 403)"));
+    assert_eq!(
+        e.to_string(),
+        format!("127.0.0.1:{port}: access to ns/app denied (HTTP 403)")
+    );
 }
 
 #[test]
 fn identity_tokens_are_exchanged_with_a_refresh_grant() {
-    let (port, _, tokens) =
-        token_registry(|r| r.method == "POST" && r.body.contains("grant_type=refresh_token") && r.body.contains("refresh_token=idt-secret"));
-    let s = store_with(port, fast(), Some(RegistryAuth::IdentityToken(Secret::new("idt-secret"))));
+    let (port, _, tokens) = token_registry(|r| {
+        r.method == "POST"
+            && r.body.contains("grant_type=refresh_token")
+            && r.body.contains("refresh_token=idt-secret")
+    });
+    let s = store_with(
+        port,
+        fast(),
+        Some(RegistryAuth::IdentityToken(Secret::new("idt-secret"))),
+    );
     assert_eq!(read_blob(&s).unwrap(), BLOB);
     assert!(tokens.lock().unwrap()[0].contains("client_id=imgaudit"));
 }
@@ -341,13 +517,34 @@ fn identity_tokens_are_exchanged_with_a_refresh_grant() {
 #[test]
 fn rejected_credentials_never_leak() {
     let (port, _, _) = token_registry(|_| false);
-    let s = store_with(port, fast(), Some(RegistryAuth::Basic { username: "alice".into(), password: Secret::new("hunter2") }));
+    let s = store_with(
+        port,
+        fast(),
+        Some(RegistryAuth::Basic {
+            username: "alice".into(),
+            password: Secret::new("hunter2"),
+        }),
+    );
     let e = read_blob(&s).unwrap_err();
-    assert!(e.contains("rejected by the token service") && !e.contains("hunter2"), "{e}");
+    assert!(
+        e.contains("rejected by the token service") && !e.contains("hunter2"),
+        "{e}"
+    );
     // Anonymous with a Basic challenge: authentication required.
-    let (port, _) = server(|_, _| Resp::Full(401, vec![("WWW-Authenticate".into(), "Basic realm=\"r\"".into())], vec![]));
+    let (port, _) = server(|_, _| {
+        Resp::Full(
+            401,
+            vec![("WWW-Authenticate".into(), "Basic realm=\"r\"".into())],
+            vec![],
+        )
+    });
     let e = store_with(port, fast(), None).root().unwrap_err();
-    assert!(matches!(e, SourceError::Unauthorized { .. }) && e.to_string().contains("no credentials were found for 127.0.0.1:"), "{e}");
+    assert!(
+        matches!(e, SourceError::Unauthorized { .. })
+            && e.to_string()
+                .contains("no credentials were found for 127.0.0.1:"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -357,12 +554,23 @@ fn registry_digest_header_is_checked_against_the_bytes() {
     let (port, _) = registry(move |_, _| {
         Resp::Full(
             200,
-            vec![("Content-Type".into(), "application/vnd.oci.image.manifest.v1+json".into()), ("Docker-Content-Digest".into(), lie.clone())],
+            vec![
+                (
+                    "Content-Type".into(),
+                    "application/vnd.oci.image.manifest.v1+json".into(),
+                ),
+                ("Docker-Content-Digest".into(), lie.clone()),
+            ],
             manifest.to_vec(),
         )
     });
     let s = store_with(port, fast(), None);
-    let e = crate::source::resolve(&s, &crate::source::PlatformChoice::Default, &crate::limits::Limits::default()).unwrap_err();
+    let e = crate::source::resolve(
+        &s,
+        &crate::source::PlatformChoice::Default,
+        &crate::limits::Limits::default(),
+    )
+    .unwrap_err();
     assert!(matches!(e, SourceError::DigestMismatch { .. }), "{e}");
 }
 
@@ -370,7 +578,9 @@ fn registry_digest_header_is_checked_against_the_bytes() {
 fn used_inside_an_async_runtime_is_an_error_not_a_panic() {
     let (port, _) = registry(|_, _| ok(BLOB));
     let s = store_with(port, fast(), None);
-    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
     let e = rt.block_on(async { s.root().unwrap_err() });
     assert!(e.to_string().contains("spawn_blocking"), "{e}");
     drop(rt);
@@ -378,7 +588,13 @@ fn used_inside_an_async_runtime_is_an_error_not_a_panic() {
 
 #[test]
 fn untyped_descriptor_falls_back_to_the_manifests_endpoint() {
-    let (port, log) = registry(|req, _| if req.path.contains("/manifests/") { ok(BLOB) } else { Resp::Full(404, vec![], vec![]) });
+    let (port, log) = registry(|req, _| {
+        if req.path.contains("/manifests/") {
+            ok(BLOB)
+        } else {
+            Resp::Full(404, vec![], vec![])
+        }
+    });
     let s = store_with(port, fast(), None);
     let mut d = blob_desc();
     d.media_type = String::new();
@@ -388,7 +604,10 @@ fn untyped_descriptor_falls_back_to_the_manifests_endpoint() {
     assert!(log.lock().unwrap().iter().any(|l| l.contains("/blobs/")));
     // A typed layer descriptor does not.
     let e = read_blob(&s).unwrap_err();
-    assert!(e.starts_with("blob sha256:") && e.contains("is missing from docker://127.0.0.1:"), "{e}");
+    assert!(
+        e.starts_with("blob sha256:") && e.contains("is missing from docker://127.0.0.1:"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -398,42 +617,92 @@ fn tags_resolve_with_head_and_a_pool_shares_pings_and_tokens() {
     let manifest = br#"{"schemaVersion":2}"#;
     let named = format!("sha256:{}", "ab".repeat(32));
     let n2 = named.clone();
-    let (port, log) = registry(move |req, _| match (req.method.as_str(), req.path.as_str()) {
-        ("HEAD", "/v2/ns/app/manifests/v1") => {
-            Resp::Full(200, vec![("Docker-Content-Digest".into(), n2.clone()), ("Content-Length".into(), "0".into())], vec![])
-        }
-        ("HEAD", "/v2/ns/app/manifests/nodigest") => Resp::Full(200, vec![("Content-Length".into(), "0".into())], vec![]),
-        ("GET", "/v2/ns/app/manifests/nodigest") => ok(manifest),
-        _ => Resp::Full(404, vec![("Content-Length".into(), "0".into())], vec![]),
-    });
+    let (port, log) = registry(
+        move |req, _| match (req.method.as_str(), req.path.as_str()) {
+            ("HEAD", "/v2/ns/app/manifests/v1") => Resp::Full(
+                200,
+                vec![
+                    ("Docker-Content-Digest".into(), n2.clone()),
+                    ("Content-Length".into(), "0".into()),
+                ],
+                vec![],
+            ),
+            ("HEAD", "/v2/ns/app/manifests/nodigest") => {
+                Resp::Full(200, vec![("Content-Length".into(), "0".into())], vec![])
+            }
+            ("GET", "/v2/ns/app/manifests/nodigest") => ok(manifest),
+            _ => Resp::Full(404, vec![("Content-Length".into(), "0".into())], vec![]),
+        },
+    );
     let host = format!("127.0.0.1:{port}");
-    let pool = RegistryPool::new(&SourceOptions::new().insecure_host(&host).limits(fast())).unwrap();
-    let store = |r: &str| pool.store(ImageReference::parse(&format!("{host}/{r}")).unwrap()).unwrap();
-    assert_eq!(store("ns/app:v1").resolve_digest().unwrap().to_string(), named);
-    assert_eq!(store("ns/app:nodigest").resolve_digest().unwrap(), Digest::sha256_of(manifest));
+    let pool =
+        RegistryPool::new(&SourceOptions::new().insecure_host(&host).limits(fast())).unwrap();
+    let store = |r: &str| {
+        pool.store(ImageReference::parse(&format!("{host}/{r}")).unwrap())
+            .unwrap()
+    };
+    assert_eq!(
+        store("ns/app:v1").resolve_digest().unwrap().to_string(),
+        named
+    );
+    assert_eq!(
+        store("ns/app:nodigest").resolve_digest().unwrap(),
+        Digest::sha256_of(manifest)
+    );
     let pinned = format!("sha256:{}", "cd".repeat(32));
     let before = log.lock().unwrap().len();
-    assert_eq!(store(&format!("ns/app@{pinned}")).resolve_digest().unwrap().to_string(), pinned, "a digest needs no request");
+    assert_eq!(
+        store(&format!("ns/app@{pinned}"))
+            .resolve_digest()
+            .unwrap()
+            .to_string(),
+        pinned,
+        "a digest needs no request"
+    );
     assert_eq!(log.lock().unwrap().len(), before);
     let e = store("ns/app:gone").resolve_digest().unwrap_err();
     assert!(matches!(e, SourceError::ManifestUnknown { .. }), "{e}");
-    let pings = log.lock().unwrap().iter().filter(|l| l.starts_with("GET /v2/ ")).count();
-    assert_eq!(pings, 1, "one ping per host for the whole pool: {:?}", log.lock().unwrap());
+    let pings = log
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|l| l.starts_with("GET /v2/ "))
+        .count();
+    assert_eq!(
+        pings,
+        1,
+        "one ping per host for the whole pool: {:?}",
+        log.lock().unwrap()
+    );
 
     // The async form, awaited on another runtime.
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let r = ImageReference::parse(&format!("{host}/ns/app:v1")).unwrap();
-    assert_eq!(rt.block_on(pool.resolve_digest(r)).unwrap().to_string(), named);
+    assert_eq!(
+        rt.block_on(pool.resolve_digest(r)).unwrap().to_string(),
+        named
+    );
     drop(rt);
 
     // Tokens are shared per repository: a second store for ns/app fetches none.
     let (port, _, tokens) = token_registry(|_| true);
     let host = format!("127.0.0.1:{port}");
-    let pool = RegistryPool::new(&SourceOptions::new().insecure_host(&host).limits(fast())).unwrap();
+    let pool =
+        RegistryPool::new(&SourceOptions::new().insecure_host(&host).limits(fast())).unwrap();
     for _ in 0..3 {
-        let s = pool.store(ImageReference::parse(&format!("{host}/ns/app:v1")).unwrap()).unwrap();
+        let s = pool
+            .store(ImageReference::parse(&format!("{host}/ns/app:v1")).unwrap())
+            .unwrap();
         assert_eq!(read_blob(&s).unwrap(), BLOB);
     }
-    assert_eq!(tokens.lock().unwrap().len(), 1, "{:?}", tokens.lock().unwrap());
+    assert_eq!(
+        tokens.lock().unwrap().len(),
+        1,
+        "{:?}",
+        tokens.lock().unwrap()
+    );
     drop(pool);
 }

@@ -30,6 +30,17 @@ const SYSTEM: &[&str] = &[
     "/lib/x86_64-linux-gnu/libz.so.1",
 ];
 
+/// Debian's Go 1.19 sources (`golang-1.19-src`, a dependency of `golang-1.19-go`).
+const GO_SRC: &str = "/usr/share/go-1.19/src";
+/// Linked ELF files among them (the rest are relocatable objects).
+const GO_TESTDATA: &[&str] = &[
+    "debug/elf/testdata/gcc-386-freebsd-exec",
+    "debug/elf/testdata/gcc-amd64-linux-exec",
+    "debug/elf/testdata/go-relocation-test-gcc930-ranges-no-rela-x86-64",
+    "runtime/pprof/testdata/test32",
+    "runtime/pprof/testdata/test64be",
+];
+
 fn corpus() -> Vec<PathBuf> {
     let mut v = Vec::new();
     let mut stack = vec![common::out("bin")];
@@ -51,6 +62,17 @@ fn corpus() -> Vec<PathBuf> {
         let p = PathBuf::from(s);
         assert!(p.exists(), "{s} is missing; .ci/run installs it (busybox-static, skopeo, umoci, docker-registry, shfmt, esbuild, golang-1.19-go, zlib1g)");
         v.push(std::fs::canonicalize(p).unwrap());
+    }
+    // ELF test data of Debian's Go 1.19 source package: foreign OS ABIs (FreeBSD), machines
+    // (i386, big-endian PowerPC) and an empty PT_INTERP.
+    for f in GO_TESTDATA {
+        let p = PathBuf::from(GO_SRC).join(f);
+        assert!(
+            p.exists(),
+            "{} is missing; .ci/run installs golang-1.19-go",
+            p.display()
+        );
+        v.push(p);
     }
     // The real toolchain binary (the venv's `go` is a Python launcher).
     let (_, goroot, _) = common::run(Command::new(common::go_tool()).args(["env", "GOROOT"]));
@@ -82,7 +104,10 @@ fn inspect(p: &Path, sparse: bool) -> ElfInfo {
 #[derive(Debug, Default)]
 struct Readelf {
     e_type: String,
+    os_abi: String,
     interp: Option<String>,
+    /// A `PT_INTERP` readelf cannot read a name from.
+    interp_unnamed: bool,
     needed: Vec<String>,
     rpath: Vec<String>,
     runpath: Vec<String>,
@@ -111,7 +136,10 @@ fn readelf(p: &Path) -> Readelf {
         "readelf failed on {}: {err}",
         p.display()
     );
-    let mut r = Readelf::default();
+    let mut r = Readelf {
+        interp_unnamed: err.contains("Unable to find program interpreter name"),
+        ..Readelf::default()
+    };
     let mut section = "";
     let mut cur_file: Option<String> = None;
     for line in out.lines() {
@@ -129,6 +157,9 @@ fn readelf(p: &Path) -> Readelf {
             || t.is_empty()
         {
             section = "";
+        }
+        if let Some(v) = t.strip_prefix("OS/ABI:") {
+            r.os_abi = v.trim().to_string();
         }
         if let Some(v) = t.strip_prefix("Type:") {
             r.e_type = v.split_whitespace().next().unwrap_or("").to_string();
@@ -226,10 +257,30 @@ fn compare_elf(p: &Path, e: &ElfInfo, r: &Readelf, mode: &str) -> Vec<String> {
         _ => "?",
     };
     check("e_type", e_type.into(), r.e_type.clone());
+    // readelf's names (binutils `get_osabi_name`) for the values imgaudit names.
+    let os_abi = match e.os() {
+        None => "UNIX - System V",
+        Some("linux") => "UNIX - GNU",
+        Some("freebsd") => "UNIX - FreeBSD",
+        Some("netbsd") => "UNIX - NetBSD",
+        Some("openbsd") => "UNIX - OpenBSD",
+        Some(other) => other,
+    };
+    check("os/abi", os_abi.into(), r.os_abi.clone());
+    // readelf cannot name an interpreter the kernel would refuse either.
+    let ours = match &e.interpreter_problem {
+        Some(_) => None,
+        None => e.interpreter.as_ref(),
+    };
     check(
         "interpreter",
-        format!("{:?}", e.interpreter),
+        format!("{ours:?}"),
         format!("{:?}", r.interp),
+    );
+    check(
+        "malformed interpreter",
+        e.interpreter_problem.is_some().to_string(),
+        r.interp_unnamed.to_string(),
     );
     check(
         "needed",

@@ -30,6 +30,8 @@ use crate::limits::{
     MAX_ELF_VERSIONS, MAX_GO_BUILDINFO_BYTES,
 };
 
+/// Longest `PT_INTERP` the kernel accepts: `PATH_MAX` (fs/binfmt_elf.c).
+const INTERP_MAX_BYTES: u64 = 4096;
 /// Bytes always captured from the start of a sparsely captured file: the ELF header,
 /// program headers, notes and, for most linkers, the interpreter and dynamic-linking tables.
 const PREFIX_BYTES: u64 = 64 << 10;
@@ -246,13 +248,20 @@ pub struct ElfInfo {
     /// The architecture in GOARCH/OCI spelling (`amd64`), when known.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub architecture: Option<&'static str>,
+    /// `e_ident[EI_OSABI]`: 0 (System V, what Linux toolchains write), 3 (GNU/Linux), 9
+    /// (FreeBSD) … See [`ElfInfo::os`].
+    pub os_abi: u8,
     /// `e_type`.
     pub e_type: u16,
     /// Static, dynamic, static-pie, library.
     pub linkage: Linkage,
-    /// `PT_INTERP`.
+    /// `PT_INTERP`, up to its first NUL.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub interpreter: Option<String>,
+    /// Why the kernel would refuse `PT_INTERP` (empty, longer than `PATH_MAX`, not
+    /// NUL-terminated): `exec` fails with `ENOEXEC` whatever the image holds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interpreter_problem: Option<String>,
     /// `DT_NEEDED`, in order.
     pub needed: Vec<String>,
     /// `DT_RPATH` entries (split at `:`).
@@ -311,6 +320,28 @@ impl ElfInfo {
     pub fn is_go(&self) -> bool {
         self.go.is_some()
     }
+
+    /// The operating system the OS ABI byte names, in GOOS/OCI spelling; `None` for
+    /// `ELFOSABI_NONE` (System V), which Linux toolchains write and which names no OS.
+    pub fn os(&self) -> Option<&'static str> {
+        os_abi_name(self.os_abi)
+    }
+}
+
+/// The GOOS/OCI name of an `EI_OSABI` value (System V gABI, "ELF Header"; Go's linker
+/// writes 9, 2 and 12 for FreeBSD, NetBSD and OpenBSD, `cmd/link/internal/ld/elf.go`).
+pub fn os_abi_name(os_abi: u8) -> Option<&'static str> {
+    Some(match os_abi {
+        1 => "hpux",
+        2 => "netbsd",
+        3 => "linux",
+        6 => "solaris",
+        7 => "aix",
+        8 => "irix",
+        9 => "freebsd",
+        12 => "openbsd",
+        _ => return None,
+    })
 }
 
 /// The architecture name for an ELF machine.
@@ -346,6 +377,7 @@ struct Hdr {
     big: bool,
     e_type: u16,
     machine: u16,
+    os_abi: u8,
     phoff: u64,
     phnum: u64,
     shoff: u64,
@@ -1446,10 +1478,24 @@ impl ElfScanner {
         if self.phdrs.is_none() {
             incomplete.push("program headers".into());
         }
+        let mut interpreter_problem = None;
         let interp = phdrs.iter().find(|p| p.p_type == ph::PT_INTERP).map(|p| {
-            let r = p.p_offset..p.p_offset.saturating_add(p.p_filesz.min(4096));
+            // The kernel's own checks (fs/binfmt_elf.c, load_elf_binary): 2 to PATH_MAX
+            // bytes, the last one NUL; anything else fails exec with ENOEXEC.
+            if p.p_filesz < 2 || p.p_filesz > INTERP_MAX_BYTES {
+                interpreter_problem = Some(format!("PT_INTERP is {} bytes long", p.p_filesz));
+                return Some(String::new());
+            }
+            let r = p.p_offset..p.p_offset.saturating_add(p.p_filesz);
             self.cap.get(r).map(|b| {
-                String::from_utf8_lossy(b.split(|&c| c == 0).next().unwrap_or(b)).into_owned()
+                if b.last() != Some(&0) {
+                    interpreter_problem = Some("PT_INTERP is not NUL-terminated".into());
+                }
+                let name = b.split(|&c| c == 0).next().unwrap_or(b);
+                if name.is_empty() {
+                    interpreter_problem = Some("PT_INTERP names an empty path".into());
+                }
+                String::from_utf8_lossy(name).into_owned()
             })
         });
         let interpreter = match interp {
@@ -1591,9 +1637,11 @@ impl ElfScanner {
             big_endian: h.big,
             machine: h.machine,
             architecture: machine_arch(h.machine, h.is64, h.big),
+            os_abi: h.os_abi,
             e_type: h.e_type,
             linkage,
             interpreter,
+            interpreter_problem,
             needed,
             rpath,
             runpath,
@@ -1898,6 +1946,7 @@ fn parse_header(b: &[u8], size: u64) -> Result<(Hdr, bool), String> {
         big,
         e_type: hdr.e_type,
         machine: hdr.e_machine,
+        os_abi: b[7],
         phoff: hdr.e_phoff,
         phnum: u64::from(hdr.e_phnum),
         shoff: hdr.e_shoff,

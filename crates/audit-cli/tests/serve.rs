@@ -193,20 +193,27 @@ impl Drop for Server {
     }
 }
 
+/// A rustls client builder trusting `certs` only. reqwest's `rustls-no-provider` needs a
+/// process-wide crypto provider: ring, as in imgaudit.
+fn tls_builder(certs: &[&Path]) -> reqwest::blocking::ClientBuilder {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::blocking::Client::builder()
+        .tls_backend_rustls()
+        .tls_certs_only(
+            certs
+                .iter()
+                .map(|c| reqwest::Certificate::from_pem(&std::fs::read(c).unwrap()).unwrap()),
+        )
+        .no_proxy()
+}
+
 /// An HTTPS client trusting these certificates only.
 fn client(certs: &[&Path]) -> reqwest::blocking::Client {
-    let mut b = reqwest::blocking::Client::builder()
-        .use_rustls_tls()
-        .tls_built_in_root_certs(false)
+    tls_builder(certs)
         .tls_info(true)
         .timeout(Duration::from_secs(60))
-        .no_proxy();
-    for c in certs {
-        b = b.add_root_certificate(
-            reqwest::Certificate::from_pem(&std::fs::read(c).unwrap()).unwrap(),
-        );
-    }
-    b.build().unwrap()
+        .build()
+        .unwrap()
 }
 
 static UID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
@@ -929,18 +936,11 @@ fn deploy_artefacts_match_the_binary() {
     );
     let pair = (certs.path().join("tls.crt"), certs.path().join("tls.key"));
     let s = Server::start_with("", &[], Some(pair));
-    let c = reqwest::blocking::Client::builder()
-        .use_rustls_tls()
-        .tls_built_in_root_certs(false)
-        .add_root_certificate(
-            reqwest::Certificate::from_pem(&std::fs::read(certs.path().join("ca.crt")).unwrap())
-                .unwrap(),
-        )
+    let c = tls_builder(&[&certs.path().join("ca.crt")])
         .resolve(
             "imgaudit.imgaudit.svc",
             std::net::SocketAddr::from(([127, 0, 0, 1], s.port)),
         )
-        .no_proxy()
         .build()
         .unwrap();
     let r = c

@@ -468,8 +468,11 @@ fn build_client(opts: &SourceOptions, host: &str, verify: bool) -> Result<Client
         registry: host.to_string(),
         reason,
     };
+    // reqwest's `rustls-no-provider` takes the process default; ring unless the embedding
+    // program installed another one first.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let mut b = Client::builder()
-        .use_rustls_tls()
+        .tls_backend_rustls()
         .no_proxy()
         .connect_timeout(opts.limits.connect_timeout)
         .redirect(reqwest::redirect::Policy::limited(REGISTRY_MAX_REDIRECTS))
@@ -480,9 +483,7 @@ fn build_client(opts: &SourceOptions, host: &str, verify: bool) -> Result<Client
         if certs.is_empty() {
             return Err(tls("a CA file holds no PEM certificate".into()));
         }
-        for c in certs {
-            b = b.add_root_certificate(c);
-        }
+        b = b.tls_certs_merge(certs);
     }
     if !verify {
         b = b.danger_accept_invalid_certs(true);

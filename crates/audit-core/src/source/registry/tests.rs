@@ -706,3 +706,97 @@ fn tags_resolve_with_head_and_a_pool_shares_pings_and_tokens() {
     );
     drop(pool);
 }
+
+#[test]
+fn token_response_past_its_bound_is_refused() {
+    let (port, _) = server(|req, _| {
+        if req.path.starts_with("/token") {
+            let len = (crate::limits::MAX_TOKEN_RESPONSE_BYTES + 1).to_string();
+            return Resp::Full(200, vec![("Content-Length".into(), len)], vec![]);
+        }
+        Resp::Full(
+            401,
+            vec![(
+                "WWW-Authenticate".into(),
+                format!(
+                    "Bearer realm=\"http://{}/token\",service=\"s\"",
+                    req.headers["host"]
+                ),
+            )],
+            vec![],
+        )
+    });
+    let e = store_with(port, fast(), None).root().unwrap_err();
+    assert!(
+        matches!(e, SourceError::TooLarge { limit, .. } if limit == crate::limits::MAX_TOKEN_RESPONSE_BYTES),
+        "{e}"
+    );
+}
+
+#[test]
+fn error_bodies_are_read_within_their_bound() {
+    let body = |pad: usize| {
+        format!(
+            r#"{{"errors":[{{"code":"DENIED","message":"quota","detail":"{}"}}]}}"#,
+            "x".repeat(pad)
+        )
+        .into_bytes()
+    };
+    let limit = crate::limits::MAX_ERROR_BODY_BYTES as usize;
+    let at_limit = limit - body(0).len();
+    assert_eq!(body(at_limit).len(), limit);
+    let (port, _) = registry(move |_, _| Resp::Full(400, vec![], body(at_limit)));
+    let e = read_blob(&store_with(port, fast(), None)).unwrap_err();
+    assert!(
+        e.contains("HTTP 400 for blob sha256:") && e.ends_with(": DENIED: quota"),
+        "{e}"
+    );
+    // One byte past the bound: the detail is dropped, the status still reported.
+    let (port, _) = registry(move |_, _| Resp::Full(400, vec![], body(at_limit + 1)));
+    let e = read_blob(&store_with(port, fast(), None)).unwrap_err();
+    assert!(
+        e.contains("HTTP 400 for blob sha256:") && !e.contains("DENIED"),
+        "{e}"
+    );
+}
+
+#[test]
+fn redirects_past_the_bound_are_an_error() {
+    let hops = |max: usize| {
+        registry(move |req, _| {
+            let n: usize = req.path.rsplit('/').next().unwrap().parse().unwrap_or(0);
+            if req.path.contains("/blobs/") || n < max {
+                Resp::Full(
+                    302,
+                    vec![("Location".into(), format!("/hop/{}", n + 1))],
+                    vec![],
+                )
+            } else {
+                ok(BLOB)
+            }
+        })
+    };
+    let (port, _) = hops(crate::limits::REGISTRY_MAX_REDIRECTS);
+    assert_eq!(read_blob(&store_with(port, fast(), None)).unwrap(), BLOB);
+    let (port, _) = hops(crate::limits::REGISTRY_MAX_REDIRECTS + 1);
+    let e = read_blob(&store_with(port, fast(), None)).unwrap_err();
+    assert!(e.contains("too many redirects"), "{e}");
+}
+
+#[test]
+fn tag_resolution_reads_a_bounded_manifest() {
+    // No digest header on HEAD: the GET's body is hashed, within the manifest bound.
+    let (port, _) = registry(|req, _| {
+        let len = if req.method == "HEAD" {
+            "0".to_string()
+        } else {
+            (MAX_MANIFEST_BYTES + 1).to_string()
+        };
+        Resp::Full(200, vec![("Content-Length".into(), len)], vec![])
+    });
+    let e = store_with(port, fast(), None).resolve_digest().unwrap_err();
+    assert!(
+        matches!(e, SourceError::TooLarge { limit, .. } if limit == MAX_MANIFEST_BYTES),
+        "{e}"
+    );
+}

@@ -87,6 +87,18 @@ pub const MAX_ELF_SEARCH_DIRS: usize = 256;
 /// See [`MAX_ELF_NEEDED`].
 pub const MAX_ELF_VERSIONS: usize = 4096;
 
+/// Records followed in each symbol-version chain of an ELF file: 4,096 `Elf_Verneed`
+/// entries (one per needed library) and 4,096 `Elf_Verdef` entries, whatever
+/// `DT_VERNEEDNUM`/`DT_VERDEFNUM` claim. A record's `vn_next`/`vd_next` may point a few bytes
+/// ahead, so a forged 64 KiB table could otherwise chain ~16,000 overlapping records. Past the
+/// bound the chain is cut and the versions are marked incomplete.
+pub const MAX_ELF_VERSION_RECORDS: u64 = 4096;
+
+/// Longest `PT_INTERP` path read: 4,096 bytes, Linux's `PATH_MAX`, the most the kernel's ELF
+/// loader accepts (`load_elf_binary` in fs/binfmt_elf.c). A longer one is not read: the
+/// file's facts name it as an interpreter problem (`exec` would fail with `ENOEXEC`).
+pub const MAX_ELF_INTERP_BYTES: u64 = 4096;
+
 /// Most program headers or section headers parsed: 65,535 (the `PN_XNUM` escape is
 /// honoured, but not beyond this). More marks the file malformed.
 pub const MAX_ELF_HEADERS: u64 = 65_535;

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use audit_core::inspect::elf::BuildInfoSource;
+use audit_core::inspect::go::BuildInfoSource;
 use audit_core::inspect::{inspect_reader, ElfInfo};
 use audit_core::limits::Limits;
 

@@ -20,6 +20,7 @@ use std::cmp::Ordering;
 
 use serde::Serialize;
 
+use super::bytes::{read_uint, uvarint, VarintError};
 use super::goquote::{self, UnquoteError};
 
 pub(crate) use super::goquote::quote;
@@ -52,9 +53,6 @@ pub(crate) const MODINFO_END: [u8; 16] = [
 /// 4 MiB leaves room for tens of thousands of modules. A longer length prefix or Go string header
 /// is treated as hostile: decoding stops with [`GoError::TooLarge`] before anything is copied.
 pub(crate) const MAX_BUILDINFO: u64 = 4 << 20;
-
-/// Longest uvarint Go reads for a length prefix (`binary.MaxVarintLen64`).
-const MAX_VARINT_LEN: usize = 10;
 
 /// Why Go build info could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -167,9 +165,13 @@ pub(crate) fn parse_header(bytes: &[u8]) -> Result<BlobHeader, GoError> {
     }
     let big_endian = flags & 0x1 != 0;
     let width = usize::from(ptr_size);
-    let version_addr = read_uint(header.get(16..), width, big_endian).ok_or(GoError::Truncated)?;
-    let modinfo_addr =
-        read_uint(header.get(16 + width..), width, big_endian).ok_or(GoError::Truncated)?;
+    let word = |at: usize| {
+        header
+            .get(at..)
+            .and_then(|b| read_uint(b, width, big_endian))
+    };
+    let version_addr = word(16).ok_or(GoError::Truncated)?;
+    let modinfo_addr = word(16 + width).ok_or(GoError::Truncated)?;
     Ok(BlobHeader::Pointer {
         ptr_size,
         big_endian,
@@ -178,42 +180,17 @@ pub(crate) fn parse_header(bytes: &[u8]) -> Result<BlobHeader, GoError> {
     })
 }
 
-/// Reads a `width`-byte (4 or 8) unsigned integer from the start of `bytes`.
-fn read_uint(bytes: Option<&[u8]>, width: usize, big_endian: bool) -> Option<u64> {
-    let b = bytes?.get(..width)?;
-    let fold = |acc: u64, &byte: &u8| (acc << 8) | u64::from(byte);
-    Some(if big_endian {
-        b.iter().fold(0, fold)
-    } else {
-        b.iter().rev().fold(0, fold)
+/// [`uvarint`] with its failure as a [`GoError`].
+fn go_uvarint(bytes: &[u8]) -> Result<(u64, usize), GoError> {
+    uvarint(bytes).map_err(|e| match e {
+        VarintError::Truncated => GoError::Truncated,
+        VarintError::Overflow => GoError::BadVarint,
     })
-}
-
-/// Decodes Go's unsigned varint (unsigned LEB128, at most 10 bytes) from the start of `bytes`;
-/// returns the value and the number of bytes used.
-///
-/// Non-minimal encodings are accepted, as `binary.Uvarint` does.
-fn uvarint(bytes: &[u8]) -> Result<(u64, usize), GoError> {
-    let mut value: u64 = 0;
-    for (i, &b) in bytes.iter().take(MAX_VARINT_LEN).enumerate() {
-        if b < 0x80 {
-            if i == MAX_VARINT_LEN - 1 && b > 1 {
-                return Err(GoError::BadVarint);
-            }
-            return Ok((value | (u64::from(b) << (7 * i)), i + 1));
-        }
-        value |= u64::from(b & 0x7f) << (7 * i);
-    }
-    if bytes.len() >= MAX_VARINT_LEN {
-        Err(GoError::BadVarint)
-    } else {
-        Err(GoError::Truncated)
-    }
 }
 
 /// Splits one uvarint-prefixed string off the front of `bytes`.
 fn inline_string(bytes: &[u8]) -> Result<(&[u8], &[u8]), GoError> {
-    let (len, used) = uvarint(bytes)?;
+    let (len, used) = go_uvarint(bytes)?;
     if len > MAX_BUILDINFO {
         return Err(GoError::TooLarge {
             limit: MAX_BUILDINFO,
@@ -238,6 +215,16 @@ pub(crate) fn parse_inline(after_header: &[u8]) -> Result<(String, Vec<u8>), GoE
     let (version, rest) = inline_string(after_header)?;
     let (modinfo, _) = inline_string(rest)?;
     Ok((version_string(version)?, modinfo.to_vec()))
+}
+
+/// Total length of an inline payload (two uvarint-prefixed strings) from the start of
+/// `after_header`, when both length prefixes are readable there; the strings themselves need
+/// not be present. The ELF scanner uses it to capture the whole payload.
+pub(crate) fn inline_len(after_header: &[u8]) -> Option<u64> {
+    let (l1, n1) = uvarint(after_header).ok()?;
+    let rest = after_header.get(n1..)?.get(usize::try_from(l1).ok()?..)?;
+    let (l2, n2) = uvarint(rest).ok()?;
+    Some(n1 as u64 + l1 + n2 as u64 + l2)
 }
 
 fn version_string(bytes: &[u8]) -> Result<String, GoError> {
@@ -267,8 +254,9 @@ fn read_go_string(
         return Ok(None);
     };
     let (Some(data_addr), Some(len)) = (
-        read_uint(Some(hdr), width, big_endian),
-        read_uint(hdr.get(width..), width, big_endian),
+        read_uint(hdr, width, big_endian),
+        hdr.get(width..)
+            .and_then(|b| read_uint(b, width, big_endian)),
     ) else {
         return Ok(None);
     };
@@ -781,6 +769,123 @@ pub fn pclntab_magic_versions(magic: u32) -> Option<&'static str> {
     }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Facts of a Go binary
+// ---------------------------------------------------------------------------------------------
+
+/// Where Go build info was read from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BuildInfoSource {
+    /// The `.go.buildinfo` section (what `go version -m` reads).
+    Section,
+    /// The first writable segment, the fallback `go version -m` uses without sections.
+    Segment,
+    /// Recovered from the `runtime.modinfo` copy in read-only data: the build-info blob
+    /// was removed, and `go version -m`, trivy and syft cannot read this binary.
+    Rodata,
+}
+
+/// Go facts of a binary.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct GoFacts {
+    /// Build info, when readable.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub build_info: Option<BuildInfo>,
+    /// Where it came from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<BuildInfoSource>,
+    /// The Go build ID from `.note.go.buildid`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub build_id: Option<String>,
+    /// The Go release range told by the pclntab magic (`go1.20+`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pclntab: Option<&'static str>,
+    /// Packages linked, when the function-name table was read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uses: Option<GoUses>,
+    /// Why build info is missing or partial.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub build_info_error: Option<String>,
+}
+
+impl GoFacts {
+    /// The Go version string, from build info.
+    pub fn version(&self) -> Option<&str> {
+        self.build_info
+            .as_ref()
+            .map(|b| b.go_version.as_str())
+            .filter(|v| !v.is_empty())
+    }
+}
+
+/// Which Go packages a binary links, read from the pclntab function-name table.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct GoUses {
+    /// `crypto/tls` functions are linked.
+    pub crypto_tls: bool,
+    /// `crypto/x509` functions are linked.
+    pub crypto_x509: bool,
+    /// `time.LoadLocation` is linked.
+    pub time_load_location: bool,
+    /// `time/tzdata` (embedded zone database) is linked.
+    pub time_tzdata: bool,
+    /// The race detector runtime is linked.
+    pub race: bool,
+    /// `runtime/cgo` is linked.
+    pub cgo: bool,
+    /// `net` is linked.
+    pub net: bool,
+    /// `os/user` is linked.
+    pub os_user: bool,
+}
+
+/// The function-name needle of each [`GoUses`] field, in field order, each anchored by the
+/// NUL that ends the previous name in the pclntab's name table.
+pub(crate) const FUNC_NEEDLES: [&[u8]; 8] = [
+    b"\0crypto/tls.",
+    b"\0crypto/x509.",
+    b"\0time.LoadLocation\0",
+    b"\0time/tzdata.",
+    b"\0runtime.racefuncenter",
+    b"\0runtime/cgo.",
+    b"\0net.",
+    b"\0os/user.",
+];
+
+impl GoUses {
+    /// The fields in [`FUNC_NEEDLES`] order.
+    fn fields(&mut self) -> [&mut bool; 8] {
+        [
+            &mut self.crypto_tls,
+            &mut self.crypto_x509,
+            &mut self.time_load_location,
+            &mut self.time_tzdata,
+            &mut self.race,
+            &mut self.cgo,
+            &mut self.net,
+            &mut self.os_user,
+        ]
+    }
+
+    /// Bit i set when needle i of [`FUNC_NEEDLES`] was seen.
+    pub(crate) fn flags(mut self) -> u32 {
+        self.fields()
+            .iter()
+            .enumerate()
+            .map(|(i, b)| u32::from(**b) << i)
+            .sum()
+    }
+
+    /// Records that needle `i` of [`FUNC_NEEDLES`] was seen (indexes past the table are
+    /// ignored).
+    pub(crate) fn set(&mut self, i: usize) {
+        if let Some(b) = self.fields().into_iter().nth(i) {
+            *b = true;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -842,23 +947,37 @@ mod tests {
     }
 
     #[test]
-    fn uvarint_decodes_like_go() {
-        assert_eq!(uvarint(&[0x08, 0xaa]), Ok((8, 1)));
-        assert_eq!(uvarint(&[0xff, 0x02]), Ok((383, 2)));
-        assert_eq!(uvarint(&[0x82, 0x03]), Ok((386, 2)));
-        assert_eq!(uvarint(&[0x80, 0x00]), Ok((0, 2)), "non-minimal accepted");
-        let max = [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01];
-        assert_eq!(uvarint(&max), Ok((u64::MAX, 10)));
-        let overflow = [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02];
-        assert_eq!(uvarint(&overflow), Err(GoError::BadVarint));
-        assert_eq!(uvarint(&[0x80; 11]), Err(GoError::BadVarint));
-        assert_eq!(uvarint(&[0x80; 3]), Err(GoError::Truncated));
-        assert_eq!(uvarint(&[]), Err(GoError::Truncated));
-        for v in [0, 1, 127, 128, 300, 16_383, 16_384, 1 << 40, u64::MAX] {
-            let mut b = Vec::new();
-            uvarint_encode(v, &mut b);
-            assert_eq!(uvarint(&b), Ok((v, b.len())));
+    fn go_uses_flags_follow_the_needles() {
+        let mut u = GoUses::default();
+        assert_eq!(u.flags(), 0);
+        u.set(0);
+        u.set(6);
+        u.set(FUNC_NEEDLES.len());
+        assert!(u.crypto_tls && u.net && !u.os_user);
+        assert_eq!(u.flags(), 0b100_0001);
+        for i in 0..FUNC_NEEDLES.len() {
+            u.set(i);
         }
+        assert_eq!(u.flags(), (1 << FUNC_NEEDLES.len()) - 1);
+    }
+
+    #[test]
+    fn inline_len_reads_both_prefixes() {
+        assert_eq!(inline_len(&[2, b'a', b'b', 1, b'x']), Some(5));
+        assert_eq!(
+            inline_len(&[2, b'a', b'b', 9]),
+            Some(13),
+            "strings need not be present"
+        );
+        assert_eq!(inline_len(&[2, b'a']), None);
+        let overflow = [
+            0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02, 0,
+        ];
+        assert_eq!(
+            inline_len(&overflow),
+            None,
+            "a 10th byte above 1 is no length"
+        );
     }
 
     #[test]

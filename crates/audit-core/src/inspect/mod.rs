@@ -14,12 +14,10 @@ pub mod ldso;
 pub mod pkgdb;
 pub mod secrets;
 
-mod capture;
-mod credfiles;
+mod bytes;
 mod goquote;
 #[cfg(test)]
 mod mutation_tests;
-mod scan;
 
 use std::io::{self, Read};
 
@@ -28,8 +26,8 @@ use serde::Serialize;
 use crate::fs::path;
 use crate::limits::{Limits, MAX_SHEBANG_BYTES};
 
-pub use elf::{ElfInfo, GoFacts, Linkage};
-pub use go::BuildInfo;
+pub use elf::{ElfInfo, Linkage};
+pub use go::{BuildInfo, GoFacts};
 pub use secrets::{SecretHit, SecretKind};
 
 /// What was learnt from one regular file's content.

@@ -24,8 +24,7 @@ pub use text::Text;
 
 use crate::digest::Digest;
 use crate::finding::{Finding, Severity};
-use crate::inspect::elf::{BuildInfoSource, GoUses};
-use crate::inspect::go::{BuildInfo, Module};
+use crate::inspect::go::{BuildInfo, BuildInfoSource, GoUses, Module};
 use crate::inspect::ldso::Runnability;
 use crate::inspect::ElfInfo;
 use crate::layer::Compression;

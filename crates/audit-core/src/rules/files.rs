@@ -27,7 +27,7 @@ const ZONE_DIRS: &[&str] = &[
 
 fn go_binaries_using<'a>(
     cx: &'a RuleCx<'a>,
-    pred: impl Fn(&crate::inspect::elf::GoUses) -> bool + 'a,
+    pred: impl Fn(&crate::inspect::go::GoUses) -> bool + 'a,
 ) -> impl Iterator<Item = &'a Binary> + 'a {
     cx.product_go_binaries().filter(move |b| {
         b.elf()

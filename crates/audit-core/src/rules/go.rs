@@ -4,8 +4,7 @@ use std::borrow::Cow;
 
 use super::{Binary, Doc, Family, Rule, RuleCx, Sink};
 use crate::finding::{Detail, Evidence, Severity};
-use crate::inspect::elf::{BuildInfoSource, GoFacts};
-use crate::inspect::go::{BuildInfo, GoVersion};
+use crate::inspect::go::{BuildInfo, BuildInfoSource, GoFacts, GoVersion};
 use crate::inspect::ldso::InterpreterStatus;
 
 /// Go major releases with their release month, newest last. The Go project supports the

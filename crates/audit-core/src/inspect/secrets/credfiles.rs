@@ -1,11 +1,11 @@
 //! Credential files known by path: the [`CREDENTIAL_FILES`] table (STYLE.md §14: adding one
 //! is a row and a fixture) and the parser of each format. A file matched here is kept (up to
 //! `limits.credential_file_max_bytes`) and parsed when it ends; values go through the same
-//! placeholder and masking rules as everything in [`super::secrets`].
+//! placeholder and masking rules as everything in [`super`].
 
-use super::secrets::{
-    b64_decode, find_url_credentials, is_placeholder, is_secret_name, is_secret_value,
-    kind_for_name, mask, run_len, SecretHit, SecretKind,
+use super::tokens::{b64_decode, find_url_credentials, run_len};
+use super::{
+    is_placeholder, is_secret_name, is_secret_value, kind_for_name, mask, SecretHit, SecretKind,
 };
 use crate::fs::path;
 
@@ -512,4 +512,71 @@ fn key_values(line: &str, keys: &[&str]) -> Vec<(String, String, usize)> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_values::{aws_id, aws_secret, scan_all};
+    use super::*;
+
+    #[test]
+    fn credential_files_are_parsed() {
+        let pw = "s3cr3t-Pa55w0rd";
+        let netrc = format!("machine git.example.com\n  login ci\n  password {pw}\nmachine other login x password changeme\n");
+        let h = scan_all("root/.netrc", netrc.as_bytes(), 1 << 20);
+        assert_eq!(h.len(), 1);
+        assert_eq!(
+            (h[0].kind, h[0].line, h[0].key.as_deref()),
+            (SecretKind::Password, 3, Some("machine git.example.com"))
+        );
+
+        let auth = "Y2ktYm90OnMzY3IzdC1QYTU1dzByZA=="; // ci-bot:s3cr3t-Pa55w0rd
+        let docker = format!("{{\n\t\"auths\": {{\n\t\t\"registry.example.com\": {{\n\t\t\t\"auth\": \"{auth}\"\n\t\t}}\n\t}}\n}}\n");
+        let h = scan_all("root/.docker/config.json", docker.as_bytes(), 1 << 20);
+        assert_eq!(h.len(), 1, "{h:?}");
+        assert_eq!(
+            (h[0].kind, h[0].line, h[0].key.as_deref()),
+            (SecretKind::RegistryAuth, 4, Some("registry.example.com"))
+        );
+        // credsStore only: nothing.
+        assert!(scan_all(
+            "root/.docker/config.json",
+            b"{\"auths\":{\"r.io\":{}},\"credsStore\":\"pass\"}",
+            1 << 20
+        )
+        .is_empty());
+
+        let npmrc = "//registry.npmjs.org/:_authToken=${NPM_TOKEN}\n//npm.example.com/:_authToken=npm_Xq9LrT2mV8bN4cK7dF1gH3jW5sZ0aE6yU2iO\n";
+        let h = scan_all("home/u/.npmrc", npmrc.as_bytes(), 1 << 20);
+        assert_eq!(h.len(), 1);
+        assert_eq!(h[0].line, 2);
+
+        let env = format!("# settings\nDEBUG=true\nDB_PASSWORD={pw}\nAPI_KEY=\nSIGNING_KEY_FILE=/run/secrets/key\nGPG_KEY=A035C8C19219BA821ECEA86B64E628F8D684696D\nexport STRIPE_SECRET=\"{pw}\"\n");
+        let h = scan_all("app/.env", env.as_bytes(), 1 << 20);
+        let keys: Vec<_> = h.iter().map(|h| h.key.as_deref().unwrap()).collect();
+        assert_eq!(keys, vec!["DB_PASSWORD", "STRIPE_SECRET"]);
+        assert!(scan_all("app/.env.example", env.as_bytes(), 1 << 20).is_empty());
+
+        let gitcred = format!("https://ci-bot:{pw}@git.example.com\nhttps://user:password@host\n");
+        let h = scan_all("root/.git-credentials", gitcred.as_bytes(), 1 << 20);
+        assert_eq!(h.len(), 1);
+        assert_eq!(h[0].key.as_deref(), Some("ci-bot@git.example.com"));
+
+        let aws = format!(
+            "[default]\naws_access_key_id = {}\naws_secret_access_key = {}\n",
+            aws_id(),
+            aws_secret()
+        );
+        let h = scan_all("root/.aws/credentials", aws.as_bytes(), 1 << 20);
+        assert_eq!(
+            h.iter().map(|h| h.kind).collect::<Vec<_>>(),
+            vec![SecretKind::AwsAccessKeyId, SecretKind::AwsSecretAccessKey]
+        );
+
+        let pgpass = format!("db.example.com:5432:app:app:{pw}\n*:*:*:*:*\n");
+        assert_eq!(
+            scan_all("root/.pgpass", pgpass.as_bytes(), 1 << 20).len(),
+            1
+        );
+    }
 }

@@ -82,17 +82,19 @@ pub(crate) fn cstr(table: &[u8], off: u64) -> Option<&[u8]> {
     Some(&s[..end])
 }
 
+/// Appends `v` as an unsigned varint (what Go's `binary.AppendUvarint` writes).
+#[cfg(test)]
+pub(crate) fn uvarint_encode(mut v: u64, out: &mut Vec<u8>) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn uvarint_encode(mut v: u64, out: &mut Vec<u8>) {
-        while v >= 0x80 {
-            out.push((v as u8) | 0x80);
-            v >>= 7;
-        }
-        out.push(v as u8);
-    }
 
     #[test]
     fn uvarint_decodes_like_go() {

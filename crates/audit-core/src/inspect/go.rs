@@ -889,15 +889,8 @@ impl GoUses {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::inspect::bytes::uvarint_encode;
     use crate::testutil::XorShift;
-
-    fn uvarint_encode(mut v: u64, out: &mut Vec<u8>) {
-        while v >= 0x80 {
-            out.push((v as u8) | 0x80);
-            v >>= 7;
-        }
-        out.push(v as u8);
-    }
 
     /// A full inline blob: header (flags 0x02, or 0x03 when `big`), strings, zero padding.
     fn inline_blob(version: &str, modinfo: &[u8], big: bool) -> Vec<u8> {

@@ -3,6 +3,8 @@
 
     out/archives/real-docker-classic.tar    docker build (DOCKER_BUILDKIT=0), docker save
     out/archives/real-docker-buildkit.tar   docker build (DOCKER_BUILDKIT=1), docker save
+    out/archives/real-docker-multi.tar      docker save of both images (two RepoTags entries)
+    out/archives/real-docker-untagged.tar   docker save IMAGE_ID (RepoTags null)
     out/images/real-buildah-layers/         buildah bud --layers, pushed to oci:
     out/images/real-buildah-squash/         buildah bud (one layer; history credits CMD)
 
@@ -182,6 +184,20 @@ def main():
                 os.remove(dest)
             run([DOCKER, "save", "-o", dest, tag], env=env)
             print(f"archives/real-docker-{name}.tar", flush=True)
+        # Reference selection (`docker-archive:PATH:REF`, `:@N`): two images in one archive,
+        # and one saved by image ID, which `docker save` writes with `"RepoTags": null`.
+        multi = os.path.join(OUT, "archives", "real-docker-multi.tar")
+        untagged = os.path.join(OUT, "archives", "real-docker-untagged.tar")
+        for p in (multi, untagged):
+            if os.path.exists(p):
+                os.remove(p)
+        run([DOCKER, "save", "-o", multi, "imgaudit/real-classic:latest",
+             "imgaudit/real-buildkit:latest"], env=env)
+        image_id = subprocess.run([DOCKER, "image", "inspect", "-f", "{{.Id}}",
+                                   "imgaudit/real-classic:latest"], env=env, check=True,
+                                  capture_output=True, text=True).stdout.strip()
+        run([DOCKER, "save", "-o", untagged, image_id], env=env)
+        print("archives/real-docker-{multi,untagged}.tar", flush=True)
         dockerd.send_signal(signal.SIGTERM)
         dockerd.wait(timeout=30)
         dockerd = None
@@ -200,7 +216,8 @@ def main():
             run(["buildah", *storage, "push", "--quiet", tag, f"oci:{dest}:latest"])
             print(f"images/real-buildah-{name}", flush=True)
         httpd.shutdown()
-        give_back([os.path.join(OUT, "archives", f"real-docker-{n}.tar") for n in ("classic", "buildkit")]
+        give_back([os.path.join(OUT, "archives", f"real-docker-{n}.tar")
+                   for n in ("classic", "buildkit", "multi", "untagged")]
                   + [os.path.join(OUT, "images", f"real-buildah-{n}") for n in ("layers", "squash")])
     finally:
         if dockerd is not None and dockerd.poll() is None:

@@ -63,6 +63,31 @@ fn unauditable_input_exits_2_with_one_line() {
         e.starts_with("imgaudit: error: opening /nonexistent/image"),
         "{e}"
     );
+    // Inputs that look like images but cannot be read as one: exit 2, never a clean report.
+    // See: issue #12.
+    let (tmp, empty) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let rootfs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/out/rootfs/clean");
+    let fifo = tmp.path().join("image.tar");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    for (spec, want) in [
+        (format!("dir:{}", rootfs.display()), "write rootfs:PATH"),
+        (format!("oci:{}", demo()), ""),
+        (empty.path().display().to_string(), "the directory is empty"),
+        (fifo.display().to_string(), "a FIFO, not a regular file"),
+    ] {
+        let o = imgaudit(&[&spec]);
+        let e = stderr(&o);
+        if want.is_empty() {
+            assert_eq!(o.status.code(), Some(0), "{spec}: {e}");
+            continue;
+        }
+        assert_eq!(o.status.code(), Some(2), "{spec}: {}", stdout(&o));
+        assert!(e.contains(want) && e.lines().count() == 1, "{spec}: {e}");
+    }
     let o = imgaudit(&["--fail-on", "severe", &demo()]);
     assert_eq!(o.status.code(), Some(2));
     let o = imgaudit(&["--ignore", "XX123", &demo()]);
@@ -131,6 +156,9 @@ fn help_lists_image_forms() {
         "oci:PATH",
         "docker-archive:PATH",
         "dir:PATH",
+        "rootfs:PATH",
+        "oci-archive:PATH",
+        "docker://REF",
         "--fail-on",
         "--platform",
         "--all-platforms",

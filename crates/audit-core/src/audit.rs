@@ -261,8 +261,18 @@ impl Auditor {
         let (entries, anomalies) =
             layer::analyze_dir(dir, &self.limits).map_err(|source| SourceError::Io {
                 path: dir.to_path_buf(),
-                source,
+                error: source,
             })?;
+        if entries.is_empty() && anomalies.is_empty() {
+            // An empty directory is no root filesystem: a report about it would be a clean
+            // bill for nothing.
+            return Err(SourceError::WrongFormat {
+                path: dir.to_path_buf(),
+                expected: "a root filesystem",
+                reason: "the directory is empty".into(),
+            }
+            .into());
+        }
         let mut fs = MergedFs::new();
         fs.apply(0, &entries);
         fs.add_anomalies(0, &anomalies);

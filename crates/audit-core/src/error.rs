@@ -32,18 +32,32 @@ pub enum Error {
 #[non_exhaustive]
 pub enum SourceError {
     /// A filesystem operation failed.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {error}", path.display())]
     Io {
         /// The file involved.
         path: PathBuf,
-        /// The underlying error.
-        source: io::Error,
+        /// The underlying error. Part of the message, and for that reason not the error's
+        /// `source()` (a chain printer would repeat it).
+        error: io::Error,
     },
-    /// The input is neither an OCI layout, an archive nor a directory.
-    #[error("{}: not an OCI layout, docker-archive or oci-archive tarball, or rootfs directory", path.display())]
+    /// The input (a bare path) is in no format imgaudit reads.
+    #[error("{}: not an OCI layout, skopeo dir: image, docker-archive or oci-archive tarball, or root filesystem: {reason}", path.display())]
     UnknownFormat {
         /// The input.
         path: PathBuf,
+        /// What it is instead.
+        reason: String,
+    },
+    /// The input is not in the format its transport (`oci:`, `dir:`, `oci-archive:` …)
+    /// names.
+    #[error("{}: not {expected}: {reason}", path.display())]
+    WrongFormat {
+        /// The input.
+        path: PathBuf,
+        /// What the transport expects (`an OCI image layout`, `an oci-archive` …).
+        expected: &'static str,
+        /// What is wrong, and what it is instead when that is known.
+        reason: String,
     },
     /// The image reference is malformed.
     #[error("invalid image reference {reference:?}: {reason}")]

@@ -34,6 +34,7 @@ pub mod digest;
 pub mod error;
 pub mod finding;
 pub mod fs;
+mod hostfs;
 pub mod inspect;
 pub mod layer;
 pub mod limits;

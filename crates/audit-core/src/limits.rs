@@ -58,6 +58,19 @@ pub const ZSTD_WINDOW_LOG_MAX: u32 = 25;
 /// Largest uncompressed size of one layer: 64 GiB, whatever its ratio. Error when exceeded.
 pub const MAX_LAYER_UNCOMPRESSED: u64 = 64 << 30;
 
+/// Largest uncompressed size of a compressed image tarball (`docker save | gzip`): 256 GiB,
+/// whatever its ratio; [`BOMB_MIN_BYTES`] and [`BOMB_MAX_RATIO`] apply to it as to a layer.
+/// Error when exceeded.
+pub const MAX_ARCHIVE_UNCOMPRESSED: u64 = 256 << 30;
+
+/// Members of a compressed image tarball up to 4 MiB (manifests, configs, `index.json`,
+/// small layers) are kept in memory from the indexing pass, so that reading them does not
+/// decompress the archive again; others are read by decompressing the archive up to them.
+pub const ARCHIVE_KEEP_MEMBER_BYTES: u64 = 4 << 20;
+/// Total bytes kept from one compressed tarball: 32 MiB. Past it, members are read by
+/// decompressing again (slower, same answer).
+pub const ARCHIVE_KEEP_BUDGET_BYTES: u64 = 32 << 20;
+
 /// ELF files up to this size are captured whole: 1 MiB. Larger ones are captured sparsely:
 /// only the byte ranges the inspectors need (headers, dynamic section, notes, build info,
 /// pclntab header) become resident, so memory per binary does not grow with its size.

@@ -102,7 +102,9 @@ pub struct Index {
     /// Media type, when written.
     #[serde(default)]
     pub media_type: Option<String>,
-    /// Entries.
+    /// Entries. `null` reads as none (Docker 25.0 writes `"manifests": null` in the
+    /// `index.json` of some `docker save` archives, next to a valid `manifest.json`).
+    #[serde(deserialize_with = "null_default")]
     pub manifests: Vec<Descriptor>,
 }
 

@@ -305,7 +305,7 @@ fn clean_variants_are_silent_under_auto() {
             assert_eq!(r.profile.as_ref().unwrap().name, "static:nonroot");
         }
     }
-    let rootfs = format!("dir:{}", common::out("rootfs/clean").display());
+    let rootfs = format!("rootfs:{}", common::out("rootfs/clean").display());
     let r = &audit_profile(&rootfs, PlatformChoice::Default, Some("static:nonroot"))[0];
     assert!(r.findings.is_empty(), "{:?}", fired(r));
 }
@@ -394,7 +394,7 @@ fn clean_image_is_clean_in_every_format() {
 
 #[test]
 fn rootfs_directory_applies_filesystem_rules_only() {
-    let spec = format!("dir:{}", common::out("rootfs/clean").display());
+    let spec = format!("rootfs:{}", common::out("rootfs/clean").display());
     let r = &audit_with(&spec, PlatformChoice::Default)[0];
     assert!(r.findings.is_empty(), "{:?}", fired(r));
     let cfg: Vec<&str> = RULES

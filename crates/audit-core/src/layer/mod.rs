@@ -39,6 +39,23 @@ pub enum Compression {
     None,
 }
 
+impl Compression {
+    /// Decides the compression from a stream's first bytes: the gzip magic (RFC 1952), a
+    /// zstd frame or a zstd skippable frame (RFC 8878 §3.1.1, §3.1.2: `pzstd` and
+    /// `zstd:chunked` writers emit them; the decoder skips them), else none.
+    pub(crate) fn sniff(head: &[u8]) -> Self {
+        let skippable =
+            head.len() >= 4 && head[0] & 0xf0 == 0x50 && head[1..4] == [0x2a, 0x4d, 0x18];
+        if head.starts_with(&[0x1f, 0x8b]) {
+            Self::Gzip
+        } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) || skippable {
+            Self::Zstd
+        } else {
+            Self::None
+        }
+    }
+}
+
 /// The kind of a tar entry.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case", tag = "type", content = "target")]
@@ -204,13 +221,7 @@ pub fn analyze_blob<R: Read>(
         Ok(h) => h,
         Err(e) => return Err(classify(e, spec, &compressed, "reading blob")),
     };
-    let compression = if head.starts_with(&[0x1f, 0x8b]) {
-        Compression::Gzip
-    } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-        Compression::Zstd
-    } else {
-        Compression::None
-    };
+    let compression = Compression::sniff(head);
     let walked = match compression {
         Compression::Gzip => walk(
             flate2::bufread::MultiGzDecoder::new(&mut buf),
@@ -718,7 +729,7 @@ pub fn analyze_dir(root: &Path, limits: &Limits) -> io::Result<(Vec<Entry>, Vec<
             };
             let is_file = matches!(kind, RawKind::File);
             if is_file {
-                match std::fs::File::open(e.path()) {
+                match crate::hostfs::open_regular_nofollow(&e.path()) {
                     Ok(mut f) => walker.add(
                         rel_path.as_bytes(),
                         kind,

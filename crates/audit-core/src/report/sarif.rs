@@ -244,11 +244,11 @@ pub fn image_uri(reference: &str) -> String {
     {
         // `FILE[:REF]`: the archive is everything before the first ':'.
         s = rest.split(':').next().unwrap_or(rest);
+    } else if let Some(rest) = ["dir:", "rootfs:"].iter().find_map(|p| s.strip_prefix(p)) {
+        // Directories without a tag.
+        s = rest;
     } else {
-        s = ["oci:", "dir:"]
-            .iter()
-            .find_map(|p| s.strip_prefix(p))
-            .unwrap_or(s);
+        s = s.strip_prefix("oci:").unwrap_or(s);
         // `PATH:tag` / `PATH@sha256:…`: the tag follows a ':' or '@' after the last '/'.
         let cut = s.rfind('/').map_or(0, |i| i + 1);
         if let Some(i) = s[cut..].find(['@', ':']) {
@@ -290,6 +290,8 @@ mod tests {
         assert_eq!(image_uri("./out/img/"), "out/img");
         assert_eq!(image_uri("/abs/my image"), "file:///abs/my%20image");
         assert_eq!(image_uri("oci:img@sha256:abcd"), "img");
+        assert_eq!(image_uri("dir:out/skopeo:dir"), "out/skopeo%3Adir");
+        assert_eq!(image_uri("rootfs:/srv/root/"), "file:///srv/root");
     }
 
     #[test]

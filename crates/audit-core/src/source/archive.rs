@@ -1,28 +1,76 @@
 //! Image tarballs, read in place: `docker save` output (the classic `manifest.json` form and
-//! Docker 25+'s OCI layout inside the tar) and oci-archive. Nothing is unpacked: one pass
-//! over the tar headers records where each member's bytes start, and blobs are then read
-//! with a seek and a bounded read, concurrently, each from its own file handle.
+//! Docker 25+'s OCI layout inside the tar) and oci-archive, plain or compressed as a whole
+//! (`docker save | gzip`, `| zstd`). Nothing is unpacked to disk.
+//!
+//! A plain tarball is indexed in one pass over its headers (member name → offset and size),
+//! and blobs are then read with a seek and a bounded read, concurrently, each from its own
+//! file handle. A compressed tarball cannot seek: the indexing pass decompresses it once,
+//! keeping the small members (manifests, configs, `index.json`, small layers) in memory up
+//! to a fixed budget, and every other member is read by decompressing the archive again from
+//! its start up to the member. That costs one decompression of the archive's prefix per
+//! large layer (what trivy does for `--input image.tar.gz`), and no temporary file.
 
 use std::collections::HashMap;
-use std::fs::File;
-use std::io::{self, Read, Seek, SeekFrom};
+use std::io::{self, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use serde::Deserialize;
+use serde_json::Value;
 
-use super::oci_layout::{LayoutFiles, OciLayout};
-use super::{BlobStore, RootObject};
+use super::oci_layout::{same_image, LayoutFiles, Naming, OciLayout};
+use super::{BlobStore, ImageReference, RootObject};
 use crate::digest::Digest;
 use crate::error::SourceError;
 use crate::fs::path;
-use crate::limits::{MAX_CONFIG_BYTES, MAX_MANIFEST_BYTES};
-use crate::oci::{self, Descriptor, ImageConfig};
+use crate::hostfs;
+use crate::layer::Compression;
+use crate::limits::{
+    ARCHIVE_KEEP_BUDGET_BYTES, ARCHIVE_KEEP_MEMBER_BYTES, BOMB_MAX_RATIO, BOMB_MIN_BYTES,
+    MAX_ARCHIVE_UNCOMPRESSED, MAX_CONFIG_BYTES, MAX_MANIFEST_BYTES, ZSTD_WINDOW_LOG_MAX,
+};
+use crate::oci::{self, Descriptor, ImageConfig, Index};
 
 /// Most members indexed in an archive: 1,000,000 (each costs ~64 bytes).
 const MAX_MEMBERS: usize = 1_000_000;
 /// Symlinked members (shared `layer.tar`s) are followed at most this many times.
 const MAX_MEMBER_LINKS: usize = 8;
+/// Read buffer in front of an archive's decompressor.
+const BUF_BYTES: usize = 256 << 10;
+
+/// The archive format a transport names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ArchiveFormat {
+    /// `docker-archive:`: `docker save` output, with a `manifest.json`.
+    Docker,
+    /// `oci-archive:`: a tar of an OCI image layout, with an `index.json`.
+    Oci,
+}
+
+/// How the tarball as a whole is compressed, decided from its first bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Packing {
+    Plain,
+    Gzip,
+    Zstd,
+}
+
+impl Packing {
+    /// The layer pipeline's sniffing (gzip, zstd with or without a leading skippable
+    /// frame), plus the compressions `docker load` also accepts, for a clear error.
+    fn sniff(head: &[u8]) -> Result<Self, &'static str> {
+        Ok(match Compression::sniff(head) {
+            Compression::Gzip => Self::Gzip,
+            Compression::Zstd => Self::Zstd,
+            Compression::None if head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) => {
+                return Err("the archive is xz-compressed; decompress it first (xz -d), or recompress it with gzip or zstd");
+            }
+            Compression::None if head.starts_with(b"BZh") => {
+                return Err("the archive is bzip2-compressed; decompress it first (bunzip2), or recompress it with gzip or zstd");
+            }
+            Compression::None => Self::Plain,
+        })
+    }
+}
 
 #[derive(Clone, Debug)]
 struct Member {
@@ -34,129 +82,323 @@ struct Member {
 /// The member index of an image tarball.
 pub struct TarArchive {
     path: PathBuf,
+    packing: Packing,
     members: HashMap<String, Member>,
+    /// Members of a compressed archive kept whole from the indexing pass.
+    kept: HashMap<String, Arc<[u8]>>,
+}
+
+/// Members of a compressed archive kept whole while indexing, and the bytes still allowed.
+struct Keeper {
+    kept: HashMap<String, Arc<[u8]>>,
+    budget: u64,
+}
+
+/// Fails the indexing pass of a compressed archive that expands too far: past
+/// [`MAX_ARCHIVE_UNCOMPRESSED`], or by more than [`BOMB_MAX_RATIO`] once past
+/// [`BOMB_MIN_BYTES`] (the layer pipeline's bounds, applied to the archive as a whole).
+struct Expansion<R, C> {
+    inner: R,
+    compressed: C,
+    out: u64,
+}
+
+impl<R: Read, C: Fn() -> u64> Read for Expansion<R, C> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.out += n as u64;
+        let c = (self.compressed)().max(1);
+        if self.out > MAX_ARCHIVE_UNCOMPRESSED
+            || (self.out > BOMB_MIN_BYTES && self.out / c > BOMB_MAX_RATIO)
+        {
+            return Err(io::Error::other(format!(
+                "decompression bomb: {} bytes from {c} compressed bytes (limits: {MAX_ARCHIVE_UNCOMPRESSED} bytes, ratio {BOMB_MAX_RATIO})",
+                self.out
+            )));
+        }
+        Ok(n)
+    }
+}
+
+/// Counts the compressed bytes the decoder takes.
+struct Counted<R> {
+    inner: R,
+    n: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl<R: Read> Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let k = self.inner.read(buf)?;
+        self.n
+            .fetch_add(k as u64, std::sync::atomic::Ordering::Relaxed);
+        Ok(k)
+    }
+}
+
+fn decoder<'a, R: io::BufRead + Send + 'a>(
+    packing: Packing,
+    r: R,
+) -> io::Result<Box<dyn Read + Send + 'a>> {
+    Ok(match packing {
+        Packing::Plain => Box::new(r),
+        Packing::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(r)),
+        Packing::Zstd => {
+            let mut d = zstd::stream::read::Decoder::with_buffer(r)?;
+            d.window_log_max(ZSTD_WINDOW_LOG_MAX)?;
+            Box::new(d)
+        }
+    })
 }
 
 impl TarArchive {
-    /// Opens a `docker save` or oci-archive tarball; `selector` names an image
-    /// (`repo:tag`, a tag, or a digest) when it holds several.
-    pub fn open(path: &Path, selector: Option<String>) -> Result<Box<dyn BlobStore>, SourceError> {
+    /// Opens a `docker save` or oci-archive tarball, plain or compressed with gzip or zstd.
+    /// `format` is what the transport names (`None`: detect); `selector` names an image when
+    /// the archive holds several: a Docker reference or `@N` (the N-th image, from 0) for
+    /// `docker-archive:`, a tag (`ref.name`) or digest for `oci-archive:`.
+    pub fn open(
+        path: &Path,
+        selector: Option<String>,
+        format: Option<ArchiveFormat>,
+    ) -> Result<Box<dyn BlobStore>, SourceError> {
         let io_err = |source| SourceError::Io {
             path: path.to_path_buf(),
-            source,
+            error: source,
         };
-        let mut f = File::open(path).map_err(io_err)?;
-        let mut magic = [0u8; 4];
-        let n = f.read(&mut magic).map_err(io_err)?;
-        if n >= 2 && magic[..2] == [0x1f, 0x8b] || n == 4 && magic == [0x28, 0xb5, 0x2f, 0xfd] {
-            return Err(SourceError::BadReference {
-                reference: path.display().to_string(),
-                reason: "the archive is compressed; decompress it first (gunzip / zstd -d)".into(),
-            });
-        }
-        f.seek(SeekFrom::Start(0)).map_err(io_err)?;
-        let tar = Arc::new(Self::index(path, f)?);
-        if tar.members.contains_key("index.json") {
-            // Docker 25+ writes an OCI layout plus the legacy manifest.json.
-            let kind = if tar.members.contains_key("manifest.json") {
-                "docker-archive"
-            } else {
-                "oci-archive"
-            };
-            let files = TarFiles(tar);
-            return Ok(Box::new(OciLayout::with_files(
-                Box::new(files),
-                selector,
-                kind,
-            )));
-        }
-        if tar.members.contains_key("manifest.json") {
-            return Ok(Box::new(DockerArchive {
-                tar,
-                selector,
-                blobs: Mutex::new(HashMap::new()),
-            }));
-        }
-        Err(SourceError::UnknownFormat {
+        let mut f = hostfs::open_regular(path).map_err(io_err)?;
+        let mut head = [0u8; 6];
+        let n = read_up_to(&mut f, &mut head).map_err(io_err)?;
+        let packing = Packing::sniff(&head[..n]).map_err(|reason| SourceError::UnknownFormat {
             path: path.to_path_buf(),
-        })
+            reason: reason.into(),
+        })?;
+        f.seek(SeekFrom::Start(0)).map_err(io_err)?;
+        let tar = Arc::new(Self::index(path, f, packing)?);
+        let has_index = tar.members.contains_key("index.json");
+        let has_manifest = tar.members.contains_key("manifest.json");
+        let wrong = |expected: &'static str, reason: &str| SourceError::WrongFormat {
+            path: path.to_path_buf(),
+            expected,
+            reason: reason.to_string(),
+        };
+        let layout = |naming: Naming, kind: &'static str| -> Box<dyn BlobStore> {
+            Box::new(OciLayout::with_files(
+                Box::new(TarFiles(Arc::clone(&tar))),
+                selector.clone(),
+                kind,
+                naming,
+            ))
+        };
+        let classic = || -> Box<dyn BlobStore> {
+            Box::new(DockerArchive {
+                tar: Arc::clone(&tar),
+                selector: selector.clone(),
+                blobs: Mutex::new(HashMap::new()),
+            })
+        };
+        match format {
+            Some(ArchiveFormat::Oci) => {
+                if !has_index {
+                    return Err(wrong(
+                        "an oci-archive",
+                        if has_manifest {
+                            "it has no index.json; it is a docker save archive: write docker-archive:PATH"
+                        } else {
+                            "it has no index.json"
+                        },
+                    ));
+                }
+                Ok(layout(Naming::RefName, "oci-archive"))
+            }
+            Some(ArchiveFormat::Docker) => {
+                if !has_manifest {
+                    return Err(wrong(
+                        "a docker-archive",
+                        if has_index {
+                            "it has no manifest.json; it is an OCI archive: write oci-archive:PATH"
+                        } else {
+                            "it has no manifest.json"
+                        },
+                    ));
+                }
+                // Docker 25+ also writes an OCI layout, whose digests can be verified; an
+                // `index.json` without images (Docker 25.0 writes `"manifests": null`)
+                // leaves the legacy manifest.json, which `docker load` reads too.
+                if has_index && tar.index_lists_images() {
+                    Ok(layout(Naming::DockerReference, "docker-archive"))
+                } else {
+                    Ok(classic())
+                }
+            }
+            None => {
+                if has_manifest && !(has_index && tar.index_lists_images()) {
+                    Ok(classic())
+                } else if has_index {
+                    if has_manifest {
+                        Ok(layout(Naming::DockerReference, "docker-archive"))
+                    } else {
+                        Ok(layout(Naming::RefName, "oci-archive"))
+                    }
+                } else {
+                    Err(SourceError::UnknownFormat {
+                        path: path.to_path_buf(),
+                        reason: "a tar archive with neither manifest.json nor index.json".into(),
+                    })
+                }
+            }
+        }
     }
 
-    fn index(path: &Path, f: File) -> Result<Self, SourceError> {
+    /// Whether `index.json` parses and lists at least one entry.
+    fn index_lists_images(&self) -> bool {
+        self.read_member("index.json", MAX_MANIFEST_BYTES)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Index>(&b).ok())
+            .is_some_and(|i| !i.manifests.is_empty())
+    }
+
+    fn index(path: &Path, f: std::fs::File, packing: Packing) -> Result<Self, SourceError> {
         let bad = |e: io::Error| SourceError::Io {
             path: path.to_path_buf(),
-            source: e,
+            error: e,
         };
-        let mut ar = tar::Archive::new(f);
         let mut members = HashMap::new();
-        for entry in ar.entries_with_seek().map_err(bad)? {
-            let entry = entry.map_err(bad)?;
-            if members.len() >= MAX_MEMBERS {
-                return Err(SourceError::TooLarge {
-                    what: format!("{} (member count)", path.display()),
-                    limit: MAX_MEMBERS as u64,
-                });
+        let mut keeper = Keeper {
+            kept: HashMap::new(),
+            budget: ARCHIVE_KEEP_BUDGET_BYTES,
+        };
+        if packing == Packing::Plain {
+            let mut ar = tar::Archive::new(f);
+            for entry in ar.entries_with_seek().map_err(bad)? {
+                let entry = entry.map_err(bad)?;
+                Self::add(path, &mut members, entry, None)?;
             }
-            let Ok(name) = path::clean(&entry.path_bytes(), 4096) else {
-                continue;
+        } else {
+            let compressed = Arc::new(std::sync::atomic::AtomicU64::new(0));
+            let counted = Counted {
+                inner: f,
+                n: Arc::clone(&compressed),
             };
-            let t = entry.header().entry_type();
-            let link = if t.is_symlink() {
-                entry
-                    .link_name_bytes()
-                    .map(|l| path::join_clamped(path::parent(&name), &String::from_utf8_lossy(&l)))
-            } else if t.is_hard_link() {
-                entry
-                    .link_name_bytes()
-                    .and_then(|l| path::clean(&l, 4096).ok())
-            } else if t.is_file() {
-                None
-            } else {
-                continue;
+            let dec =
+                decoder(packing, BufReader::with_capacity(BUF_BYTES, counted)).map_err(bad)?;
+            let guarded = Expansion {
+                inner: dec,
+                compressed: || compressed.load(std::sync::atomic::Ordering::Relaxed),
+                out: 0,
             };
-            members.insert(
-                name,
-                Member {
-                    offset: entry.raw_file_position(),
-                    size: entry.size(),
-                    link,
-                },
-            );
+            let mut ar = tar::Archive::new(guarded);
+            for entry in ar.entries().map_err(bad)? {
+                let entry = entry.map_err(bad)?;
+                Self::add(path, &mut members, entry, Some(&mut keeper))?;
+            }
         }
         Ok(Self {
             path: path.to_path_buf(),
+            packing,
             members,
+            kept: keeper.kept,
         })
     }
 
-    fn member(&self, name: &str) -> io::Result<&Member> {
-        let mut name = name.to_string();
+    /// Records one member; with `keep`, reads small regular members into memory while the
+    /// budget lasts.
+    fn add<R: Read>(
+        path: &Path,
+        members: &mut HashMap<String, Member>,
+        mut entry: tar::Entry<'_, R>,
+        keep: Option<&mut Keeper>,
+    ) -> Result<(), SourceError> {
+        if members.len() >= MAX_MEMBERS {
+            return Err(SourceError::TooLarge {
+                what: format!("{} (member count)", path.display()),
+                limit: MAX_MEMBERS as u64,
+            });
+        }
+        let Ok(name) = path::clean(&entry.path_bytes(), 4096) else {
+            return Ok(());
+        };
+        let t = entry.header().entry_type();
+        let link = if t.is_symlink() {
+            entry
+                .link_name_bytes()
+                .map(|l| path::join_clamped(path::parent(&name), &String::from_utf8_lossy(&l)))
+        } else if t.is_hard_link() {
+            entry
+                .link_name_bytes()
+                .and_then(|l| path::clean(&l, 4096).ok())
+        } else if t.is_file() {
+            None
+        } else {
+            return Ok(());
+        };
+        let size = entry.size();
+        if let Some(k) = keep {
+            if link.is_none() && size <= ARCHIVE_KEEP_MEMBER_BYTES && size <= k.budget {
+                let mut buf = Vec::with_capacity(size as usize);
+                entry
+                    .by_ref()
+                    .take(size)
+                    .read_to_end(&mut buf)
+                    .map_err(|source| SourceError::Io {
+                        path: path.to_path_buf(),
+                        error: source,
+                    })?;
+                k.budget -= buf.len() as u64;
+                k.kept.insert(name.clone(), Arc::from(buf));
+            }
+        }
+        members.insert(
+            name,
+            Member {
+                offset: entry.raw_file_position(),
+                size,
+                link,
+            },
+        );
+        Ok(())
+    }
+
+    fn member(&self, name: &str) -> io::Result<(&str, &Member)> {
+        let mut name = name;
         for _ in 0..=MAX_MEMBER_LINKS {
-            let m = self.members.get(&name).ok_or_else(|| {
+            let (k, m) = self.members.get_key_value(name).ok_or_else(|| {
                 io::Error::new(
                     io::ErrorKind::NotFound,
                     format!("{name}: not in the archive"),
                 )
             })?;
             match &m.link {
-                Some(t) => name = t.clone(),
-                None => return Ok(m),
+                Some(t) => name = t,
+                None => return Ok((k, m)),
             }
         }
         Err(io::Error::other(format!("{name}: too many links")))
     }
 
     fn open_member(&self, name: &str) -> io::Result<(u64, Box<dyn Read + Send>)> {
-        let m = self.member(name)?.clone();
-        let mut f = File::open(&self.path)?;
-        f.seek(SeekFrom::Start(m.offset))?;
-        Ok((m.size, Box::new(f.take(m.size))))
+        let (real, m) = self.member(name)?;
+        if let Some(b) = self.kept.get(real) {
+            return Ok((m.size, Box::new(io::Cursor::new(Arc::clone(b)))));
+        }
+        let mut f = hostfs::open_regular(&self.path)?;
+        if self.packing == Packing::Plain {
+            f.seek(SeekFrom::Start(m.offset))?;
+            return Ok((m.size, Box::new(f.take(m.size))));
+        }
+        let mut dec = decoder(self.packing, BufReader::with_capacity(BUF_BYTES, f))?;
+        let skipped = io::copy(&mut (&mut dec).take(m.offset), &mut io::sink())?;
+        if skipped != m.offset {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!("{name}: the archive ends before the member"),
+            ));
+        }
+        Ok((m.size, Box::new(dec.take(m.size))))
     }
 
     fn read_member(&self, name: &str, limit: u64) -> Result<Vec<u8>, SourceError> {
         let err = |source| SourceError::Io {
             path: PathBuf::from(format!("{}:{name}", self.path.display())),
-            source,
+            error: source,
         };
         let (size, r) = self.open_member(name).map_err(err)?;
         if size > limit {
@@ -171,6 +413,17 @@ impl TarArchive {
     }
 }
 
+fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..])? {
+            0 => break,
+            k => n += k,
+        }
+    }
+    Ok(n)
+}
+
 struct TarFiles(Arc<TarArchive>);
 
 impl LayoutFiles for TarFiles {
@@ -183,13 +436,48 @@ impl LayoutFiles for TarFiles {
 }
 
 /// One image in a classic `manifest.json`.
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
+#[derive(Debug)]
 struct SavedImage {
     config: String,
-    #[serde(default)]
-    repo_tags: Option<Vec<String>>,
+    repo_tags: Vec<String>,
     layers: Vec<String>,
+}
+
+/// Reads `manifest.json` the way `docker load` does: Go's `encoding/json` matches keys
+/// case-insensitively when no exact match exists, so Jib's `config`, `repoTags`, `layers`
+/// load like Docker's `Config`, `RepoTags`, `Layers` (moby `image/tarexport/load.go`).
+fn saved_images(raw: &[u8]) -> Result<Vec<SavedImage>, String> {
+    let items: Vec<serde_json::Map<String, Value>> =
+        serde_json::from_slice(raw).map_err(|e| e.to_string())?;
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            let get = |key: &str| {
+                m.get(key).or_else(|| {
+                    m.iter()
+                        .find(|(k, _)| k.eq_ignore_ascii_case(key))
+                        .map(|(_, v)| v)
+                })
+            };
+            let strings = |key: &str| -> Result<Vec<String>, String> {
+                match get(key) {
+                    None | Some(Value::Null) => Ok(Vec::new()),
+                    Some(v) => serde_json::from_value(v.clone())
+                        .map_err(|e| format!("image {i}: {key}: {e}")),
+                }
+            };
+            let config = match get("Config") {
+                Some(Value::String(s)) => s.clone(),
+                _ => return Err(format!("image {i}: no Config member name")),
+            };
+            Ok(SavedImage {
+                config,
+                repo_tags: strings("RepoTags")?,
+                layers: strings("Layers")?,
+            })
+        })
+        .collect()
 }
 
 /// A classic `docker save` tarball: no OCI manifest, so one is synthesised from
@@ -200,6 +488,58 @@ struct DockerArchive {
     selector: Option<String>,
     /// digest → member, filled by `root`.
     blobs: Mutex<HashMap<Digest, String>>,
+}
+
+impl DockerArchive {
+    /// The image the selector names, as skopeo's `docker-archive:PATH:REF` does: a Docker
+    /// reference matched after normalisation against each image's `RepoTags`, or `@N`, the
+    /// N-th image (from 0) in `manifest.json`.
+    fn select<'a>(&self, images: &'a [SavedImage]) -> Result<&'a SavedImage, SourceError> {
+        let all_tags = || {
+            let t: Vec<&str> = images
+                .iter()
+                .flat_map(|i| i.repo_tags.iter().map(String::as_str))
+                .collect();
+            if t.is_empty() {
+                format!("{} untagged image(s): name one with @N", images.len())
+            } else {
+                t.join(", ")
+            }
+        };
+        let not_found = |wanted: &str| SourceError::ImageNotFound {
+            wanted: wanted.to_string(),
+            location: self.location(),
+            available: all_tags(),
+        };
+        match &self.selector {
+            Some(sel) if sel.starts_with('@') => sel[1..]
+                .parse::<usize>()
+                .ok()
+                .and_then(|n| images.get(n))
+                .ok_or_else(|| not_found(sel)),
+            Some(sel) => {
+                let want = ImageReference::parse(sel)?;
+                images
+                    .iter()
+                    .find(|i| {
+                        i.repo_tags
+                            .iter()
+                            .any(|t| ImageReference::parse(t).is_ok_and(|t| same_image(&t, &want)))
+                    })
+                    .ok_or_else(|| not_found(sel))
+            }
+            None => match images {
+                [one] => Ok(one),
+                [] => Err(SourceError::NotAnImage {
+                    reason: format!("{}: manifest.json lists no images", self.location()),
+                }),
+                _ => Err(SourceError::Ambiguous {
+                    location: self.location(),
+                    choices: all_tags(),
+                }),
+            },
+        }
+    }
 }
 
 impl BlobStore for DockerArchive {
@@ -217,42 +557,11 @@ impl BlobStore for DockerArchive {
 
     fn root(&self) -> Result<RootObject, SourceError> {
         let raw = self.tar.read_member("manifest.json", MAX_MANIFEST_BYTES)?;
-        let images: Vec<SavedImage> =
-            serde_json::from_slice(&raw).map_err(|e| SourceError::InvalidJson {
-                what: format!("{}:manifest.json", self.location()),
-                reason: e.to_string(),
-            })?;
-        let tags = |i: &SavedImage| i.repo_tags.clone().unwrap_or_default();
-        let img = match &self.selector {
-            Some(sel) => images
-                .iter()
-                .find(|i| {
-                    tags(i).iter().any(|t| {
-                        t == sel
-                            || t.strip_prefix("docker.io/library/") == Some(sel)
-                            || t.rsplit_once(':').is_some_and(|(_, tag)| tag == sel)
-                    })
-                })
-                .ok_or_else(|| SourceError::ImageNotFound {
-                    wanted: sel.clone(),
-                    location: self.location(),
-                    available: images.iter().flat_map(tags).collect::<Vec<_>>().join(", "),
-                })?,
-            None => match images.as_slice() {
-                [one] => one,
-                [] => {
-                    return Err(SourceError::NotAnImage {
-                        reason: "manifest.json lists no images".into(),
-                    })
-                }
-                many => {
-                    return Err(SourceError::Ambiguous {
-                        location: self.location(),
-                        choices: many.iter().flat_map(tags).collect::<Vec<_>>().join(", "),
-                    })
-                }
-            },
-        };
+        let images = saved_images(&raw).map_err(|reason| SourceError::InvalidJson {
+            what: format!("{}:manifest.json", self.location()),
+            reason,
+        })?;
+        let img = self.select(&images)?;
         let config_bytes = self.tar.read_member(&img.config, MAX_CONFIG_BYTES)?;
         let config_digest = Digest::sha256_of(&config_bytes);
         let config: ImageConfig =
@@ -276,9 +585,9 @@ impl BlobStore for DockerArchive {
         blobs.insert(config_digest.clone(), img.config.clone());
         let mut layers = Vec::new();
         for (member, diff_id) in img.layers.iter().zip(&config.rootfs.diff_ids) {
-            let m = self.tar.member(member).map_err(|source| SourceError::Io {
+            let (_, m) = self.tar.member(member).map_err(|source| SourceError::Io {
                 path: PathBuf::from(format!("{}:{member}", self.location())),
-                source,
+                error: source,
             })?;
             blobs.insert(diff_id.clone(), member.clone());
             layers.push(serde_json::json!({
@@ -317,7 +626,44 @@ impl BlobStore for DockerArchive {
             .map(|(_, r)| r)
             .map_err(|source| SourceError::Io {
                 path: PathBuf::from(format!("{}:{member}", self.location())),
-                source,
+                error: source,
             })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn manifest_json_keys_match_like_go() {
+        // Jib's lower-case keys (forged: no tool here writes them), and Docker's.
+        let jib = br#"[{"config":"config.json","repoTags":["app:1"],"layers":["a.tar","b.tar"]}]"#;
+        let docker = br#"[{"Config":"c.json","RepoTags":null,"Layers":["l.tar"]}]"#;
+        let i = saved_images(jib).unwrap();
+        assert_eq!(
+            (&i[0].config[..], &i[0].repo_tags[..], i[0].layers.len()),
+            ("config.json", &["app:1".to_string()][..], 2)
+        );
+        let d = saved_images(docker).unwrap();
+        assert!(d[0].repo_tags.is_empty() && d[0].layers == ["l.tar"]);
+        // An exact match wins over a case-insensitive one, as in encoding/json.
+        let both = br#"[{"config":"lower","Config":"exact","Layers":[]}]"#;
+        assert_eq!(saved_images(both).unwrap()[0].config, "exact");
+        assert!(saved_images(br#"[{"Layers":[]}]"#)
+            .unwrap_err()
+            .contains("no Config"));
+    }
+
+    #[test]
+    fn compression_is_sniffed_from_the_first_bytes() {
+        assert_eq!(Packing::sniff(b"\x1f\x8b\x08"), Ok(Packing::Gzip));
+        assert_eq!(Packing::sniff(b"\x28\xb5\x2f\xfd"), Ok(Packing::Zstd));
+        // pzstd starts with a skippable frame (RFC 8878 §3.1.2).
+        assert_eq!(Packing::sniff(b"\x50\x2a\x4d\x18"), Ok(Packing::Zstd));
+        assert_eq!(Packing::sniff(b"\x5f\x2a\x4d\x18"), Ok(Packing::Zstd));
+        assert_eq!(Packing::sniff(b"manifest.json"), Ok(Packing::Plain));
+        assert!(Packing::sniff(b"\xfd7zXZ\0").unwrap_err().contains("xz"));
+        assert!(Packing::sniff(b"BZh9").unwrap_err().contains("bzip2"));
     }
 }

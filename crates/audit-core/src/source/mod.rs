@@ -1,11 +1,15 @@
 //! Where images come from, and how an index is narrowed down to image manifests.
 //!
-//! Every source that stores blobs (OCI layout directory, `docker save` or oci-archive
-//! tarball, and later a registry) implements [`BlobStore`]: it names a root object (index
-//! or manifest) and opens blobs by descriptor as raw, unverified byte streams. Everything
-//! else — index walking, platform choice, bounded and verified reads of manifests and
-//! configs — is shared here, and layer blobs are verified by the layer pipeline while they
+//! Every source that stores blobs (OCI layout directory, skopeo `dir:` directory, `docker
+//! save` or oci-archive tarball, a registry) implements [`BlobStore`]: it names a root object
+//! (index or manifest) and opens blobs by descriptor as raw, unverified byte streams.
+//! Everything else — index walking, platform choice, bounded and verified reads of manifests
+//! and configs — is shared here, and layer blobs are verified by the layer pipeline while they
 //! stream. An unpacked root filesystem is the one source without blobs.
+//!
+//! Transport names are skopeo's (`containers-transports(5)`): `oci:`, `oci-archive:`,
+//! `docker-archive:`, `dir:` and `docker://`; the unpacked root filesystem, which skopeo has
+//! no transport for, is `rootfs:`.
 
 mod archive;
 mod oci_layout;
@@ -13,11 +17,12 @@ mod options;
 mod reference;
 #[cfg(feature = "registry")]
 mod registry;
+mod skopeo_dir;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-pub use archive::TarArchive;
+pub use archive::{ArchiveFormat, TarArchive};
 pub use oci_layout::OciLayout;
 pub use options::{
     Credentials, CredentialsError, RegistryAuth, RegistryLimits, Secret, SourceOptions,
@@ -27,9 +32,11 @@ pub use reference::{
 };
 #[cfg(feature = "registry")]
 pub use registry::{RegistryPool, RegistryStore, POOL_AUTH_MAX_AGE, POOL_MAX_ENTRIES};
+pub use skopeo_dir::SkopeoDir;
 
 use crate::digest::{Digest, Hasher};
 use crate::error::SourceError;
+use crate::hostfs;
 use crate::limits::Limits;
 use crate::oci::{self, Descriptor, ImageConfig, Manifest, ManifestKind};
 use crate::platform::Platform;
@@ -57,7 +64,7 @@ pub trait BlobStore: Send + Sync {
     /// Opens a blob as a raw stream. The caller verifies digest and size.
     fn open(&self, desc: &Descriptor) -> Result<Box<dyn Read + Send + '_>, SourceError>;
     /// What kind of source this is, for reports: `oci-layout`, `oci-archive`,
-    /// `docker-archive`, `registry`.
+    /// `docker-archive`, `dir`, `registry`.
     fn kind(&self) -> &'static str;
     /// Whether layer digests in this store's manifests can be verified. Classic
     /// `docker save` archives have no manifest: their layer identity is the diff_id, which
@@ -112,13 +119,38 @@ pub struct ResolvedImage {
     pub platform: Platform,
 }
 
-/// Prefixes that always name a local source.
-const LOCAL_PREFIXES: [&str; 4] = ["oci:", "docker-archive:", "oci-archive:", "dir:"];
+/// The local transports, with skopeo's names (and `rootfs:`, which skopeo lacks).
+const LOCAL_TRANSPORTS: [&str; 5] = ["oci:", "oci-archive:", "docker-archive:", "dir:", "rootfs:"];
+
+/// skopeo transports imgaudit does not read, with what to do instead.
+const UNSUPPORTED_TRANSPORTS: [(&str, &str); 5] = [
+    (
+        "docker-daemon:",
+        "export it first: docker save -o image.tar REF, then docker-archive:image.tar",
+    ),
+    (
+        "containers-storage:",
+        "export it first: skopeo copy containers-storage:REF oci-archive:image.tar",
+    ),
+    (
+        "ostree:",
+        "export it first: skopeo copy ostree:REF oci-archive:image.tar",
+    ),
+    (
+        "sif:",
+        "export it first: skopeo copy sif:PATH oci-archive:image.tar",
+    ),
+    (
+        "tarball:",
+        "export it first: skopeo copy tarball:PATH oci-archive:image.tar",
+    ),
+];
 
 /// Opens any source: a local one (see [`open_local`]) or an image in a registry.
 ///
-/// * `docker://REF` and `registry:REF` always name a registry image;
-/// * `oci:`, `docker-archive:`, `oci-archive:` and `dir:` always name local sources;
+/// * `docker://REF` (and `registry:REF`) always name a registry image;
+/// * `oci:`, `oci-archive:`, `docker-archive:`, `dir:` and `rootfs:` always name local
+///   sources;
 /// * anything else that exists locally is local (a path wins over a reference);
 /// * otherwise a valid reference (`alpine`, `ghcr.io/org/app:tag`,
 ///   `host:5000/ns/app@sha256:…`) is pulled from its registry — unless its first path
@@ -134,13 +166,22 @@ pub fn open(spec: &str, opts: &SourceOptions) -> Result<Source, SourceError> {
     {
         return open_registry(ImageReference::parse(r)?, opts);
     }
-    if LOCAL_PREFIXES.iter().any(|p| spec.starts_with(p)) {
+    if LOCAL_TRANSPORTS.iter().any(|p| spec.starts_with(p)) {
         return open_local(spec);
     }
+    if let Some((t, hint)) = UNSUPPORTED_TRANSPORTS
+        .iter()
+        .find(|(t, _)| spec.starts_with(t))
+    {
+        return Err(SourceError::BadReference {
+            reference: spec.to_string(),
+            reason: format!("transport {t} is not supported; {hint}"),
+        });
+    }
     match open_local(spec) {
-        Err(SourceError::Io { path, source }) if source.kind() == std::io::ErrorKind::NotFound => {
+        Err(SourceError::Io { path, error }) if error.kind() == std::io::ErrorKind::NotFound => {
             let Ok(r) = ImageReference::parse(spec) else {
-                return Err(SourceError::Io { path, source });
+                return Err(SourceError::Io { path, error });
             };
             let explicit_registry = spec
                 .split('/')
@@ -174,41 +215,111 @@ fn open_registry(r: ImageReference, _opts: &SourceOptions) -> Result<Source, Sou
     })
 }
 
-/// Opens a local source: `oci:PATH[:TAG|@DIGEST]`, `docker-archive:PATH[:REF]`,
-/// `oci-archive:PATH[:TAG]`, `dir:PATH`, or a bare path (detected).
-pub fn open_local(spec: &str) -> Result<Source, SourceError> {
-    let bad = |reason: &str| SourceError::BadReference {
-        reference: spec.to_string(),
-        reason: reason.to_string(),
+/// What a local directory holds, judged from its top-level names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum DirKind {
+    /// `index.json` or `oci-layout`: an OCI image layout (image-layout.md).
+    OciLayout,
+    /// `manifest.json` holding a JSON object, or a `version` file of skopeo's directory
+    /// transport: a skopeo `dir:` image.
+    SkopeoDir,
+    /// `manifest.json` holding a JSON array: an unpacked `docker save` tarball.
+    DockerSaveTree,
+    /// A `blobs/` directory and none of the above: a layout that lost its `index.json`.
+    BlobsOnly,
+    /// Anything else: a root filesystem.
+    Other,
+}
+
+/// Tells image directories from root filesystems (used for bare paths and for messages).
+pub(crate) fn describe_dir(p: &Path) -> DirKind {
+    if p.join("index.json").exists() || p.join("oci-layout").exists() {
+        return DirKind::OciLayout;
+    }
+    let version = read_host_file(&p.join("version"), 256, "version file").ok();
+    if version.is_some_and(|v| v.starts_with(skopeo_dir::VERSION_PREFIX.as_bytes())) {
+        return DirKind::SkopeoDir;
+    }
+    if p.join("manifest.json").exists() {
+        let head =
+            read_host_file(&p.join("manifest.json"), 4096, "manifest.json").unwrap_or_default();
+        return match head.iter().find(|b| !b.is_ascii_whitespace()) {
+            Some(b'[') => DirKind::DockerSaveTree,
+            _ => DirKind::SkopeoDir,
+        };
+    }
+    if p.join("blobs").is_dir() {
+        return DirKind::BlobsOnly;
+    }
+    DirKind::Other
+}
+
+/// Reads a small file from the host: a regular file (never a FIFO or device), at most
+/// `limit` bytes.
+pub(crate) fn read_host_file(path: &Path, limit: u64, what: &str) -> Result<Vec<u8>, SourceError> {
+    let io_err = |source| SourceError::Io {
+        path: path.to_path_buf(),
+        error: source,
     };
+    let f = hostfs::open_regular(path).map_err(io_err)?;
+    let mut buf = Vec::new();
+    f.take(limit + 1).read_to_end(&mut buf).map_err(io_err)?;
+    if buf.len() as u64 > limit {
+        return Err(SourceError::TooLarge {
+            what: format!("{} ({what})", path.display()),
+            limit,
+        });
+    }
+    Ok(buf)
+}
+
+/// Opens a local source: `oci:PATH[:TAG|@DIGEST]`, `oci-archive:PATH[:TAG]`,
+/// `docker-archive:PATH[:REF|:@N]`, `dir:PATH` (skopeo's directory image), `rootfs:PATH`
+/// (an unpacked root filesystem), or a bare path, whose kind is detected. A path that looks
+/// like an image but cannot be read as one is an error, never an empty root filesystem.
+pub fn open_local(spec: &str) -> Result<Source, SourceError> {
     if let Some(rest) = spec.strip_prefix("oci:") {
         let (p, sel) = split_selector(rest, true);
         return Ok(Source::Blobs(Box::new(OciLayout::open_dir(&p, sel)?)));
     }
-    if let Some(rest) = spec
-        .strip_prefix("docker-archive:")
-        .or_else(|| spec.strip_prefix("oci-archive:"))
-    {
+    if let Some(rest) = spec.strip_prefix("docker-archive:") {
         let (p, sel) = split_selector(rest, false);
-        return Ok(Source::Blobs(TarArchive::open(&p, sel)?));
+        return Ok(Source::Blobs(TarArchive::open(
+            &p,
+            sel,
+            Some(ArchiveFormat::Docker),
+        )?));
+    }
+    if let Some(rest) = spec.strip_prefix("oci-archive:") {
+        let (p, sel) = split_selector(rest, false);
+        return Ok(Source::Blobs(TarArchive::open(
+            &p,
+            sel,
+            Some(ArchiveFormat::Oci),
+        )?));
     }
     if let Some(rest) = spec.strip_prefix("dir:") {
+        return Ok(Source::Blobs(Box::new(SkopeoDir::open(Path::new(rest))?)));
+    }
+    if let Some(rest) = spec.strip_prefix("rootfs:") {
         let p = PathBuf::from(rest);
-        if !p.is_dir() {
-            return Err(bad("not a directory"));
+        let md = std::fs::metadata(&p).map_err(|source| SourceError::Io {
+            path: p.clone(),
+            error: source,
+        })?;
+        if !md.is_dir() {
+            return Err(SourceError::WrongFormat {
+                path: p,
+                expected: "a root filesystem directory",
+                reason: "not a directory".into(),
+            });
         }
         return Ok(Source::Rootfs(p));
     }
     let p = Path::new(spec);
     match std::fs::metadata(p) {
-        Ok(m) if m.is_dir() => {
-            if p.join("oci-layout").exists() || p.join("index.json").exists() {
-                Ok(Source::Blobs(Box::new(OciLayout::open_dir(p, None)?)))
-            } else {
-                Ok(Source::Rootfs(p.to_path_buf()))
-            }
-        }
-        Ok(_) => Ok(Source::Blobs(TarArchive::open(p, None)?)),
+        Ok(m) if m.is_dir() => open_dir_detected(p),
+        Ok(_) => Ok(Source::Blobs(TarArchive::open(p, None, None)?)),
         Err(_) => {
             // `PATH:TAG` or `PATH@sha256:…` on a bare layout path.
             let (base, sel) = split_selector(spec, true);
@@ -217,13 +328,32 @@ pub fn open_local(spec: &str) -> Result<Source, SourceError> {
             }
             let (base, sel) = split_selector(spec, false);
             if sel.is_some() && base.is_file() {
-                return Ok(Source::Blobs(TarArchive::open(&base, sel)?));
+                return Ok(Source::Blobs(TarArchive::open(&base, sel, None)?));
             }
             Err(SourceError::Io {
                 path: p.to_path_buf(),
-                source: std::io::Error::from(std::io::ErrorKind::NotFound),
+                error: std::io::Error::from(std::io::ErrorKind::NotFound),
             })
         }
+    }
+}
+
+/// A bare directory: an OCI layout, a skopeo `dir:` image, or a root filesystem.
+fn open_dir_detected(p: &Path) -> Result<Source, SourceError> {
+    let unknown = |reason: &str| SourceError::UnknownFormat {
+        path: p.to_path_buf(),
+        reason: reason.to_string(),
+    };
+    match describe_dir(p) {
+        DirKind::OciLayout => Ok(Source::Blobs(Box::new(OciLayout::open_dir(p, None)?))),
+        DirKind::SkopeoDir => Ok(Source::Blobs(Box::new(SkopeoDir::open(p)?))),
+        DirKind::DockerSaveTree => Err(unknown(
+            "an unpacked docker save archive (manifest.json lists images); audit the tarball itself, or pack it again with tar -cf image.tar -C DIR .",
+        )),
+        DirKind::BlobsOnly => Err(unknown(
+            "it has a blobs/ directory but no index.json: an OCI image layout without its index (to audit the files as a root filesystem write rootfs:PATH)",
+        )),
+        DirKind::Other => Ok(Source::Rootfs(p.to_path_buf())),
     }
 }
 
@@ -368,10 +498,28 @@ pub fn resolve(
                 .clone()
                 .unwrap_or_else(|| Digest::sha256_of(&root.bytes));
             let mut cands = Vec::new();
-            collect(store, &idx, Some(index_digest), 0, limits, &mut cands)?;
+            let mut ignored = Vec::new();
+            collect(
+                store,
+                &idx,
+                Some(index_digest),
+                0,
+                limits,
+                &mut cands,
+                &mut ignored,
+            )?;
             if cands.is_empty() {
+                ignored.sort_unstable();
+                ignored.dedup();
                 return Err(SourceError::NotAnImage {
-                    reason: "the index lists no image manifests".into(),
+                    reason: if ignored.is_empty() {
+                        "the index lists no image manifests".into()
+                    } else {
+                        format!(
+                            "the index lists no image manifests, only media types imgaudit does not know ({}), which the image spec says to ignore",
+                            ignored.join(", ")
+                        )
+                    },
                 });
             }
             let chosen: Vec<&Candidate> = match choice {
@@ -449,6 +597,8 @@ pub fn resolve(
     }
 }
 
+/// Gathers the image manifests of an index, recursively; entries of unknown media types
+/// are ignored (image-index.md) and their types noted in `ignored`.
 fn collect(
     store: &dyn BlobStore,
     idx: &oci::Index,
@@ -456,6 +606,7 @@ fn collect(
     depth: usize,
     limits: &Limits,
     out: &mut Vec<Candidate>,
+    ignored: &mut Vec<String>,
 ) -> Result<(), SourceError> {
     if depth >= limits.max_index_depth {
         return Err(SourceError::IndexTooDeep {
@@ -477,6 +628,7 @@ fn collect(
                         depth + 1,
                         limits,
                         out,
+                        ignored,
                     )?,
                     Ok(ManifestKind::Manifest(_)) => out.push(Candidate {
                         desc: d.clone(),
@@ -497,7 +649,7 @@ fn collect(
                 });
             }
             // Artifacts (signatures, SBOMs, Helm charts) are not images.
-            _ => {}
+            other => ignored.push(other.to_string()),
         }
     }
     Ok(())

@@ -4,8 +4,9 @@
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
-use super::{read_verified, BlobStore, RootObject};
+use super::{read_verified, BlobStore, DirKind, ImageReference, RootObject};
 use crate::error::SourceError;
+use crate::hostfs;
 use crate::limits::MAX_MANIFEST_BYTES;
 use crate::oci::{self, Descriptor, Index};
 
@@ -27,8 +28,20 @@ impl LayoutFiles for DirFiles {
         self.0.display().to_string()
     }
     fn open(&self, rel: &str) -> io::Result<Box<dyn Read + Send + '_>> {
-        Ok(Box::new(std::fs::File::open(self.0.join(rel))?))
+        Ok(Box::new(hostfs::open_regular(&self.0.join(rel))?))
     }
+}
+
+/// How a name selects an image from `index.json`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Naming {
+    /// skopeo's `oci:PATH:NAME`: the `org.opencontainers.image.ref.name` annotation, as
+    /// written; a Docker reference in `io.containerd.image.name` also matches.
+    RefName,
+    /// skopeo's and `docker load`'s `docker-archive:PATH:REF`: a Docker reference, matched
+    /// after normalisation (`app` = `app:latest` = `docker.io/library/app:latest`) against
+    /// `io.containerd.image.name` (Docker 25+ archives).
+    DockerReference,
 }
 
 /// An OCI image layout.
@@ -36,20 +49,39 @@ pub struct OciLayout {
     files: Box<dyn LayoutFiles>,
     selector: Option<String>,
     kind: &'static str,
+    naming: Naming,
 }
 
 impl OciLayout {
     /// Opens a layout directory; `selector` is a tag (`ref.name`) or a digest.
     pub fn open_dir(path: &Path, selector: Option<String>) -> Result<Self, SourceError> {
-        if !path.join("index.json").is_file() {
-            return Err(SourceError::UnknownFormat {
-                path: path.to_path_buf(),
-            });
+        let wrong = |reason: &str| SourceError::WrongFormat {
+            path: path.to_path_buf(),
+            expected: "an OCI image layout",
+            reason: reason.to_string(),
+        };
+        let md = std::fs::metadata(path).map_err(|source| SourceError::Io {
+            path: path.to_path_buf(),
+            error: source,
+        })?;
+        if !md.is_dir() {
+            return Err(wrong(
+                "not a directory (for a tarball of a layout write oci-archive:PATH)",
+            ));
+        }
+        if !path.join("index.json").exists() {
+            return Err(wrong(match super::describe_dir(path) {
+                DirKind::SkopeoDir => "no index.json; it is a skopeo dir: image (manifest.json and version): write dir:PATH",
+                DirKind::DockerSaveTree => "no index.json; it is an unpacked docker save archive (manifest.json lists images)",
+                DirKind::OciLayout | DirKind::BlobsOnly => "no index.json",
+                DirKind::Other => "no index.json, oci-layout or blobs/ (for an unpacked root filesystem write rootfs:PATH)",
+            }));
         }
         Ok(Self {
             files: Box::new(DirFiles(path.to_path_buf())),
             selector,
             kind: "oci-layout",
+            naming: Naming::RefName,
         })
     }
 
@@ -57,18 +89,20 @@ impl OciLayout {
         files: Box<dyn LayoutFiles>,
         selector: Option<String>,
         kind: &'static str,
+        naming: Naming,
     ) -> Self {
         Self {
             files,
             selector,
             kind,
+            naming,
         }
     }
 
     fn read_small(&self, rel: &str) -> Result<Vec<u8>, SourceError> {
         let io_err = |source| SourceError::Io {
             path: PathBuf::from(format!("{}/{rel}", self.files.location())),
-            source,
+            error: source,
         };
         let r = self.files.open(rel).map_err(io_err)?;
         let mut buf = Vec::new();
@@ -95,24 +129,51 @@ impl OciLayout {
     }
 }
 
-fn names(d: &Descriptor) -> Vec<&str> {
-    [REF_NAME, IMAGE_NAME]
-        .iter()
+fn names(d: &Descriptor, naming: Naming) -> Vec<&str> {
+    let keys: &[&str] = match naming {
+        Naming::RefName => &[REF_NAME, IMAGE_NAME],
+        Naming::DockerReference => &[IMAGE_NAME],
+    };
+    keys.iter()
         .filter_map(|k| d.annotations.get(*k).map(String::as_str))
         .collect()
 }
 
-/// Whether descriptor `d` is what the user named: its tag, its full name, or the name
-/// with Docker Hub's implicit `docker.io/library/` prefix.
-fn matches_name(d: &Descriptor, want: &str) -> bool {
-    names(d).iter().any(|n| {
-        *n == want
-            || n.strip_prefix("docker.io/library/") == Some(want)
-            || n.strip_prefix("docker.io/") == Some(want)
-            || (!want.contains(':')
-                && n.rsplit_once(':').is_some_and(|(_, t)| t == want)
-                && !n.contains('/'))
-    })
+/// Two Docker references name the same image: same registry and repository after
+/// normalisation, same tag (`latest` when none is written), same digest when one is written.
+pub(crate) fn same_image(a: &ImageReference, b: &ImageReference) -> bool {
+    a.registry() == b.registry()
+        && a.repository() == b.repository()
+        && a.tag().unwrap_or("latest") == b.tag().unwrap_or("latest")
+        && (a.digest().is_none() || b.digest().is_none() || a.digest() == b.digest())
+}
+
+/// Whether descriptor `d` is what the user named (see [`Naming`]).
+fn matches_name(d: &Descriptor, want: &str, naming: Naming) -> bool {
+    if naming == Naming::RefName && d.annotations.get(REF_NAME).is_some_and(|n| n == want) {
+        return true;
+    }
+    let Ok(want) = ImageReference::parse(want) else {
+        return false;
+    };
+    d.annotations
+        .get(IMAGE_NAME)
+        .and_then(|n| ImageReference::parse(n).ok())
+        .is_some_and(|n| same_image(&n, &want))
+}
+
+/// Whether an index entry can name an image: an image manifest or index, or a descriptor
+/// without a media type. Entries of any other media type are ignored (image-index.md: "If
+/// encountering an unknown mediaType, it MUST be ignored").
+pub(crate) fn is_image_entry(d: &Descriptor) -> bool {
+    matches!(
+        d.media_type.as_str(),
+        oci::media::OCI_MANIFEST
+            | oci::media::DOCKER_MANIFEST
+            | oci::media::OCI_INDEX
+            | oci::media::DOCKER_LIST
+            | ""
+    )
 }
 
 impl BlobStore for OciLayout {
@@ -134,7 +195,7 @@ impl BlobStore for OciLayout {
             let mut n: Vec<String> = idx
                 .manifests
                 .iter()
-                .flat_map(|d| names(d).into_iter().map(str::to_string))
+                .flat_map(|d| names(d, self.naming).into_iter().map(str::to_string))
                 .collect();
             n.dedup();
             if n.is_empty() {
@@ -147,6 +208,21 @@ impl BlobStore for OciLayout {
                 n.join(", ")
             }
         };
+        // The entry a name or digest picked must be an image (or index) itself.
+        let chosen = |d: &Descriptor| {
+            if is_image_entry(d) {
+                self.read_descriptor(d)
+            } else {
+                Err(SourceError::NotAnImage {
+                    reason: format!(
+                        "{} in {}/index.json has media type {}, not an image manifest or index",
+                        d.digest,
+                        self.location(),
+                        d.media_type
+                    ),
+                })
+            }
+        };
         match &self.selector {
             Some(sel) if sel.starts_with("sha256:") || sel.starts_with("sha512:") => {
                 let digest = sel.parse().map_err(|e: crate::digest::DigestParseError| {
@@ -156,7 +232,7 @@ impl BlobStore for OciLayout {
                     }
                 })?;
                 if let Some(d) = idx.manifests.iter().find(|d| d.digest == digest) {
-                    return self.read_descriptor(d);
+                    return chosen(d);
                 }
                 // Any manifest blob in the store.
                 let d = Descriptor {
@@ -174,7 +250,7 @@ impl BlobStore for OciLayout {
                     .read_to_end(&mut bytes)
                     .map_err(|source| SourceError::Io {
                         path: self.location().into(),
-                        source,
+                        error: source,
                     })?;
                 Ok(RootObject {
                     bytes,
@@ -184,13 +260,12 @@ impl BlobStore for OciLayout {
                 })
             }
             Some(sel) => {
-                let hits: Vec<&Descriptor> = idx
+                let hit = idx
                     .manifests
                     .iter()
-                    .filter(|d| matches_name(d, sel))
-                    .collect();
-                match hits.first() {
-                    Some(d) => self.read_descriptor(d),
+                    .find(|d| matches_name(d, sel, self.naming));
+                match hit {
+                    Some(d) => chosen(d),
                     None => Err(SourceError::ImageNotFound {
                         wanted: sel.clone(),
                         location: self.location(),
@@ -199,11 +274,29 @@ impl BlobStore for OciLayout {
                 }
             }
             None => {
-                if idx.manifests.len() == 1 {
-                    return self.read_descriptor(&idx.manifests[0]);
+                let images: Vec<&Descriptor> =
+                    idx.manifests.iter().filter(|d| is_image_entry(d)).collect();
+                match images.as_slice() {
+                    [] if !idx.manifests.is_empty() => {
+                        let mut types: Vec<&str> = idx
+                            .manifests
+                            .iter()
+                            .map(|d| d.media_type.as_str())
+                            .collect();
+                        types.sort_unstable();
+                        types.dedup();
+                        return Err(SourceError::NotAnImage {
+                            reason: format!(
+                                "{}/index.json lists no image manifests, only media types imgaudit does not know ({}), which the image spec says to ignore",
+                                self.location(),
+                                types.join(", ")
+                            ),
+                        });
+                    }
+                    [one] => return self.read_descriptor(one),
+                    _ => {}
                 }
-                let mut distinct: Vec<&str> = idx
-                    .manifests
+                let mut distinct: Vec<&str> = images
                     .iter()
                     .filter_map(|d| d.annotations.get(REF_NAME).map(String::as_str))
                     .collect();
@@ -241,7 +334,7 @@ impl BlobStore for OciLayout {
             } else {
                 SourceError::Io {
                     path: PathBuf::from(format!("{}/{rel}", self.location())),
-                    source: e,
+                    error: e,
                 }
             }
         })

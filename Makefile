@@ -3,15 +3,52 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: test lint fixtures docs demo-run bench bench-registry image-check bench-serve
+.PHONY: test lint fixtures docs demo-run bench bench-registry image-check bench-serve fuzz-seed \
+	fuzz-build fuzz-smoke fuzz-run
 test: fixtures
 	$(CARGO) nextest run --workspace --no-fail-fast
 	$(CARGO) test --workspace --doc
 	$(CARGO) build -q -p audit-cli
 	$(MAKE) -C testdata secrets-crosscheck IMGAUDIT=$(CURDIR)/target/debug/imgaudit
+	$(MAKE) fuzz-smoke
 
 fixtures:
 	$(MAKE) -C testdata fixtures
+
+# cargo-fuzz targets (fuzz/). cargo-fuzz passes nightly-only codegen flags (-Zsanitizer,
+# sanitizer coverage); RUSTC_BOOTSTRAP=1 lets the stable toolchain accept them. No sanitizer:
+# audit-core forbids unsafe code, and ASan would halve the executions per second.
+FUZZ = RUSTC_BOOTSTRAP=1 $(CARGO) fuzz
+FUZZ_FLAGS = --sanitizer none
+# libFuzzer options of every run: a unit slower than 10 s is a hang, 2 GiB RSS a leak.
+FUZZ_OPTS = -timeout=10 -rss_limit_mb=2048
+FUZZ_SMOKE_SECS ?= 20
+
+# Seed fuzz/corpus/<target>/ from the fixtures (fuzz/seed.py).
+fuzz-seed: fixtures
+	python3 fuzz/seed.py
+
+fuzz-build:
+	$(FUZZ) build $(FUZZ_FLAGS)
+
+# A short bounded run of every target from its seed corpus (CI): a crash, a hang or a leak
+# fails. `make fuzz-run TARGET=layers SECS=1800` is the long run.
+fuzz-smoke: fuzz-seed fuzz-build
+	mkdir -p fuzz/artifacts
+	for t in $$($(FUZZ) list); do \
+	  log=fuzz/artifacts/smoke-$$t.log; \
+	  if $(FUZZ) run $(FUZZ_FLAGS) $$t fuzz/corpus/$$t -- $(FUZZ_OPTS) -dict=fuzz/dict/$$t.dict \
+	      -max_total_time=$(FUZZ_SMOKE_SECS) -print_final_stats=1 >$$log 2>&1; then \
+	    grep -E '^#[0-9]+[[:space:]]+DONE' $$log | sed "s/^/$$t: /"; \
+	  else \
+	    tail -n 80 $$log; echo "fuzz-smoke: target $$t failed (log: $$log)" >&2; exit 1; \
+	  fi; \
+	done
+
+SECS ?= 1800
+fuzz-run: fuzz-seed fuzz-build
+	nice -n 19 $(FUZZ) run $(FUZZ_FLAGS) $(TARGET) fuzz/corpus/$(TARGET) -- $(FUZZ_OPTS) \
+	  -dict=fuzz/dict/$(TARGET).dict -max_total_time=$(SECS) -print_final_stats=1
 
 # Formatting (rustfmt defaults) and clippy, warnings as errors.
 lint:

@@ -46,5 +46,9 @@ pub mod report;
 pub mod rules;
 pub mod source;
 
+#[cfg(any(test, feature = "fuzzing"))]
+#[doc(hidden)]
+pub mod fuzzing;
+
 #[cfg(test)]
 mod testutil;

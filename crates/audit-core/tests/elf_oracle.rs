@@ -460,3 +460,65 @@ fn go_package_use_from_pclntab() {
         }
     }
 }
+
+/// Yields a file in reads that end at chosen offsets, then in 4093-byte reads.
+struct Seams<'a> {
+    data: &'a [u8],
+    pos: usize,
+    cuts: Vec<usize>,
+}
+
+impl std::io::Read for Seams<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let next_cut = self.cuts.iter().copied().find(|&c| c > self.pos);
+        let end = next_cut
+            .unwrap_or(self.pos + 4093)
+            .min(self.data.len())
+            .min(self.pos + buf.len());
+        let n = end - self.pos;
+        buf[..n].copy_from_slice(&self.data[self.pos..end]);
+        self.pos = end;
+        Ok(n)
+    }
+}
+
+/// A pclntab magic split across two reads. Without a section table (forged here: the
+/// header's section fields zeroed, as `sstrip` leaves a file) the pclntab is only found by
+/// scanning the stream for its magic, and a sparsely captured binary (every Go binary over
+/// 1 MiB) must keep the part of a match that passed with the previous read, or the Go
+/// release range and package use depend on where the decoder ends a read. Found by
+/// `fuzz/` (target `file`).
+#[test]
+fn pclntab_magic_across_a_read_seam() {
+    let mut data = std::fs::read(common::out("bin/app-static")).unwrap();
+    // ELF64: e_shoff at 40 (8 bytes), e_shnum at 60, e_shstrndx at 62 (2 bytes each).
+    data[40..48].fill(0);
+    data[60..64].fill(0);
+    let limits = Limits::default();
+    let read = |cuts: Vec<usize>| {
+        let mut r = Seams {
+            data: &data,
+            pos: 0,
+            cuts,
+        };
+        let facts = inspect_reader("x", data.len() as u64, &mut r, &limits, 1 << 18).unwrap();
+        facts.unwrap().elf.unwrap().go.unwrap()
+    };
+    let plain = read(Vec::new());
+    assert_eq!(plain.pclntab, Some("go1.20+"));
+    assert!(plain.uses.is_some());
+    // Go 1.20+ magic, two zero bytes, instruction quantum 1, pointer size 8.
+    let magic = b"\xf1\xff\xff\xff\x00\x00\x01\x08";
+    let at = data
+        .windows(magic.len())
+        .position(|w| w == magic)
+        .expect("pclntab magic");
+    for split in 1..6 {
+        let go = read(vec![at + split]);
+        assert_eq!(
+            (go.pclntab, go.uses),
+            (plain.pclntab, plain.uses),
+            "magic split after {split} bytes"
+        );
+    }
+}

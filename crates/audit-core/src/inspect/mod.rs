@@ -24,7 +24,7 @@ use std::io::{self, Read};
 use serde::Serialize;
 
 use crate::fs::path;
-use crate::limits::{Limits, MAX_SHEBANG_BYTES};
+use crate::limits::{Limits, MAX_SHEBANG_BYTES, SECRET_SNIFF_BYTES};
 
 pub use elf::{ElfInfo, Linkage};
 pub use go::{BuildInfo, GoFacts};
@@ -55,6 +55,14 @@ pub struct FileFacts {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub credential_file: Option<&'static str>,
 }
+
+/// Bytes of a file's start that decide how it is inspected: enough for the credential
+/// scan's binary sniff ([`SECRET_SNIFF_BYTES`]) and a whole `#!` line.
+const HEAD_BYTES: usize = if SECRET_SNIFF_BYTES > MAX_SHEBANG_BYTES + 2 {
+    SECRET_SNIFF_BYTES
+} else {
+    MAX_SHEBANG_BYTES + 2
+};
 
 /// How much of a file at `path` rules want to read, if any.
 pub(crate) fn content_bound(p: &str, limits: &Limits) -> Option<u64> {
@@ -111,8 +119,17 @@ pub(crate) fn inspect_file(
     if size == 0 {
         return Ok(None);
     }
-    let first = read_full(reader, buf)?;
-    let head = &buf[..first];
+    // The decisions made on the first bytes (ELF or not, the `#!` line, the binary sniff of
+    // the credential scan) see at least HEAD_BYTES of them, whatever the buffer size.
+    let mut small;
+    let head: &[u8] = if buf.len() >= HEAD_BYTES {
+        let n = read_full(reader, buf)?;
+        &buf[..n]
+    } else {
+        small = vec![0; HEAD_BYTES];
+        let n = read_full(reader, &mut small)?;
+        &small[..n]
+    };
     if head.len() >= 4 && head[..4] == *b"\x7fELF" {
         let mut facts = FileFacts::default();
         match elf::ElfScanner::new(size, limits) {

@@ -391,6 +391,7 @@ impl ElfScanner {
             // Go only accepts 16-byte aligned virtual addresses.
             let aligned = self.off_to_vaddr(off).is_some_and(|v| v % 16 == 0);
             if aligned && self.go.bi_hits.len() < MAX_BUILDINFO_HITS {
+                self.keep_held(&scan, off);
                 self.go.bi_hits.push(off);
                 let end = (off + BUILDINFO_WINDOW).min(self.segment_end(off));
                 self.want(off..end);
@@ -420,6 +421,7 @@ impl ElfScanner {
             for (off, _) in hits {
                 let aligned = self.off_to_vaddr(off).is_some_and(|v| v % h.ptr() == 0);
                 if aligned && self.go.pcln_candidates.len() < MAX_PCLN_CANDIDATES {
+                    self.keep_held(&scan, off);
                     self.go.pcln_candidates.push(off);
                     self.want(off..off.saturating_add(8 + 8 * h.ptr()));
                     any = true;

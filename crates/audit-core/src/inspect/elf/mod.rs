@@ -314,6 +314,14 @@ impl ElfScanner {
         self.cap.advance(start + data.len() as u64);
     }
 
+    /// Keeps the part of a match at `off` that passed before the current chunk (a match
+    /// across a chunk seam), so that its range can still be read from the capture.
+    fn keep_held(&mut self, scan: &scan::StreamScan, off: u64) {
+        if let Some(b) = scan.held_from(off) {
+            self.cap.put(off, b);
+        }
+    }
+
     fn want(&mut self, r: std::ops::Range<u64>) -> bool {
         self.cap.want(r)
     }

@@ -13,6 +13,10 @@ pub(crate) struct StreamScan {
     next: u64,
     /// The bytes just before `next` (at most `overlap - 1`).
     carry: Vec<u8>,
+    /// The carry as it was when the last chunk was fed, and the offset it ended at: the
+    /// passed part of a match that straddles that chunk's start.
+    held: Vec<u8>,
+    held_end: u64,
     /// Longest match length.
     overlap: usize,
     /// True when some of the range passed before the scan started or was skipped.
@@ -26,6 +30,8 @@ impl StreamScan {
             next: range.start.max(stream_pos),
             range,
             carry: Vec::new(),
+            held: Vec::new(),
+            held_end: 0,
             overlap: overlap.max(1),
             gap,
         }
@@ -58,6 +64,9 @@ impl StreamScan {
             self.carry.clear();
         }
         let region = &data[(lo - start) as usize..(hi - start) as usize];
+        self.held.clear();
+        self.held.extend_from_slice(&self.carry);
+        self.held_end = lo;
         if !self.carry.is_empty() {
             let take = region.len().min(self.overlap - 1);
             let mut seam = Vec::with_capacity(self.carry.len() + take);
@@ -78,6 +87,17 @@ impl StreamScan {
         hits.sort_unstable();
         hits.dedup();
         hits
+    }
+}
+
+impl StreamScan {
+    /// The bytes from `from` up to the start of the chunk last fed, for a match reported at
+    /// `from` that straddles that start: they had passed when the match was seen, and a
+    /// sparse capture can only keep them from here. `None` when they are not all held.
+    pub(crate) fn held_from(&self, from: u64) -> Option<&[u8]> {
+        let held_start = self.held_end - self.held.len() as u64;
+        (from >= held_start && from < self.held_end)
+            .then(|| &self.held[(from - held_start) as usize..])
     }
 }
 
@@ -129,6 +149,20 @@ mod tests {
             assert_eq!(all, want, "chunk size {chunk}");
             assert!(s.done());
         }
+    }
+
+    /// A match across a seam: the scan still holds the part that passed with the previous
+    /// chunk, from the match's start, and nothing before its carry.
+    #[test]
+    fn holds_the_passed_part_of_a_straddling_match() {
+        let data = b"....NEEDLE....";
+        let mut s = StreamScan::new(0..data.len() as u64, 6, 0);
+        assert!(s.feed(0, &data[..7], finder(b"NEEDLE")).is_empty());
+        assert_eq!(s.feed(7, &data[7..], finder(b"NEEDLE")), [(4, 0)]);
+        assert_eq!(s.held_from(4), Some(&b"NEE"[..]));
+        assert_eq!(s.held_from(6), Some(&b"E"[..]));
+        assert_eq!(s.held_from(1), None, "before the carry");
+        assert_eq!(s.held_from(7), None, "not passed");
     }
 
     #[test]

@@ -1,0 +1,504 @@
+//! Entry points for the cargo-fuzz targets in `fuzz/` (feature `fuzzing`; not a public API).
+//!
+//! Each function takes the fuzzer's bytes, runs one stage of the pipeline on them the way an
+//! audit does, and panics only where the stage itself would (a panic is the bug the fuzzer
+//! reports). The targets call nothing else of the crate, so the library's public surface can
+//! change without breaking them. The unit tests at the end replay every input kept under
+//! `testdata/fuzz-regressions/<target>/` through the same functions.
+
+use std::collections::HashMap;
+use std::io::{self, Read};
+use std::sync::{Arc, OnceLock};
+
+use crate::audit::Auditor;
+use crate::digest::Digest;
+use crate::error::SourceError;
+use crate::finding::{Evidence, Finding, Severity};
+use crate::fs::MergedFs;
+use crate::inspect::{self, go, ldso};
+use crate::layer::{Entry, EntryKind};
+use crate::limits::Limits;
+use crate::oci::{self, Descriptor, ImageConfig};
+use crate::policy::PolicyFile;
+use crate::report::{Cyclonedx, Format, Json, Markdown, Sarif, Text};
+use crate::source::{BlobStore, ImageReference, RootObject, Source};
+
+/// Separates layers in a `layers` input, and files in an `ldso` input.
+pub const SEPARATOR: &[u8] = b"\0--imgaudit-fuzz--\0";
+
+/// Bounds for fuzzing: the defaults, with the expansion bounds lowered so that one input
+/// costs milliseconds, and a small whole-capture bound so that the sparse ELF capture is
+/// exercised by small files too.
+fn limits() -> Limits {
+    Limits {
+        bomb_min_bytes: 8 << 20,
+        max_layer_uncompressed: 64 << 20,
+        ..Limits::default()
+    }
+}
+
+/// Splits `data` at every [`SEPARATOR`], at most `max` parts (the last keeps the rest).
+fn split(data: &[u8], max: usize) -> Vec<&[u8]> {
+    let mut parts = Vec::new();
+    let mut rest = data;
+    while parts.len() + 1 < max {
+        match memchr::memmem::find(rest, SEPARATOR) {
+            Some(at) => {
+                parts.push(&rest[..at]);
+                rest = &rest[at + SEPARATOR.len()..];
+            }
+            None => break,
+        }
+    }
+    parts.push(rest);
+    parts
+}
+
+/// An image in memory: layer blobs as given, a fixed config, a manifest naming them.
+struct MemImage {
+    root: Vec<u8>,
+    blobs: HashMap<Digest, Vec<u8>>,
+}
+
+impl MemImage {
+    fn new(layers: &[&[u8]]) -> Self {
+        let mut blobs = HashMap::new();
+        let descs: Vec<serde_json::Value> = layers
+            .iter()
+            .map(|b| {
+                let d = Digest::sha256_of(b);
+                blobs.insert(d.clone(), b.to_vec());
+                serde_json::json!({
+                    "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                    "digest": d.to_string(),
+                    "size": b.len(),
+                })
+            })
+            .collect();
+        // What the rules read from a config: a dynamic entrypoint, a library path, a user.
+        let config = serde_json::json!({
+            "architecture": "amd64",
+            "os": "linux",
+            "config": {
+                "Entrypoint": ["/app"],
+                "Cmd": ["--serve"],
+                "Env": ["PATH=/usr/local/bin:/usr/bin:/bin", "LD_LIBRARY_PATH=/opt/lib"],
+                "User": "1000",
+            },
+            "rootfs": {"type": "layers", "diff_ids": []},
+            "history": [{"created_by": "COPY app /app # buildkit"}],
+        });
+        let config = serde_json::to_vec(&config).expect("serialisable");
+        let cd = Digest::sha256_of(&config);
+        let manifest = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": oci::media::OCI_MANIFEST,
+            "config": {"mediaType": oci::media::OCI_CONFIG, "digest": cd.to_string(), "size": config.len()},
+            "layers": descs,
+        });
+        blobs.insert(cd, config);
+        Self {
+            root: serde_json::to_vec(&manifest).expect("serialisable"),
+            blobs,
+        }
+    }
+}
+
+impl BlobStore for MemImage {
+    fn location(&self) -> String {
+        "fuzz".into()
+    }
+
+    fn kind(&self) -> &'static str {
+        "oci-layout"
+    }
+
+    fn root(&self) -> Result<RootObject, SourceError> {
+        Ok(RootObject {
+            bytes: self.root.clone(),
+            media_type: Some(oci::media::OCI_MANIFEST.into()),
+            digest: None,
+            synthetic: false,
+        })
+    }
+
+    fn open(&self, desc: &Descriptor) -> Result<Box<dyn Read + Send + '_>, SourceError> {
+        let b = self
+            .blobs
+            .get(&desc.digest)
+            .ok_or_else(|| SourceError::MissingBlob {
+                digest: desc.digest.clone(),
+                location: self.location(),
+            })?;
+        Ok(Box::new(&b[..]))
+    }
+}
+
+/// The layer pipeline and everything after it: `data` is one or more layer blobs (tar,
+/// gzip or zstd, sniffed as in a real audit) separated by [`SEPARATOR`]; they are audited
+/// as one image (digest-verified streaming, tar walk, file inspection, merge, loader check,
+/// rules) and the reports rendered in every format.
+pub fn layers(data: &[u8]) {
+    let parts = split(data, 8);
+    let src = Source::Blobs(Box::new(MemImage::new(&parts)));
+    let auditor = Auditor::builder()
+        .jobs(1)
+        .limits(limits())
+        .today("2026-01-01")
+        .build();
+    let Ok(reports) = auditor.audit(&src, "fuzz") else {
+        return;
+    };
+    let formats: [&dyn Format; 5] = [
+        &Text {
+            color: true,
+            all_binaries: true,
+        },
+        &Json { pretty: false },
+        &Sarif,
+        &Cyclonedx,
+        &Markdown,
+    ];
+    for f in formats {
+        f.write(&reports, &mut io::sink())
+            .expect("rendering into a sink cannot fail");
+    }
+}
+
+/// One file as the layer pipeline inspects it (ELF and Go build info, scripts, captured
+/// configuration, credentials), read in two chunk sizes and with the sparse ELF capture
+/// forced: the facts must not depend on either. Input that is not ELF is also parsed as
+/// Go module info text, which must survive a render/parse round trip.
+pub fn file(data: &[u8]) {
+    let size = data.len() as u64;
+    let mut l = limits();
+    let read = |path: &str, chunk: usize, l: &Limits| {
+        inspect::inspect_reader(path, size, &mut &data[..], l, chunk)
+            .expect("reading from memory cannot fail")
+    };
+    let whole = read("usr/bin/app", 1 << 18, &l);
+    // Two more passes cost time; keep them to inputs the size of the small seeds.
+    if data.len() <= 256 << 10 {
+        let chunk = 64 + usize::from(data.last().copied().unwrap_or(0));
+        assert_eq!(
+            whole,
+            read("usr/bin/app", chunk, &l),
+            "facts depend on the read size"
+        );
+        if whole.as_ref().is_some_and(|f| f.elf.is_some()) {
+            l.elf_full_capture_max = 0;
+            assert_eq!(
+                whole,
+                read("usr/bin/app", chunk, &l),
+                "sparse and whole capture disagree"
+            );
+        }
+    }
+    // A captured configuration file.
+    read("etc/passwd", 1 << 18, &limits());
+    if let Some(go) = whole
+        .as_ref()
+        .and_then(|f| f.elf.as_ref())
+        .and_then(|e| e.go.as_ref())
+    {
+        if let Some(bi) = &go.build_info {
+            bi.render_go_version_m("app");
+        }
+    }
+    if !data.starts_with(b"\x7fELF") {
+        modinfo(data);
+    }
+}
+
+/// Go module info text: parse, render, parse again; the second render must equal the first
+/// (Go's `String()` drops a replaced module's sum, so the first parse may lose that).
+fn modinfo(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(go::strip_framing(data)) else {
+        return;
+    };
+    let Ok(first) = go::parse_modinfo("go1.22.1", text) else {
+        return;
+    };
+    let rendered = first.to_go_string();
+    let second = go::parse_modinfo("go1.22.1", &rendered).expect("rendered module info parses");
+    assert_eq!(
+        rendered,
+        second.to_go_string(),
+        "module info does not round-trip"
+    );
+    go::GoVersion::parse(text);
+}
+
+fn text_entry(path: &str, content: &[u8]) -> Entry {
+    Entry {
+        facts: Some(Arc::new(inspect::FileFacts {
+            content: Some(content.into()),
+            ..Default::default()
+        })),
+        ..node(path, EntryKind::File, 0o644)
+    }
+}
+
+fn node(path: &str, kind: EntryKind, mode: u32) -> Entry {
+    Entry {
+        path: path.into(),
+        kind,
+        mode,
+        uid: 0,
+        gid: 0,
+        size: 0,
+        capabilities: false,
+        facts: None,
+    }
+}
+
+fn elf_entry(path: &str, elf: inspect::ElfInfo) -> Entry {
+    Entry {
+        facts: Some(Arc::new(inspect::FileFacts {
+            elf: Some(elf),
+            ..Default::default()
+        })),
+        ..node(path, EntryKind::File, 0o755)
+    }
+}
+
+/// Facts of a real x86-64 ELF file (this very executable), for the loader's test tree.
+fn template_elf() -> &'static inspect::ElfInfo {
+    static TEMPLATE: OnceLock<inspect::ElfInfo> = OnceLock::new();
+    TEMPLATE.get_or_init(|| {
+        let me = std::fs::read(std::env::current_exe().expect("own path")).expect("own bytes");
+        inspect::inspect_reader(
+            "exe",
+            me.len() as u64,
+            &mut &me[..],
+            &Limits::default(),
+            1 << 18,
+        )
+        .expect("reading from memory cannot fail")
+        .and_then(|f| f.elf)
+        .expect("this executable is ELF")
+    })
+}
+
+fn elf_info(
+    interp: Option<&str>,
+    soname: Option<&str>,
+    needed: &[&str],
+    versions: &[&str],
+) -> inspect::ElfInfo {
+    let strings = |v: &[&str]| v.iter().map(|s| (*s).to_string()).collect::<Vec<_>>();
+    let mut e = template_elf().clone();
+    e.interpreter = interp.map(str::to_string);
+    e.linkage = if soname.is_some() {
+        inspect::Linkage::SharedLibrary
+    } else {
+        inspect::Linkage::Dynamic
+    };
+    e.needed = strings(needed);
+    e.rpath = Vec::new();
+    e.runpath = vec!["$ORIGIN/../lib".into()];
+    e.soname = soname.map(str::to_string);
+    e.version_needs = vec![inspect::elf::VersionNeed {
+        file: "libc.so.6".into(),
+        versions: vec!["GLIBC_2.34".into()],
+    }];
+    e.version_defs = strings(versions);
+    e
+}
+
+/// The loader files: `data` is `/etc/ld.so.cache`, `/etc/ld.so.conf`, then files of
+/// `/etc/ld.so.conf.d/` and `/etc/ld-musl-x86_64.path`, separated by [`SEPARATOR`]. They
+/// are merged with a small glibc and musl tree, and two executables are checked the way
+/// the auditor proves they can start.
+pub fn ldso(data: &[u8]) {
+    let parts = split(data, 6);
+    ldso::parse_ld_cache(parts[0]);
+    let mut entries = vec![text_entry("etc/ld.so.cache", parts[0])];
+    let names = [
+        "etc/ld.so.conf",
+        "etc/ld.so.conf.d/libc.conf",
+        "etc/ld.so.conf.d/x86_64-linux-gnu.conf",
+        "etc/ld-musl-x86_64.path",
+    ];
+    for (name, part) in names.iter().zip(&parts[1..]) {
+        entries.push(text_entry(name, part));
+    }
+    let glibc_interp = "/lib64/ld-linux-x86-64.so.2";
+    let musl_interp = "/lib/ld-musl-x86_64.so.1";
+    entries.extend([
+        node("lib64", EntryKind::Symlink("usr/lib64".into()), 0o777),
+        elf_entry(
+            "usr/lib64/ld-linux-x86-64.so.2",
+            elf_info(None, Some("ld-linux-x86-64.so.2"), &[], &[]),
+        ),
+        elf_entry(
+            "lib/x86_64-linux-gnu/libc.so.6",
+            elf_info(None, Some("libc.so.6"), &[], &["GLIBC_2.2.5", "GLIBC_2.34"]),
+        ),
+        elf_entry(
+            "usr/local/lib/libssl.so.3",
+            elf_info(None, Some("libssl.so.3"), &["libcrypto.so.3"], &[]),
+        ),
+        elf_entry(
+            "opt/vendor/lib/libcrypto.so.3",
+            elf_info(None, Some("libcrypto.so.3"), &["libc.so.6"], &[]),
+        ),
+        elf_entry(
+            "lib/ld-musl-x86_64.so.1",
+            elf_info(None, Some("libc.musl-x86_64.so.1"), &[], &[]),
+        ),
+        elf_entry(
+            "usr/lib/libz.so.1",
+            elf_info(None, Some("libz.so.1"), &["libc.so"], &[]),
+        ),
+        node(
+            "usr/lib/libz.so",
+            EntryKind::Symlink("libz.so.1".into()),
+            0o777,
+        ),
+    ]);
+    let glibc_app = elf_info(
+        Some(glibc_interp),
+        None,
+        &["libc.so.6", "libssl.so.3", "libmissing.so.1"],
+        &[],
+    );
+    let musl_app = elf_info(Some(musl_interp), None, &["libz.so.1", "libc.so"], &[]);
+    entries.push(elf_entry("usr/bin/app", glibc_app.clone()));
+    entries.push(elf_entry("usr/bin/musl-app", musl_app.clone()));
+    let mut fs = MergedFs::new();
+    fs.apply(0, &entries);
+    let loader = ldso::Loader::new(&fs, Some("/opt/lib:$ORIGIN"));
+    for (path, info) in [("usr/bin/app", &glibc_app), ("usr/bin/musl-app", &musl_app)] {
+        let node = fs.get(path).expect("the executable was just added");
+        let r = loader.check(path, node, info);
+        serde_json::to_string(&r).expect("serialisable");
+    }
+}
+
+/// Image JSON documents as the sources read them: `data` as an OCI index or manifest
+/// (with and without each declared media type), as an image config, and as a
+/// `docker save` `manifest.json`.
+pub fn image_json(data: &[u8]) {
+    for declared in [
+        None,
+        Some(oci::media::OCI_INDEX),
+        Some(oci::media::OCI_MANIFEST),
+        Some(oci::media::DOCKER_LIST),
+        Some(oci::media::DOCKER_MANIFEST),
+        Some("application/vnd.example+json"),
+    ] {
+        match oci::parse_manifest_like(data, declared) {
+            Ok(oci::ManifestKind::Index(i)) => {
+                for d in &i.manifests {
+                    if let Some(p) = &d.platform {
+                        p.platform().to_string();
+                    }
+                }
+            }
+            Ok(oci::ManifestKind::Manifest(m)) => {
+                oci::is_image_config(&m.config.media_type);
+            }
+            Err(_) => {}
+        }
+    }
+    if let Ok(c) = serde_json::from_slice::<ImageConfig>(data) {
+        let n = c.history.len();
+        for h in &c.history {
+            h.instruction();
+            h.writes_files();
+        }
+        for layers in [0, 1, n, n + 3] {
+            c.layer_steps(layers);
+            c.layer_history(layers);
+        }
+        c.config.argv();
+        c.config.env_var("PATH");
+        crate::platform::Platform::new(&c.os, &c.architecture, c.variant.as_deref()).to_string();
+    }
+}
+
+/// A policy file: parsed, validated, and applied to one finding of every rule; its
+/// `[admission]` table judges a few namespaces and image references.
+pub fn policy(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let Ok(file) = PolicyFile::parse(text) else {
+        return;
+    };
+    let Ok(policy) = file.validate() else {
+        return;
+    };
+    let findings: Vec<Finding> = crate::rules::RULES
+        .iter()
+        .enumerate()
+        .map(|(i, r)| Finding {
+            rule: r.id,
+            name: r.name,
+            severity: [Severity::Low, Severity::Medium, Severity::High][i % 3],
+            message: "fuzz".into(),
+            evidence: vec![Evidence {
+                path: Some(format!("/usr/local/bin/tool{i}")),
+                ..Default::default()
+            }],
+            remediation: r.remediation.into(),
+        })
+        .collect();
+    for today in [None, Some("2026-01-01")] {
+        let (kept, _) = policy.apply(findings.clone(), today);
+        policy.fails(&kept);
+    }
+    for name in policy.profiles.names() {
+        if let Some(p) = policy.profiles.get(name) {
+            p.provides_library("libc.so.6");
+            p.owns("etc/passwd");
+            p.nonroot();
+        }
+    }
+    for ns in ["", "default", "kube-system", "team-a"] {
+        policy.admission.for_namespace(ns);
+    }
+    let pinned = format!("localhost:5000/x/y@sha256:{}", "a".repeat(64));
+    for r in ["alpine", "ghcr.io/acme/app:1", &pinned] {
+        let r = ImageReference::parse(r).expect("a valid reference");
+        policy.admission.registry_allowed(&r);
+    }
+}
+
+/// A target: the fuzzer's bytes in, a panic for a bug.
+pub type Target = fn(&[u8]);
+
+/// Every target by its name in `fuzz/fuzz_targets/` and `testdata/fuzz-regressions/`.
+pub const TARGETS: &[(&str, Target)] = &[
+    ("layers", layers),
+    ("file", file),
+    ("ldso", ldso),
+    ("image_json", image_json),
+    ("policy", policy),
+];
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    /// Replays every kept fuzzer input (crashes that were fixed, hangs that were bounded)
+    /// through its target.
+    #[test]
+    fn fuzz_regressions_replay() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/fuzz-regressions");
+        for &(name, run) in super::TARGETS {
+            let Ok(dir) = std::fs::read_dir(root.join(name)) else {
+                continue;
+            };
+            for f in dir {
+                let p = f.unwrap().path();
+                if p.extension().is_some_and(|e| e == "md") {
+                    continue;
+                }
+                eprintln!("replaying {}", p.display());
+                run(&std::fs::read(&p).unwrap());
+            }
+        }
+    }
+}

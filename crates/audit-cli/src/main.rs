@@ -3,6 +3,7 @@
 mod cli;
 mod cmd;
 mod creds;
+mod logging;
 mod progress;
 mod registry;
 

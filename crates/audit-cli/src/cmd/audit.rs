@@ -14,11 +14,12 @@ use audit_core::report::{Cyclonedx, Format, Json, Markdown, Report, Sarif, Text}
 use audit_core::rules::RuleSettings;
 use audit_core::source::{self, PlatformChoice};
 
-use crate::cli::{AuditArgs, ColorArg, FormatArg, ScopeArgs};
+use crate::cli::{AuditArgs, ColorArg, FormatArg, LogFormat, ScopeArgs};
 use crate::progress::Bars;
 
 pub(crate) fn run(args: &AuditArgs) -> anyhow::Result<ExitCode> {
-    init_logging(args.verbose);
+    // Warnings by default, `-v` info (layer timings), `-vv` debug, `-vvv` trace.
+    crate::logging::init(LogFormat::Text, tracing::Level::WARN, args.verbose);
     let mut policy = args.scope.policy()?;
     if let Some(s) = &args.fail_on {
         policy.fail_on = Some(
@@ -160,22 +161,6 @@ pub(crate) fn load_policy(config: Option<&std::path::Path>) -> anyhow::Result<Po
         .and_then(PolicyFile::validate)
         .with_context(|| format!("policy file {}", path.display()))?;
     Ok(policy)
-}
-
-/// Diagnostics on stderr: warnings by default, `-v` info (layer timings), `-vv` debug,
-/// `-vvv` trace. Only the CLI installs a subscriber; the library just emits events.
-fn init_logging(verbose: u8) {
-    let level = match verbose {
-        0 => tracing::Level::WARN,
-        1 => tracing::Level::INFO,
-        2 => tracing::Level::DEBUG,
-        _ => tracing::Level::TRACE,
-    };
-    let _ = tracing_subscriber::fmt()
-        .with_max_level(level)
-        .with_writer(io::stderr)
-        .with_target(false)
-        .try_init();
 }
 
 /// Today's date (UTC) as `YYYY-MM-DD`, from the system clock.

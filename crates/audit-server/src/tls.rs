@@ -6,11 +6,12 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use anyhow::{bail, Context};
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+
+use crate::ServeError;
 
 /// Largest certificate or key file read: 1 MiB.
 const MAX_PEM_BYTES: u64 = 1 << 20;
@@ -22,36 +23,43 @@ pub(crate) struct Reloading {
     current: RwLock<(Vec<u8>, Arc<CertifiedKey>)>,
 }
 
-fn read(p: &Path) -> anyhow::Result<Vec<u8>> {
-    let len = std::fs::metadata(p)
-        .with_context(|| p.display().to_string())?
-        .len();
+fn read(p: &Path) -> Result<Vec<u8>, ServeError> {
+    let bad = |e: std::io::Error| ServeError::Certificate(format!("{}: {e}", p.display()));
+    let len = std::fs::metadata(p).map_err(bad)?.len();
     if len > MAX_PEM_BYTES {
-        bail!("{}: larger than {MAX_PEM_BYTES} bytes", p.display());
+        return Err(ServeError::Certificate(format!(
+            "{}: larger than {MAX_PEM_BYTES} bytes",
+            p.display()
+        )));
     }
-    std::fs::read(p).with_context(|| p.display().to_string())
+    std::fs::read(p).map_err(bad)
 }
 
 /// Both files' bytes (to notice changes) and the parsed pair.
-fn load(cert: &Path, key: &Path) -> anyhow::Result<(Vec<u8>, Arc<CertifiedKey>)> {
+fn load(cert: &Path, key: &Path) -> Result<(Vec<u8>, Arc<CertifiedKey>), ServeError> {
     let (cb, kb) = (read(cert)?, read(key)?);
     let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&cb)
         .collect::<Result<_, _>>()
-        .map_err(|e| anyhow::anyhow!("{}: {e}", cert.display()))?;
+        .map_err(|e| ServeError::Certificate(format!("{}: {e}", cert.display())))?;
     if chain.is_empty() {
-        bail!("{}: no PEM certificate", cert.display());
+        return Err(ServeError::Certificate(format!(
+            "{}: no PEM certificate",
+            cert.display()
+        )));
     }
     let k = PrivateKeyDer::from_pem_slice(&kb)
-        .map_err(|e| anyhow::anyhow!("{}: no usable PEM private key: {e}", key.display()))?;
+        .map_err(|e| {
+            ServeError::Certificate(format!("{}: no usable PEM private key: {e}", key.display()))
+        })?;
     let signer = rustls::crypto::ring::sign::any_supported_type(&k)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", key.display()))?;
+        .map_err(|e| ServeError::Certificate(format!("{}: {e}", key.display())))?;
     let ck = CertifiedKey::new(chain, signer);
     ck.keys_match().map_err(|e| {
-        anyhow::anyhow!(
+        ServeError::Certificate(format!(
             "{} does not belong to {}: {e}",
             key.display(),
             cert.display()
-        )
+        ))
     })?;
     let mut stamp = cb;
     stamp.extend_from_slice(&kb);
@@ -59,8 +67,10 @@ fn load(cert: &Path, key: &Path) -> anyhow::Result<(Vec<u8>, Arc<CertifiedKey>)>
 }
 
 impl Reloading {
-    pub(crate) fn new(cert: &Path, key: &Path) -> anyhow::Result<Arc<Self>> {
-        let current = load(cert, key).context("--tls-cert/--tls-key")?;
+    pub(crate) fn new(cert: &Path, key: &Path) -> Result<Arc<Self>, ServeError> {
+        let current = load(cert, key).map_err(|e| {
+            ServeError::Certificate(format!("--tls-cert/--tls-key: {e}"))
+        })?;
         Ok(Arc::new(Self {
             cert: cert.to_path_buf(),
             key: key.to_path_buf(),
@@ -74,7 +84,7 @@ impl Reloading {
         let (cb, kb) = match (read(&self.cert), read(&self.key)) {
             (Ok(c), Ok(k)) => (c, k),
             (Err(e), _) | (_, Err(e)) => {
-                tracing::error!(error = %format!("{e:#}"), "reading the TLS certificate files; keeping the current pair");
+                tracing::error!(error = %e, "reading the TLS certificate files; keeping the current pair");
                 return false;
             }
         };
@@ -93,18 +103,18 @@ impl Reloading {
             }
             Err(e) => {
                 // Files are often written one after the other: the next check retries.
-                tracing::error!(error = %format!("{e:#}"), "new TLS certificate files are not usable yet; keeping the current pair");
+                tracing::error!(error = %e, "new TLS certificate files are not usable yet; keeping the current pair");
                 false
             }
         }
     }
 
     /// A server config (TLS 1.2 and 1.3, HTTP/1.1 by ALPN) answering with the current pair.
-    pub(crate) fn server_config(self: &Arc<Self>) -> anyhow::Result<Arc<rustls::ServerConfig>> {
+    pub(crate) fn server_config(self: &Arc<Self>) -> Result<Arc<rustls::ServerConfig>, ServeError> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
-            .context("TLS protocol versions")?
+            .map_err(|e| ServeError::Certificate(format!("TLS protocol versions: {e}")))?
             .with_no_client_auth()
             .with_cert_resolver(Arc::clone(self) as Arc<dyn ResolvesServerCert>);
         cfg.alpn_protocols = vec![b"http/1.1".to_vec()];

@@ -1,8 +1,12 @@
-//! `imgaudit serve`: the validating admission webhook. HTTPS only (rustls, certificate
+//! imgaudit's HTTP services, one engine behind one HTTP stack (hyper + rustls): today the
+//! Kubernetes validating admission webhook that `imgaudit serve` runs. HTTPS only (certificate
 //! reloaded on change); the decision itself is `audit_core::admission`. Modules: `review`
 //! (AdmissionReview envelope, images of workloads), `engine` (resolution, caches, audits,
 //! deadline), `http` (routes, body bounds), `memo` (expiring single-flight cache), `tls`,
 //! `metrics`.
+//!
+//! The crate never installs a log subscriber and never exits: the binary does.
+#![deny(missing_docs)]
 
 mod engine;
 mod http;
@@ -13,18 +17,20 @@ mod tls;
 
 use std::io;
 use std::net::SocketAddr;
-use std::process::ExitCode;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{bail, Context};
+use audit_core::audit::AuditorBuilder;
 use audit_core::cache::{LayerCache, MemoryLayerCache};
-use audit_core::source::RegistryPool;
+use audit_core::error::SourceError;
+use audit_core::policy::Policy;
+use audit_core::source::{RegistryPool, SourceOptions};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::sync::Semaphore;
 
-use crate::cli::{LogFormat, ServeArgs};
-use engine::{Engine, Settings};
+use engine::Engine;
+pub use engine::Settings;
 
 /// A TLS handshake must finish within 10 s, and request headers arrive within 10 s.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -32,68 +38,99 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// the request past its deadline; audits in the background keep the `--timeout` bound).
 const REGISTRY_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
-pub(crate) fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
-    init_logging(args.log_format, args.verbose);
-    let secs = |v: f64, flag: &str| -> anyhow::Result<Duration> {
-        Duration::try_from_secs_f64(v)
-            .map_err(|_| anyhow::anyhow!("{flag}: {v} is not a number of seconds"))
-    };
-    let deadline = secs(args.deadline, "--deadline")?;
+/// What `imgaudit serve` is given: where to listen, the certificate, timing and capacity. The
+/// caller (the CLI) resolves flags, files and the environment into it.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// PEM certificate chain served (reloaded when the file changes).
+    pub tls_cert: PathBuf,
+    /// PEM private key of the certificate.
+    pub tls_key: PathBuf,
+    /// Between checks of the certificate files for changes.
+    pub tls_reload_interval: Duration,
+    /// Timing and capacity of the audits behind the answers.
+    pub settings: Settings,
+    /// Bytes of per-layer analyses kept in memory.
+    pub layer_cache_bytes: u64,
+    /// Client connections served at once.
+    pub max_connections: usize,
+    /// Largest request body accepted (413 above).
+    pub max_body_bytes: u64,
+    /// Images audited at start-up; `/readyz` answers 200 once they are done.
+    pub prefetch: Vec<String>,
+    /// Given to open requests after SIGTERM.
+    pub shutdown_grace: Duration,
+}
+
+/// Why the server could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServeError {
+    /// The serving certificate or key is unusable.
+    #[error("{0}")]
+    Certificate(String),
+    /// A setting is out of its range.
+    #[error("{0}")]
+    Setting(String),
+    /// The registry client could not be set up.
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    /// Binding the listener, or another I/O failure of the server itself.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// The underlying error.
+        source: io::Error,
+    },
+}
+
+fn io_error(what: impl Into<String>) -> impl FnOnce(io::Error) -> ServeError {
+    let what = what.into();
+    move |source| ServeError::Io { what, source }
+}
+
+/// Runs the webhook until SIGTERM or SIGINT, then drains open requests. `auditor` carries the
+/// policy, profile, platforms and jobs of every audit; `today` gives the date for expiring
+/// ignores and the Go support table, asked once per audit.
+pub fn run(
+    config: Config,
+    policy: Policy,
+    auditor: AuditorBuilder,
+    source_options: &SourceOptions,
+    today: fn() -> String,
+) -> Result<(), ServeError> {
+    let deadline = config.settings.deadline;
     if deadline.is_zero() || deadline > Duration::from_secs(30) {
-        bail!("--deadline: must be above 0 and at most 30 s (the API server's timeoutSeconds range is 1–30)");
+        return Err(ServeError::Setting("--deadline: must be above 0 and at most 30 s (the API server's timeoutSeconds range is 1–30)".into()));
     }
-    let policy = args.scope.policy()?;
-    let layers = Arc::new(MemoryLayerCache::new(args.layer_cache_bytes));
-    let builder = args
-        .scope
-        .builder()?
+    let layers = Arc::new(MemoryLayerCache::new(config.layer_cache_bytes));
+    let builder = auditor
         .policy(policy.clone())
         .layer_cache(Arc::clone(&layers) as Arc<dyn LayerCache>);
-    let mut opts = crate::registry::source_options(&args.registry)?;
+    let mut opts = source_options.clone();
     opts.limits.connect_timeout = opts.limits.connect_timeout.min(REGISTRY_CONNECT_TIMEOUT);
     let pool = RegistryPool::new(&opts)?;
-    let settings = Settings {
-        deadline,
-        resolve_ttl: secs(args.resolve_ttl, "--resolve-ttl")?,
-        cache_ttl: secs(args.cache_ttl, "--cache-ttl")?,
-        error_ttl: secs(args.error_ttl, "--error-ttl")?,
-        cache_bytes: args.cache_bytes,
-        max_audits: args.max_audits.max(1),
-        max_queued_audits: args.max_queued_audits.max(1),
-    };
-    let prefetch = match &args.prefetch {
-        Some(p) => std::fs::read_to_string(p)
-            .with_context(|| format!("--prefetch {}", p.display()))?
-            .lines()
-            .map(|l| l.split('#').next().unwrap_or("").trim().to_string())
-            .filter(|l| !l.is_empty())
-            .collect(),
-        None => Vec::new(),
-    };
-    let certs = tls::Reloading::new(&args.tls_cert, &args.tls_key)?;
-    let reload = secs(args.tls_reload_interval, "--tls-reload-interval")?;
-    let addr: SocketAddr = args
-        .listen
-        .parse()
-        .with_context(|| format!("--listen {}", args.listen))?;
-    let grace = secs(args.shutdown_grace, "--shutdown-grace")?;
-
+    let certs = tls::Reloading::new(&config.tls_cert, &config.tls_key)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .thread_name("imgaudit-serve")
         .enable_all()
-        .build()?;
-    let engine = Arc::new(Engine::new(policy, builder, pool, layers, settings));
+        .build()
+        .map_err(io_error("starting the runtime"))?;
+    let engine = Arc::new(Engine::new(policy, builder, pool, layers, config.settings.clone(), today));
     let listen = Listen {
-        addr,
+        addr: config.listen,
         certs,
-        reload,
-        max_connections: args.max_connections.max(1),
-        max_body: args.max_body_bytes,
-        grace,
+        reload: config.tls_reload_interval,
+        max_connections: config.max_connections.max(1),
+        max_body: config.max_body_bytes,
+        grace: config.shutdown_grace,
     };
-    let result = rt.block_on(serve(engine, listen, prefetch));
+    let result = rt.block_on(serve(engine, listen, config.prefetch));
     rt.shutdown_timeout(Duration::from_secs(1));
-    result.map(|()| ExitCode::SUCCESS)
+    result
 }
 
 /// The HTTPS side's settings.
@@ -108,7 +145,7 @@ struct Listen {
     grace: Duration,
 }
 
-async fn serve(engine: Arc<Engine>, l: Listen, prefetch: Vec<String>) -> anyhow::Result<()> {
+async fn serve(engine: Arc<Engine>, l: Listen, prefetch: Vec<String>) -> Result<(), ServeError> {
     let Listen {
         addr,
         certs,
@@ -121,15 +158,16 @@ async fn serve(engine: Arc<Engine>, l: Listen, prefetch: Vec<String>) -> anyhow:
     Arc::clone(&certs).watch(reload);
     let listener = tokio::net::TcpListener::bind(addr)
         .await
-        .with_context(|| format!("listening on {addr}"))?;
-    let local = listener.local_addr()?;
+        .map_err(io_error(format!("listening on {addr}")))?;
+    let local = listener.local_addr().map_err(io_error("listening"))?;
     if !prefetch.is_empty() {
         engine.prefetch_at_start(prefetch);
     }
     let p = &engine.policy.admission;
     tracing::info!(addr = %local, deadline_ms = engine.settings.deadline.as_millis() as u64, deny_on = ?p.thresholds.deny_on, mode = ?p.thresholds.mode, failure_policy = ?p.failure_policy, "listening");
 
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(io_error("installing the SIGTERM handler"))?;
     let stop = async move {
         tokio::select! {
             _ = term.recv() => "SIGTERM",
@@ -142,7 +180,11 @@ async fn serve(engine: Arc<Engine>, l: Listen, prefetch: Vec<String>) -> anyhow:
     let signal = loop {
         let permit = tokio::select! {
             s = &mut stop => break s,
-            p = Arc::clone(&slots).acquire_owned() => p?,
+            p = Arc::clone(&slots).acquire_owned() => match p {
+                Ok(p) => p,
+                // The semaphore is never closed.
+                Err(_) => break "shutdown",
+            },
         };
         let tcp = tokio::select! {
             s = &mut stop => break s,
@@ -193,26 +235,4 @@ async fn serve(engine: Arc<Engine>, l: Listen, prefetch: Vec<String>) -> anyhow:
     }
     tracing::info!("stopped");
     Ok(())
-}
-
-/// Structured logs on stderr: JSON lines by default, info level (`-v` debug, `-vv` trace).
-/// Nothing logged carries a secret: objects are not logged, credentials never reach here.
-fn init_logging(format: LogFormat, verbose: u8) {
-    let level = match verbose {
-        0 => tracing::Level::INFO,
-        1 => tracing::Level::DEBUG,
-        _ => tracing::Level::TRACE,
-    };
-    let b = tracing_subscriber::fmt()
-        .with_max_level(level)
-        .with_writer(io::stderr)
-        .with_target(false);
-    let _ = match format {
-        LogFormat::Json => b
-            .json()
-            .flatten_event(true)
-            .with_current_span(false)
-            .try_init(),
-        LogFormat::Text => b.try_init(),
-    };
 }

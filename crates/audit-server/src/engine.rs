@@ -33,16 +33,23 @@ const BACKGROUND_WAIT: Duration = Duration::from_secs(600);
 /// Most distinct images judged per request (a pod has a few; more is abuse).
 pub(crate) const MAX_IMAGES_PER_REQUEST: usize = 64;
 
-/// Timing and capacity, from the command line.
+/// Timing and capacity of the audits behind the answers.
 #[derive(Clone, Debug)]
-pub(crate) struct Settings {
-    pub(crate) deadline: Duration,
-    pub(crate) resolve_ttl: Duration,
-    pub(crate) cache_ttl: Duration,
-    pub(crate) error_ttl: Duration,
-    pub(crate) cache_bytes: u64,
-    pub(crate) max_audits: usize,
-    pub(crate) max_queued_audits: usize,
+pub struct Settings {
+    /// Answer within this time, by the failure policy when an audit is not done.
+    pub deadline: Duration,
+    /// How long a tag's resolved digest is reused (zero: resolved on every admission).
+    pub resolve_ttl: Duration,
+    /// How long an audit result is kept (by manifest digest).
+    pub cache_ttl: Duration,
+    /// How long a failed audit is remembered before it is tried again.
+    pub error_ttl: Duration,
+    /// Bytes of audit results kept (estimated; least recently used go first).
+    pub cache_bytes: u64,
+    /// Audits run at once.
+    pub max_audits: usize,
+    /// Audits waiting or running at most; more are answered by the failure policy.
+    pub max_queued_audits: usize,
 }
 
 /// An audit's result, as cached.
@@ -133,6 +140,8 @@ pub(crate) struct Engine {
     slots: Arc<Semaphore>,
     pub(crate) settings: Settings,
     pub(crate) metrics: Metrics,
+    /// Today's date, `YYYY-MM-DD`, asked once per audit.
+    today: fn() -> String,
     prefetching: AtomicUsize,
     stopping: AtomicBool,
 }
@@ -144,6 +153,7 @@ impl Engine {
         pool: RegistryPool,
         layers: Arc<MemoryLayerCache>,
         settings: Settings,
+        today: fn() -> String,
     ) -> Self {
         Self {
             policy,
@@ -155,6 +165,7 @@ impl Engine {
             slots: Arc::new(Semaphore::new(settings.max_audits.max(1))),
             settings,
             metrics: Metrics::new(),
+            today,
             prefetching: AtomicUsize::new(0),
             stopping: AtomicBool::new(false),
         }
@@ -533,7 +544,7 @@ impl Engine {
                     let auditor = worker
                         .auditor
                         .clone()
-                        .today(crate::cmd::audit::today())
+                        .today((worker.today)())
                         .build();
                     let r = worker
                         .pool

@@ -803,6 +803,44 @@ def build_dl_base(base, rev, cc=False):
     return with_steps(base, cfg, steps)
 
 
+GO119_LIB, GO119_SHARE = "/usr/lib/go-1.19", "/usr/share/go-1.19"
+# ELF test data of Go's own sources, copied with an execute bit as controls.
+GO119_FREEBSD_EXEC = GO119_SHARE + "/src/debug/elf/testdata/gcc-386-freebsd-exec"
+GO119_EMPTY_INTERP = GO119_SHARE + "/src/debug/elf/testdata/go-relocation-test-gcc930-ranges-no-rela-x86-64"
+
+
+def build_go_toolchain_debian(base, rev):
+    """Debian's Go 1.19 toolchain as `golang-1.19-go` installs it (/usr/lib/go-1.19 with its
+    symlinks into /usr/share/go-1.19, modes kept) on a glibc base: the ELF test data under
+    src/**/testdata (mode 0644, FreeBSD, i386, PowerPC, an empty PT_INTERP) must not be judged
+    by whether it starts. Two controls with an execute bit: the empty-PT_INTERP file (cannot
+    start: ENOEXEC) and, in the `foreign-entrypoint` tag, the FreeBSD executable as the
+    command. Returns {tag: image}."""
+    libc = glibc_layer(host("/lib/x86_64-linux-gnu/libc.so.6"))
+    st = libc6_status(pkg_version("libc6", "2.36-9+deb12u10"))
+    tc = Layer(compression="zstd", level=3)
+    tc.dirs("usr/bin", "usr/lib", "usr/share")
+    tc.tree("usr/lib/go-1.19", host(GO119_LIB))
+    tc.tree("usr/share/go-1.19", host(GO119_SHARE))
+    tc.symlink("usr/bin/go", "../lib/go-1.19/bin/go")
+    tc.symlink("usr/bin/gofmt", "../lib/go-1.19/bin/gofmt")
+    ctl = Layer()
+    ctl.dirs("usr/local/bin")
+    ctl.file("usr/local/bin/empty-interp", src=host(GO119_EMPTY_INTERP), mode=0o755)
+    ctl.file("usr/local/bin/freebsd-tool", src=host(GO119_FREEBSD_EXEC), mode=0o755)
+    out = {}
+    for tag, entry in [("latest", ["/usr/bin/go"]),
+                       ("foreign-entrypoint", ["/usr/local/bin/freebsd-tool"])]:
+        cfg = nonroot_config(entrypoint=entry, cmd=["version"], labels=labels(rev),
+                             user="0", workdir="/")
+        out[tag] = with_steps(base, cfg, [
+            (libc, buildkit("COPY --from=debian:12 /lib/x86_64-linux-gnu/libc.so.6 /lib64/ld-linux-x86-64.so.2 /")),
+            (st, buildkit("COPY status.d/libc6 /var/lib/dpkg/status.d/")),
+            (tc, classic("apt-get install -y golang-1.19-go")),
+            (ctl, buildkit("COPY controls/ /usr/local/bin/"))])
+    return out
+
+
 # =========================================================================== drivers
 def skopeo(*args):
     subprocess.run(["skopeo", "--insecure-policy", *args], check=True, stdout=subprocess.DEVNULL)
@@ -914,6 +952,10 @@ def fixtures(only=None):
     layout("musl", {"latest": with_steps(base, cfg, [
         (ml, buildkit("COPY --from=alpine /lib/ld-musl-x86_64.so.1 /lib/")),
         (ma, buildkit("COPY /out/ /"))])})
+
+    # --- Debian's Go toolchain: runnability only for what can start (issue #12)
+    if want("go-toolchain-debian"):
+        layout("go-toolchain-debian", build_go_toolchain_debian(base, rev))
 
     # --- FS rules
     if want("fs-rules"):
@@ -1074,6 +1116,14 @@ EXPECT = {
     "musl": {"fires": ["GO001", "GO004"],
              "per_file": {"/app": ["GO004"], "/usr/local/bin/app-cgo-glibc": ["GO001", "GO004"]},
              "must_not_fire": ["GO002", "FS", "CFG"]},
+    "go-toolchain-debian": {
+        "fires": ["GO001"],
+        "per_file": {"/usr/local/bin/empty-interp": ["GO001 (malformed PT_INTERP)"]},
+        "must_not_fire": ["GO002"],
+        "also": "no runnability verdict for the 0644 ELF test data under "
+                "/usr/share/go-1.19/src/**/testdata; FreeBSD, i386 and PowerPC files are "
+                "listed as foreign; tag foreign-entrypoint: CFG003 for the FreeBSD command; "
+                "FS/HIST rules for the toolchain itself"},
     "fs-rules": {"fires": ["FS001", "FS002", "FS003", "FS004", "FS005", "FS006", "FS007", "FS008",
                            "FS009", "FS010", "FS011", "FS012", "FS013", "FS014", "HIST004"],
                  "also": "GO rules on the toolchain binaries (/usr/local/go/bin/*) and "

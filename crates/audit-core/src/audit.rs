@@ -1,6 +1,7 @@
 //! The auditor: source → layers (parallel) → merged filesystem → loader checks → rules →
 //! report.
 
+use std::collections::HashSet;
 use std::io::{self, Read};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -9,10 +10,11 @@ use std::sync::{Arc, Mutex, PoisonError};
 use crate::cache::LayerCache;
 use crate::error::{Error, LayerError, SourceError};
 use crate::fs::{path, MergedFs};
-use crate::inspect::ldso::Loader;
+use crate::inspect::ldso::{self, Loader};
 use crate::inspect::secrets::redact;
 use crate::layer::{self, LayerAnalysis, LayerSpec};
 use crate::limits::Limits;
+use crate::platform::Platform;
 use crate::policy::Policy;
 use crate::report::{
     BinaryReport, ElfView, GoView, ImageSummary, LayerSummary, Report, Summary, Tool, Unknown,
@@ -304,6 +306,15 @@ impl Auditor {
             .and_then(|c| c.config.env_var("LD_LIBRARY_PATH"))
             .map(str::to_string);
         let loader = Loader::new(&fs, env_ld.as_deref());
+        let platform = facts
+            .config
+            .as_ref()
+            .map(|c| Platform::new(&c.os, &c.architecture, c.variant.as_deref()));
+        let command: HashSet<String> = facts
+            .config
+            .as_ref()
+            .map(|c| rules::command_files(&fs, c).into_iter().collect())
+            .unwrap_or_default();
         let mut binaries: Vec<Binary> = Vec::new();
         let mut unknowns: Vec<Unknown> = Vec::new();
         for (p, n) in fs.iter() {
@@ -323,13 +334,23 @@ impl Auditor {
                     reason: format!("ELF facts unavailable: {}", elf.incomplete.join(", ")),
                 });
             }
-            let run = (n.is_file() && elf.is_executable() && elf.interpreter.is_some())
-                .then(|| loader.check(p, n, elf));
+            // Only what can be started is judged by whether it starts: files with an execute
+            // bit and the image's command. ELF test data (mode 0644, other OSes and machines)
+            // is never executed; a foreign binary is listed as such.
+            let startable = n.is_file() && (n.mode & 0o111 != 0 || command.contains(p));
+            let foreign = ldso::foreign(elf, platform.as_ref());
+            let run = (startable
+                && foreign.is_none()
+                && elf.is_executable()
+                && elf.interpreter.is_some())
+            .then(|| loader.check(p, n, elf));
             binaries.push(Binary {
                 path: p.to_string(),
                 node: n.clone(),
                 facts: Arc::clone(f),
                 run,
+                startable,
+                foreign,
             });
         }
         for a in fs.anomalies() {
@@ -366,11 +387,8 @@ impl Auditor {
                     .as_ref()
                     .map(|r| r.missing.iter().map(|m| m.name.clone()).collect())
                     .unwrap_or_default();
-                let runnable = if elf.is_executable() {
-                    Some(b.run.as_ref().is_none_or(|r| r.ok()))
-                } else {
-                    None
-                };
+                let runnable = (elf.is_executable() && b.startable && b.foreign.is_none())
+                    .then(|| b.run.as_ref().is_none_or(|r| r.ok()));
                 BinaryReport {
                     path: path::display(&b.path),
                     layer: b.node.layer,
@@ -387,12 +405,14 @@ impl Auditor {
                     }),
                     loader: b.run.clone(),
                     runnable,
+                    foreign: b.foreign.clone(),
                 }
             })
             .collect();
         summary.binaries = reports.len();
         summary.go_binaries = reports.iter().filter(|b| b.go.is_some()).count();
         summary.not_runnable = reports.iter().filter(|b| b.runnable == Some(false)).count();
+        summary.foreign = reports.iter().filter(|b| b.foreign.is_some()).count();
         unknowns.sort();
         Report {
             schema_version: crate::report::SCHEMA_VERSION,

@@ -130,7 +130,9 @@ impl FromStr for Platform {
 
 impl fmt::Display for Platform {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.os, self.architecture)?;
+        // A config without `os` or `architecture` shows `unknown`, not an empty part.
+        let part = |s: &str| if s.is_empty() { "unknown" } else { s }.to_string();
+        write!(f, "{}/{}", part(&self.os), part(&self.architecture))?;
         if let Some(v) = &self.variant {
             write!(f, "/{v}")?;
         }
@@ -141,6 +143,15 @@ impl fmt::Display for Platform {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn empty_parts_display_as_unknown() {
+        assert_eq!(Platform::new("", "", None).to_string(), "unknown/unknown");
+        assert_eq!(
+            Platform::new("linux", "", None).to_string(),
+            "linux/unknown"
+        );
+    }
 
     #[test]
     fn normalises() {

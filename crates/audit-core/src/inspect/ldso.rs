@@ -29,6 +29,7 @@ use crate::limits::{
     MAX_LD_CACHE_ENTRIES, MAX_LD_CACHE_KEPT_BYTES, MAX_LD_CACHE_NAME_BYTES, MAX_LD_CONF_DIRS,
     MAX_LD_CONF_INCLUDES, MAX_LIBRARY_DEPTH, MAX_LOADER_LOOKUPS, MAX_SEARCHED_LISTED,
 };
+use crate::platform::Platform;
 
 /// The C library family a binary's interpreter belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -56,6 +57,12 @@ pub enum InterpreterStatus {
         /// Resolved path.
         path: String,
         /// Why.
+        reason: String,
+    },
+    /// `PT_INTERP` itself is malformed (empty, not NUL-terminated, longer than `PATH_MAX`):
+    /// the kernel refuses the binary with `ENOEXEC` before any loader runs.
+    Malformed {
+        /// What is wrong with it.
         reason: String,
     },
 }
@@ -124,7 +131,11 @@ impl Runnability {
     pub fn ok(&self) -> bool {
         !matches!(
             self.interpreter,
-            Some(InterpreterStatus::Missing | InterpreterStatus::Unusable { .. })
+            Some(
+                InterpreterStatus::Missing
+                    | InterpreterStatus::Unusable { .. }
+                    | InterpreterStatus::Malformed { .. }
+            )
         ) && self.missing.is_empty()
             && self.missing_versions.is_empty()
     }
@@ -173,6 +184,18 @@ impl<'a> Loader<'a> {
         let Some(interp) = elf.interpreter.as_deref() else {
             return r;
         };
+        if let Some(reason) = &elf.interpreter_problem {
+            r.interpreter = Some(InterpreterStatus::Malformed {
+                reason: reason.clone(),
+            });
+            return r;
+        }
+        if interp.is_empty() {
+            // Not read (outside a sparse capture): no verdict.
+            r.problems
+                .push("PT_INTERP could not be read; the loader was not checked".into());
+            return r;
+        }
         let kind = if path::file_name(interp).starts_with("ld-musl-") {
             LoaderKind::Musl
         } else {
@@ -505,6 +528,36 @@ impl<'a> Loader<'a> {
         }
     }
 }
+
+/// The platform an ELF file is built for when it is not the image's, e.g. `freebsd/386`
+/// in a `linux/amd64` image: its OS ABI names another OS (`EI_OSABI`; System V, 0, names
+/// none), or its machine is not the image's architecture. Such a file is foreign: it is
+/// listed, not checked for whether it can start. Without an image platform (a root
+/// filesystem) only the OS is compared, with `linux`.
+pub fn foreign(elf: &ElfInfo, image: Option<&Platform>) -> Option<String> {
+    let image_os = image.map(|p| p.os.as_str()).filter(|o| !o.is_empty());
+    let os = elf.os();
+    let other_os = os.filter(|o| *o != image_os.unwrap_or("linux"));
+    let image_arch = image
+        .map(|p| p.architecture.as_str())
+        .filter(|a| KNOWN_ARCHES.contains(a));
+    let other_arch = image_arch.is_some_and(|a| elf.architecture != Some(a));
+    if other_os.is_none() && !other_arch {
+        return None;
+    }
+    let arch = arch_name(elf);
+    Some(match os {
+        Some(os) => format!("{os}/{arch}"),
+        None => arch,
+    })
+}
+
+/// Image architectures whose ELF machine imgaudit knows (`elf::machine_arch`): for others
+/// no ELF file can be told foreign by its machine.
+const KNOWN_ARCHES: &[&str] = &[
+    "amd64", "386", "arm64", "arm", "ppc64le", "ppc64", "s390x", "riscv64", "loong64", "mips",
+    "mipsle", "mips64", "mips64le",
+];
 
 fn same_arch(a: &ElfInfo, b: &ElfInfo) -> bool {
     a.class == b.class && a.machine == b.machine && a.big_endian == b.big_endian

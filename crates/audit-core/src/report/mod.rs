@@ -206,9 +206,15 @@ pub struct BinaryReport {
     /// Loader check (dynamically linked executables).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub loader: Option<Runnability>,
-    /// Whether it can start, as far as the image's loader and libraries go (executables).
+    /// Whether it can start, as far as the image's loader and libraries go: only for
+    /// executables something can start (an execute bit, or the image's command) that are
+    /// not foreign.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub runnable: Option<bool>,
+    /// The platform it is built for when that is not the image's (`freebsd/386`, `ppc64`):
+    /// listed, not judged by whether it can start.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub foreign: Option<String>,
 }
 
 /// The ELF part of a [`BinaryReport`].
@@ -219,6 +225,10 @@ pub struct ElfView {
     /// Architecture (`amd64`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub architecture: Option<&'static str>,
+    /// The OS its `EI_OSABI` names (`linux`, `freebsd` …); absent for System V (0), which
+    /// names none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub os: Option<&'static str>,
     /// `static`, `static-pie`, `dynamic`, `shared-library`, …
     pub linkage: crate::inspect::Linkage,
     /// `PT_INTERP`.
@@ -273,6 +283,7 @@ impl ElfView {
                 crate::inspect::elf::ElfClass::Elf64 => "elf64",
             },
             architecture: e.architecture,
+            os: e.os(),
             linkage: e.linkage,
             interpreter: e.interpreter.clone(),
             needed: e.needed.clone(),
@@ -445,6 +456,8 @@ pub struct Summary {
     pub go_binaries: usize,
     /// Executables that cannot start.
     pub not_runnable: usize,
+    /// ELF files built for another OS or machine than the image's platform.
+    pub foreign: usize,
 }
 
 impl Summary {

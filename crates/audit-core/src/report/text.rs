@@ -134,7 +134,12 @@ impl Text {
         let shown: Vec<_> = r
             .binaries
             .iter()
-            .filter(|b| self.all_binaries || b.runnable == Some(false) || b.go.is_some())
+            .filter(|b| {
+                self.all_binaries
+                    || b.runnable == Some(false)
+                    || b.foreign.is_some()
+                    || b.go.is_some()
+            })
             .collect();
         if !shown.is_empty() {
             writeln!(out)?;
@@ -165,10 +170,13 @@ impl Text {
                 let starts = match b.runnable {
                     Some(true) => "yes".to_string(),
                     Some(false) => {
+                        use crate::inspect::ldso::InterpreterStatus;
                         let why = b.loader.as_ref().map(|l| {
-                            if !matches!(
+                            if matches!(l.interpreter, Some(InterpreterStatus::Malformed { .. })) {
+                                "malformed PT_INTERP".to_string()
+                            } else if !matches!(
                                 l.interpreter,
-                                Some(crate::inspect::ldso::InterpreterStatus::Found { .. }) | None
+                                Some(InterpreterStatus::Found { .. }) | None
                             ) {
                                 "interpreter missing".to_string()
                             } else if !l.missing.is_empty() {
@@ -193,7 +201,10 @@ impl Text {
                         });
                         self.paint("31", &format!("no: {}", why.unwrap_or_default()))
                     }
-                    None => "-".to_string(),
+                    None => match &b.foreign {
+                        Some(f) => format!("foreign ({f}): not checked"),
+                        None => "-".to_string(),
+                    },
                 };
                 writeln!(
                     out,

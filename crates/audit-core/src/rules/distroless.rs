@@ -244,6 +244,8 @@ fn product_executables<'a>(
 ) -> impl Iterator<Item = &'a Binary> + 'a {
     cx.binaries.iter().filter(move |b| {
         b.elf().is_executable()
+            && b.startable
+            && b.foreign.is_none()
             && b.node.is_file()
             && !cx.is_toolchain(b)
             && !in_artifact(arts, &b.path)

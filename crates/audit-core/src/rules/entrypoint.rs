@@ -3,6 +3,8 @@
 use super::{which, Doc, Family, Lookup, Rule, RuleCx};
 use crate::finding::{Detail, Evidence, Severity};
 use crate::fs::path;
+use crate::inspect::ldso::foreign;
+use crate::platform::Platform;
 
 const SHELL_NAMES: &[&str] = &["sh", "bash", "ash", "dash", "zsh", "ksh", "mksh"];
 
@@ -88,22 +90,20 @@ fn diagnose(cx: &RuleCx<'_>) -> Option<(Problem, Vec<Evidence>)> {
             }
             match facts.and_then(|f| f.elf.as_ref()) {
                 Some(elf) => {
-                    let image_arch = c.architecture.as_str();
-                    match elf.architecture {
-                        Some(a) if !image_arch.is_empty() && a != image_arch && !elf.is_executable() => None,
-                        Some(a) if !image_arch.is_empty() && a != image_arch => Some((
+                    let image = Platform::new(&c.os, &c.architecture, c.variant.as_deref());
+                    match foreign(elf, Some(&image)) {
+                        Some(_) if !elf.is_executable() => None,
+                        Some(built) => Some((
                             Problem::Cfg003(format!(
-                                "the command {} is built for {a} but the image is {}/{}: exec format error",
+                                "the command {} is built for {built} but the image is {image}: it cannot start (exec format error, or a loader of another OS)",
                                 path::display(&p),
-                                c.os,
-                                image_arch
                             )),
                             ev,
                         )),
-                        _ if !elf.is_executable() => {
+                        None if !elf.is_executable() => {
                             Some((Problem::Cfg003(format!("the command {} is a shared library or object, not an executable", path::display(&p))), ev))
                         }
-                        _ => None,
+                        None => None,
                     }
                 }
                 None => Some((Problem::Cfg003(format!("the command {} is neither an ELF binary nor a #! script: exec format error", path::display(&p))), ev)),
@@ -152,7 +152,7 @@ pub(super) const CFG003: Rule = Rule {
     summary: "The Entrypoint/Cmd program does not resolve to an executable file",
     remediation: "Point ENTRYPOINT at the binary's real path in exec form: ENTRYPOINT [\"/app\"].",
     doc: Doc {
-        what: "The first word of `Entrypoint` + `Cmd`, resolved with `execvp` semantics inside the image — a name with `/` is a path (relative ones from `WorkingDir`), a bare name is searched in the config's `PATH` (or the runtime default) — is missing, a directory, not executable, a symlink loop, not an ELF or `#!` file, or an ELF for another architecture. The OCI runtime spec does not require an absolute path; the PATH lookup is the real rule.",
+        what: "The first word of `Entrypoint` + `Cmd`, resolved with `execvp` semantics inside the image — a name with `/` is a path (relative ones from `WorkingDir`), a bare name is searched in the config's `PATH` (or the runtime default) — is missing, a directory, not executable, a symlink loop, not an ELF or `#!` file, or an ELF for another architecture or operating system (its `EI_OSABI` names FreeBSD, NetBSD …) than the image's platform. The OCI runtime spec does not require an absolute path; the PATH lookup is the real rule.",
         why: "The container fails at start with `exec: \"app\": executable file not found in $PATH` or `exec format error`, usually after a `COPY` to a different directory, a `WORKDIR` change, or a cross-build for the wrong architecture.",
         fix: "```dockerfile\nCOPY --from=build /out/app /app\nENTRYPOINT [\"/app\"]\n```",
         example: "the command /usr/local/bin/missing does not exist in the image",

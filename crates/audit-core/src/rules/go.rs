@@ -111,7 +111,7 @@ pub(super) const GO001: Rule = Rule {
     summary: "A dynamically linked executable's ELF interpreter is missing from the image",
     remediation: "Build a static binary (CGO_ENABLED=0) or use a base image that ships this loader (distroless/base or cc for glibc, alpine for musl).",
     doc: Doc {
-        what: "An ELF executable with a `PT_INTERP` program header (it is dynamically linked) whose interpreter — `/lib64/ld-linux-x86-64.so.2` for glibc on amd64, `/lib/ld-musl-x86_64.so.1` for musl — does not exist in the image's merged filesystem, or exists but is not an ELF file for the binary's architecture. Symlinks are followed inside the image root.",
+        what: "An ELF executable with a `PT_INTERP` program header (it is dynamically linked) whose interpreter — `/lib64/ld-linux-x86-64.so.2` for glibc on amd64, `/lib/ld-musl-x86_64.so.1` for musl — does not exist in the image's merged filesystem, or exists but is not an ELF file for the binary's architecture, or whose `PT_INTERP` is malformed (empty, not NUL-terminated, longer than `PATH_MAX`: the kernel refuses the binary). Symlinks are followed inside the image root. Only files that can be started are checked — those with an execute bit, and the image's command and the interpreters its `#!` lines name; an ELF file for another OS or machine than the image's platform (Go's own `testdata`, for one) is listed as foreign in the report instead (as the command, it is CFG003).",
         why: "The kernel loads the interpreter before the program. When it is missing, `exec` fails with `no such file or directory` and the container dies at start, although the binary itself is right there. This is the classic result of building with cgo on Debian and copying the binary into `scratch`, `distroless/static` or Alpine.",
         fix: "Build a static binary:\n\n```dockerfile\nRUN CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o /out/app ./cmd/app\nFROM gcr.io/distroless/static-debian12:nonroot\nCOPY --from=build /out/app /app\n```\n\nIf the program needs cgo, use a base image with the matching C library: `gcr.io/distroless/base-debian12` (glibc) or build on Alpine for an Alpine runtime.",
         example: "/usr/local/bin/app needs the ELF interpreter /lib64/ld-linux-x86-64.so.2, which does not exist in the image",
@@ -140,6 +140,10 @@ fn check_go001(cx: &RuleCx<'_>, sink: &mut Sink<'_>) {
             Some(InterpreterStatus::Unusable { path, reason }) => {
                 sink.emit(format!("{} needs the ELF interpreter {interp}, but {path} is unusable: {reason}", display(b)), vec![ev(cx, b)])
             }
+            Some(InterpreterStatus::Malformed { reason }) => sink.emit(
+                format!("{} cannot start: its PT_INTERP is malformed ({reason}); the kernel refuses it with ENOEXEC (exec format error)", display(b)),
+                vec![ev(cx, b)],
+            ),
             _ => {}
         }
     }
@@ -154,7 +158,7 @@ pub(super) const GO002: Rule = Rule {
     summary: "A needed shared library, or a symbol version it must define, cannot be resolved in the image",
     remediation: "Install the library in the image (or copy it next to the binary and set RUNPATH=$ORIGIN), or link it statically.",
     doc: Doc {
-        what: "A dynamically linked executable whose interpreter exists but one of its `DT_NEEDED` libraries — or a library those need — is not found by the loader's search: `DT_RPATH`/`DT_RUNPATH` (with `$ORIGIN`), `LD_LIBRARY_PATH` from the image config, `/etc/ld.so.cache`, and the default and multiarch directories for glibc; `/etc/ld-musl-ARCH.path` or its defaults for musl. It also flags symbol versions a binary needs that the resolved library does not define, such as `GLIBC_2.34` from a glibc 2.31 `libc.so.6`.",
+        what: "A dynamically linked executable (a file with an execute bit, or the image's command; not a foreign one, see GO001) whose interpreter exists but one of its `DT_NEEDED` libraries — or a library those need — is not found by the loader's search: `DT_RPATH`/`DT_RUNPATH` (with `$ORIGIN`), `LD_LIBRARY_PATH` from the image config, `/etc/ld.so.cache`, and the default and multiarch directories for glibc; `/etc/ld-musl-ARCH.path` or its defaults for musl. It also flags symbol versions a binary needs that the resolved library does not define, such as `GLIBC_2.34` from a glibc 2.31 `libc.so.6`.",
         why: "The loader aborts before `main` with `error while loading shared libraries: libfoo.so.1: cannot open shared object file` or `version 'GLIBC_2.34' not found`. No container-image scanner checks this; `ldd` is not even present in distroless images.",
         fix: "Add the missing package to the runtime stage, or use a base image that has it (`gcr.io/distroless/cc-debian12` adds libgcc_s, libstdc++ and libgomp). For a glibc version error, build on the same (or an older) distribution release than the runtime image:\n\n```dockerfile\nFROM golang:1.27-bookworm AS build   # glibc 2.36\nFROM gcr.io/distroless/base-debian12  # glibc 2.36\n```",
         example: "/usr/local/bin/app cannot start: libz.so.1 (needed by /usr/local/bin/app) is not found",
@@ -252,7 +256,7 @@ pub(super) const GO004: Rule = Rule {
     summary: "A Go binary is dynamically linked or built with cgo in an image without a C library",
     remediation: "Build with CGO_ENABLED=0 (and without -buildmode=pie) for a static binary.",
     doc: Doc {
-        what: "A Go binary that has an ELF interpreter (dynamically linked: cgo, `net`/`os/user` through libc, or `-buildmode=pie`), or whose build settings say `CGO_ENABLED=1`, in an image that has no C library loader — a static base such as `scratch` or `distroless/static`, where only static binaries belong. In images that do ship glibc or musl, dynamic linking is a choice, not a defect, and this rule stays silent.",
+        what: "A Go binary that has an ELF interpreter (dynamically linked: cgo, `net`/`os/user` through libc, or `-buildmode=pie`), or whose build settings say `CGO_ENABLED=1`, in an image that has no C library loader — a static base such as `scratch` or `distroless/static`, where only static binaries belong. In images that do ship glibc or musl, dynamic linking is a choice, not a defect, and this rule stays silent. Files that nothing can start (no execute bit, not the command) and foreign ones are not judged.",
         why: "A static base expects static binaries. A cgo build couples the binary to the build machine's libc: it fails to start (GO001) or breaks on the next base-image change. `CGO_ENABLED=1` also makes `net` and `os/user` call into libc where the pure-Go resolvers would do.",
         fix: "```dockerfile\nRUN CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o /out/app ./cmd/app\n```\n\n`-buildmode=pie` also needs the loader; drop it for static images (or link static-pie externally).",
         example: "/app is dynamically linked (interpreter /lib64/ld-linux-x86-64.so.2, CGO_ENABLED=1) but the image has no C library",
@@ -276,6 +280,9 @@ fn check_go004(cx: &RuleCx<'_>, sink: &mut Sink<'_>) {
     }
     for b in cx.product_go_binaries() {
         let Some(go) = go_of(b) else { continue };
+        if !b.startable || b.foreign.is_some() {
+            continue;
+        }
         let elf = b.elf();
         let cgo = go
             .build_info

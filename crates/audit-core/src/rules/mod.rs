@@ -221,8 +221,16 @@ pub struct Binary {
     pub node: Node,
     /// Inspection results (holds the [`ElfInfo`]).
     pub facts: Arc<FileFacts>,
-    /// Loader check, for dynamically linked executables.
+    /// Loader check, for dynamically linked executables that can be started (see
+    /// [`Binary::startable`]) and are not foreign.
     pub run: Option<Runnability>,
+    /// Whether anything can start it: it has an execute bit, or it is the image's command
+    /// (or what the command's `#!` line names). Runnability findings are about these only.
+    pub startable: bool,
+    /// The platform it is built for when that is not the image's (`freebsd/386`); such a
+    /// file is listed, never judged by whether it can start (unless it is the command:
+    /// CFG003).
+    pub foreign: Option<String>,
 }
 
 impl Binary {
@@ -410,15 +418,19 @@ impl<'a> RuleCx<'a> {
 
     /// The effective `PATH` for lookups: the config's, else the runtime default.
     pub fn path_env(&self) -> Vec<String> {
-        let v = self
-            .config()
-            .and_then(|c| c.config.env_var("PATH"))
-            .unwrap_or(DEFAULT_PATH);
-        v.split(':')
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
-            .collect()
+        path_env(self.config())
     }
+}
+
+/// The effective `PATH` of an image config: its own, else the runtime default.
+fn path_env(config: Option<&ImageConfig>) -> Vec<String> {
+    let v = config
+        .and_then(|c| c.config.env_var("PATH"))
+        .unwrap_or(DEFAULT_PATH);
+    v.split(':')
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 /// The PATH runtimes use when the image sets none (Docker, containerd, CRI-O).
@@ -510,6 +522,55 @@ pub(crate) fn which<'f>(
         }
     }
     first_bad.unwrap_or(Lookup::Missing)
+}
+
+/// The files the image's command starts: the first word of `Entrypoint` + `Cmd` resolved
+/// like `execvp` (also when it lacks an execute bit: starting it is still attempted), and
+/// the interpreters its `#!` lines name, following scripts up to four levels as the kernel
+/// does (`binfmt_script`), with `/usr/bin/env NAME` looked up on `PATH`. Root-relative
+/// paths.
+pub(crate) fn command_files(fs: &MergedFs, config: &ImageConfig) -> Vec<String> {
+    /// Interpreter levels the kernel follows (`BINPRM_MAX_RECURSION` in fs/exec.c).
+    const MAX_SCRIPT_LEVELS: usize = 4;
+    let Some(argv0) = config.config.argv().first().copied() else {
+        return Vec::new();
+    };
+    let path_env = path_env(Some(config));
+    let workdir = match config.config.working_dir.as_str() {
+        "" => "/",
+        w => w,
+    };
+    let mut out = Vec::new();
+    let mut next = match which(fs, argv0, &path_env, workdir) {
+        Lookup::Found(p, n) | Lookup::NotExecutable(p, n) if n.is_file() => Some((p, n)),
+        _ => None,
+    };
+    for _ in 0..=MAX_SCRIPT_LEVELS {
+        let Some((p, n)) = next.take() else { break };
+        out.push(p);
+        let Some(line) = n.facts.as_deref().and_then(|f| f.shebang.as_deref()) else {
+            break;
+        };
+        let mut words = line.split_whitespace();
+        let Some(interp) = words.next() else { break };
+        next = match fs.lookup(interp) {
+            Ok(Some((ip, inode))) if inode.is_file() => {
+                let env_name = words.next().filter(|a| !a.starts_with('-'));
+                match env_name {
+                    Some(name) if path::file_name(interp) == "env" => {
+                        out.push(ip);
+                        match which(fs, name, &path_env, "/") {
+                            Lookup::Found(p, n) => Some((p, n)),
+                            _ => None,
+                        }
+                    }
+                    _ => Some((ip, inode)),
+                }
+            }
+            _ => None,
+        };
+    }
+    out
 }
 
 /// The outcome of [`which`].

@@ -35,8 +35,9 @@ IMAGES = ["out/images/clean", "out/images/go-rules", "out/images/go-libs", "out/
 EXPLAINED = {
     "devel-main": "main module version `(devel)` (Go 1.19 never stamps one; Go 1.24+ does not "
                   "without VCS info, e.g. -buildvcs=false): trivy lists the module with no "
-                  "version, imgaudit keeps `(devel)` as the application's version and gives it "
-                  "no purl (a purl version must be a real one)",
+                  "version, imgaudit derives the pseudo-version from vcs.revision and vcs.time "
+                  "(as syft does; property imgaudit:go_main_version keeps `(devel)`) or gives "
+                  "a purl without version",
     "dir-replace": "module replaced by a local directory (`=> ../localmod`): trivy lists the "
                    "directory as a module name without version, imgaudit lists the required "
                    "module path with no version and the directory in property "
@@ -99,7 +100,8 @@ def imgaudit_view(doc):
             props = {p["name"]: p["value"] for p in c.get("properties", [])}
             main = props.get("imgaudit:go_main_module")
             if main:
-                mods.add((main, c.get("version")))
+                # The build info's own version (`(devel)`), not a derived pseudo-version.
+                mods.add((main, props.get("imgaudit:go_main_version", c.get("version"))))
             for d in deps.get(ref, []):
                 m = comps[d]
                 mods.add((m["name"], m.get("version")))

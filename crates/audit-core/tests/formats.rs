@@ -368,6 +368,116 @@ fn cyclonedx_validates_and_lists_modules_stdlib_and_os_packages() {
     assert_eq!(render(&Cyclonedx, &both), render(&Cyclonedx, &both));
 }
 
+/// A main module built from a checkout is `(devel)` in Go before 1.24: its component still
+/// gets a purl — the pseudo-version of its `vcs.revision` and `vcs.time` (what syft derives),
+/// checked against the version Go 1.27 itself stamps into a build of the same commit; without
+/// VCS settings a purl without version. See: issue #12.
+#[test]
+fn cyclonedx_gives_devel_main_modules_a_purl() {
+    use std::process::Command;
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    std::fs::create_dir(&src).unwrap();
+    std::fs::write(
+        src.join("go.mod"),
+        "module example.com/devel/v2\n\ngo 1.19\n",
+    )
+    .unwrap();
+    std::fs::write(
+        src.join("main.go"),
+        "package main\n\nfunc main() { println(\"hi\") }\n",
+    )
+    .unwrap();
+    let env = |c: &mut Command| {
+        c.current_dir(&src)
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_AUTHOR_NAME", "t")
+            .env("GIT_AUTHOR_EMAIL", "t@example.com")
+            .env("GIT_COMMITTER_NAME", "t")
+            .env("GIT_COMMITTER_EMAIL", "t@example.com")
+            .env("GIT_AUTHOR_DATE", "2024-03-04T05:06:07Z")
+            .env("GIT_COMMITTER_DATE", "2024-03-04T05:06:07Z")
+            .env("GOTOOLCHAIN", "local")
+            .env("GOENV", "off")
+            .env("GOFLAGS", "-mod=mod")
+            .env("GOPROXY", "off")
+            .env("HOME", tmp.path())
+            .env("GOPATH", tmp.path().join("gopath"))
+            .env("GOCACHE", common::testdata().join(".tools/gocache"));
+    };
+    let run = |cmd: &str, args: &[&str]| -> String {
+        let mut c = Command::new(cmd);
+        c.args(args);
+        env(&mut c);
+        let (ok, out, err) = common::run(&mut c);
+        assert!(ok, "{cmd} {args:?}: {err}");
+        out
+    };
+    run("git", &["init", "-q", "-b", "main", "."]);
+    run("git", &["add", "-A"]);
+    run("git", &["commit", "-q", "-m", "untagged"]);
+    let rootfs = tmp.path().join("rootfs");
+    std::fs::create_dir(&rootfs).unwrap();
+    let go119 = "/usr/lib/go-1.19/bin/go";
+    let go127 = common::go_tool().display().to_string();
+    let out = |name: &str| rootfs.join(name).display().to_string();
+    run(go119, &["build", "-o", &out("devel-vcs"), "."]);
+    run(
+        go119,
+        &["build", "-buildvcs=false", "-o", &out("devel-novcs"), "."],
+    );
+    let stamped = tmp.path().join("stamped");
+    run(
+        &go127,
+        &["build", "-o", &stamped.display().to_string(), "."],
+    );
+    let version_of = |bin: &str| -> String {
+        let m = run(&go127, &["version", "-m", bin]);
+        m.lines()
+            .find_map(|l| l.trim().strip_prefix("mod\texample.com/devel/v2\t"))
+            .unwrap()
+            .split('\t')
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(version_of(&out("devel-vcs")), "(devel)");
+    let want = version_of(&stamped.display().to_string());
+    assert!(want.starts_with("v2.0.0-20240304050607-"), "{want}");
+
+    let reports = audit(&format!("rootfs:{}", rootfs.display()), "devel", None);
+    let doc: Value = serde_json::from_slice(&render(&Cyclonedx, &reports)).unwrap();
+    check_schema(&cyclonedx_validator(), &doc, "CycloneDX devel");
+    check_cyclonedx_bom_crate(&doc);
+    let app = |name: &str| {
+        doc["components"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == format!("/{name}"))
+            .unwrap_or_else(|| panic!("{name} missing"))
+            .clone()
+    };
+    let vcs = app("devel-vcs");
+    assert_eq!(
+        vcs["purl"],
+        format!(
+            "pkg:golang/example.com/devel/v2@{}",
+            want.replace('+', "%2B")
+        )
+    );
+    assert_eq!(vcs["version"], want.as_str());
+    assert!(vcs["properties"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|p| p["name"] == "imgaudit:go_main_version" && p["value"] == "(devel)"));
+    let novcs = app("devel-novcs");
+    assert_eq!(novcs["purl"], "pkg:golang/example.com/devel/v2");
+    assert_eq!(novcs["version"], "(devel)");
+}
+
 #[test]
 fn markdown_summary_for_pull_requests() {
     let reports = corpus();

@@ -9,7 +9,8 @@
 //!   purl `pkg:deb/debian/NAME@VERSION?arch=ARCH&distro=debian-12` or
 //!   `pkg:apk/alpine/NAME@VERSION?arch=ARCH&distro=3.20.3`.
 //! - Every Go binary with build info as an `application` (named by its path in the image; purl
-//!   of its main module when that has a version), its modules as libraries
+//!   of its main module — for a `(devel)` build the pseudo-version of its `vcs.revision` and
+//!   `vcs.time`, as syft derives it, else a purl without version), its modules as libraries
 //!   `pkg:golang/PATH@VERSION` — replacements honoured: a module replaced by another module is
 //!   listed as the replacement (the original in a property), one replaced by a local directory
 //!   keeps its path with the directory as version property and no purl version — and the Go
@@ -205,6 +206,24 @@ fn image(r: &Report, prefix: &str) -> Parts {
             props.push(prop("imgaudit:go_main_module", &m.path));
             if m.version != "(devel)" && !m.version.is_empty() {
                 c["purl"] = json!(golang_purl(&m.path, Some(&m.version)));
+            } else {
+                // Built from a checkout (`(devel)`): the identity stays matchable.
+                let derived = bi
+                    .setting("vcs.revision")
+                    .zip(bi.setting("vcs.time"))
+                    .and_then(|(rev, time)| pseudo_version(&m.path, rev, time));
+                match derived {
+                    Some(v) => {
+                        c["version"] = json!(v);
+                        c["purl"] = json!(golang_purl(&m.path, Some(&v)));
+                        props.push(prop("imgaudit:go_main_version", &m.version));
+                        props.push(prop(
+                            "imgaudit:go_version_derived_from",
+                            "vcs.revision, vcs.time",
+                        ));
+                    }
+                    None => c["purl"] = json!(golang_purl(&m.path, None)),
+                }
             }
         }
         for key in [
@@ -293,6 +312,54 @@ fn module_component(m: &Module) -> (String, Value) {
             (purl, c)
         }
     }
+}
+
+/// The pseudo-version (go.dev/ref/mod#pseudo-versions) of a main module built as `(devel)`
+/// from the commit its build settings name: `vMAJOR.0.0-YYYYMMDDHHMMSS-REV12`, what syft
+/// derives from `vcs.revision` and `vcs.time` (anchore/syft
+/// `syft/pkg/cataloger/golang/parse_go_binary.go`) and what Go 1.24+ stamps into a build of
+/// an untagged commit. MAJOR comes from a `/vN` (gopkg.in: `.vN`) path suffix as in Go —
+/// syft writes v0 there, which is no valid version of a `/v2` module. `vcs.time` is what
+/// cmd/go writes, RFC 3339 in UTC; a revision shorter than 12 characters or another time
+/// form gives `None` (syft would use the zero time: no version is better than a made-up one).
+fn pseudo_version(module_path: &str, revision: &str, time: &str) -> Option<String> {
+    let rev = revision.get(..12)?;
+    if !rev.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    // 2024-01-01T00:00:00Z, with optional fractional seconds.
+    let t = time
+        .strip_suffix('Z')
+        .or_else(|| time.strip_suffix("+00:00"))?;
+    let t = t.split('.').next()?;
+    let b = t.as_bytes();
+    let digits =
+        |r: std::ops::Range<usize>| b.get(r).is_some_and(|d| d.iter().all(u8::is_ascii_digit));
+    let shape = b.len() == 19
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b[10] == b'T'
+        && b[13] == b':'
+        && b[16] == b':'
+        && [0..4, 5..7, 8..10, 11..13, 14..16, 17..19]
+            .into_iter()
+            .all(digits);
+    if !shape {
+        return None;
+    }
+    let stamp: String = t.chars().filter(char::is_ascii_digit).collect();
+    let last = module_path.rsplit('/').next().unwrap_or(module_path);
+    let suffix = if module_path.starts_with("gopkg.in/") {
+        last.rsplit_once(".v").map(|(_, n)| n)
+    } else {
+        last.strip_prefix('v')
+    };
+    let major = suffix
+        .filter(|n| !n.is_empty() && n.bytes().all(|d| d.is_ascii_digit()))
+        .and_then(|n| n.parse::<u64>().ok())
+        .filter(|n| *n >= 2)
+        .map_or_else(|| "v0".to_string(), |n| format!("v{n}"));
+    Some(format!("{major}.0.0-{stamp}-{}", rev.to_ascii_lowercase()))
 }
 
 /// `go1.27.3` → `v1.27.3` (release versions only).
@@ -435,6 +502,41 @@ mod tests {
             "pkg:deb/debian/libc6@2.36-9%2Bdeb12u10?arch=amd64&distro=debian-12"
         );
         assert_eq!(image_name("oci:build/out/clean:latest"), "clean");
+        let rev = "4c6205c34c98088ff756f4096dd5ba582c30f9d4";
+        for (path, time, want) in [
+            (
+                "example.com/app",
+                "2024-01-01T00:00:00Z",
+                Some("v0.0.0-20240101000000-4c6205c34c98"),
+            ),
+            (
+                "example.com/app/v3",
+                "2024-02-03T04:05:06.5Z",
+                Some("v3.0.0-20240203040506-4c6205c34c98"),
+            ),
+            (
+                "gopkg.in/yaml.v2",
+                "2024-01-01T00:00:00Z",
+                Some("v2.0.0-20240101000000-4c6205c34c98"),
+            ),
+            (
+                "example.com/v1",
+                "2024-01-01T00:00:00Z",
+                Some("v0.0.0-20240101000000-4c6205c34c98"),
+            ),
+            ("example.com/app", "2024-01-01T01:00:00+01:00", None),
+            ("example.com/app", "yesterday", None),
+        ] {
+            assert_eq!(
+                pseudo_version(path, rev, time).as_deref(),
+                want,
+                "{path} {time}"
+            );
+        }
+        assert_eq!(
+            pseudo_version("example.com/app", "4c62", "2024-01-01T00:00:00Z"),
+            None
+        );
         assert!(serial(&[]).starts_with("urn:uuid:"));
     }
 }

@@ -245,7 +245,15 @@ def seed_image_json():
         with tarfile.open(a) as t:
             for m in t.getmembers():
                 if m.isfile() and m.name.endswith(".json") and m.size <= 4 << 20:
-                    put("image_json", t.extractfile(m).read())
+                    data = t.extractfile(m).read()
+                    put("image_json", data)
+                    if m.name == "manifest.json":
+                        # The target's tarball holds the config and one layer under the
+                        # names `docker save` used before Docker 25.
+                        images = json.loads(data)
+                        for i in images:
+                            i["Config"], i["Layers"] = "config.json", ["layer.tar"]
+                        put("image_json", json.dumps(images).encode())
 
 
 def seed_policy():

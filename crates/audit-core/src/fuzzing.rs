@@ -21,7 +21,9 @@ use crate::limits::Limits;
 use crate::oci::{self, Descriptor, ImageConfig};
 use crate::policy::PolicyFile;
 use crate::report::{Cyclonedx, Format, Json, Markdown, Sarif, Text};
-use crate::source::{BlobStore, ImageReference, RootObject, Source};
+use crate::source::{
+    self, ArchiveFormat, BlobStore, ImageReference, PlatformChoice, RootObject, Source, TarArchive,
+};
 
 /// Separates layers in a `layers` input, and files in an `ldso` input.
 pub const SEPARATOR: &[u8] = b"\0--imgaudit-fuzz--\0";
@@ -377,8 +379,10 @@ pub fn ldso(data: &[u8]) {
 }
 
 /// Image JSON documents as the sources read them: `data` as an OCI index or manifest
-/// (with and without each declared media type), as an image config, and as a
-/// `docker save` `manifest.json`.
+/// (with and without each declared media type) and as an image config; and, when it is a
+/// JSON array or object, as the `manifest.json` of a `docker save` tarball (with a real
+/// config and layer) and the `index.json` of an oci-archive, opened and resolved through
+/// [`TarArchive`] with each kind of selector.
 pub fn image_json(data: &[u8]) {
     for declared in [
         None,
@@ -416,6 +420,68 @@ pub fn image_json(data: &[u8]) {
         c.config.env_var("PATH");
         crate::platform::Platform::new(&c.os, &c.architecture, c.variant.as_deref()).to_string();
     }
+    match data.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'[') => archive(&[("manifest.json", data)], Some(ArchiveFormat::Docker)),
+        Some(b'{') => archive(
+            &[
+                ("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#),
+                ("index.json", data),
+            ],
+            Some(ArchiveFormat::Oci),
+        ),
+        _ => {}
+    }
+}
+
+/// Writes `members` and a real config and layer (`config.json`, `layer.tar`, as `docker
+/// save` names them) into a tarball, and audits its sources' view of it: opened with and
+/// without the transport's format and with each kind of selector, then resolved.
+fn archive(members: &[(&str, &[u8])], format: Option<ArchiveFormat>) {
+    let layer = {
+        let mut t = tar::Builder::new(Vec::new());
+        append(&mut t, "etc/os-release", b"ID=debian\n");
+        t.into_inner().expect("writing to memory cannot fail")
+    };
+    let config = format!(
+        r#"{{"architecture":"amd64","os":"linux","config":{{}},"rootfs":{{"type":"layers","diff_ids":["{}"]}}}}"#,
+        Digest::sha256_of(&layer)
+    );
+    let mut t = tar::Builder::new(Vec::new());
+    for (name, data) in members {
+        append(&mut t, name, data);
+    }
+    append(&mut t, "config.json", config.as_bytes());
+    append(&mut t, "layer.tar", &layer);
+    let bytes = t.into_inner().expect("writing to memory cannot fail");
+    let path = std::env::temp_dir().join(format!("imgaudit-fuzz-{}.tar", std::process::id()));
+    std::fs::write(&path, bytes).expect("temporary file");
+    let pinned = format!("app@sha256:{}", "0".repeat(64));
+    for sel in [
+        None,
+        Some("@0"),
+        Some("@1"),
+        Some("app"),
+        Some("docker.io/library/app:latest"),
+        Some("localhost:5000/app:1"),
+        Some(pinned.as_str()),
+        Some("latest"),
+    ] {
+        for fmt in [None, format] {
+            if let Ok(store) = TarArchive::open(&path, sel.map(str::to_string), fmt) {
+                let _ = source::resolve(store.as_ref(), &PlatformChoice::All, &limits());
+            }
+        }
+    }
+    std::fs::remove_file(&path).expect("temporary file");
+}
+
+fn append(t: &mut tar::Builder<Vec<u8>>, name: &str, data: &[u8]) {
+    let mut h = tar::Header::new_gnu();
+    h.set_size(data.len() as u64);
+    h.set_mode(0o644);
+    h.set_entry_type(tar::EntryType::Regular);
+    t.append_data(&mut h, name, data)
+        .expect("writing to memory cannot fail");
 }
 
 /// A policy file: parsed, validated, and applied to one finding of every rule; its

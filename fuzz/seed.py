@@ -4,9 +4,10 @@
 Every seed is real tool output: layer blobs, manifests, indexes and configs of the fixture
 images (testdata/out/images, built by testdata/build.sh), `docker save` / skopeo archives
 (testdata/out/archives), the ELF and Go binaries the fixtures are made of (testdata/out/bin),
-loader files from the images' own layers, small layers written here by GNU tar, gzip and
-zstd, the policy examples (imgaudit.example.toml and the ```toml blocks of the docs), and
-AdmissionReview bodies and WWW-Authenticate values quoted in the tests. Seeds are named by
+loader files from the images' own layers and caches written by glibc's ldconfig, small layers
+written here by GNU tar, gzip and zstd, the policy examples (imgaudit.example.toml, the
+```toml blocks of the docs, the built-in profiles), and AdmissionReview bodies of the shape
+the webhook tests send for every workload kind. Seeds are named by
 their content's sha1, as libFuzzer names corpus files, so re-running adds nothing twice.
 
 Usage: fuzz/seed.py [TARGET ...]   (default: every target)
@@ -266,12 +267,103 @@ def seed_policy():
             put("policy", block.encode())
 
 
+def review(group, kind, op, ns, obj, old=None, sub=None, uid=1):
+    """An AdmissionReview as the API server sends it (the shape of review() in
+    crates/audit-cli/tests/serve.rs, after the Kubernetes admission webhook docs)."""
+    resource = kind.lower() + "s"
+    return {
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "request": {
+            "uid": f"705ab4f5-6393-11e8-b7cc-42010a80{uid:04}",
+            "kind": {"group": group, "version": "v1", "kind": kind},
+            "resource": {"group": group, "version": "v1", "resource": resource},
+            "subResource": sub,
+            "requestKind": {"group": group, "version": "v1", "kind": kind},
+            "requestResource": {"group": group, "version": "v1", "resource": resource},
+            "name": "web",
+            "namespace": ns,
+            "operation": op,
+            "userInfo": {"username": "admin", "uid": "014fbff9a07c", "groups": ["system:authenticated"]},
+            "object": obj,
+            "oldObject": old,
+            "dryRun": False,
+            "options": {"apiVersion": "meta.k8s.io/v1", "kind": "CreateOptions" if op == "CREATE" else "UpdateOptions"},
+        },
+    }
+
+
+def seed_admission_review():
+    images = [
+        "registry.example.com/apps/good:1",
+        "ghcr.io/acme/app@sha256:" + hashlib.sha256(b"app").hexdigest(),
+        "nginx",
+        "docker.io/library/busybox:1.36",
+        "localhost:5000/apps/musl:1",
+        "quay.io/other/tool:latest",
+    ]
+
+    def spec(imgs, init=(), eph=(), volume=None):
+        c = lambda l: [{"name": f"c{i}", "image": im, "imagePullPolicy": "IfNotPresent"} for i, im in enumerate(l)]
+        s = {"containers": c(imgs), "restartPolicy": "Always", "serviceAccountName": "default"}
+        if init:
+            s["initContainers"] = c(init)
+        if eph:
+            s["ephemeralContainers"] = [{"name": "debugger", "image": e, "targetContainerName": "c0"} for e in eph]
+        if volume:
+            s["volumes"] = [{"name": "data", "image": {"reference": volume, "pullPolicy": "IfNotPresent"}}]
+        return s
+
+    tpl = lambda s: {"metadata": {"labels": {"app": "web"}}, "spec": s}
+    sel = {"matchLabels": {"app": "web"}}
+    kinds = [
+        ("", "Pod", lambda s: s),
+        ("", "PodTemplate", lambda s: None),
+        ("", "ReplicationController", lambda s: {"replicas": 1, "selector": {"app": "web"}, "template": tpl(s)}),
+        ("apps", "Deployment", lambda s: {"replicas": 2, "selector": sel, "template": tpl(s)}),
+        ("apps", "ReplicaSet", lambda s: {"selector": sel, "template": tpl(s)}),
+        ("apps", "StatefulSet", lambda s: {"serviceName": "web", "selector": sel, "template": tpl(s)}),
+        ("apps", "DaemonSet", lambda s: {"selector": sel, "template": tpl(s)}),
+        ("batch", "Job", lambda s: {"template": tpl(s)}),
+        ("batch", "CronJob", lambda s: {"schedule": "*/5 * * * *", "jobTemplate": {"spec": {"template": tpl(s)}}}),
+        ("", "ConfigMap", lambda s: None),
+    ]
+    n = 0
+    for ns in ["default", "kube-system", "dev-alice", "payments"]:
+        for group, kind, wrap in kinds:
+            n += 1
+            s = spec(images[n % 3 : n % 3 + 2], init=images[3:4], volume=images[4] if n % 2 else None)
+            api = f"{group}/v1" if group else "v1"
+            obj = {"apiVersion": api, "kind": kind, "metadata": {"name": "web", "namespace": ns}}
+            if kind == "PodTemplate":
+                obj["template"] = tpl(s)
+            elif kind == "ConfigMap":
+                obj["data"] = {"image": images[0]}
+            else:
+                obj["spec"] = wrap(s)
+            put("admission_review", json.dumps(review(group, kind, "CREATE", ns, obj, uid=n)).encode())
+    # An ephemeral container added to a running Pod, and a DELETE.
+    pod = lambda s: {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web", "namespace": "default"}, "spec": s}
+    old = pod(spec(images[:1]))
+    new = pod(spec(images[:1], eph=images[5:6]))
+    put("admission_review", json.dumps(review("", "Pod", "UPDATE", "default", new, old, sub="ephemeralcontainers")).encode())
+    put("admission_review", json.dumps(review("", "Pod", "DELETE", "default", None, old)).encode())
+    # Bodies the webhook must refuse (crates/audit-cli/tests/serve.rs).
+    for body in [
+        b'{"apiVersion": ',
+        b'{"apiVersion":"v1","kind":"Pod","metadata":{}}',
+        b'{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"1","kind":{"kind":"Pod"},"operation":"CREATE","object":{"spec":{"containers":7}}}}',
+    ]:
+        put("admission_review", body)
+
+
 TARGETS = {
     "layers": seed_layers,
     "file": seed_file,
     "ldso": seed_ldso,
     "image_json": seed_image_json,
     "policy": seed_policy,
+    "admission_review": seed_admission_review,
 }
 
 

@@ -123,10 +123,28 @@ impl Audited {
 }
 
 /// Why an image has no verdict, or why it is refused outright.
-enum Judged {
+pub(crate) enum Judged {
     Disallowed,
     Verdict(Digest, Arc<Audited>),
     NoVerdict(Option<Digest>, String),
+}
+
+/// What [`Engine::plan`] decided.
+pub(crate) enum Planned {
+    /// Answered without looking at images.
+    Answer(Response),
+    /// These images must be judged first.
+    Judge(Plan),
+}
+
+/// A request whose images must be judged.
+pub(crate) struct Plan {
+    pub(crate) req: Request,
+    /// `Kind namespace/name (subresource)`, for messages.
+    what: String,
+    t: Thresholds,
+    /// Distinct images, in order, with where each is used.
+    pub(crate) images: Vec<(String, Vec<String>)>,
 }
 
 pub(crate) struct Engine {
@@ -241,6 +259,31 @@ impl Engine {
         body: &[u8],
         deadline: Instant,
     ) -> Result<Response, BadReview> {
+        let plan = match self.plan(body)? {
+            Planned::Answer(r) => return Ok(r),
+            Planned::Judge(p) => p,
+        };
+        let mut tasks = Vec::with_capacity(plan.images.len());
+        for (image, _) in &plan.images {
+            let me = Arc::clone(self);
+            let image = image.clone();
+            tasks.push(tokio::spawn(
+                async move { me.judge(&image, deadline).await },
+            ));
+        }
+        let mut judged = Vec::with_capacity(tasks.len());
+        for t in tasks {
+            judged.push(
+                t.await
+                    .unwrap_or_else(|e| Judged::NoVerdict(None, format!("internal error: {e}"))),
+            );
+        }
+        Ok(self.answer(&plan, judged))
+    }
+
+    /// Everything about a request that needs no registry: parse it, find its images, apply
+    /// the namespace policy. Either the answer, or the distinct images to judge.
+    pub(crate) fn plan(&self, body: &[u8]) -> Result<Planned, BadReview> {
         let req = review::parse(body)?;
         let subject = review::subject(&req)?;
         let ns = req.namespace.clone().unwrap_or_default();
@@ -262,26 +305,26 @@ impl Engine {
         );
         let allow = |decision: &str| {
             self.metrics.requests.inc(decision);
-            Response {
+            Ok(Planned::Answer(Response {
                 uid: req.uid.clone(),
                 allowed: true,
                 status: None,
                 warnings: Vec::new(),
                 audit_annotations: BTreeMap::new(),
-            }
+            }))
         };
         let uses = match subject {
-            Subject::Nothing => return Ok(allow("allow")),
+            Subject::Nothing => return allow("allow"),
             Subject::Unsupported(kind) => {
                 tracing::info!(uid = %req.uid, %kind, "kind not inspected; allowed");
-                return Ok(allow("allow"));
+                return allow("allow");
             }
             Subject::Images(u) => u,
         };
         let t = match self.policy.admission.for_namespace(&ns) {
             NamespaceDecision::Exempt => {
                 tracing::info!(uid = %req.uid, namespace = %ns, "namespace exempt; allowed");
-                return Ok(allow("exempt"));
+                return allow("exempt");
             }
             NamespaceDecision::Judge(t) => t,
         };
@@ -299,33 +342,22 @@ impl Engine {
                 images.len()
             )));
         }
-        let mut tasks = Vec::with_capacity(images.len());
-        for (image, _) in &images {
-            let me = Arc::clone(self);
-            let image = image.clone();
-            tasks.push(tokio::spawn(
-                async move { me.judge(&image, deadline).await },
-            ));
-        }
-        let mut judged = Vec::with_capacity(tasks.len());
-        for t in tasks {
-            judged.push(
-                t.await
-                    .unwrap_or_else(|e| Judged::NoVerdict(None, format!("internal error: {e}"))),
-            );
-        }
-        Ok(self.answer(&req, &what, &t, &images, judged))
+        Ok(Planned::Judge(Plan {
+            req,
+            what,
+            t,
+            images,
+        }))
     }
 
     /// Turns per-image results into the response.
-    fn answer(
-        &self,
-        req: &Request,
-        what: &str,
-        t: &Thresholds,
-        images: &[(String, Vec<String>)],
-        judged: Vec<Judged>,
-    ) -> Response {
+    pub(crate) fn answer(&self, plan: &Plan, judged: Vec<Judged>) -> Response {
+        let Plan {
+            req,
+            what,
+            t,
+            images,
+        } = plan;
         let a = &self.policy.admission;
         let mut lines: Vec<String> = Vec::new();
         let mut warnings: Vec<String> = Vec::new();
@@ -541,11 +573,7 @@ impl Engine {
             let spawned = std::thread::Builder::new()
                 .name("imgaudit-audit".into())
                 .spawn(move || {
-                    let auditor = worker
-                        .auditor
-                        .clone()
-                        .today((worker.today)())
-                        .build();
+                    let auditor = worker.auditor.clone().today((worker.today)()).build();
                     let r = worker
                         .pool
                         .store(target.clone())

@@ -9,6 +9,9 @@
 #![deny(missing_docs)]
 
 mod engine;
+#[cfg(any(test, feature = "fuzzing"))]
+#[doc(hidden)]
+pub mod fuzzing;
 mod http;
 mod memo;
 mod metrics;
@@ -119,7 +122,14 @@ pub fn run(
         .enable_all()
         .build()
         .map_err(io_error("starting the runtime"))?;
-    let engine = Arc::new(Engine::new(policy, builder, pool, layers, config.settings.clone(), today));
+    let engine = Arc::new(Engine::new(
+        policy,
+        builder,
+        pool,
+        layers,
+        config.settings.clone(),
+        today,
+    ));
     let listen = Listen {
         addr: config.listen,
         certs,

@@ -47,10 +47,9 @@ fn load(cert: &Path, key: &Path) -> Result<(Vec<u8>, Arc<CertifiedKey>), ServeEr
             cert.display()
         )));
     }
-    let k = PrivateKeyDer::from_pem_slice(&kb)
-        .map_err(|e| {
-            ServeError::Certificate(format!("{}: no usable PEM private key: {e}", key.display()))
-        })?;
+    let k = PrivateKeyDer::from_pem_slice(&kb).map_err(|e| {
+        ServeError::Certificate(format!("{}: no usable PEM private key: {e}", key.display()))
+    })?;
     let signer = rustls::crypto::ring::sign::any_supported_type(&k)
         .map_err(|e| ServeError::Certificate(format!("{}: {e}", key.display())))?;
     let ck = CertifiedKey::new(chain, signer);
@@ -68,9 +67,8 @@ fn load(cert: &Path, key: &Path) -> Result<(Vec<u8>, Arc<CertifiedKey>), ServeEr
 
 impl Reloading {
     pub(crate) fn new(cert: &Path, key: &Path) -> Result<Arc<Self>, ServeError> {
-        let current = load(cert, key).map_err(|e| {
-            ServeError::Certificate(format!("--tls-cert/--tls-key: {e}"))
-        })?;
+        let current = load(cert, key)
+            .map_err(|e| ServeError::Certificate(format!("--tls-cert/--tls-key: {e}")))?;
         Ok(Arc::new(Self {
             cert: cert.to_path_buf(),
             key: key.to_path_buf(),

@@ -26,8 +26,6 @@ use serde::Deserialize;
 
 use crate::error::PolicyError;
 use crate::finding::{Finding, Severity};
-use crate::policy::Policy;
-use crate::report::Report;
 use crate::source::ImageReference;
 
 /// Whether blocking findings deny the request.
@@ -116,18 +114,6 @@ pub fn decide<'a>(findings: &'a [Finding], t: &Thresholds) -> Verdict<'a> {
     }
 }
 
-/// The CLI's decision for a report: `fail_on` blocks, nothing warns, enforced.
-pub fn verdict<'a>(report: &'a Report, policy: &Policy) -> Verdict<'a> {
-    decide(
-        &report.findings,
-        &Thresholds {
-            deny_on: policy.fail_on,
-            warn_on: None,
-            mode: Mode::Enforce,
-        },
-    )
-}
-
 /// Default `warn_on` of the webhook: `medium` (low and info findings are hygiene that would
 /// only add noise to every `kubectl apply`).
 pub const DEFAULT_WARN_ON: Severity = Severity::Medium;
@@ -144,7 +130,9 @@ pub struct Pattern {
 }
 
 impl Pattern {
-    fn new(key: &str, text: &str, literal_separator: bool) -> Result<Self, PolicyError> {
+    /// Compiles `text` (named `key` in errors); with `literal_separator`, `*` does not match
+    /// `/`.
+    pub(crate) fn new(key: &str, text: &str, literal_separator: bool) -> Result<Self, PolicyError> {
         if text.is_empty() {
             return Err(PolicyError::Invalid {
                 key: key.to_string(),
@@ -393,7 +381,7 @@ impl AdmissionFile {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::policy::PolicyFile;
+    use crate::policy::{Policy, PolicyFile};
 
     fn f(rule: &'static str, severity: Severity) -> Finding {
         Finding {
@@ -457,25 +445,6 @@ mod tests {
         assert_eq!(
             decide(&[], &t(Some(Info), Some(Info), Mode::Enforce)).decision,
             Decision::Allow
-        );
-    }
-
-    #[test]
-    fn cli_verdict_is_fail_on() {
-        let mut p = Policy::default();
-        let r = Report {
-            findings: vec![f("GO003", Severity::High)],
-            ..Report::default()
-        };
-        assert!(!verdict(&r, &p).denied(), "no fail_on: never fails");
-        p.fail_on = Some(Severity::High);
-        assert!(verdict(&r, &p).denied());
-        assert!(p.fails(&r.findings));
-        p.fail_on = Some(Severity::Critical);
-        assert!(!verdict(&r, &p).denied());
-        assert!(
-            verdict(&r, &p).warnings.is_empty(),
-            "the CLI has no warnings"
         );
     }
 

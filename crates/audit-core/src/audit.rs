@@ -9,11 +9,11 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::cache::LayerCache;
 use crate::error::{Error, LayerError, SourceError};
-use crate::fs::{path, MergedFs};
-use crate::inspect::ldso::{self, Loader};
+use crate::fs::MergedFs;
 use crate::inspect::secrets::redact;
 use crate::layer::{self, LayerAnalysis, LayerSpec};
 use crate::limits::Limits;
+use crate::path;
 use crate::platform::Platform;
 use crate::policy::Policy;
 use crate::report::{
@@ -21,6 +21,7 @@ use crate::report::{
 };
 use crate::rules::{self, Binary, ImageFacts, LayerFacts, RuleCx, RuleSettings};
 use crate::source::{self, BlobStore, PlatformChoice, ResolvedImage, Source};
+use crate::system::ldso::{self, Loader};
 
 /// Observes layer progress (the CLI draws progress bars with it). Called from worker
 /// threads.
@@ -424,8 +425,8 @@ impl Auditor {
             suppressed,
             not_applicable,
             unknowns,
-            distro: crate::inspect::pkgdb::distro(&fs),
-            packages: crate::inspect::pkgdb::packages(&fs),
+            distro: crate::system::pkgdb::distro(&fs),
+            packages: crate::system::pkgdb::packages(&fs),
             profile,
             summary,
         }

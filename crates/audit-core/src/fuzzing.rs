@@ -15,15 +15,16 @@ use crate::digest::Digest;
 use crate::error::SourceError;
 use crate::finding::{Evidence, Finding, Severity};
 use crate::fs::MergedFs;
-use crate::inspect::{self, go, ldso};
+use crate::inspect::{self, go};
 use crate::layer::{Entry, EntryKind};
 use crate::limits::Limits;
 use crate::oci::{self, Descriptor, ImageConfig};
 use crate::policy::PolicyFile;
-use crate::report::{Cyclonedx, Format, Json, Markdown, Sarif, Text};
+use crate::report::{Cyclonedx, Format, Json, Markdown, Report, Sarif, Text};
 use crate::source::{
     self, ArchiveFormat, BlobStore, ImageReference, PlatformChoice, RootObject, Source, TarArchive,
 };
+use crate::system::ldso;
 
 /// Separates layers in a `layers` input, and files in an `ldso` input.
 pub const SEPARATOR: &[u8] = b"\0--imgaudit-fuzz--\0";
@@ -513,7 +514,10 @@ pub fn policy(data: &[u8]) {
         .collect();
     for today in [None, Some("2026-01-01")] {
         let (kept, _) = policy.apply(findings.clone(), today);
-        policy.fails(&kept);
+        policy.verdict(&Report {
+            findings: kept,
+            ..Report::default()
+        });
     }
     for name in policy.profiles.names() {
         if let Some(p) = policy.profiles.get(name) {

@@ -4,7 +4,7 @@
 //! a registry with the default feature `registry`) names image manifests and opens blobs;
 //! [`layer`] streams each layer once (digest-verified, decompressed, tar-walked) and
 //! [`inspect`]s files as they pass (ELF, Go build info); [`fs`] applies the layers into a
-//! merged view with provenance; [`inspect::ldso`] proves whether executables can start;
+//! merged view with provenance; [`system::ldso`] proves whether executables can start;
 //! [`rules`] turn facts into [`finding`]s; [`policy`] adjusts them; [`report`] renders.
 //! [`admission`] turns findings and a policy into an allow/warn/deny verdict (the CLI's
 //! `--fail-on` and its admission webhook share it); [`cache`] holds the byte-bounded LRU and
@@ -39,12 +39,14 @@ pub mod inspect;
 pub mod layer;
 pub mod limits;
 pub mod oci;
+pub mod path;
 pub mod platform;
 pub mod policy;
 pub mod profile;
 pub mod report;
 pub mod rules;
 pub mod source;
+pub mod system;
 
 #[cfg(any(test, feature = "fuzzing"))]
 #[doc(hidden)]

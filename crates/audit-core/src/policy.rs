@@ -12,11 +12,11 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use crate::admission::{self, AdmissionFile, AdmissionPolicy};
+use crate::admission::{self, AdmissionFile, AdmissionPolicy, Pattern};
 use crate::error::PolicyError;
 use crate::finding::{Finding, Severity};
 use crate::profile::{ProfileChoice, ProfileSpec, Profiles};
-use crate::report::Suppressed;
+use crate::report::{Report, Suppressed};
 use crate::rules;
 
 /// One ignore entry: a rule id, optionally only for paths matching a glob, with an
@@ -26,7 +26,7 @@ pub struct Ignore {
     /// Rule id.
     pub rule: &'static str,
     /// Path glob (`/usr/local/bin/*`), matched against evidence paths.
-    pub path: Option<globset::GlobMatcher>,
+    pub path: Option<Pattern>,
     /// Why.
     pub reason: Option<String>,
     /// Last day it applies.
@@ -202,19 +202,9 @@ impl Ignore {
         expires: Option<String>,
     ) -> Result<Self, PolicyError> {
         let rule = rule_id(&format!("{key}.rule"), rule)?;
-        let path = match path {
-            Some(p) => Some(
-                globset::GlobBuilder::new(p)
-                    .literal_separator(false)
-                    .build()
-                    .map_err(|e| PolicyError::Invalid {
-                        key: format!("{key}.path"),
-                        reason: format!("bad glob {p:?}: {e}"),
-                    })?
-                    .compile_matcher(),
-            ),
-            None => None,
-        };
+        let path = path
+            .map(|p| Pattern::new(&format!("{key}.path"), p, false))
+            .transpose()?;
         if let Some(d) = &expires {
             let ok = d.len() == 10
                 && d.as_bytes()[4] == b'-'
@@ -285,18 +275,17 @@ impl Policy {
         (kept, suppressed)
     }
 
-    /// Whether findings fail the audit (`--fail-on`): the [`admission::decide`] verdict with
-    /// `fail_on` as the deny threshold.
-    pub fn fails(&self, findings: &[Finding]) -> bool {
+    /// The CLI's decision for a report (`--fail-on`): [`admission::decide`] with `fail_on`
+    /// blocking, nothing warning, enforced.
+    pub fn verdict<'a>(&self, report: &'a Report) -> admission::Verdict<'a> {
         admission::decide(
-            findings,
+            &report.findings,
             &admission::Thresholds {
                 deny_on: self.fail_on,
                 warn_on: None,
                 mode: admission::Mode::Enforce,
             },
         )
-        .denied()
     }
 }
 
@@ -345,9 +334,30 @@ mod tests {
         assert_eq!(kept.len(), 2);
         assert_eq!(kept[0].severity, Severity::High);
         assert_eq!(sup.len(), 1);
-        assert!(p.fails(&kept));
+        let report = |findings| Report {
+            findings,
+            ..Report::default()
+        };
+        assert!(p.verdict(&report(kept)).denied());
         let (kept, _) = p.apply(vec![finding("FS007", "/src/app")], Some("2031-01-01"));
         assert_eq!(kept.len(), 1, "expired ignores do not apply");
+    }
+
+    #[test]
+    fn cli_verdict_is_fail_on() {
+        let mut p = Policy::default();
+        let mut high = finding("GO003", "/app");
+        high.severity = Severity::High;
+        let r = Report {
+            findings: vec![high],
+            ..Report::default()
+        };
+        assert!(!p.verdict(&r).denied(), "no fail_on: never fails");
+        p.fail_on = Some(Severity::High);
+        assert!(p.verdict(&r).denied());
+        p.fail_on = Some(Severity::Critical);
+        assert!(!p.verdict(&r).denied());
+        assert!(p.verdict(&r).warnings.is_empty(), "the CLI has no warnings");
     }
 
     #[test]

@@ -5,7 +5,6 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
-use audit_core::admission;
 use audit_core::audit::{Auditor, AuditorBuilder};
 use audit_core::finding::Severity;
 use audit_core::limits::Limits;
@@ -108,10 +107,7 @@ pub(crate) fn run(args: &AuditArgs) -> anyhow::Result<ExitCode> {
             out.flush()?;
         }
     }
-    if reports
-        .iter()
-        .any(|r| admission::verdict(r, auditor.policy()).denied())
-    {
+    if reports.iter().any(|r| auditor.policy().verdict(r).denied()) {
         return Ok(ExitCode::from(1));
     }
     if reports.is_empty() {

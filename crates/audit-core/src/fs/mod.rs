@@ -12,8 +12,6 @@
 //! Content that a later layer deleted or replaced is kept as a [`Shadow`]: its bytes are
 //! still in the earlier blob (and count as wasted), and secrets in it are still exposed.
 
-pub mod path;
-
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Arc;
 
@@ -22,6 +20,7 @@ use serde::Serialize;
 use crate::inspect::FileFacts;
 use crate::layer::{Anomaly, Entry, EntryKind};
 use crate::limits::MAX_SYMLINK_HOPS;
+use crate::path;
 
 /// What a node is.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

@@ -10,8 +10,6 @@
 
 pub mod elf;
 pub mod go;
-pub mod ldso;
-pub mod pkgdb;
 pub mod secrets;
 
 mod bytes;
@@ -23,8 +21,8 @@ use std::io::{self, Read};
 
 use serde::Serialize;
 
-use crate::fs::path;
 use crate::limits::{Limits, MAX_SHEBANG_BYTES, SECRET_SNIFF_BYTES};
+use crate::path;
 
 pub use elf::{ElfInfo, Linkage};
 pub use go::{BuildInfo, GoFacts};

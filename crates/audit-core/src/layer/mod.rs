@@ -20,9 +20,9 @@ use serde::Serialize;
 
 use crate::digest::{Algorithm, Digest, HashingReader, Overrun};
 use crate::error::LayerError;
-use crate::fs::path::{self, PathProblem};
 use crate::inspect::{self, FileFacts};
 use crate::limits::{Limits, MAX_TAR_EXTENSION_BYTES};
+use crate::path::{self, PathProblem};
 
 /// Size of the read buffers on each side of the decoder.
 const BUF_BYTES: usize = 256 << 10;

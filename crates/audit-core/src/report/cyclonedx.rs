@@ -29,7 +29,7 @@ use sha2::{Digest as _, Sha256};
 
 use super::{Format, Report};
 use crate::inspect::go::Module;
-use crate::inspect::pkgdb::OsPackage;
+use crate::system::pkgdb::OsPackage;
 
 /// The CycloneDX format.
 #[derive(Clone, Copy, Debug, Default)]

@@ -25,9 +25,9 @@ pub use text::Text;
 use crate::digest::Digest;
 use crate::finding::{Finding, Severity};
 use crate::inspect::go::{BuildInfo, BuildInfoSource, GoUses, Module};
-use crate::inspect::ldso::Runnability;
 use crate::inspect::ElfInfo;
 use crate::layer::Compression;
+use crate::system::ldso::Runnability;
 
 /// Version of the JSON report schema.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -58,10 +58,10 @@ pub struct Report {
     pub unknowns: Vec<Unknown>,
     /// The distribution, from os-release.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub distro: Option<crate::inspect::pkgdb::Distro>,
+    pub distro: Option<crate::system::pkgdb::Distro>,
     /// Installed OS packages (dpkg status, distroless status.d, apk), for the SBOM.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub packages: Vec<crate::inspect::pkgdb::OsPackage>,
+    pub packages: Vec<crate::system::pkgdb::OsPackage>,
     /// The distroless profile comparison (DL rules), when a profile was chosen.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub profile: Option<crate::rules::ProfileSummary>,

@@ -170,7 +170,7 @@ impl Text {
                 let starts = match b.runnable {
                     Some(true) => "yes".to_string(),
                     Some(false) => {
-                        use crate::inspect::ldso::InterpreterStatus;
+                        use crate::system::ldso::InterpreterStatus;
                         let why = b.loader.as_ref().map(|l| {
                             if matches!(l.interpreter, Some(InterpreterStatus::Malformed { .. })) {
                                 "malformed PT_INTERP".to_string()

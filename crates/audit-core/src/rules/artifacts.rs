@@ -11,7 +11,8 @@ use std::sync::Arc;
 
 use super::{human_bytes, Doc, Family, Rule, RuleCx, Sink};
 use crate::finding::{Detail, Evidence, Severity};
-use crate::fs::{path, Node, NodeKind};
+use crate::fs::{Node, NodeKind};
+use crate::path;
 
 /// One row of the tool table: which rule, which names.
 pub(super) struct ToolClass {

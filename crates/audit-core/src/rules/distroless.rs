@@ -22,7 +22,7 @@ use serde::Serialize;
 use super::artifacts::{self, Artifact};
 use super::{human_bytes, which, Binary, Doc, Family, Lookup, Rule, RuleCx, Sink};
 use crate::finding::{Detail, Evidence, Severity, Visibility};
-use crate::fs::path;
+use crate::path;
 use crate::profile::{self, PathKind, Profile, ProfileChoice, UserExpect};
 
 /// Directories where distributions install shared libraries (all Debian multiarch triplets

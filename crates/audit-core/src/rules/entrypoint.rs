@@ -2,9 +2,9 @@
 
 use super::{which, Doc, Family, Lookup, Rule, RuleCx};
 use crate::finding::{Detail, Evidence, Severity};
-use crate::fs::path;
-use crate::inspect::ldso::foreign;
+use crate::path;
 use crate::platform::Platform;
+use crate::system::ldso::foreign;
 
 const SHELL_NAMES: &[&str] = &["sh", "bash", "ash", "dash", "zsh", "ksh", "mksh"];
 

@@ -4,7 +4,8 @@ use std::collections::BTreeMap;
 
 use super::{human_bytes, Binary, Doc, Family, Rule, RuleCx, Sink};
 use crate::finding::{Detail, Evidence, Severity, Visibility};
-use crate::fs::{path, NodeKind, Removal};
+use crate::fs::{NodeKind, Removal};
+use crate::path;
 
 /// Files Go's `crypto/x509` reads on Linux (`root_linux.go` `certFiles`), in order.
 const CERT_FILES: &[&str] = &[

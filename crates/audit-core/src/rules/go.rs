@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use super::{Binary, Doc, Family, Rule, RuleCx, Sink};
 use crate::finding::{Detail, Evidence, Severity};
 use crate::inspect::go::{BuildInfo, BuildInfoSource, GoFacts, GoVersion};
-use crate::inspect::ldso::InterpreterStatus;
+use crate::system::ldso::InterpreterStatus;
 
 /// Go major releases with their release month, newest last. The Go project supports the
 /// two newest major releases (go.dev/doc/devel/release#policy).
@@ -99,7 +99,7 @@ fn ev(cx: &RuleCx<'_>, b: &Binary) -> Evidence {
 }
 
 fn display(b: &Binary) -> String {
-    crate::fs::path::display(&b.path)
+    crate::path::display(&b.path)
 }
 
 /// GO001
@@ -269,7 +269,7 @@ pub(super) const GO004: Rule = Rule {
 /// Whether the image ships a glibc or musl loader (the ELF interpreter itself).
 fn image_has_libc(cx: &RuleCx<'_>) -> bool {
     cx.binaries.iter().any(|b| {
-        let name = crate::fs::path::file_name(&b.path);
+        let name = crate::path::file_name(&b.path);
         name.starts_with("ld-linux") || name.starts_with("ld-musl-") || name.starts_with("ld64.so")
     })
 }

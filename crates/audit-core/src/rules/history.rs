@@ -11,8 +11,8 @@ use super::shell::{expand, Cmd, Script};
 use super::steps::{scopes, Instr, Step};
 use super::{Doc, Family, Rule, RuleCx};
 use crate::finding::Severity;
-use crate::fs::path;
 use crate::inspect::secrets;
+use crate::path;
 
 /// A `RUN` step with its script parsed (variables in scope substituted).
 struct Run<'a> {

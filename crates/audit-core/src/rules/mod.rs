@@ -23,11 +23,12 @@ use std::sync::{Arc, OnceLock};
 use serde::Serialize;
 
 use crate::finding::{Evidence, Finding, HistoryRef, LayerRef, Severity, Visibility};
-use crate::fs::{path, MergedFs, Node};
-use crate::inspect::ldso::Runnability;
+use crate::fs::{MergedFs, Node};
 use crate::inspect::{ElfInfo, FileFacts};
 use crate::oci::ImageConfig;
+use crate::path;
 use crate::profile::ProfileChoice;
+use crate::system::ldso::Runnability;
 
 pub use distroless::ProfileSummary;
 pub use go::GoReleases;

@@ -10,9 +10,10 @@ use std::sync::Arc;
 use super::steps::{self, Instr};
 use super::{Doc, Family, Rule, RuleCx, Sink};
 use crate::finding::{Detail, Evidence, Severity, Visibility};
-use crate::fs::{path, Removal};
+use crate::fs::Removal;
 use crate::inspect::secrets::{self, Secret, SecretHit};
 use crate::inspect::FileFacts;
+use crate::path;
 
 /// SEC001
 pub(super) const SEC001: Rule = Rule {

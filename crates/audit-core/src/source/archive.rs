@@ -21,7 +21,6 @@ use super::oci_layout::{same_image, LayoutFiles, Naming, OciLayout};
 use super::{BlobStore, ImageReference, RootObject};
 use crate::digest::Digest;
 use crate::error::SourceError;
-use crate::fs::path;
 use crate::hostfs;
 use crate::layer::Compression;
 use crate::limits::{
@@ -29,6 +28,7 @@ use crate::limits::{
     MAX_ARCHIVE_UNCOMPRESSED, MAX_CONFIG_BYTES, MAX_MANIFEST_BYTES, ZSTD_WINDOW_LOG_MAX,
 };
 use crate::oci::{self, Descriptor, ImageConfig, Index};
+use crate::path;
 
 /// Most members indexed in an archive: 1,000,000 (each costs ~64 bytes).
 const MAX_MEMBERS: usize = 1_000_000;

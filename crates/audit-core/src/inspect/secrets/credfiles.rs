@@ -7,7 +7,7 @@ use super::tokens::{b64_decode, find_url_credentials, run_len};
 use super::{
     is_placeholder, is_secret_name, is_secret_value, kind_for_name, mask, SecretHit, SecretKind,
 };
-use crate::fs::path;
+use crate::path;
 
 /// How a credential file is parsed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -4,8 +4,8 @@
 use super::credfiles::{credential_file, parse_credential_file, CredentialFile};
 use super::tokens::find_tokens_in;
 use super::{mask, SecretHit, SecretKind};
-use crate::fs::path;
 use crate::limits::{Limits, MAX_SECRET_HITS_PER_FILE, SECRET_CONTEXT_BYTES, SECRET_SNIFF_BYTES};
+use crate::path;
 
 // What is not scanned.
 

@@ -23,12 +23,13 @@ use std::rc::Rc;
 
 use serde::Serialize;
 
-use super::elf::{ElfClass, ElfInfo};
-use crate::fs::{path, MergedFs, Node};
+use crate::fs::{MergedFs, Node};
+use crate::inspect::elf::{ElfClass, ElfInfo};
 use crate::limits::{
     MAX_LD_CACHE_ENTRIES, MAX_LD_CACHE_KEPT_BYTES, MAX_LD_CACHE_NAME_BYTES, MAX_LD_CONF_DIRS,
     MAX_LD_CONF_INCLUDES, MAX_LIBRARY_DEPTH, MAX_LOADER_LOOKUPS, MAX_SEARCHED_LISTED,
 };
+use crate::path;
 use crate::platform::Platform;
 
 /// The C library family a binary's interpreter belongs to.

@@ -10,7 +10,8 @@
 
 use serde::Serialize;
 
-use crate::fs::{path, MergedFs};
+use crate::fs::MergedFs;
+use crate::path;
 
 /// The distribution, from os-release.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]

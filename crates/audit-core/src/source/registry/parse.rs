@@ -2,7 +2,7 @@
 //! `token.md`), `Retry-After` (RFC 9110 §10.2.3) and distribution error bodies.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 /// An authentication challenge.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -88,42 +88,16 @@ pub(crate) fn challenges(value: &str) -> Vec<Challenge> {
     out
 }
 
-/// `Retry-After`: delay-seconds or an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`).
+/// `Retry-After`: delay-seconds or an HTTP-date (RFC 9110 §5.6.7: IMF-fixdate, and the
+/// obsolete RFC 850 and asctime forms recipients must accept), as a delay from `now`; a date
+/// in the past is no delay.
 pub(crate) fn retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     let v = value.trim();
     if let Ok(s) = v.parse::<u64>() {
         return Some(Duration::from_secs(s));
     }
-    let parts: Vec<&str> = v.split_whitespace().collect();
-    if parts.len() != 6 || parts[5] != "GMT" {
-        return None;
-    }
-    let day: i64 = parts[1].parse().ok()?;
-    let month = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ]
-    .iter()
-    .position(|m| *m == parts[2])? as i64
-        + 1;
-    let year: i64 = parts[3].parse().ok()?;
-    let hms: Vec<i64> = parts[4]
-        .split(':')
-        .map(|x| x.parse().ok())
-        .collect::<Option<_>>()?;
-    if hms.len() != 3 {
-        return None;
-    }
-    // Days from civil (Howard Hinnant).
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    let at = days * 86_400 + hms[0] * 3600 + hms[1] * 60 + hms[2];
-    let now = now.duration_since(UNIX_EPOCH).ok()?.as_secs() as i64;
-    Some(Duration::from_secs(at.saturating_sub(now).max(0) as u64))
+    let at = httpdate::parse_http_date(v).ok()?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
 /// The first `code: message` of a distribution error body
@@ -167,6 +141,7 @@ pub(crate) fn one_line(s: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::UNIX_EPOCH;
 
     #[test]
     fn bearer_and_basic_challenges() {
@@ -213,6 +188,16 @@ mod tests {
         );
         assert_eq!(retry_after("soon", now), None);
         assert_eq!(retry_after("-1", now), None);
+    }
+
+    #[test]
+    fn retry_after_obsolete_date_forms() {
+        // RFC 9110 §5.6.7: the RFC 850 and asctime forms of the same instant.
+        let now = UNIX_EPOCH + Duration::from_secs(784_111_777); // Sun, 06 Nov 1994 08:49:37 GMT
+        for v in ["Sunday, 06-Nov-94 08:49:47 GMT", "Sun Nov  6 08:49:47 1994"] {
+            assert_eq!(retry_after(v, now), Some(Duration::from_secs(10)), "{v}");
+        }
+        assert_eq!(retry_after("Sun, 06 Nov 1994 25:49:47 GMT", now), None);
     }
 
     #[test]

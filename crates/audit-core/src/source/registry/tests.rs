@@ -800,3 +800,24 @@ fn tag_resolution_reads_a_bounded_manifest() {
         "{e}"
     );
 }
+
+#[test]
+fn a_range_answer_at_the_wrong_offset_is_refused() {
+    // The resumed request asks for byte 20 on; the server answers 206 from byte 10 with a
+    // plausible length. Taken as is, the blob would be spliced wrongly.
+    let (port, _) = registry(|_, n| {
+        if n == 1 {
+            return Resp::Truncated(BLOB.to_vec(), 20);
+        }
+        Resp::Full(
+            206,
+            vec![(
+                "Content-Range".into(),
+                format!("bytes 10-61/{}", BLOB.len()),
+            )],
+            BLOB[10..62].to_vec(),
+        )
+    });
+    let e = read_blob(&store_with(port, fast(), None)).unwrap_err();
+    assert!(e.contains("resumed at the wrong offset"), "{e}");
+}

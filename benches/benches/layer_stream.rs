@@ -49,6 +49,7 @@ fn bench(c: &mut Criterion) {
             size: blob.len() as u64,
             diff_id: Some(Digest::sha256_of(&tar)),
             verify_digest: true,
+            media_type: String::new(),
         };
         g.bench_function(format!("imgaudit/{name}"), |b| {
             b.iter(|| analyze_blob(&blob[..], &spec, &limits).unwrap())

@@ -24,7 +24,13 @@ fn main() -> ExitCode {
             }) {
                 return ExitCode::SUCCESS;
             }
-            let _ = writeln!(io::stderr(), "imgaudit: error: {e:#}");
+            // One line whatever the input held (names from argv, text from an image).
+            let msg = format!("{e:#}");
+            let _ = writeln!(
+                io::stderr(),
+                "imgaudit: error: {}",
+                audit_core::error::one_line(&msg)
+            );
             ExitCode::from(2)
         }
     }

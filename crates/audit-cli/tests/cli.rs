@@ -60,7 +60,7 @@ fn unauditable_input_exits_2_with_one_line() {
     let e = stderr(&o);
     assert_eq!(e.lines().count(), 1, "{e}");
     assert!(
-        e.starts_with("imgaudit: error: opening /nonexistent/image"),
+        e.starts_with("imgaudit: error: /nonexistent/image: no such file or directory"),
         "{e}"
     );
     // Inputs that look like images but cannot be read as one: exit 2, never a clean report.

@@ -236,7 +236,7 @@ fn corrupted_blob_is_a_hard_error_naming_the_layer() {
         &[],
     ));
     assert!(
-        e.contains(&format!("layer {index} ({digest}): blob digest mismatch")),
+        e.contains(&format!("layer {index} ({digest}, ")) && e.contains("): blob digest mismatch"),
         "{e}"
     );
 }

@@ -174,6 +174,7 @@ impl Auditor {
                 size: d.size,
                 diff_id: diff_ids.get(i).cloned(),
                 verify_digest: verify,
+                media_type: d.media_type.clone(),
             })
             .collect();
         let layers = self.analyze_layers(store, &specs)?;
@@ -578,6 +579,7 @@ mod tests {
     //! Hostile inputs end in a clear error or an "unknown", never a panic, a hang or
     //! unbounded memory.
     use super::*;
+    use crate::digest::Digest;
     use crate::testutil::{gzip, zstd, MemStore, Tar, XorShift};
 
     fn run(store: MemStore, limits: Limits) -> Result<Report, Error> {
@@ -664,13 +666,99 @@ mod tests {
         m2["layers"][0]["size"] = serde_json::json!(m["layers"][0]["size"].as_u64().unwrap() - 10);
         s.root = serde_json::to_vec(&m2).unwrap();
         let e = run(s, Limits::default()).unwrap_err().to_string();
-        assert!(e.contains("layer 0") && e.contains("bytes"), "{e}");
+        let (real, said) = (gzip(&good).len(), gzip(&good).len() - 10);
+        assert!(
+            e.starts_with("layer 0 (sha256:")
+                && e.ends_with(&format!("blob is {real} bytes, the manifest says {said}")),
+            "{e}"
+        );
 
         // Right blob, wrong diff_id in the config.
         let other = Tar::default().file("b", b"other", 0o644).finish();
         let s = MemStore::image(&[(gzip(&good), other)], serde_json::json!({}));
         let e = run(s, Limits::default()).unwrap_err().to_string();
         assert!(e.contains("does not match diff_id"), "{e}");
+    }
+
+    /// Forged: a layer that is an ELF binary rather than a tar (plain and gzip), a config
+    /// without os/architecture. See: issue #12.
+    #[test]
+    fn error_messages_are_one_line_name_the_layer_and_say_what_is_wrong() {
+        let elf = std::fs::read("/bin/ls").unwrap()[..20_000].to_vec();
+        for (blob, after) in [(elf.clone(), ""), (gzip(&elf), " after gzip decompression")] {
+            let d = Digest::sha256_of(&blob);
+            let s = MemStore::image(&[(blob, elf.clone())], serde_json::json!({}));
+            let e = run(s, Limits::default()).unwrap_err().to_string();
+            assert_eq!(
+                e,
+                format!("layer 0 ({d}, application/vnd.oci.image.layer.v1.tar+gzip): not a tar archive{after}: it starts with \"\\x7fELF\\x02\\x01\\x01\\x00\"")
+            );
+        }
+        // A header the tar reader refuses, with control characters in its name field: the
+        // reason is escaped, never raw bytes across lines.
+        let mut tar = Tar::default().file("ok", b"x", 0o644).finish();
+        tar[..8].copy_from_slice(b"a\nb\x1b[2J\x07");
+        tar[124..136].copy_from_slice(b"\x01\x02zz\n\n\n\n\n\n\n\n");
+        let h = &mut tar[..512];
+        h[148..156].copy_from_slice(b"        ");
+        let sum: u32 = h.iter().map(|&b| u32::from(b)).sum();
+        h[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+        let e = run(
+            MemStore::image(&[layer(tar)], serde_json::json!({})),
+            Limits::default(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.starts_with("layer 0 (sha256:")
+                && e.contains("a\\nb\\u{1b}[2J\\u{7}")
+                && !e.chars().any(char::is_control),
+            "{e:?}"
+        );
+        // A config without os or architecture: `unknown`, not `/`.
+        let tar = Tar::default().file("a", b"1", 0o644).finish();
+        let s = MemStore::image(
+            &[layer(tar)],
+            serde_json::json!({"os": "", "architecture": ""}),
+        );
+        let e = Auditor::builder()
+            .platform(PlatformChoice::Exact("linux/arm64".parse().unwrap()))
+            .build()
+            .audit(&Source::Blobs(Box::new(s)), "t")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "no image for platform linux/arm64 (available: unknown/unknown)"
+        );
+    }
+
+    /// A blob far longer than declared: counted up to the bound, then "more than".
+    #[test]
+    fn overlong_blobs_state_their_size_up_to_the_counting_bound() {
+        use crate::limits::SIZE_MISMATCH_COUNT_BYTES;
+        let spec = LayerSpec {
+            index: 4,
+            digest: Digest::sha256_of(b""),
+            size: 1000,
+            diff_id: None,
+            verify_digest: true,
+            media_type: String::new(),
+        };
+        let run = |len: u64| {
+            layer::analyze_blob(io::repeat(0).take(len), &spec, &Limits::default())
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(run(5000).ends_with("blob is 5000 bytes, the manifest says 1000"));
+        let far = run(1000 + 2 * SIZE_MISMATCH_COUNT_BYTES);
+        assert!(
+            far.ends_with(&format!(
+                "blob is more than {} bytes, the manifest says 1000",
+                1001 + SIZE_MISMATCH_COUNT_BYTES
+            )),
+            "{far}"
+        );
     }
 
     #[test]

@@ -208,6 +208,17 @@ impl<R: Read> HashingReader<R> {
         }
     }
 
+    /// Whether more bytes than the limit came (the stream then stops at limit + 1).
+    pub(crate) fn overran(&self) -> bool {
+        self.count > self.limit
+    }
+
+    /// The underlying reader and the bytes taken from it, to count what an overlong stream
+    /// has left.
+    pub(crate) fn into_inner(self) -> (R, u64) {
+        (self.inner, self.count)
+    }
+
     /// Reads to EOF (the hash covers the whole stream), then returns the digest and length.
     pub(crate) fn finish(mut self) -> io::Result<(Digest, u64)> {
         io::copy(&mut self, &mut io::sink())?;
@@ -217,6 +228,12 @@ impl<R: Read> HashingReader<R> {
 
 impl<R: Read> Read for HashingReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.count > self.limit {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                Overrun { limit: self.limit },
+            ));
+        }
         // Allow one byte past the limit so an overlong stream is detected, not truncated.
         let room = (self.limit - self.count).saturating_add(1);
         let want = buf.len().min(usize::try_from(room).unwrap_or(usize::MAX));

@@ -32,7 +32,7 @@ pub enum Error {
 #[non_exhaustive]
 pub enum SourceError {
     /// A filesystem operation failed.
-    #[error("{}: {error}", path.display())]
+    #[error("{}: {}", p(&path.display()), p(error))]
     Io {
         /// The file involved.
         path: PathBuf,
@@ -41,7 +41,7 @@ pub enum SourceError {
         error: io::Error,
     },
     /// The input (a bare path) is in no format imgaudit reads.
-    #[error("{}: not an OCI layout, skopeo dir: image, docker-archive or oci-archive tarball, or root filesystem: {reason}", path.display())]
+    #[error("{}: not an OCI layout, skopeo dir: image, docker-archive or oci-archive tarball, or root filesystem: {}", p(&path.display()), p(reason))]
     UnknownFormat {
         /// The input.
         path: PathBuf,
@@ -50,7 +50,7 @@ pub enum SourceError {
     },
     /// The input is not in the format its transport (`oci:`, `dir:`, `oci-archive:` …)
     /// names.
-    #[error("{}: not {expected}: {reason}", path.display())]
+    #[error("{}: not {expected}: {}", p(&path.display()), p(reason))]
     WrongFormat {
         /// The input.
         path: PathBuf,
@@ -60,7 +60,7 @@ pub enum SourceError {
         reason: String,
     },
     /// The image reference is malformed.
-    #[error("invalid image reference {reference:?}: {reason}")]
+    #[error("invalid image reference \"{}\": {}", p(reference), p(reason))]
     BadReference {
         /// The reference as given.
         reference: String,
@@ -68,7 +68,7 @@ pub enum SourceError {
         reason: String,
     },
     /// A JSON document does not parse or has the wrong shape.
-    #[error("{what}: {reason}")]
+    #[error("{}: {}", p(what), p(reason))]
     InvalidJson {
         /// Which document.
         what: String,
@@ -76,7 +76,7 @@ pub enum SourceError {
         reason: String,
     },
     /// A metadata document is larger than its bound.
-    #[error("{what} is larger than the {limit}-byte limit")]
+    #[error("{} is larger than the {limit}-byte limit", p(what))]
     TooLarge {
         /// Which document.
         what: String,
@@ -84,7 +84,7 @@ pub enum SourceError {
         limit: u64,
     },
     /// A blob the image needs is not in the store.
-    #[error("blob {digest} is missing from {location}")]
+    #[error("blob {digest} is missing from {}", p(location))]
     MissingBlob {
         /// The blob.
         digest: Digest,
@@ -102,7 +102,7 @@ pub enum SourceError {
         actual: Digest,
     },
     /// No image in the index matches the requested platform.
-    #[error("no image for platform {wanted} (available: {available})")]
+    #[error("no image for platform {} (available: {})", p(wanted), p(available))]
     NoMatchingPlatform {
         /// Requested.
         wanted: String,
@@ -110,7 +110,12 @@ pub enum SourceError {
         available: String,
     },
     /// The named tag or digest is not in the layout or archive.
-    #[error("{wanted} not found in {location} (available: {available})")]
+    #[error(
+        "{} not found in {} (available: {})",
+        p(wanted),
+        p(location),
+        p(available)
+    )]
     ImageNotFound {
         /// Requested tag or digest.
         wanted: String,
@@ -120,7 +125,7 @@ pub enum SourceError {
         available: String,
     },
     /// Several images are present and none was named.
-    #[error("{location} holds several images; name one of: {choices}")]
+    #[error("{} holds several images; name one of: {}", p(location), p(choices))]
     Ambiguous {
         /// The layout or archive.
         location: String,
@@ -128,7 +133,7 @@ pub enum SourceError {
         choices: String,
     },
     /// The manifest is not a container image (an artifact, a Helm chart, …).
-    #[error("not a container image: {reason}")]
+    #[error("not a container image: {}", p(reason))]
     NotAnImage {
         /// Why.
         reason: String,
@@ -140,14 +145,14 @@ pub enum SourceError {
         limit: usize,
     },
     /// The image has more layers than the bound, or layers and config disagree.
-    #[error("{reason}")]
+    #[error("{}", p(reason))]
     BadLayers {
         /// What is wrong.
         reason: String,
     },
     /// A registry request failed in a way no other variant describes (an unexpected
     /// status, a malformed response).
-    #[error("{registry}: {reason}")]
+    #[error("{registry}: {}", p(reason))]
     Registry {
         /// Registry host.
         registry: String,
@@ -156,7 +161,7 @@ pub enum SourceError {
     },
     /// The registry wants credentials that were not found, or rejected the ones sent
     /// (HTTP 401, or the token service refused them).
-    #[error("{registry}: {reason}")]
+    #[error("{registry}: {}", p(reason))]
     Unauthorized {
         /// Registry host.
         registry: String,
@@ -182,7 +187,7 @@ pub enum SourceError {
     },
     /// The TLS handshake failed: untrusted or invalid certificate, or a server that does not
     /// speak TLS.
-    #[error("{registry}: TLS handshake failed: {reason}")]
+    #[error("{registry}: TLS handshake failed: {}", p(reason))]
     Tls {
         /// Registry (or token service) host.
         registry: String,
@@ -190,7 +195,7 @@ pub enum SourceError {
         reason: String,
     },
     /// No connection could be made (DNS failure, refused, reset), after retries.
-    #[error("{registry}: unreachable: {reason}")]
+    #[error("{registry}: unreachable: {}", p(reason))]
     Unreachable {
         /// Registry host.
         registry: String,
@@ -218,7 +223,7 @@ pub enum SourceError {
     },
     /// Looking up credentials failed (a credential helper crashed or timed out). A helper
     /// that has no credentials is not a failure: the pull goes on anonymously.
-    #[error("{registry}: credential lookup failed: {reason}")]
+    #[error("{registry}: credential lookup failed: {}", p(reason))]
     Credentials {
         /// Registry the credentials were for.
         registry: String,
@@ -233,74 +238,136 @@ pub enum SourceError {
     },
 }
 
+/// Which layer an error is about: its position, the digest the manifest names, and the
+/// media type it declares. Displays as `layer 3 (sha256:…, application/…tar+gzip)`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LayerId {
+    /// Position in the manifest, base = 0.
+    pub index: usize,
+    /// Digest from the manifest (the diff_id for classic `docker save` archives).
+    pub digest: Digest,
+    /// Declared media type; empty when the manifest gives none.
+    pub media_type: String,
+}
+
+impl std::fmt::Display for LayerId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "layer {} ({}", self.index, self.digest)?;
+        if !self.media_type.is_empty() {
+            write!(f, ", {}", p(&self.media_type))?;
+        }
+        f.write_str(")")
+    }
+}
+
 /// Streaming, verifying and walking one layer.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum LayerError {
     /// The blob's bytes do not hash to the manifest's layer digest.
-    #[error("layer {index} ({expected}): blob digest mismatch, got {actual}")]
+    #[error("{layer}: blob digest mismatch, got {actual}")]
     DigestMismatch {
-        /// Layer index, base = 0.
-        index: usize,
-        /// From the manifest.
-        expected: Digest,
+        /// The layer (its digest is the expected one).
+        layer: LayerId,
         /// Computed while streaming.
         actual: Digest,
     },
     /// The blob's length differs from the manifest's size.
-    #[error("layer {index} ({digest}): blob is {actual} bytes, the manifest says {expected}")]
+    #[error("{layer}: blob is {}{actual} bytes, the manifest says {expected}", if *more { "more than " } else { "" })]
     SizeMismatch {
-        /// Layer index.
-        index: usize,
-        /// Layer digest.
-        digest: Digest,
+        /// The layer.
+        layer: LayerId,
         /// From the manifest.
         expected: u64,
-        /// Seen (for an overlong blob: the point where reading stopped).
+        /// The blob's real length, counted to its end (or to the counting bound, see
+        /// `more`).
         actual: u64,
+        /// `actual` is a lower bound: counting stopped
+        /// [`crate::limits::SIZE_MISMATCH_COUNT_BYTES`] past the declared size.
+        more: bool,
     },
     /// The uncompressed stream does not hash to the config's `rootfs.diff_ids` entry.
-    #[error("layer {index} ({digest}): uncompressed content does not match diff_id {expected}, got {actual}")]
+    #[error("{layer}: uncompressed content does not match diff_id {expected}, got {actual}")]
     DiffIdMismatch {
-        /// Layer index.
-        index: usize,
-        /// Layer digest.
-        digest: Digest,
+        /// The layer.
+        layer: LayerId,
         /// From the config.
         expected: Digest,
         /// Computed while streaming.
         actual: Digest,
     },
     /// The layer could not be read or decompressed, or is not a valid tar stream.
-    #[error("layer {index} ({digest}): {reason}")]
+    #[error("{layer}: {}", p(reason))]
     Corrupt {
-        /// Layer index.
-        index: usize,
-        /// Layer digest.
-        digest: Digest,
+        /// The layer.
+        layer: LayerId,
         /// What went wrong, e.g. `gzip: unexpected end of file`.
         reason: String,
     },
     /// The layer expands past a decompression bound.
-    #[error("layer {index} ({digest}): decompression bomb: {reason}")]
+    #[error("{layer}: decompression bomb: {}", p(reason))]
     Bomb {
-        /// Layer index.
-        index: usize,
-        /// Layer digest.
-        digest: Digest,
+        /// The layer.
+        layer: LayerId,
         /// Which bound.
         reason: String,
     },
     /// The layer has more entries than the bound.
-    #[error("layer {index} ({digest}): more than {limit} tar entries")]
+    #[error("{layer}: more than {limit} tar entries")]
     TooManyEntries {
-        /// Layer index.
-        index: usize,
-        /// Layer digest.
-        digest: Digest,
+        /// The layer.
+        layer: LayerId,
         /// The bound.
         limit: u64,
     },
+}
+
+/// Longest text from the input (a reason, a name, a path) shown in a message; the rest is
+/// elided, so that one hostile field cannot make an error message unreadable.
+const MAX_SHOWN_CHARS: usize = 512;
+
+/// Text from the input made fit for a one-line message: control characters (newlines, ESC,
+/// DEL, C1) and the invisible characters that reorder or hide text (bidirectional
+/// overrides and isolates, zero-width characters, BOM: CVE-2021-42574) are escaped as
+/// `\u{…}`, and more than [`MAX_SHOWN_CHARS`] characters are cut with `…`. Bytes that were
+/// not UTF-8 arrive here already replaced with U+FFFD by the lossy conversions that read
+/// them.
+pub(crate) fn printable(s: &str) -> std::borrow::Cow<'_, str> {
+    escape(s, MAX_SHOWN_CHARS)
+}
+
+/// A whole message made one printable line, for a caller that prints it (the CLI's error
+/// line): the escaping of [`printable`], without its length cut.
+pub fn one_line(s: &str) -> std::borrow::Cow<'_, str> {
+    escape(s, usize::MAX)
+}
+
+fn escape(s: &str, max_chars: usize) -> std::borrow::Cow<'_, str> {
+    let hidden = |c: char| {
+        c.is_control()
+            || matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{feff}')
+    };
+    if !s.chars().any(hidden) && s.len() <= max_chars {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len().min(max_chars.saturating_add(16)));
+    for (i, c) in s.chars().enumerate() {
+        if i == max_chars {
+            out.push('…');
+            break;
+        }
+        if hidden(c) {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// [`printable`] for any displayable value (paths, io errors), for the error formats.
+fn p(v: &(impl std::fmt::Display + ?Sized)) -> String {
+    printable(&v.to_string()).into_owned()
 }
 
 /// Invalid policy or option values.
@@ -329,4 +396,47 @@ pub enum PolicyError {
         /// What is wrong.
         reason: String,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_are_one_printable_line() {
+        assert_eq!(printable("plain text"), "plain text");
+        assert_eq!(
+            printable("\x7fELF\x02\x01\x01\nnext\x1b[31m"),
+            "\\u{7f}ELF\\u{2}\\u{1}\\u{1}\\nnext\\u{1b}[31m"
+        );
+        // Trojan-source reordering and zero-width characters.
+        assert_eq!(printable("a\u{202e}b\u{200b}c"), "a\\u{202e}b\\u{200b}c");
+        let long = "x".repeat(MAX_SHOWN_CHARS + 10);
+        let cut = printable(&long);
+        assert_eq!(cut.chars().count(), MAX_SHOWN_CHARS + 1);
+        assert!(cut.ends_with('…'));
+        assert_eq!(one_line(&long), long);
+        let e = SourceError::InvalidJson {
+            what: "index.json".into(),
+            reason: "invalid type: string \"\u{1b}]0;pwned\u{7}\"".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "index.json: invalid type: string \"\\u{1b}]0;pwned\\u{7}\""
+        );
+        let io = SourceError::Io {
+            path: "/a/b".into(),
+            error: io::Error::new(io::ErrorKind::InvalidInput, "a FIFO, not a regular file"),
+        };
+        assert_eq!(io.to_string(), "/a/b: a FIFO, not a regular file");
+        assert!(std::error::Error::source(&io).is_none(), "said once");
+        let id = LayerId {
+            index: 2,
+            digest: Digest::sha256_of(b""),
+            media_type: "application/vnd.oci.image.layer.v1.tar+gzip".into(),
+        };
+        assert!(id
+            .to_string()
+            .ends_with(", application/vnd.oci.image.layer.v1.tar+gzip)"));
+    }
 }

@@ -58,6 +58,10 @@ pub const ZSTD_WINDOW_LOG_MAX: u32 = 25;
 /// Largest uncompressed size of one layer: 64 GiB, whatever its ratio. Error when exceeded.
 pub const MAX_LAYER_UNCOMPRESSED: u64 = 64 << 30;
 
+/// A layer blob longer than its descriptor says is counted up to 64 MiB past the declared
+/// size, so that the error can state its real size; past that it says "more than".
+pub const SIZE_MISMATCH_COUNT_BYTES: u64 = 64 << 20;
+
 /// Largest uncompressed size of a compressed image tarball (`docker save | gzip`): 256 GiB,
 /// whatever its ratio; [`BOMB_MIN_BYTES`] and [`BOMB_MAX_RATIO`] apply to it as to a layer.
 /// Error when exceeded.

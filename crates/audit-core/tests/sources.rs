@@ -452,6 +452,7 @@ fn analyze(blob: &[u8], diff_id: Option<&Digest>) -> (Vec<String>, Digest) {
         size: blob.len() as u64,
         diff_id: diff_id.cloned(),
         verify_digest: true,
+        media_type: String::new(),
     };
     let a = analyze_blob(blob, &spec, &Limits::default()).unwrap_or_else(|e| panic!("{e}"));
     (
@@ -534,7 +535,7 @@ fn zstd_chunked_layers_from_skopeo() {
         assert_eq!(got, oracle, "layer {i}: diff_id vs zstd -dc");
         let want = clean.layers[i].diff_id.clone().unwrap();
         if got != want {
-            mismatches.push(format!("layer {i} ({d})"));
+            mismatches.push(format!("layer {i} ({d}, "));
         }
         assert!(!got_entries.is_empty());
         assert_eq!(sha256_file(&p).to_string(), d);

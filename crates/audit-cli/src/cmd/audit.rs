@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use audit_core::audit::{Auditor, AuditorBuilder};
+use audit_core::error::SourceError;
 use audit_core::finding::Severity;
 use audit_core::limits::Limits;
 use audit_core::policy::{Ignore, Policy, PolicyFile};
@@ -62,7 +63,16 @@ pub(crate) fn run(args: &AuditArgs) -> anyhow::Result<ExitCode> {
 
     let mut reports: Vec<Report> = Vec::new();
     for image in &args.images {
-        let src = source::open(image, &opts).with_context(|| format!("opening {image}"))?;
+        let src = match source::open(image, &opts) {
+            Ok(s) => s,
+            // These name the input path already: no "opening X: X: …".
+            Err(
+                e @ (SourceError::Io { .. }
+                | SourceError::UnknownFormat { .. }
+                | SourceError::WrongFormat { .. }),
+            ) => return Err(e.into()),
+            Err(e) => return Err(anyhow::Error::new(e).context(format!("opening {image}"))),
+        };
         let r = auditor.audit(&src, image);
         if let Some(b) = &bars {
             b.finish();

@@ -18,10 +18,10 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::digest::{Algorithm, Digest, HashingReader, Overrun};
-use crate::error::LayerError;
+use crate::digest::{Algorithm, Digest, HashingReader};
+use crate::error::{LayerError, LayerId};
 use crate::inspect::{self, FileFacts};
-use crate::limits::{Limits, MAX_TAR_EXTENSION_BYTES};
+use crate::limits::{Limits, MAX_TAR_EXTENSION_BYTES, SIZE_MISMATCH_COUNT_BYTES};
 use crate::path::{self, PathProblem};
 
 /// Size of the read buffers on each side of the decoder.
@@ -146,6 +146,19 @@ pub struct LayerSpec {
     /// Whether `digest` is the blob's digest and must be checked. False for classic
     /// `docker save` archives, whose layers are identified by diff_id only.
     pub verify_digest: bool,
+    /// The media type the manifest declares (for messages; compression is sniffed).
+    pub media_type: String,
+}
+
+impl LayerSpec {
+    /// The layer, as errors name it.
+    pub fn id(&self) -> LayerId {
+        LayerId {
+            index: self.index,
+            digest: self.digest.clone(),
+            media_type: self.media_type.clone(),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -212,16 +225,18 @@ pub fn analyze_blob<R: Read>(
     };
     let mut buf = BufReader::with_capacity(BUF_BYTES, &mut counted);
     let corrupt = |reason: String| LayerError::Corrupt {
-        index: spec.index,
-        digest: spec.digest.clone(),
+        layer: spec.id(),
         reason,
     };
 
-    let head = match buf.fill_buf() {
-        Ok(h) => h,
-        Err(e) => return Err(classify(e, spec, &compressed, "reading blob")),
+    let compression = match buf.fill_buf().map(Compression::sniff) {
+        Ok(c) => c,
+        Err(e) => {
+            drop(buf);
+            return Err(overlong(spec, counted.inner)
+                .unwrap_or_else(|| classify(e, spec, &compressed, "reading blob")));
+        }
     };
-    let compression = Compression::sniff(head);
     let walked = match compression {
         Compression::Gzip => walk(
             flate2::bufread::MultiGzDecoder::new(&mut buf),
@@ -244,22 +259,25 @@ pub fn analyze_blob<R: Read>(
     let drained = io::copy(&mut buf, &mut io::sink());
     drop(buf);
     let hashed = counted.inner;
+    if hashed.overran() {
+        // Longer than declared: whatever else failed, the size is the root cause.
+        return Err(overlong(spec, hashed).expect("overran"));
+    }
     let finished = drained.and_then(|_| hashed.finish());
     let blob_digest = match finished {
         Ok((actual, n)) => {
             if spec.verify_digest && actual != spec.digest {
                 return Err(LayerError::DigestMismatch {
-                    index: spec.index,
-                    expected: spec.digest.clone(),
+                    layer: spec.id(),
                     actual,
                 });
             }
             if n != spec.size {
                 return Err(LayerError::SizeMismatch {
-                    index: spec.index,
-                    digest: spec.digest.clone(),
+                    layer: spec.id(),
                     expected: spec.size,
                     actual: n,
+                    more: false,
                 });
             }
             actual
@@ -274,8 +292,7 @@ pub fn analyze_blob<R: Read>(
     if let Some(expected) = &spec.diff_id {
         if *expected != w.diff_id {
             return Err(LayerError::DiffIdMismatch {
-                index: spec.index,
-                digest: spec.digest.clone(),
+                layer: spec.id(),
                 expected: expected.clone(),
                 actual: w.diff_id,
             });
@@ -293,23 +310,29 @@ pub fn analyze_blob<R: Read>(
     })
 }
 
+/// For a blob that turned out longer than its descriptor: the size mismatch, with the real
+/// size counted from what is left (up to [`SIZE_MISMATCH_COUNT_BYTES`] more).
+fn overlong<R: Read>(spec: &LayerSpec, hashed: HashingReader<R>) -> Option<LayerError> {
+    if !hashed.overran() {
+        return None;
+    }
+    let (rest, seen) = hashed.into_inner();
+    let extra = io::copy(&mut rest.take(SIZE_MISMATCH_COUNT_BYTES), &mut io::sink()).unwrap_or(0);
+    Some(LayerError::SizeMismatch {
+        layer: spec.id(),
+        expected: spec.size,
+        actual: seen + extra,
+        more: extra == SIZE_MISMATCH_COUNT_BYTES,
+    })
+}
+
 fn classify(e: io::Error, spec: &LayerSpec, compressed: &Cell<u64>, ctx: &str) -> LayerError {
-    if let Some(inner) = e.get_ref() {
-        if let Some(o) = inner.downcast_ref::<Overrun>() {
-            return LayerError::SizeMismatch {
-                index: spec.index,
-                digest: spec.digest.clone(),
-                expected: o.limit,
-                actual: o.limit + 1,
-            };
-        }
-        if let Some(b) = inner.downcast_ref::<BombError>() {
-            return LayerError::Bomb {
-                index: spec.index,
-                digest: spec.digest.clone(),
-                reason: b.0.clone(),
-            };
-        }
+    // An overlong blob (`Overrun`) is reported by `analyze_blob` itself, with its size.
+    if let Some(b) = e.get_ref().and_then(|i| i.downcast_ref::<BombError>()) {
+        return LayerError::Bomb {
+            layer: spec.id(),
+            reason: b.0.clone(),
+        };
     }
     let reason = if e.kind() == io::ErrorKind::UnexpectedEof {
         format!(
@@ -320,10 +343,52 @@ fn classify(e: io::Error, spec: &LayerSpec, compressed: &Cell<u64>, ctx: &str) -
         format!("{ctx}: {e}")
     };
     LayerError::Corrupt {
-        index: spec.index,
-        digest: spec.digest.clone(),
+        layer: spec.id(),
         reason,
     }
+}
+
+/// Whether a 512-byte block is a tar header: its checksum field matches the sum of its
+/// bytes with that field counted as spaces (POSIX ustar, also GNU and v7 headers), or it is
+/// an end-of-archive block of zeros.
+fn is_tar_header(block: &[u8]) -> bool {
+    if block.iter().all(|&b| b == 0) {
+        return true;
+    }
+    let field = &block[148..156];
+    let digits: String = field
+        .iter()
+        .map(|&b| b as char)
+        .skip_while(|c| *c == ' ')
+        .take_while(char::is_ascii_digit)
+        .collect();
+    let Ok(want) = u32::from_str_radix(&digits, 8) else {
+        return false;
+    };
+    let sum: u32 = block
+        .iter()
+        .enumerate()
+        .map(|(i, &b)| {
+            if (148..156).contains(&i) {
+                32
+            } else {
+                u32::from(b)
+            }
+        })
+        .sum();
+    // Some old writers summed signed bytes.
+    let signed: i64 = block
+        .iter()
+        .enumerate()
+        .map(|(i, &b)| {
+            if (148..156).contains(&i) {
+                32
+            } else {
+                i64::from(b as i8)
+            }
+        })
+        .sum();
+    want == sum || i64::from(want) == signed
 }
 
 struct Walked {
@@ -352,14 +417,40 @@ fn walk<D: Read>(
         .map_or(Algorithm::Sha256, Digest::algorithm);
     let hasher = HashingReader::new(guard, alg, limits.max_layer_uncompressed);
     let mut tbuf = BufReader::with_capacity(BUF_BYTES, hasher);
+    // A stream that does not start with a tar header is not a layer at all: say so, rather
+    // than pass on the tar reader's complaint about the first field it could not parse.
+    let head = tbuf
+        .fill_buf()
+        .map_err(|e| classify(e, spec, compressed, what))?;
+    if head.len() >= 512 && !is_tar_header(&head[..512]) || (1..512).contains(&head.len()) {
+        let after = if what == "tar" {
+            String::new()
+        } else {
+            format!(" after {what} decompression")
+        };
+        let magic: String = head
+            .iter()
+            .take(8)
+            .map(|&b| {
+                if b.is_ascii_graphic() {
+                    (b as char).to_string()
+                } else {
+                    format!("\\x{b:02x}")
+                }
+            })
+            .collect();
+        return Err(LayerError::Corrupt {
+            layer: spec.id(),
+            reason: format!("not a tar archive{after}: it starts with \"{magic}\""),
+        });
+    }
     let mut walker = Walker::new(limits);
     let res = walker.walk_tar(&mut tbuf);
     if let Err(e) = res {
         return Err(match e {
             WalkError::Io(e) => classify(e, spec, compressed, what),
             WalkError::TooMany => LayerError::TooManyEntries {
-                index: spec.index,
-                digest: spec.digest.clone(),
+                layer: spec.id(),
                 limit: limits.max_entries_per_layer,
             },
         });

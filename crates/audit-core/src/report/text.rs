@@ -3,6 +3,7 @@
 use std::io::{self, Write};
 
 use super::{Format, Report};
+use crate::error::one_line;
 use crate::finding::{Severity, Visibility};
 use crate::rules::human_bytes;
 
@@ -45,7 +46,7 @@ impl Text {
         writeln!(
             out,
             "{} ({}){platform}",
-            self.paint("1", &img.reference),
+            self.paint("1", &one_line(&img.reference)),
             img.source
         )?;
         let mut ids = Vec::new();
@@ -97,18 +98,18 @@ impl Text {
                     "  {} {}  {}",
                     self.paint("1", f.rule),
                     self.paint("2", f.name),
-                    f.message
+                    one_line(&f.message)
                 )?;
                 for e in f.evidence.iter().take(3) {
                     let mut parts = Vec::new();
                     if let Some(p) = &e.path {
-                        parts.push(p.clone());
+                        parts.push(one_line(p).into_owned());
                     }
                     if let Some(l) = &e.layer {
                         parts.push(format!("layer {} ({})", l.index, l.digest.short()));
                     }
                     if let Some(h) = &e.history {
-                        let mut c = h.created_by.clone();
+                        let mut c = one_line(&h.created_by).into_owned();
                         if c.chars().count() > 60 {
                             c = c.chars().take(57).collect::<String>() + "...";
                         }
@@ -209,7 +210,9 @@ impl Text {
                 writeln!(
                     out,
                     "  {:<w$}  {:<14}  {:<12}  {starts}",
-                    b.path, linkage, go
+                    one_line(&b.path),
+                    linkage,
+                    go
                 )?;
             }
         }
@@ -222,9 +225,9 @@ impl Text {
                 r.unknowns.len()
             )?;
             for u in r.unknowns.iter().take(10) {
-                let at = u.path.clone().unwrap_or_default();
+                let at = one_line(u.path.as_deref().unwrap_or_default()).into_owned();
                 let layer = u.layer.map(|l| format!(" (layer {l})")).unwrap_or_default();
-                writeln!(out, "  {at}{layer}: {}", u.reason)?;
+                writeln!(out, "  {at}{layer}: {}", one_line(&u.reason))?;
             }
             if r.unknowns.len() > 10 {
                 writeln!(

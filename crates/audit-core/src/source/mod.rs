@@ -332,7 +332,10 @@ pub fn open_local(spec: &str) -> Result<Source, SourceError> {
             }
             Err(SourceError::Io {
                 path: p.to_path_buf(),
-                error: std::io::Error::from(std::io::ErrorKind::NotFound),
+                error: std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "no such file or directory",
+                ),
             })
         }
     }

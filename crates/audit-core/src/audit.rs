@@ -699,10 +699,7 @@ mod tests {
         let mut tar = Tar::default().file("ok", b"x", 0o644).finish();
         tar[..8].copy_from_slice(b"a\nb\x1b[2J\x07");
         tar[124..136].copy_from_slice(b"\x01\x02zz\n\n\n\n\n\n\n\n");
-        let h = &mut tar[..512];
-        h[148..156].copy_from_slice(b"        ");
-        let sum: u32 = h.iter().map(|&b| u32::from(b)).sum();
-        h[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+        fix_checksums(&mut tar);
         let e = run(
             MemStore::image(&[layer(tar)], serde_json::json!({})),
             Limits::default(),

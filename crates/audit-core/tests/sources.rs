@@ -83,6 +83,16 @@ fn skopeo(args: &[&str]) {
     tool(Command::new("skopeo").arg("--insecure-policy").args(args));
 }
 
+/// `skopeo copy -q oci:FIXTURE:latest DEST` (`dir:PATH`, `oci-archive:PATH:latest` …).
+fn skopeo_copy(fixture: &str, dest: &str) {
+    skopeo(&[
+        "copy",
+        "-q",
+        &format!("oci:{}:latest", image(fixture)),
+        dest,
+    ]);
+}
+
 /// Same image, same answer: files, binaries, findings and identity.
 fn assert_same(a: &Report, b: &Report, what: &str) {
     assert_eq!(a.image.files, b.image.files, "{what}: files");
@@ -121,12 +131,7 @@ fn rewrite_tar(src: &Path, dst: &Path, edit: impl Fn(&str, &[u8]) -> Option<Opti
 fn skopeo_dir_images_are_read_as_the_image_they_are() {
     let tmp = tempfile::tempdir().unwrap();
     let one = tmp.path().join("one");
-    skopeo(&[
-        "copy",
-        "-q",
-        &format!("oci:{}:latest", image("clean")),
-        &format!("dir:{}", one.display()),
-    ]);
+    skopeo_copy("clean", &format!("dir:{}", one.display()));
     let clean = ok(&image("clean"));
     for spec in [format!("dir:{}", one.display()), one.display().to_string()] {
         let r = ok(&spec);
@@ -184,19 +189,12 @@ fn unpacked_root_filesystems_have_their_own_transport() {
 fn explicit_transports_refuse_other_formats_and_say_what_they_are() {
     let tmp = tempfile::tempdir().unwrap();
     let skdir = tmp.path().join("skopeo-dir");
-    skopeo(&[
-        "copy",
-        "-q",
-        &format!("oci:{}:latest", image("clean")),
-        &format!("dir:{}", skdir.display()),
-    ]);
+    skopeo_copy("clean", &format!("dir:{}", skdir.display()));
     let oci_tar = tmp.path().join("skopeo-oci.tar");
-    skopeo(&[
-        "copy",
-        "-q",
-        &format!("oci:{}:latest", image("clean")),
+    skopeo_copy(
+        "clean",
         &format!("oci-archive:{}:latest", oci_tar.display()),
-    ]);
+    );
     let docker_tar = archive("real-docker-classic.tar");
     let cases: Vec<(String, &str)> = vec![
         (
@@ -367,12 +365,10 @@ fn lower_case_manifest_json_keys_load_like_docker_load() {
 fn compressed_archives_are_read_transparently() {
     let tmp = tempfile::tempdir().unwrap();
     let oci_tar = tmp.path().join("oci.tar");
-    skopeo(&[
-        "copy",
-        "-q",
-        &format!("oci:{}:latest", image("clean")),
+    skopeo_copy(
+        "clean",
         &format!("oci-archive:{}:latest", oci_tar.display()),
-    ]);
+    );
     let inputs = [
         (archive("real-docker-buildkit.tar"), "docker-archive"),
         (archive("clean-docker25.tar"), "docker-archive"),
@@ -626,12 +622,7 @@ fn fifos_in_place_of_files_are_errors_not_hangs() {
     let big = r.layers[0].digest.as_ref().unwrap().hex().to_string();
     mkfifo(&layout.join("blobs/sha256").join(&big));
     let skdir = tmp.path().join("skdir");
-    skopeo(&[
-        "copy",
-        "-q",
-        &format!("oci:{}:latest", image("clean")),
-        &format!("dir:{}", skdir.display()),
-    ]);
+    skopeo_copy("clean", &format!("dir:{}", skdir.display()));
     mkfifo(&skdir.join(&big));
     let index_fifo = tmp.path().join("index-fifo");
     tool(

@@ -7,7 +7,8 @@ images (testdata/out/images, built by testdata/build.sh), `docker save` / skopeo
 loader files from the images' own layers and caches written by glibc's ldconfig, small layers
 written here by GNU tar, gzip and zstd, the policy examples (imgaudit.example.toml, the
 ```toml blocks of the docs, the built-in profiles), and AdmissionReview bodies of the shape
-the webhook tests send for every workload kind. Seeds are named by
+the webhook tests send for every workload kind, and the WWW-Authenticate values of the
+registry tests with those public registries send. Seeds are named by
 their content's sha1, as libFuzzer names corpus files, so re-running adds nothing twice.
 
 Usage: fuzz/seed.py [TARGET ...]   (default: every target)
@@ -357,6 +358,33 @@ def seed_admission_review():
         put("admission_review", body)
 
 
+def seed_auth_challenge():
+    # WWW-Authenticate values quoted in the registry tests (placeholders filled in).
+    for rs in sorted((ROOT / "crates").rglob("*.rs")):
+        for lit in re.findall(r'r#"([^"]*realm=.*?)"#|"((?:[^"\\]|\\.)*realm=(?:[^"\\]|\\.)*)"', rs.read_text()):
+            raw = lit[0] or re.sub(r"\\(.)", lambda m: {"n": "\n", "t": "\t"}.get(m[1], m[1]), lit[1])
+            raw = raw.replace("{port}", "5000").replace("{scope}", ',scope="repository:apps/good:pull"').replace("{}", "127.0.0.1:5000")
+            put("auth_challenge", raw.encode())
+    # What public registries send (distribution token auth, docs/spec/auth/token.md), the
+    # insufficient_scope form, and several challenges in one value.
+    for v in [
+        'Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/alpine:pull"',
+        'Bearer realm="https://ghcr.io/token",service="ghcr.io",scope="repository:acme/app:pull"',
+        'Bearer realm="https://quay.io/v2/auth",service="quay.io"',
+        'Basic realm="https://123456789012.dkr.ecr.us-east-1.amazonaws.com/",service="ecr.amazonaws.com"',
+        'Bearer realm="https://harbor.example.com/service/token",service="harbor-registry"',
+        'Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/alpine:pull",error="insufficient_scope"',
+        'Basic realm="Registry Realm", Bearer realm="https://r.example/token", Negotiate',
+        "Basic dXNlcjpwYXNz==",
+    ]:
+        put("auth_challenge", v.encode())
+    # Retry-After (RFC 9110 section 10.2.3) and distribution error bodies.
+    for v in [b"120", b"Sun, 06 Nov 1994 08:49:37 GMT", b"Wed, 21 Oct 2026 07:28:00 GMT",
+              b'{"errors":[{"code":"TOOMANYREQUESTS","message":"rate limit","detail":{}}]}',
+              b'{"errors":[{"code":"UNAUTHORIZED","message":"authentication required\\nretry"}]}']:
+        put("auth_challenge", v)
+
+
 TARGETS = {
     "layers": seed_layers,
     "file": seed_file,
@@ -364,6 +392,7 @@ TARGETS = {
     "image_json": seed_image_json,
     "policy": seed_policy,
     "admission_review": seed_admission_review,
+    "auth_challenge": seed_auth_challenge,
 }
 
 

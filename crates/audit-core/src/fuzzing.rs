@@ -536,6 +536,43 @@ pub fn policy(data: &[u8]) {
     }
 }
 
+/// A registry's `WWW-Authenticate` value as the registry client parses it: every challenge
+/// (lower-case scheme and parameter names) must survive being written back, quoted, and
+/// parsed again. The same bytes as a `Retry-After` value and as a distribution error body:
+/// messages from a server stay one bounded line.
+#[cfg(feature = "registry")]
+pub fn auth_challenge(data: &[u8]) {
+    use crate::source::registry::parse;
+    let text = String::from_utf8_lossy(data);
+    let challenges = parse::challenges(&text);
+    let mut written = Vec::new();
+    for c in &challenges {
+        assert!(!c.scheme.is_empty() && c.scheme == c.scheme.to_ascii_lowercase());
+        let mut w = c.scheme.clone();
+        for (i, (k, v)) in c.params.iter().enumerate() {
+            assert!(!k.is_empty() && *k == k.to_ascii_lowercase());
+            assert_eq!(c.param(k), Some(v.as_str()));
+            let quoted = v.replace('\\', "\\\\").replace('"', "\\\"");
+            w.push_str(&format!(
+                "{}{k}=\"{quoted}\"",
+                if i == 0 { " " } else { ", " }
+            ));
+        }
+        written.push(w);
+    }
+    let again = parse::challenges(&written.join(", "));
+    assert_eq!(
+        again, challenges,
+        "challenges do not survive being written back"
+    );
+    let now = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_800_000_000);
+    parse::retry_after(&text, now);
+    if let Some(s) = parse::error_summary(data) {
+        assert!(!s.chars().any(char::is_control), "{s:?}");
+        assert!(s.chars().count() <= 201, "{s:?}");
+    }
+}
+
 /// A target: the fuzzer's bytes in, a panic for a bug.
 pub type Target = fn(&[u8]);
 
@@ -546,6 +583,8 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("ldso", ldso),
     ("image_json", image_json),
     ("policy", policy),
+    #[cfg(feature = "registry")]
+    ("auth_challenge", auth_challenge),
 ];
 
 #[cfg(test)]

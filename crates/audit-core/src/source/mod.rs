@@ -16,7 +16,7 @@ mod oci_layout;
 mod options;
 mod reference;
 #[cfg(feature = "registry")]
-mod registry;
+pub(crate) mod registry;
 mod skopeo_dir;
 
 use std::io::Read;

@@ -38,7 +38,7 @@
 
 mod auth;
 mod blob;
-mod parse;
+pub(crate) mod parse;
 mod pool;
 mod transport;
 

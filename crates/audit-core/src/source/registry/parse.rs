@@ -45,9 +45,13 @@ pub(crate) fn challenges(value: &str) -> Vec<Challenge> {
         while j < b.len() && (b[j] == b' ' || b[j] == b'\t') {
             j += 1;
         }
-        if j < b.len() && b[j] == b'=' && !out.is_empty() && !(j + 1 < b.len() && b[j + 1] == b'=')
+        if j < b.len()
+            && b[j] == b'='
+            && !token.is_empty()
+            && !out.is_empty()
+            && !(j + 1 < b.len() && b[j + 1] == b'=')
         {
-            // A parameter of the current challenge.
+            // A parameter of the current challenge (its name is a token: never empty).
             i = j + 1;
             while i < b.len() && (b[i] == b' ' || b[i] == b'\t') {
                 i += 1;
@@ -168,6 +172,11 @@ mod tests {
         assert_eq!(c[1].param("realm"), Some("https://x/t"));
         assert_eq!(c[1].param("error"), Some("invalid_token"));
         assert!(challenges("").is_empty());
+        // token68 padding is not a parameter without a name (found by fuzz/, auth_challenge).
+        for v in ["Basic dXNlcjpwYXNz==", "Bearer realm=x, =y,  = \"z\""] {
+            let c = challenges(v);
+            assert!(c.iter().all(|c| !c.params.contains_key("")), "{v}: {c:?}");
+        }
         assert_eq!(challenges("Negotiate")[0].scheme, "negotiate");
         // Hostile input: unterminated quote, stray separators, non-ASCII.
         let c = challenges("Bearer realm=\"https://é/t, scope=,,, =x");
@@ -187,6 +196,18 @@ mod tests {
             Some(Duration::ZERO)
         );
         assert_eq!(retry_after("soon", now), None);
+        // Out of IMF-fixdate's ranges (RFC 9110 §5.6.7): not a date. fuzz/ (auth_challenge)
+        // found the first one overflowing the hand-written calendar arithmetic httpdate
+        // replaced.
+        for v in [
+            "Wed, 21 Oct 20212666666666666 07:28:00 GMT",
+            "Wed, 21 Oct 2026 07:28:99999999999999999 GMT",
+            "Wed, -9223372036854775808 Oct 2026 07:28:00 GMT",
+            "Wed, 32 Oct 2026 07:28:00 GMT",
+            "Wed, 21 Oct 2026 24:00:00 GMT",
+        ] {
+            assert_eq!(retry_after(v, now), None, "{v}");
+        }
         assert_eq!(retry_after("-1", now), None);
     }
 

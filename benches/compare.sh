@@ -23,7 +23,7 @@ bytes=$(layer_bytes "$IMG")
 echo "input: $IMG, $(( ${bytes% *} / 1048576 )) MiB of layer blobs, $(nproc) CPUs"
 
 FLOOR="target/release/floor $IMG"
-AUDIT="target/release/imgaudit --format json --output /dev/null $IMG"
+AUDIT="target/release/imgaudit --no-cache --format json --output /dev/null $IMG"
 PEER="$TRIVY image --quiet --cache-backend memory --input $IMG --format cyclonedx --output /dev/null"
 hyperfine -N --warmup 1 --runs 5 --export-json "$OUT/compare.json" -n floor "$FLOOR" -n imgaudit "$AUDIT" -n trivy-sbom "$PEER"
 

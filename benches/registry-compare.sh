@@ -37,7 +37,7 @@ skopeo copy -q --preserve-digests --dest-tls-verify=false "oci:$IMG:latest" "doc
 bytes=$(layer_bytes "$IMG")
 echo "input: $REF ($IMG): $(( ${bytes% *} / 1048576 )) MiB in ${bytes#* } layer blobs, $(nproc) CPUs"
 
-AUDIT="target/release/imgaudit --quiet --format json --output /dev/null --insecure $HOST $REF"
+AUDIT="target/release/imgaudit --no-cache --quiet --format json --output /dev/null --insecure $HOST $REF"
 SKOPEO="skopeo copy -q --src-tls-verify=false docker://$REF dir:$W/dl"
 TRIVY_CMD="$TRIVY image --quiet --cache-backend memory --image-src remote --insecure --format cyclonedx --output /dev/null $REF"
 hyperfine -N --warmup 1 --runs "$RUNS" --prepare "rm -rf $W/dl" --export-json "$OUT/registry-compare.json" \

@@ -38,6 +38,55 @@ pub(crate) enum Command {
     /// Run the Kubernetes validating admission webhook (HTTPS): POST /validate takes
     /// admission.k8s.io/v1 AdmissionReviews for Pods and pod-template workloads.
     Serve(Box<ServeArgs>),
+    /// Show, prune or clear the layer store (the disk cache of layer analyses).
+    Cache(CacheArgs),
+}
+
+/// `imgaudit cache`.
+#[derive(Debug, Args)]
+pub(crate) struct CacheArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub(crate) action: CacheAction,
+}
+
+/// `imgaudit cache` actions.
+#[derive(Debug, Subcommand)]
+pub(crate) enum CacheAction {
+    /// Directory, entries, bytes, bound.
+    Info(StoreArgs),
+    /// Remove entries of other analysis versions, corrupt entries, files left by killed
+    /// writers, and the least recently used entries past --cache-max-bytes.
+    Prune(StoreArgs),
+    /// Remove every entry.
+    Clear(StoreArgs),
+}
+
+/// Where layer analyses are kept between audits (the layer store).
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Layer store")]
+pub(crate) struct StoreArgs {
+    /// Directory of the disk layer store (default: $XDG_CACHE_HOME/imgaudit, else
+    /// ~/.cache/imgaudit).
+    #[arg(long, value_name = "DIR")]
+    pub(crate) cache_dir: Option<PathBuf>,
+    /// Keep no layer analyses between runs.
+    #[arg(long, conflicts_with_all = ["cache_dir", "cache"])]
+    pub(crate) no_cache: bool,
+    /// Size bound of the disk layer store; least recently used entries go first.
+    #[arg(long, value_name = "BYTES", default_value_t = audit_core::limits::DISK_STORE_MAX_BYTES)]
+    pub(crate) cache_max_bytes: u64,
+    /// Shared layer store in Redis instead of the disk one: redis://[:PASSWORD@]HOST[:PORT][/DB]
+    /// or rediss:// (TLS). Needs --cache-key-file.
+    #[arg(long, value_name = "URL")]
+    pub(crate) cache: Option<String>,
+    /// File holding the shared key that seals Redis entries (HMAC-SHA256); every reader and
+    /// writer needs the same key.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) cache_key_file: Option<PathBuf>,
+    /// Seconds a Redis entry lives.
+    #[arg(long, value_name = "SECS", default_value_t = audit_core::limits::REDIS_ENTRY_TTL_SECS)]
+    pub(crate) cache_entry_ttl: u64,
 }
 
 /// `imgaudit serve`.
@@ -105,6 +154,10 @@ pub(crate) struct ServeArgs {
     /// Registry options.
     #[command(flatten)]
     pub(crate) registry: RegistryArgs,
+    /// Layer store behind the in-memory one: Redis (--cache, shared by replicas, which then
+    /// also share verdicts) or a disk directory (--cache-dir); none by default.
+    #[command(flatten)]
+    pub(crate) store: StoreArgs,
 }
 
 /// Log formats.
@@ -194,6 +247,9 @@ pub(crate) struct AuditArgs {
     /// Registry options.
     #[command(flatten)]
     pub(crate) registry: RegistryArgs,
+    /// Layer store options.
+    #[command(flatten)]
+    pub(crate) store: StoreArgs,
 }
 
 /// What an audit judges against and which platforms it reads: shared by the audit and

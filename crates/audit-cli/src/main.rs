@@ -6,6 +6,7 @@ mod creds;
 mod logging;
 mod progress;
 mod registry;
+mod store;
 
 use std::io::{self, Write};
 use std::process::ExitCode;
@@ -41,6 +42,7 @@ fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
         Some(cli::Command::Rules(args)) => cmd::rules::list(&args),
         Some(cli::Command::Explain { id }) => cmd::rules::explain(&id),
         Some(cli::Command::Serve(args)) => cmd::serve::run(&args),
+        Some(cli::Command::Cache(args)) => cmd::cache::run(&args),
         None => cmd::audit::run(&cli.audit),
     }
 }

@@ -3,10 +3,13 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+/// Runs imgaudit with a fresh layer store (each run audits cold, as before the store).
 fn imgaudit(args: &[&str]) -> Output {
+    let cache = tempfile::tempdir().unwrap();
     Command::new(env!("CARGO_BIN_EXE_imgaudit"))
         .args(args)
         .env("NO_COLOR", "1")
+        .env("XDG_CACHE_HOME", cache.path())
         .output()
         .expect("run imgaudit")
 }
@@ -257,6 +260,7 @@ fn policy_file_from_flag_and_working_directory() {
             .args(args)
             .current_dir(dir.path())
             .env("NO_COLOR", "1")
+            .env("XDG_CACHE_HOME", dir.path().join("cache"))
             .output()
             .unwrap()
     };

@@ -587,6 +587,7 @@ fn local_paths_win_over_references() {
         std::process::Command::new(env!("CARGO_BIN_EXE_imgaudit"))
             .args(args)
             .current_dir(d.path())
+            .env("XDG_CACHE_HOME", d.path().join("cache"))
             .output()
             .unwrap()
     };

@@ -999,3 +999,77 @@ fn deploy_artefacts_match_the_binary() {
             && webhook.contains("sideEffects: None")
     );
 }
+
+#[test]
+fn replicas_share_layers_and_verdicts_through_redis() {
+    let redis = Redis::start(None);
+    let reg = Registry::plain();
+    reg.push(&fixture("go-rules"), "share/go:1", &[]);
+    reg.push(&fixture("fs-rules"), "share/fs:1", &[]);
+    // Every registry byte the replicas get goes through this counting proxy.
+    let proxy = Proxy::start(reg.port, u64::MAX, Box::new(|| {}));
+    let host = format!("127.0.0.1:{}", proxy.port);
+    let d = tempfile::tempdir().unwrap();
+    let key = key_file(d.path());
+    let url = redis.url();
+    let policy = "[admission]\nfailure_policy = \"fail-closed\"\n";
+    let flags = [
+        "--insecure",
+        host.as_str(),
+        "--cache",
+        url.as_str(),
+        "--cache-key-file",
+        key.as_str(),
+        "--deadline",
+        "20",
+    ];
+    let a = Server::start(policy, &flags);
+    let b = Server::start(policy, &flags);
+    let relayed = || proxy.relayed.load(std::sync::atomic::Ordering::SeqCst);
+
+    // Replica A audits an image; replica B then answers it from Redis: the same answer, no
+    // audit of its own, and no blob byte from the registry (a tag costs one manifest HEAD).
+    let go = format!("{host}/share/go:1");
+    let first = a.review(&pod("default", &[&go]));
+    let before = relayed();
+    let t = Instant::now();
+    let second = b.review(&pod("default", &[&go]));
+    let took = t.elapsed();
+    assert_eq!(first["allowed"], second["allowed"]);
+    assert_eq!(first["status"], second["status"]);
+    assert_eq!(first["warnings"], second["warnings"]);
+    let pulled = relayed() - before;
+    assert!(pulled < 16 << 10, "replica B pulled {pulled} bytes");
+    assert_eq!(a.metric("imgaudit_audits_total{result=\"ok\"}"), 1.0);
+    assert_eq!(b.metric("imgaudit_audits_total{result=\"ok\"}"), 0.0);
+    assert_eq!(b.metric("imgaudit_audits_total{result=\"shared\"}"), 1.0);
+    eprintln!("replica B's first answer on an image A audited: {took:?}");
+
+    // Five concurrent admissions of a new image across both replicas: one audit in all.
+    let fs = format!("{host}/share/fs:1");
+    let answers: Vec<Value> = std::thread::scope(|sc| {
+        let hs: Vec<_> = (0..5)
+            .map(|i| {
+                let s = if i % 2 == 0 { &a } else { &b };
+                let fs = &fs;
+                sc.spawn(move || s.review(&pod("default", &[fs])))
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for r in &answers {
+        assert_eq!(r["allowed"], answers[0]["allowed"], "{r}");
+    }
+    let total = |name: &str| a.metric(name) + b.metric(name);
+    assert_eq!(
+        total("imgaudit_audits_total{result=\"ok\"}"),
+        2.0,
+        "go-rules once, fs-rules once: {}{}",
+        a.get("/metrics").1,
+        b.get("/metrics").1
+    );
+    assert_eq!(total("imgaudit_audits_total{result=\"shared\"}"), 2.0);
+    assert!(
+        b.metric("imgaudit_layer_store_writes") + a.metric("imgaudit_layer_store_writes") > 0.0
+    );
+}

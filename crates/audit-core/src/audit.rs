@@ -7,7 +7,6 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use crate::cache::LayerCache;
 use crate::error::{Error, LayerError, SourceError};
 use crate::fs::MergedFs;
 use crate::inspect::secrets::redact;
@@ -21,6 +20,7 @@ use crate::report::{
 };
 use crate::rules::{self, Binary, ImageFacts, LayerFacts, RuleCx, RuleSettings};
 use crate::source::{self, BlobStore, PlatformChoice, ResolvedImage, Source};
+use crate::store::{LayerKey, LayerStore};
 use crate::system::ldso::{self, Loader};
 
 /// Observes layer progress (the CLI draws progress bars with it). Called from worker
@@ -44,7 +44,9 @@ pub struct Auditor {
     policy: Policy,
     today: Option<String>,
     progress: Option<Arc<dyn Progress>>,
-    layer_cache: Option<Arc<dyn LayerCache>>,
+    layer_store: Option<Arc<dyn LayerStore>>,
+    /// [`layer::analysis_fingerprint`] of `limits`: half of every layer-store key.
+    fingerprint: Arc<str>,
 }
 
 /// Configures an [`Auditor`].
@@ -57,7 +59,7 @@ pub struct AuditorBuilder {
     policy: Option<Policy>,
     today: Option<String>,
     progress: Option<Arc<dyn Progress>>,
-    layer_cache: Option<Arc<dyn LayerCache>>,
+    layer_store: Option<Arc<dyn LayerStore>>,
 }
 
 impl AuditorBuilder {
@@ -96,9 +98,10 @@ impl AuditorBuilder {
         self.progress = Some(p);
         self
     }
-    /// Layer analyses are looked up in, and added to, this cache (see [`crate::cache`]).
-    pub fn layer_cache(mut self, c: Arc<dyn LayerCache>) -> Self {
-        self.layer_cache = Some(c);
+    /// Layer analyses are looked up in, and added to, this store (see [`crate::store`]). One
+    /// store can serve auditors with different limits: the key includes them.
+    pub fn layer_store(mut self, s: Arc<dyn LayerStore>) -> Self {
+        self.layer_store = Some(s);
         self
     }
     /// Freezes the configuration.
@@ -111,8 +114,10 @@ impl AuditorBuilder {
         if settings.go.today.is_none() {
             settings.go.today = self.today.as_ref().map(|d| d.chars().take(7).collect());
         }
+        let limits = self.limits.unwrap_or_default();
         Auditor {
-            limits: self.limits.unwrap_or_default(),
+            fingerprint: layer::analysis_fingerprint(&limits).into(),
+            limits,
             jobs: self
                 .jobs
                 .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from)),
@@ -121,7 +126,7 @@ impl AuditorBuilder {
             policy,
             today: self.today,
             progress: self.progress,
-            layer_cache: self.layer_cache,
+            layer_store: self.layer_store,
         }
     }
 }
@@ -459,7 +464,7 @@ impl Auditor {
                         p.layer_started(spec.index, spec.size);
                     }
                     if let Some(hit) = self.cached(spec) {
-                        tracing::info!(layer = spec.index, digest = %spec.digest, "layer analysis from cache");
+                        tracing::info!(layer = spec.index, digest = %spec.digest, "layer analysis from the store");
                         if let Some(p) = &self.progress {
                             p.layer_bytes(spec.index, spec.size);
                             p.layer_done(spec.index);
@@ -480,8 +485,10 @@ impl Auditor {
                         let reader = Watched { inner: raw, cancel: &cancel, progress: self.progress.as_deref(), index: spec.index };
                         layer::analyze_blob(reader, spec, &self.limits).map(Arc::new).map_err(Error::from)
                     });
-                    if let (Ok(l), Some(c), true) = (&r, &self.layer_cache, spec.verify_digest) {
-                        c.insert(Arc::clone(l));
+                    if let (Ok(l), Some(s), true) = (&r, &self.layer_store, spec.verify_digest && spec.diff_id.is_some()) {
+                        // Blob digest, size and diff_id were all checked: the analysis is of
+                        // exactly the bytes the key names.
+                        s.put(&self.layer_key(spec), l);
                     }
                     match &r {
                         Ok(l) => tracing::info!(
@@ -533,11 +540,16 @@ impl Auditor {
 }
 
 impl Auditor {
-    /// A cached analysis usable for `spec`: digest-verified stores only, same size and
+    /// The layer-store key of `spec`'s blob for this auditor.
+    fn layer_key(&self, spec: &LayerSpec) -> LayerKey {
+        LayerKey::new(spec.digest.clone(), &self.fingerprint)
+    }
+
+    /// A stored analysis usable for `spec`: digest-verified sources only, same size and
     /// diff_id; re-indexed when the layer sits at another position in this image.
     fn cached(&self, spec: &LayerSpec) -> Option<Arc<LayerAnalysis>> {
-        let c = self.layer_cache.as_ref().filter(|_| spec.verify_digest)?;
-        let hit = c.get(&spec.digest)?;
+        let s = self.layer_store.as_ref().filter(|_| spec.verify_digest)?;
+        let hit = s.get(&self.layer_key(spec))?;
         if hit.size != spec.size || spec.diff_id.as_ref().is_some_and(|d| *d != hit.diff_id) {
             return None;
         }
@@ -1040,8 +1052,8 @@ mod tests {
     }
 
     #[test]
-    fn layer_cache_serves_shared_layers_and_keeps_reports_identical() {
-        use crate::cache::{LayerCache, MemoryLayerCache};
+    fn layer_store_serves_shared_layers_and_keeps_reports_identical() {
+        use crate::store::{LayerStore, MemoryStore};
         let base = Tar::default()
             .file("etc/passwd", b"root:x:0:0::/root:/bin/sh\n", 0o644)
             .file("bin/sh", b"#!/x\n", 0o755)
@@ -1051,11 +1063,11 @@ mod tests {
             .finish();
         let other = Tar::default().file("srv/x", b"x", 0o644).finish();
         let cfg = serde_json::json!({"config": {"Entrypoint": ["/app/run"], "User": "0"}});
-        let cache = Arc::new(MemoryLayerCache::new(64 << 20));
-        let audit = |store: MemStore, cache: Option<Arc<MemoryLayerCache>>| {
+        let cache = Arc::new(MemoryStore::new(64 << 20));
+        let audit = |store: MemStore, cache: Option<Arc<MemoryStore>>| {
             let mut b = Auditor::builder().jobs(2);
             if let Some(c) = cache {
-                b = b.layer_cache(c as Arc<dyn LayerCache>);
+                b = b.layer_store(c as Arc<dyn LayerStore>);
             }
             b.build()
                 .audit(&Source::Blobs(Box::new(store)), "test")
@@ -1087,7 +1099,7 @@ mod tests {
         let wrong = Tar::default().file("etc/passwd", b"other", 0o644).finish();
         let s = MemStore::image(&[(gzip(&base), wrong)], cfg);
         let e = Auditor::builder()
-            .layer_cache(Arc::clone(&cache) as Arc<dyn LayerCache>)
+            .layer_store(Arc::clone(&cache) as Arc<dyn LayerStore>)
             .build()
             .audit(&Source::Blobs(Box::new(s)), "t");
         assert!(e

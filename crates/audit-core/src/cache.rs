@@ -1,25 +1,11 @@
-//! Bounded in-memory caches: a size-weighted LRU, and the per-layer analysis cache an
-//! [`Auditor`](crate::audit::Auditor) can be given so images sharing base layers audit fast.
-//!
-//! A layer's analysis depends only on its blob bytes (and the auditor's [`Limits`]), so it
-//! is keyed by the blob digest. Entries are only taken from the cache for layers whose
-//! digest is verified by the store ([`crate::source::BlobStore::verifies_layer_digests`]), and
-//! only when the descriptor's size and the config's diff_id agree with what was computed
-//! when the entry was made; anything else is analysed afresh, so errors (digest or diff_id
-//! mismatches) are reported exactly as without a cache. Failed analyses are never cached.
-//!
-//! Share one [`LayerCache`] only between auditors with equal [`Limits`]: the limits decide how
-//! much of each file is captured.
-//!
-//! [`Limits`]: crate::limits::Limits
+//! A size-weighted LRU (the memory layer store and the webhook's verdict cache use it), and
+//! the size estimates of layer analyses it is weighted by. Layer analyses kept across audits:
+//! [`crate::store`].
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::Hash;
 use std::io;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
 
-use crate::digest::Digest;
 use crate::inspect::FileFacts;
 use crate::layer::{EntryKind, LayerAnalysis};
 
@@ -130,101 +116,6 @@ impl<K: Clone + Eq + Hash, V> Lru<K, V> {
     }
 }
 
-/// A cache of layer analyses by blob digest, consulted by the auditor before a layer blob is
-/// opened. Implementations must be cheap and must not block for long: they are called from
-/// the layer worker threads.
-pub trait LayerCache: Send + Sync {
-    /// The analysis of the blob with this digest, if held.
-    fn get(&self, digest: &Digest) -> Option<Arc<LayerAnalysis>>;
-    /// Offers a fresh, successful analysis.
-    fn insert(&self, analysis: Arc<LayerAnalysis>);
-}
-
-/// Hit and miss counters of a [`MemoryLayerCache`].
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct CacheStats {
-    /// Lookups that found an entry.
-    pub hits: u64,
-    /// Lookups that did not.
-    pub misses: u64,
-    /// Entries dropped to make room.
-    pub evictions: u64,
-    /// Entries held now.
-    pub entries: u64,
-    /// Estimated bytes held now.
-    pub bytes: u64,
-}
-
-/// An in-memory [`LayerCache`] bounded by the estimated size of its entries
-/// ([`LayerAnalysis::approx_bytes`]).
-pub struct MemoryLayerCache {
-    lru: Mutex<Lru<Digest, Arc<LayerAnalysis>>>,
-    hits: AtomicU64,
-    misses: AtomicU64,
-    evictions: AtomicU64,
-}
-
-impl MemoryLayerCache {
-    /// A cache holding analyses whose estimated sizes add up to at most `max_bytes`.
-    pub fn new(max_bytes: u64) -> Self {
-        Self {
-            lru: Mutex::new(Lru::new(max_bytes)),
-            hits: AtomicU64::new(0),
-            misses: AtomicU64::new(0),
-            evictions: AtomicU64::new(0),
-        }
-    }
-
-    /// Counters and occupancy.
-    pub fn stats(&self) -> CacheStats {
-        let l = self.lru.lock().unwrap_or_else(PoisonError::into_inner);
-        CacheStats {
-            hits: self.hits.load(Ordering::Relaxed),
-            misses: self.misses.load(Ordering::Relaxed),
-            evictions: self.evictions.load(Ordering::Relaxed),
-            entries: l.len() as u64,
-            bytes: l.bytes(),
-        }
-    }
-}
-
-impl std::fmt::Debug for MemoryLayerCache {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MemoryLayerCache")
-            .field("stats", &self.stats())
-            .finish()
-    }
-}
-
-impl LayerCache for MemoryLayerCache {
-    fn get(&self, digest: &Digest) -> Option<Arc<LayerAnalysis>> {
-        let hit = self
-            .lru
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(digest)
-            .cloned();
-        let counter = if hit.is_some() {
-            &self.hits
-        } else {
-            &self.misses
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
-        hit
-    }
-
-    fn insert(&self, analysis: Arc<LayerAnalysis>) {
-        let weight = analysis.approx_bytes();
-        let digest = analysis.digest.clone();
-        let n = self
-            .lru
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(digest, analysis, weight);
-        self.evictions.fetch_add(n as u64, Ordering::Relaxed);
-    }
-}
-
 /// Counts bytes written.
 struct CountingSink(u64);
 
@@ -239,28 +130,25 @@ impl io::Write for CountingSink {
 }
 
 impl FileFacts {
-    /// Estimated heap bytes: the struct, kept content, and the JSON length of the ELF, Go
-    /// and secret facts (an over-estimate of their strings and vectors).
+    /// Estimated heap bytes: the struct, and the CBOR length of the kept content and the ELF,
+    /// Go and secret facts (an over-estimate of their strings and vectors).
     pub fn approx_bytes(&self) -> u64 {
         let mut sink = CountingSink(0);
         // Serialising plain data into a counter cannot fail.
-        let _ = serde_json::to_writer(&mut sink, self);
+        let _ = ciborium::into_writer(self, &mut sink);
         let elf = if self.elf.is_some() {
             std::mem::size_of::<crate::inspect::ElfInfo>() as u64
         } else {
             0
         };
-        std::mem::size_of::<Self>() as u64
-            + elf
-            + sink.0
-            + self.content.as_ref().map_or(0, |c| c.len() as u64)
+        std::mem::size_of::<Self>() as u64 + elf + sink.0
     }
 }
 
 impl LayerAnalysis {
     /// Estimated heap bytes held by this analysis: entries with their paths and link
     /// targets, file facts ([`FileFacts::approx_bytes`]) and anomalies. Used to bound
-    /// [`MemoryLayerCache`]; a layer of 10,000 plain files weighs about 1.5 MB.
+    /// [`crate::store::MemoryStore`]; a layer of 10,000 plain files weighs about 1.5 MB.
     pub fn approx_bytes(&self) -> u64 {
         let entry = std::mem::size_of::<crate::layer::Entry>() as u64;
         let mut n = std::mem::size_of::<Self>() as u64;

@@ -7,8 +7,8 @@
 //! merged view with provenance; [`system::ldso`] proves whether executables can start;
 //! [`rules`] turn facts into [`finding`]s; [`policy`] adjusts them; [`report`] renders.
 //! [`admission`] turns findings and a policy into an allow/warn/deny verdict (the CLI's
-//! `--fail-on` and its admission webhook share it); [`cache`] holds the byte-bounded LRU and
-//! the per-layer analysis cache a long-running caller gives the auditor.
+//! `--fail-on` and its admission webhook share it); [`store`] keeps layer analyses across
+//! audits (memory, disk, Redis) and [`cache`] holds the byte-bounded LRU.
 //!
 //! ```
 //! use audit_core::audit::Auditor;
@@ -46,6 +46,7 @@ pub mod profile;
 pub mod report;
 pub mod rules;
 pub mod source;
+pub mod store;
 pub mod system;
 
 #[cfg(any(test, feature = "fuzzing"))]

@@ -240,6 +240,37 @@ pub const MAX_ERROR_BODY_BYTES: u64 = 64 << 10;
 /// object storage). More is an error.
 pub const REGISTRY_MAX_REDIRECTS: usize = 5;
 
+/// Largest layer-store entry read or written: 64 MiB (encoded, compressed). The analysis of a
+/// layer of 100,000 files with a dpkg status file is about 2 MiB. A larger stored value (a
+/// forged Redis value, a planted file) is a miss, read no further than this bound; a larger
+/// analysis is not stored.
+pub const MAX_STORE_ENTRY_BYTES: u64 = 64 << 20;
+
+/// Largest decompressed payload of a layer-store entry: 512 MiB (the merged view of a layer
+/// at [`MAX_ENTRIES_PER_LAYER`] with its captured files). A zstd frame that expands past it is
+/// a miss.
+pub const MAX_STORE_PAYLOAD_BYTES: u64 = 512 << 20;
+
+/// Default size bound of the disk layer store: 2 GiB (`--cache-max-bytes`). Past it the least
+/// recently used entries (by modification time, refreshed on every hit) are removed.
+pub const DISK_STORE_MAX_BYTES: u64 = 2 << 30;
+
+/// Age after which a temporary file left in the disk store (a writer killed mid-write) is
+/// removed: 10 minutes. A write takes milliseconds; the margin covers slow disks.
+pub const DISK_STORE_STALE_TEMP_SECS: u64 = 600;
+
+/// Redis layer store: connect, read and write timeouts, each 500 ms. A slow Redis costs an
+/// audit at most this per request before the circuit opens ([`REDIS_RETRY_AFTER_SECS`]).
+pub const REDIS_TIMEOUT_MS: u64 = 500;
+
+/// After a Redis failure, requests are not tried for 30 s (the circuit is open): a dead
+/// Redis costs one timeout per period, not one per layer.
+pub const REDIS_RETRY_AFTER_SECS: u64 = 30;
+
+/// Default lifetime of a Redis layer-store entry: 7 days (`EX`), renewed by nothing: an
+/// entry is rewritten when a layer is analysed again after it expired.
+pub const REDIS_ENTRY_TTL_SECS: u64 = 7 * 24 * 3600;
+
 /// The bounds in force for one audit. `Default` gives the documented constants.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]

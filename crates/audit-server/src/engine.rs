@@ -9,18 +9,19 @@ use std::time::Duration;
 
 use audit_core::admission::{self, Decision, Mode, NamespaceDecision, Thresholds};
 use audit_core::audit::AuditorBuilder;
-use audit_core::cache::MemoryLayerCache;
 use audit_core::digest::Digest;
 use audit_core::error::{Error, SourceError};
 use audit_core::finding::Finding;
 use audit_core::policy::Policy;
 use audit_core::source::{ImageReference, RegistryPool, Source};
+use audit_core::store::LayerStore;
 use tokio::sync::{oneshot, Semaphore};
 use tokio::time::Instant;
 
 use super::memo::{self, Lookup, Memo};
 use super::metrics::Metrics;
 use super::review::{self, BadReview, Request, Response, Status, Subject};
+use super::shared::{Shared, Turn};
 
 /// Most tag resolutions cached, in bytes (about 200 bytes each): 4 MiB.
 const RESOLVE_CACHE_BYTES: u64 = 4 << 20;
@@ -69,7 +70,7 @@ pub(crate) struct Audited {
 }
 
 impl Audited {
-    fn from_reports(reports: Vec<audit_core::report::Report>) -> Self {
+    pub(crate) fn from_reports(reports: Vec<audit_core::report::Report>) -> Self {
         let several = reports.len() > 1;
         let mut manifests = Vec::new();
         let mut findings = Vec::new();
@@ -152,7 +153,9 @@ pub(crate) struct Engine {
     /// Built per audit, so the date for expiring ignores and the Go support table is today's.
     auditor: AuditorBuilder,
     pool: RegistryPool,
-    pub(crate) layers: Arc<MemoryLayerCache>,
+    pub(crate) layers: Arc<dyn LayerStore>,
+    /// Verdicts shared with other replicas (`--cache redis://…`).
+    shared: Option<Shared>,
     resolved: Memo<String, Result<Digest, Arc<str>>>,
     verdicts: Memo<Digest, Outcome>,
     slots: Arc<Semaphore>,
@@ -169,7 +172,8 @@ impl Engine {
         policy: Policy,
         auditor: AuditorBuilder,
         pool: RegistryPool,
-        layers: Arc<MemoryLayerCache>,
+        layers: Arc<dyn LayerStore>,
+        shared: Option<Shared>,
         settings: Settings,
         today: fn() -> String,
     ) -> Self {
@@ -178,6 +182,7 @@ impl Engine {
             auditor,
             pool,
             layers,
+            shared,
             resolved: Memo::new(RESOLVE_CACHE_BYTES, MAX_RESOLUTIONS),
             verdicts: Memo::new(settings.cache_bytes, settings.max_queued_audits),
             slots: Arc::new(Semaphore::new(settings.max_audits.max(1))),
@@ -234,6 +239,21 @@ impl Engine {
                 "imgaudit_layer_cache_misses",
                 "Layers analysed afresh.",
                 l.misses as f64,
+            ),
+            (
+                "imgaudit_layer_store_rejected",
+                "Stored layer analyses not used: corrupt, forged, foreign version, oversized.",
+                l.rejected as f64,
+            ),
+            (
+                "imgaudit_layer_store_errors",
+                "Layer store failures (Redis down or slow: lookups skipped while the circuit is open).",
+                l.errors as f64,
+            ),
+            (
+                "imgaudit_layer_store_writes",
+                "Layer analyses written to the store.",
+                l.writes as f64,
             ),
             (
                 "imgaudit_layer_cache_entries",
@@ -569,10 +589,20 @@ impl Engine {
             let _slot = Arc::clone(&me.slots).acquire_owned().await;
             let started = std::time::Instant::now();
             let (tx, rx) = oneshot::channel();
-            let (worker, target) = (Arc::clone(&me), pinned.clone());
+            let (worker, target, d) = (Arc::clone(&me), pinned.clone(), digest.clone());
             let spawned = std::thread::Builder::new()
                 .name("imgaudit-audit".into())
                 .spawn(move || {
+                    // Another replica may have audited it, or be auditing it now.
+                    let turn = worker.shared.as_ref().map(|s| s.turn(&d));
+                    let locked = match turn {
+                        Some(Turn::Verdict(a)) => {
+                            let _ = tx.send(Ok((a, true)));
+                            return;
+                        }
+                        Some(Turn::Audit { locked }) => locked,
+                        None => false,
+                    };
                     let auditor = worker.auditor.clone().today((worker.today)()).build();
                     let r = worker
                         .pool
@@ -580,7 +610,12 @@ impl Engine {
                         .map_err(Error::from)
                         .and_then(|s| {
                             auditor.audit(&Source::Blobs(Box::new(s)), &target.to_string())
-                        });
+                        })
+                        .map(|reports| (Audited::from_reports(reports), false));
+                    if let Some(s) = &worker.shared {
+                        let a = r.as_ref().ok().map(|(a, _)| a);
+                        s.publish(&d, a, worker.settings.cache_ttl, locked);
+                    }
                     let _ = tx.send(r);
                 });
             let result = match spawned {
@@ -595,11 +630,12 @@ impl Engine {
             };
             me.metrics.audit_seconds.observe(started.elapsed());
             let (outcome, ttl, weight) = match result {
-                Ok(reports) => {
-                    me.metrics.audits.inc("ok");
-                    let a = Audited::from_reports(reports);
+                Ok((a, from_replica)) => {
+                    me.metrics
+                        .audits
+                        .inc(if from_replica { "shared" } else { "ok" });
                     let w = a.weight();
-                    tracing::info!(image = %pinned, findings = a.findings.len(), ms = started.elapsed().as_millis() as u64, "audited");
+                    tracing::info!(image = %pinned, findings = a.findings.len(), ms = started.elapsed().as_millis() as u64, shared = from_replica, "audited");
                     (Outcome::Audited(Arc::new(a)), me.settings.cache_ttl, w)
                 }
                 Err(e) => {

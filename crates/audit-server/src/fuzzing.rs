@@ -6,11 +6,11 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use audit_core::audit::Auditor;
-use audit_core::cache::MemoryLayerCache;
 use audit_core::digest::Digest;
 use audit_core::finding::{Evidence, Finding, Severity};
 use audit_core::policy::PolicyFile;
 use audit_core::source::{ImageReference, RegistryPool, SourceOptions};
+use audit_core::store::MemoryStore;
 
 use crate::engine::{Audited, Engine, Judged, Planned, Settings};
 use crate::review::{MAX_LINE_CHARS, MAX_MESSAGE_LINES, MAX_WARNINGS, MAX_WARNING_CHARS};
@@ -42,7 +42,8 @@ fn engine() -> &'static Engine {
             policy,
             Auditor::builder(),
             RegistryPool::new(&SourceOptions::new()).expect("a registry pool"),
-            Arc::new(MemoryLayerCache::new(1 << 20)),
+            Arc::new(MemoryStore::new(1 << 20)),
+            None,
             Settings {
                 deadline: Duration::from_secs(1),
                 resolve_ttl: Duration::ZERO,

@@ -16,6 +16,7 @@ mod http;
 mod memo;
 mod metrics;
 mod review;
+mod shared;
 mod tls;
 
 use std::io;
@@ -25,10 +26,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use audit_core::audit::AuditorBuilder;
-use audit_core::cache::{LayerCache, MemoryLayerCache};
 use audit_core::error::SourceError;
 use audit_core::policy::Policy;
 use audit_core::source::{RegistryPool, SourceOptions};
+use audit_core::store::{LayerStore, MemoryStore, RedisStore, Tiered};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::sync::Semaphore;
 
@@ -57,6 +58,11 @@ pub struct Config {
     pub settings: Settings,
     /// Bytes of per-layer analyses kept in memory.
     pub layer_cache_bytes: u64,
+    /// A layer store behind the memory one (Redis or a directory), if any.
+    pub layer_store: Option<Arc<dyn LayerStore>>,
+    /// Redis shared by the replicas: verdicts are shared through it, and a new image is
+    /// audited by one replica at a time (`lock:` keys). Usually also `layer_store`.
+    pub shared: Option<SharedVerdicts>,
     /// Client connections served at once.
     pub max_connections: usize,
     /// Largest request body accepted (413 above).
@@ -65,6 +71,24 @@ pub struct Config {
     pub prefetch: Vec<String>,
     /// Given to open requests after SIGTERM.
     pub shutdown_grace: Duration,
+}
+
+/// Verdicts shared through Redis, under a scope.
+#[derive(Clone)]
+pub struct SharedVerdicts {
+    /// The store.
+    pub redis: Arc<RedisStore>,
+    /// Everything besides the image that decides its findings (policy file bytes, profile,
+    /// platforms): replicas share verdicts only when their scopes are equal.
+    pub scope: String,
+}
+
+impl std::fmt::Debug for SharedVerdicts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SharedVerdicts")
+            .field("redis", &self.redis.options().redacted_url())
+            .finish_non_exhaustive()
+    }
 }
 
 /// Why the server could not start or stopped with an error.
@@ -109,10 +133,14 @@ pub fn run(
     if deadline.is_zero() || deadline > Duration::from_secs(30) {
         return Err(ServeError::Setting("--deadline: must be above 0 and at most 30 s (the API server's timeoutSeconds range is 1–30)".into()));
     }
-    let layers = Arc::new(MemoryLayerCache::new(config.layer_cache_bytes));
+    let memory: Arc<dyn LayerStore> = Arc::new(MemoryStore::new(config.layer_cache_bytes));
+    let layers: Arc<dyn LayerStore> = match &config.layer_store {
+        Some(back) => Arc::new(Tiered::new(memory, Arc::clone(back))),
+        None => memory,
+    };
     let builder = auditor
         .policy(policy.clone())
-        .layer_cache(Arc::clone(&layers) as Arc<dyn LayerCache>);
+        .layer_store(Arc::clone(&layers));
     let mut opts = source_options.clone();
     opts.limits.connect_timeout = opts.limits.connect_timeout.min(REGISTRY_CONNECT_TIMEOUT);
     let pool = RegistryPool::new(&opts)?;
@@ -122,11 +150,20 @@ pub fn run(
         .enable_all()
         .build()
         .map_err(io_error("starting the runtime"))?;
+    let shared = config.shared.as_ref().map(|s| {
+        let scope = format!(
+            "{}\n{}",
+            s.scope,
+            audit_core::layer::analysis_fingerprint(&audit_core::limits::Limits::default())
+        );
+        shared::Shared::new(Arc::clone(&s.redis), &scope)
+    });
     let engine = Arc::new(Engine::new(
         policy,
         builder,
         pool,
         layers,
+        shared,
         config.settings.clone(),
         today,
     ));

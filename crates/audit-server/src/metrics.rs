@@ -121,7 +121,7 @@ impl Metrics {
             requests: Family::new(DECISIONS),
             http: Family::new(CODES),
             registry_errors: Family::new(REGISTRY_ERRORS),
-            audits: Family::new(&["ok", "error"]),
+            audits: Family::new(&["ok", "shared", "error"]),
             verdict_hits: AtomicU64::new(0),
             verdict_misses: AtomicU64::new(0),
             resolve_hits: AtomicU64::new(0),

@@ -58,6 +58,9 @@ pub(crate) fn run(args: &AuditArgs) -> anyhow::Result<ExitCode> {
     if let Some(b) = &bars {
         builder = builder.progress(Arc::clone(b) as Arc<dyn audit_core::audit::Progress>);
     }
+    if let Some(store) = crate::store::open(&args.store, |k| std::env::var_os(k))? {
+        builder = builder.layer_store(store);
+    }
     let auditor = builder.build();
     let opts = crate::registry::source_options(&args.registry)?;
 
@@ -127,7 +130,7 @@ pub(crate) fn run(args: &AuditArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// The name the policy file has in the working directory.
-const POLICY_FILE: &str = "imgaudit.toml";
+pub(crate) const POLICY_FILE: &str = "imgaudit.toml";
 
 impl ScopeArgs {
     /// The policy file (or the defaults) with `--profile` applied.

@@ -6,7 +6,10 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
-use audit_server::{Config, Settings};
+use std::sync::Arc;
+
+use audit_core::store::LayerStore;
+use audit_server::{Config, Settings, SharedVerdicts};
 
 use crate::cli::ServeArgs;
 
@@ -30,6 +33,34 @@ pub(crate) fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
         .listen
         .parse()
         .with_context(|| format!("--listen {}", args.listen))?;
+    // Memory in front of Redis (--cache: layer analyses and verdicts shared by replicas) or a
+    // disk store (--cache-dir); memory alone by default.
+    let redis = match &args.store.cache {
+        Some(url) if !args.store.no_cache => Some(crate::store::redis(&args.store, url)?),
+        _ => None,
+    };
+    let layer_store = match (&redis, &args.store.cache_dir) {
+        (Some(r), _) => Some(Arc::clone(r) as Arc<dyn LayerStore>),
+        (None, Some(_)) => crate::store::open(&args.store, |k| std::env::var_os(k))?,
+        (None, None) => None,
+    };
+    let shared = redis.map(|redis| {
+        // Everything besides the image that decides findings: the policy file's bytes (the
+        // file `load_policy` reads), profile, platforms.
+        let file = args
+            .scope
+            .config
+            .clone()
+            .unwrap_or_else(|| crate::cmd::audit::POLICY_FILE.into());
+        let scope = format!(
+            "{}\n{:?}\n{:?}\n{:?}",
+            String::from_utf8_lossy(&std::fs::read(file).unwrap_or_default()),
+            args.scope.profile,
+            args.scope.platform,
+            args.scope.all_platforms,
+        );
+        SharedVerdicts { redis, scope }
+    });
     let config = Config {
         listen,
         tls_cert: args.tls_cert.clone(),
@@ -45,6 +76,8 @@ pub(crate) fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
             max_queued_audits: args.max_queued_audits.max(1),
         },
         layer_cache_bytes: args.layer_cache_bytes,
+        layer_store,
+        shared,
         max_connections: args.max_connections,
         max_body_bytes: args.max_body_bytes,
         prefetch,

@@ -205,13 +205,16 @@ impl Drop for Registry {
     }
 }
 
-/// Runs imgaudit with a clean credential environment (HOME is an empty directory).
+/// Runs imgaudit with a clean credential environment (HOME is an empty directory) and so an
+/// empty layer store (`$HOME/.cache/imgaudit`): every run audits cold unless it names a
+/// `--cache-dir`.
 pub(crate) fn imgaudit(args: &[&str], env: &[(&str, &str)]) -> Output {
     let home = tempfile::tempdir().unwrap();
     let mut c = Command::new(env!("CARGO_BIN_EXE_imgaudit"));
     c.args(args)
         .env("NO_COLOR", "1")
         .env("HOME", home.path())
+        .env_remove("XDG_CACHE_HOME")
         .env_remove("DOCKER_CONFIG")
         .env_remove("REGISTRY_AUTH_FILE");
     for (k, v) in env {
@@ -311,4 +314,85 @@ pub(crate) fn wait_for(timeout: Duration, f: impl Fn() -> bool) -> bool {
         std::thread::sleep(Duration::from_millis(10));
     }
     f()
+}
+
+/// A `redis-server` on a free loopback port, its data in a temporary directory.
+pub(crate) struct Redis {
+    pub(crate) port: u16,
+    child: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Redis {
+    pub(crate) fn start(password: Option<&str>) -> Self {
+        require("redis-server");
+        let dir = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut c = Command::new("redis-server");
+        c.args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+        ])
+        .args(["--appendonly", "no", "--proto-max-bulk-len", "512mb"])
+        .arg("--dir")
+        .arg(dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+        if let Some(p) = password {
+            c.args(["--requirepass", p]);
+        }
+        let child = c.spawn().expect("start redis-server");
+        assert!(
+            wait_for(Duration::from_secs(10), || std::net::TcpStream::connect((
+                "127.0.0.1",
+                port
+            ))
+            .is_ok()),
+            "redis-server did not start"
+        );
+        Self {
+            port,
+            child,
+            _dir: dir,
+        }
+    }
+
+    pub(crate) fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/0", self.port)
+    }
+
+    pub(crate) fn cli(&self, args: &[&str]) -> String {
+        let o = Command::new("redis-cli")
+            .args(["-p", &self.port.to_string()])
+            .args(args)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+
+    pub(crate) fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A shared layer-store key file (32 bytes) in `dir`.
+pub(crate) fn key_file(dir: &Path) -> String {
+    let p = dir.join("key");
+    std::fs::write(&p, "0123456789abcdef0123456789abcdef\n").unwrap();
+    p.display().to_string()
 }

@@ -18,7 +18,7 @@
 
 use std::cmp::Ordering;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::bytes::{read_uint, uvarint, VarintError};
 use super::goquote::{self, UnquoteError};
@@ -353,7 +353,7 @@ pub(crate) fn read_build_info(
 // ---------------------------------------------------------------------------------------------
 
 /// Build information of a Go binary, as `runtime/debug.BuildInfo` holds it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BuildInfo {
     /// Raw toolchain version string, e.g. `go1.21.0 X:boringcrypto` (see [`GoVersion`]).
     pub go_version: String,
@@ -368,7 +368,7 @@ pub struct BuildInfo {
 }
 
 /// A module: path, version, checksum, and the module replacing it, if any.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Module {
     /// Module path.
     pub path: String,
@@ -381,7 +381,7 @@ pub struct Module {
 }
 
 /// One `build` line: a key and its (unquoted) value.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BuildSetting {
     /// Setting key, e.g. `-ldflags`, `GOOS`, `vcs.revision`.
     pub key: String,
@@ -769,12 +769,21 @@ pub fn pclntab_magic_versions(magic: u32) -> Option<&'static str> {
     }
 }
 
+/// Every name [`pclntab_magic_versions`] gives (the magics are `0xffff_fff?`), for
+/// deserialising [`GoFacts::pclntab`].
+fn de_pclntab<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<&'static str>, D::Error> {
+    super::de_static(
+        d,
+        (0xffff_fff0..=0xffff_ffffu32).filter_map(pclntab_magic_versions),
+    )
+}
+
 // ---------------------------------------------------------------------------------------------
 // Facts of a Go binary
 // ---------------------------------------------------------------------------------------------
 
 /// Where Go build info was read from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum BuildInfoSource {
     /// The `.go.buildinfo` section (what `go version -m` reads).
@@ -787,7 +796,7 @@ pub enum BuildInfoSource {
 }
 
 /// Go facts of a binary.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GoFacts {
     /// Build info, when readable.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -799,8 +808,12 @@ pub struct GoFacts {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub build_id: Option<String>,
     /// The Go release range told by the pclntab magic (`go1.20+`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub pclntab: Option<&'static str>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de_pclntab"
+    )]
+    pub pclntab: Option<super::StaticName>,
     /// Packages linked, when the function-name table was read.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub uses: Option<GoUses>,
@@ -820,7 +833,7 @@ impl GoFacts {
 }
 
 /// Which Go packages a binary links, read from the pclntab function-name table.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GoUses {
     /// `crypto/tls` functions are linked.
     pub crypto_tls: bool,

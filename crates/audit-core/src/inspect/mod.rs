@@ -19,7 +19,7 @@ mod mutation_tests;
 
 use std::io::{self, Read};
 
-use serde::Serialize;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::limits::{Limits, MAX_SHEBANG_BYTES, SECRET_SNIFF_BYTES};
 use crate::path;
@@ -29,7 +29,7 @@ pub use go::{BuildInfo, GoFacts};
 pub use secrets::{SecretHit, SecretKind};
 
 /// What was learnt from one regular file's content.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileFacts {
     /// ELF facts, for ELF files.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -41,17 +41,83 @@ pub struct FileFacts {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub shebang: Option<String>,
     /// Kept content, for files rules read.
-    #[serde(skip)]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "ser_bytes",
+        deserialize_with = "de_bytes"
+    )]
     pub content: Option<Box<[u8]>>,
     /// The content was cut at the capture bound.
-    #[serde(skip)]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub content_truncated: bool,
     /// Credentials found in the content (masked previews only).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub secrets: Vec<SecretHit>,
     /// The credential-file kind the path matched (`netrc`, `docker config` …), if any.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub credential_file: Option<&'static str>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de_credential_file"
+    )]
+    pub credential_file: Option<StaticName>,
+}
+
+/// A name the inspector picks from a fixed list. Spelt through this alias so that serde's
+/// derive does not take the `&str` for data borrowed from the input: deserialising maps
+/// the text back to the listed name ([`de_static`]).
+pub type StaticName = &'static str;
+
+/// Kept content as a byte string (CBOR major type 2), not a list of numbers.
+fn ser_bytes<S: Serializer>(v: &Option<Box<[u8]>>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(b) => s.serialize_bytes(b),
+        None => s.serialize_none(),
+    }
+}
+
+fn de_bytes<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Box<[u8]>>, D::Error> {
+    struct V;
+    impl<'de> serde::de::Visitor<'de> for V {
+        type Value = Option<Box<[u8]>>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a byte string")
+        }
+        fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<Self::Value, E> {
+            Ok(Some(v.into()))
+        }
+        fn visit_byte_buf<E: serde::de::Error>(self, v: Vec<u8>) -> Result<Self::Value, E> {
+            Ok(Some(v.into_boxed_slice()))
+        }
+        fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+    }
+    d.deserialize_byte_buf(V)
+}
+
+/// A name deserialised back into the `&'static str` the inspector would have produced: one of
+/// `known`, else an error (a stored analysis naming something this build does not know is
+/// not used).
+pub(crate) fn de_static<'de, D: Deserializer<'de>>(
+    d: D,
+    known: impl Iterator<Item = &'static str>,
+) -> Result<Option<&'static str>, D::Error> {
+    let Some(s) = Option::<String>::deserialize(d)? else {
+        return Ok(None);
+    };
+    let mut known = known;
+    known
+        .find(|k| *k == s)
+        .map(Some)
+        .ok_or_else(|| serde::de::Error::custom(format!("unknown name {s:?}")))
+}
+
+fn de_credential_file<'de, D: Deserializer<'de>>(d: D) -> Result<Option<&'static str>, D::Error> {
+    de_static(d, secrets::credential_file_kinds())
 }
 
 /// Bytes of a file's start that decide how it is inspected: enough for the credential

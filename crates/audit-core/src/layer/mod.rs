@@ -16,7 +16,7 @@ use std::io::{self, BufRead, BufReader, Read};
 use std::path::Path;
 use std::sync::Arc;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::digest::{Algorithm, Digest, HashingReader};
 use crate::error::{LayerError, LayerId};
@@ -28,7 +28,7 @@ use crate::path::{self, PathProblem};
 const BUF_BYTES: usize = 256 << 10;
 
 /// How a layer blob was compressed (decided from its bytes).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Compression {
     /// gzip (possibly several members).
@@ -57,7 +57,7 @@ impl Compression {
 }
 
 /// The kind of a tar entry.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", tag = "type", content = "target")]
 pub enum EntryKind {
     /// Regular file.
@@ -82,7 +82,7 @@ pub enum EntryKind {
 }
 
 /// One tar entry, cleaned.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Entry {
     /// Root-relative path.
     pub path: Box<str>,
@@ -99,11 +99,34 @@ pub struct Entry {
     /// Carries a `security.capability` xattr (file capabilities).
     pub capabilities: bool,
     /// Inspection results, when there were any.
+    #[serde(with = "arc_facts")]
     pub facts: Option<Arc<FileFacts>>,
 }
 
+/// `Option<Arc<FileFacts>>` through serde without its `rc` feature.
+mod arc_facts {
+    use std::sync::Arc;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use crate::inspect::FileFacts;
+
+    pub(super) fn serialize<S: Serializer>(
+        v: &Option<Arc<FileFacts>>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        v.as_deref().serialize(s)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Arc<FileFacts>>, D::Error> {
+        Ok(Option::<FileFacts>::deserialize(d)?.map(Arc::new))
+    }
+}
+
 /// Something odd in a layer that is not fatal.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Anomaly {
     /// The entry name as written (lossy UTF-8).
     pub path: String,
@@ -111,8 +134,9 @@ pub struct Anomaly {
     pub problem: String,
 }
 
-/// The result of walking one layer.
-#[derive(Clone, Debug)]
+/// The result of walking one layer. Its serialised form is what the layer store keeps
+/// ([`crate::store`]): field order and names are part of [`ANALYSIS_VERSION`].
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct LayerAnalysis {
     /// Position in the manifest, base = 0.
     pub index: usize,
@@ -130,6 +154,28 @@ pub struct LayerAnalysis {
     pub entries: Vec<Entry>,
     /// Oddities: traversal names, invalid whiteouts, trailing data …
     pub anomalies: Vec<Anomaly>,
+}
+
+/// Version of what a [`LayerAnalysis`] contains. Bump it whenever a change to the layer walk,
+/// the file inspectors (ELF, Go, secrets, the content capture list) or the analysis types
+/// changes the analysis of some layer: stored analyses of other versions are then never used
+/// ([`crate::store`]). `layer::tests::analysis_content_is_pinned` fails when the analysis of its
+/// test layer changes, as a reminder.
+pub const ANALYSIS_VERSION: u32 = 1;
+
+/// What decides a layer's analysis besides its bytes: [`ANALYSIS_VERSION`] and every bound in
+/// `limits` (the capture and scan sizes, entry and path bounds). Two auditors whose
+/// fingerprints are equal produce equal analyses of equal blobs, so a layer store keys
+/// analyses by blob digest and this fingerprint (SHA-256, hex).
+pub fn analysis_fingerprint(limits: &Limits) -> String {
+    use sha2::Digest as _;
+    let mut h = sha2::Sha256::new();
+    h.update(b"imgaudit layer analysis\0");
+    h.update(ANALYSIS_VERSION.to_le_bytes());
+    // `Limits` is plain data: its Debug form names every field and value, so a bound added
+    // later is covered without touching this function.
+    h.update(format!("{limits:?}").as_bytes());
+    hex::encode(h.finalize())
 }
 
 /// What the pipeline needs to know about a layer before reading it.
@@ -859,6 +905,71 @@ pub fn analyze_dir(root: &Path, limits: &Limits) -> io::Result<(Vec<Entry>, Vec<
 mod tests {
     use super::*;
     use crate::testutil::Tar;
+
+    /// The analysis of a fixed layer, as the layer store keeps it, is pinned: when this fails,
+    /// what a layer analysis contains has changed, so bump [`ANALYSIS_VERSION`] (stored
+    /// analyses of the old code must not be served) and update the pin.
+    #[test]
+    fn analysis_content_is_pinned() {
+        let mut elf = b"\x7fELF\x02\x01\x01".to_vec();
+        elf.resize(64, 0);
+        elf[16] = 2; // ET_EXEC
+        elf[18] = 62; // x86-64
+        let tar = Tar::default()
+            .dir("etc/", 0o755)
+            .file("etc/passwd", b"root:x:0:0::/root:/bin/sh\n", 0o644)
+            .file(
+                "etc/ld.so.conf",
+                b"include /etc/ld.so.conf.d/*.conf\n",
+                0o644,
+            )
+            .file("usr/bin/tool", &elf, 0o4755)
+            .file("app/run.sh", b"#!/bin/sh -e\nexec /app/server\n", 0o755)
+            .file(
+                "root/.git-credentials",
+                b"https://bob:s3cr3tpassw0rd@git.example.com\n",
+                0o600,
+            )
+            .file(
+                "app/.env",
+                b"GITHUB_TOKEN=ghp_aBcDeFgHiJkLmNoPqRsTuVwXyZ0123456789\n",
+                0o600,
+            )
+            .symlink("bin/sh", "busybox")
+            .hardlink("usr/bin/tool2", "usr/bin/tool")
+            .file("var/.wh.gone", b"", 0o644)
+            .file("opt/.wh..wh..opq", b"", 0o644)
+            .finish();
+        let spec = LayerSpec {
+            index: 3,
+            digest: Digest::sha256_of(&tar),
+            size: tar.len() as u64,
+            diff_id: None,
+            verify_digest: true,
+            media_type: String::new(),
+        };
+        let a = analyze_blob(&tar[..], &spec, &Limits::default()).unwrap();
+        let mut cbor = Vec::new();
+        ciborium::into_writer(&a, &mut cbor).unwrap();
+        let pin = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&cbor));
+        assert_eq!(
+            (ANALYSIS_VERSION, pin.as_str()),
+            (
+                1,
+                "bcc50be3d5818fda4cdbb58cc9726c75173741e58af58c6c85d9cec95887cfa7"
+            ),
+            "the analysis of the pinned layer changed: bump ANALYSIS_VERSION and update the pin"
+        );
+        // The fingerprint covers the version and every bound.
+        let l = Limits::default();
+        let f = analysis_fingerprint(&l);
+        assert_eq!(f.len(), 64);
+        let changed = Limits {
+            credential_file_max_bytes: l.credential_file_max_bytes + 1,
+            ..l.clone()
+        };
+        assert_ne!(analysis_fingerprint(&changed), f);
+    }
 
     #[test]
     fn long_names_and_pax_paths_apply() {

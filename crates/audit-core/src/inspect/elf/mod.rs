@@ -31,7 +31,7 @@ mod scan;
 mod tests;
 
 use goblin::elf::{program_header as ph, section_header as sh, ProgramHeader, SectionHeader};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use self::capture::Capture;
 use self::dynamic::Dyns;
@@ -41,7 +41,7 @@ use super::go::GoFacts;
 use crate::limits::Limits;
 
 /// 32- or 64-bit.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ElfClass {
     /// ELFCLASS32.
@@ -51,7 +51,7 @@ pub enum ElfClass {
 }
 
 /// How a file gets loaded.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Linkage {
     /// `ET_EXEC` without `PT_INTERP`: the kernel runs it directly.
@@ -70,7 +70,7 @@ pub enum Linkage {
 
 /// RELRO state: whether the relocations a loader writes are made read-only afterwards
 /// (`PT_GNU_RELRO`), and all of them (immediate binding) or only some.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Relro {
     /// No `PT_GNU_RELRO`.
@@ -84,7 +84,7 @@ pub enum Relro {
 }
 
 /// Symbol versions one needed library must define (`.gnu.version_r`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VersionNeed {
     /// The library file name (`libc.so.6`).
     pub file: String,
@@ -93,7 +93,7 @@ pub struct VersionNeed {
 }
 
 /// Debug information present.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DebugInfo {
     /// `.debug_*` or `.zdebug_*` sections exist.
     pub dwarf: bool,
@@ -104,7 +104,7 @@ pub struct DebugInfo {
 }
 
 /// Everything the auditor knows about one ELF file.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ElfInfo {
     /// 32/64-bit.
     pub class: ElfClass,
@@ -113,8 +113,12 @@ pub struct ElfInfo {
     /// `e_machine`.
     pub machine: u16,
     /// The architecture in GOARCH/OCI spelling (`amd64`), when known.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub architecture: Option<&'static str>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de_arch"
+    )]
+    pub architecture: Option<super::StaticName>,
     /// `e_ident[EI_OSABI]`: 0 (System V, what Linux toolchains write), 3 (GNU/Linux), 9
     /// (FreeBSD) … See [`ElfInfo::os`].
     pub os_abi: u8,
@@ -132,10 +136,10 @@ pub struct ElfInfo {
     /// `DT_NEEDED`, in order.
     pub needed: Vec<String>,
     /// `DT_RPATH` entries (split at `:`).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rpath: Vec<String>,
     /// `DT_RUNPATH` entries (split at `:`).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub runpath: Vec<String>,
     /// `DT_SONAME`.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -159,10 +163,10 @@ pub struct ElfInfo {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub build_id: Option<String>,
     /// Symbol versions required per library.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub version_needs: Vec<VersionNeed>,
     /// Symbol versions this object defines (a libc's `GLIBC_2.x` list).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub version_defs: Vec<String>,
     /// Packed with UPX: sections and build info are compressed away.
     pub upx: bool,
@@ -170,7 +174,7 @@ pub struct ElfInfo {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub go: Option<GoFacts>,
     /// Facts that could not be read (damaged file, or data outside the capture).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub incomplete: Vec<String>,
 }
 
@@ -209,6 +213,24 @@ pub fn os_abi_name(os_abi: u8) -> Option<&'static str> {
         12 => "openbsd",
         _ => return None,
     })
+}
+
+/// Every name [`machine_arch`] gives, for deserialising [`ElfInfo::architecture`].
+fn de_arch<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<&'static str>, D::Error> {
+    static NAMES: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
+    let names = NAMES.get_or_init(|| {
+        let mut v: Vec<&'static str> = (0..=u16::MAX)
+            .flat_map(|m| {
+                [(false, false), (false, true), (true, false), (true, true)]
+                    .into_iter()
+                    .filter_map(move |(is64, big)| machine_arch(m, is64, big))
+            })
+            .collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    });
+    super::de_static(d, names.iter().copied())
 }
 
 /// The architecture name for an ELF machine.

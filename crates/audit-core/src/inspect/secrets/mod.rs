@@ -30,15 +30,21 @@ mod credfiles;
 mod scan;
 mod tokens;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub(crate) use scan::FileScan;
 pub use scan::{scan_skipped, SKIPPED_DIRS, SKIPPED_PREFIXES};
 pub use tokens::redact;
 pub(crate) use tokens::{dedup, find_in_text, mask_values};
 
+/// The kinds of credential file known by path (what [`crate::inspect::FileFacts::credential_file`]
+/// can hold).
+pub(crate) fn credential_file_kinds() -> impl Iterator<Item = &'static str> {
+    credfiles::CREDENTIAL_FILES.iter().map(|c| c.what)
+}
+
 /// What kind of credential was found.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum SecretKind {
     /// GitHub token (`ghp_`, `gho_`, `ghu_`, `ghs_`, `ghr_`, `github_pat_`).
@@ -79,7 +85,7 @@ impl SecretKind {
 }
 
 /// One credential found in a file. Holds no secret: `preview` is masked.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct SecretHit {
     /// What kind.
     pub kind: SecretKind,

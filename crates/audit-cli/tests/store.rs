@@ -30,9 +30,18 @@ fn run(image: &Path, cache: &[&str], format: &str) -> (String, String) {
     args.extend_from_slice(cache);
     let p = image.display().to_string();
     args.push(&p);
-    let o = imgaudit(&args, &[("RUST_LOG", "")]);
+    let o = imgaudit(&args, &[]);
     assert!(matches!(o.status.code(), Some(0 | 1)), "{}", err(&o));
     (out(&o), err(&o))
+}
+
+/// A `-v` run (its log tells which layers were analysed and which came from the store).
+fn verbose(image: &Path, cache: &[&str]) -> std::process::Output {
+    let mut args = vec!["-v", "--all-platforms", "--profile", "auto", "-f", "json"];
+    args.extend_from_slice(cache);
+    let p = image.display().to_string();
+    args.push(&p);
+    imgaudit(&args, &[])
 }
 
 fn entries(dir: &Path) -> Vec<PathBuf> {
@@ -70,17 +79,7 @@ fn cold_warm_and_uncached_reports_are_identical() {
     }
     assert!(!entries(&dir).is_empty());
     // The warm run read every layer from the store.
-    let o = imgaudit(
-        &[
-            "-v",
-            "-f",
-            "json",
-            "--cache-dir",
-            &dir_s,
-            &fixture("go-rules").display().to_string(),
-        ],
-        &[],
-    );
+    let o = verbose(&fixture("go-rules"), &["--cache-dir", &dir_s]);
     let e = err(&o);
     assert!(e.contains("layer analysis from the store"), "{e}");
     assert!(!e.contains("layer analysed"), "{e}");
@@ -198,22 +197,7 @@ fn redis_store_is_shared_and_forged_values_are_ignored() {
     assert!(!keys.is_empty());
     let ttl: i64 = redis.cli(&["TTL", keys[0]]).trim().parse().unwrap();
     assert!(ttl > 0, "entries have a TTL");
-    let o = imgaudit(
-        &[
-            "-v",
-            "--all-platforms",
-            "--profile",
-            "auto",
-            "-f",
-            "json",
-            "--cache",
-            &url,
-            "--cache-key-file",
-            &key,
-            &img.display().to_string(),
-        ],
-        &[],
-    );
+    let o = verbose(&img, &["--cache", &url, "--cache-key-file", &key]);
     assert!(out(&o) == plain, "warm Redis run differs");
     assert!(!err(&o).contains("layer analysed"), "{}", err(&o));
 
@@ -235,22 +219,7 @@ fn redis_store_is_shared_and_forged_values_are_ignored() {
         .output()
         .unwrap();
     assert!(o.status.success());
-    let o = imgaudit(
-        &[
-            "-v",
-            "--all-platforms",
-            "--profile",
-            "auto",
-            "-f",
-            "json",
-            "--cache",
-            &url,
-            "--cache-key-file",
-            &key,
-            &img.display().to_string(),
-        ],
-        &[],
-    );
+    let o = verbose(&img, &["--cache", &url, "--cache-key-file", &key]);
     assert!(out(&o) == plain, "forged entries changed the report");
     let analysed = err(&o).matches("layer analysed").count();
     assert_eq!(
@@ -260,22 +229,7 @@ fn redis_store_is_shared_and_forged_values_are_ignored() {
         err(&o)
     );
     // ... and was replaced by a good one.
-    let o = imgaudit(
-        &[
-            "-v",
-            "--all-platforms",
-            "--profile",
-            "auto",
-            "-f",
-            "json",
-            "--cache",
-            &url,
-            "--cache-key-file",
-            &key,
-            &img.display().to_string(),
-        ],
-        &[],
-    );
+    let o = verbose(&img, &["--cache", &url, "--cache-key-file", &key]);
     assert_eq!(err(&o).matches("layer analysed").count(), 0, "{}", err(&o));
 }
 
@@ -293,22 +247,7 @@ fn redis_down_or_killed_costs_nothing_but_time_and_the_password_stays_hidden() {
     let secret = "hunter2-redis-secret";
     let url = format!("redis://:{secret}@127.0.0.1:{dead}/0");
     let started = std::time::Instant::now();
-    let o = imgaudit(
-        &[
-            "-v",
-            "--all-platforms",
-            "--profile",
-            "auto",
-            "-f",
-            "json",
-            "--cache",
-            &url,
-            "--cache-key-file",
-            &key,
-            &img.display().to_string(),
-        ],
-        &[],
-    );
+    let o = verbose(&img, &["--cache", &url, "--cache-key-file", &key]);
     assert!(out(&o) == plain, "report with a dead Redis differs");
     assert!(started.elapsed() < Duration::from_secs(30));
     let e = err(&o);
@@ -322,22 +261,7 @@ fn redis_down_or_killed_costs_nothing_but_time_and_the_password_stays_hidden() {
     // A wrong password on a real server: refused, logged without the password.
     let redis = Redis::start(Some("the-right-one"));
     let url = format!("redis://:{secret}@127.0.0.1:{}/0", redis.port);
-    let o = imgaudit(
-        &[
-            "-v",
-            "--all-platforms",
-            "--profile",
-            "auto",
-            "-f",
-            "json",
-            "--cache",
-            &url,
-            "--cache-key-file",
-            &key,
-            &img.display().to_string(),
-        ],
-        &[],
-    );
+    let o = verbose(&img, &["--cache", &url, "--cache-key-file", &key]);
     assert!(out(&o) == plain, "report with a refused Redis differs");
     assert!(!err(&o).contains(secret), "{}", err(&o));
     assert!(err(&o).contains("Redis unavailable"), "{}", err(&o));

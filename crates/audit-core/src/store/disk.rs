@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use super::codec::{self, Seal};
-use super::{LayerKey, LayerStore, StoreError, StoreStats};
+use super::{Counters, LayerKey, LayerStore, StoreError, StoreStats};
 use crate::layer::{LayerAnalysis, ANALYSIS_VERSION};
 use crate::limits::{DISK_STORE_STALE_TEMP_SECS, MAX_STORE_ENTRY_BYTES};
 
@@ -35,12 +35,7 @@ pub struct DiskStore {
     /// first write counts them.
     estimate: Mutex<Option<u64>>,
     temp_seq: AtomicU64,
-    hits: AtomicU64,
-    misses: AtomicU64,
-    writes: AtomicU64,
-    rejected: AtomicU64,
-    errors: AtomicU64,
-    evictions: AtomicU64,
+    counters: Counters,
 }
 
 /// What [`DiskStore::info`] found.
@@ -96,12 +91,7 @@ impl DiskStore {
             max_bytes,
             estimate: Mutex::new(None),
             temp_seq: AtomicU64::new(0),
-            hits: AtomicU64::new(0),
-            misses: AtomicU64::new(0),
-            writes: AtomicU64::new(0),
-            rejected: AtomicU64::new(0),
-            errors: AtomicU64::new(0),
-            evictions: AtomicU64::new(0),
+            counters: Counters::default(),
         })
     }
 
@@ -267,7 +257,7 @@ impl DiskStore {
             // Gone either way (a concurrent process may have removed it first).
             total -= f.len;
         }
-        self.evictions.fetch_add(n, Ordering::Relaxed);
+        self.counters.evictions.fetch_add(n, Ordering::Relaxed);
         (n, freed, total)
     }
 
@@ -288,7 +278,7 @@ impl DiskStore {
                 *est = Some(total);
             }
             Err(e) => {
-                self.errors.fetch_add(1, Ordering::Relaxed);
+                Counters::inc(&self.counters.errors);
                 tracing::warn!(error = %e, "layer store: cannot count the cache directory");
             }
         }
@@ -368,17 +358,17 @@ impl LayerStore for DiskStore {
             Ok(b) => b,
             Err(e) => {
                 if e.kind() != io::ErrorKind::NotFound {
-                    self.rejected.fetch_add(1, Ordering::Relaxed);
+                    Counters::inc(&self.counters.rejected);
                     tracing::debug!(path = %path.display(), error = %e, "layer store: unreadable entry");
                     remove(&path);
                 }
-                self.misses.fetch_add(1, Ordering::Relaxed);
+                Counters::inc(&self.counters.misses);
                 return None;
             }
         };
         match codec::decode(key, &bytes, &Seal::Checksum) {
             Ok(a) => {
-                self.hits.fetch_add(1, Ordering::Relaxed);
+                Counters::inc(&self.counters.hits);
                 // Recency for eviction; best effort (a read-only cache still serves).
                 let _ = File::options()
                     .append(true)
@@ -387,8 +377,8 @@ impl LayerStore for DiskStore {
                 Some(Arc::new(a))
             }
             Err(why) => {
-                self.rejected.fetch_add(1, Ordering::Relaxed);
-                self.misses.fetch_add(1, Ordering::Relaxed);
+                Counters::inc(&self.counters.rejected);
+                Counters::inc(&self.counters.misses);
                 tracing::debug!(path = %path.display(), %why, "layer store: entry not used");
                 // The fresh analysis replaces it.
                 remove(&path);
@@ -405,25 +395,17 @@ impl LayerStore for DiskStore {
         let path = self.path_of(key);
         match self.write(&path, &bytes) {
             Ok(()) => {
-                self.writes.fetch_add(1, Ordering::Relaxed);
+                Counters::inc(&self.counters.writes);
                 self.account(bytes.len() as u64);
             }
             Err(e) => {
-                self.errors.fetch_add(1, Ordering::Relaxed);
+                Counters::inc(&self.counters.errors);
                 tracing::warn!(path = %path.display(), error = %e, "layer store: cannot write");
             }
         }
     }
 
     fn stats(&self) -> StoreStats {
-        StoreStats {
-            hits: self.hits.load(Ordering::Relaxed),
-            misses: self.misses.load(Ordering::Relaxed),
-            writes: self.writes.load(Ordering::Relaxed),
-            rejected: self.rejected.load(Ordering::Relaxed),
-            errors: self.errors.load(Ordering::Relaxed),
-            evictions: self.evictions.load(Ordering::Relaxed),
-            ..StoreStats::default()
-        }
+        self.counters.stats()
     }
 }

@@ -1,10 +1,9 @@
 //! Decoded analyses in memory, bounded by their estimated size.
 
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use super::{LayerKey, LayerStore, StoreStats};
+use super::{Counters, LayerKey, LayerStore, StoreStats};
 use crate::cache::Lru;
 use crate::layer::LayerAnalysis;
 
@@ -12,10 +11,7 @@ use crate::layer::LayerAnalysis;
 /// ([`LayerAnalysis::approx_bytes`]); the least recently used go first.
 pub struct MemoryStore {
     lru: Mutex<Lru<LayerKey, Arc<LayerAnalysis>>>,
-    hits: AtomicU64,
-    misses: AtomicU64,
-    writes: AtomicU64,
-    evictions: AtomicU64,
+    counters: Counters,
 }
 
 impl MemoryStore {
@@ -23,10 +19,7 @@ impl MemoryStore {
     pub fn new(max_bytes: u64) -> Self {
         Self {
             lru: Mutex::new(Lru::new(max_bytes)),
-            hits: AtomicU64::new(0),
-            misses: AtomicU64::new(0),
-            writes: AtomicU64::new(0),
-            evictions: AtomicU64::new(0),
+            counters: Counters::default(),
         }
     }
 }
@@ -47,12 +40,8 @@ impl LayerStore for MemoryStore {
             .unwrap_or_else(PoisonError::into_inner)
             .get(key)
             .cloned();
-        let counter = if hit.is_some() {
-            &self.hits
-        } else {
-            &self.misses
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
+        let c = &self.counters;
+        Counters::inc(if hit.is_some() { &c.hits } else { &c.misses });
         hit
     }
 
@@ -63,20 +52,18 @@ impl LayerStore for MemoryStore {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .insert(key.clone(), Arc::clone(analysis), weight);
-        self.writes.fetch_add(1, Ordering::Relaxed);
-        self.evictions.fetch_add(n as u64, Ordering::Relaxed);
+        Counters::inc(&self.counters.writes);
+        self.counters
+            .evictions
+            .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
     }
 
     fn stats(&self) -> StoreStats {
         let l = self.lru.lock().unwrap_or_else(PoisonError::into_inner);
         StoreStats {
-            hits: self.hits.load(Ordering::Relaxed),
-            misses: self.misses.load(Ordering::Relaxed),
-            writes: self.writes.load(Ordering::Relaxed),
-            evictions: self.evictions.load(Ordering::Relaxed),
             entries: l.len() as u64,
             bytes: l.bytes(),
-            ..StoreStats::default()
+            ..self.counters.stats()
         }
     }
 }

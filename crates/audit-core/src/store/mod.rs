@@ -36,6 +36,7 @@ mod redis;
 
 use std::fmt;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::digest::Digest;
@@ -114,6 +115,39 @@ pub struct StoreStats {
     pub entries: u64,
     /// Bytes held now (memory store: estimated; 0 where unknown).
     pub bytes: u64,
+}
+
+/// The counters every backend keeps ([`StoreStats`] without the occupancy).
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) hits: AtomicU64,
+    pub(crate) misses: AtomicU64,
+    pub(crate) writes: AtomicU64,
+    pub(crate) rejected: AtomicU64,
+    pub(crate) errors: AtomicU64,
+    pub(crate) evictions: AtomicU64,
+}
+
+impl Counters {
+    /// Adds one.
+    pub(crate) fn inc(c: &AtomicU64) {
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A snapshot (entries and bytes 0: the memory store fills them in).
+    pub(crate) fn stats(&self) -> StoreStats {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        StoreStats {
+            hits: get(&self.hits),
+            misses: get(&self.misses),
+            writes: get(&self.writes),
+            rejected: get(&self.rejected),
+            errors: get(&self.errors),
+            evictions: get(&self.evictions),
+            entries: 0,
+            bytes: 0,
+        }
+    }
 }
 
 /// A fast store in front of a shared one: lookups try `front` first and copy hits from `back`

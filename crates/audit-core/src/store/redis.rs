@@ -14,12 +14,11 @@
 //! errors: only [`RedisOptions::redacted_url`] is shown.
 
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use super::codec::{self, Seal};
-use super::{LayerKey, LayerStore, StoreError, StoreStats};
+use super::{Counters, LayerKey, LayerStore, StoreError, StoreStats};
 use crate::layer::LayerAnalysis;
 use crate::limits::{
     MAX_STORE_ENTRY_BYTES, REDIS_ENTRY_TTL_SECS, REDIS_RETRY_AFTER_SECS, REDIS_TIMEOUT_MS,
@@ -134,11 +133,7 @@ pub struct RedisStore {
     seal: Seal,
     pool: Mutex<Vec<redis::Connection>>,
     breaker: Mutex<Breaker>,
-    hits: AtomicU64,
-    misses: AtomicU64,
-    writes: AtomicU64,
-    rejected: AtomicU64,
-    errors: AtomicU64,
+    counters: Counters,
 }
 
 #[derive(Default)]
@@ -185,11 +180,7 @@ impl RedisStore {
             client,
             pool: Mutex::new(Vec::new()),
             breaker: Mutex::new(Breaker::default()),
-            hits: AtomicU64::new(0),
-            misses: AtomicU64::new(0),
-            writes: AtomicU64::new(0),
-            rejected: AtomicU64::new(0),
-            errors: AtomicU64::new(0),
+            counters: Counters::default(),
         }
     }
 
@@ -206,14 +197,14 @@ impl RedisStore {
         f: impl FnOnce(&mut redis::Connection) -> redis::RedisResult<T>,
     ) -> Option<T> {
         let Ok(client) = &self.client else {
-            self.errors.fetch_add(1, Ordering::Relaxed);
+            Counters::inc(&self.counters.errors);
             return None;
         };
         let probe = {
             let mut b = self.breaker.lock().unwrap_or_else(PoisonError::into_inner);
             match b.open_until {
                 Some(t) if Instant::now() < t || b.probing => {
-                    self.errors.fetch_add(1, Ordering::Relaxed);
+                    Counters::inc(&self.counters.errors);
                     return None;
                 }
                 Some(_) => {
@@ -254,7 +245,7 @@ impl RedisStore {
                 Some(v)
             }
             Err(e) => {
-                self.errors.fetch_add(1, Ordering::Relaxed);
+                Counters::inc(&self.counters.errors);
                 let was_up = b.open_until.is_none();
                 b.open_until = Some(Instant::now() + self.opts.retry_after);
                 b.probing = false;
@@ -302,7 +293,7 @@ impl RedisStore {
         match codec::open_raw(name, &bytes, &self.seal) {
             Ok(p) => Some(p.to_vec()),
             Err(why) => {
-                self.rejected.fetch_add(1, Ordering::Relaxed);
+                Counters::inc(&self.counters.rejected);
                 tracing::debug!(name, %why, "layer store: Redis value not used");
                 None
             }
@@ -328,7 +319,7 @@ impl RedisStore {
                 .query::<()>(c)
         });
         if done.is_some() {
-            self.writes.fetch_add(1, Ordering::Relaxed);
+            Counters::inc(&self.counters.writes);
         }
     }
 
@@ -380,18 +371,14 @@ impl LayerStore for RedisStore {
                     Ok(a) => Some(Arc::new(a)),
                     Err(why) => {
                         // Replaced when the layer's fresh analysis is written.
-                        self.rejected.fetch_add(1, Ordering::Relaxed);
+                        Counters::inc(&self.counters.rejected);
                         tracing::debug!(name, %why, "layer store: Redis entry not used");
                         None
                     }
                 }
             });
-        let c = if hit.is_some() {
-            &self.hits
-        } else {
-            &self.misses
-        };
-        c.fetch_add(1, Ordering::Relaxed);
+        let c = &self.counters;
+        Counters::inc(if hit.is_some() { &c.hits } else { &c.misses });
         hit
     }
 
@@ -402,14 +389,7 @@ impl LayerStore for RedisStore {
     }
 
     fn stats(&self) -> StoreStats {
-        StoreStats {
-            hits: self.hits.load(Ordering::Relaxed),
-            misses: self.misses.load(Ordering::Relaxed),
-            writes: self.writes.load(Ordering::Relaxed),
-            rejected: self.rejected.load(Ordering::Relaxed),
-            errors: self.errors.load(Ordering::Relaxed),
-            ..StoreStats::default()
-        }
+        self.counters.stats()
     }
 }
 

@@ -57,6 +57,17 @@ fn split(data: &[u8], max: usize) -> Vec<&[u8]> {
     parts
 }
 
+/// An error message is one printable line: no control or invisible characters, whatever
+/// the input put into it (image-derived text is escaped by the error types).
+fn one_line(e: &dyn std::fmt::Display) {
+    let m = e.to_string();
+    let hidden = |c: char| {
+        c.is_control()
+            || matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{feff}')
+    };
+    assert!(!m.chars().any(hidden), "not one printable line: {m:?}");
+}
+
 /// An image in memory: layer blobs as given, a fixed config, a manifest naming them.
 struct MemImage {
     root: Vec<u8>,
@@ -140,7 +151,7 @@ impl BlobStore for MemImage {
 /// The layer pipeline and everything after it: `data` is one or more layer blobs (tar,
 /// gzip or zstd, sniffed as in a real audit) separated by [`SEPARATOR`]; they are audited
 /// as one image (digest-verified streaming, tar walk, file inspection, merge, loader check,
-/// rules) and the reports rendered in every format.
+/// rules) and the reports rendered in every format. An error is one printable line.
 pub fn layers(data: &[u8]) {
     let parts = split(data, 8);
     let src = Source::Blobs(Box::new(MemImage::new(&parts)));
@@ -149,8 +160,9 @@ pub fn layers(data: &[u8]) {
         .limits(limits())
         .today("2026-01-01")
         .build();
-    let Ok(reports) = auditor.audit(&src, "fuzz") else {
-        return;
+    let reports = match auditor.audit(&src, "fuzz") {
+        Ok(r) => r,
+        Err(e) => return one_line(&e),
     };
     let formats: [&dyn Format; 5] = [
         &Text {
@@ -383,7 +395,7 @@ pub fn ldso(data: &[u8]) {
 /// (with and without each declared media type) and as an image config; and, when it is a
 /// JSON array or object, as the `manifest.json` of a `docker save` tarball (with a real
 /// config and layer) and the `index.json` of an oci-archive, opened and resolved through
-/// [`TarArchive`] with each kind of selector.
+/// [`TarArchive`] with each kind of selector; its errors are one printable line.
 pub fn image_json(data: &[u8]) {
     for declared in [
         None,
@@ -468,8 +480,10 @@ fn archive(members: &[(&str, &[u8])], format: Option<ArchiveFormat>) {
         Some("latest"),
     ] {
         for fmt in [None, format] {
-            if let Ok(store) = TarArchive::open(&path, sel.map(str::to_string), fmt) {
-                let _ = source::resolve(store.as_ref(), &PlatformChoice::All, &limits());
+            let resolved = TarArchive::open(&path, sel.map(str::to_string), fmt)
+                .and_then(|store| source::resolve(store.as_ref(), &PlatformChoice::All, &limits()));
+            if let Err(e) = resolved {
+                one_line(&e);
             }
         }
     }

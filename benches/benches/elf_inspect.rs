@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use audit_core::audit::content_plan;
 use audit_core::inspect::inspect_reader;
 use audit_core::limits::Limits;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
@@ -35,6 +36,7 @@ fn bench(c: &mut Criterion) {
                         bytes.len() as u64,
                         &mut &bytes[..],
                         &limits,
+                        content_plan(),
                         256 << 10,
                     )
                     .unwrap()

@@ -6,6 +6,7 @@
 use std::io::Write;
 use std::path::Path;
 
+use audit_core::audit::content_plan;
 use audit_core::digest::Digest;
 use audit_core::layer::{analyze_blob, LayerSpec};
 use audit_core::limits::Limits;
@@ -52,7 +53,7 @@ fn bench(c: &mut Criterion) {
             media_type: String::new(),
         };
         g.bench_function(format!("imgaudit/{name}"), |b| {
-            b.iter(|| analyze_blob(&blob[..], &spec, &limits).unwrap())
+            b.iter(|| analyze_blob(&blob[..], &spec, &limits, content_plan()).unwrap())
         });
         g.bench_function(format!("floor/{name}"), |b| {
             b.iter(|| imgaudit_benches::floor_pass(&blob[..]).unwrap())

@@ -5,10 +5,11 @@ use std::collections::HashSet;
 use std::io::{self, Read};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 
 use crate::error::{Error, LayerError, SourceError};
 use crate::fs::MergedFs;
+use crate::inspect::reads::ContentPlan;
 use crate::inspect::secrets::redact;
 use crate::layer::{self, LayerAnalysis, LayerSpec};
 use crate::limits::Limits;
@@ -22,6 +23,7 @@ use crate::rules::{self, Binary, ImageFacts, LayerFacts, RuleCx, RuleSettings};
 use crate::source::{self, BlobStore, PlatformChoice, ResolvedImage, Source};
 use crate::store::{LayerKey, LayerStore};
 use crate::system::ldso::{self, Loader};
+use crate::system::pkgdb;
 
 /// Observes layer progress (the CLI draws progress bars with it). Called from worker
 /// threads.
@@ -32,6 +34,23 @@ pub trait Progress: Send + Sync {
     fn layer_bytes(&self, _index: usize, _bytes: u64) {}
     /// A layer finished.
     fn layer_done(&self, _index: usize) {}
+}
+
+/// Every declared content read ([`crate::inspect::reads`]): each rule's
+/// [`rules::Rule::reads`], the loader check's [`ldso::READS`] and the package databases'
+/// [`pkgdb::READS`]. The layer walk keeps the content of exactly the files it covers, and
+/// [`MergedFs::content`] refuses (in debug builds) paths it does not cover.
+pub fn content_plan() -> &'static ContentPlan {
+    static PLAN: LazyLock<ContentPlan> = LazyLock::new(|| {
+        ContentPlan::new(
+            rules::RULES
+                .iter()
+                .flat_map(|r| r.reads)
+                .chain(ldso::READS)
+                .chain(pkgdb::READS),
+        )
+    });
+    &PLAN
 }
 
 /// Audits images. Build one with [`Auditor::builder`]; it is immutable and can be shared.
@@ -116,7 +135,7 @@ impl AuditorBuilder {
         }
         let limits = self.limits.unwrap_or_default();
         Auditor {
-            fingerprint: layer::analysis_fingerprint(&limits).into(),
+            fingerprint: layer::analysis_fingerprint(&limits, content_plan()).into(),
             limits,
             jobs: self
                 .jobs
@@ -183,7 +202,7 @@ impl Auditor {
             })
             .collect();
         let layers = self.analyze_layers(store, &specs)?;
-        let mut fs = MergedFs::new();
+        let mut fs = MergedFs::new(content_plan());
         for l in &layers {
             fs.apply(l.index, &l.entries);
             fs.add_anomalies(l.index, &l.anomalies);
@@ -268,9 +287,11 @@ impl Auditor {
     /// Audits an unpacked root filesystem (config rules do not apply).
     pub fn audit_rootfs(&self, dir: &Path, reference: &str) -> Result<Report, Error> {
         let (entries, anomalies) =
-            layer::analyze_dir(dir, &self.limits).map_err(|source| SourceError::Io {
-                path: dir.to_path_buf(),
-                error: source,
+            layer::analyze_dir(dir, &self.limits, content_plan()).map_err(|source| {
+                SourceError::Io {
+                    path: dir.to_path_buf(),
+                    error: source,
+                }
             })?;
         if entries.is_empty() && anomalies.is_empty() {
             // An empty directory is no root filesystem: a report about it would be a clean
@@ -282,7 +303,7 @@ impl Auditor {
             }
             .into());
         }
-        let mut fs = MergedFs::new();
+        let mut fs = MergedFs::new(content_plan());
         fs.apply(0, &entries);
         fs.add_anomalies(0, &anomalies);
         let size: u64 = entries.iter().map(|e| e.size).sum();
@@ -431,8 +452,8 @@ impl Auditor {
             suppressed,
             not_applicable,
             unknowns,
-            distro: crate::system::pkgdb::distro(&fs),
-            packages: crate::system::pkgdb::packages(&fs),
+            distro: pkgdb::distro(&fs),
+            packages: pkgdb::packages(&fs),
             profile,
             summary,
         }
@@ -483,7 +504,7 @@ impl Auditor {
                     let started = std::time::Instant::now();
                     let r = store.open(&desc).map_err(Error::from).and_then(|raw| {
                         let reader = Watched { inner: raw, cancel: &cancel, progress: self.progress.as_deref(), index: spec.index };
-                        layer::analyze_blob(reader, spec, &self.limits).map(Arc::new).map_err(Error::from)
+                        layer::analyze_blob(reader, spec, &self.limits, content_plan()).map(Arc::new).map_err(Error::from)
                     });
                     if let (Ok(l), Some(s), true) = (&r, &self.layer_store, spec.verify_digest && spec.diff_id.is_some()) {
                         // Blob digest, size and diff_id were all checked: the analysis is of
@@ -755,9 +776,14 @@ mod tests {
             media_type: String::new(),
         };
         let run = |len: u64| {
-            layer::analyze_blob(io::repeat(0).take(len), &spec, &Limits::default())
-                .unwrap_err()
-                .to_string()
+            layer::analyze_blob(
+                io::repeat(0).take(len),
+                &spec,
+                &Limits::default(),
+                content_plan(),
+            )
+            .unwrap_err()
+            .to_string()
         };
         assert!(run(5000).ends_with("blob is 5000 bytes, the manifest says 1000"));
         let far = run(1000 + 2 * SIZE_MISMATCH_COUNT_BYTES);

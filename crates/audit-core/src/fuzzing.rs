@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::io::{self, Read};
 use std::sync::{Arc, OnceLock};
 
-use crate::audit::Auditor;
+use crate::audit::{content_plan, Auditor};
 use crate::digest::Digest;
 use crate::error::SourceError;
 use crate::finding::{Evidence, Finding, Severity};
@@ -188,7 +188,7 @@ pub fn file(data: &[u8]) {
     let size = data.len() as u64;
     let mut l = limits();
     let read = |path: &str, chunk: usize, l: &Limits| {
-        inspect::inspect_reader(path, size, &mut &data[..], l, chunk)
+        inspect::inspect_reader(path, size, &mut &data[..], l, content_plan(), chunk)
             .expect("reading from memory cannot fail")
     };
     let whole = read("usr/bin/app", 1 << 18, &l);
@@ -287,6 +287,7 @@ fn template_elf() -> &'static inspect::ElfInfo {
             me.len() as u64,
             &mut &me[..],
             &Limits::default(),
+            content_plan(),
             1 << 18,
         )
         .expect("reading from memory cannot fail")
@@ -381,7 +382,7 @@ pub fn ldso(data: &[u8]) {
     let musl_app = elf_info(Some(musl_interp), None, &["libz.so.1", "libc.so"], &[]);
     entries.push(elf_entry("usr/bin/app", glibc_app.clone()));
     entries.push(elf_entry("usr/bin/musl-app", musl_app.clone()));
-    let mut fs = MergedFs::new();
+    let mut fs = MergedFs::new(content_plan());
     fs.apply(0, &entries);
     let loader = ldso::Loader::new(&fs, Some("/opt/lib:$ORIGIN"));
     for (path, info) in [("usr/bin/app", &glibc_app), ("usr/bin/musl-app", &musl_app)] {

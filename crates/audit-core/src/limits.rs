@@ -126,8 +126,18 @@ pub const MAX_GO_BUILDINFO_BYTES: u64 = 4 << 20;
 
 /// Small files whose content rules need (`/etc/passwd`, `ld.so.conf`, `os-release`, dpkg
 /// status …) are captured up to 8 MiB each; the rest of a larger file is not kept and the
-/// capture is marked truncated.
+/// capture is marked truncated. Every declared read ([`crate::inspect::reads`]) is cut here.
 pub const MAX_CAPTURED_FILE_BYTES: u64 = 8 << 20;
+
+/// Configuration fragments whose content is read (`/etc/ld.so.conf.d/*`,
+/// `/var/lib/dpkg/status.d/*`, `/etc/ld-musl-<arch>.path`) are captured up to 64 KiB each:
+/// real ones are a line or a dpkg paragraph of a few KiB. The rest is not kept.
+pub const CAPTURED_FRAGMENT_BYTES: u64 = 64 << 10;
+
+/// Marker files whose first line is all that is read (a Go toolchain's `VERSION`, the Go
+/// build cache's `README`) are captured up to 4 KiB each; such files are found by name
+/// anywhere in the image, so a small bound keeps a tree full of them cheap.
+pub const CAPTURED_MARKER_BYTES: u64 = 4096;
 
 /// `/etc/ld.so.cache` entries read: 65,536 (a Debian system with every library package
 /// has a few thousand), each name at most 4,096 bytes (`PATH_MAX`), and at most 8 MiB of

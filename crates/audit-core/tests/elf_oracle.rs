@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use audit_core::audit::content_plan;
 use audit_core::inspect::go::BuildInfoSource;
 use audit_core::inspect::{inspect_reader, ElfInfo};
 use audit_core::limits::Limits;
@@ -91,7 +92,7 @@ fn inspect(p: &Path, sparse: bool) -> ElfInfo {
     };
     let size = std::fs::metadata(p).unwrap().len();
     let mut f = std::fs::File::open(p).unwrap();
-    let facts = inspect_reader("x", size, &mut f, &limits, chunk)
+    let facts = inspect_reader("x", size, &mut f, &limits, content_plan(), chunk)
         .unwrap()
         .expect("ELF facts");
     if let Some(e) = &facts.elf_error {
@@ -501,7 +502,15 @@ fn pclntab_magic_across_a_read_seam() {
             pos: 0,
             cuts,
         };
-        let facts = inspect_reader("x", data.len() as u64, &mut r, &limits, 1 << 18).unwrap();
+        let facts = inspect_reader(
+            "x",
+            data.len() as u64,
+            &mut r,
+            &limits,
+            content_plan(),
+            1 << 18,
+        )
+        .unwrap();
         facts.unwrap().elf.unwrap().go.unwrap()
     };
     let plain = read(Vec::new());

@@ -618,3 +618,55 @@ fn hist_rules_fire_on_the_bad_steps_only() {
     assert_eq!(h5.evidence.len(), 2);
     assert!(h5.evidence.iter().all(|e| e.layer.is_some()));
 }
+
+/// Every file whose content some code reads is declared (`audit_core::inspect::reads`):
+/// `MergedFs::content` checks each path against the declarations in builds with debug
+/// assertions, and this test drives every rule, the profile comparison, the loader check and
+/// the package readers over every fixture image, archive and root filesystem (every platform,
+/// `--profile auto`). An undeclared read panics here instead of silently seeing no file.
+#[test]
+fn every_content_read_is_declared() {
+    const {
+        assert!(
+            cfg!(debug_assertions),
+            "the declaration check is a debug assertion: build this test without --release"
+        );
+    }
+    let mut specs: Vec<String> = Vec::new();
+    for dir in ["images", "archives"] {
+        let mut found: Vec<String> = std::fs::read_dir(common::out(dir))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.is_dir() || p.extension().is_some_and(|x| x == "tar"))
+            .map(|p| p.display().to_string())
+            .collect();
+        found.sort();
+        specs.extend(found);
+    }
+    specs.push(format!("rootfs:{}", common::out("rootfs/clean").display()));
+    let mut audited = 0;
+    while let Some(spec) = specs.pop() {
+        let run = source::open_local(&spec)
+            .map_err(audit_core::error::Error::from)
+            .and_then(|src| {
+                let settings = RuleSettings {
+                    profile: Some(profile::builtin().choose("--profile", "auto").unwrap()),
+                    ..RuleSettings::default()
+                };
+                Auditor::builder()
+                    .platform(PlatformChoice::All)
+                    .settings(settings)
+                    .build()
+                    .audit(&src, &spec)
+            });
+        match run {
+            Ok(reports) => audited += reports.len(),
+            Err(audit_core::error::Error::Source(audit_core::error::SourceError::Ambiguous {
+                choices,
+                ..
+            })) => specs.extend(choices.split(", ").map(|c| format!("{spec}:{c}"))),
+            Err(e) => panic!("{spec}: {e}"),
+        }
+    }
+    assert!(audited > 40, "{audited} images audited");
+}

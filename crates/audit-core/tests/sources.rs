@@ -15,6 +15,7 @@ use std::process::Command;
 use std::sync::mpsc;
 use std::time::Duration;
 
+use audit_core::audit::content_plan;
 use audit_core::audit::Auditor;
 use audit_core::digest::Digest;
 use audit_core::layer::{analyze_blob, LayerSpec};
@@ -450,7 +451,8 @@ fn analyze(blob: &[u8], diff_id: Option<&Digest>) -> (Vec<String>, Digest) {
         verify_digest: true,
         media_type: String::new(),
     };
-    let a = analyze_blob(blob, &spec, &Limits::default()).unwrap_or_else(|e| panic!("{e}"));
+    let a = analyze_blob(blob, &spec, &Limits::default(), content_plan())
+        .unwrap_or_else(|e| panic!("{e}"));
     (
         a.entries.iter().map(|e| e.path.to_string()).collect(),
         a.diff_id,

@@ -154,7 +154,10 @@ pub fn run(
         let scope = format!(
             "{}\n{}",
             s.scope,
-            audit_core::layer::analysis_fingerprint(&audit_core::limits::Limits::default())
+            audit_core::layer::analysis_fingerprint(
+                &audit_core::limits::Limits::default(),
+                audit_core::audit::content_plan(),
+            )
         );
         shared::Shared::new(Arc::clone(&s.redis), &scope)
     });

@@ -17,6 +17,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
+use crate::inspect::reads::ContentPlan;
 use crate::inspect::FileFacts;
 use crate::layer::{Anomaly, Entry, EntryKind};
 use crate::limits::MAX_SYMLINK_HOPS;
@@ -135,23 +136,21 @@ pub struct MergedFs {
     nodes: BTreeMap<Box<str>, Node>,
     shadows: Vec<Shadow>,
     anomalies: Vec<LayerAnomaly>,
-}
-
-impl Default for MergedFs {
-    fn default() -> Self {
-        Self::new()
-    }
+    /// The content plan the layers were walked with; [`Self::content`] checks against it.
+    reads: &'static ContentPlan,
 }
 
 impl MergedFs {
-    /// An empty filesystem: just the root directory.
-    pub fn new() -> Self {
+    /// An empty filesystem: just the root directory. `reads` is the plan the layers applied
+    /// to it were walked with (the auditor's is [`crate::audit::content_plan`]).
+    pub fn new(reads: &'static ContentPlan) -> Self {
         let mut nodes = BTreeMap::new();
         nodes.insert("".into(), dir_node(0o755, 0));
         Self {
             nodes,
             shadows: Vec::new(),
             anomalies: Vec::new(),
+            reads,
         }
     }
 
@@ -459,10 +458,34 @@ impl MergedFs {
         Ok(self.nodes.get(r.as_str()).map(|n| (r, n)))
     }
 
-    /// The kept content of the file at `p` (following symlinks).
+    /// The kept content of the file at `p` (following symlinks). `p` is a path the caller's
+    /// code names; it must be covered by a declared read ([`crate::inspect::reads`]), which
+    /// builds with debug assertions (all tests) check: an undeclared path would silently
+    /// have no content.
     pub fn content(&self, p: &str) -> Option<&[u8]> {
+        self.check_declared(p);
+        self.content_named_by_image(p)
+    }
+
+    /// The kept content of `node`, found at `p` while walking the tree; `p` must be covered
+    /// by a declared read, as for [`Self::content`].
+    pub fn content_of<'a>(&self, p: &str, node: &'a Node) -> Option<&'a [u8]> {
+        self.check_declared(p);
+        node.facts.as_ref()?.content.as_deref()
+    }
+
+    /// The kept content of the file at `p`, a path the image itself names (an `include` line
+    /// of `ld.so.conf`): it may lie outside every declared read, and then has no content.
+    pub fn content_named_by_image(&self, p: &str) -> Option<&[u8]> {
         let (_, n) = self.lookup(p).ok()??;
         n.facts.as_ref()?.content.as_deref()
+    }
+
+    fn check_declared(&self, p: &str) {
+        debug_assert!(
+            self.reads.covers(p),
+            "the content of /{p} is read but no ContentRead declares it (see inspect::reads)"
+        );
     }
 
     /// Total bytes of regular files at and below `p`.
@@ -513,6 +536,21 @@ mod tests {
 
     use crate::testutil::entry as e;
 
+    #[test]
+    #[cfg(debug_assertions)]
+    #[should_panic(expected = "no ContentRead declares it")]
+    fn content_of_an_undeclared_path_fails_in_tests() {
+        let fs = MergedFs::new(crate::audit::content_plan());
+        fs.content("etc/shadow");
+    }
+
+    #[test]
+    fn declared_and_image_named_paths_read_without_complaint() {
+        let fs = MergedFs::new(crate::audit::content_plan());
+        assert_eq!(fs.content("etc/passwd"), None);
+        assert_eq!(fs.content_named_by_image("etc/shadow"), None);
+    }
+
     fn f(p: &str, size: u64) -> Entry {
         e(p, EntryKind::File, size)
     }
@@ -522,7 +560,7 @@ mod tests {
 
     #[test]
     fn whiteouts_hit_lower_layers_only() {
-        let mut fs = MergedFs::new();
+        let mut fs = MergedFs::new(crate::audit::content_plan());
         fs.apply(0, &[d("a"), f("a/x", 10), f("a/y", 20), f("b", 5)]);
         // Whiteout of a dir and its re-creation in the same layer, in either order.
         fs.apply(
@@ -548,7 +586,7 @@ mod tests {
 
     #[test]
     fn opaque_is_order_independent() {
-        let mut fs = MergedFs::new();
+        let mut fs = MergedFs::new(crate::audit::content_plan());
         fs.apply(0, &[d("etc"), f("etc/a", 1), f("etc/b", 1)]);
         fs.apply(
             1,
@@ -564,7 +602,7 @@ mod tests {
     #[test]
     fn repeated_opaque_markers_count_once() {
         let n = 20_000;
-        let mut fs = MergedFs::new();
+        let mut fs = MergedFs::new(crate::audit::content_plan());
         fs.apply(0, &[d("etc"), f("etc/old", 1), d("usr"), f("usr/old", 1)]);
         let mut top: Vec<Entry> = (0..n).map(|i| f(&format!("etc/new{i}"), 1)).collect();
         top.extend((0..n).map(|_| e("etc", EntryKind::Opaque, 0)));
@@ -580,7 +618,7 @@ mod tests {
 
     #[test]
     fn file_replaces_dir_and_dir_merges() {
-        let mut fs = MergedFs::new();
+        let mut fs = MergedFs::new(crate::audit::content_plan());
         fs.apply(0, &[d("x"), f("x/1", 3), d("y"), f("y/1", 4)]);
         let mut yd = d("y");
         yd.mode = 0o700;
@@ -593,7 +631,7 @@ mod tests {
 
     #[test]
     fn parents_resolve_through_symlinks() {
-        let mut fs = MergedFs::new();
+        let mut fs = MergedFs::new(crate::audit::content_plan());
         fs.apply(
             0,
             &[
@@ -613,7 +651,7 @@ mod tests {
 
     #[test]
     fn absolute_symlinks_stay_inside_and_loops_are_typed() {
-        let mut fs = MergedFs::new();
+        let mut fs = MergedFs::new(crate::audit::content_plan());
         fs.apply(
             0,
             &[
@@ -638,7 +676,7 @@ mod tests {
 
     #[test]
     fn hard_links_copy_content_and_report_missing_targets() {
-        let mut fs = MergedFs::new();
+        let mut fs = MergedFs::new(crate::audit::content_plan());
         fs.apply(0, &[f("bin/busybox", 100)]);
         fs.apply(
             1,

@@ -1,15 +1,17 @@
 //! Per-file inspection, run on each regular file as it streams out of a layer.
 //!
 //! The first bytes decide what a file is: ELF files go to the streaming [`elf`] inspector,
-//! `#!` scripts have their interpreter line kept, and a short list of configuration files
-//! that rules read (`/etc/passwd`, `ld.so.conf`, `os-release`, dpkg status, the Go build
-//! cache README …) have their content kept, up to a bound. Text-like files stream through
-//! the bounded [`secrets`] scanner, which keeps only masked hits. Everything else is skipped
-//! without buffering. The result depends only on the file's own bytes and path, so a
-//! layer's analysis can be cached by layer digest.
+//! `#!` scripts have their interpreter line kept, and the files whose content rules and the
+//! loader check read (`/etc/passwd`, `ld.so.conf`, `os-release`, dpkg status, the Go build
+//! cache README …, the [`reads::ContentPlan`] their declarations make) have their content
+//! kept, up to a bound. Text-like files stream through the bounded [`secrets`] scanner, which
+//! keeps only masked hits. Everything else is skipped without buffering. The result depends
+//! only on the file's own bytes and path (and the plan and limits, which are fixed for an
+//! auditor), so a layer's analysis can be cached by layer digest.
 
 pub mod elf;
 pub mod go;
+pub mod reads;
 pub mod secrets;
 
 mod bytes;
@@ -21,8 +23,8 @@ use std::io::{self, Read};
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use self::reads::ContentPlan;
 use crate::limits::{Limits, MAX_SHEBANG_BYTES, SECRET_SNIFF_BYTES};
-use crate::path;
 
 pub use elf::{ElfInfo, Linkage};
 pub use go::{BuildInfo, GoFacts};
@@ -128,47 +130,20 @@ const HEAD_BYTES: usize = if SECRET_SNIFF_BYTES > MAX_SHEBANG_BYTES + 2 {
     MAX_SHEBANG_BYTES + 2
 };
 
-/// How much of a file at `path` rules want to read, if any.
-pub(crate) fn content_bound(p: &str, limits: &Limits) -> Option<u64> {
-    let name = path::file_name(p);
-    let dir = path::parent(p);
-    let small = 64 << 10;
-    let max = limits.max_captured_file_bytes;
-    match p {
-        "etc/passwd" | "etc/group" | "etc/nsswitch.conf" | "etc/os-release"
-        | "usr/lib/os-release" | "etc/ld.so.conf" | "etc/debian_version" | "etc/alpine-release"
-        | "etc/ld.so.cache" => {
-            return Some(max);
-        }
-        "var/lib/dpkg/status" | "lib/apk/db/installed" => return Some(max),
-        _ => {}
-    }
-    if dir == "etc/ld.so.conf.d" || dir == "var/lib/dpkg/status.d" {
-        return Some(small.min(max));
-    }
-    if dir == "etc" && name.starts_with("ld-musl-") && name.ends_with(".path") {
-        return Some(small.min(max));
-    }
-    // The Go build cache marks itself with a README and trim.txt; a Go toolchain tree
-    // with a VERSION file.
-    if matches!(name, "README" | "trim.txt" | "VERSION") {
-        return Some(4096);
-    }
-    None
-}
-
 /// Inspects one file's bytes as the layer pipeline does, reading through a buffer of
 /// `chunk` bytes (the pipeline uses 256 KiB; any size gives the same facts). `path` is the
-/// root-relative path the file has in the image.
+/// root-relative path the file has in the image; `reads` says which files' content is kept
+/// (the auditor's is [`crate::audit::content_plan`]).
 pub fn inspect_reader(
     path: &str,
     size: u64,
     reader: &mut dyn Read,
     limits: &Limits,
+    reads: &ContentPlan,
     chunk: usize,
 ) -> io::Result<Option<FileFacts>> {
     let mut buf = vec![0; chunk.max(64)];
-    inspect_file(path, size, reader, &mut buf, limits)
+    inspect_file(path, size, reader, &mut buf, limits, reads)
 }
 
 /// Inspects one regular file. `reader` yields exactly the file's `size` bytes; `buf` is a
@@ -179,6 +154,7 @@ pub(crate) fn inspect_file(
     reader: &mut dyn Read,
     buf: &mut [u8],
     limits: &Limits,
+    reads: &ContentPlan,
 ) -> io::Result<Option<FileFacts>> {
     if size == 0 {
         return Ok(None);
@@ -229,7 +205,7 @@ pub(crate) fn inspect_file(
         facts.shebang = Some(String::from_utf8_lossy(line).trim().to_string());
         keep = true;
     }
-    let bound = content_bound(p, limits);
+    let bound = reads.bound(p, limits);
     let mut scan = secrets::FileScan::start(p, size, head, limits);
     if bound.is_none() && scan.is_none() {
         return Ok(keep.then_some(facts));

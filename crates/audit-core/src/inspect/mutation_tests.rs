@@ -125,11 +125,15 @@ fn mutated_real_binaries_give_facts_or_typed_errors() {
                     ..Limits::default()
                 };
                 let chunk = if sparse { 4093 } else { 256 << 10 };
-                let facts =
-                    inspect_reader("/x", b.len() as u64, &mut Cursor::new(&b), &limits, chunk)
-                        .unwrap_or_else(|e| {
-                            panic!("{name} round {round}: reading memory failed: {e}")
-                        });
+                let facts = inspect_reader(
+                    "/x",
+                    b.len() as u64,
+                    &mut Cursor::new(&b),
+                    &limits,
+                    crate::audit::content_plan(),
+                    chunk,
+                )
+                .unwrap_or_else(|e| panic!("{name} round {round}: reading memory failed: {e}"));
                 match facts {
                     Some(f) if f.elf.is_some() => parsed += 1,
                     Some(f) => {

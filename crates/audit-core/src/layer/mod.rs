@@ -7,8 +7,9 @@
 //! The compressed digest is checked against the manifest descriptor and the uncompressed
 //! digest against the config's `rootfs.diff_ids` entry; both hashes cover the whole stream
 //! (the tar walk's end blocks and any padding are drained). Compression is decided by the
-//! first bytes, never by the media type. A layer's analysis depends only on its own bytes,
-//! so it can be cached by digest. Memory is bounded by two 256 KiB buffers, the decoder's
+//! first bytes, never by the media type. A layer's analysis depends only on its own bytes and
+//! on what [`analysis_fingerprint`] covers, so it can be cached by digest and fingerprint.
+//! Memory is bounded by two 256 KiB buffers, the decoder's
 //! window, the per-file inspection state and the entry table (about 100 bytes per entry).
 
 use std::cell::Cell;
@@ -20,6 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::digest::{Algorithm, Digest, HashingReader};
 use crate::error::{LayerError, LayerId};
+use crate::inspect::reads::ContentPlan;
 use crate::inspect::{self, FileFacts};
 use crate::limits::{Limits, MAX_TAR_EXTENSION_BYTES, SIZE_MISMATCH_COUNT_BYTES};
 use crate::path::{self, PathProblem};
@@ -157,24 +159,28 @@ pub struct LayerAnalysis {
 }
 
 /// Version of what a [`LayerAnalysis`] contains. Bump it whenever a change to the layer walk,
-/// the file inspectors (ELF, Go, secrets, the content capture list) or the analysis types
-/// changes the analysis of some layer: stored analyses of other versions are then never used
+/// the file inspectors (ELF, Go, secrets, content capture) or the analysis types changes the
+/// analysis of some layer: stored analyses of other versions are then never used
 /// ([`crate::store`]). `layer::tests::analysis_content_is_pinned` fails when the analysis of its
-/// test layer changes, as a reminder.
+/// test layer changes, as a reminder. Which files' content is captured is not part of it: the
+/// fingerprint covers the declarations ([`ContentPlan`]) themselves.
 pub const ANALYSIS_VERSION: u32 = 1;
 
-/// What decides a layer's analysis besides its bytes: [`ANALYSIS_VERSION`] and every bound in
-/// `limits` (the capture and scan sizes, entry and path bounds). Two auditors whose
-/// fingerprints are equal produce equal analyses of equal blobs, so a layer store keys
-/// analyses by blob digest and this fingerprint (SHA-256, hex).
-pub fn analysis_fingerprint(limits: &Limits) -> String {
+/// What decides a layer's analysis besides its bytes: [`ANALYSIS_VERSION`], every bound in
+/// `limits` (capture and scan sizes, entry and path bounds) and the content plan (which
+/// files' content is kept, [`ContentPlan::describe`]; the auditor's is
+/// [`crate::audit::content_plan`]). Two auditors whose fingerprints are equal produce equal
+/// analyses of equal blobs, so a layer store keys analyses by blob digest and this
+/// fingerprint (SHA-256, hex).
+pub fn analysis_fingerprint(limits: &Limits, reads: &ContentPlan) -> String {
     use sha2::Digest as _;
     let mut h = sha2::Sha256::new();
     h.update(b"imgaudit layer analysis\0");
     h.update(ANALYSIS_VERSION.to_le_bytes());
     // `Limits` is plain data: its Debug form names every field and value, so a bound added
     // later is covered without touching this function.
-    h.update(format!("{limits:?}").as_bytes());
+    h.update(format!("{limits:?}\0").as_bytes());
+    h.update(reads.describe().as_bytes());
     hex::encode(h.finalize())
 }
 
@@ -262,6 +268,7 @@ pub fn analyze_blob<R: Read>(
     raw: R,
     spec: &LayerSpec,
     limits: &Limits,
+    reads: &ContentPlan,
 ) -> Result<LayerAnalysis, LayerError> {
     let compressed = Cell::new(0u64);
     let hashed = HashingReader::new(raw, spec.digest.algorithm(), spec.size);
@@ -288,17 +295,17 @@ pub fn analyze_blob<R: Read>(
             flate2::bufread::MultiGzDecoder::new(&mut buf),
             spec,
             &compressed,
-            limits,
+            (limits, reads),
             "gzip",
         ),
         Compression::Zstd => match zstd::stream::read::Decoder::with_buffer(&mut buf) {
             Ok(mut d) => match d.window_log_max(crate::limits::ZSTD_WINDOW_LOG_MAX) {
-                Ok(()) => walk(d, spec, &compressed, limits, "zstd"),
+                Ok(()) => walk(d, spec, &compressed, (limits, reads), "zstd"),
                 Err(e) => Err(corrupt(format!("zstd: {e}"))),
             },
             Err(e) => Err(corrupt(format!("zstd: {e}"))),
         },
-        Compression::None => walk(&mut buf, spec, &compressed, limits, "tar"),
+        Compression::None => walk(&mut buf, spec, &compressed, (limits, reads), "tar"),
     };
     // Whatever happened, hash the rest of the blob: a digest mismatch is the root cause
     // of most decoding failures and is the clearer report.
@@ -448,7 +455,7 @@ fn walk<D: Read>(
     dec: D,
     spec: &LayerSpec,
     compressed: &Cell<u64>,
-    limits: &Limits,
+    (limits, reads): (&Limits, &ContentPlan),
     what: &str,
 ) -> Result<Walked, LayerError> {
     let guard = BombGuard {
@@ -490,7 +497,7 @@ fn walk<D: Read>(
             reason: format!("not a tar archive{after}: it starts with \"{magic}\""),
         });
     }
-    let mut walker = Walker::new(limits);
+    let mut walker = Walker::new(limits, reads);
     let res = walker.walk_tar(&mut tbuf);
     if let Err(e) = res {
         return Err(match e {
@@ -569,15 +576,17 @@ impl<R: Read> Read for Metered<'_, R> {
 /// Turns raw entries into cleaned [`Entry`] records, shared by tar and directory walks.
 pub(crate) struct Walker<'a> {
     limits: &'a Limits,
+    reads: &'a ContentPlan,
     pub(crate) entries: Vec<Entry>,
     pub(crate) anomalies: Vec<Anomaly>,
     buf: Vec<u8>,
 }
 
 impl<'a> Walker<'a> {
-    pub(crate) fn new(limits: &'a Limits) -> Self {
+    pub(crate) fn new(limits: &'a Limits, reads: &'a ContentPlan) -> Self {
         Self {
             limits,
+            reads,
             entries: Vec::new(),
             anomalies: Vec::new(),
             buf: vec![0; BUF_BYTES],
@@ -782,7 +791,8 @@ impl<'a> Walker<'a> {
             return Ok(());
         }
         let facts = if kind == EntryKind::File {
-            inspect::inspect_file(&path, size, content, &mut self.buf, self.limits)?.map(Arc::new)
+            inspect::inspect_file(&path, size, content, &mut self.buf, self.limits, self.reads)?
+                .map(Arc::new)
         } else {
             None
         };
@@ -818,9 +828,13 @@ fn parse_u32(b: &[u8]) -> Option<u32> {
 
 /// Walks an unpacked root filesystem as a single layer (no digests; symlinks are not
 /// followed; entries are visited in sorted order so results are deterministic).
-pub fn analyze_dir(root: &Path, limits: &Limits) -> io::Result<(Vec<Entry>, Vec<Anomaly>)> {
+pub fn analyze_dir(
+    root: &Path,
+    limits: &Limits,
+    reads: &ContentPlan,
+) -> io::Result<(Vec<Entry>, Vec<Anomaly>)> {
     use std::os::unix::fs::{FileTypeExt, MetadataExt};
-    let mut walker = Walker::new(limits);
+    let mut walker = Walker::new(limits, reads);
     let mut stack: Vec<(std::path::PathBuf, String)> = vec![(root.to_path_buf(), String::new())];
     let mut count = 0u64;
     while let Some((dir, rel)) = stack.pop() {
@@ -904,6 +918,8 @@ pub fn analyze_dir(root: &Path, limits: &Limits) -> io::Result<(Vec<Entry>, Vec<
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::audit::content_plan;
+    use crate::limits::{CAPTURED_FRAGMENT_BYTES, CAPTURED_MARKER_BYTES};
     use crate::testutil::Tar;
 
     /// The analysis of a fixed layer, as the layer store keeps it, is pinned: when this fails,
@@ -948,7 +964,7 @@ mod tests {
             verify_digest: true,
             media_type: String::new(),
         };
-        let a = analyze_blob(&tar[..], &spec, &Limits::default()).unwrap();
+        let a = analyze_blob(&tar[..], &spec, &Limits::default(), content_plan()).unwrap();
         let mut cbor = Vec::new();
         ciborium::into_writer(&a, &mut cbor).unwrap();
         let pin = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&cbor));
@@ -960,15 +976,74 @@ mod tests {
             ),
             "the analysis of the pinned layer changed: bump ANALYSIS_VERSION and update the pin"
         );
-        // The fingerprint covers the version and every bound.
+    }
+
+    #[test]
+    fn content_is_kept_for_declared_reads_only_and_up_to_their_bound() {
+        let marker = vec![b'r'; CAPTURED_MARKER_BYTES as usize + 100];
+        let fragment = vec![b'#'; CAPTURED_FRAGMENT_BYTES as usize + 100];
+        let tar = Tar::default()
+            .file("etc/passwd", b"root:x:0:0::/root:/bin/sh\n", 0o644)
+            .file("etc/shadow", b"root:*:19000:0:99999:7:::\n", 0o600)
+            .file("etc/nsswitch.conf", b"hosts: files dns\n", 0o644)
+            .file("root/.cache/go-build/README", &marker, 0o644)
+            .file("etc/ld.so.conf.d/x.conf", &fragment, 0o644)
+            .finish();
+        let limits = Limits::default();
+        let mut w = Walker::new(&limits, content_plan());
+        assert!(w.walk_tar(&tar[..]).is_ok());
+        let kept: Vec<(&str, Option<usize>, bool)> = w
+            .entries
+            .iter()
+            .map(|e| {
+                let f = e.facts.as_deref();
+                let len = f.and_then(|f| f.content.as_ref()).map(|c| c.len());
+                (&*e.path, len, f.is_some_and(|f| f.content_truncated))
+            })
+            .collect();
+        assert_eq!(
+            kept,
+            [
+                ("etc/passwd", Some(26), false),
+                ("etc/shadow", None, false),
+                ("etc/nsswitch.conf", None, false),
+                (
+                    "root/.cache/go-build/README",
+                    Some(CAPTURED_MARKER_BYTES as usize),
+                    true
+                ),
+                (
+                    "etc/ld.so.conf.d/x.conf",
+                    Some(CAPTURED_FRAGMENT_BYTES as usize),
+                    true
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn the_analysis_fingerprint_covers_limits_and_plan() {
         let l = Limits::default();
-        let f = analysis_fingerprint(&l);
-        assert_eq!(f.len(), 64);
+        let plan = content_plan();
+        let fp = analysis_fingerprint(&l, plan);
+        assert_eq!(fp.len(), 64);
+        assert_eq!(
+            fp,
+            analysis_fingerprint(&l.clone(), &plan.clone()),
+            "stable"
+        );
+        let lowered = Limits {
+            max_captured_file_bytes: 1 << 20,
+            ..Limits::default()
+        };
+        assert_ne!(fp, analysis_fingerprint(&lowered, plan));
         let changed = Limits {
             credential_file_max_bytes: l.credential_file_max_bytes + 1,
             ..l.clone()
         };
-        assert_ne!(analysis_fingerprint(&changed), f);
+        assert_ne!(fp, analysis_fingerprint(&changed, plan));
+        let fewer = ContentPlan::new(crate::system::ldso::READS);
+        assert_ne!(fp, analysis_fingerprint(&l, &fewer));
     }
 
     #[test]
@@ -984,7 +1059,7 @@ mod tests {
             .file("short-too", b"y", 0o644)
             .finish();
         let limits = Limits::default();
-        let mut w = Walker::new(&limits);
+        let mut w = Walker::new(&limits, crate::audit::content_plan());
         assert!(w.walk_tar(&tar[..]).is_ok());
         let paths: Vec<&str> = w.entries.iter().map(|e| &*e.path).collect();
         assert_eq!(paths, [long.as_str(), pax_path.as_str()]);

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use super::{human_bytes, Doc, Family, Rule, RuleCx, Sink};
 use crate::finding::{Detail, Evidence, Severity};
 use crate::fs::{Node, NodeKind};
+use crate::inspect::reads::{ContentRead, PathMatch, ReadBound};
 use crate::path;
 
 /// One row of the tool table: which rule, which names.
@@ -186,6 +187,7 @@ pub(super) const FS001: Rule = Rule {
         references: &["https://github.com/GoogleContainerTools/distroless", "https://falco.org/docs/rules/"],
     },
     needs_config: false,
+    reads: &[],
     check: |cx, sink| emit_tools(cx, sink, &SHELLS),
 };
 
@@ -205,7 +207,16 @@ pub(super) const FS002: Rule = Rule {
         references: &["https://github.com/GoogleContainerTools/distroless#why-should-i-use-distroless-images"],
     },
     needs_config: false,
+    reads: &[],
     check: |cx, sink| emit_tools(cx, sink, &PACKAGE_MANAGERS),
+};
+
+/// The `VERSION` file of a Go toolchain tree (`go1.22.5`), wherever it is. The trees are
+/// found once per image (`RuleCx::goroots`) and every rule that skips toolchain binaries
+/// uses them; FS003 reports them.
+const GOROOT_VERSION: ContentRead = ContentRead {
+    path: PathMatch::Named("VERSION"),
+    bound: ReadBound::Marker,
 };
 
 /// A Go toolchain tree found in the image.
@@ -221,10 +232,8 @@ pub(crate) fn goroots(fs: &crate::fs::MergedFs) -> Vec<Goroot> {
             continue;
         }
         let dir = path::parent(p);
-        let version = n
-            .facts
-            .as_ref()
-            .and_then(|f| f.content.as_deref())
+        let version = fs
+            .content_of(p, n)
             .map(|c| {
                 String::from_utf8_lossy(c)
                     .lines()
@@ -268,6 +277,7 @@ pub(super) const FS003: Rule = Rule {
         references: &["https://docs.docker.com/build/building/multi-stage/"],
     },
     needs_config: false,
+    reads: &[GOROOT_VERSION],
     check: check_fs003,
 };
 
@@ -346,6 +356,7 @@ pub(super) const FS004: Rule = Rule {
         references: &["https://go.dev/ref/mod#module-cache", "https://docs.docker.com/build/cache/optimize/#use-cache-mounts"],
     },
     needs_config: false,
+    reads: &[GOCACHE_MARKER],
     check: |cx, sink| {
         for c in module_caches(cx) {
             let bytes = cx.fs.bytes_under(&c);
@@ -355,6 +366,12 @@ pub(super) const FS004: Rule = Rule {
             sink.emit(format!("Go module cache at {} ({})", path::display(&c), human_bytes(bytes)), vec![e]);
         }
     },
+};
+
+/// The README `cmd/go` writes into GOCACHE, wherever it is.
+const GOCACHE_MARKER: ContentRead = ContentRead {
+    path: PathMatch::Named("README"),
+    bound: ReadBound::Marker,
 };
 
 /// The first line of the README `cmd/go` writes into GOCACHE.
@@ -370,10 +387,9 @@ pub(super) fn build_caches(cx: &RuleCx<'_>) -> Vec<String> {
         {
             Some(p.to_string())
         } else if n.is_file() && path::file_name(p) == "README" {
-            let readme = n
-                .facts
-                .as_ref()
-                .and_then(|f| f.content.as_deref())
+            let readme = cx
+                .fs
+                .content_of(p, n)
                 .is_some_and(|c| c.starts_with(GOCACHE_README.as_bytes()));
             let dir = path::parent(p);
             (readme && cx.fs.get(&path::child(dir, "trim.txt")).is_some()).then(|| dir.to_string())
@@ -406,6 +422,7 @@ pub(super) const FS005: Rule = Rule {
         references: &["https://pkg.go.dev/cmd/go#hdr-Build_and_test_caching"],
     },
     needs_config: false,
+    reads: &[],
     check: |cx, sink| {
         for c in build_caches(cx) {
             let bytes = cx.fs.bytes_under(&c);
@@ -433,6 +450,7 @@ pub(super) const FS006: Rule = Rule {
         references: &["https://pkg.go.dev/cmd/go#hdr-Compile_and_install_packages_and_dependencies"],
     },
     needs_config: false,
+    reads: &[],
     check: check_fs006,
 };
 
@@ -520,6 +538,7 @@ pub(super) const FS007: Rule = Rule {
         references: &["https://docs.docker.com/build/concepts/context/#dockerignore-files"],
     },
     needs_config: false,
+    reads: &[],
     check: check_fs007,
 };
 
@@ -617,6 +636,7 @@ pub(super) const FS008: Rule = Rule {
         references: &["https://docs.docker.com/build/building/multi-stage/"],
     },
     needs_config: false,
+    reads: &[],
     check: |cx, sink| emit_tools(cx, sink, &BUILD_TOOLS),
 };
 
@@ -636,6 +656,7 @@ pub(super) const FS009: Rule = Rule {
         references: &["https://kubernetes.io/docs/tasks/debug/debug-application/debug-running-pod/#ephemeral-container"],
     },
     needs_config: false,
+    reads: &[],
     check: |cx, sink| emit_tools(cx, sink, &NET_TOOLS),
 };
 

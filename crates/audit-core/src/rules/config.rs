@@ -52,6 +52,7 @@ pub(super) const CFG005: Rule = Rule {
         references: &["https://hub.docker.com/_/golang"],
     },
     needs_config: true,
+    reads: &[],
     check: |cx, sink| {
         env_finding(cx, sink, "the config sets Go build variables", |k, v| match k {
             "GOPATH" | "GOROOT" | "GOCACHE" | "GOMODCACHE" | "GOBIN" if !v.is_empty() => Some(format!("{k}={v}")),
@@ -80,6 +81,7 @@ pub(super) const CFG006: Rule = Rule {
         references: &["https://pkg.go.dev/runtime#hdr-Environment_Variables", "https://go.dev/doc/godebug"],
     },
     needs_config: true,
+    reads: &[],
     check: |cx, sink| {
         env_finding(cx, sink, "the config sets Go debug switches", |k, v| {
             let hit = match k {
@@ -108,6 +110,7 @@ pub(super) const CFG007: Rule = Rule {
         references: &["https://github.com/opencontainers/image-spec/blob/main/config.md"],
     },
     needs_config: true,
+    reads: &[],
     check: |cx, sink| {
         let Some(c) = cx.config() else { return };
         if c.config.env_var("PATH").is_none() {
@@ -139,6 +142,7 @@ pub(super) const CFG008: Rule = Rule {
         references: &["https://github.com/opencontainers/image-spec/blob/main/annotations.md"],
     },
     needs_config: true,
+    reads: &[],
     check: |cx, sink| {
         let Some(c) = cx.config() else { return };
         let missing: Vec<&str> = PROVENANCE

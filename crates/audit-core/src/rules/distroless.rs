@@ -20,8 +20,10 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use super::artifacts::{self, Artifact};
+use super::user::{GROUP, PASSWD};
 use super::{human_bytes, which, Binary, Doc, Family, Lookup, Rule, RuleCx, Sink};
 use crate::finding::{Detail, Evidence, Severity, Visibility};
+use crate::inspect::reads::ContentRead;
 use crate::path;
 use crate::profile::{self, PathKind, Profile, ProfileChoice, UserExpect};
 
@@ -265,6 +267,10 @@ fn in_artifact(arts: &[Artifact], p: &str) -> bool {
 // ------------------------------------------------------------------------------------- DL001
 
 /// DL001
+/// The dpkg database, read for the profile's packages. Every DL rule resolves the profile,
+/// which for `auto` may read `/etc/passwd` (is `User` root?).
+const DPKG_STATUS: ContentRead = ContentRead::whole("var/lib/dpkg/status");
+
 pub(super) const DL001: Rule = Rule {
     id: "DL001",
     name: "profile-fact-missing",
@@ -280,6 +286,7 @@ pub(super) const DL001: Rule = Rule {
         references: &["https://github.com/GoogleContainerTools/distroless", "https://github.com/GoogleContainerTools/distroless/blob/main/base/README.md", "docs/policy.md"],
     },
     needs_config: false,
+    reads: &[PASSWD, GROUP, DPKG_STATUS],
     check: check_dl001,
 };
 
@@ -568,6 +575,7 @@ pub(super) const DL002: Rule = Rule {
         references: &["https://github.com/GoogleContainerTools/distroless#why-should-i-use-distroless-images", "docs/policy.md"],
     },
     needs_config: false,
+    reads: &[PASSWD],
     check: check_dl002,
 };
 
@@ -719,6 +727,7 @@ pub(super) const DL003: Rule = Rule {
         references: &["https://github.com/GoogleContainerTools/distroless", "https://github.com/wagoodman/dive"],
     },
     needs_config: false,
+    reads: &[PASSWD],
     check: check_dl003,
 };
 

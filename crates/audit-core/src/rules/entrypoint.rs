@@ -159,6 +159,7 @@ pub(super) const CFG003: Rule = Rule {
         references: &["https://github.com/opencontainers/runtime-spec/blob/main/config.md#process", "execvp(3)"],
     },
     needs_config: true,
+    reads: &[],
     check: |cx, sink| {
         if let Some((Problem::Cfg003(m), ev)) = diagnose(cx) {
             sink.emit(m, ev);
@@ -182,6 +183,7 @@ pub(super) const CFG004: Rule = Rule {
         references: &["https://docs.docker.com/reference/dockerfile/#shell-and-exec-form"],
     },
     needs_config: true,
+    reads: &[],
     check: |cx, sink| {
         if let Some((Problem::Cfg004(m), ev)) = diagnose(cx) {
             sink.emit(m, ev);

@@ -73,6 +73,7 @@ pub(super) const FS010: Rule = Rule {
         references: &["https://go.dev/src/crypto/x509/root_linux.go"],
     },
     needs_config: false,
+    reads: &[],
     check: check_fs010,
 };
 
@@ -134,6 +135,7 @@ pub(super) const FS011: Rule = Rule {
         references: &["https://pkg.go.dev/time/tzdata", "https://pkg.go.dev/time#LoadLocation"],
     },
     needs_config: false,
+    reads: &[],
     check: check_fs011,
 };
 
@@ -175,6 +177,7 @@ pub(super) const FS012: Rule = Rule {
         references: &["CIS Docker Benchmark 4.8", "https://kubernetes.io/docs/tasks/configure-pod-container/security-context/"],
     },
     needs_config: false,
+    reads: &[],
     check: |cx, sink| {
         let mut ev = Vec::new();
         let mut names = Vec::new();
@@ -210,6 +213,7 @@ pub(super) const FS013: Rule = Rule {
         references: &["CIS Docker Benchmark 4"],
     },
     needs_config: false,
+    reads: &[],
     check: |cx, sink| {
         let mut ev = Vec::new();
         let mut names = Vec::new();
@@ -254,6 +258,7 @@ pub(super) const FS014: Rule = Rule {
         references: &["https://docs.docker.com/build/building/best-practices/#minimize-the-number-of-layers", "https://github.com/wagoodman/dive"],
     },
     needs_config: false,
+    reads: &[],
     check: check_fs014,
 };
 

@@ -118,6 +118,7 @@ pub(super) const GO001: Rule = Rule {
         references: &["ELF gABI, PT_INTERP", "https://github.com/GoogleContainerTools/distroless#why-should-i-use-distroless-images"],
     },
     needs_config: false,
+    reads: &[],
     check: check_go001,
 };
 
@@ -165,6 +166,7 @@ pub(super) const GO002: Rule = Rule {
         references: &["ld.so(8)", "musl ldso/dynlink.c"],
     },
     needs_config: false,
+    reads: &[],
     check: check_go002,
 };
 
@@ -224,6 +226,7 @@ pub(super) const GO003: Rule = Rule {
         references: &["https://go.dev/doc/devel/release#policy"],
     },
     needs_config: false,
+    reads: &[],
     check: check_go003,
 };
 
@@ -263,6 +266,7 @@ pub(super) const GO004: Rule = Rule {
         references: &["https://pkg.go.dev/cmd/cgo", "https://github.com/GoogleContainerTools/distroless/blob/main/base/README.md"],
     },
     needs_config: false,
+    reads: &[],
     check: check_go004,
 };
 
@@ -321,6 +325,7 @@ pub(super) const GO005: Rule = Rule {
         references: &["https://pkg.go.dev/cmd/link"],
     },
     needs_config: false,
+    reads: &[],
     check: check_go005,
 };
 
@@ -359,6 +364,7 @@ pub(super) const GO006: Rule = Rule {
         references: &["https://pkg.go.dev/cmd/go#hdr-Compile_packages_and_dependencies", "https://reproducible-builds.org/"],
     },
     needs_config: false,
+    reads: &[],
     check: check_go006,
 };
 
@@ -394,6 +400,7 @@ pub(super) const GO007: Rule = Rule {
         references: &["https://pkg.go.dev/runtime/debug#BuildSetting"],
     },
     needs_config: false,
+    reads: &[],
     check: check_go007,
 };
 
@@ -426,6 +433,7 @@ pub(super) const GO008: Rule = Rule {
         references: &["https://pkg.go.dev/cmd/go#hdr-Build_and_test_caching"],
     },
     needs_config: false,
+    reads: &[],
     check: check_go008,
 };
 
@@ -461,6 +469,7 @@ pub(super) const GO009: Rule = Rule {
         references: &["https://pkg.go.dev/debug/buildinfo"],
     },
     needs_config: false,
+    reads: &[],
     check: check_go009,
 };
 
@@ -525,6 +534,7 @@ pub(super) const GO010: Rule = Rule {
         references: &["https://go.dev/doc/articles/race_detector"],
     },
     needs_config: false,
+    reads: &[],
     check: check_go010,
 };
 
@@ -563,6 +573,7 @@ pub(super) const GO011: Rule = Rule {
         references: &["https://go.dev/ref/mod#go-mod-file-replace"],
     },
     needs_config: false,
+    reads: &[],
     check: check_go011,
 };
 
@@ -614,6 +625,7 @@ pub(super) const GO012: Rule = Rule {
         references: &["https://pkg.go.dev/cmd/link (-X)", "https://go.dev/doc/go1.24#go-command"],
     },
     needs_config: false,
+    reads: &[],
     check: check_go012,
 };
 

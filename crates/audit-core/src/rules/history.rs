@@ -158,6 +158,7 @@ the `go`/`toolchain` lines of go.mod; the build result depends on which mirror s
         references: &["https://go.dev/doc/install", "https://hub.docker.com/_/golang"],
     },
     needs_config: true,
+    reads: &[],
     check: |cx, sink| {
         for r in runs(cx) {
             for c in &r.script.cmds {
@@ -310,6 +311,7 @@ checksum is what makes the step reproducible and tamper-evident.",
         references: &["https://go.dev/dl/", "https://docs.docker.com/build/building/best-practices/#add-or-copy"],
     },
     needs_config: true,
+    reads: &[],
     check: |cx, sink| {
         for r in runs(cx) {
             let s = &r.script;
@@ -397,6 +399,7 @@ rebuild, and an SBOM describes whatever happened to be current.",
         references: &["https://go.dev/ref/mod#version-queries", "https://reproducible-builds.org/docs/definition/"],
     },
     needs_config: true,
+    reads: &[],
     check: |cx, sink| {
         for r in runs(cx) {
             let mut moving: Vec<String> = Vec::new();
@@ -444,6 +447,7 @@ and defeats layer caching.",
         references: &["https://docs.docker.com/build/building/multi-stage/"],
     },
     needs_config: true,
+    reads: &[],
     check: |cx, sink| {
         for r in runs(cx) {
             let gos: Vec<String> =
@@ -553,6 +557,7 @@ the context (local `vendor/`, `.git`, editor files, secrets) is part of the buil
         references: &["https://docs.docker.com/build/cache/optimize/", "https://docs.docker.com/build/concepts/context/#dockerignore-files"],
     },
     needs_config: true,
+    reads: &[],
     check: |cx, sink| {
         let scope = scopes(&cx.steps);
         let mut workdir = String::from("/");
@@ -631,6 +636,7 @@ and module versions, and the final image keeps them (seed §2.2). In a runtime i
         references: &["https://pkg.go.dev/cmd/go#hdr-Build_and_test_caching", "https://docs.docker.com/build/cache/optimize/#use-cache-mounts"],
     },
     needs_config: true,
+    reads: &[],
     check: |cx, sink| {
         let Some(c) = cx.config() else { return };
         let scope = scopes(&cx.steps);
@@ -674,6 +680,7 @@ buildah — which record only `ADD <sha256> in DEST` for a URL (local sources ar
         references: &["https://docs.docker.com/reference/dockerfile/#add---checksum", "https://github.com/goodwithtech/dockle/blob/master/CHECKPOINT.md"],
     },
     needs_config: true,
+    reads: &[],
     check: |cx, sink| {
         for s in cx.steps.iter().filter(|s| s.instr == Instr::Add) {
             let (flags, sources, dest) = s.copy_parts();
@@ -758,8 +765,12 @@ mod tests {
     }
 
     fn fires(rule: &Rule, run: &str) -> bool {
-        !crate::rules::run_on_history(rule, &[&format!("RUN /bin/sh -c {run} # buildkit")], &[])
-            .is_empty()
+        !crate::rules::tests::run_on_history(
+            rule,
+            &[&format!("RUN /bin/sh -c {run} # buildkit")],
+            &[],
+        )
+        .is_empty()
     }
 
     #[test]
@@ -786,7 +797,7 @@ mod tests {
             assert_eq!(fires(rule, run), want, "{} on {run}", rule.id);
         }
         // Build arguments and ENV values in scope are substituted before reading.
-        let h = crate::rules::run_on_history(
+        let h = crate::rules::tests::run_on_history(
             &HIST003,
             &[
                 "ENV BASE=https://github.com/o/r/releases/latest/download",

@@ -24,6 +24,7 @@ use serde::Serialize;
 
 use crate::finding::{Evidence, Finding, HistoryRef, LayerRef, Severity, Visibility};
 use crate::fs::{MergedFs, Node};
+use crate::inspect::reads::ContentRead;
 use crate::inspect::{ElfInfo, FileFacts};
 use crate::oci::ImageConfig;
 use crate::path;
@@ -117,6 +118,9 @@ pub struct Rule {
     pub doc: Doc,
     /// Whether the rule needs the image config (not applicable to a bare rootfs).
     pub needs_config: bool,
+    /// The files whose content the rule reads ([`crate::fs::MergedFs::content`]): only
+    /// these are kept as layers stream past ([`crate::audit::content_plan`]).
+    pub reads: &'static [ContentRead],
     check: fn(&RuleCx<'_>, &mut Sink<'_>),
 }
 
@@ -598,40 +602,6 @@ pub(crate) fn human_bytes(n: u64) -> String {
     }
 }
 
-/// Runs one rule over an image that has only a history (test helper for the HIST and SEC
-/// rules): each string is a `created_by`, every entry producing a layer.
-#[cfg(test)]
-pub(crate) fn run_on_history(rule: &Rule, created_by: &[&str], env: &[&str]) -> Vec<Finding> {
-    let config = ImageConfig {
-        history: created_by
-            .iter()
-            .map(|c| crate::oci::History {
-                created_by: Some((*c).to_string()),
-                ..Default::default()
-            })
-            .collect(),
-        config: crate::oci::RuntimeConfig {
-            env: env.iter().map(|e| (*e).to_string()).collect(),
-            ..Default::default()
-        },
-        ..Default::default()
-    };
-    let image = ImageFacts {
-        config: Some(config),
-        annotations: Default::default(),
-        layers: Vec::new(),
-    };
-    let fs = MergedFs::new();
-    let settings = RuleSettings::default();
-    let cx = RuleCx::new(&image, &fs, &[], &settings);
-    let mut sink = Sink {
-        rule,
-        out: Vec::new(),
-    };
-    (rule.check)(&cx, &mut sink);
-    sink.out
-}
-
 /// The Markdown page of one rule (what `imgaudit explain` prints and `docs/rules/` holds).
 pub fn render_markdown(r: &Rule) -> String {
     let mut s = format!("# {} `{}`\n\n", r.id, r.name);
@@ -685,6 +655,39 @@ pub fn render_index() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Runs one rule over an image that has only a history (test helper for the HIST and SEC
+    /// rules): each string is a `created_by`, every entry producing a layer.
+    pub(crate) fn run_on_history(rule: &Rule, created_by: &[&str], env: &[&str]) -> Vec<Finding> {
+        let config = ImageConfig {
+            history: created_by
+                .iter()
+                .map(|c| crate::oci::History {
+                    created_by: Some((*c).to_string()),
+                    ..Default::default()
+                })
+                .collect(),
+            config: crate::oci::RuntimeConfig {
+                env: env.iter().map(|e| (*e).to_string()).collect(),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let image = ImageFacts {
+            config: Some(config),
+            annotations: Default::default(),
+            layers: Vec::new(),
+        };
+        let fs = MergedFs::new(crate::audit::content_plan());
+        let settings = RuleSettings::default();
+        let cx = RuleCx::new(&image, &fs, &[], &settings);
+        let mut sink = Sink {
+            rule,
+            out: Vec::new(),
+        };
+        (rule.check)(&cx, &mut sink);
+        sink.out
+    }
 
     #[test]
     fn ids_are_unique_named_and_documented() {

@@ -41,6 +41,7 @@ can extract it (`docker save`, `crane export`). Registry, VCS and cloud credenti
         ],
     },
     needs_config: false,
+    reads: &[],
     check: check_sec001,
 };
 
@@ -155,6 +156,7 @@ environment, process listings and crash reports.",
         references: &["https://docs.docker.com/reference/build-checks/secrets-used-in-arg-or-env/", "https://go.dev/ref/mod#private-module-proxy-auth"],
     },
     needs_config: true,
+    reads: &[],
     check: |cx, sink| {
         let Some(c) = cx.config() else { return };
         for kv in &c.config.env {
@@ -191,6 +193,7 @@ image. `ARG` is not a secret mechanism.",
         references: &["https://docs.docker.com/build/building/secrets/", "https://docs.docker.com/reference/dockerfile/#arg"],
     },
     needs_config: true,
+    reads: &[],
     check: |cx, sink| {
         let Some(c) = cx.config() else { return };
         for step in &cx.steps {
@@ -247,6 +250,7 @@ the host asked. Without them a network attacker or a compromised proxy can subst
         references: &["https://go.dev/ref/mod#private-modules", "https://go.dev/ref/mod#authenticating", "https://go.dev/ref/mod#environment-variables"],
     },
     needs_config: true,
+    reads: &[],
     check: |cx, sink| {
         let Some(c) = cx.config() else { return };
         let env = |k: &str| c.config.env_var(k).filter(|v| !v.is_empty());

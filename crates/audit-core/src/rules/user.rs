@@ -2,6 +2,12 @@
 
 use super::{Doc, Family, Rule, RuleCx};
 use crate::finding::{Detail, Evidence, Severity};
+use crate::inspect::reads::ContentRead;
+
+/// `/etc/passwd`, read to turn a `User` name into its uid.
+pub(super) const PASSWD: ContentRead = ContentRead::whole("etc/passwd");
+/// `/etc/group`, read to turn a group name into its gid.
+pub(super) const GROUP: ContentRead = ContentRead::whole("etc/group");
 
 /// `name → id` from an `/etc/passwd` or `/etc/group` style file.
 pub(super) fn id_table(cx: &RuleCx<'_>, file: &str) -> Option<Vec<(String, u32)>> {
@@ -53,6 +59,7 @@ pub(super) const CFG001: Rule = Rule {
         references: &["CIS Docker Benchmark 4.1", "https://kubernetes.io/docs/concepts/security/pod-security-standards/"],
     },
     needs_config: true,
+    reads: &[PASSWD],
     check: |cx, sink| {
         let Some(c) = cx.config() else { return };
         let user = c.config.user.trim();
@@ -88,6 +95,7 @@ pub(super) const CFG002: Rule = Rule {
         references: &["https://github.com/opencontainers/runc/blob/main/libcontainer/user/lookup_unix.go"],
     },
     needs_config: true,
+    reads: &[PASSWD, GROUP],
     check: |cx, sink| {
         let Some(c) = cx.config() else { return };
         let user = c.config.user.trim();

@@ -5,6 +5,7 @@ use std::time::{Duration, SystemTime};
 
 use super::codec::{decode, encode};
 use super::*;
+use crate::audit::content_plan;
 use crate::layer::{analysis_fingerprint, analyze_blob, LayerSpec};
 use crate::limits::{Limits, MAX_STORE_ENTRY_BYTES};
 use crate::testutil::{fixture, gzip, Tar, XorShift};
@@ -37,11 +38,14 @@ fn analysis() -> LayerAnalysis {
         verify_digest: true,
         media_type: String::new(),
     };
-    analyze_blob(&blob[..], &spec, &Limits::default()).expect("analysis")
+    analyze_blob(&blob[..], &spec, &Limits::default(), content_plan()).expect("analysis")
 }
 
 fn key(a: &LayerAnalysis) -> LayerKey {
-    LayerKey::new(a.digest.clone(), &analysis_fingerprint(&Limits::default()))
+    LayerKey::new(
+        a.digest.clone(),
+        &analysis_fingerprint(&Limits::default(), content_plan()),
+    )
 }
 
 fn cbor(a: &LayerAnalysis) -> Vec<u8> {
@@ -104,7 +108,7 @@ fn bad_entries_are_rejected_never_a_panic() {
     // Another key's entry, another format, garbage.
     let other = LayerKey::new(
         crate::digest::Digest::sha256_of(b"other"),
-        &analysis_fingerprint(&Limits::default()),
+        &analysis_fingerprint(&Limits::default(), content_plan()),
     );
     assert_eq!(
         decode(&other, &good, &Seal::Checksum).unwrap_err(),
@@ -114,7 +118,10 @@ fn bad_entries_are_rejected_never_a_panic() {
         secret_scan_max_bytes: 1,
         ..Limits::default()
     };
-    let other_limits = LayerKey::new(a.digest.clone(), &analysis_fingerprint(&limits));
+    let other_limits = LayerKey::new(
+        a.digest.clone(),
+        &analysis_fingerprint(&limits, content_plan()),
+    );
     assert_eq!(
         decode(&other_limits, &good, &Seal::Checksum).unwrap_err(),
         Reject::WrongKey
@@ -245,7 +252,7 @@ fn disk_store_eviction_keeps_the_bound_and_prune_cleans() {
         let d = crate::digest::Digest::sha256_of(&i.to_le_bytes());
         let mut ai = a.clone();
         ai.digest = d.clone();
-        let k = LayerKey::new(d, &analysis_fingerprint(&Limits::default()));
+        let k = LayerKey::new(d, &analysis_fingerprint(&Limits::default(), content_plan()));
         store.put(&k, &Arc::new(ai));
         keys.push(k);
         let info = store.info().unwrap();

@@ -25,12 +25,32 @@ use serde::Serialize;
 
 use crate::fs::{MergedFs, Node};
 use crate::inspect::elf::{ElfClass, ElfInfo};
+use crate::inspect::reads::{ContentRead, PathMatch, ReadBound};
 use crate::limits::{
     MAX_LD_CACHE_ENTRIES, MAX_LD_CACHE_KEPT_BYTES, MAX_LD_CACHE_NAME_BYTES, MAX_LD_CONF_DIRS,
     MAX_LD_CONF_INCLUDES, MAX_LIBRARY_DEPTH, MAX_LOADER_LOOKUPS, MAX_SEARCHED_LISTED,
 };
 use crate::path;
 use crate::platform::Platform;
+
+/// The files the loader check reads: glibc's cache and `ld.so.conf` (with the fragments the
+/// usual `include /etc/ld.so.conf.d/*.conf` names), and musl's `/etc/ld-musl-<arch>.path`.
+pub const READS: &[ContentRead] = &[
+    ContentRead::whole("etc/ld.so.cache"),
+    ContentRead::whole("etc/ld.so.conf"),
+    ContentRead {
+        path: PathMatch::In("etc/ld.so.conf.d"),
+        bound: ReadBound::Fragment,
+    },
+    ContentRead {
+        path: PathMatch::NameIn {
+            dir: "etc",
+            prefix: "ld-musl-",
+            suffix: ".path",
+        },
+        bound: ReadBound::Fragment,
+    },
+];
 
 /// The C library family a binary's interpreter belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -697,7 +717,13 @@ impl ConfWalk {
         if depth > 4 || !self.seen.insert(file.to_string()) {
             return;
         }
-        let Some(c) = fs.content(file) else { return };
+        // Included files are named by the image: they may lie outside `READS`.
+        let content = if depth == 0 {
+            fs.content(file)
+        } else {
+            fs.content_named_by_image(file)
+        };
+        let Some(c) = content else { return };
         for line in String::from_utf8_lossy(c).lines() {
             let line = line.split('#').next().unwrap_or("").trim();
             if line.is_empty() {
@@ -824,7 +850,7 @@ mod tests {
 
     #[test]
     fn ld_conf_includes_are_read_once_and_bounded() {
-        let mut fs = MergedFs::new();
+        let mut fs = MergedFs::new(crate::audit::content_plan());
         // A real Debian layout, plus a directory listed twice.
         fs.apply(
             0,
@@ -864,7 +890,7 @@ mod tests {
                 &format!("include /etc/ld.so.conf.d/*.conf\n{dirs}"),
             ));
         }
-        let mut fs = MergedFs::new();
+        let mut fs = MergedFs::new(crate::audit::content_plan());
         fs.apply(0, &entries);
         let got = read_ld_conf(&fs, "etc/ld.so.conf");
         assert_eq!(got.len(), MAX_LD_CONF_DIRS);
@@ -874,7 +900,7 @@ mod tests {
         let includes: String = (0..MAX_LD_CONF_INCLUDES + 10)
             .map(|i| format!("include /nowhere{i}/*.conf\n"))
             .collect();
-        let mut fs = MergedFs::new();
+        let mut fs = MergedFs::new(crate::audit::content_plan());
         fs.apply(
             0,
             &[text(
@@ -906,12 +932,18 @@ mod tests {
         // Facts of a real ELF file (this test binary), with forged dynamic lists.
         let me = std::fs::read(std::env::current_exe().unwrap()).unwrap();
         let limits = crate::limits::Limits::default();
-        let real =
-            crate::inspect::inspect_reader("/t", me.len() as u64, &mut &me[..], &limits, 1 << 18)
-                .unwrap()
-                .unwrap()
-                .elf
-                .unwrap();
+        let real = crate::inspect::inspect_reader(
+            "/t",
+            me.len() as u64,
+            &mut &me[..],
+            &limits,
+            crate::audit::content_plan(),
+            1 << 18,
+        )
+        .unwrap()
+        .unwrap()
+        .elf
+        .unwrap();
         let forged = |i: usize| {
             let mut e = real.clone();
             e.interpreter = Some("/lib64/ld-linux-x86-64.so.2".into());
@@ -926,7 +958,7 @@ mod tests {
             .map(|i| elf_entry(&format!("usr/lib/L{i}.so"), forged(i)))
             .collect();
         entries.push(elf_entry("app", forged(0)));
-        let mut fs = MergedFs::new();
+        let mut fs = MergedFs::new(crate::audit::content_plan());
         fs.apply(0, &entries);
         let (node, info) = (fs.get("app").unwrap(), forged(0));
         let r = Loader::new(&fs, None).check("app", node, &info);
@@ -944,6 +976,49 @@ mod tests {
             .iter()
             .all(|m| m.searched.len() <= MAX_SEARCHED_LISTED + 1
                 && m.searched.last().unwrap().starts_with("… and ")));
+    }
+
+    /// musl reads its search path from `/etc/ld-musl-<arch>.path` (the file's content is
+    /// declared in `READS`, so it is kept and this test reads it).
+    #[test]
+    fn musl_searches_its_path_file() {
+        let me = std::fs::read(std::env::current_exe().unwrap()).unwrap();
+        let mut real = crate::inspect::inspect_reader(
+            "/t",
+            me.len() as u64,
+            &mut &me[..],
+            &crate::limits::Limits::default(),
+            crate::audit::content_plan(),
+            1 << 18,
+        )
+        .unwrap()
+        .unwrap()
+        .elf
+        .unwrap();
+        real.version_needs.clear();
+        real.needed.clear();
+        real.rpath.clear();
+        real.runpath.clear();
+        let mut app = real.clone();
+        app.interpreter = Some("/lib/ld-musl-x86_64.so.1".into());
+        app.needed = vec!["libz.so.1".into()];
+        let entries = [
+            elf_entry("lib/ld-musl-x86_64.so.1", real.clone()),
+            elf_entry("opt/zlib/libz.so.1", real.clone()),
+            elf_entry("usr/lib/libz.so.1", real),
+            text("etc/ld-musl-x86_64.path", "/opt/zlib\n/lib\n"),
+            elf_entry("app", app.clone()),
+        ];
+        let mut fs = MergedFs::new(crate::audit::content_plan());
+        fs.apply(0, &entries);
+        let r = Loader::new(&fs, None).check("app", fs.get("app").unwrap(), &app);
+        assert_eq!(r.loader, Some(LoaderKind::Musl));
+        let z = r.resolved.iter().find(|l| l.name == "libz.so.1");
+        assert_eq!(
+            z.map(|l| l.path.as_str()),
+            Some("/opt/zlib/libz.so.1"),
+            "{r:?}"
+        );
     }
 
     /// A forged cache: the most entries the file can hold, every key and value pointing at

@@ -1,17 +1,33 @@
 //! OS package databases and the distribution's identity, for the SBOM.
 //!
-//! Read from the merged filesystem, whose content bound keeps these files
-//! (`inspect::content_bound`): Debian's `/var/lib/dpkg/status` (installed packages only,
-//! `Status: install ok installed`), distroless's `/var/lib/dpkg/status.d/<pkg>` (one
-//! paragraph per file, no `Status` field: every file is installed; `*.md5sums` files are
-//! skipped), Alpine's `/lib/apk/db/installed` (`P:` name, `V:` version, `A:` arch, `o:` origin,
+//! Read from the merged filesystem, which keeps these files' content ([`READS`]): Debian's
+//! `/var/lib/dpkg/status` (installed packages only, `Status: install ok installed`),
+//! distroless's `/var/lib/dpkg/status.d/<pkg>` (one paragraph per file, no `Status` field:
+//! every file is installed; `*.md5sums` files are skipped), Alpine's `/lib/apk/db/installed` (`P:` name, `V:` version, `A:` arch, `o:` origin,
 //! `L:` license), and `/etc/os-release` (through its symlink to `/usr/lib/os-release`).
 //! The parsers take bytes and never fail: a malformed paragraph is skipped.
 
 use serde::Serialize;
 
 use crate::fs::MergedFs;
+use crate::inspect::reads::{ContentRead, PathMatch, ReadBound};
 use crate::path;
+
+/// The files the package and distribution readers read. `/etc/os-release` is usually a
+/// symlink to `/usr/lib/os-release`, and content is kept under the file's own path.
+pub const READS: &[ContentRead] = &[
+    ContentRead::whole("etc/os-release"),
+    ContentRead::whole("usr/lib/os-release"),
+    ContentRead::whole("var/lib/dpkg/status"),
+    ContentRead {
+        path: PathMatch::In(DPKG_STATUS_D),
+        bound: ReadBound::Fragment,
+    },
+    ContentRead::whole("lib/apk/db/installed"),
+];
+
+/// distroless's dpkg database: one paragraph per file.
+const DPKG_STATUS_D: &str = "var/lib/dpkg/status.d";
 
 /// The distribution, from os-release.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -166,11 +182,11 @@ pub fn packages(fs: &MergedFs) -> Vec<OsPackage> {
             true,
         ));
     }
-    for (p, n) in fs.descendants("var/lib/dpkg/status.d") {
-        if !n.is_file() || p.ends_with(".md5sums") {
+    for (p, n) in fs.descendants(DPKG_STATUS_D) {
+        if !n.is_file() || p.ends_with(".md5sums") || path::parent(p) != DPKG_STATUS_D {
             continue;
         }
-        if let Some(c) = n.facts.as_ref().and_then(|f| f.content.as_deref()) {
+        if let Some(c) = fs.content_of(p, n) {
             out.extend(parse_dpkg(&String::from_utf8_lossy(c), p, false));
         }
     }

@@ -7,8 +7,8 @@
     images.py large                        # out/images/large (~1 GB, benchmarks)
                                            # and out/images/large-zstd (the same, zstd -3)
 
-Every image and the rules it is meant to fire (or not) is listed in PROVENANCE.md; the EXPECT
-table at the bottom of this file says the same in machine-readable form (out/images/EXPECT.json).
+Every image is described in PROVENANCE.md; what imgaudit must report on each is written down
+once, in expectations.toml (read by crates/audit-core/tests/rules.rs).
 Host files that are copied (CA bundle, zoneinfo, glibc, musl loader, busybox, dpkg, apt-get,
 make, git and their libraries) come from the Debian 12 build machine.
 """
@@ -1011,9 +1011,6 @@ def fixtures(only=None):
     if want("hist-rules"):
         layout("hist-rules", {"latest": build_hist_rules(base, rev)})
 
-    with open(os.path.join(IMAGES, "EXPECT.json"), "w") as f:
-        json.dump(EXPECT, f, indent=1, sort_keys=True)
-        f.write("\n")
     return built
 
 
@@ -1078,86 +1075,6 @@ def large_text():
         img.add(l, buildkit(f"COPY {name}/ /opt/text/{name}/"))
     mk.write_layout(os.path.join(IMAGES, "large-text"), {"latest": img})
     print("images/large-text")
-
-
-# Which rules each image is meant to fire (ids from RULES.md). "none" lists are promises: the
-# image must NOT fire any rule of those families. See PROVENANCE.md for the reasoning.
-EXPECT = {
-    "clean": {"fires": [], "must_not_fire_families": ["GO", "FS", "CFG", "DL"],
-              "with_profile": {"auto": [], "static": [], "static:nonroot": []}},
-    "clean-zstd": {"same_as": "clean"}, "clean-mixed": {"same_as": "clean"},
-    "clean-v2s2": {"same_as": "clean"}, "clean-multiarch": {"same_as": "clean"},
-    "clean-multiarch-flat": {"same_as": "clean"},
-    "clean-uncompressed-mislabelled": {"same_as": "clean"},
-    "go-rules": {"fires": ["GO001", "GO003", "GO004", "GO005", "GO006", "GO007", "GO008",
-                           "GO009", "GO010", "GO011", "GO012"],
-                 "per_file": {
-                     "/usr/local/bin/app-cgo-glibc": ["GO001", "GO004"],
-                     "/usr/local/bin/app-cgo-musl": ["GO001", "GO004"],
-                     "/usr/local/bin/app-pie": ["GO001", "GO004"],
-                     "/usr/local/bin/app-go119": ["GO001", "GO003", "GO004", "GO005", "GO006",
-                                                  "GO012"],
-                     "/usr/local/bin/app-dirty": ["GO007"],
-                     "/usr/local/bin/app-race": ["GO001", "GO004", "GO010"],
-                     "/usr/local/bin/app-replace": ["GO011"],
-                     "/usr/local/bin/app-unstripped": ["GO005", "GO006", "GO008", "GO012"],
-                     "/usr/local/bin/app-nobuildinfo": ["GO009", "GO005"],
-                     "/usr/local/bin/app-arm64": []},
-                 "must_not_fire": ["GO002", "FS", "CFG"]},
-    "go-libs": {"fires": ["GO002", "GO004"],
-                "per_file": {"/app": ["GO004"], "/usr/local/bin/hello-c-libz": ["GO002"],
-                             "/opt/hello/bin/hello-c-rpath": [],
-                             "/opt/hello/bin/hello-c-runpath": []},
-                "must_not_fire": ["GO001", "FS", "CFG"]},
-    "go-oldglibc": {"fires": ["GO002"],
-                    "per_file": {"/usr/local/bin/hello-c-glibc": ["GO002 (GLIBC_2.34 not defined "
-                                                                  "by libc.so.6)"]},
-                    "must_not_fire": ["GO001", "FS", "CFG"]},
-    "musl": {"fires": ["GO001", "GO004"],
-             "per_file": {"/app": ["GO004"], "/usr/local/bin/app-cgo-glibc": ["GO001", "GO004"]},
-             "must_not_fire": ["GO002", "FS", "CFG"]},
-    "go-toolchain-debian": {
-        "fires": ["GO001"],
-        "per_file": {"/usr/local/bin/empty-interp": ["GO001 (malformed PT_INTERP)"]},
-        "must_not_fire": ["GO002"],
-        "also": "no runnability verdict for the 0644 ELF test data under "
-                "/usr/share/go-1.19/src/**/testdata; FreeBSD, i386 and PowerPC files are "
-                "listed as foreign; tag foreign-entrypoint: CFG003 for the FreeBSD command; "
-                "FS/HIST rules for the toolchain itself"},
-    "fs-rules": {"fires": ["FS001", "FS002", "FS003", "FS004", "FS005", "FS006", "FS007", "FS008",
-                           "FS009", "FS010", "FS011", "FS012", "FS013", "FS014", "HIST004"],
-                 "also": "GO rules on the toolchain binaries (/usr/local/go/bin/*) and "
-                         "/root/go/bin/tool (GO005, GO006, GO008); no CFG"},
-    "cfg-root": {"fires": ["CFG001", "CFG007", "CFG008"]},
-    "cfg-user": {"fires": ["CFG002"]},
-    "cfg-entry": {"fires": ["CFG003"]},
-    "cfg-entry-path": {"fires": []},
-    "cfg-shell": {"fires": ["CFG004"]},
-    "cfg-script": {"fires": ["CFG004"]},
-    "cfg-env": {"fires": ["CFG005", "CFG006", "HIST006"]},
-    "dl-static-gaps": {"fires": ["CFG001", "FS010", "FS011"],
-                       "with_profile": {"static:nonroot": ["CFG001", "FS010", "FS011", "DL001"],
-                                        "static": ["CFG001", "FS010", "FS011", "DL001"]}},
-    "dl-extra": {"fires": ["FS001"], "with_profile": {"auto": ["FS001", "DL002", "DL003"]}},
-    "dl-base": {"fires": [], "with_profile": {"auto": [], "base:nonroot": [],
-                                              "static:nonroot": ["DL001", "DL002", "DL003"]}},
-    "dl-cc": {"fires": [], "with_profile": {"auto": [], "base:nonroot": ["DL001", "DL002"]}},
-    "sec-rules": {"fires": ["SEC001", "SEC002", "SEC003", "SEC004"],
-                  "per_file": {"/root/.netrc": ["SEC001 (deleted in the next layer)"],
-                               "/srv/app/.env": ["SEC001 (deleted in the next layer)"],
-                               "/root/.git-credentials": ["SEC001 (replaced in the next layer)"],
-                               "/root/.docker/config.json": ["SEC001"],
-                               "/root/.ssh/id_ed25519": ["SEC001"],
-                               "/root/.aws/credentials": ["SEC001"], "/root/.npmrc": ["SEC001"],
-                               "/root/.pypirc": ["SEC001"], "/srv/app/config/settings.yaml": ["SEC001"]},
-                  "must_not_fire": ["GO", "FS", "CFG", "HIST"]},
-    "sec-decoys": {"fires": [], "must_not_fire_families": ["GO", "FS", "SEC", "CFG", "HIST"]},
-    "hist-rules": {"fires": ["HIST001", "HIST002", "HIST003", "HIST004", "HIST005", "HIST006",
-                             "HIST007"],
-                   "must_not_fire": ["GO", "FS", "SEC", "CFG"]},
-    "demo": {"fires": ["GO001", "GO004", "GO005", "GO006", "FS001", "FS009", "FS010", "FS011",
-                       "CFG001", "CFG008"]},
-}
 
 
 def main():

@@ -1,11 +1,13 @@
 //! Every rule fires on the fixture built for it and stays silent on the clean,
 //! distroless-style image and its format variants. The expected sets are exact: a rule that
-//! starts firing where it should not fails this test too. DL rules run only with a profile:
-//! `CASES` audit without one (DL silent everywhere), `DL_CASES` with the profile named.
+//! starts firing where it should not fails this test too. They are read from
+//! `testdata/expectations.toml`, the one place fixture results are written down. DL rules run
+//! only with a profile: `fires` is without one (DL silent everywhere), `profiles` with each
+//! profile named.
 
 mod common;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use audit_core::audit::Auditor;
 use audit_core::profile;
@@ -40,91 +42,55 @@ fn image(name: &str) -> String {
     common::out(&format!("images/{name}")).display().to_string()
 }
 
-/// (fixture, rules it must fire — exactly).
-const CASES: &[(&str, &[&str])] = &[
-    ("clean", &[]),
-    (
-        "go-rules",
-        &[
-            "GO001", "GO003", "GO004", "GO005", "GO006", "GO007", "GO008", "GO009", "GO010",
-            "GO011", "GO012",
-        ],
-    ),
-    ("go-libs", &["GO002"]),
-    ("go-oldglibc", &["GO002"]),
-    ("musl", &["GO001"]),
-    (
-        "fs-rules",
-        &[
-            "FS001", "FS002", "FS003", "FS004", "FS005", "FS006", "FS007", "FS008", "FS009",
-            "FS010", "FS011", "FS012", "FS013", "FS014", "GO005", "GO006", "GO008", "HIST004",
-        ],
-    ),
-    ("cfg-root", &["CFG001", "CFG007", "CFG008"]),
-    ("cfg-user", &["CFG002"]),
-    ("cfg-entry", &["CFG003"]),
-    ("cfg-entry-path", &[]),
-    ("cfg-shell", &["CFG004"]),
-    ("cfg-script", &["CFG004"]),
-    ("cfg-env", &["CFG005", "CFG006", "HIST006"]),
-    ("dl-static-gaps", &["CFG001", "FS010", "FS011"]),
-    ("dl-extra", &["FS001"]),
-    ("dl-base", &[]),
-    ("dl-cc", &[]),
-    ("sec-rules", &["SEC001", "SEC002", "SEC003", "SEC004"]),
-    ("sec-decoys", &[]),
-    (
-        "hist-rules",
-        &[
-            "HIST001", "HIST002", "HIST003", "HIST004", "HIST005", "HIST006", "HIST007",
-        ],
-    ),
-];
+/// What a fixture must report (`testdata/expectations.toml`, which documents the fields).
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Expect {
+    fires: BTreeSet<String>,
+    #[serde(default)]
+    profiles: BTreeMap<String, BTreeSet<String>>,
+    #[serde(default)]
+    files: BTreeMap<String, BTreeSet<String>>,
+}
 
-/// (fixture, profile, rules it must fire — exactly).
-const DL_CASES: &[(&str, &str, &[&str])] = &[
-    ("clean", "auto", &[]),
-    ("clean", "static", &[]),
-    ("clean", "static:nonroot", &[]),
-    (
-        "dl-static-gaps",
-        "static:nonroot",
-        &["CFG001", "FS010", "FS011", "DL001"],
-    ),
-    (
-        "dl-static-gaps",
-        "static",
-        &["CFG001", "FS010", "FS011", "DL001"],
-    ),
-    ("dl-extra", "auto", &["FS001", "DL002", "DL003"]),
-    ("dl-base", "auto", &[]),
-    ("dl-base", "base:nonroot", &[]),
-    ("dl-base", "static:nonroot", &["DL001", "DL002", "DL003"]),
-    ("dl-cc", "auto", &[]),
-    ("dl-cc", "base:nonroot", &["DL001", "DL002"]),
-    (
-        "cfg-root",
-        "static:nonroot",
-        &["CFG001", "CFG007", "CFG008", "DL001"],
-    ),
-];
+/// Every fixture's expectations, by fixture name.
+fn expectations() -> BTreeMap<String, Expect> {
+    let path = common::testdata().join("expectations.toml");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+    toml::from_str(&text).unwrap_or_else(|e| panic!("{path:?}: {e}"))
+}
+
+/// Where fixture `name` is: `demo` is committed, the others are built; `NAME:TAG` names one
+/// image of a layout that holds several.
+fn fixture(name: &str) -> String {
+    match name.split_once(':') {
+        _ if name == "demo" => common::testdata().join("demo").display().to_string(),
+        Some((layout, tag)) => format!("{}:{tag}", image(layout)),
+        None => image(name),
+    }
+}
+
+fn ids(set: BTreeSet<&str>) -> BTreeSet<String> {
+    set.into_iter().map(str::to_string).collect()
+}
 
 #[test]
 fn each_fixture_fires_exactly_its_rules_under_a_profile() {
     let mut failures = Vec::new();
-    for (name, profile, want) in DL_CASES {
-        let reports = audit_profile(&image(name), PlatformChoice::Default, Some(profile));
-        let got = fired(&reports[0]);
-        let want: BTreeSet<&str> = want.iter().copied().collect();
-        if got != want {
-            failures.push(format!(
-                "{name} --profile {profile}: fired {got:?}, expected {want:?}"
-            ));
+    for (name, e) in expectations() {
+        for (profile, want) in &e.profiles {
+            let reports = audit_profile(&fixture(&name), PlatformChoice::Default, Some(profile));
+            let got = ids(fired(&reports[0]));
+            if got != *want {
+                failures.push(format!(
+                    "{name} --profile {profile}: fired {got:?}, expected {want:?}"
+                ));
+            }
+            assert!(
+                reports[0].profile.is_some(),
+                "{name}: the report carries the profile comparison"
+            );
         }
-        assert!(
-            reports[0].profile.is_some(),
-            "{name}: the report carries the profile comparison"
-        );
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
@@ -313,13 +279,23 @@ fn clean_variants_are_silent_under_auto() {
 #[test]
 fn each_fixture_fires_exactly_its_rules() {
     let mut failures = Vec::new();
-    for (name, want) in CASES {
-        let reports = audit_with(&image(name), PlatformChoice::Default);
+    for (name, e) in expectations() {
+        let reports = audit_with(&fixture(&name), PlatformChoice::Default);
         assert_eq!(reports.len(), 1);
-        let got = fired(&reports[0]);
-        let want: BTreeSet<&str> = want.iter().copied().collect();
-        if got != want {
-            failures.push(format!("{name}: fired {got:?}, expected {want:?}"));
+        let got = ids(fired(&reports[0]));
+        if got != e.fires {
+            failures.push(format!("{name}: fired {got:?}, expected {:?}", e.fires));
+        }
+        for (path, want) in &e.files {
+            let got: BTreeSet<String> = reports[0]
+                .findings
+                .iter()
+                .filter(|f| f.evidence.iter().any(|ev| ev.path.as_deref() == Some(path)))
+                .map(|f| f.rule.to_string())
+                .collect();
+            if got != *want {
+                failures.push(format!("{name} {path}: fired {got:?}, expected {want:?}"));
+            }
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
@@ -327,10 +303,9 @@ fn each_fixture_fires_exactly_its_rules() {
 
 #[test]
 fn every_rule_has_a_firing_fixture() {
-    let covered: BTreeSet<&str> = CASES
-        .iter()
-        .flat_map(|(_, r)| r.iter().copied())
-        .chain(DL_CASES.iter().flat_map(|(_, _, r)| r.iter().copied()))
+    let covered: BTreeSet<String> = expectations()
+        .into_values()
+        .flat_map(|e| e.fires.into_iter().chain(e.profiles.into_values().flatten()))
         .collect();
     for r in RULES {
         assert!(
@@ -339,18 +314,6 @@ fn every_rule_has_a_firing_fixture() {
             r.id
         );
     }
-}
-
-#[test]
-fn the_committed_demo_image_shows_what_it_is_for() {
-    let spec = common::testdata().join("demo").display().to_string();
-    let r = &audit_with(&spec, PlatformChoice::Default)[0];
-    let want: BTreeSet<&str> = [
-        "GO001", "GO004", "GO005", "GO006", "FS001", "FS009", "FS010", "FS011", "CFG001", "CFG008",
-    ]
-    .into_iter()
-    .collect();
-    assert_eq!(fired(r), want);
 }
 
 /// The clean image in every container format and compression: same files, no findings.

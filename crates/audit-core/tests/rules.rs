@@ -305,7 +305,11 @@ fn each_fixture_fires_exactly_its_rules() {
 fn every_rule_has_a_firing_fixture() {
     let covered: BTreeSet<String> = expectations()
         .into_values()
-        .flat_map(|e| e.fires.into_iter().chain(e.profiles.into_values().flatten()))
+        .flat_map(|e| {
+            e.fires
+                .into_iter()
+                .chain(e.profiles.into_values().flatten())
+        })
         .collect();
     for r in RULES {
         assert!(

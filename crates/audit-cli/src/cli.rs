@@ -40,6 +40,51 @@ pub(crate) enum Command {
     Serve(Box<ServeArgs>),
     /// Show, prune or clear the layer store (the disk cache of layer analyses).
     Cache(CacheArgs),
+    /// Audit every image of a registry, of repositories or of a list: each manifest once,
+    /// each layer once (through the layer store). One JSON report per line on stdout, the
+    /// summary on stderr; sharded (--shard, or a Kubernetes Indexed Job) and resumable.
+    Sweep(Box<SweepArgs>),
+}
+
+/// `imgaudit sweep`.
+#[derive(Debug, Args)]
+pub(crate) struct SweepArgs {
+    /// What to sweep: REGISTRY (every repository of its catalog, every tag), REGISTRY/REPO
+    /// (every tag), or an image REGISTRY/REPO:TAG or @DIGEST.
+    #[arg(value_name = "REGISTRY[/REPO]")]
+    pub(crate) targets: Vec<String>,
+    /// File of more targets, one per line (# comments).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) list: Option<std::path::PathBuf>,
+    /// Take only this shard's images: I/N (default: $JOB_COMPLETION_INDEX/$JOB_COMPLETIONS
+    /// in a Kubernetes Indexed Job, else all).
+    #[arg(long, value_name = "I/N")]
+    pub(crate) shard: Option<String>,
+    /// Skip the images whose reports are already in FILE (the JSON Lines of an earlier run;
+    /// append this run's output to it: `--resume out.jsonl >> out.jsonl`).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) resume: Option<std::path::PathBuf>,
+    /// Also write the summary (JSON) to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) summary: Option<std::path::PathBuf>,
+    /// Images audited (and tags resolved) at once.
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    pub(crate) parallel: usize,
+    /// Bytes of layer analyses kept in memory in front of the disk or Redis store.
+    #[arg(long, value_name = "BYTES", default_value_t = 512 << 20)]
+    pub(crate) layer_cache_bytes: u64,
+    /// Log more to stderr (-v info, -vv debug).
+    #[arg(long, short = 'v', action = clap::ArgAction::Count)]
+    pub(crate) verbose: u8,
+    /// Policy, profile, platforms.
+    #[command(flatten)]
+    pub(crate) scope: ScopeArgs,
+    /// Registry options.
+    #[command(flatten)]
+    pub(crate) registry: RegistryArgs,
+    /// Layer store options.
+    #[command(flatten)]
+    pub(crate) store: StoreArgs,
 }
 
 /// `imgaudit cache`.

@@ -43,6 +43,7 @@ fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
         Some(cli::Command::Explain { id }) => cmd::rules::explain(&id),
         Some(cli::Command::Serve(args)) => cmd::serve::run(&args),
         Some(cli::Command::Cache(args)) => cmd::cache::run(&args),
+        Some(cli::Command::Sweep(args)) => cmd::sweep::run(&args),
         None => cmd::audit::run(&cli.audit),
     }
 }

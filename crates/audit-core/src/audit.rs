@@ -506,10 +506,13 @@ impl Auditor {
                         let reader = Watched { inner: raw, cancel: &cancel, progress: self.progress.as_deref(), index: spec.index };
                         layer::analyze_blob(reader, spec, &self.limits, content_plan()).map(Arc::new).map_err(Error::from)
                     });
-                    if let (Ok(l), Some(s), true) = (&r, &self.layer_store, spec.verify_digest && spec.diff_id.is_some()) {
-                        // Blob digest, size and diff_id were all checked: the analysis is of
-                        // exactly the bytes the key names.
-                        s.put(&self.layer_key(spec), l);
+                    if let (Some(s), true) = (&self.layer_store, spec.verify_digest) {
+                        match &r {
+                            // Blob digest, size and diff_id were all checked: the analysis is
+                            // of exactly the bytes the key names.
+                            Ok(l) if spec.diff_id.is_some() => s.put(&self.layer_key(spec), l),
+                            _ => s.release(&self.layer_key(spec)),
+                        }
                     }
                     match &r {
                         Ok(l) => tracing::info!(

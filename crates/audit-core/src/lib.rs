@@ -47,6 +47,8 @@ pub mod report;
 pub mod rules;
 pub mod source;
 pub mod store;
+#[cfg(feature = "registry")]
+pub mod sweep;
 pub mod system;
 
 #[cfg(any(test, feature = "fuzzing"))]

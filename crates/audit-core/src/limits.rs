@@ -250,6 +250,28 @@ pub const MAX_ERROR_BODY_BYTES: u64 = 64 << 10;
 /// object storage). More is an error.
 pub const REGISTRY_MAX_REDIRECTS: usize = 5;
 
+/// Entries asked for per page of a registry listing (`/v2/_catalog`, `/v2/<name>/tags/list`,
+/// the `n` parameter): 1,000. Registries may send fewer; the `Link` header gives the next page.
+pub const REGISTRY_LIST_PAGE_SIZE: usize = 1000;
+
+/// Largest page of a registry listing read: 4 MiB (1,000 names of 255 bytes are 260 KiB).
+/// Larger is an error.
+pub const MAX_LIST_PAGE_BYTES: u64 = 4 << 20;
+
+/// Most names one registry listing yields (repositories of a catalog, tags of a
+/// repository): 100,000. A listing that goes on past it is an error naming the bound (sweep
+/// the repositories one by one, or give `--list`), never a silently shortened sweep.
+pub const MAX_LIST_ENTRIES: usize = 100_000;
+
+/// Most image references one sweep takes (after listing catalogs and tags): 1,000,000 (a few
+/// hundred bytes each while the sweep runs). More is an error before anything is pulled:
+/// split the sweep by repository.
+pub const MAX_SWEEP_REFERENCES: usize = 1_000_000;
+
+/// Most images a sweep audits (and references it resolves) at once: 64. Each audit also
+/// analyses up to `jobs` layers at once.
+pub const MAX_SWEEP_PARALLEL: usize = 64;
+
 /// Largest layer-store entry read or written: 64 MiB (encoded, compressed). The analysis of a
 /// layer of 100,000 files with a dpkg status file is about 2 MiB. A larger stored value (a
 /// forged Redis value, a planted file) is a miss, read no further than this bound; a larger

@@ -4,3 +4,4 @@ pub(crate) mod audit;
 pub(crate) mod cache;
 pub(crate) mod rules;
 pub(crate) mod serve;
+pub(crate) mod sweep;

@@ -13,7 +13,9 @@
 //! Backends: [`MemoryStore`] (a byte-bounded LRU of decoded analyses), [`DiskStore`] (one file
 //! per entry, atomic writes, LRU eviction by size), `RedisStore` (feature `redis`: shared by
 //! replicas and sweep workers, entries sealed with an HMAC so a writer without the key cannot
-//! plant a clean result), and [`Tiered`] (memory in front of a shared backend). Entries on disk
+//! plant a clean result), [`Tiered`] (memory in front of a shared backend), and
+//! [`SingleFlight`] (in front of any of them: concurrent audits in one process analyse a
+//! shared layer once; a sweep uses it). Entries on disk
 //! and in Redis use one binary encoding ([`codec`](self#entry-encoding)).
 //!
 //! # Entry encoding
@@ -30,6 +32,7 @@
 
 mod codec;
 mod disk;
+mod flight;
 mod memory;
 #[cfg(feature = "redis")]
 mod redis;
@@ -46,6 +49,7 @@ use crate::limits::MAX_STORE_ENTRY_BYTES;
 
 pub use codec::{open_raw, seal_raw, Reject, Seal};
 pub use disk::{DiskInfo, DiskStore, Pruned};
+pub use flight::SingleFlight;
 pub use memory::MemoryStore;
 #[cfg(feature = "redis")]
 pub use redis::{RedisOptions, RedisStore};
@@ -91,6 +95,10 @@ pub trait LayerStore: Send + Sync + fmt::Debug {
     fn get(&self, key: &LayerKey) -> Option<Arc<LayerAnalysis>>;
     /// Keeps a fresh analysis of a fully verified layer.
     fn put(&self, key: &LayerKey, analysis: &Arc<LayerAnalysis>);
+    /// A lookup of `key` that missed is followed by no [`put`](Self::put): the layer failed,
+    /// or could not be fully verified. A store that makes other lookups of the key wait for
+    /// the first one's analysis ([`SingleFlight`]) lets them go; others ignore it.
+    fn release(&self, _key: &LayerKey) {}
     /// Counters and occupancy.
     fn stats(&self) -> StoreStats;
 }
@@ -186,6 +194,11 @@ impl LayerStore for Tiered {
     fn put(&self, key: &LayerKey, analysis: &Arc<LayerAnalysis>) {
         self.front.put(key, analysis);
         self.back.put(key, analysis);
+    }
+
+    fn release(&self, key: &LayerKey) {
+        self.front.release(key);
+        self.back.release(key);
     }
 
     /// The back store's counters, with the front's hits added (a front hit is a lookup the

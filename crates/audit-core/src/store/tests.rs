@@ -312,3 +312,48 @@ fn tiered_copies_back_hits_to_the_front() {
     assert_eq!((back.stats().hits, front.stats().hits), (1, 1));
     assert_eq!(t.stats().hits, 2);
 }
+
+#[test]
+fn single_flight_lets_one_lookup_miss_and_the_others_wait() {
+    let a = Arc::new(analysis());
+    let k = key(&a);
+    let s = SingleFlight::new(
+        Arc::new(MemoryStore::new(64 << 20)),
+        Duration::from_secs(30),
+    );
+    assert!(s.get(&k).is_none(), "the first lookup misses: it analyses");
+    std::thread::scope(|t| {
+        let waiter = t.spawn(|| s.get(&k));
+        std::thread::sleep(Duration::from_millis(100));
+        assert!(!waiter.is_finished(), "a second lookup waits for the first");
+        s.put(&k, &a);
+        assert!(waiter.join().unwrap().is_some(), "and gets its analysis");
+    });
+    assert_eq!((s.stats().hits, s.stats().misses), (1, 1));
+
+    // A released key lets the waiter go: it misses and analyses itself.
+    let other = LayerKey::new(crate::digest::Digest::sha256_of(b"x"), "f");
+    assert!(s.get(&other).is_none());
+    std::thread::scope(|t| {
+        let waiter = t.spawn(|| s.get(&other));
+        std::thread::sleep(Duration::from_millis(50));
+        s.release(&other);
+        assert!(waiter.join().unwrap().is_none());
+    });
+    s.release(&other);
+
+    // A lookup waits no longer than the bound.
+    let short = SingleFlight::new(
+        Arc::new(MemoryStore::new(1 << 20)),
+        Duration::from_millis(200),
+    );
+    assert!(short.get(&other).is_none());
+    let t0 = std::time::Instant::now();
+    assert!(short.get(&other).is_none());
+    let waited = t0.elapsed();
+    assert!(
+        waited >= Duration::from_millis(190) && waited < Duration::from_secs(5),
+        "{waited:?}"
+    );
+    assert_eq!(short.stats().misses, 2);
+}

@@ -38,6 +38,7 @@ pub(super) struct RepoAuth {
     pub(super) state: Arc<Mutex<AuthState>>,
     /// The registry as written in the reference (`docker.io`); credentials are keyed by it.
     pub(super) registry: String,
+    /// The repository; empty for the registry's catalog.
     pub(super) repository: String,
 }
 
@@ -91,9 +92,13 @@ impl RepoAuth {
             .as_ref()
             .is_none_or(RegistryAuth::is_anonymous);
         let reason = if anonymous {
+            let what = if self.repository.is_empty() {
+                "list the repositories".to_string()
+            } else {
+                format!("pull {}", self.repository)
+            };
             format!(
-                "authentication required to pull {} and no credentials were found for {} (or the repository does not exist)",
-                self.repository,
+                "authentication required to {what} and no credentials were found for {} (or the repository does not exist)",
                 self.registry
             )
         } else {
@@ -220,6 +225,7 @@ impl RepoAuth {
                 .filter(|x| !x.is_empty())
                 .map(str::to_string)
                 .collect(),
+            _ if self.repository.is_empty() => vec!["registry:catalog:*".to_string()],
             _ => vec![format!("repository:{}:pull", self.repository)],
         };
         let client = net.client_for(&url);

@@ -32,12 +32,14 @@
 //! Files, from the bottom up: `parse.rs` (pure header and error-body parsers),
 //! `transport.rs` (clients, one request with retries, bounded reads), `auth.rs` (challenges,
 //! credentials, tokens), `pool.rs` (what stores share), `blob.rs` (blob bodies as a resumable
-//! `Read`), and this file: the store, authenticated requests and manifests. Why this is not
+//! `Read`), `list.rs` (catalog and tag listings for sweeps), and this file: the store,
+//! authenticated requests and manifests. Why this is not
 //! built on oci-client, piece by piece with the tests that hold each guarantee:
 //! `docs/architecture.md`, "Registry client: what oci-client carries and what we keep".
 
 mod auth;
 mod blob;
+mod list;
 pub(crate) mod parse;
 mod pool;
 mod transport;

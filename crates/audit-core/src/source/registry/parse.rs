@@ -104,6 +104,25 @@ pub(crate) fn retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     Some(at.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
+/// The target of the `rel="next"` link of a `Link` header (RFC 8288 §3), as the distribution
+/// spec paginates listings: `</v2/_catalog?last=b&n=2>; rel="next"`.
+pub(crate) fn next_link(value: &str) -> Option<&str> {
+    value.split(',').find_map(|link| {
+        let (target, params) = link.trim().strip_prefix('<')?.split_once('>')?;
+        params
+            .split(';')
+            .filter_map(|p| p.trim().split_once('='))
+            .any(|(k, v)| {
+                k.trim().eq_ignore_ascii_case("rel")
+                    && v.trim()
+                        .trim_matches('"')
+                        .split_ascii_whitespace()
+                        .any(|r| r.eq_ignore_ascii_case("next"))
+            })
+            .then_some(target)
+    })
+}
+
 /// The first `code: message` of a distribution error body
 /// (`{"errors":[{"code":"…","message":"…"}]}`), made safe for a one-line message.
 pub(crate) fn error_summary(body: &[u8]) -> Option<String> {
@@ -181,6 +200,21 @@ mod tests {
         // Hostile input: unterminated quote, stray separators, non-ASCII.
         let c = challenges("Bearer realm=\"https://é/t, scope=,,, =x");
         assert_eq!(c[0].param("realm"), Some("https://é/t, scope=,,, =x"));
+    }
+
+    #[test]
+    fn next_links() {
+        assert_eq!(
+            next_link(r#"</v2/_catalog?last=b&n=2>; rel="next""#),
+            Some("/v2/_catalog?last=b&n=2")
+        );
+        assert_eq!(
+            next_link(r#"<https://r/a>; rel="prev", <https://r/b>;rel=next"#),
+            Some("https://r/b")
+        );
+        assert_eq!(next_link(r#"</x>; rel="prev""#), None);
+        assert_eq!(next_link("garbage"), None);
+        assert_eq!(next_link(""), None);
     }
 
     #[test]

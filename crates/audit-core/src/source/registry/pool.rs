@@ -90,6 +90,17 @@ impl RegistryPool {
     /// A store for `reference` sharing this pool's runtime, clients, pings and tokens. Its
     /// overall deadline ([`crate::source::RegistryLimits::total_timeout`]) starts now.
     pub fn store(&self, reference: ImageReference) -> Result<RegistryStore, SourceError> {
+        let repository = reference.repository().to_string();
+        self.store_as(reference, repository)
+    }
+
+    /// A store for `reference` whose credentials and token are those of `auth_repository`
+    /// (empty: the registry's catalog, scope `registry:catalog:*`).
+    pub(super) fn store_as(
+        &self,
+        reference: ImageReference,
+        auth_repository: String,
+    ) -> Result<RegistryStore, SourceError> {
         let sh = &self.shared;
         let opts = &sh.opts;
         let host = reference.api_host().to_string();
@@ -110,7 +121,7 @@ impl RegistryPool {
         };
         let state = {
             let mut repos = sh.repos.lock().unwrap_or_else(PoisonError::into_inner);
-            let key = (host.clone(), reference.repository().to_string());
+            let key = (host.clone(), auth_repository.clone());
             match repos.get(&key) {
                 Some((t, a)) if t.elapsed() < POOL_AUTH_MAX_AGE => Arc::clone(a),
                 _ => {
@@ -133,7 +144,7 @@ impl RegistryPool {
             auth: RepoAuth {
                 state,
                 registry: reference.registry().to_string(),
-                repository: reference.repository().to_string(),
+                repository: auth_repository,
             },
             reference,
         };

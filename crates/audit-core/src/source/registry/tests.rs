@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::*;
+use crate::limits::{MAX_LIST_ENTRIES, MAX_LIST_PAGE_BYTES, REGISTRY_LIST_PAGE_SIZE};
 use crate::source::options::{RegistryAuth, Secret};
 
 struct Req {
@@ -820,4 +821,105 @@ fn a_range_answer_at_the_wrong_offset_is_refused() {
     });
     let e = read_blob(&store_with(port, fast(), None)).unwrap_err();
     assert!(e.contains("resumed at the wrong offset"), "{e}");
+}
+
+fn pool_for(port: u16) -> (RegistryPool, String) {
+    let host = format!("127.0.0.1:{port}");
+    let o = SourceOptions::new().insecure_host(&host).limits(fast());
+    (RegistryPool::new(&o).unwrap(), host)
+}
+
+#[test]
+fn listings_follow_next_links_and_honour_429() {
+    let (port, log) = registry(|req, n| {
+        let path = req.path.as_str();
+        let next = |to: &str| vec![("Link".to_string(), format!("<{to}>; rel=\"next\""))];
+        if path.starts_with("/v2/_catalog?n=1000") {
+            Resp::Full(
+                200,
+                next("/v2/_catalog?last=b&n=2"),
+                br#"{"repositories":["a","b"]}"#.to_vec(),
+            )
+        } else if path.starts_with("/v2/_catalog?last=b") {
+            // `n` counts requests per path without the query: this page's first try is 2.
+            if n == 2 {
+                return Resp::Full(429, vec![("Retry-After".into(), "1".into())], vec![]);
+            }
+            Resp::Full(200, vec![], br#"{"repositories":["c/d"]}"#.to_vec())
+        } else if path.starts_with("/v2/c/d/tags/list?n=1000") {
+            let host = req.headers.get("host").cloned().unwrap_or_default();
+            let abs = format!("http://{host}/v2/c/d/tags/list?last=1");
+            Resp::Full(200, next(&abs), br#"{"name":"c/d","tags":["1"]}"#.to_vec())
+        } else if path.starts_with("/v2/c/d/tags/list?last=1") {
+            // An empty page ends the listing whatever its link says.
+            Resp::Full(
+                200,
+                next("/v2/c/d/tags/list?last=1"),
+                br#"{"name":"c/d","tags":null}"#.to_vec(),
+            )
+        } else {
+            Resp::Full(404, vec![], vec![])
+        }
+    });
+    let (pool, host) = pool_for(port);
+    let t = Instant::now();
+    assert_eq!(pool.catalog(&host).unwrap(), ["a", "b", "c/d"]);
+    assert!(
+        t.elapsed() >= Duration::from_millis(950),
+        "Retry-After honoured"
+    );
+    let repo = ImageReference::parse(&format!("{host}/c/d")).unwrap();
+    assert_eq!(pool.tags(&repo).unwrap(), ["1"]);
+    let gets = log
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|l| l.contains("tags/list"))
+        .count();
+    assert_eq!(gets, 2, "{:?}", log.lock().unwrap());
+    let e = pool
+        .tags(&ImageReference::parse(&format!("{host}/missing")).unwrap())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("not offered") || e.contains("404"), "{e}");
+}
+
+#[test]
+fn listings_are_bounded_and_stay_on_the_registry_host() {
+    let (port, _) = registry(|req, _| {
+        let path = req.path.as_str();
+        if path.starts_with("/v2/_catalog") {
+            // The same full page for ever.
+            let names: Vec<String> = (0..REGISTRY_LIST_PAGE_SIZE)
+                .map(|i| format!("r{i}"))
+                .collect();
+            let body = serde_json::json!({ "repositories": names }).to_string();
+            let link = vec![(
+                "Link".to_string(),
+                "</v2/_catalog?last=x>; rel=\"next\"".to_string(),
+            )];
+            Resp::Full(200, link, body.into_bytes())
+        } else if path.starts_with("/v2/big/tags/list") {
+            Resp::Full(200, vec![], vec![b' '; MAX_LIST_PAGE_BYTES as usize + 1])
+        } else {
+            let link = vec![(
+                "Link".to_string(),
+                "<http://elsewhere.example/v2/x>; rel=\"next\"".to_string(),
+            )];
+            Resp::Full(200, link, br#"{"tags":["1"]}"#.to_vec())
+        }
+    });
+    let (pool, host) = pool_for(port);
+    let e = pool.catalog(&host).unwrap_err().to_string();
+    assert!(e.contains(&format!("more than {MAX_LIST_ENTRIES}")), "{e}");
+    let e = pool
+        .tags(&ImageReference::parse(&format!("{host}/big")).unwrap())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains(&MAX_LIST_PAGE_BYTES.to_string()), "{e}");
+    let e = pool
+        .tags(&ImageReference::parse(&format!("{host}/other")).unwrap())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("another host"), "{e}");
 }

@@ -312,21 +312,23 @@ fn redis_down_or_killed_costs_nothing_but_time_and_the_password_stays_hidden() {
 fn a_warm_registry_audit_pulls_manifest_and_config_only() {
     let reg = Registry::plain();
     reg.push(&fixture("go-rules"), "store/go-rules:1", &[]);
+    reg.push(&fixture("fs-rules"), "store/fs-rules:1", &[]);
     let proxy = Proxy::start(reg.port, u64::MAX, Box::new(|| {}));
     let image = format!("127.0.0.1:{}/store/go-rules:1", proxy.port);
     let insecure = format!("127.0.0.1:{}", proxy.port);
     let d = tempfile::tempdir().unwrap();
     let dir_s = d.path().display().to_string();
-    let audit = |cache: &[&str]| {
+    let audit_of = |image: &str, cache: &[&str]| {
         let before = proxy.relayed.load(std::sync::atomic::Ordering::SeqCst);
         let mut args = vec!["-f", "json", "--insecure", insecure.as_str()];
         args.extend_from_slice(cache);
-        args.push(&image);
+        args.push(image);
         let o = imgaudit(&args, &[]);
         assert!(matches!(o.status.code(), Some(0 | 1)), "{}", err(&o));
         let bytes = proxy.relayed.load(std::sync::atomic::Ordering::SeqCst) - before;
         (out(&o), bytes)
     };
+    let audit = |cache: &[&str]| audit_of(&image, cache);
     let (plain, uncached) = audit(&["--no-cache"]);
     let (cold, cold_bytes) = audit(&["--cache-dir", &dir_s]);
     let (warm, warm_bytes) = audit(&["--cache-dir", &dir_s]);
@@ -342,5 +344,41 @@ fn a_warm_registry_audit_pulls_manifest_and_config_only() {
     assert!(
         warm_bytes < 64 << 10 && warm_bytes < layers / 10,
         "warm audit relayed {warm_bytes} bytes (layers: {layers})"
+    );
+
+    // An image sharing some layers with the stored one: only the missing layers are pulled.
+    let sizes = |report: &str| -> std::collections::BTreeMap<String, u64> {
+        serde_json::from_str::<serde_json::Value>(report).unwrap()["layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| (l["digest"].to_string(), l["size"].as_u64().unwrap()))
+            .collect()
+    };
+    let fs = format!("{insecure}/store/fs-rules:1");
+    let (fs_plain, fs_uncached) = audit_of(&fs, &["--no-cache"]);
+    let (fs_warm, fs_bytes) = audit_of(&fs, &["--cache-dir", &dir_s]);
+    assert!(fs_plain == fs_warm, "partially warm report differs");
+    let stored = sizes(&plain);
+    let (shared, missing): (Vec<u64>, Vec<u64>) = {
+        let all = sizes(&fs_plain);
+        let shared = all
+            .iter()
+            .filter(|(d, _)| stored.contains_key(*d))
+            .map(|(_, n)| *n);
+        let missing = all
+            .iter()
+            .filter(|(d, _)| !stored.contains_key(*d))
+            .map(|(_, n)| *n);
+        (shared.collect(), missing.collect())
+    };
+    assert!(
+        !shared.is_empty() && !missing.is_empty(),
+        "the images share some layers, not all"
+    );
+    let (shared, missing): (u64, u64) = (shared.iter().sum(), missing.iter().sum());
+    assert!(
+        fs_bytes >= missing && fs_uncached.saturating_sub(fs_bytes) >= shared,
+        "partially warm audit relayed {fs_bytes} bytes, uncached {fs_uncached}; missing layers: {missing}, stored: {shared}"
     );
 }

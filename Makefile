@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: test lint fixtures docs demo-run bench bench-registry image-check bench-serve fuzz-seed \
+.PHONY: test lint fixtures harbor-fuzz docs demo-run bench bench-registry image-check bench-serve fuzz-seed \
 	fuzz-build fuzz-smoke fuzz-run
 test: fixtures
 	$(CARGO) nextest run --workspace --no-fail-fast
@@ -11,9 +11,17 @@ test: fixtures
 	$(CARGO) build -q -p audit-cli
 	$(MAKE) -C testdata secrets-crosscheck IMGAUDIT=$(CURDIR)/target/debug/imgaudit
 	$(MAKE) fuzz-smoke
+	$(MAKE) harbor-fuzz
 
 fixtures:
 	$(MAKE) -C testdata fixtures
+
+# The Harbor adapter's HTTP API fuzzed from its OpenAPI document (schemathesis; .ci/run
+# installs it): a bounded number of examples per operation, no 5xx, no crash.
+SCHEMATHESIS ?= schemathesis
+harbor-fuzz:
+	$(CARGO) build -q -p audit-cli
+	testdata/harbor/schemathesis.sh $(CURDIR)/target/debug/imgaudit $(SCHEMATHESIS) 100
 
 # cargo-fuzz targets (fuzz/). cargo-fuzz passes nightly-only codegen flags (-Zsanitizer,
 # sanitizer coverage); RUSTC_BOOTSTRAP=1 lets the stable toolchain accept them. No sanitizer:

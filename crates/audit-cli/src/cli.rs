@@ -190,6 +190,13 @@ pub(crate) struct ServeArgs {
     /// Seconds given to open requests after SIGTERM.
     #[arg(long, value_name = "SECS", default_value_t = 10.0)]
     pub(crate) shutdown_grace: f64,
+    /// Answer Gatekeeper's external-data requests (POST /gatekeeper/images) within this many
+    /// seconds; keep it below the Provider's timeout.
+    #[arg(long, value_name = "SECS", default_value_t = 2.5)]
+    pub(crate) provider_deadline: f64,
+    /// Harbor's scanner adapter.
+    #[command(flatten)]
+    pub(crate) harbor: HarborArgs,
     /// Log format on stderr.
     #[arg(long, value_enum, default_value_t = LogFormat::Json)]
     pub(crate) log_format: LogFormat,
@@ -203,6 +210,47 @@ pub(crate) struct ServeArgs {
     /// also share verdicts) or a disk directory (--cache-dir); none by default.
     #[command(flatten)]
     pub(crate) store: StoreArgs,
+}
+
+/// `imgaudit serve`'s Harbor scanner adapter (docs/harbor.md).
+#[derive(Debug, Args)]
+pub(crate) struct HarborArgs {
+    /// Serve Harbor's Pluggable Scanner API v1.2 on this address (its own listener).
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub(crate) harbor_listen: Option<String>,
+    /// Plain HTTP on --harbor-listen instead of HTTPS with --tls-cert (for in-cluster traffic
+    /// that a network policy or a service mesh protects).
+    #[arg(long, requires = "harbor_listen")]
+    pub(crate) harbor_plain_http: bool,
+    /// How Harbor authenticates to the adapter, as registered in Harbor.
+    #[arg(long, value_enum, default_value_t = HarborAuthArg::None, requires = "harbor_listen")]
+    pub(crate) harbor_auth: HarborAuthArg,
+    /// The credential of --harbor-auth: `USER:PASSWORD` (basic), the token (bearer) or the
+    /// key (api-key); one line.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) harbor_auth_file: Option<PathBuf>,
+    /// Scans accepted and not finished at most (per replica); more are refused with 429.
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    pub(crate) harbor_max_queue: usize,
+    /// Seconds a scan job and its report are kept (in Redis with --cache, else in memory).
+    #[arg(long, value_name = "SECS", default_value_t = 3600.0)]
+    pub(crate) harbor_job_ttl: f64,
+    /// Bytes of scan jobs and reports kept in memory.
+    #[arg(long, value_name = "BYTES", default_value_t = 256 << 20)]
+    pub(crate) harbor_job_memory_bytes: u64,
+}
+
+/// Harbor's adapter authentication choices.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum HarborAuthArg {
+    /// None.
+    None,
+    /// HTTP Basic.
+    Basic,
+    /// A Bearer token.
+    Bearer,
+    /// The X-ScannerAdapter-API-Key header.
+    ApiKey,
 }
 
 /// Log formats.

@@ -51,6 +51,9 @@ pub struct Settings {
     pub max_audits: usize,
     /// Audits waiting or running at most; more are answered by the failure policy.
     pub max_queued_audits: usize,
+    /// Gatekeeper's external-data requests are answered within this time (keep it below the
+    /// `Provider`'s `timeout`).
+    pub provider_deadline: Duration,
 }
 
 /// An audit's result, as cached.
@@ -161,6 +164,8 @@ pub(crate) struct Engine {
     slots: Arc<Semaphore>,
     pub(crate) settings: Settings,
     pub(crate) metrics: Metrics,
+    /// The Harbor adapter's gauges, when it runs.
+    pub(crate) harbor: std::sync::OnceLock<std::sync::Weak<crate::harbor::Harbor>>,
     /// Today's date, `YYYY-MM-DD`, asked once per audit.
     today: fn() -> String,
     prefetching: AtomicUsize,
@@ -188,6 +193,7 @@ impl Engine {
             slots: Arc::new(Semaphore::new(settings.max_audits.max(1))),
             settings,
             metrics: Metrics::new(),
+            harbor: std::sync::OnceLock::new(),
             today,
             prefetching: AtomicUsize::new(0),
             stopping: AtomicBool::new(false),
@@ -203,12 +209,33 @@ impl Engine {
         self.stopping.store(true, Ordering::SeqCst);
     }
 
+    /// Whether shutdown has begun.
+    pub(crate) fn stopping(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst)
+    }
+
+    /// One of the `--max-audits` slots, shared by the webhook's audits and Harbor's scans.
+    pub(crate) async fn audit_slot(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        Arc::clone(&self.slots).acquire_owned().await.ok()
+    }
+
+    /// An auditor with today's date, the policy and the layer store.
+    pub(crate) fn auditor(&self) -> audit_core::audit::Auditor {
+        self.auditor.clone().today((self.today)()).build()
+    }
+
     /// Gauges for /metrics.
     pub(crate) fn render_metrics(&self) -> String {
         let (entries, bytes, flights) = self.verdicts.occupancy();
         let l = self.layers.stats();
         let running = self.settings.max_audits.max(1) - self.slots.available_permits();
-        self.metrics.render(&[
+        let harbor = self
+            .harbor
+            .get()
+            .and_then(std::sync::Weak::upgrade)
+            .map(|h| h.metrics())
+            .unwrap_or_default();
+        let mut gauges = vec![
             (
                 "imgaudit_verdict_cache_entries",
                 "Audit results cached.",
@@ -270,7 +297,9 @@ impl Engine {
                 "1 when /readyz answers 200.",
                 if self.ready() { 1.0 } else { 0.0 },
             ),
-        ])
+        ];
+        gauges.extend(harbor);
+        self.metrics.render(&gauges)
     }
 
     /// Answers one AdmissionReview; a body that is not one is a [`BadReview`] (HTTP 400).
@@ -471,7 +500,7 @@ impl Engine {
     }
 
     /// One image: allowed registry, digest, then a cached or fresh audit within the deadline.
-    async fn judge(self: Arc<Self>, image: &str, deadline: Instant) -> Judged {
+    pub(crate) async fn judge(self: Arc<Self>, image: &str, deadline: Instant) -> Judged {
         let r = match ImageReference::parse(image) {
             Ok(r) => r,
             Err(e) => return Judged::NoVerdict(None, e.to_string()),

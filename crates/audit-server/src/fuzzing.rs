@@ -52,6 +52,7 @@ fn engine() -> &'static Engine {
                 cache_bytes: 1 << 20,
                 max_audits: 1,
                 max_queued_audits: 1,
+                provider_deadline: Duration::from_secs(1),
             },
             || "2026-01-01".to_string(),
         )

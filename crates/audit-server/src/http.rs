@@ -1,4 +1,5 @@
-//! Routes: `POST /validate`, `POST /prefetch`, `GET /healthz`, `/readyz`, `/metrics`. Bodies
+//! Routes: `POST /validate`, `POST /prefetch`, `POST /gatekeeper/images` (Gatekeeper's
+//! external data), `GET /healthz`, `/readyz`, `/metrics`. Bodies
 //! are bounded; anything that is not an AdmissionReview gets a 4xx and the server goes on.
 
 use std::convert::Infallible;
@@ -25,7 +26,12 @@ const TIMEOUT_MARGIN: Duration = Duration::from_millis(500);
 
 type Answer = Response<Full<Bytes>>;
 
-fn reply(engine: &Engine, code: StatusCode, content_type: &str, body: impl Into<Bytes>) -> Answer {
+pub(crate) fn reply(
+    engine: &Engine,
+    code: StatusCode,
+    content_type: &str,
+    body: impl Into<Bytes>,
+) -> Answer {
     engine.metrics.http.inc(code.as_str());
     let mut r = Response::new(Full::new(body.into()));
     *r.status_mut() = code;
@@ -44,14 +50,9 @@ fn text(engine: &Engine, code: StatusCode, msg: &str) -> Answer {
     )
 }
 
-pub(crate) async fn handle(
-    engine: Arc<Engine>,
-    req: Request<Incoming>,
-    max_body: u64,
-) -> Result<Answer, Infallible> {
-    let path = req.uri().path().to_string();
-    let e = &*engine;
-    Ok(match (req.method(), path.as_str()) {
+/// `/healthz`, `/readyz` and `/metrics`, answered alike on every listener.
+pub(crate) fn probe(e: &Engine, method: &Method, path: &str) -> Option<Answer> {
+    Some(match (method, path) {
         (&Method::GET, "/healthz") => text(e, StatusCode::OK, "ok"),
         (&Method::GET, "/readyz") if e.ready() => text(e, StatusCode::OK, "ready"),
         (&Method::GET, "/readyz") => text(e, StatusCode::SERVICE_UNAVAILABLE, "not ready"),
@@ -61,33 +62,63 @@ pub(crate) async fn handle(
             "text/plain; version=0.0.4; charset=utf-8",
             e.render_metrics(),
         ),
+        (_, "/healthz" | "/readyz" | "/metrics") => {
+            text(e, StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
+        }
+        _ => return None,
+    })
+}
+
+pub(crate) async fn handle(
+    engine: Arc<Engine>,
+    req: Request<Incoming>,
+    max_body: u64,
+) -> Result<Answer, Infallible> {
+    let path = req.uri().path().to_string();
+    let e = &*engine;
+    if let Some(a) = probe(e, req.method(), &path) {
+        return Ok(a);
+    }
+    Ok(match (req.method(), path.as_str()) {
         (&Method::POST, "/validate") => validate(&engine, req, max_body).await,
         (&Method::POST, "/prefetch") => prefetch(&engine, req, max_body).await,
-        (_, "/healthz" | "/readyz" | "/metrics" | "/validate" | "/prefetch") => {
+        (&Method::POST, GATEKEEPER_PATH) => {
+            super::gatekeeper::provide(&engine, req, max_body).await
+        }
+        (_, "/validate" | "/prefetch" | GATEKEEPER_PATH) => {
             text(e, StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
         }
         _ => text(e, StatusCode::NOT_FOUND, "not found"),
     })
 }
 
-/// The body, at most `max` bytes; or the answer to give instead.
+/// Where Gatekeeper's external-data requests go (the `Provider`'s `url` path).
+pub(crate) const GATEKEEPER_PATH: &str = "/gatekeeper/images";
+
+/// The body of a JSON request (`Content-Type: application/json` or absent).
 async fn body(engine: &Engine, req: Request<Incoming>, max: u64) -> Result<Bytes, Answer> {
+    body_of(engine, req, max, &["application/json"]).await
+}
+
+/// The body, at most `max` bytes, when its `Content-Type` (if any) is one of `types`; or the
+/// answer to give instead.
+pub(crate) async fn body_of(
+    engine: &Engine,
+    req: Request<Incoming>,
+    max: u64,
+    types: &[&str],
+) -> Result<Bytes, Answer> {
     if let Some(ct) = req
         .headers()
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
     {
-        if !ct
-            .split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .eq_ignore_ascii_case("application/json")
-        {
+        let essence = ct.split(';').next().unwrap_or("").trim();
+        if !types.iter().any(|t| essence.eq_ignore_ascii_case(t)) {
             return Err(text(
                 engine,
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "expected Content-Type: application/json",
+                &format!("expected Content-Type: {}", types.join(" or ")),
             ));
         }
     }

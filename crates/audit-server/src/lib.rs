@@ -1,9 +1,11 @@
-//! imgaudit's HTTP services, one engine behind one HTTP stack (hyper + rustls): today the
-//! Kubernetes validating admission webhook that `imgaudit serve` runs. HTTPS only (certificate
-//! reloaded on change); the decision itself is `audit_core::admission`. Modules: `review`
-//! (AdmissionReview envelope, images of workloads), `engine` (resolution, caches, audits,
-//! deadline), `http` (routes, body bounds), `memo` (expiring single-flight cache), `tls`,
-//! `metrics`.
+//! imgaudit's HTTP services, one engine behind one HTTP stack (hyper + rustls), run by
+//! `imgaudit serve`: the Kubernetes validating admission webhook and Gatekeeper's external-data
+//! provider on the HTTPS listener (certificate reloaded on change; the decision itself is
+//! `audit_core::admission`), and Harbor's Pluggable Scanner API on a listener of its own
+//! (`--harbor-listen`, HTTPS or plain HTTP). Modules: `review` (AdmissionReview envelope, images
+//! of workloads), `engine` (resolution, caches, audits, deadline), `http` (routes, body
+//! bounds), `gatekeeper`, `harbor` (the scanner adapter, its jobs and reports), `memo`
+//! (expiring single-flight cache), `shared` (verdicts shared through Redis), `tls`, `metrics`.
 //!
 //! The crate never installs a log subscriber and never exits: the binary does.
 #![deny(missing_docs)]
@@ -12,6 +14,8 @@ mod engine;
 #[cfg(any(test, feature = "fuzzing"))]
 #[doc(hidden)]
 pub mod fuzzing;
+mod gatekeeper;
+mod harbor;
 mod http;
 mod memo;
 mod metrics;
@@ -35,6 +39,11 @@ use tokio::sync::Semaphore;
 
 use engine::Engine;
 pub use engine::Settings;
+pub use gatekeeper::MAX_PROVIDER_KEYS;
+pub use harbor::{
+    AdapterAuth, HarborConfig, API_KEY_HEADER, MAX_FIELD_BYTES, MAX_QUEUED,
+    QUEUE_FULL_RETRY_AFTER_SECS, REFRESH_AFTER_SECS,
+};
 
 /// A TLS handshake must finish within 10 s, and request headers arrive within 10 s.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -71,6 +80,8 @@ pub struct Config {
     pub prefetch: Vec<String>,
     /// Given to open requests after SIGTERM.
     pub shutdown_grace: Duration,
+    /// Harbor's scanner adapter on its own listener, if wanted.
+    pub harbor: Option<HarborConfig>,
 }
 
 /// Verdicts shared through Redis, under a scope.
@@ -170,6 +181,23 @@ pub fn run(
         config.settings.clone(),
         today,
     ));
+    let harbor = config.harbor.as_ref().map(|h| {
+        let scope = format!(
+            "{}\n{}",
+            config.shared.as_ref().map_or("", |s| s.scope.as_str()),
+            audit_core::layer::analysis_fingerprint(&audit_core::limits::Limits::default())
+        );
+        let redis = config.shared.as_ref().map(|s| Arc::clone(&s.redis));
+        let adapter = Arc::new(harbor::Harbor::new(
+            Arc::clone(&engine),
+            h,
+            source_options.clone(),
+            redis,
+            &scope,
+        ));
+        let _ = engine.harbor.set(Arc::downgrade(&adapter));
+        (adapter, h.listen, h.tls)
+    });
     let listen = Listen {
         addr: config.listen,
         certs,
@@ -178,7 +206,7 @@ pub fn run(
         max_body: config.max_body_bytes,
         grace: config.shutdown_grace,
     };
-    let result = rt.block_on(serve(engine, listen, config.prefetch));
+    let result = rt.block_on(serve(engine, listen, config.prefetch, harbor));
     rt.shutdown_timeout(Duration::from_secs(1));
     result
 }
@@ -195,7 +223,99 @@ struct Listen {
     grace: Duration,
 }
 
-async fn serve(engine: Arc<Engine>, l: Listen, prefetch: Vec<String>) -> Result<(), ServeError> {
+/// What a listener serves.
+#[derive(Clone)]
+enum Routes {
+    /// The webhook, the Gatekeeper provider and the probes.
+    Webhook(Arc<Engine>),
+    /// Harbor's scanner API and the probes.
+    Harbor(Arc<harbor::Harbor>),
+}
+
+/// One listener's accept loop, until `stop` turns true. Connections share `slots` and are
+/// tracked by `graceful`.
+struct Accept<'a> {
+    listener: tokio::net::TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    routes: Routes,
+    max_body: u64,
+    slots: &'a Arc<Semaphore>,
+    graceful: &'a hyper_util::server::graceful::GracefulShutdown,
+}
+
+async fn accept_loop(a: Accept<'_>, mut stop: tokio::sync::watch::Receiver<bool>) {
+    loop {
+        let permit = tokio::select! {
+            _ = stop.wait_for(|s| *s) => return,
+            p = Arc::clone(a.slots).acquire_owned() => match p {
+                Ok(p) => p,
+                // The semaphore is never closed.
+                Err(_) => return,
+            },
+        };
+        let tcp = tokio::select! {
+            _ = stop.wait_for(|s| *s) => return,
+            r = a.listener.accept() => match r {
+                Ok((tcp, _)) => tcp,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off, keep serving.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let _ = tcp.set_nodelay(true);
+        let (tls, routes, watcher, max_body) = (
+            a.tls.clone(),
+            a.routes.clone(),
+            a.graceful.watcher(),
+            a.max_body,
+        );
+        tokio::spawn(async move {
+            let _permit = permit;
+            let service = hyper::service::service_fn(move |req| {
+                let routes = routes.clone();
+                async move {
+                    match routes {
+                        Routes::Webhook(engine) => http::handle(engine, req, max_body).await,
+                        Routes::Harbor(h) => harbor::handle(h, req, max_body).await,
+                    }
+                }
+            });
+            let builder = {
+                let mut b = hyper::server::conn::http1::Builder::new();
+                b.timer(TokioTimer::new())
+                    .header_read_timeout(HANDSHAKE_TIMEOUT)
+                    .keep_alive(true);
+                b
+            };
+            let Some(acceptor) = tls else {
+                let conn = builder.serve_connection(TokioIo::new(tcp), service);
+                if let Err(e) = watcher.watch(conn).await {
+                    tracing::debug!(error = %e, "connection ended with an error");
+                }
+                return;
+            };
+            let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                Ok(Ok(s)) => s,
+                Ok(Err(e)) => return tracing::debug!(error = %e, "TLS handshake failed"),
+                Err(_) => return tracing::debug!("TLS handshake timed out"),
+            };
+            let conn = builder.serve_connection(TokioIo::new(tls), service);
+            if let Err(e) = watcher.watch(conn).await {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+        });
+    }
+}
+
+async fn serve(
+    engine: Arc<Engine>,
+    l: Listen,
+    prefetch: Vec<String>,
+    harbor: Option<(Arc<harbor::Harbor>, SocketAddr, bool)>,
+) -> Result<(), ServeError> {
     let Listen {
         addr,
         certs,
@@ -210,6 +330,17 @@ async fn serve(engine: Arc<Engine>, l: Listen, prefetch: Vec<String>) -> Result<
         .await
         .map_err(io_error(format!("listening on {addr}")))?;
     let local = listener.local_addr().map_err(io_error("listening"))?;
+    let harbor = match harbor {
+        Some((h, at, tls)) => {
+            let l = tokio::net::TcpListener::bind(at)
+                .await
+                .map_err(io_error(format!("listening on {at} (Harbor adapter)")))?;
+            let local = l.local_addr().map_err(io_error("listening"))?;
+            tracing::info!(addr = %local, tls, "harbor adapter listening");
+            Some((h, l, tls))
+        }
+        None => None,
+    };
     if !prefetch.is_empty() {
         engine.prefetch_at_start(prefetch);
     }
@@ -218,61 +349,46 @@ async fn serve(engine: Arc<Engine>, l: Listen, prefetch: Vec<String>) -> Result<
 
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(io_error("installing the SIGTERM handler"))?;
-    let stop = async move {
-        tokio::select! {
-            _ = term.recv() => "SIGTERM",
-            _ = tokio::signal::ctrl_c() => "SIGINT",
-        }
-    };
-    tokio::pin!(stop);
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let slots = Arc::new(Semaphore::new(max_connections));
-    let signal = loop {
-        let permit = tokio::select! {
-            s = &mut stop => break s,
-            p = Arc::clone(&slots).acquire_owned() => match p {
-                Ok(p) => p,
-                // The semaphore is never closed.
-                Err(_) => break "shutdown",
-            },
-        };
-        let tcp = tokio::select! {
-            s = &mut stop => break s,
-            r = listener.accept() => match r {
-                Ok((tcp, _)) => tcp,
-                Err(e) => {
-                    // Out of file descriptors and the like: back off, keep serving.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-        };
-        let _ = tcp.set_nodelay(true);
-        let (acceptor, engine, watcher) =
-            (acceptor.clone(), Arc::clone(&engine), graceful.watcher());
-        tokio::spawn(async move {
-            let _permit = permit;
-            let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-                Ok(Ok(s)) => s,
-                Ok(Err(e)) => return tracing::debug!(error = %e, "TLS handshake failed"),
-                Err(_) => return tracing::debug!("TLS handshake timed out"),
-            };
-            let service = hyper::service::service_fn(move |req| {
-                http::handle(Arc::clone(&engine), req, max_body)
-            });
-            let conn = hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(HANDSHAKE_TIMEOUT)
-                .keep_alive(true)
-                .serve_connection(TokioIo::new(tls), service);
-            if let Err(e) = watcher.watch(conn).await {
-                tracing::debug!(error = %e, "connection ended with an error");
-            }
-        });
+    let webhook = accept_loop(
+        Accept {
+            listener,
+            tls: Some(acceptor.clone()),
+            routes: Routes::Webhook(Arc::clone(&engine)),
+            max_body,
+            slots: &slots,
+            graceful: &graceful,
+        },
+        stop_rx.clone(),
+    );
+    let adapter = async {
+        if let Some((h, listener, tls)) = harbor {
+            accept_loop(
+                Accept {
+                    listener,
+                    tls: tls.then(|| acceptor.clone()),
+                    routes: Routes::Harbor(h),
+                    max_body,
+                    slots: &slots,
+                    graceful: &graceful,
+                },
+                stop_rx.clone(),
+            )
+            .await;
+        }
     };
+    let signal = async {
+        let s = tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = tokio::signal::ctrl_c() => "SIGINT",
+        };
+        let _ = stop_tx.send(true);
+        s
+    };
+    let (signal, (), ()) = tokio::join!(signal, webhook, adapter);
     engine.stop();
-    drop(listener);
     tracing::info!(signal, open = graceful.count(), "shutting down");
     if tokio::time::timeout(grace, graceful.shutdown())
         .await

@@ -99,7 +99,10 @@ pub(crate) const REGISTRY_ERRORS: &[&str] = &[
     "other",
 ];
 /// HTTP status classes answered.
-pub(crate) const CODES: &[&str] = &["200", "202", "400", "404", "405", "413", "415", "503"];
+pub(crate) const CODES: &[&str] = &[
+    "200", "202", "302", "400", "401", "404", "405", "413", "415", "422", "429", "500", "501",
+    "503",
+];
 
 pub(crate) struct Metrics {
     pub(crate) requests: Family,
@@ -113,6 +116,7 @@ pub(crate) struct Metrics {
     pub(crate) deadline_exceeded: AtomicU64,
     pub(crate) audit_seconds: Histogram,
     pub(crate) validate_seconds: Histogram,
+    pub(crate) provider_seconds: Histogram,
 }
 
 impl Metrics {
@@ -129,6 +133,7 @@ impl Metrics {
             deadline_exceeded: AtomicU64::new(0),
             audit_seconds: Histogram::new(AUDIT),
             validate_seconds: Histogram::new(LATENCY),
+            provider_seconds: Histogram::new(LATENCY),
         }
     }
 
@@ -201,6 +206,11 @@ impl Metrics {
             &mut o,
             "imgaudit_validate_duration_seconds",
             "Time to answer one /validate request.",
+        );
+        self.provider_seconds.render(
+            &mut o,
+            "imgaudit_provider_duration_seconds",
+            "Time to answer one Gatekeeper external-data request.",
         );
         for (name, help, v) in gauges {
             let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");

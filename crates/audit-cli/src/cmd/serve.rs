@@ -8,10 +8,11 @@ use std::time::Duration;
 use anyhow::Context;
 use std::sync::Arc;
 
+use audit_core::source::Secret;
 use audit_core::store::LayerStore;
-use audit_server::{Config, Settings, SharedVerdicts};
+use audit_server::{AdapterAuth, Config, HarborConfig, Settings, SharedVerdicts};
 
-use crate::cli::ServeArgs;
+use crate::cli::{HarborArgs, HarborAuthArg, ServeArgs};
 
 pub(crate) fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
     // Info by default (one line per admission), `-v` debug, `-vv` trace.
@@ -74,6 +75,7 @@ pub(crate) fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
             cache_bytes: args.cache_bytes,
             max_audits: args.max_audits.max(1),
             max_queued_audits: args.max_queued_audits.max(1),
+            provider_deadline: secs(args.provider_deadline, "--provider-deadline")?,
         },
         layer_cache_bytes: args.layer_cache_bytes,
         layer_store,
@@ -82,10 +84,57 @@ pub(crate) fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
         max_body_bytes: args.max_body_bytes,
         prefetch,
         shutdown_grace: secs(args.shutdown_grace, "--shutdown-grace")?,
+        harbor: harbor(&args.harbor)?,
     };
     let policy = args.scope.policy()?;
     let auditor = args.scope.builder()?;
     let opts = crate::registry::source_options(&args.registry)?;
     audit_server::run(config, policy, auditor, &opts, crate::cmd::audit::today)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The Harbor adapter's settings, if `--harbor-listen` is given.
+fn harbor(a: &HarborArgs) -> anyhow::Result<Option<HarborConfig>> {
+    let Some(listen) = &a.harbor_listen else {
+        return Ok(None);
+    };
+    let listen: SocketAddr = listen
+        .parse()
+        .with_context(|| format!("--harbor-listen {listen}"))?;
+    let secret = || -> anyhow::Result<String> {
+        let f = a
+            .harbor_auth_file
+            .as_ref()
+            .context("--harbor-auth needs --harbor-auth-file")?;
+        let s = std::fs::read_to_string(f)
+            .with_context(|| format!("--harbor-auth-file {}", f.display()))?;
+        let s = s.trim_end_matches(['\r', '\n']).to_string();
+        anyhow::ensure!(!s.is_empty(), "--harbor-auth-file {}: empty", f.display());
+        Ok(s)
+    };
+    let auth = match a.harbor_auth {
+        HarborAuthArg::None => AdapterAuth::None,
+        HarborAuthArg::Basic => {
+            let s = secret()?;
+            let (user, password) = s
+                .split_once(':')
+                .context("--harbor-auth-file: expected USER:PASSWORD for basic")?;
+            AdapterAuth::Basic {
+                user: user.to_string(),
+                password: Secret::new(password),
+            }
+        }
+        HarborAuthArg::Bearer => AdapterAuth::Bearer(Secret::new(secret()?)),
+        HarborAuthArg::ApiKey => AdapterAuth::ApiKey(Secret::new(secret()?)),
+    };
+    let job_ttl = Duration::try_from_secs_f64(a.harbor_job_ttl)
+        .map_err(|_| anyhow::anyhow!("--harbor-job-ttl: not a number of seconds"))?;
+    Ok(Some(HarborConfig {
+        listen,
+        tls: !a.harbor_plain_http,
+        auth,
+        max_queue: a.harbor_max_queue.max(1),
+        job_ttl,
+        job_memory_bytes: a.harbor_job_memory_bytes,
+    }))
 }

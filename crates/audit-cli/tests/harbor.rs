@@ -229,6 +229,13 @@ fn scan_request(registry: &str, auth: Option<&str>, repo: &str, digest: &str) ->
     })
 }
 
+/// The adapter's Basic credential file in `dir`.
+fn adapter_credential(dir: &std::path::Path) -> String {
+    let p = dir.join("adapter-credential");
+    std::fs::write(&p, format!("{ADAPTER_USER}:{ADAPTER_PASS}\n")).unwrap();
+    p.display().to_string()
+}
+
 fn adapter_flags<'a>(reg: &'a Registry, auth_file: &'a str) -> Vec<&'a str> {
     let _ = reg;
     vec![
@@ -250,9 +257,7 @@ fn harbor_flow_over_a_real_registry() {
     reg.push(&fixture("go-rules"), "library/go", &[]);
     reg.push(&fixture("clean"), "library/clean", &[]);
     let d = tempfile::tempdir().unwrap();
-    let auth_file = d.path().join("adapter-credential");
-    std::fs::write(&auth_file, format!("{ADAPTER_USER}:{ADAPTER_PASS}\n")).unwrap();
-    let auth_file = auth_file.display().to_string();
+    let auth_file = adapter_credential(d.path());
     let ca = reg.cert().display().to_string();
     let mut flags = adapter_flags(&reg, &auth_file);
     flags.extend(["--ca-file", ca.as_str()]);
@@ -460,9 +465,7 @@ fn a_burst_of_scans_is_answered_202_or_429_and_every_accepted_scan_completes() {
         reg.push(&fixture(n), &format!("burst/{n}"), &[]);
     }
     let d = tempfile::tempdir().unwrap();
-    let auth_file = d.path().join("adapter-credential");
-    std::fs::write(&auth_file, format!("{ADAPTER_USER}:{ADAPTER_PASS}\n")).unwrap();
-    let auth_file = auth_file.display().to_string();
+    let auth_file = adapter_credential(d.path());
     let ca = reg.cert().display().to_string();
     let mut flags = adapter_flags(&reg, &auth_file);
     flags.extend(["--ca-file", ca.as_str(), "--harbor-max-queue", "8"]);
@@ -535,9 +538,7 @@ fn two_adapter_replicas_share_jobs_through_redis() {
     reg.push(&fixture("cfg-user"), "shared/high", &[]);
     let d = tempfile::tempdir().unwrap();
     let key = key_file(d.path());
-    let auth_file = d.path().join("adapter-credential");
-    std::fs::write(&auth_file, format!("{ADAPTER_USER}:{ADAPTER_PASS}\n")).unwrap();
-    let auth_file = auth_file.display().to_string();
+    let auth_file = adapter_credential(d.path());
     let ca = reg.cert().display().to_string();
     let url = redis.url();
     let mut flags = adapter_flags(&reg, &auth_file);

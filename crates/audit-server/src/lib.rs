@@ -161,15 +161,12 @@ pub fn run(
         .enable_all()
         .build()
         .map_err(io_error("starting the runtime"))?;
+    let fingerprint = audit_core::layer::analysis_fingerprint(
+        &audit_core::limits::Limits::default(),
+        audit_core::audit::content_plan(),
+    );
     let shared = config.shared.as_ref().map(|s| {
-        let scope = format!(
-            "{}\n{}",
-            s.scope,
-            audit_core::layer::analysis_fingerprint(
-                &audit_core::limits::Limits::default(),
-                audit_core::audit::content_plan(),
-            )
-        );
+        let scope = format!("{}\n{}", s.scope, fingerprint);
         shared::Shared::new(Arc::clone(&s.redis), &scope)
     });
     let engine = Arc::new(Engine::new(
@@ -185,7 +182,7 @@ pub fn run(
         let scope = format!(
             "{}\n{}",
             config.shared.as_ref().map_or("", |s| s.scope.as_str()),
-            audit_core::layer::analysis_fingerprint(&audit_core::limits::Limits::default())
+            fingerprint
         );
         let redis = config.shared.as_ref().map(|s| Arc::clone(&s.redis));
         let adapter = Arc::new(harbor::Harbor::new(

@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: test lint fixtures harbor-fuzz docs demo-run bench bench-registry image-check bench-serve fuzz-seed \
+.PHONY: test lint fixtures harbor-fuzz docs demo-run bench bench-registry image-check bench-serve bench-store fuzz-seed \
 	fuzz-build fuzz-smoke fuzz-run
 test: fixtures
 	$(CARGO) nextest run --workspace --no-fail-fast
@@ -84,6 +84,15 @@ bench-registry:
 # checked with `imgaudit --profile static`: nothing above low (issue #5).
 image-check:
 	./deploy/build-image.sh
+
+# The layer store and sweeps (issue 9): cold vs warm audit of the large image from the disk
+# store and from a local registry, a 24-reference registry sweep cold and warm, and two webhook
+# replicas sharing Redis (needs hyperfine, wrk, redis-server, umoci).
+bench-store: fixtures
+	$(MAKE) -C testdata large
+	./benches/store-compare.sh testdata/out/images/large
+	./benches/sweep.sh
+	./benches/serve-share.sh
 
 # Load test of `imgaudit serve` (needs wrk and hey): cached-verdict throughput, p50/p99, cold audits.
 bench-serve: fixtures

@@ -49,3 +49,26 @@ m = json.load(open(d + "/blobs/sha256/" + i["manifests"][0]["digest"][7:]))
 print(sum(l["size"] for l in m["layers"]), len(m["layers"]))
 PY
 }
+
+# wrk_post JSON-FILE LUA-FILE [PAUSE-MS]: a wrk script POSTing the file as JSON; with PAUSE-MS,
+# each connection pauses that long between requests (wrk's delay hook: a fixed rate).
+wrk_post() {
+  python3 - "$1" "$2" "${3:-}" <<'PY'
+import json, sys
+body = open(sys.argv[1]).read()
+s = 'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\nwrk.body = %s\n' % json.dumps(body)
+if sys.argv[3]:
+    s += "function delay() return %d end\n" % int(sys.argv[3])
+open(sys.argv[2], "w").write(s)
+PY
+}
+
+# wrk_line LABEL WRK-OUTPUT: one line: requests/s, p50, p99 and any errors of a `wrk --latency` run.
+wrk_line() {
+  local rps p50 p99 errs
+  rps=$(grep 'Requests/sec' "$2" | awk '{print $2}')
+  p50=$(grep -E '^ +50%' "$2" | awk '{print $2}')
+  p99=$(grep -E '^ +99%' "$2" | awk '{print $2}')
+  errs=$(grep -E 'Non-2xx|Socket errors' "$2" | tr '\n' ' ' || true)
+  printf '%-7s %8.0f req/s  p50 %8s  p99 %8s  %s\n' "$1" "$rps" "$p50" "$p99" "$errs"
+}

@@ -112,17 +112,9 @@ done
 echo
 echo "== most throughput (wrk -t2 -c16 -d${SECS}s)"
 for body in pinned tag; do
-  python3 - "$W/$body.json" "$W/$body.lua" <<'PY'
-import json, sys
-body = open(sys.argv[1]).read()
-open(sys.argv[2], "w").write('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\nwrk.body = %s\n' % json.dumps(body))
-PY
+  wrk_post "$W/$body.json" "$W/$body.lua"
   wrk -t2 -c16 -d"${SECS}s" --latency -s "$W/$body.lua" "$LURL" > "$W/wrk-$body.txt"
-  rps=$(grep 'Requests/sec' "$W/wrk-$body.txt" | awk '{print $2}')
-  p50=$(grep -E '^ +50%' "$W/wrk-$body.txt" | awk '{print $2}')
-  p99=$(grep -E '^ +99%' "$W/wrk-$body.txt" | awk '{print $2}')
-  errs=$(grep -E 'Non-2xx|Socket errors' "$W/wrk-$body.txt" | tr '\n' ' ' || true)
-  printf '%-7s %8.0f req/s  p50 %8s  p99 %8s  %s\n' "$body" "$rps" "$p50" "$p99" "$errs"
+  wrk_line "$body" "$W/wrk-$body.txt"
 done
 
 echo

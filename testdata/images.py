@@ -319,7 +319,7 @@ def glibc_layer(libc_src):
     l.file("lib/x86_64-linux-gnu/ld-linux-x86-64.so.2", mode=0o755,
            src=host("/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2"))
     l.file("lib/x86_64-linux-gnu/libc.so.6", mode=0o755, src=libc_src)
-    # Debian 12's libc6: an ABSOLUTE symlink (tech.md §4.5).
+    # Debian 12's libc6: an ABSOLUTE symlink.
     l.symlink("lib64/ld-linux-x86-64.so.2", "/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2")
     l.file("etc/ld.so.conf.d/x86_64-linux-gnu.conf",
            text="# Multiarch support\n/usr/local/lib/x86_64-linux-gnu\n/lib/x86_64-linux-gnu\n"
@@ -486,7 +486,7 @@ def build_fs_rules(base, rev):
 # Fake credentials for the SEC fixtures. They have the real formats (so imgaudit and trivy
 # recognise them) but were never issued by anyone. They are assembled here from pieces so
 # that this source file does not itself carry token-shaped strings (push protection, other
-# scanners). None contains "EXAMPLE": trivy skips such values (tooling.md gotcha 7).
+# scanners). None contains "EXAMPLE": trivy skips such values.
 FAKE = {
     "github": "ghp_" + "R8q7P6o5N4m3L2k1" + "J0i9H8g7F6e5D4c3B2a1",
     "github2": "ghp_" + "Zz9Yy8Xx7Ww6Vv5U" + "u4Tt3Ss2Rr1Qq0Pp9Oo8",

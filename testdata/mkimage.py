@@ -47,7 +47,7 @@ EPOCH = int(os.environ.get("SOURCE_DATE_EPOCH", "1704067200"))  # 2024-01-01T00:
 CREATED = "2024-01-01T00:00:00Z" if EPOCH == 1704067200 else \
     __import__("datetime").datetime.utcfromtimestamp(EPOCH).strftime("%Y-%m-%dT%H:%M:%SZ")
 
-# Media types (tech.md §3.1).
+# Media types (https://github.com/opencontainers/image-spec/blob/main/media-types.md).
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"

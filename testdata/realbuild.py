@@ -9,8 +9,8 @@
     out/images/real-buildah-squash/         buildah bud (one layer; history credits CMD)
 
 Builders: dockerd from Debian's docker.io (20.10) with the vfs storage driver and no bridge or
-iptables, in a private data root that is removed afterwards (tooling.md R8); buildah 1.28 with
---isolation chroot and vfs storage in a private root (R5). Both need root. Nothing is pulled:
+iptables, in a private data root that is removed afterwards; buildah 1.28 with
+--isolation chroot and vfs storage in a private root. Both need root. Nothing is pulled:
 the Dockerfile is FROM scratch with busybox-static copied in, and its downloads come from an
 HTTP server this script runs on 127.0.0.1 (a random port, passed as the BASE_URL build
 argument) serving a fake VERSION endpoint and small tarballs.

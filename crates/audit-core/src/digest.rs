@@ -95,7 +95,10 @@ impl FromStr for Digest {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let err = |reason| DigestParseError {
-            value: s.chars().take(100).collect(),
+            value: s
+                .chars()
+                .take(crate::limits::MAX_QUOTED_DIGEST_CHARS)
+                .collect(),
             reason,
         };
         let (alg, hex) = s.split_once(':').ok_or_else(|| err("missing ':'"))?;

@@ -139,6 +139,20 @@ pub const CAPTURED_FRAGMENT_BYTES: u64 = 64 << 10;
 /// anywhere in the image, so a small bound keeps a tree full of them cheap.
 pub const CAPTURED_MARKER_BYTES: u64 = 4096;
 
+/// A Go module cache is recognised by a `@v` directory among the first 10,000 entries under
+/// a `pkg/mod` directory (a real cache has one within its first few dozen); a forged tree
+/// without one costs at most this many steps per `pkg/mod` directory.
+pub const MAX_MODULE_CACHE_SCAN: usize = 10_000;
+
+/// A UPX-packed executable carries the `UPX!` marker right after its ELF and program
+/// headers; only the first kilobyte of a file is searched for it.
+pub const UPX_MAGIC_WINDOW_BYTES: u64 = 1024;
+
+/// Characters of a malformed digest or image reference quoted back in an error message.
+pub const MAX_QUOTED_DIGEST_CHARS: usize = 100;
+/// See [`MAX_QUOTED_DIGEST_CHARS`]; references are longer (registry, repository, tag).
+pub const MAX_QUOTED_REFERENCE_CHARS: usize = 300;
+
 /// `/etc/ld.so.cache` entries read: 65,536 (a Debian system with every library package
 /// has a few thousand), each name at most 4,096 bytes (`PATH_MAX`), and at most 8 MiB of
 /// names kept in all. A forged cache whose entries all point at one long unterminated

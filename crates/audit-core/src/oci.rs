@@ -342,8 +342,8 @@ impl ImageConfig {
     /// The n-th non-empty history entry belongs to the n-th layer; when the counts disagree
     /// the mapping is not trustworthy and every layer gets no step. One builder needs more:
     /// `buildah bud` without `--layers` commits a single layer, marks every instruction
-    /// `empty_layer` and credits the last one — often `CMD` — with the layer (tooling.md,
-    /// gotcha 6). A layer credited to a step that cannot write files, after `empty_layer`
+    /// `empty_layer` and credits the last one — often `CMD` — with the layer (seen with
+    /// buildah 1.28, `tests/builders.rs`). A layer credited to a step that cannot write files, after `empty_layer`
     /// steps that can (`RUN`, `COPY`, `ADD`), holds the content of those steps, and they are
     /// what it maps to.
     pub fn layer_steps(&self, layer_count: usize) -> Vec<Vec<usize>> {

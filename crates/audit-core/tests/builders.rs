@@ -155,7 +155,7 @@ fn deleted_credential_is_found_in_layered_builds() {
     }
 }
 
-/// buildah without `--layers` (tooling.md gotcha 6): one layer, every instruction but the
+/// buildah without `--layers`: one layer, every instruction but the
 /// last `empty_layer`, and the layer credited to `CMD`. Nothing is blamed on `CMD`: file
 /// findings name the layer without a step, history findings name their own step and the
 /// layer that holds its content.

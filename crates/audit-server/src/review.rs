@@ -1,5 +1,6 @@
 //! The `admission.k8s.io/v1` AdmissionReview envelope: parsing requests, finding the images
-//! of Pods and pod-template workloads, and writing responses (research tech.md §5).
+//! of Pods and pod-template workloads, and writing responses
+//! (<https://kubernetes.io/docs/reference/access-authn-authz/extensible-admission-controllers/>).
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;

@@ -11,7 +11,8 @@ use serde_json::Value;
 
 use super::require;
 
-/// A self-signed `CA:FALSE` serving certificate for 127.0.0.1 (tooling.md R2).
+/// A self-signed `CA:FALSE` serving certificate for 127.0.0.1 (rustls refuses a CA
+/// certificate as an end-entity certificate: `CaUsedAsEndEntity`).
 pub(crate) fn make_cert(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
     let (cert, key) = (
         dir.join(format!("{name}.crt")),

@@ -1,9 +1,9 @@
 //! Go build information: the `.go.buildinfo` blob, the module info text and the Go version.
 //!
 //! Every Go executable built by Go 1.13 or later carries a blob that starts with the 14-byte magic
-//! `BUILDINFO_MAGIC` (tech.md §1.1–§1.5). Since Go 1.18 the toolchain version and the module
+//! `BUILDINFO_MAGIC` (<https://go.dev/src/debug/buildinfo/buildinfo.go>). Since Go 1.18 the toolchain version and the module
 //! info text follow the 32-byte header inline, each prefixed by a uvarint length; before that the
-//! header holds two pointers to Go string headers. The module info text (tech.md §1.6–§1.8) is
+//! header holds two pointers to Go string headers. The module info text is
 //! what `runtime/debug.ParseBuildInfo` parses and what `go version -m` prints back, re-rendered.
 //!
 //! This module only decodes bytes. Finding the section or segment that holds the blob and mapping
@@ -452,7 +452,8 @@ impl BuildInfo {
     }
 
     /// Exactly what `go version -m FILE` prints on stdout for this binary: `FILE: goversion`, then
-    /// `String()` without the `go` line, each line prefixed by a TAB (tech.md §1.9).
+    /// `String()` without the `go` line, each line prefixed by a TAB
+    /// (<https://go.dev/src/cmd/go/internal/version/version.go>).
     pub fn render_go_version_m(&self, file: &str) -> String {
         let mut out = format!("{file}: {}\n", self.go_version);
         let text = self.render_text(false);
@@ -758,7 +759,8 @@ fn leading_number(s: &str) -> Option<(u32, &str)> {
 
 /// The Go versions whose linker writes pclntab magic `magic` (read in the target byte order).
 ///
-/// Useful when build info is missing but the pclntab survives (tech.md §1.10).
+/// Useful when build info is missing but the pclntab survives
+/// (<https://go.dev/src/debug/gosym/pclntab.go>).
 pub fn pclntab_magic_versions(magic: u32) -> Option<&'static str> {
     match magic {
         0xffff_fffb => Some("go1.2–go1.15"),

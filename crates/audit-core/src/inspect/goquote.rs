@@ -1,7 +1,7 @@
 //! Go string literal quoting: `strconv.Quote`, `strconv.Unquote` and `strconv.QuotedPrefix`.
 //!
 //! Go's `runtime/debug.BuildInfo` quotes build-setting keys and values with `strconv.Quote` and
-//! parses them back with `strconv.Unquote`/`strconv.QuotedPrefix` (tech.md §1.8). `go version -m`
+//! parses them back with `strconv.Unquote`/`strconv.QuotedPrefix` (<https://go.dev/src/runtime/debug/mod.go>). `go version -m`
 //! prints the re-quoted text, so reproducing its output byte for byte needs the same escapes and the
 //! same notion of a "printable" rune. This is an independent implementation written from the
 //! behaviour documented in Go's `strconv` package, not a translation of its code.

@@ -699,34 +699,31 @@ impl<'a> Walker<'a> {
                 });
                 continue;
             };
-            let size = entry.size();
-            self.add(
-                &raw_path,
+            let raw = RawEntry {
+                path: &raw_path,
                 kind,
                 mode,
                 uid,
                 gid,
-                size,
+                size: entry.size(),
                 capabilities,
-                &mut entry,
-            )?;
+            };
+            self.add(raw, &mut entry)?;
         }
         Ok(())
     }
 
     /// Records one raw entry; `content` yields a regular file's bytes.
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn add(
-        &mut self,
-        raw_path: &[u8],
-        kind: RawKind,
-        mode: u32,
-        uid: u32,
-        gid: u32,
-        size: u64,
-        capabilities: bool,
-        content: &mut dyn Read,
-    ) -> io::Result<()> {
+    pub(crate) fn add(&mut self, raw: RawEntry<'_>, content: &mut dyn Read) -> io::Result<()> {
+        let RawEntry {
+            path: raw_path,
+            kind,
+            mode,
+            uid,
+            gid,
+            size,
+            capabilities,
+        } = raw;
         let lossy = || String::from_utf8_lossy(raw_path).into_owned();
         let clean = match path::clean(raw_path, self.limits.max_path_bytes) {
             Ok(p) => p,
@@ -811,6 +808,20 @@ impl<'a> Walker<'a> {
     }
 }
 
+/// One entry as a tar header or a directory walk gives it, before cleaning.
+pub(crate) struct RawEntry<'a> {
+    /// The name as written.
+    pub(crate) path: &'a [u8],
+    pub(crate) kind: RawKind,
+    pub(crate) mode: u32,
+    pub(crate) uid: u32,
+    pub(crate) gid: u32,
+    /// The content's size (regular files).
+    pub(crate) size: u64,
+    /// Whether a `security.capability` extended attribute is set.
+    pub(crate) capabilities: bool,
+}
+
 /// A raw entry kind before cleaning.
 pub(crate) enum RawKind {
     File,
@@ -879,34 +890,25 @@ pub fn analyze_dir(
                 continue;
             };
             let is_file = matches!(kind, RawKind::File);
+            let raw = RawEntry {
+                path: rel_path.as_bytes(),
+                kind,
+                mode,
+                uid,
+                gid,
+                size: if is_file { md.len() } else { 0 },
+                capabilities: false,
+            };
             if is_file {
                 match crate::hostfs::open_regular_nofollow(&e.path()) {
-                    Ok(mut f) => walker.add(
-                        rel_path.as_bytes(),
-                        kind,
-                        mode,
-                        uid,
-                        gid,
-                        md.len(),
-                        false,
-                        &mut f,
-                    )?,
+                    Ok(mut f) => walker.add(raw, &mut f)?,
                     Err(err) => walker.anomalies.push(Anomaly {
                         path: rel_path,
                         problem: format!("unreadable: {err}"),
                     }),
                 }
             } else {
-                walker.add(
-                    rel_path.as_bytes(),
-                    kind,
-                    mode,
-                    uid,
-                    gid,
-                    0,
-                    false,
-                    &mut io::empty(),
-                )?;
+                walker.add(raw, &mut io::empty())?;
             }
         }
         // Depth-first in sorted order.

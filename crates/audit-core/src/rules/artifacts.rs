@@ -23,21 +23,21 @@ pub(super) struct ToolClass {
 }
 
 pub(super) const SHELLS: ToolClass = ToolClass {
-    rule: "FS001",
+    rule: FS001.id,
     what: "shell",
     names: &[
         "sh", "bash", "ash", "dash", "zsh", "ksh", "mksh", "csh", "tcsh", "fish", "busybox",
     ],
 };
 pub(super) const PACKAGE_MANAGERS: ToolClass = ToolClass {
-    rule: "FS002",
+    rule: FS002.id,
     what: "package manager",
     names: &[
         "apt", "apt-get", "dpkg", "apk", "yum", "dnf", "microdnf", "rpm", "zypper", "pacman",
     ],
 };
 pub(super) const BUILD_TOOLS: ToolClass = ToolClass {
-    rule: "FS008",
+    rule: FS008.id,
     what: "build tool",
     names: &[
         "gcc", "g++", "cc", "c++", "clang", "clang++", "ld", "ld.bfd", "ld.gold", "ld.lld", "make",
@@ -45,7 +45,7 @@ pub(super) const BUILD_TOOLS: ToolClass = ToolClass {
     ],
 };
 pub(super) const NET_TOOLS: ToolClass = ToolClass {
-    rule: "FS009",
+    rule: FS009.id,
     what: "network or debug tool",
     names: &[
         "curl", "wget", "nc", "ncat", "netcat", "socat", "telnet", "strace", "ltrace", "gdb",
@@ -117,7 +117,7 @@ fn emit_tools(cx: &RuleCx<'_>, sink: &mut Sink<'_>, class: &ToolClass) {
         let shown: Vec<String> = f.names.iter().map(|n| path::display(n)).collect();
         let target = path::display(&f.target);
         let tname = path::file_name(&f.target);
-        let msg = if tname == "busybox" && class.rule != "FS001" {
+        let msg = if tname == "busybox" && class.rule != FS001.id {
             let applets: Vec<&str> = f.names.iter().map(|n| path::file_name(n)).collect();
             format!(
                 "{} {} available as busybox applets ({}) via {target}",
@@ -331,7 +331,7 @@ pub(super) fn module_caches(cx: &RuleCx<'_>) -> Vec<String> {
         let has_versions = cx
             .fs
             .descendants(p)
-            .take(10_000)
+            .take(crate::limits::MAX_MODULE_CACHE_SCAN)
             .any(|(k, _)| path::file_name(k).contains("@v"));
         if (has_download || has_versions) && !out.iter().any(|o| under(p, o)) {
             out.push(p.to_string());
@@ -730,7 +730,7 @@ pub(crate) fn inventory(cx: &RuleCx<'_>) -> Vec<Artifact> {
             .get(&path::child(&r.dir, "VERSION"))
             .map_or(0, |n| n.layer);
         add(
-            "FS003",
+            FS003.id,
             format!("Go toolchain {}", r.version),
             r.dir.clone(),
             true,
@@ -749,7 +749,7 @@ pub(crate) fn inventory(cx: &RuleCx<'_>) -> Vec<Artifact> {
         if matches!(p, "cmd/go" | "cmd/gofmt") && !cx.goroots.iter().any(|r| under(&b.path, &r.dir))
         {
             add(
-                "FS003",
+                FS003.id,
                 "Go toolchain binary".into(),
                 b.path.clone(),
                 false,
@@ -761,7 +761,7 @@ pub(crate) fn inventory(cx: &RuleCx<'_>) -> Vec<Artifact> {
     for c in module_caches(cx) {
         let layer = cx.fs.get(&c).map_or(0, |n| n.layer);
         add(
-            "FS004",
+            FS004.id,
             "Go module cache".into(),
             c,
             true,
@@ -771,11 +771,18 @@ pub(crate) fn inventory(cx: &RuleCx<'_>) -> Vec<Artifact> {
     }
     for c in build_caches(cx) {
         let layer = cx.fs.get(&c).map_or(0, |n| n.layer);
-        add("FS005", "Go build cache".into(), c, true, Vec::new(), layer);
+        add(
+            FS005.id,
+            "Go build cache".into(),
+            c,
+            true,
+            Vec::new(),
+            layer,
+        );
     }
     for (p, n) in go_installed_tools(cx) {
         add(
-            "FS006",
+            FS006.id,
             "go install'ed tool".into(),
             p.to_string(),
             false,

@@ -27,7 +27,8 @@ const GO_RELEASES: &[(u32, &str)] = &[
 pub struct GoReleases {
     /// `(minor, "YYYY-MM")` of each `go1.minor` release, oldest first.
     pub releases: Vec<(u32, String)>,
-    /// Today, as `YYYY-MM` (the caller passes the clock; the library never reads it).
+    /// Today, as `YYYY-MM-DD` or `YYYY-MM` (the caller passes the clock; the library never
+    /// reads it).
     pub today: Option<String>,
     /// Override: the oldest supported minor version (`go1.N`).
     pub min_supported: Option<u32>,
@@ -68,9 +69,11 @@ impl GoReleases {
     }
 }
 
-fn months(ym: &str) -> Option<i64> {
-    let (y, m) = ym.split_once('-')?;
-    Some(y.parse::<i64>().ok()? * 12 + m.get(..2).unwrap_or(m).parse::<i64>().ok()?)
+/// Months since year 0 of a `YYYY-MM` month or a `YYYY-MM-DD` date.
+fn months(date: &str) -> Option<i64> {
+    let d = crate::policy::parse_date(date)
+        .or_else(|| crate::policy::parse_date(&format!("{date}-01")))?;
+    Some(i64::from(d.year()) * 12 + i64::from(u8::from(d.month())))
 }
 
 fn go_of(b: &Binary) -> Option<&GoFacts> {

@@ -630,7 +630,7 @@ pub(super) const HIST006: Rule = Rule {
 `/tmp`, `/var/tmp`, `/dev/shm` (world-writable), `/go` (the golang image's GOPATH), `/root/go`, `/root/.cache`, `/usr/local/go`, or a declared \
 `VOLUME`. `$VAR` references are resolved with the variables in scope.",
         why: "Caches in shared locations leak between stages and builds: a stage that mounts or copies them gets another stage's compiled packages \
-and module versions, and the final image keeps them (seed §2.2). In a runtime image the variables also point tools at caches that should not exist.",
+and module versions, and the final image keeps them. In a runtime image the variables also point tools at caches that should not exist.",
         fix: "```dockerfile\nFROM golang:1.24 AS build\nENV GOCACHE=/build/cache GOMODCACHE=/build/mod\nRUN --mount=type=cache,target=/build/cache --mount=type=cache,target=/build/mod go build -o /out/app .\n\nFROM gcr.io/distroless/static-debian12\nCOPY --from=build /out/app /app\n```",
         example: "history step 3 sets GOCACHE=/go/cache: under /go, the golang image's GOPATH, shared by every stage FROM golang",
         references: &["https://pkg.go.dev/cmd/go#hdr-Build_and_test_caching", "https://docs.docker.com/build/cache/optimize/#use-cache-mounts"],

@@ -1,5 +1,5 @@
 //! Build steps read back from `history[].created_by`, in every form builders write
-//! (tech.md §3.3, checked against docker 20.10 and buildah 1.28 output):
+//! (checked against docker 20.10 and buildah 1.28 output, `tests/builders.rs`):
 //!
 //! | builder | `RUN` | `COPY`/`ADD` | metadata |
 //! |---|---|---|---|

@@ -36,7 +36,10 @@ impl ImageReference {
     /// Parses a reference with the Docker grammar.
     pub fn parse(s: &str) -> Result<Self, SourceError> {
         let bad = |reason: &str| SourceError::BadReference {
-            reference: s.chars().take(300).collect(),
+            reference: s
+                .chars()
+                .take(crate::limits::MAX_QUOTED_REFERENCE_CHARS)
+                .collect(),
             reason: reason.into(),
         };
         if s.is_empty() {

@@ -441,7 +441,7 @@ impl ElfScanner {
         self.parse_all_notes(&shdrs);
         let upx = self
             .cap
-            .get(0..self.cap.size().min(1024))
+            .get(0..self.cap.size().min(crate::limits::UPX_MAGIC_WINDOW_BYTES))
             .is_some_and(|b| memchr::memmem::find(b, b"UPX!").is_some());
         let go = self.go_facts(&mut incomplete);
         if self.cap.missed_bytes() > 0 {

@@ -1,5 +1,5 @@
-//! Credential files known by path: the [`CREDENTIAL_FILES`] table (STYLE.md §14: adding one
-//! is a row and a fixture) and the parser of each format. A file matched here is kept (up to
+//! Credential files known by path: the [`CREDENTIAL_FILES`] table (adding one is a row
+//! and a fixture) and the parser of each format. A file matched here is kept (up to
 //! `limits.credential_file_max_bytes`) and parsed when it ends; values go through the same
 //! placeholder and masking rules as everything in [`super`].
 
@@ -56,7 +56,7 @@ pub(crate) struct CredentialFile {
     pub(crate) format: Format,
 }
 
-/// Credential files by path (STYLE.md §14: a table; adding one is a row and a fixture).
+/// Credential files by path (a table: adding one is a row and a fixture).
 pub(crate) const CREDENTIAL_FILES: &[CredentialFile] = &[
     CredentialFile {
         what: "netrc",

@@ -30,6 +30,7 @@
 pub mod admission;
 pub mod audit;
 pub mod cache;
+mod date;
 pub mod digest;
 pub mod error;
 pub mod finding;

@@ -182,12 +182,6 @@ impl PolicyFile {
     }
 }
 
-/// A calendar date written `YYYY-MM-DD` (ISO 8601), as ignores expire and the auditor's
-/// `today` is given. Such dates compare correctly as strings.
-pub(crate) fn parse_date(d: &str) -> Option<time::Date> {
-    time::Date::parse(d, time::macros::format_description!("[year]-[month]-[day]")).ok()
-}
-
 /// Resolves a rule id, naming the key on failure.
 pub fn rule_id(key: &str, id: &str) -> Result<&'static str, PolicyError> {
     rules::find(id)
@@ -212,7 +206,7 @@ impl Ignore {
             .map(|p| Pattern::new(&format!("{key}.path"), p, false))
             .transpose()?;
         if let Some(d) = &expires {
-            if parse_date(d).is_none() {
+            if crate::date::parse(d).is_none() {
                 return Err(PolicyError::Invalid {
                     key: format!("{key}.expires"),
                     reason: format!("expiry {d:?} is not a YYYY-MM-DD date"),

@@ -71,8 +71,7 @@ impl GoReleases {
 
 /// Months since year 0 of a `YYYY-MM` month or a `YYYY-MM-DD` date.
 fn months(date: &str) -> Option<i64> {
-    let d = crate::policy::parse_date(date)
-        .or_else(|| crate::policy::parse_date(&format!("{date}-01")))?;
+    let d = crate::date::parse(date).or_else(|| crate::date::parse(&format!("{date}-01")))?;
     Some(i64::from(d.year()) * 12 + i64::from(u8::from(d.month())))
 }
 

@@ -450,13 +450,13 @@ impl Sweep {
     }
 }
 
-/// The manifest and index digests of reports written by an earlier sweep (its JSON Lines):
-/// what a resumed sweep skips. A line that is not a report (cut short by a killed run) is
-/// ignored: that image is audited again.
-pub fn reported_digests(jsonl: &str) -> HashSet<Digest> {
+/// The manifest and index digests of reports written by an earlier sweep (its JSON Lines,
+/// read a line at a time): what a resumed sweep skips. A line that is not a report (cut short
+/// by a killed run) is ignored: that image is audited again.
+pub fn reported_digests(jsonl: impl std::io::BufRead) -> std::io::Result<HashSet<Digest>> {
     let mut done = HashSet::new();
     for line in jsonl.lines() {
-        let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(&line?) else {
             continue;
         };
         for k in ["index_digest", "manifest_digest"] {
@@ -465,7 +465,7 @@ pub fn reported_digests(jsonl: &str) -> HashSet<Digest> {
             }
         }
     }
-    done
+    Ok(done)
 }
 
 /// An error as one printable line (text from registries and images goes into the summary).
@@ -597,7 +597,7 @@ mod tests {
         let text = format!(
             "{{\"image\":{{\"manifest_digest\":\"{d1}\"}}}}\n{{\"image\":{{\"index_digest\":\"{d2}\",\"manifest_digest\":null}}}}\n{{\"image\":{{\"manifest_di"
         );
-        let done = reported_digests(&text);
+        let done = reported_digests(text.as_bytes()).unwrap();
         assert_eq!(done, HashSet::from([d1, d2]));
     }
 }

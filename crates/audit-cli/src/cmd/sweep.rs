@@ -32,9 +32,10 @@ pub(crate) fn run(args: &SweepArgs) -> anyhow::Result<ExitCode> {
         bail!("nothing to sweep: give REGISTRY[/REPO…] or --list FILE");
     }
     let done = match &args.resume {
-        Some(p) if p.exists() => reported_digests(
-            &std::fs::read_to_string(p).with_context(|| format!("--resume {}", p.display()))?,
-        ),
+        Some(p) if p.exists() => std::fs::File::open(p)
+            .map(io::BufReader::new)
+            .and_then(reported_digests)
+            .with_context(|| format!("--resume {}", p.display()))?,
         _ => Default::default(),
     };
     let pool = RegistryPool::new(&crate::registry::source_options(&args.registry)?)?;

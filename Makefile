@@ -62,6 +62,7 @@ fuzz-run: fuzz-seed fuzz-build
 lint:
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps --workspace
 
 # Regenerate docs/rules/ from the rule registry (a test fails when they are stale).
 docs:

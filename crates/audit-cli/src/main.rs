@@ -1,5 +1,9 @@
 //! `imgaudit`: the command-line front end of `audit-core`.
 
+// The argument structs' doc comments are clap's --help text, written for a terminal
+// (`[:PASSWORD@]HOST[:PORT]`, `[admission]`), not rustdoc links.
+#![allow(rustdoc::broken_intra_doc_links)]
+
 mod cli;
 mod cmd;
 mod creds;

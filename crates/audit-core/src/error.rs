@@ -337,7 +337,7 @@ pub(crate) fn printable(s: &str) -> std::borrow::Cow<'_, str> {
 }
 
 /// A whole message made one printable line, for a caller that prints it (the CLI's error
-/// line): the escaping of [`printable`], without its length cut.
+/// line): the escaping of `printable`, without its length cut.
 pub fn one_line(s: &str) -> std::borrow::Cow<'_, str> {
     escape(s, usize::MAX)
 }

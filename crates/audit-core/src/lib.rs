@@ -10,22 +10,32 @@
 //! `--fail-on` and its admission webhook share it); [`store`] keeps layer analyses across
 //! audits (memory, disk, Redis) and [`cache`] holds the byte-bounded LRU.
 //!
+//! The entry points are re-exported here: [`open`] / [`open_local`] name an image,
+//! [`Auditor`] audits it into [`Report`]s, [`Error`] says why it could not.
+//!
 //! ```
-//! use audit_core::audit::Auditor;
-//! use audit_core::source;
+//! use audit_core::{open_local, Auditor};
 //!
 //! let demo = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/demo");
-//! let src = source::open_local(demo)?;
+//! let src = open_local(demo)?;
 //! let reports = Auditor::builder().jobs(2).build().audit(&src, "demo")?;
 //! let report = &reports[0];
 //! // The demo's cgo binary needs a glibc loader the image does not have.
 //! assert!(report.findings.iter().any(|f| f.rule == "GO001"));
-//! # Ok::<(), audit_core::error::Error>(())
+//! # Ok::<(), audit_core::Error>(())
 //! ```
 //!
 //! The library never prints and never exits; output goes through [`report::Format`] into any
 //! `io::Write`, and diagnostics through `tracing`.
 #![deny(missing_docs)]
+#![warn(unnameable_types)]
+
+pub use audit::{Auditor, AuditorBuilder};
+pub use error::Error;
+pub use finding::{Finding, Severity};
+pub use policy::Policy;
+pub use report::Report;
+pub use source::{open, open_local, Source, SourceOptions};
 
 pub mod admission;
 pub mod audit;

@@ -1,4 +1,5 @@
-//! OPA Gatekeeper's external data (https://open-policy-agent.github.io/gatekeeper/website/docs/externaldata):
+//! OPA Gatekeeper's external data
+//! (<https://open-policy-agent.github.io/gatekeeper/website/docs/externaldata>):
 //! `POST /gatekeeper/images` with a `ProviderRequest` whose keys are image references, answered
 //! with a `ProviderResponse` holding one item per key: `value` is the verdict (`allow`, `warn`
 //! or `deny`), the manifest digest and the blocking findings, judged by the policy's default

@@ -9,6 +9,7 @@
 //!
 //! The crate never installs a log subscriber and never exits: the binary does.
 #![deny(missing_docs)]
+#![warn(unnameable_types)]
 
 mod engine;
 #[cfg(any(test, feature = "fuzzing"))]

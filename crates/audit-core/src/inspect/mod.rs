@@ -67,7 +67,7 @@ pub struct FileFacts {
 
 /// A name the inspector picks from a fixed list. Spelt through this alias so that serde's
 /// derive does not take the `&str` for data borrowed from the input: deserialising maps
-/// the text back to the listed name ([`de_static`]).
+/// the text back to the listed name (`de_static`).
 pub type StaticName = &'static str;
 
 /// Kept content as a byte string (CBOR major type 2), not a list of numbers.

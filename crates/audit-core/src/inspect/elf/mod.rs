@@ -1,6 +1,6 @@
 //! Streaming ELF inspection: linkage, loader needs, hardening, symbols and Go build info.
 //!
-//! [`ElfScanner`] sees a file exactly once, in chunks, as it comes out of a layer's tar
+//! `ElfScanner` sees a file exactly once, in chunks, as it comes out of a layer's tar
 //! stream. From the ELF header and program headers at the start it works out which other
 //! byte ranges it will need (section table, dynamic section and its string and version
 //! tables, notes, Go build info, the pclntab header) and asks a sparse capture to keep
@@ -15,7 +15,7 @@
 //! tables, section names, address mapping), `dynamic` (dynamic section, symbol versions,
 //! linkage), `notes` (build IDs), `gofind` (where Go's data is and what it says), with the
 //! sparse `capture` and the chunk-seam-safe `scan` they share; the byte readers are
-//! [`crate::inspect::bytes`]. This file holds the facts and drives the scan.
+//! `inspect::bytes`. This file holds the facts and drives the scan.
 //!
 //! Anything a damaged or unusual file makes unavailable is reported in
 //! [`ElfInfo::incomplete`]; the inspector never guesses a fact it did not read.

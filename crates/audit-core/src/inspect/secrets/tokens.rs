@@ -456,7 +456,7 @@ pub(crate) fn mask_values<'t>(text: &'t str, secrets: &[Secret]) -> Cow<'t, str>
     Cow::Owned(s)
 }
 
-/// `text` with every secret [`find_in_text`] recognises masked. Used for strings that are
+/// `text` with every secret `find_in_text` recognises masked. Used for strings that are
 /// shown verbatim (history `created_by`); build-command specifics (build arguments, secret
 /// variables, `-u user:pass`) are masked by the history parser on top of this.
 pub fn redact(text: &str) -> Cow<'_, str> {

@@ -67,6 +67,16 @@ struct Pcln {
     magic: u32,
 }
 
+/// A pclntab chosen from magic-scan hits, and its name-table scan, set aside when the
+/// section table arrives: if the section starts lead to the same offset, they are taken back
+/// (the name table may have passed since).
+struct SetAside {
+    pcln: Pcln,
+    fn_scan: Option<StreamScan>,
+    fn_scanned: bool,
+    uses: GoUses,
+}
+
 /// The Go discovery state of one ELF scan.
 #[derive(Default)]
 pub(super) struct GoFind {
@@ -78,9 +88,14 @@ pub(super) struct GoFind {
     rodata_planned: bool,
     pcln_scan: Option<StreamScan>,
     pcln_started: bool,
-    pcln_candidates: Vec<u64>,
+    /// Allocated, non-executable section starts, once the section table is parsed.
+    pcln_starts: Option<Vec<u64>>,
+    /// Aligned pclntab magics found by the scan, in file order.
+    pcln_hits: Vec<u64>,
+    /// How many candidates of the list in use (starts or hits) were examined.
     pcln_checked: usize,
     pcln: Option<Pcln>,
+    set_aside: Option<SetAside>,
     fn_scan: Option<StreamScan>,
     fn_scanned: bool,
     uses: GoUses,
@@ -115,6 +130,11 @@ impl ElfScanner {
     /// so every allocated, non-executable section start is a candidate; the magic and header
     /// checks pick the real one. This works before section names are known (Go 1.27 writes
     /// `.shstrtab` last).
+    ///
+    /// Where the pclntab is looked for depends on the file, not on when its section table
+    /// streams past: the section starts when the table offers any, else the magic scan. A
+    /// scan that ran while the table was still ahead is dropped here, with its choice,
+    /// when the table offers candidates.
     pub(super) fn plan_pcln_candidates(&mut self) {
         let Some(h) = self.hdr else { return };
         let mut starts: Vec<u64> = self
@@ -138,8 +158,38 @@ impl ElfScanner {
         for &o in &starts {
             self.want(o..o.saturating_add(8 + 8 * h.ptr()));
         }
-        self.go.pcln_candidates = starts;
-        self.go.pcln_checked = 0;
+        if !starts.is_empty() {
+            self.go.pcln_scan = None;
+            self.go.pcln_hits.clear();
+            self.go.pcln_checked = 0;
+            if let Some(pcln) = self.go.pcln.take() {
+                self.go.set_aside = Some(SetAside {
+                    pcln,
+                    fn_scan: self.go.fn_scan.take(),
+                    fn_scanned: std::mem::take(&mut self.go.fn_scanned),
+                    uses: std::mem::take(&mut self.go.uses),
+                });
+            }
+        }
+        self.go.pcln_starts = Some(starts);
+    }
+
+    /// Whether the section table decides where the pclntab is (it offered candidates).
+    fn pcln_from_sections(&self) -> bool {
+        self.go.pcln_starts.as_ref().is_some_and(|s| !s.is_empty())
+    }
+
+    /// The next pclntab candidate to examine: a section start when the section table offers
+    /// any, else a magic-scan hit of a binary known to be Go (by its build-ID note).
+    fn next_pcln_candidate(&self) -> Option<u64> {
+        let list = if self.pcln_from_sections() {
+            self.go.pcln_starts.as_deref()?
+        } else if self.notes_parsed && self.go_note.is_some() {
+            &self.go.pcln_hits
+        } else {
+            return None;
+        };
+        list.get(self.go.pcln_checked).copied()
     }
 
     /// Go-specific progress: pclntab header, build-info blob lengths, scans to start.
@@ -188,8 +238,10 @@ impl ElfScanner {
             }
         }
         // The pclntab header: from the section, or the first valid magic candidate.
-        while self.go.pcln.is_none() && self.go.pcln_checked < self.go.pcln_candidates.len() {
-            let off = self.go.pcln_candidates[self.go.pcln_checked];
+        while self.go.pcln.is_none() {
+            let Some(off) = self.next_pcln_candidate() else {
+                break;
+            };
             let r = off..off.saturating_add(8 + 8 * h.ptr());
             if !self.cap.has(&r) {
                 if r.start < self.cap.pos() {
@@ -209,9 +261,19 @@ impl ElfScanner {
                 && matches!(b[6], 1 | 2 | 4)
                 && u64::from(b[7]) == h.ptr();
             if let (true, Some(magic)) = (valid, magic) {
-                self.go.pcln = Some(Pcln { off, magic });
                 self.go.pcln_scan = None;
-                self.plan_funcnames();
+                match self.go.set_aside.take() {
+                    Some(a) if a.pcln.off == off => {
+                        self.go.pcln = Some(a.pcln);
+                        self.go.fn_scan = a.fn_scan;
+                        self.go.fn_scanned = a.fn_scanned;
+                        self.go.uses = a.uses;
+                    }
+                    _ => {
+                        self.go.pcln = Some(Pcln { off, magic });
+                        self.plan_funcnames();
+                    }
+                }
             }
         }
         // Keep `.rodata` of Go binaries: module info and version strings can be recovered
@@ -226,18 +288,19 @@ impl ElfScanner {
             }
             changed = true;
         }
-        // A pclntab magic scan when the section table gives no candidates (it comes at
-        // the end of the file, or there is none).
-        if !self.go.pcln_started
-            && self.go.pcln.is_none()
-            && self.go_note.is_some()
-            && self.shdrs.is_none()
+        // A pclntab magic scan unless the section table offers candidates or the notes say
+        // the file is not Go. It starts with the program headers, before either is known
+        // (the section table may come at the end of the file, or be missing).
+        let not_go = self.notes_parsed && self.go_note.is_none();
+        if !self.go.pcln_started && self.go.pcln.is_none() && !self.pcln_from_sections() && !not_go
         {
-            let sht_late = h.shnum > 0 && h.shoff > self.cap.pos();
-            if sht_late || h.shnum == 0 {
-                self.start_pcln_scan();
-                changed = true;
-            }
+            self.start_pcln_scan();
+            changed = true;
+        }
+        if not_go && (self.go.pcln_scan.is_some() || !self.go.pcln_hits.is_empty()) {
+            self.go.pcln_scan = None;
+            self.go.pcln_hits.clear();
+            changed = true;
         }
         // No blob at the start of the last writable segment: look for the string header of
         // `runtime.buildVersion` in writable data, pointing at a `go1.` string in `.rodata`.
@@ -343,8 +406,26 @@ impl ElfScanner {
             .map(|p| p.p_offset..p.p_offset.saturating_add(p.p_filesz))
             .collect();
         if let (Some(first), Some(last)) = (segs.first(), segs.last()) {
-            self.go.pcln_scan = Some(StreamScan::new(first.start..last.end, 6, self.cap.pos()));
+            let (scan, passed) = self.new_scan(first.start..last.end, 6);
+            self.go.pcln_scan = Some(scan);
+            if let Some(b) = passed {
+                self.feed_pcln_scan(first.start, &b);
+            }
         }
+    }
+
+    /// A scan of `range` planned now. When part of the range has passed and the capture
+    /// kept all of that part (a file captured whole), the scan starts at the range and the
+    /// passed bytes are returned, to be fed first: what it finds then does not depend on
+    /// the read size. Otherwise it starts at the stream position (with a gap).
+    fn new_scan(&self, range: Range<u64>, overlap: usize) -> (StreamScan, Option<Vec<u8>>) {
+        let pos = self.cap.pos();
+        let passed = range.start..range.end.min(pos);
+        let kept = (passed.start < passed.end)
+            .then(|| self.cap.get(passed).map(<[u8]>::to_vec))
+            .flatten();
+        let from = if kept.is_some() { range.start } else { pos };
+        (StreamScan::new(range, overlap, from), kept)
     }
 
     /// The pointer-sized word at file offset `off`, when captured.
@@ -372,7 +453,11 @@ impl ElfScanner {
         let Some((a, b)) = range else { return };
         let (start, end) = (p.off.saturating_add(a), p.off.saturating_add(b));
         if start < end && end <= self.cap.size() && end - start <= MAX_FUNCNAME_TABLE {
-            self.go.fn_scan = Some(StreamScan::new(start..end, 32, self.cap.pos()));
+            let (scan, passed) = self.new_scan(start..end, 32);
+            self.go.fn_scan = Some(scan);
+            if let Some(b) = passed {
+                self.feed_fn_scan(start, &b);
+            }
         }
     }
 
@@ -408,49 +493,8 @@ impl ElfScanner {
     /// returns whether a hit was recorded.
     pub(super) fn scan_go(&mut self, start: u64, data: &[u8]) -> bool {
         let Some(h) = self.hdr else { return false };
-        let mut any = false;
-        if let Some(mut scan) = self.go.pcln_scan.take() {
-            let finders = &PCLN_FINDERS[usize::from(h.big)];
-            let hits = scan.feed(start, data, |s, at, emit| {
-                for f in finders {
-                    for i in f.find_iter(s) {
-                        emit(at + i as u64, 6, 0);
-                    }
-                }
-            });
-            for (off, _) in hits {
-                let aligned = self.off_to_vaddr(off).is_some_and(|v| v % h.ptr() == 0);
-                if aligned && self.go.pcln_candidates.len() < MAX_PCLN_CANDIDATES {
-                    self.keep_held(&scan, off);
-                    self.go.pcln_candidates.push(off);
-                    self.want(off..off.saturating_add(8 + 8 * h.ptr()));
-                    any = true;
-                }
-            }
-            if !scan.done() && self.go.pcln.is_none() {
-                self.go.pcln_scan = Some(scan);
-            }
-        }
-        if let Some(mut scan) = self.go.fn_scan.take() {
-            let found = self.go.uses.flags();
-            let hits = scan.feed(start, data, |s, at, emit| {
-                for (i, f) in FUNC_FINDERS.iter().enumerate() {
-                    if found & (1 << i) == 0 {
-                        if let Some(k) = f.find(s) {
-                            emit(at + k as u64, FUNC_NEEDLES[i].len(), i as u32);
-                        }
-                    }
-                }
-            });
-            for (_, tag) in hits {
-                self.go.uses.set(tag as usize);
-            }
-            if scan.done() {
-                self.go.fn_scanned = !scan.gap;
-            } else {
-                self.go.fn_scan = Some(scan);
-            }
-        }
+        let mut any = self.feed_pcln_scan(start, data);
+        self.feed_fn_scan(start, data);
         if !self.go.ver_scans.is_empty() {
             // Candidate `go1.` strings by virtual address; a hit's tag carries the
             // candidate's index and the string length, so no bytes need re-reading.
@@ -485,6 +529,60 @@ impl ElfScanner {
             self.go.ver_scans = scans;
         }
         any
+    }
+
+    /// Runs the pclntab magic scan over a chunk; returns whether a hit was recorded.
+    fn feed_pcln_scan(&mut self, start: u64, data: &[u8]) -> bool {
+        let (Some(h), Some(mut scan)) = (self.hdr, self.go.pcln_scan.take()) else {
+            return false;
+        };
+        let mut any = false;
+        let finders = &PCLN_FINDERS[usize::from(h.big)];
+        let hits = scan.feed(start, data, |s, at, emit| {
+            for f in finders {
+                for i in f.find_iter(s) {
+                    emit(at + i as u64, 6, 0);
+                }
+            }
+        });
+        for (off, _) in hits {
+            let aligned = self.off_to_vaddr(off).is_some_and(|v| v % h.ptr() == 0);
+            if aligned && self.go.pcln_hits.len() < MAX_PCLN_CANDIDATES {
+                self.keep_held(&scan, off);
+                self.go.pcln_hits.push(off);
+                self.want(off..off.saturating_add(8 + 8 * h.ptr()));
+                any = true;
+            }
+        }
+        if !scan.done() && self.go.pcln.is_none() {
+            self.go.pcln_scan = Some(scan);
+        }
+        any
+    }
+
+    /// Runs the function-name scan over a chunk.
+    fn feed_fn_scan(&mut self, start: u64, data: &[u8]) {
+        let Some(mut scan) = self.go.fn_scan.take() else {
+            return;
+        };
+        let found = self.go.uses.flags();
+        let hits = scan.feed(start, data, |s, at, emit| {
+            for (i, f) in FUNC_FINDERS.iter().enumerate() {
+                if found & (1 << i) == 0 {
+                    if let Some(k) = f.find(s) {
+                        emit(at + k as u64, FUNC_NEEDLES[i].len(), i as u32);
+                    }
+                }
+            }
+        });
+        for (_, tag) in hits {
+            self.go.uses.set(tag as usize);
+        }
+        if scan.done() {
+            self.go.fn_scanned = !scan.gap;
+        } else {
+            self.go.fn_scan = Some(scan);
+        }
     }
 
     /// The Go facts, for a Go binary: build info from the blob (or recovered from

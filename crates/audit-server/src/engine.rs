@@ -342,7 +342,9 @@ impl Engine {
             .filter(|s| !s.is_empty())
             .map(|s| format!(" ({s})"))
             .unwrap_or_default();
-        let what = format!(
+        // The object as the answer's message and the log name it: text from the request,
+        // made one printable line (a newline in a name would add lines to the message).
+        let what = audit_core::error::one_line(&format!(
             "{} {}{}{sub}",
             req.kind.kind,
             if ns.is_empty() {
@@ -351,7 +353,8 @@ impl Engine {
                 format!("{ns}/")
             },
             req.name.clone().unwrap_or_default()
-        );
+        ))
+        .into_owned();
         let allow = |decision: &str| {
             self.metrics.requests.inc(decision);
             Ok(Planned::Answer(Response {

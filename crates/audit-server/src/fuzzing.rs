@@ -126,6 +126,12 @@ fn check(answer: &[u8], uid: Option<&str>) {
     if let Some(m) = r["status"]["message"].as_str() {
         let lines: Vec<&str> = m.split('\n').collect();
         assert!(lines.len() <= MAX_MESSAGE_LINES + 2, "{m:?}");
+        // The headline is one line whatever the request's names hold.
+        assert!(
+            lines[0].starts_with("imgaudit denied ") && lines[0].ends_with("):"),
+            "{m:?}"
+        );
+        assert!(!lines[0].chars().any(char::is_control), "{m:?}");
         for l in &lines[1..] {
             assert!(l.chars().count() <= MAX_LINE_CHARS, "{l:?}");
         }

@@ -7,6 +7,9 @@ CARGO ?= cargo
 	fuzz-build fuzz-smoke fuzz-run
 test: fixtures
 	$(CARGO) nextest run --workspace --no-fail-fast
+	# The kept fuzzer inputs (testdata/fuzz-regressions/) through their targets.
+	$(CARGO) nextest run -p audit-core -p audit-server \
+	  --features audit-core/fuzzing,audit-server/fuzzing fuzz_regressions
 	$(CARGO) test --workspace --doc
 	$(CARGO) build -q -p audit-cli
 	$(MAKE) -C testdata secrets-crosscheck IMGAUDIT=$(CURDIR)/target/debug/imgaudit

@@ -150,6 +150,20 @@ impl<'a> Harbor<'a> {
         }
     }
 
+    /// The adapter's HTTPS listener (serve's certificate, no `--harbor-plain-http`).
+    fn tls(server: &'a Server, auth: Option<String>) -> Self {
+        Self {
+            base: format!("https://127.0.0.1:{}", server.harbor_port.unwrap()),
+            client: tls_builder(&[&server.cert])
+                .redirect(reqwest::redirect::Policy::none())
+                .timeout(Duration::from_secs(60))
+                .build()
+                .unwrap(),
+            auth,
+            server,
+        }
+    }
+
     fn send(&self, r: reqwest::blocking::RequestBuilder) -> Answer {
         let r = match &self.auth {
             Some(a) => r.header("Authorization", a),
@@ -532,7 +546,7 @@ fn a_burst_of_scans_is_answered_202_or_429_and_every_accepted_scan_completes() {
 }
 
 #[test]
-fn two_adapter_replicas_share_jobs_through_redis() {
+fn two_adapter_replicas_share_jobs_through_redis_one_over_https() {
     let redis = Redis::start(None);
     let reg = Registry::tls_auth();
     reg.push(&fixture("cfg-user"), "shared/high", &[]);
@@ -551,9 +565,12 @@ fn two_adapter_replicas_share_jobs_through_redis() {
         key.as_str(),
     ]);
     let a = Server::start("", &flags);
+    // Replica B serves the adapter over HTTPS with serve's certificate.
+    flags.retain(|f| *f != "--harbor-plain-http");
     let b = Server::start("", &flags);
     let auth = Some(basic(ADAPTER_USER, ADAPTER_PASS));
-    let (ha, hb) = (Harbor::plain(&a, auth.clone()), Harbor::plain(&b, auth));
+    let (ha, hb) = (Harbor::plain(&a, auth.clone()), Harbor::tls(&b, auth));
+    assert_eq!(hb.get("/api/v1/metadata", None).code, 200);
     let digest = digest_of("cfg-user");
     let req = scan_request(
         &reg.host(),

@@ -7,6 +7,7 @@
 mod cli;
 mod cmd;
 mod creds;
+mod engines;
 mod logging;
 mod progress;
 mod registry;

@@ -174,6 +174,20 @@ impl Auditor {
                     .map(|img| self.audit_image(store.as_ref(), img, reference, kind))
                     .collect()
             }
+            Source::Stream(s) => {
+                let pass = source::engine::stream::Pass {
+                    limits: &self.limits,
+                    jobs: self.jobs,
+                    progress: self.progress.as_deref(),
+                };
+                let store = source::engine::read_stream(s.as_ref(), &pass)?;
+                let images = source::resolve(store.as_ref(), &self.platform, &self.limits)?;
+                s.check(&images)?;
+                images
+                    .iter()
+                    .map(|img| self.audit_image(store.as_ref(), img, reference, s.kind()))
+                    .collect()
+            }
         }
     }
 
@@ -512,21 +526,6 @@ impl Auditor {
     /// One layer of [`Self::analyze_layers`]: from the layer store, or streamed from `store`
     /// until `cancel` is set.
     fn analyze_one(&self, store: &dyn BlobStore, spec: &LayerSpec, cancel: &AtomicBool) -> Outcome {
-        if let Some(p) = &self.progress {
-            p.layer_started(spec.index, spec.size);
-        }
-        if let Some(hit) = self.cached(spec) {
-            tracing::info!(
-                layer = spec.index,
-                digest = %spec.digest,
-                "layer analysis from the store"
-            );
-            if let Some(p) = &self.progress {
-                p.layer_bytes(spec.index, spec.size);
-                p.layer_done(spec.index);
-            }
-            return Outcome::Done(Ok(hit));
-        }
         let desc = crate::oci::Descriptor {
             media_type: String::new(),
             digest: spec.digest.clone(),
@@ -535,20 +534,41 @@ impl Auditor {
             annotations: Default::default(),
             urls: Vec::new(),
         };
+        // Analysed while the archive streamed (and drawn then).
+        let analysed = store.analysed(&desc);
+        let progress = self.progress.as_deref().filter(|_| analysed.is_none());
+        if let Some(p) = progress {
+            p.layer_started(spec.index, spec.size);
+        }
+        if let Some(hit) = self.cached(spec) {
+            tracing::info!(
+                layer = spec.index,
+                digest = %spec.digest,
+                "layer analysis from the store"
+            );
+            if let Some(p) = progress {
+                p.layer_bytes(spec.index, spec.size);
+                p.layer_done(spec.index);
+            }
+            return Outcome::Done(Ok(hit));
+        }
         let started = std::time::Instant::now();
         let stopped = AtomicBool::new(false);
-        let r = store.open(&desc).map_err(Error::from).and_then(|raw| {
-            let reader = Watched {
-                inner: raw,
-                cancel,
-                stopped: &stopped,
-                progress: self.progress.as_deref(),
-                index: spec.index,
-            };
-            layer::analyze_blob(reader, spec, &self.limits, content_plan())
-                .map(Arc::new)
-                .map_err(Error::from)
-        });
+        let r = match analysed {
+            Some(a) => layer::check_analysis(a, spec).map_err(Error::from),
+            None => store.open(&desc).map_err(Error::from).and_then(|raw| {
+                let reader = Watched {
+                    inner: raw,
+                    cancel,
+                    stopped: &stopped,
+                    progress,
+                    index: spec.index,
+                };
+                layer::analyze_blob(reader, spec, &self.limits, content_plan())
+                    .map(Arc::new)
+                    .map_err(Error::from)
+            }),
+        };
         if let (Some(s), true) = (&self.layer_store, spec.verify_digest) {
             match &r {
                 // Blob digest, size and diff_id were all checked: the analysis is of exactly
@@ -570,7 +590,7 @@ impl Auditor {
             ),
             Err(e) => tracing::debug!(layer = spec.index, error = %e, "layer failed"),
         }
-        if let Some(p) = &self.progress {
+        if let Some(p) = progress {
             p.layer_done(spec.index);
         }
         // The reader was cut because another layer had already failed: this layer's error is

@@ -230,6 +230,37 @@ pub enum SourceError {
         /// What went wrong (never the secret).
         reason: String,
     },
+    /// A container engine (Docker, Podman, containerd) could not be reached: no socket,
+    /// permission denied, connection refused.
+    #[error("{engine}: unreachable: {}", p(reason))]
+    EngineUnreachable {
+        /// The engine and its address (`docker at unix:///var/run/docker.sock`).
+        engine: String,
+        /// The transport's complaint.
+        reason: String,
+    },
+    /// The engine does not have the image.
+    #[error("{engine}: no such image: {}", p(image))]
+    EngineImageNotFound {
+        /// The engine and its address.
+        engine: String,
+        /// The image as named.
+        image: String,
+    },
+    /// The engine answered something unexpected, stalled, or its image stream broke off.
+    #[error("{engine}: {}", p(reason))]
+    Engine {
+        /// The engine and its address.
+        engine: String,
+        /// One-line cause.
+        reason: String,
+    },
+    /// Engine sources need the `engines` feature of `audit-core`.
+    #[error("{reference}: this build cannot read container engines (audit-core feature `engines` is off)")]
+    EnginesUnsupported {
+        /// The reference.
+        reference: String,
+    },
     /// Registry references need the `registry` feature of `audit-core`.
     #[error("{reference}: this build cannot pull from registries (audit-core feature `registry` is off)")]
     RegistryUnsupported {
@@ -261,7 +292,7 @@ impl std::fmt::Display for LayerId {
 }
 
 /// Streaming, verifying and walking one layer.
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum LayerError {
     /// The blob's bytes do not hash to the manifest's layer digest.
@@ -320,6 +351,37 @@ pub enum LayerError {
         /// The bound.
         limit: u64,
     },
+}
+
+impl LayerError {
+    /// The same error, naming `layer` (an analysis made under a provisional name, before the
+    /// manifest said which layer the blob is).
+    pub fn for_layer(self, layer: LayerId) -> Self {
+        match self {
+            Self::DigestMismatch { actual, .. } => Self::DigestMismatch { layer, actual },
+            Self::SizeMismatch {
+                expected,
+                actual,
+                more,
+                ..
+            } => Self::SizeMismatch {
+                layer,
+                expected,
+                actual,
+                more,
+            },
+            Self::DiffIdMismatch {
+                expected, actual, ..
+            } => Self::DiffIdMismatch {
+                layer,
+                expected,
+                actual,
+            },
+            Self::Corrupt { reason, .. } => Self::Corrupt { layer, reason },
+            Self::Bomb { reason, .. } => Self::Bomb { layer, reason },
+            Self::TooManyEntries { limit, .. } => Self::TooManyEntries { layer, limit },
+        }
+    }
 }
 
 /// Longest text from the input (a reason, a name, a path) shown in a message; the rest is

@@ -75,6 +75,31 @@ pub const ARCHIVE_KEEP_MEMBER_BYTES: u64 = 4 << 20;
 /// decompressing again (slower, same answer).
 pub const ARCHIVE_KEEP_BUDGET_BYTES: u64 = 32 << 20;
 
+/// An image archive streamed from an engine (`GET /images/{name}/get`) is read in one
+/// pass, its manifest last (`docker save`); members up to 64 KiB (`VERSION` files, small
+/// layers) and JSON documents up to [`MAX_CONFIG_BYTES`] are kept in memory until the
+/// manifest says what they are; larger members are analysed as layers while they stream.
+pub const STREAM_KEEP_MEMBER_BYTES: u64 = 64 << 10;
+/// Total bytes kept in memory from one streamed archive: 64 MiB (the largest config and
+/// manifests, and small layers). Error when exceeded: a stream is never spooled to disk.
+pub const STREAM_KEEP_BUDGET_BYTES: u64 = 64 << 20;
+/// Most members in a streamed archive: 65,536 (`docker save` writes about three per layer,
+/// and [`MAX_LAYERS`] layers at most are audited). Error when exceeded.
+pub const STREAM_MAX_MEMBERS: usize = 65_536;
+/// Bytes of a layer in flight between the thread reading an engine's stream and the thread
+/// analysing the layer: 4 MiB per layer analysed at once (the reader moves on to the next
+/// layer while the previous one's tail is analysed).
+pub const STREAM_LAYER_BUFFER_BYTES: usize = 4 << 20;
+/// An engine that sends nothing for 120 s while an image streams (or while it answers a
+/// request) has stalled: error. `docker save` of a large layer on the vfs driver can take a
+/// while to start, hence more than the registry's idle bound.
+pub const ENGINE_IDLE_TIMEOUT_SECS: u64 = 120;
+/// Connecting to an engine's socket: 5 s. A local socket answers at once or not at all.
+pub const ENGINE_CONNECT_TIMEOUT_SECS: u64 = 5;
+/// Largest answer to an engine's JSON requests (`GET /images/{name}/json`, `/version`,
+/// containerd's image records): 4 MiB.
+pub const MAX_ENGINE_RESPONSE_BYTES: u64 = 4 << 20;
+
 /// ELF files up to this size are captured whole: 1 MiB. Larger ones are captured sparsely:
 /// only the byte ranges the inspectors need (headers, dynamic section, notes, build info,
 /// pclntab header) become resident, so memory per binary does not grow with its size.

@@ -241,12 +241,12 @@ fn explicit_transports_refuse_other_formats_and_say_what_they_are() {
             "not a root filesystem directory: not a directory",
         ),
         (
-            "docker-daemon:alpine:latest".to_string(),
-            "transport docker-daemon: is not supported",
+            "ostree:alpine:latest".to_string(),
+            "transport ostree: is not supported",
         ),
     ];
     for (spec, want) in cases {
-        let e = match spec.strip_prefix("docker-daemon:") {
+        let e = match spec.strip_prefix("ostree:") {
             Some(_) => source::open(&spec, &source::SourceOptions::default())
                 .unwrap_err()
                 .to_string(),

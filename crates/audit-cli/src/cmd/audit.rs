@@ -62,7 +62,8 @@ pub(crate) fn run(args: &AuditArgs) -> anyhow::Result<ExitCode> {
         builder = builder.layer_store(store);
     }
     let auditor = builder.build();
-    let opts = crate::registry::source_options(&args.registry)?;
+    let opts = crate::registry::source_options(&args.registry)?
+        .engines(crate::engines::options(|k| std::env::var_os(k))?);
 
     let mut reports: Vec<Report> = Vec::new();
     for image in &args.images {

@@ -219,6 +219,15 @@ pub(crate) fn imgaudit(args: &[&str], env: &[(&str, &str)]) -> Output {
         .env_remove("XDG_CACHE_HOME")
         .env_remove("DOCKER_CONFIG")
         .env_remove("REGISTRY_AUTH_FILE");
+    // No engine but those a test starts (bare references look in local engines first).
+    for k in [
+        "DOCKER_HOST",
+        "DOCKER_CONTEXT",
+        "CONTAINER_HOST",
+        "XDG_RUNTIME_DIR",
+    ] {
+        c.env_remove(k);
+    }
     for (k, v) in env {
         c.env(k, v);
     }

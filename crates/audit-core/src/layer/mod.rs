@@ -363,6 +363,46 @@ pub fn analyze_blob<R: Read>(
     })
 }
 
+/// Checks an analysis made before the manifest was known (a layer analysed while its archive
+/// streamed past) against what the manifest and config say of the layer, as
+/// [`analyze_blob`] checks a fresh one: the blob size, the blob digest when the store
+/// verifies it, and the diff_id. A failed analysis is reported as this layer's. The result
+/// carries the spec's position.
+pub fn check_analysis(
+    analysed: Result<Arc<LayerAnalysis>, LayerError>,
+    spec: &LayerSpec,
+) -> Result<Arc<LayerAnalysis>, LayerError> {
+    let a = analysed.map_err(|e| e.for_layer(spec.id()))?;
+    if spec.verify_digest && a.digest != spec.digest {
+        return Err(LayerError::DigestMismatch {
+            layer: spec.id(),
+            actual: a.digest.clone(),
+        });
+    }
+    if a.size != spec.size {
+        return Err(LayerError::SizeMismatch {
+            layer: spec.id(),
+            expected: spec.size,
+            actual: a.size,
+            more: false,
+        });
+    }
+    if let Some(expected) = spec.diff_id.as_ref().filter(|d| **d != a.diff_id) {
+        return Err(LayerError::DiffIdMismatch {
+            layer: spec.id(),
+            expected: expected.clone(),
+            actual: a.diff_id.clone(),
+        });
+    }
+    if a.index == spec.index {
+        return Ok(a);
+    }
+    Ok(Arc::new(LayerAnalysis {
+        index: spec.index,
+        ..LayerAnalysis::clone(&a)
+    }))
+}
+
 /// For a blob that turned out longer than its descriptor: the size mismatch, with the real
 /// size counted from what is left (up to [`SIZE_MISMATCH_COUNT_BYTES`] more).
 fn overlong<R: Read>(spec: &LayerSpec, hashed: HashingReader<R>) -> Option<LayerError> {

@@ -20,9 +20,9 @@ use serde_json::Value;
 use super::oci_layout::{same_image, LayoutFiles, Naming, OciLayout};
 use super::{BlobStore, ImageReference, RootObject};
 use crate::digest::Digest;
-use crate::error::SourceError;
+use crate::error::{LayerError, SourceError};
 use crate::hostfs;
-use crate::layer::Compression;
+use crate::layer::{Compression, LayerAnalysis};
 use crate::limits::{
     ARCHIVE_KEEP_BUDGET_BYTES, ARCHIVE_KEEP_MEMBER_BYTES, BOMB_MAX_RATIO, BOMB_MIN_BYTES,
     MAX_ARCHIVE_UNCOMPRESSED, MAX_CONFIG_BYTES, MAX_MANIFEST_BYTES, ZSTD_WINDOW_LOG_MAX,
@@ -77,6 +77,135 @@ struct Member {
     offset: u64,
     size: u64,
     link: Option<String>,
+}
+
+/// The members of an image tarball, however it was read: indexed in place on disk
+/// ([`TarArchive`]) or gathered from a stream ([`super::engine::stream`]). Names are
+/// cleaned paths; links are followed.
+pub(crate) trait Members: Send + Sync {
+    /// Where the tarball came from, for messages.
+    fn location(&self) -> String;
+    /// Whether the archive has the member.
+    fn contains(&self, name: &str) -> bool;
+    /// A member's size.
+    fn size(&self, name: &str) -> io::Result<u64>;
+    /// A member's size and content.
+    fn open_member(&self, name: &str) -> io::Result<(u64, Box<dyn Read + Send + '_>)>;
+    /// The analysis of a member made while the archive streamed past, if it was analysed
+    /// then (its bytes are gone).
+    fn analysed(&self, _name: &str) -> Option<Result<Arc<LayerAnalysis>, LayerError>> {
+        None
+    }
+}
+
+/// Reads a small member whole, up to `limit` bytes.
+fn read_member(m: &dyn Members, name: &str, limit: u64) -> Result<Vec<u8>, SourceError> {
+    let err = |source| SourceError::Io {
+        path: PathBuf::from(format!("{}:{name}", m.location())),
+        error: source,
+    };
+    let (size, r) = m.open_member(name).map_err(err)?;
+    if size > limit {
+        return Err(SourceError::TooLarge {
+            what: name.to_string(),
+            limit,
+        });
+    }
+    let mut buf = Vec::with_capacity(size as usize);
+    r.take(limit).read_to_end(&mut buf).map_err(err)?;
+    Ok(buf)
+}
+
+/// Whether `index.json` parses and lists at least one entry.
+fn index_lists_images(m: &dyn Members) -> bool {
+    read_member(m, "index.json", MAX_MANIFEST_BYTES)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Index>(&b).ok())
+        .is_some_and(|i| !i.manifests.is_empty())
+}
+
+/// The store for an image tarball's members: `format` is what the transport names (`None`:
+/// detect); `selector` names an image when the archive holds several (see
+/// [`TarArchive::open`]).
+pub(crate) fn stores_for(
+    tar: Arc<dyn Members>,
+    selector: Option<String>,
+    format: Option<ArchiveFormat>,
+) -> Result<Box<dyn BlobStore>, SourceError> {
+    let has_index = tar.contains("index.json");
+    let has_manifest = tar.contains("manifest.json");
+    let path = PathBuf::from(tar.location());
+    let wrong = |expected: &'static str, reason: &str| SourceError::WrongFormat {
+        path: path.clone(),
+        expected,
+        reason: reason.to_string(),
+    };
+    let layout = |naming: Naming, kind: &'static str| -> Box<dyn BlobStore> {
+        Box::new(OciLayout::with_files(
+            Box::new(MemberFiles(Arc::clone(&tar))),
+            selector.clone(),
+            kind,
+            naming,
+        ))
+    };
+    let classic = || -> Box<dyn BlobStore> {
+        Box::new(DockerArchive {
+            tar: Arc::clone(&tar),
+            selector: selector.clone(),
+            blobs: Mutex::new(HashMap::new()),
+        })
+    };
+    match format {
+        Some(ArchiveFormat::Oci) => {
+            if !has_index {
+                return Err(wrong(
+                    "an oci-archive",
+                    if has_manifest {
+                        "it has no index.json; it is a docker save archive: write docker-archive:PATH"
+                    } else {
+                        "it has no index.json"
+                    },
+                ));
+            }
+            Ok(layout(Naming::RefName, "oci-archive"))
+        }
+        Some(ArchiveFormat::Docker) => {
+            if !has_manifest {
+                return Err(wrong(
+                    "a docker-archive",
+                    if has_index {
+                        "it has no manifest.json; it is an OCI archive: write oci-archive:PATH"
+                    } else {
+                        "it has no manifest.json"
+                    },
+                ));
+            }
+            // Docker 25+ also writes an OCI layout, whose digests can be verified; an
+            // `index.json` without images (Docker 25.0 writes `"manifests": null`)
+            // leaves the legacy manifest.json, which `docker load` reads too.
+            if has_index && index_lists_images(tar.as_ref()) {
+                Ok(layout(Naming::DockerReference, "docker-archive"))
+            } else {
+                Ok(classic())
+            }
+        }
+        None => {
+            if has_manifest && !(has_index && index_lists_images(tar.as_ref())) {
+                Ok(classic())
+            } else if has_index {
+                if has_manifest {
+                    Ok(layout(Naming::DockerReference, "docker-archive"))
+                } else {
+                    Ok(layout(Naming::RefName, "oci-archive"))
+                }
+            } else {
+                Err(SourceError::UnknownFormat {
+                    path,
+                    reason: "a tar archive with neither manifest.json nor index.json".into(),
+                })
+            }
+        }
+    }
 }
 
 /// The member index of an image tarball.
@@ -172,88 +301,8 @@ impl TarArchive {
             reason: reason.into(),
         })?;
         f.seek(SeekFrom::Start(0)).map_err(io_err)?;
-        let tar = Arc::new(Self::index(path, f, packing)?);
-        let has_index = tar.members.contains_key("index.json");
-        let has_manifest = tar.members.contains_key("manifest.json");
-        let wrong = |expected: &'static str, reason: &str| SourceError::WrongFormat {
-            path: path.to_path_buf(),
-            expected,
-            reason: reason.to_string(),
-        };
-        let layout = |naming: Naming, kind: &'static str| -> Box<dyn BlobStore> {
-            Box::new(OciLayout::with_files(
-                Box::new(TarFiles(Arc::clone(&tar))),
-                selector.clone(),
-                kind,
-                naming,
-            ))
-        };
-        let classic = || -> Box<dyn BlobStore> {
-            Box::new(DockerArchive {
-                tar: Arc::clone(&tar),
-                selector: selector.clone(),
-                blobs: Mutex::new(HashMap::new()),
-            })
-        };
-        match format {
-            Some(ArchiveFormat::Oci) => {
-                if !has_index {
-                    return Err(wrong(
-                        "an oci-archive",
-                        if has_manifest {
-                            "it has no index.json; it is a docker save archive: write docker-archive:PATH"
-                        } else {
-                            "it has no index.json"
-                        },
-                    ));
-                }
-                Ok(layout(Naming::RefName, "oci-archive"))
-            }
-            Some(ArchiveFormat::Docker) => {
-                if !has_manifest {
-                    return Err(wrong(
-                        "a docker-archive",
-                        if has_index {
-                            "it has no manifest.json; it is an OCI archive: write oci-archive:PATH"
-                        } else {
-                            "it has no manifest.json"
-                        },
-                    ));
-                }
-                // Docker 25+ also writes an OCI layout, whose digests can be verified; an
-                // `index.json` without images (Docker 25.0 writes `"manifests": null`)
-                // leaves the legacy manifest.json, which `docker load` reads too.
-                if has_index && tar.index_lists_images() {
-                    Ok(layout(Naming::DockerReference, "docker-archive"))
-                } else {
-                    Ok(classic())
-                }
-            }
-            None => {
-                if has_manifest && !(has_index && tar.index_lists_images()) {
-                    Ok(classic())
-                } else if has_index {
-                    if has_manifest {
-                        Ok(layout(Naming::DockerReference, "docker-archive"))
-                    } else {
-                        Ok(layout(Naming::RefName, "oci-archive"))
-                    }
-                } else {
-                    Err(SourceError::UnknownFormat {
-                        path: path.to_path_buf(),
-                        reason: "a tar archive with neither manifest.json nor index.json".into(),
-                    })
-                }
-            }
-        }
-    }
-
-    /// Whether `index.json` parses and lists at least one entry.
-    fn index_lists_images(&self) -> bool {
-        self.read_member("index.json", MAX_MANIFEST_BYTES)
-            .ok()
-            .and_then(|b| serde_json::from_slice::<Index>(&b).ok())
-            .is_some_and(|i| !i.manifests.is_empty())
+        let tar: Arc<dyn Members> = Arc::new(Self::index(path, f, packing)?);
+        stores_for(tar, selector, format)
     }
 
     fn index(path: &Path, f: std::fs::File, packing: Packing) -> Result<Self, SourceError> {
@@ -394,23 +443,6 @@ impl TarArchive {
         }
         Ok((m.size, Box::new(dec.take(m.size))))
     }
-
-    fn read_member(&self, name: &str, limit: u64) -> Result<Vec<u8>, SourceError> {
-        let err = |source| SourceError::Io {
-            path: PathBuf::from(format!("{}:{name}", self.path.display())),
-            error: source,
-        };
-        let (size, r) = self.open_member(name).map_err(err)?;
-        if size > limit {
-            return Err(SourceError::TooLarge {
-                what: name.to_string(),
-                limit,
-            });
-        }
-        let mut buf = Vec::with_capacity(size as usize);
-        r.take(limit).read_to_end(&mut buf).map_err(err)?;
-        Ok(buf)
-    }
 }
 
 fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
@@ -424,14 +456,33 @@ fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
     Ok(n)
 }
 
-struct TarFiles(Arc<TarArchive>);
-
-impl LayoutFiles for TarFiles {
+impl Members for TarArchive {
     fn location(&self) -> String {
-        self.0.path.display().to_string()
+        self.path.display().to_string()
+    }
+    fn contains(&self, name: &str) -> bool {
+        self.members.contains_key(name)
+    }
+    fn size(&self, name: &str) -> io::Result<u64> {
+        Ok(self.member(name)?.1.size)
+    }
+    fn open_member(&self, name: &str) -> io::Result<(u64, Box<dyn Read + Send + '_>)> {
+        Self::open_member(self, name)
+    }
+}
+
+/// The files of an OCI layout inside a tarball.
+struct MemberFiles(Arc<dyn Members>);
+
+impl LayoutFiles for MemberFiles {
+    fn location(&self) -> String {
+        self.0.location()
     }
     fn open(&self, rel: &str) -> io::Result<Box<dyn Read + Send + '_>> {
         Ok(self.0.open_member(rel)?.1)
+    }
+    fn analysed(&self, rel: &str) -> Option<Result<Arc<LayerAnalysis>, LayerError>> {
+        self.0.analysed(rel)
     }
 }
 
@@ -484,13 +535,21 @@ fn saved_images(raw: &[u8]) -> Result<Vec<SavedImage>, String> {
 /// `manifest.json` and the config. Layer blobs are identified by the config's diff_ids,
 /// which the layer pipeline verifies on the uncompressed stream.
 struct DockerArchive {
-    tar: Arc<TarArchive>,
+    tar: Arc<dyn Members>,
     selector: Option<String>,
     /// digest → member, filled by `root`.
     blobs: Mutex<HashMap<Digest, String>>,
 }
 
 impl DockerArchive {
+    /// A member's size (the layer blob's, in the synthesised manifest).
+    fn member_size(&self, member: &str) -> Result<u64, SourceError> {
+        self.tar.size(member).map_err(|source| SourceError::Io {
+            path: PathBuf::from(format!("{}:{member}", self.location())),
+            error: source,
+        })
+    }
+
     /// The image the selector names, as skopeo's `docker-archive:PATH:REF` does: a Docker
     /// reference matched after normalisation against each image's `RepoTags`, or `@N`, the
     /// N-th image (from 0) in `manifest.json`.
@@ -544,7 +603,7 @@ impl DockerArchive {
 
 impl BlobStore for DockerArchive {
     fn location(&self) -> String {
-        self.tar.path.display().to_string()
+        self.tar.location()
     }
 
     fn kind(&self) -> &'static str {
@@ -556,13 +615,13 @@ impl BlobStore for DockerArchive {
     }
 
     fn root(&self) -> Result<RootObject, SourceError> {
-        let raw = self.tar.read_member("manifest.json", MAX_MANIFEST_BYTES)?;
+        let raw = read_member(self.tar.as_ref(), "manifest.json", MAX_MANIFEST_BYTES)?;
         let images = saved_images(&raw).map_err(|reason| SourceError::InvalidJson {
             what: format!("{}:manifest.json", self.location()),
             reason,
         })?;
         let img = self.select(&images)?;
-        let config_bytes = self.tar.read_member(&img.config, MAX_CONFIG_BYTES)?;
+        let config_bytes = read_member(self.tar.as_ref(), &img.config, MAX_CONFIG_BYTES)?;
         let config_digest = Digest::sha256_of(&config_bytes);
         let config: ImageConfig =
             serde_json::from_slice(&config_bytes).map_err(|e| SourceError::InvalidJson {
@@ -585,15 +644,12 @@ impl BlobStore for DockerArchive {
         blobs.insert(config_digest.clone(), img.config.clone());
         let mut layers = Vec::new();
         for (member, diff_id) in img.layers.iter().zip(&config.rootfs.diff_ids) {
-            let (_, m) = self.tar.member(member).map_err(|source| SourceError::Io {
-                path: PathBuf::from(format!("{}:{member}", self.location())),
-                error: source,
-            })?;
+            let size = self.member_size(member)?;
             blobs.insert(diff_id.clone(), member.clone());
             layers.push(serde_json::json!({
                 "mediaType": "application/vnd.docker.image.rootfs.diff.tar",
                 "digest": diff_id.to_string(),
-                "size": m.size,
+                "size": size,
             }));
         }
         let manifest = serde_json::json!({
@@ -608,6 +664,16 @@ impl BlobStore for DockerArchive {
             digest: None,
             synthetic: true,
         })
+    }
+
+    fn analysed(&self, desc: &Descriptor) -> Option<Result<Arc<LayerAnalysis>, LayerError>> {
+        let member = self
+            .blobs
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&desc.digest)
+            .cloned()?;
+        self.tar.analysed(&member)
     }
 
     fn open(&self, desc: &Descriptor) -> Result<Box<dyn Read + Send + '_>, SourceError> {

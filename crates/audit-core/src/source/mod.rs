@@ -12,6 +12,7 @@
 //! no transport for, is `rootfs:`.
 
 mod archive;
+pub mod engine;
 mod oci_layout;
 mod options;
 mod reference;
@@ -21,8 +22,10 @@ mod skopeo_dir;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 pub use archive::{ArchiveFormat, TarArchive};
+pub use engine::{ArchiveStream, EngineHost, EngineOptions, EngineTls};
 pub use oci_layout::OciLayout;
 pub use options::{
     Credentials, CredentialsError, RegistryAuth, RegistryLimits, Secret, SourceOptions,
@@ -35,8 +38,9 @@ pub use registry::{RegistryPool, RegistryStore, POOL_AUTH_MAX_AGE, POOL_MAX_ENTR
 pub use skopeo_dir::SkopeoDir;
 
 use crate::digest::{Digest, Hasher};
-use crate::error::SourceError;
+use crate::error::{LayerError, SourceError};
 use crate::hostfs;
+use crate::layer::LayerAnalysis;
 use crate::limits::Limits;
 use crate::oci::{self, Descriptor, ImageConfig, Manifest, ManifestKind};
 use crate::platform::Platform;
@@ -72,6 +76,13 @@ pub trait BlobStore: Send + Sync {
     fn verifies_layer_digests(&self) -> bool {
         true
     }
+    /// The analysis of a layer blob made while the store read its input in one pass (an
+    /// archive streamed from an engine, whose manifest comes last): the blob's bytes are
+    /// gone, and the pipeline checks the analysis against the manifest's descriptor and the
+    /// config's diff_id as it would check a fresh one ([`crate::layer::check_analysis`]).
+    fn analysed(&self, _desc: &Descriptor) -> Option<Result<Arc<LayerAnalysis>, LayerError>> {
+        None
+    }
 }
 
 /// An image source.
@@ -80,6 +91,9 @@ pub enum Source {
     Blobs(Box<dyn BlobStore>),
     /// An unpacked root filesystem: no config, no layers.
     Rootfs(PathBuf),
+    /// An image archive read once as it streams from an engine (`docker save` over the
+    /// Engine API).
+    Stream(Box<dyn ArchiveStream>),
 }
 
 impl std::fmt::Debug for Source {
@@ -87,6 +101,7 @@ impl std::fmt::Debug for Source {
         match self {
             Self::Blobs(b) => write!(f, "Blobs({})", b.location()),
             Self::Rootfs(p) => write!(f, "Rootfs({})", p.display()),
+            Self::Stream(s) => write!(f, "Stream({})", s.location()),
         }
     }
 }
@@ -123,15 +138,7 @@ pub struct ResolvedImage {
 const LOCAL_TRANSPORTS: [&str; 5] = ["oci:", "oci-archive:", "docker-archive:", "dir:", "rootfs:"];
 
 /// skopeo transports imgaudit does not read, with what to do instead.
-const UNSUPPORTED_TRANSPORTS: [(&str, &str); 5] = [
-    (
-        "docker-daemon:",
-        "export it first: docker save -o image.tar REF, then docker-archive:image.tar",
-    ),
-    (
-        "containers-storage:",
-        "export it first: skopeo copy containers-storage:REF oci-archive:image.tar",
-    ),
+const UNSUPPORTED_TRANSPORTS: [(&str, &str); 3] = [
     (
         "ostree:",
         "export it first: skopeo copy ostree:REF oci-archive:image.tar",
@@ -146,19 +153,38 @@ const UNSUPPORTED_TRANSPORTS: [(&str, &str); 5] = [
     ),
 ];
 
-/// Opens any source: a local one (see [`open_local`]) or an image in a registry.
+/// The engine transports: skopeo's `docker-daemon:` and `containers-storage:` (read through
+/// Podman's API service, which serves the same store), and `podman:`.
+const ENGINE_TRANSPORTS: [(&str, Engine); 3] = [
+    ("docker-daemon:", Engine::Docker),
+    ("podman:", Engine::Podman),
+    ("containers-storage:", Engine::Podman),
+];
+
+/// The engines a transport names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Engine {
+    Docker,
+    Podman,
+}
+
+/// Opens any source: a local one (see [`open_local`]), an image in a container engine, or
+/// an image in a registry.
 ///
 /// * `docker://REF` (and `registry:REF`) always name a registry image;
 /// * `oci:`, `oci-archive:`, `docker-archive:`, `dir:` and `rootfs:` always name local
 ///   sources;
+/// * `docker-daemon:NAME` and `podman:NAME` (alias `containers-storage:NAME`) name an
+///   image in that engine ([`engine`]); an engine that cannot be reached or lacks the image
+///   is an error;
 /// * anything else that exists locally is local (a path wins over a reference);
 /// * otherwise a valid reference (`alpine`, `ghcr.io/org/app:tag`,
 ///   `host:5000/ns/app@sha256:…`) is pulled from its registry — unless its first path
 ///   component is a local directory and no registry host is written, which is far more
 ///   likely a mistyped path (write `docker://…` to pull it).
 ///
-/// Opening does not touch the network; the first request goes out when the image is
-/// resolved.
+/// Opening asks a named engine whether it has the image; nothing goes to a registry until
+/// the image is resolved.
 pub fn open(spec: &str, opts: &SourceOptions) -> Result<Source, SourceError> {
     if let Some(r) = spec
         .strip_prefix("docker://")
@@ -168,6 +194,12 @@ pub fn open(spec: &str, opts: &SourceOptions) -> Result<Source, SourceError> {
     }
     if LOCAL_TRANSPORTS.iter().any(|p| spec.starts_with(p)) {
         return open_local(spec);
+    }
+    if let Some((name, src)) = ENGINE_TRANSPORTS
+        .iter()
+        .find_map(|(t, e)| spec.strip_prefix(t).map(|n| (n, *e)))
+    {
+        return open_engine(src, name, opts);
     }
     if let Some((t, hint)) = UNSUPPORTED_TRANSPORTS
         .iter()
@@ -201,6 +233,49 @@ pub fn open(spec: &str, opts: &SourceOptions) -> Result<Source, SourceError> {
         }
         other => other,
     }
+}
+
+/// An image in an engine, checked to be there (the engine answered and has it).
+#[cfg(feature = "engines")]
+fn open_engine(which: Engine, name: &str, opts: &SourceOptions) -> Result<Source, SourceError> {
+    let e = &opts.engines;
+    let d = match which {
+        Engine::Docker => engine::DockerEngine::new("docker-daemon", "docker", &e.docker, name, e)?,
+        Engine::Podman => {
+            let host = e
+                .podman
+                .iter()
+                .find(|h| match h {
+                    EngineHost::Unix(p) => p.exists(),
+                    EngineHost::Tcp { .. } => true,
+                })
+                .ok_or_else(|| SourceError::EngineUnreachable {
+                    engine: "podman".into(),
+                    reason: format!(
+                        "no API socket at {} (start it with: podman system service --time=0)",
+                        e.podman
+                            .iter()
+                            .map(ToString::to_string)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                })?;
+            engine::DockerEngine::new("podman", "podman", host, name, e)?
+        }
+    };
+    d.inspect()?;
+    Ok(Source::Stream(Box::new(d)))
+}
+
+#[cfg(not(feature = "engines"))]
+fn open_engine(which: Engine, name: &str, _opts: &SourceOptions) -> Result<Source, SourceError> {
+    let t = ENGINE_TRANSPORTS
+        .iter()
+        .find(|(_, e)| *e == which)
+        .map_or("", |(t, _)| *t);
+    Err(SourceError::EnginesUnsupported {
+        reference: format!("{t}{name}"),
+    })
 }
 
 #[cfg(feature = "registry")]

@@ -3,10 +3,13 @@
 
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use super::{read_verified, BlobStore, DirKind, ImageReference, RootObject};
-use crate::error::SourceError;
+use crate::digest::Digest;
+use crate::error::{LayerError, SourceError};
 use crate::hostfs;
+use crate::layer::LayerAnalysis;
 use crate::limits::MAX_MANIFEST_BYTES;
 use crate::oci::{self, Descriptor, Index};
 
@@ -19,6 +22,10 @@ const IMAGE_NAME: &str = "io.containerd.image.name";
 pub(crate) trait LayoutFiles: Send + Sync {
     fn location(&self) -> String;
     fn open(&self, rel: &str) -> io::Result<Box<dyn Read + Send + '_>>;
+    /// A blob analysed while its archive streamed past (see [`BlobStore::analysed`]).
+    fn analysed(&self, _rel: &str) -> Option<Result<Arc<LayerAnalysis>, LayerError>> {
+        None
+    }
 }
 
 struct DirFiles(PathBuf);
@@ -127,6 +134,11 @@ impl OciLayout {
             synthetic: false,
         })
     }
+}
+
+/// Where a layout keeps a blob (image-layout.md, "Blobs").
+pub(crate) fn blob_path(d: &Digest) -> String {
+    format!("blobs/{}/{}", d.algorithm().name(), d.hex())
 }
 
 fn names(d: &Descriptor, naming: Naming) -> Vec<&str> {
@@ -319,12 +331,12 @@ impl BlobStore for OciLayout {
         }
     }
 
+    fn analysed(&self, desc: &Descriptor) -> Option<Result<Arc<LayerAnalysis>, LayerError>> {
+        self.files.analysed(&blob_path(&desc.digest))
+    }
+
     fn open(&self, desc: &Descriptor) -> Result<Box<dyn Read + Send + '_>, SourceError> {
-        let rel = format!(
-            "blobs/{}/{}",
-            desc.digest.algorithm().name(),
-            desc.digest.hex()
-        );
+        let rel = blob_path(&desc.digest);
         self.files.open(&rel).map_err(|e| {
             if e.kind() == io::ErrorKind::NotFound {
                 SourceError::MissingBlob {

@@ -145,6 +145,8 @@ pub struct SourceOptions {
     pub insecure_hosts: Vec<String>,
     /// Time and retry bounds.
     pub limits: RegistryLimits,
+    /// Where the container engines listen, and the order a bare reference tries.
+    pub engines: super::EngineOptions,
 }
 
 impl SourceOptions {
@@ -168,6 +170,12 @@ impl SourceOptions {
     /// Allows plain HTTP or unverified TLS for one registry host.
     pub fn insecure_host(mut self, host: impl Into<String>) -> Self {
         self.insecure_hosts.push(host.into());
+        self
+    }
+
+    /// Sets the engines' addresses and the source order.
+    pub fn engines(mut self, e: super::EngineOptions) -> Self {
+        self.engines = e;
         self
     }
 
@@ -195,6 +203,7 @@ impl fmt::Debug for SourceOptions {
             .field("ca_pem", &self.ca_pem.len())
             .field("insecure_hosts", &self.insecure_hosts)
             .field("limits", &self.limits)
+            .field("engines", &self.engines)
             .finish()
     }
 }

@@ -50,7 +50,11 @@ use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, RANGE};
 use reqwest::{Method, Response, StatusCode, Url};
 use tokio::time::Instant;
 
+#[cfg(feature = "engines")]
+pub(crate) use pool::Rt;
 pub use pool::{RegistryPool, POOL_AUTH_MAX_AGE, POOL_MAX_ENTRIES};
+#[cfg(feature = "engines")]
+pub(crate) use transport::deepest;
 
 use super::{BlobStore, RootObject};
 use crate::digest::Digest;

@@ -45,10 +45,21 @@ type RepoEntry = (Instant, Arc<Mutex<AuthState>>);
 
 /// The pool's runtime; shut down without blocking when the last user goes (dropping a
 /// runtime inside another one would panic).
-pub(super) struct Rt(Option<Runtime>);
+pub(crate) struct Rt(Option<Runtime>);
 
 impl Rt {
-    pub(super) fn get(&self) -> &Runtime {
+    /// A small runtime with one network thread.
+    pub(crate) fn new() -> std::io::Result<Self> {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("imgaudit-net")
+            .enable_io()
+            .enable_time()
+            .build()?;
+        Ok(Self(Some(rt)))
+    }
+
+    pub(crate) fn get(&self) -> &Runtime {
         let Some(rt) = &self.0 else {
             unreachable!("runtime present until drop")
         };
@@ -67,19 +78,13 @@ impl Drop for Rt {
 impl RegistryPool {
     /// A pool with its own small runtime (one network thread). Nothing is sent yet.
     pub fn new(opts: &SourceOptions) -> Result<Self, SourceError> {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("imgaudit-net")
-            .enable_io()
-            .enable_time()
-            .build()
-            .map_err(|e| SourceError::Registry {
-                registry: "registry".into(),
-                reason: format!("starting the network runtime: {e}"),
-            })?;
+        let rt = Rt::new().map_err(|e| SourceError::Registry {
+            registry: "registry".into(),
+            reason: format!("starting the network runtime: {e}"),
+        })?;
         Ok(Self {
             shared: Arc::new(Shared {
-                rt: Rt(Some(rt)),
+                rt,
                 opts: opts.clone(),
                 hosts: Mutex::default(),
                 repos: Mutex::default(),

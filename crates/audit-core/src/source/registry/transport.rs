@@ -272,7 +272,7 @@ impl Transport {
 }
 
 /// The innermost cause's message (reqwest wraps hyper wraps io wraps rustls).
-pub(super) fn deepest(e: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn deepest(e: &(dyn std::error::Error + 'static)) -> String {
     let mut cur: &(dyn std::error::Error + 'static) = e;
     while let Some(next) = next_cause(cur) {
         cur = next;

@@ -1,0 +1,533 @@
+//! Images read from container engines, through the built binary: a real `dockerd` (Debian's
+//! docker.io, vfs, its own data root and socket) with images loaded by `docker load` and
+//! pulled from a real registry, audited by name, ID, ID prefix and digest; each report must
+//! equal the report of the archive `docker save` writes for the same image (the oracle).
+//! Hostile engines are a test-owned HTTP server on a private unix socket: garbage answers,
+//! oversized answers, a `/get` stream that breaks off, layers whose bytes do not match.
+//! Services are started here on private sockets under /tmp, never the system's.
+
+mod support;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::net::UnixListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+use support::{err, fixture, wait_for, Registry};
+
+fn archive(name: &str) -> PathBuf {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../testdata/out/archives")
+        .join(name);
+    assert!(
+        p.is_file(),
+        "{} is missing: run `make fixtures`",
+        p.display()
+    );
+    p
+}
+
+/// Runs imgaudit with `env`, a fresh HOME, TMPDIR and working directory, no layer store and
+/// none of the caller's engine variables; returns the output and the scratch directory, so
+/// a test can check that nothing was written there.
+fn imgaudit(args: &[&str], env: &[(&str, &str)]) -> (Output, tempfile::TempDir) {
+    let scratch = tempfile::tempdir().unwrap();
+    let mut c = Command::new(env!("CARGO_BIN_EXE_imgaudit"));
+    c.args(["-q", "--no-cache"])
+        .args(args)
+        .current_dir(scratch.path())
+        .env("NO_COLOR", "1")
+        .env("HOME", scratch.path())
+        .env("TMPDIR", scratch.path());
+    for k in [
+        "XDG_CACHE_HOME",
+        "XDG_RUNTIME_DIR",
+        "DOCKER_CONFIG",
+        "DOCKER_HOST",
+        "DOCKER_CONTEXT",
+        "DOCKER_TLS_VERIFY",
+        "DOCKER_CERT_PATH",
+        "CONTAINER_HOST",
+        "REGISTRY_AUTH_FILE",
+    ] {
+        c.env_remove(k);
+    }
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    (c.output().expect("run imgaudit"), scratch)
+}
+
+/// The JSON report without what names the input (reference and source kind).
+fn report(o: &Output) -> Value {
+    assert_eq!(o.status.code(), Some(0), "imgaudit failed: {}", err(o));
+    let mut v: Value = serde_json::from_slice(&o.stdout).expect("a JSON report");
+    let r = match &mut v {
+        Value::Array(a) => {
+            assert_eq!(a.len(), 1);
+            &mut a[0]
+        }
+        r => r,
+    };
+    let img = r["image"].as_object_mut().unwrap();
+    img.remove("reference");
+    img.remove("source");
+    r.clone()
+}
+
+fn source_of(o: &Output) -> String {
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let r = if v.is_array() { &v[0] } else { &v };
+    r["image"]["source"].as_str().unwrap().to_string()
+}
+
+/// Exit 2 with one line on stderr that contains `want`.
+fn fails_with(o: &Output, want: &str) {
+    let e = err(o);
+    assert_eq!(o.status.code(), Some(2), "stderr: {e}");
+    assert_eq!(e.trim_end().lines().count(), 1, "one line: {e}");
+    assert!(e.contains(want), "{want:?} not in: {e}");
+}
+
+/// Nothing but what the test put there is left in a run's scratch directory.
+fn nothing_written(dir: &Path) {
+    let left: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(left.is_empty(), "imgaudit wrote {left:?}");
+}
+
+/// A `dockerd` of its own: data root, exec root, pidfile and socket in a short directory
+/// under /tmp (unix socket paths are limited to 108 bytes), no networking set up.
+struct Dockerd {
+    dir: tempfile::TempDir,
+    child: Child,
+}
+
+impl Dockerd {
+    fn start(extra: &[&str]) -> Self {
+        for t in ["dockerd", "docker"] {
+            let found = Path::new("/usr/sbin").join(t).is_file() || {
+                std::env::var_os("PATH")
+                    .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(t).is_file()))
+            };
+            assert!(
+                found,
+                "{t} is not installed: the engine tests need docker.io (see .ci/run)"
+            );
+        }
+        let dir = tempfile::Builder::new()
+            .prefix("ia-d")
+            .tempdir_in("/tmp")
+            .unwrap();
+        let d = dir.path();
+        let log = std::fs::File::create(d.join("log")).unwrap();
+        let child = Command::new("dockerd")
+            .args(["--data-root", &d.join("data").to_string_lossy()])
+            .args(["--exec-root", &d.join("exec").to_string_lossy()])
+            .args(["--pidfile", &d.join("dockerd.pid").to_string_lossy()])
+            .args(["-H", &format!("unix://{}", d.join("docker.sock").display())])
+            .args([
+                "--storage-driver",
+                "vfs",
+                "--iptables=false",
+                "--ip6tables=false",
+            ])
+            .args(["--bridge=none", "--ip-masq=false"])
+            .args(extra)
+            .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("start dockerd");
+        let mut me = Self { dir, child };
+        let up = wait_for(Duration::from_secs(30), || {
+            me.docker_status(&["version"]).success()
+        });
+        if !up {
+            me.stop();
+            panic!(
+                "dockerd did not come up: {}",
+                std::fs::read_to_string(me.dir.path().join("log")).unwrap_or_default()
+            );
+        }
+        me
+    }
+
+    fn host(&self) -> String {
+        format!("unix://{}", self.dir.path().join("docker.sock").display())
+    }
+
+    fn docker_cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new("docker");
+        c.args(args)
+            .env("DOCKER_HOST", self.host())
+            .env("DOCKER_CONFIG", self.dir.path().join("client"));
+        c
+    }
+
+    fn docker_status(&self, args: &[&str]) -> std::process::ExitStatus {
+        self.docker_cmd(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .unwrap()
+    }
+
+    fn docker(&self, args: &[&str]) -> String {
+        let o = self.docker_cmd(args).output().unwrap();
+        assert!(
+            o.status.success(),
+            "docker {args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8(o.stdout).unwrap().trim().to_string()
+    }
+
+    fn stop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &self.child.id().to_string()])
+                .status();
+            let mut stopped = false;
+            for _ in 0..300 {
+                if self.child.try_wait().ok().flatten().is_some() {
+                    stopped = true;
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            if !stopped {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+            }
+        }
+        // dockerd leaves mounts below its roots (exec-root/netns): unmount deepest first.
+        let root = self.dir.path().to_string_lossy().into_owned();
+        let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
+        let mut points: Vec<&str> = mounts
+            .lines()
+            .filter_map(|l| l.split_whitespace().nth(1))
+            .filter(|p| p.starts_with(&format!("{root}/")))
+            .collect();
+        points.sort_by_key(|p| std::cmp::Reverse(p.len()));
+        for p in points {
+            let _ = Command::new("umount").arg(p).status();
+        }
+    }
+}
+
+impl Drop for Dockerd {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// One dockerd for every case (starting one costs about a second, loading images more).
+#[test]
+fn docker_daemon_reports_equal_docker_save_reports() {
+    let reg = Registry::plain();
+    reg.push(&fixture("clean-multiarch"), "multi:1", &["--all"]);
+    reg.push(&fixture("go-rules"), "go:1", &[]);
+    let d = Dockerd::start(&["--insecure-registry", &reg.host()]);
+    let env = [("DOCKER_HOST", d.host())];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    for a in ["real-docker-classic.tar", "real-docker-buildkit.tar"] {
+        d.docker(&["load", "-q", "-i", &archive(a).to_string_lossy()]);
+    }
+    let pulled = format!("{}/go:1", reg.host());
+    d.docker(&["pull", "-q", &pulled]);
+    let multi = format!("{}/multi:1", reg.host());
+    d.docker(&["pull", "-q", "--platform", "linux/arm64", &multi]);
+    let saved = tempfile::tempdir().unwrap();
+
+    let check = |name: &str, engine_ref: &str| {
+        let tar = saved
+            .path()
+            .join(format!("{}.tar", name.replace(['/', ':'], "_")));
+        d.docker(&["save", "-o", &tar.to_string_lossy(), name]);
+        let want = report(
+            &imgaudit(
+                &["-f", "json", &format!("docker-archive:{}", tar.display())],
+                &[],
+            )
+            .0,
+        );
+        let (o, scratch) = imgaudit(&["-f", "json", engine_ref], &env);
+        assert_eq!(report(&o), want, "{engine_ref}");
+        assert_eq!(source_of(&o), "docker-daemon");
+        nothing_written(scratch.path());
+    };
+    // By name (built by the classic builder and by BuildKit, and pulled).
+    check(
+        "imgaudit/real-classic:latest",
+        "docker-daemon:imgaudit/real-classic:latest",
+    );
+    check(
+        "imgaudit/real-buildkit",
+        "docker-daemon:imgaudit/real-buildkit",
+    );
+    check(&pulled, &format!("docker-daemon:{pulled}"));
+    // By image ID, full and as a prefix, as docker takes them.
+    let id = d.docker(&[
+        "image",
+        "inspect",
+        "-f",
+        "{{.Id}}",
+        "imgaudit/real-classic:latest",
+    ]);
+    check(&id, &format!("docker-daemon:{id}"));
+    check(
+        &id,
+        &format!(
+            "docker-daemon:{}",
+            &id["sha256:".len().."sha256:".len() + 12]
+        ),
+    );
+    // By digest (the repository digest the registry gave it).
+    let digest = d.docker(&[
+        "image",
+        "inspect",
+        "-f",
+        "{{index .RepoDigests 0}}",
+        &pulled,
+    ]);
+    assert!(digest.contains("@sha256:"), "{digest}");
+    check(&digest, &format!("docker-daemon:{digest}"));
+    // One platform of a multi-platform image (the one pulled).
+    check(&multi, &format!("docker-daemon:{multi}"));
+
+    // Not there; the engine unreachable (named explicitly: an error, one line).
+    let (o, _) = imgaudit(&["docker-daemon:imgaudit/absent:1"], &env);
+    fails_with(&o, "no such image");
+    let gone = format!("unix://{}", d.dir.path().join("gone.sock").display());
+    let (o, _) = imgaudit(&["docker-daemon:alpine"], &[("DOCKER_HOST", &gone)]);
+    fails_with(&o, "unreachable");
+    // The report's source and reference.
+    let (o, _) = imgaudit(&["-f", "json", "docker-daemon:imgaudit/real-classic"], &env);
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let r = if v.is_array() { &v[0] } else { &v };
+    assert_eq!(
+        r["image"]["reference"],
+        "docker-daemon:imgaudit/real-classic"
+    );
+}
+
+/// What a fake engine answers.
+#[derive(Clone)]
+enum Answer {
+    /// `GET …/json`: this image ID; `GET …/get`: these bytes, cut after `cut` bytes while
+    /// announcing them all.
+    Image {
+        id: String,
+        archive: Vec<u8>,
+        cut: Option<usize>,
+    },
+    /// Every request: this status and body.
+    Raw(u16, Vec<u8>),
+}
+
+/// An engine on a private unix socket that answers every request as told (HTTP/1.1, one
+/// request per connection).
+struct FakeEngine {
+    dir: tempfile::TempDir,
+}
+
+impl FakeEngine {
+    fn start(answer: Answer) -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("ia-fake")
+            .tempdir_in("/tmp")
+            .unwrap();
+        let l = UnixListener::bind(dir.path().join("docker.sock")).unwrap();
+        std::thread::spawn(move || {
+            for conn in l.incoming() {
+                let Ok(mut c) = conn else { return };
+                let answer = answer.clone();
+                std::thread::spawn(move || {
+                    let mut r = BufReader::new(c.try_clone().unwrap());
+                    let mut first = String::new();
+                    if r.read_line(&mut first).is_err() {
+                        return;
+                    }
+                    loop {
+                        let mut l = String::new();
+                        if r.read_line(&mut l).unwrap_or(0) == 0 || l == "\r\n" {
+                            break;
+                        }
+                    }
+                    let path = first.split_whitespace().nth(1).unwrap_or("").to_string();
+                    let (status, body, cut) = match answer {
+                        Answer::Raw(s, b) => (s, b, None),
+                        Answer::Image { id, archive, cut } => {
+                            if path.ends_with("/json") {
+                                (200, format!("{{\"Id\":\"{id}\"}}").into_bytes(), None)
+                            } else {
+                                (200, archive, cut)
+                            }
+                        }
+                    };
+                    let head = format!(
+                        "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                        body.len()
+                    );
+                    let _ = c.write_all(head.as_bytes());
+                    let _ = c.write_all(&body[..cut.unwrap_or(body.len()).min(body.len())]);
+                });
+            }
+        });
+        Self { dir }
+    }
+
+    fn env(&self) -> String {
+        format!("unix://{}", self.dir.path().join("docker.sock").display())
+    }
+
+    fn audit(&self, args: &[&str]) -> (Output, tempfile::TempDir) {
+        let host = self.env();
+        imgaudit(args, &[("DOCKER_HOST", &host)])
+    }
+}
+
+/// The config digest `docker save` names in an archive's manifest.json (the image ID).
+fn image_id(tar_bytes: &[u8]) -> String {
+    let mut ar = tar::Archive::new(tar_bytes);
+    for e in ar.entries().unwrap() {
+        let mut e = e.unwrap();
+        if e.path().unwrap().to_str() == Some("manifest.json") {
+            let mut s = String::new();
+            e.read_to_string(&mut s).unwrap();
+            let v: Value = serde_json::from_str(&s).unwrap();
+            let config = v[0]["Config"].as_str().unwrap();
+            let hex = config
+                .trim_start_matches("blobs/sha256/")
+                .trim_end_matches(".json");
+            return format!("sha256:{hex}");
+        }
+    }
+    panic!("no manifest.json")
+}
+
+/// The archive with one byte of its largest member's content changed.
+fn flip_in_largest_member(tar_bytes: &[u8]) -> Vec<u8> {
+    let mut ar = tar::Archive::new(tar_bytes);
+    let (pos, size) = ar
+        .entries()
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            (e.raw_file_position(), e.size())
+        })
+        .max_by_key(|(_, s)| *s)
+        .unwrap();
+    let mut out = tar_bytes.to_vec();
+    // Halfway into the layer: inside its largest file (busybox), not a tar header.
+    let at = (pos + size / 2) as usize;
+    out[at] ^= 0x20;
+    out
+}
+
+#[test]
+fn hostile_engines_are_errors_and_write_nothing() {
+    // A Docker 25+ archive (an OCI layout, layers named by digest) and a classic one, served
+    // as an engine would stream them: reports equal the archives' own.
+    for name in ["clean-docker25.tar", "real-docker-classic.tar"] {
+        let bytes = std::fs::read(archive(name)).unwrap();
+        let id = image_id(&bytes);
+        let want = report(
+            &imgaudit(
+                &[
+                    "-f",
+                    "json",
+                    &format!("docker-archive:{}", archive(name).display()),
+                ],
+                &[],
+            )
+            .0,
+        );
+        let fake = FakeEngine::start(Answer::Image {
+            id: id.clone(),
+            archive: bytes.clone(),
+            cut: None,
+        });
+        let (o, scratch) = fake.audit(&["-f", "json", "docker-daemon:imgaudit/x"]);
+        assert_eq!(report(&o), want, "{name}");
+        nothing_written(scratch.path());
+
+        // The stream breaks off in the middle.
+        let fake = FakeEngine::start(Answer::Image {
+            id: id.clone(),
+            archive: bytes.clone(),
+            cut: Some(bytes.len() / 2),
+        });
+        let (o, scratch) = fake.audit(&["docker-daemon:imgaudit/x"]);
+        fails_with(&o, "reading the image archive");
+        nothing_written(scratch.path());
+
+        // A layer's bytes changed: its digest (layout) or diff_id (classic) does not match.
+        let fake = FakeEngine::start(Answer::Image {
+            id: id.clone(),
+            archive: flip_in_largest_member(&bytes),
+            cut: None,
+        });
+        let (o, scratch) = fake.audit(&["docker-daemon:imgaudit/x"]);
+        fails_with(&o, "layer");
+        let e = err(&o);
+        assert!(
+            e.contains("blob digest mismatch") || e.contains("does not match diff_id"),
+            "{e}"
+        );
+        nothing_written(scratch.path());
+
+        // The archive holds another image than the one inspected.
+        let fake = FakeEngine::start(Answer::Image {
+            id: format!("sha256:{}", "ab".repeat(32)),
+            archive: bytes,
+            cut: None,
+        });
+        let (o, _) = fake.audit(&["docker-daemon:imgaudit/x"]);
+        fails_with(&o, "holds another image");
+    }
+
+    // Garbage where an image record belongs; an answer larger than the bound; an error
+    // answer with the engine's message; a stream that is not a tar archive.
+    let fake = FakeEngine::start(Answer::Raw(200, b"<html>hello</html>".to_vec()));
+    fails_with(&fake.audit(&["docker-daemon:x"]).0, "not an image record");
+    let huge = vec![b' '; (audit_core::limits::MAX_ENGINE_RESPONSE_BYTES + 1) as usize];
+    let fake = FakeEngine::start(Answer::Raw(200, huge));
+    fails_with(&fake.audit(&["docker-daemon:x"]).0, "larger than");
+    let fake = FakeEngine::start(Answer::Raw(
+        500,
+        br#"{"message":"boom\nsecond line"}"#.to_vec(),
+    ));
+    fails_with(&fake.audit(&["docker-daemon:x"]).0, "HTTP 500: boom");
+    let fake = FakeEngine::start(Answer::Image {
+        id: format!("sha256:{}", "ab".repeat(32)),
+        archive: vec![0x42; 4096],
+        cut: None,
+    });
+    let (o, scratch) = fake.audit(&["docker-daemon:x"]);
+    assert_eq!(o.status.code(), Some(2), "{}", err(&o));
+    nothing_written(scratch.path());
+    // Names that would change the request path are refused before anything is sent.
+    fails_with(
+        &fake.audit(&["docker-daemon:../../containers/json"]).0,
+        "not an image name",
+    );
+}
+
+#[test]
+fn engine_sources_are_listed_in_help() {
+    let (o, _) = imgaudit(&["--help"], &[]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    for t in [
+        "docker-daemon:NAME",
+        "podman:NAME",
+        "containers-storage:NAME",
+    ] {
+        assert!(out.contains(t), "{t} not in --help");
+    }
+}

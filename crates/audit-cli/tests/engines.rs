@@ -316,6 +316,154 @@ fn docker_daemon_reports_equal_docker_save_reports() {
     );
 }
 
+/// Podman's API service (`podman system service`) over its own storage (vfs) and socket.
+struct PodmanService {
+    dir: tempfile::TempDir,
+    child: Child,
+}
+
+impl PodmanService {
+    fn start() -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("ia-p")
+            .tempdir_in("/tmp")
+            .unwrap();
+        let mut c = Self::podman_in(dir.path());
+        c.args(["system", "service", "--time=0"])
+            .arg(format!(
+                "unix://{}",
+                dir.path().join("podman.sock").display()
+            ))
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.path().join("log")).unwrap());
+        let child = c.spawn().expect("podman is not installed (see .ci/run)");
+        let sock = dir.path().join("podman.sock");
+        let me = Self { dir, child };
+        assert!(
+            wait_for(Duration::from_secs(30), || sock.exists()),
+            "podman system service did not come up: {}",
+            std::fs::read_to_string(me.dir.path().join("log")).unwrap_or_default()
+        );
+        me
+    }
+
+    fn podman_in(dir: &Path) -> Command {
+        let mut c = Command::new("podman");
+        c.args(["--root", &dir.join("root").to_string_lossy()])
+            .args(["--runroot", &dir.join("run").to_string_lossy()])
+            .args(["--storage-driver", "vfs", "--cgroup-manager", "cgroupfs"])
+            .args([
+                "--events-backend",
+                "file",
+                "--tmpdir",
+                &dir.join("tmp").to_string_lossy(),
+            ]);
+        c
+    }
+
+    fn podman(&self, args: &[&str]) -> String {
+        let o = Self::podman_in(self.dir.path())
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "podman {args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8(o.stdout).unwrap().trim().to_string()
+    }
+
+    fn host(&self) -> String {
+        format!("unix://{}", self.dir.path().join("podman.sock").display())
+    }
+}
+
+impl Drop for PodmanService {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+        // vfs layers are plain directories; podman keeps no mounts without containers.
+        let _ = Self::podman_in(self.dir.path())
+            .args(["system", "reset", "-f"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+#[test]
+fn podman_reports_equal_podman_save_reports() {
+    let p = PodmanService::start();
+    let env = [("CONTAINER_HOST", p.host())];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    p.podman(&[
+        "load",
+        "-q",
+        "-i",
+        &archive("real-docker-buildkit.tar").to_string_lossy(),
+    ]);
+    // An OCI image (gzip layers in podman's store; its export is uncompressed), by full ID.
+    let layout = std::fs::canonicalize(fixture("go-rules")).unwrap();
+    let go = p.podman(&["pull", "-q", &format!("oci:{}", layout.display())]);
+    let go = go
+        .lines()
+        .last()
+        .expect("the pulled image's ID")
+        .to_string();
+    let saved = tempfile::tempdir().unwrap();
+    let check = |name: &str, engine_ref: &str| {
+        let tar = saved.path().join("saved.tar");
+        let _ = std::fs::remove_file(&tar);
+        p.podman(&[
+            "save",
+            "-q",
+            "--format",
+            "docker-archive",
+            "-o",
+            &tar.to_string_lossy(),
+            name,
+        ]);
+        let want = report(
+            &imgaudit(
+                &["-f", "json", &format!("docker-archive:{}", tar.display())],
+                &[],
+            )
+            .0,
+        );
+        let (o, scratch) = imgaudit(&["-f", "json", engine_ref], &env);
+        assert_eq!(report(&o), want, "{engine_ref}");
+        assert_eq!(source_of(&o), "podman");
+        nothing_written(scratch.path());
+    };
+    check(
+        "imgaudit/real-buildkit:latest",
+        "podman:imgaudit/real-buildkit:latest",
+    );
+    check(
+        "imgaudit/real-buildkit:latest",
+        "containers-storage:localhost/imgaudit/real-buildkit:latest",
+    );
+    let id = p.podman(&[
+        "image",
+        "inspect",
+        "-f",
+        "{{.Id}}",
+        "imgaudit/real-buildkit",
+    ]);
+    check(&id, &format!("podman:{}", &id[..12]));
+    check(&go, &format!("podman:sha256:{go}"));
+    let (o, _) = imgaudit(&["podman:imgaudit/absent"], &env);
+    fails_with(&o, "no such image");
+    // No API socket at all.
+    let (o, _) = imgaudit(&["podman:alpine"], &[("XDG_RUNTIME_DIR", "/nonexistent")]);
+    if !Path::new("/run/podman/podman.sock").exists() {
+        fails_with(&o, "podman system service");
+    }
+}
+
 /// What a fake engine answers.
 #[derive(Clone)]
 enum Answer {

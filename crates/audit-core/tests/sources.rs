@@ -683,3 +683,78 @@ fn fifos_in_place_of_files_are_errors_not_hangs() {
     let r = within_30s(&s.clone(), move || ok(&s));
     assert_eq!(r.image.files, 2);
 }
+
+/// What skopeo 1.9.3 says about an image name: `Err` with its message when it refuses it.
+fn skopeo_parse(name: &str) -> Result<(), String> {
+    let o = Command::new("skopeo")
+        .args(["inspect", "--retry-times", "0", name])
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run skopeo (.ci/run installs it): {e}"));
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    if err.contains("unknown transport") {
+        Err(err)
+    } else {
+        Ok(())
+    }
+}
+
+/// The README's transport names are skopeo's: each one it lists as skopeo's is a transport
+/// skopeo itself parses, the one it says skopeo lacks (`rootfs:`) is not, and imgaudit reads
+/// every local one (a missing path is "not found", not an unknown transport).
+#[test]
+fn readme_transport_names_are_skopeos() {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md"))
+            .unwrap();
+    let start = readme
+        .find("The transport names are skopeo's")
+        .expect("README names the transports");
+    let para = &readme[start..start + readme[start..].find("\n\n").unwrap()];
+    let (theirs, ours) = para.split_once("skopeo has none").unwrap();
+    let names = |s: &str| -> Vec<String> {
+        s.split('`')
+            .skip(1)
+            .step_by(2)
+            .filter(|n| n.ends_with(':') || n.ends_with("://"))
+            .map(str::to_string)
+            .collect()
+    };
+    // Only the sentence about skopeo's missing transport: the rest of the paragraph quotes
+    // skopeo's names again.
+    let ours = ours.split_once(". ").map_or(ours, |(sentence, _)| sentence);
+    let (theirs, ours) = (names(theirs), names(ours));
+    assert_eq!(
+        theirs,
+        [
+            "oci:",
+            "oci-archive:",
+            "docker-archive:",
+            "dir:",
+            "docker://"
+        ]
+    );
+    assert_eq!(ours, ["rootfs:"]);
+    let tmp = tempfile::tempdir().unwrap();
+    let missing = tmp.path().join("missing");
+    for t in &theirs {
+        // docker:// to a closed loopback port: parsed, then refused without a network.
+        let name = match t.as_str() {
+            "docker://" => "docker://127.0.0.1:9/imgaudit/x:1".to_string(),
+            _ => format!("{t}{}", missing.display()),
+        };
+        if let Err(e) = skopeo_parse(&name) {
+            panic!("README calls {t} skopeo's, but skopeo refuses {name}: {e}");
+        }
+    }
+    for t in &ours {
+        let name = format!("{t}{}", missing.display());
+        assert!(skopeo_parse(&name).is_err(), "skopeo knows {t} after all");
+    }
+    for t in theirs.iter().chain(&ours).filter(|t| !t.ends_with("://")) {
+        let e = err(&format!("{t}{}", missing.display()));
+        assert!(
+            !e.contains("not supported") && !e.contains("transport"),
+            "{t}: {e}"
+        );
+    }
+}

@@ -243,12 +243,16 @@ impl ElfScanner {
                 break;
             };
             let r = off..off.saturating_add(8 + 8 * h.ptr());
+            // A header that does not fit in the file, or whose passed part was not kept
+            // (sparse capture over budget), cannot be examined. One that straddles the
+            // stream position is still arriving: wait for it.
+            let passed = r.start..r.end.min(self.cap.pos());
+            let lost = passed.start < passed.end && !self.cap.has(&passed);
+            if r.end > self.cap.size() || lost {
+                self.go.pcln_checked += 1;
+                continue;
+            }
             if !self.cap.has(&r) {
-                if r.start < self.cap.pos() {
-                    // Passed without being captured (budget): not examinable.
-                    self.go.pcln_checked += 1;
-                    continue;
-                }
                 break;
             }
             self.go.pcln_checked += 1;

@@ -31,6 +31,7 @@ use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use crate::audit::Progress;
 use crate::digest::Digest;
 use crate::error::{LayerError, SourceError};
+use crate::inspect::read_full;
 use crate::layer::{self, LayerAnalysis, LayerSpec};
 use crate::limits::{
     Limits, MAX_ARCHIVE_UNCOMPRESSED, MAX_CONFIG_BYTES, MAX_PATH_BYTES, STREAM_KEEP_BUDGET_BYTES,
@@ -159,20 +160,6 @@ fn named_digest(name: &str) -> Option<Digest> {
     format!("{alg}:{hex}").parse().ok()
 }
 
-/// Reads up to `buf.len()` bytes; fewer only at the end of the stream.
-fn fill(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match r.read(&mut buf[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(n)
-}
-
 impl Streamed {
     /// Reads the whole stream once. `location` names it in messages; errors reading the
     /// stream are the reader's own (`stream_err` turns them into the source's error).
@@ -236,7 +223,7 @@ impl Streamed {
                 }
                 let size = entry.size();
                 let mut head = vec![0u8; (size.min(CHUNK_BYTES as u64)) as usize];
-                let got = fill(&mut entry, &mut head).map_err(stream_err)?;
+                let got = read_full(&mut entry, &mut head).map_err(stream_err)?;
                 if (got as u64) < head.len() as u64 {
                     return Err(stream_err(io::Error::new(
                         io::ErrorKind::UnexpectedEof,
@@ -331,7 +318,7 @@ impl Streamed {
                         break;
                     }
                     let mut next = vec![0u8; left.min(CHUNK_BYTES as u64) as usize];
-                    let k = fill(&mut entry, &mut next).map_err(stream_err)?;
+                    let k = read_full(&mut entry, &mut next).map_err(stream_err)?;
                     if k < next.len() {
                         return Err(stream_err(io::Error::new(
                             io::ErrorKind::UnexpectedEof,

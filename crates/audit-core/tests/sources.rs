@@ -730,6 +730,8 @@ fn readme_transport_names_are_skopeos() {
             "oci-archive:",
             "docker-archive:",
             "dir:",
+            "docker-daemon:",
+            "containers-storage:",
             "docker://"
         ]
     );
@@ -738,8 +740,10 @@ fn readme_transport_names_are_skopeos() {
     let missing = tmp.path().join("missing");
     for t in &theirs {
         // docker:// to a closed loopback port: parsed, then refused without a network.
+        // Engine transports take an image reference, not a path.
         let name = match t.as_str() {
             "docker://" => "docker://127.0.0.1:9/imgaudit/x:1".to_string(),
+            "docker-daemon:" | "containers-storage:" => format!("{t}imgaudit/missing:1"),
             _ => format!("{t}{}", missing.display()),
         };
         if let Err(e) = skopeo_parse(&name) {
@@ -750,7 +754,10 @@ fn readme_transport_names_are_skopeos() {
         let name = format!("{t}{}", missing.display());
         assert!(skopeo_parse(&name).is_err(), "skopeo knows {t} after all");
     }
-    for t in theirs.iter().chain(&ours).filter(|t| !t.ends_with("://")) {
+    // The local ones; the engine transports have their own tests (tests/engines.rs).
+    let engine =
+        |t: &str| t.ends_with("://") || t == "docker-daemon:" || t == "containers-storage:";
+    for t in theirs.iter().chain(&ours).filter(|t| !engine(t)) {
         let e = err(&format!("{t}{}", missing.display()));
         assert!(
             !e.contains("not supported") && !e.contains("transport"),

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use audit_core::digest::Digest;
-use audit_core::source::{EngineHost, EngineOptions, EngineTls};
+use audit_core::source::{EngineHost, EngineOptions, EngineTls, ImageSrc};
 use serde::Deserialize;
 
 /// Largest Docker client file read (config.json, a context's meta.json, a PEM file).
@@ -66,6 +66,19 @@ pub(crate) fn options(env: impl Fn(&str) -> Option<OsString>) -> anyhow::Result<
     }
     o.podman = podman;
     Ok(o)
+}
+
+/// `--image-src`: sources in order, each once.
+pub(crate) fn order(list: &str) -> anyhow::Result<Vec<ImageSrc>> {
+    let mut out = Vec::new();
+    for name in list.split(',').map(str::trim) {
+        let src: ImageSrc = name.parse().map_err(anyhow::Error::msg)?;
+        if out.contains(&src) {
+            bail!("{name} is named twice");
+        }
+        out.push(src);
+    }
+    Ok(out)
 }
 
 /// Reads a small client file; `None` when it does not exist.
@@ -201,6 +214,17 @@ mod tests {
         let o = options(env(&[("CONTAINER_HOST", "unix:///tmp/p.sock")])).unwrap();
         assert_eq!(o.podman.len(), 1);
         assert!(options(env(&[("DOCKER_HOST", "ssh://me@host")])).is_err());
+    }
+
+    #[test]
+    fn image_source_order() {
+        assert_eq!(
+            order("docker,podman,remote").unwrap(),
+            ImageSrc::DEFAULT_ORDER
+        );
+        assert_eq!(order("remote").unwrap(), [ImageSrc::Remote]);
+        assert!(order("docker,docker").is_err());
+        assert!(format!("{:#}", order("dockr").unwrap_err()).contains("unknown image source"));
     }
 
     #[test]

@@ -51,6 +51,7 @@ fn imgaudit(args: &[&str], env: &[(&str, &str)]) -> (Output, tempfile::TempDir) 
         "DOCKER_CERT_PATH",
         "CONTAINER_HOST",
         "REGISTRY_AUTH_FILE",
+        "IMGAUDIT_IMAGE_SRC",
     ] {
         c.env_remove(k);
     }
@@ -306,6 +307,30 @@ fn docker_daemon_reports_equal_docker_save_reports() {
     let gone = format!("unix://{}", d.dir.path().join("gone.sock").display());
     let (o, _) = imgaudit(&["docker-daemon:alpine"], &[("DOCKER_HOST", &gone)]);
     fails_with(&o, "unreachable");
+    // Bare references (the default --image-src order): the engine's image when it has it,
+    // else the registry's; no engine socket → the registry, without a word on stderr;
+    // `docker://` is the registry even when the engine has the image.
+    reg.push(&fixture("clean"), "clean:1", &[]);
+    let absent = format!("{}/clean:1", reg.host());
+    let bare = |r: &str, env: &[(&str, &str)]| {
+        imgaudit(&["-f", "json", "--insecure", &reg.host(), r], env).0
+    };
+    let no_docker = [("DOCKER_HOST", gone.as_str())];
+    for (r, env, want) in [
+        (pulled.clone(), &env[..], "docker-daemon"),
+        (absent.clone(), &env[..], "registry"),
+        (format!("docker://{pulled}"), &env[..], "registry"),
+        (pulled.clone(), &no_docker[..], "registry"),
+    ] {
+        let o = bare(&r, env);
+        assert_eq!(source_of(&o), want, "{r}");
+        assert_eq!(err(&o), "", "{r}");
+    }
+    let (o, _) = imgaudit(&["--image-src", "docker", &absent], &env);
+    fails_with(&o, "no such image");
+    let (o, _) = imgaudit(&["--image-src", "docker", &absent], &no_docker);
+    fails_with(&o, "no such image in docker");
+
     // The report's source and reference.
     let (o, _) = imgaudit(&["-f", "json", "docker-daemon:imgaudit/real-classic"], &env);
     let v: Value = serde_json::from_slice(&o.stdout).unwrap();
@@ -455,6 +480,14 @@ fn podman_reports_equal_podman_save_reports() {
     ]);
     check(&id, &format!("podman:{}", &id[..12]));
     check(&go, &format!("podman:sha256:{go}"));
+    // A bare reference: Docker not running, Podman has it.
+    let gone = format!("unix://{}", p.dir.path().join("gone.sock").display());
+    let (o, _) = imgaudit(
+        &["-f", "json", "imgaudit/real-buildkit:latest"],
+        &[("CONTAINER_HOST", &p.host()), ("DOCKER_HOST", &gone)],
+    );
+    assert_eq!(source_of(&o), "podman");
+    assert_eq!(err(&o), "");
     let (o, _) = imgaudit(&["podman:imgaudit/absent"], &env);
     fails_with(&o, "no such image");
     // No API socket at all.

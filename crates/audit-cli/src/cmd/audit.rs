@@ -62,8 +62,9 @@ pub(crate) fn run(args: &AuditArgs) -> anyhow::Result<ExitCode> {
         builder = builder.layer_store(store);
     }
     let auditor = builder.build();
-    let opts = crate::registry::source_options(&args.registry)?
-        .engines(crate::engines::options(|k| std::env::var_os(k))?);
+    let mut engines = crate::engines::options(|k| std::env::var_os(k))?;
+    engines.order = crate::engines::order(&args.image_src).context("--image-src")?;
+    let opts = crate::registry::source_options(&args.registry)?.engines(engines);
 
     let mut reports: Vec<Report> = Vec::new();
     for image in &args.images {

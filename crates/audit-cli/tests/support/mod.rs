@@ -219,7 +219,9 @@ pub(crate) fn imgaudit(args: &[&str], env: &[(&str, &str)]) -> Output {
         .env_remove("XDG_CACHE_HOME")
         .env_remove("DOCKER_CONFIG")
         .env_remove("REGISTRY_AUTH_FILE");
-    // No engine but those a test starts (bare references look in local engines first).
+    // No engine but those a test starts: bare references go to the registry, as before
+    // engines were looked in first (crates/audit-cli/tests/engines.rs tests the order).
+    c.env("IMGAUDIT_IMAGE_SRC", "remote");
     for k in [
         "DOCKER_HOST",
         "DOCKER_CONTEXT",

@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 pub use archive::{ArchiveFormat, TarArchive};
-pub use engine::{ArchiveStream, EngineHost, EngineOptions, EngineTls};
+pub use engine::{ArchiveStream, EngineHost, EngineOptions, EngineTls, ImageSrc};
 pub use oci_layout::OciLayout;
 pub use options::{
     Credentials, CredentialsError, RegistryAuth, RegistryLimits, Secret, SourceOptions,
@@ -179,11 +179,14 @@ enum Engine {
 ///   is an error;
 /// * anything else that exists locally is local (a path wins over a reference);
 /// * otherwise a valid reference (`alpine`, `ghcr.io/org/app:tag`,
-///   `host:5000/ns/app@sha256:…`) is pulled from its registry — unless its first path
+///   `host:5000/ns/app@sha256:…`) is looked up in the sources of
+///   [`EngineOptions::order`], by default the local engines first (Docker, then Podman: the
+///   first whose socket answers and that has the image; an engine that cannot be reached or
+///   lacks the image is skipped without a word), then its registry — unless its first path
 ///   component is a local directory and no registry host is written, which is far more
 ///   likely a mistyped path (write `docker://…` to pull it).
 ///
-/// Opening asks a named engine whether it has the image; nothing goes to a registry until
+/// Opening asks local engines whether they have the image; nothing goes to a registry until
 /// the image is resolved.
 pub fn open(spec: &str, opts: &SourceOptions) -> Result<Source, SourceError> {
     if let Some(r) = spec
@@ -229,13 +232,46 @@ pub fn open(spec: &str, opts: &SourceOptions) -> Result<Source, SourceError> {
                     }
                 }
             }
-            open_registry(r, opts)
+            open_in_order(spec, r, opts)
         }
         other => other,
     }
 }
 
 /// An image in an engine, checked to be there (the engine answered and has it).
+/// A bare reference, looked up in the sources of [`EngineOptions::order`].
+fn open_in_order(
+    spec: &str,
+    r: ImageReference,
+    opts: &SourceOptions,
+) -> Result<Source, SourceError> {
+    let order = &opts.engines.order;
+    for src in order {
+        let which = match src {
+            ImageSrc::Remote => return open_registry(r, opts),
+            ImageSrc::Docker => Engine::Docker,
+            ImageSrc::Podman => Engine::Podman,
+        };
+        match open_engine(which, spec, opts) {
+            Ok(s) => return Ok(s),
+            Err(
+                e @ (SourceError::EngineUnreachable { .. }
+                | SourceError::EngineImageNotFound { .. }
+                | SourceError::EnginesUnsupported { .. }),
+            ) => tracing::debug!(source = src.name(), error = %e, "image source skipped"),
+            Err(e) => return Err(e),
+        }
+    }
+    let names: Vec<_> = order.iter().map(|s| s.name()).collect();
+    Err(SourceError::BadReference {
+        reference: spec.to_string(),
+        reason: format!(
+            "no such image in {} (the sources --image-src names)",
+            names.join(", ")
+        ),
+    })
+}
+
 #[cfg(feature = "engines")]
 fn open_engine(which: Engine, name: &str, opts: &SourceOptions) -> Result<Source, SourceError> {
     let e = &opts.engines;

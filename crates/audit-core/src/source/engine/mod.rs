@@ -149,7 +149,46 @@ impl fmt::Debug for EngineHost {
     }
 }
 
-/// Where the engines listen. `Default`: the engines' default sockets.
+/// Where a bare reference's image is looked for, for `--image-src` (trivy's names).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ImageSrc {
+    /// The Docker engine (`docker-daemon:`).
+    Docker,
+    /// Podman's API service (`podman:`).
+    Podman,
+    /// The registry the reference names (`docker://`).
+    Remote,
+}
+
+impl ImageSrc {
+    /// The default order for a bare reference: local engines first, as trivy does.
+    pub const DEFAULT_ORDER: [Self; 3] = [Self::Docker, Self::Podman, Self::Remote];
+
+    /// The name `--image-src` uses.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Docker => "docker",
+            Self::Podman => "podman",
+            Self::Remote => "remote",
+        }
+    }
+}
+
+impl std::str::FromStr for ImageSrc {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Self::DEFAULT_ORDER
+            .into_iter()
+            .find(|k| k.name() == s)
+            .ok_or_else(|| {
+                let names: Vec<_> = Self::DEFAULT_ORDER.iter().map(|k| k.name()).collect();
+                format!("{s}: unknown image source (one of {})", names.join(", "))
+            })
+    }
+}
+
+/// Where the engines listen, and the order a bare reference tries them in. `Default`: the
+/// engines' default sockets, trivy's order.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct EngineOptions {
@@ -157,6 +196,8 @@ pub struct EngineOptions {
     pub docker: EngineHost,
     /// Podman's API service: the first of these whose socket exists is used.
     pub podman: Vec<EngineHost>,
+    /// Sources a bare reference is looked up in, in order.
+    pub order: Vec<ImageSrc>,
     /// See [`limits::ENGINE_IDLE_TIMEOUT_SECS`].
     pub idle_timeout: Duration,
     /// See [`limits::ENGINE_CONNECT_TIMEOUT_SECS`].
@@ -168,6 +209,7 @@ impl Default for EngineOptions {
         Self {
             docker: EngineHost::Unix("/var/run/docker.sock".into()),
             podman: vec![EngineHost::Unix("/run/podman/podman.sock".into())],
+            order: ImageSrc::DEFAULT_ORDER.to_vec(),
             idle_timeout: Duration::from_secs(limits::ENGINE_IDLE_TIMEOUT_SECS),
             connect_timeout: Duration::from_secs(limits::ENGINE_CONNECT_TIMEOUT_SECS),
         }

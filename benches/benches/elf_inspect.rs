@@ -3,9 +3,9 @@
 
 use std::path::Path;
 
-use audit_core::audit::content_plan;
+use audit_core::content_plan;
 use audit_core::inspect::inspect_reader;
-use audit_core::limits::Limits;
+use audit_core::Limits;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
 fn bench(c: &mut Criterion) {

@@ -6,10 +6,10 @@
 use std::io::Write;
 use std::path::Path;
 
-use audit_core::audit::content_plan;
-use audit_core::digest::Digest;
+use audit_core::content_plan;
 use audit_core::layer::{analyze_blob, LayerSpec};
-use audit_core::limits::Limits;
+use audit_core::Digest;
+use audit_core::Limits;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
 fn fixture_layer() -> Vec<u8> {

@@ -49,7 +49,7 @@ fn main() -> anyhow::Result<()> {
                         let f = std::fs::File::open(&blob)
                             .with_context(|| blob.display().to_string())?;
                         let (n, blob_digest) = floor_pass(f)?;
-                        if audit_core::digest::Digest::from_sha256(blob_digest) != d.digest {
+                        if audit_core::Digest::from_sha256(blob_digest) != d.digest {
                             bail!("layer {i}: digest mismatch");
                         }
                         *total.lock().unwrap() += n;

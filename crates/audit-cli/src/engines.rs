@@ -15,8 +15,8 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
-use audit_core::digest::Digest;
 use audit_core::source::{EngineHost, EngineOptions, EngineTls, ImageSrc};
+use audit_core::Digest;
 use serde::Deserialize;
 
 /// Largest Docker client file read (config.json, a context's meta.json, a PEM file).

@@ -37,9 +37,9 @@ pub trait Progress: Send + Sync {
 }
 
 /// Every declared content read ([`crate::inspect::reads`]): each rule's
-/// [`rules::Rule::reads`], the loader check's [`ldso::READS`] and the package databases'
-/// [`pkgdb::READS`]. The layer walk keeps the content of exactly the files it covers, and
-/// [`MergedFs::content`] refuses (in debug builds) paths it does not cover.
+/// [`rules::Rule::reads`], the loader check's `system::ldso::READS` and the package databases'
+/// `system::pkgdb::READS`. The layer walk keeps the content of exactly the files it covers, and
+/// `MergedFs::content` refuses (in debug builds) paths it does not cover.
 pub fn content_plan() -> &'static ContentPlan {
     static PLAN: LazyLock<ContentPlan> = LazyLock::new(|| {
         ContentPlan::new(
@@ -151,6 +151,13 @@ impl AuditorBuilder {
 }
 
 impl Auditor {
+    /// The analysis fingerprint this auditor keys layer-store entries with: it covers the
+    /// analysis version, the limits and the files whose content the rules read, so two
+    /// auditors share stored analyses (or verdicts) only when theirs are equal.
+    pub fn analysis_fingerprint(&self) -> &str {
+        &self.fingerprint
+    }
+
     /// A builder with defaults.
     pub fn builder() -> AuditorBuilder {
         AuditorBuilder::default()

@@ -1,14 +1,15 @@
 //! Audit OCI container images for Go-in-container anti-patterns.
 //!
-//! The pipeline, one module per stage: a [`source`] (OCI layout, archive, root filesystem, or
-//! a registry with the default feature `registry`) names image manifests and opens blobs;
-//! [`layer`] streams each layer once (digest-verified, decompressed, tar-walked) and
-//! [`inspect`]s files as they pass (ELF, Go build info); [`fs`] applies the layers into a
-//! merged view with provenance; [`system::ldso`] proves whether executables can start;
-//! [`rules`] turn facts into [`finding`]s; [`policy`] adjusts them; [`report`] renders.
-//! [`admission`] turns findings and a policy into an allow/warn/deny verdict (the CLI's
-//! `--fail-on` and its admission webhook share it); [`store`] keeps layer analyses across
-//! audits (memory, disk, Redis) and [`cache`] holds the byte-bounded LRU.
+//! The pipeline, one stage per module (docs/architecture.md has the map): a [`source`] (OCI
+//! layout, archive, root filesystem, or a registry with the default feature `registry`) names
+//! image manifests and opens blobs; the layer pipeline streams each layer once
+//! (digest-verified, decompressed, tar-walked) and inspects files as they pass (ELF, Go build
+//! info); the layers are merged into one filesystem view with provenance; the loader check
+//! proves whether executables can start; [`rules`] turn facts into [`finding`]s; [`policy`]
+//! adjusts them; [`report`] renders. [`admission`] turns findings and a policy into an
+//! allow/warn/deny verdict (the CLI's `--fail-on` and its admission webhook share it);
+//! [`store`] keeps layer analyses across audits (memory, disk, Redis) and [`cache`] holds the
+//! byte-bounded LRU; [`sweep`] audits many images against one shared store.
 //!
 //! The entry points are re-exported here: [`open`] / [`open_local`] name an image,
 //! [`Auditor`] audits it into [`Report`]s, [`Error`] says why it could not.
@@ -30,27 +31,42 @@
 #![deny(missing_docs)]
 #![warn(unnameable_types)]
 
-pub use audit::{Auditor, AuditorBuilder};
-pub use error::Error;
+pub use audit::{Auditor, AuditorBuilder, Progress};
+pub use digest::Digest;
+pub use error::{Error, SourceError};
 pub use finding::{Finding, Severity};
-pub use policy::Policy;
-pub use report::Report;
-pub use source::{open, open_local, Source, SourceOptions};
+pub use limits::Limits;
+pub use policy::{Policy, PolicyFile};
+pub use report::{Format, Report};
+pub use source::{open, open_local, PlatformChoice, Source, SourceOptions};
+
+// Not API (hidden): the content plan the auditor walks layers with, for the benchmarks and
+// the integration tests that call `layer::analyze_blob` / `inspect::inspect_reader` directly
+// (benches/benches/, tests/elf_oracle.rs, tests/sources.rs).
+#[doc(hidden)]
+pub use audit::content_plan;
 
 pub mod admission;
-pub mod audit;
+mod audit;
 pub mod cache;
 mod date;
 pub mod digest;
 pub mod error;
 pub mod finding;
-pub mod fs;
+mod fs;
 mod hostfs;
+// Not API (hidden): per-file inspection, reachable for the ELF oracle test
+// (tests/elf_oracle.rs, which compares every field with readelf and `go version -m`) and the
+// ELF benchmark (benches/benches/elf_inspect.rs).
+#[doc(hidden)]
 pub mod inspect;
+// Not API (hidden): the layer pipeline, reachable for the layer-stream benchmark and the
+// single-layer tests in tests/sources.rs.
+#[doc(hidden)]
 pub mod layer;
 pub mod limits;
 pub mod oci;
-pub mod path;
+mod path;
 pub mod platform;
 pub mod policy;
 pub mod profile;
@@ -60,7 +76,7 @@ pub mod source;
 pub mod store;
 #[cfg(feature = "registry")]
 pub mod sweep;
-pub mod system;
+mod system;
 
 #[cfg(any(test, feature = "fuzzing"))]
 #[doc(hidden)]

@@ -12,23 +12,23 @@ use crate::digest::Digest;
 use crate::platform::Platform;
 
 /// Media type strings this crate recognises.
-pub mod media {
+pub(crate) mod media {
     /// OCI image index.
-    pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+    pub(crate) const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
     /// OCI image manifest.
-    pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+    pub(crate) const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
     /// OCI image config.
-    pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+    pub(crate) const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
     /// Docker manifest list.
-    pub const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+    pub(crate) const DOCKER_LIST: &str =
+        "application/vnd.docker.distribution.manifest.list.v2+json";
     /// Docker schema 2 manifest.
-    pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+    pub(crate) const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
     /// Docker image config.
-    pub const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
-    /// OCI uncompressed layer.
-    pub const OCI_LAYER_TAR: &str = "application/vnd.oci.image.layer.v1.tar";
+    pub(crate) const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
     /// Docker schema 1 (signed); obsolete and not supported.
-    pub const DOCKER_SCHEMA1: &str = "application/vnd.docker.distribution.manifest.v1+prettyjws";
+    pub(crate) const DOCKER_SCHEMA1: &str =
+        "application/vnd.docker.distribution.manifest.v1+prettyjws";
 }
 
 /// A content descriptor (`descriptor.md`).
@@ -120,7 +120,10 @@ pub enum ManifestKind {
 /// Decides manifest vs. index from the declared media type, the JSON `mediaType` field, and
 /// finally the shape (`manifests` array → index; `config` + `layers` → manifest), because an
 /// OCI manifest may omit `mediaType`.
-pub fn parse_manifest_like(bytes: &[u8], declared: Option<&str>) -> Result<ManifestKind, String> {
+pub(crate) fn parse_manifest_like(
+    bytes: &[u8],
+    declared: Option<&str>,
+) -> Result<ManifestKind, String> {
     #[derive(Deserialize)]
     #[serde(rename_all = "camelCase")]
     struct Probe {
@@ -164,7 +167,7 @@ pub fn parse_manifest_like(bytes: &[u8], declared: Option<&str>) -> Result<Manif
 }
 
 /// Whether a config media type is an image config (not an artifact such as a Helm chart).
-pub fn is_image_config(media_type: &str) -> bool {
+pub(crate) fn is_image_config(media_type: &str) -> bool {
     media_type.is_empty() || media_type == media::OCI_CONFIG || media_type == media::DOCKER_CONFIG
 }
 
@@ -194,6 +197,25 @@ pub struct ImageConfig {
     pub history: Vec<History>,
 }
 
+/// The value of an `ExposedPorts` or `Volumes` entry. The image spec defines it as an empty
+/// object (<https://github.com/opencontainers/image-spec/blob/main/config.md>); only the keys
+/// matter, so any JSON value is accepted and dropped, and it serialises as `{}`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EmptyObject;
+
+impl<'de> Deserialize<'de> for EmptyObject {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        serde::de::IgnoredAny::deserialize(d).map(|_| Self)
+    }
+}
+
+impl Serialize for EmptyObject {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        s.serialize_map(Some(0))?.end()
+    }
+}
+
 /// The `config` object of an image config.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -218,10 +240,10 @@ pub struct RuntimeConfig {
     pub labels: BTreeMap<String, String>,
     /// Exposed ports (`8080/tcp` → `{}`).
     #[serde(default, deserialize_with = "null_default")]
-    pub exposed_ports: BTreeMap<String, serde_json::Value>,
+    pub exposed_ports: BTreeMap<String, EmptyObject>,
     /// Volumes.
     #[serde(default, deserialize_with = "null_default")]
-    pub volumes: BTreeMap<String, serde_json::Value>,
+    pub volumes: BTreeMap<String, EmptyObject>,
     /// Stop signal.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stop_signal: Option<String>,

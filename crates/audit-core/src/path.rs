@@ -7,7 +7,7 @@
 
 /// Why an entry name was rejected.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum PathProblem {
+pub(crate) enum PathProblem {
     /// `..` climbs above the image root.
     Traversal,
     /// Longer than the limit.
@@ -20,7 +20,7 @@ pub enum PathProblem {
 
 /// Cleans a tar entry name into a root-relative path. `"."`, `"./"` and `"/"` clean to
 /// the root, `""`.
-pub fn clean(raw: &[u8], max_len: usize) -> Result<String, PathProblem> {
+pub(crate) fn clean(raw: &[u8], max_len: usize) -> Result<String, PathProblem> {
     if raw.len() > max_len {
         return Err(PathProblem::TooLong);
     }
@@ -45,7 +45,7 @@ pub fn clean(raw: &[u8], max_len: usize) -> Result<String, PathProblem> {
 
 /// Joins a root-relative directory and a relative path lexically, clamping `..` at the root
 /// (the way path lookup inside a chroot behaves).
-pub fn join_clamped(dir: &str, rel: &str) -> String {
+pub(crate) fn join_clamped(dir: &str, rel: &str) -> String {
     let mut parts: Vec<&str> = if rel.starts_with('/') {
         Vec::new()
     } else {
@@ -64,17 +64,17 @@ pub fn join_clamped(dir: &str, rel: &str) -> String {
 }
 
 /// The parent directory of a root-relative path (`""` for top-level names and the root).
-pub fn parent(path: &str) -> &str {
+pub(crate) fn parent(path: &str) -> &str {
     path.rfind('/').map_or("", |i| &path[..i])
 }
 
 /// The last component.
-pub fn file_name(path: &str) -> &str {
+pub(crate) fn file_name(path: &str) -> &str {
     path.rfind('/').map_or(path, |i| &path[i + 1..])
 }
 
 /// `a` + `/` + `b`, without doubling separators at the root.
-pub fn child(dir: &str, name: &str) -> String {
+pub(crate) fn child(dir: &str, name: &str) -> String {
     if dir.is_empty() {
         name.to_string()
     } else {
@@ -83,7 +83,7 @@ pub fn child(dir: &str, name: &str) -> String {
 }
 
 /// Renders a root-relative path as an absolute one for humans.
-pub fn display(path: &str) -> String {
+pub(crate) fn display(path: &str) -> String {
     format!("/{path}")
 }
 

@@ -100,18 +100,27 @@ pub struct IgnoreSpec {
     pub path: Option<String>,
     /// Why.
     pub reason: Option<String>,
-    /// Last day it applies: a TOML date or a `"YYYY-MM-DD"` string.
-    pub expires: Option<DateValue>,
+    /// Last day it applies, as written: a TOML date (`2027-01-31`) or a `"2027-01-31"` string.
+    /// [`PolicyFile::validate`] checks it.
+    #[serde(default, deserialize_with = "date_text")]
+    pub expires: Option<String>,
 }
 
-/// A date written as a TOML date or a string.
-#[derive(Clone, Debug, Deserialize)]
+/// A date written as a TOML date or a string. Kept private so that the toml crate's
+/// `Datetime` does not become part of this crate's API; its name shows in the error for a
+/// value of neither kind.
+#[derive(Deserialize)]
 #[serde(untagged)]
-pub enum DateValue {
-    /// `"2027-01-31"`.
+enum DateValue {
     Text(String),
-    /// `2027-01-31`.
     Date(toml::value::Datetime),
+}
+
+fn date_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Ok(Option::<DateValue>::deserialize(d)?.map(|v| match v {
+        DateValue::Text(t) => t,
+        DateValue::Date(d) => d.to_string(),
+    }))
 }
 
 impl PolicyFile {
@@ -155,10 +164,7 @@ impl PolicyFile {
         }
         for (i, ig) in self.ignore.iter().enumerate() {
             let key = format!("ignore[{i}]");
-            let expires = ig.expires.as_ref().map(|d| match d {
-                DateValue::Text(t) => t.clone(),
-                DateValue::Date(d) => d.to_string(),
-            });
+            let expires = ig.expires.clone();
             if ig.path.as_deref() == Some("") {
                 return Err(PolicyError::Invalid {
                     key: format!("{key}.path"),

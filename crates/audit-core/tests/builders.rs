@@ -8,10 +8,10 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use audit_core::audit::Auditor;
 use audit_core::finding::{Finding, Visibility};
-use audit_core::report::Report;
 use audit_core::source::{self, PlatformChoice};
+use audit_core::Auditor;
+use audit_core::Report;
 
 fn audit(rel: &str) -> Report {
     let spec = common::out(rel).display().to_string();

@@ -10,10 +10,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use audit_core::audit::content_plan;
+use audit_core::content_plan;
 use audit_core::inspect::go::BuildInfoSource;
 use audit_core::inspect::{inspect_reader, ElfInfo};
-use audit_core::limits::Limits;
+use audit_core::Limits;
 
 /// Real third-party binaries `.ci/run` installs (Debian packages), judged against the same
 /// oracles. A missing one fails the test: CI must install it.

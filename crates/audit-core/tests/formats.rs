@@ -7,12 +7,12 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use audit_core::audit::Auditor;
-use audit_core::policy::Policy;
 use audit_core::profile::{self, ProfileChoice};
 use audit_core::report::{Cyclonedx, Format, Markdown, Report, Sarif};
 use audit_core::rules::{RuleSettings, RULES};
 use audit_core::source;
+use audit_core::Auditor;
+use audit_core::Policy;
 use serde_json::Value;
 
 fn audit(spec: &str, reference: &str, profile: Option<&str>) -> Vec<Report> {
@@ -164,9 +164,7 @@ fn sarif_validates_against_the_official_schema_and_github_constraints() {
 fn sarif_levels_follow_policy_overrides() {
     let src = source::open_local(&common::testdata().join("demo").display().to_string()).unwrap();
     let mut policy = Policy::default();
-    policy
-        .overrides
-        .insert("GO001", audit_core::finding::Severity::Low);
+    policy.overrides.insert("GO001", audit_core::Severity::Low);
     let r = Auditor::builder()
         .policy(policy)
         .today("2026-11-27")

@@ -9,11 +9,11 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use audit_core::audit::Auditor;
 use audit_core::profile;
-use audit_core::report::Report;
 use audit_core::rules::{RuleSettings, RULES};
 use audit_core::source::{self, PlatformChoice};
+use audit_core::Auditor;
+use audit_core::Report;
 
 fn audit_with(spec: &str, platform: PlatformChoice) -> Vec<Report> {
     audit_profile(spec, platform, None)
@@ -407,7 +407,7 @@ fn multi_platform_selection() {
     );
 }
 
-fn findings_of<'r>(r: &'r Report, rule: &str) -> Vec<&'r audit_core::finding::Finding> {
+fn findings_of<'r>(r: &'r Report, rule: &str) -> Vec<&'r audit_core::Finding> {
     r.findings.iter().filter(|f| f.rule == rule).collect()
 }
 
@@ -614,7 +614,7 @@ fn every_content_read_is_declared() {
     let mut audited = 0;
     while let Some(spec) = specs.pop() {
         let run = source::open_local(&spec)
-            .map_err(audit_core::error::Error::from)
+            .map_err(audit_core::Error::from)
             .and_then(|src| {
                 let settings = RuleSettings {
                     profile: Some(profile::builtin().choose("--profile", "auto").unwrap()),
@@ -628,9 +628,8 @@ fn every_content_read_is_declared() {
             });
         match run {
             Ok(reports) => audited += reports.len(),
-            Err(audit_core::error::Error::Source(audit_core::error::SourceError::Ambiguous {
-                choices,
-                ..
+            Err(audit_core::Error::Source(audit_core::SourceError::Ambiguous {
+                choices, ..
             })) => specs.extend(choices.split(", ").map(|c| format!("{spec}:{c}"))),
             Err(e) => panic!("{spec}: {e}"),
         }

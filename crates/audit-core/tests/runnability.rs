@@ -11,9 +11,9 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use audit_core::audit::Auditor;
-use audit_core::report::Report;
 use audit_core::source;
+use audit_core::Auditor;
+use audit_core::Report;
 
 const GO_LIB: &str = "/usr/lib/go-1.19";
 const GO_SHARE: &str = "/usr/share/go-1.19";

@@ -15,13 +15,13 @@ use std::process::Command;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use audit_core::audit::content_plan;
-use audit_core::audit::Auditor;
-use audit_core::digest::Digest;
+use audit_core::content_plan;
 use audit_core::layer::{analyze_blob, LayerSpec};
-use audit_core::limits::Limits;
-use audit_core::report::Report;
 use audit_core::source::{self, PlatformChoice};
+use audit_core::Auditor;
+use audit_core::Digest;
+use audit_core::Limits;
+use audit_core::Report;
 
 fn audit_all(spec: &str, platform: PlatformChoice) -> Result<Vec<Report>, String> {
     let src = source::open_local(spec).map_err(|e| e.to_string())?;

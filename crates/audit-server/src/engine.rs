@@ -8,13 +8,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use audit_core::admission::{self, Decision, Mode, NamespaceDecision, Thresholds};
-use audit_core::audit::AuditorBuilder;
-use audit_core::digest::Digest;
 use audit_core::error::{Error, SourceError};
-use audit_core::finding::Finding;
-use audit_core::policy::Policy;
 use audit_core::source::{ImageReference, RegistryPool, Source};
 use audit_core::store::LayerStore;
+use audit_core::AuditorBuilder;
+use audit_core::Digest;
+use audit_core::Finding;
+use audit_core::Policy;
 use tokio::sync::{oneshot, Semaphore};
 use tokio::time::Instant;
 
@@ -73,7 +73,7 @@ pub(crate) struct Audited {
 }
 
 impl Audited {
-    pub(crate) fn from_reports(reports: Vec<audit_core::report::Report>) -> Self {
+    pub(crate) fn from_reports(reports: Vec<audit_core::Report>) -> Self {
         let several = reports.len() > 1;
         let mut manifests = Vec::new();
         let mut findings = Vec::new();
@@ -220,7 +220,7 @@ impl Engine {
     }
 
     /// An auditor with today's date, the policy and the layer store.
-    pub(crate) fn auditor(&self) -> audit_core::audit::Auditor {
+    pub(crate) fn auditor(&self) -> audit_core::Auditor {
         self.auditor.clone().today((self.today)()).build()
     }
 

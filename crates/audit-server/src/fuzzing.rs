@@ -5,12 +5,12 @@
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use audit_core::audit::Auditor;
-use audit_core::digest::Digest;
 use audit_core::finding::{Evidence, Finding, Severity};
-use audit_core::policy::PolicyFile;
 use audit_core::source::{ImageReference, RegistryPool, SourceOptions};
 use audit_core::store::MemoryStore;
+use audit_core::Auditor;
+use audit_core::Digest;
+use audit_core::PolicyFile;
 
 use crate::engine::{Audited, Engine, Judged, Planned, Settings};
 use crate::review::{MAX_LINE_CHARS, MAX_MESSAGE_LINES, MAX_WARNINGS, MAX_WARNING_CHARS};

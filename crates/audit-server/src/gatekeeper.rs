@@ -165,7 +165,7 @@ fn item(engine: &Engine, j: &Judged, idempotent: &mut bool) -> (Value, String) {
         }
         Judged::Verdict(d, audited) => {
             let v = admission::decide(&audited.findings, t);
-            let line = |f: &&audit_core::finding::Finding| {
+            let line = |f: &&audit_core::Finding| {
                 format!("{} {} ({}): {}", f.rule, f.name, f.severity, f.message)
             };
             (

@@ -30,11 +30,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use audit_core::audit::AuditorBuilder;
-use audit_core::error::SourceError;
-use audit_core::policy::Policy;
 use audit_core::source::{RegistryPool, SourceOptions};
 use audit_core::store::{LayerStore, MemoryStore, RedisStore, Tiered};
+use audit_core::AuditorBuilder;
+use audit_core::Policy;
+use audit_core::SourceError;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::sync::Semaphore;
 
@@ -162,10 +162,7 @@ pub fn run(
         .enable_all()
         .build()
         .map_err(io_error("starting the runtime"))?;
-    let fingerprint = audit_core::layer::analysis_fingerprint(
-        &audit_core::limits::Limits::default(),
-        audit_core::audit::content_plan(),
-    );
+    let fingerprint = builder.clone().build().analysis_fingerprint().to_owned();
     let shared = config.shared.as_ref().map(|s| {
         let scope = format!("{}\n{}", s.scope, fingerprint);
         shared::Shared::new(Arc::clone(&s.redis), &scope)

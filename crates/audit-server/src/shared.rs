@@ -13,9 +13,9 @@ use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use audit_core::digest::Digest;
 use audit_core::finding::{Evidence, Finding, LayerRef, Severity};
 use audit_core::store::RedisStore;
+use audit_core::Digest;
 use serde::{Deserialize, Serialize};
 
 use super::engine::Audited;

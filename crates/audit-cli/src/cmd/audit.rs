@@ -5,14 +5,14 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
-use audit_core::audit::{Auditor, AuditorBuilder};
-use audit_core::error::SourceError;
-use audit_core::finding::Severity;
-use audit_core::limits::Limits;
 use audit_core::policy::{Ignore, Policy, PolicyFile};
 use audit_core::report::{Cyclonedx, Format, Json, Markdown, Report, Sarif, Text};
 use audit_core::rules::RuleSettings;
 use audit_core::source::{self, PlatformChoice};
+use audit_core::Limits;
+use audit_core::Severity;
+use audit_core::SourceError;
+use audit_core::{Auditor, AuditorBuilder};
 
 use crate::cli::{AuditArgs, ColorArg, FormatArg, LogFormat, ScopeArgs};
 use crate::progress::Bars;
@@ -56,7 +56,7 @@ pub(crate) fn run(args: &AuditArgs) -> anyhow::Result<ExitCode> {
     }
     let bars = (!args.quiet && io::stderr().is_terminal()).then(|| Arc::new(Bars::new()));
     if let Some(b) = &bars {
-        builder = builder.progress(Arc::clone(b) as Arc<dyn audit_core::audit::Progress>);
+        builder = builder.progress(Arc::clone(b) as Arc<dyn audit_core::Progress>);
     }
     if let Some(store) = crate::store::open(&args.store, |k| std::env::var_os(k))? {
         builder = builder.layer_store(store);

@@ -26,7 +26,7 @@ use crate::path;
 /// What a node is.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case", tag = "type", content = "target")]
-pub enum NodeKind {
+pub(crate) enum NodeKind {
     /// Regular file.
     File,
     /// Directory.
@@ -43,7 +43,7 @@ pub enum NodeKind {
 
 /// One path of the final filesystem.
 #[derive(Clone, Debug)]
-pub struct Node {
+pub(crate) struct Node {
     /// What it is.
     pub kind: NodeKind,
     /// Permission bits incl. setuid/setgid/sticky.
@@ -64,17 +64,17 @@ pub struct Node {
 
 impl Node {
     /// A regular file.
-    pub fn is_file(&self) -> bool {
+    pub(crate) fn is_file(&self) -> bool {
         self.kind == NodeKind::File
     }
 
     /// A directory.
-    pub fn is_dir(&self) -> bool {
+    pub(crate) fn is_dir(&self) -> bool {
         self.kind == NodeKind::Dir
     }
 
     /// Any execute bit set.
-    pub fn is_executable(&self) -> bool {
+    pub(crate) fn is_executable(&self) -> bool {
         self.mode & 0o111 != 0
     }
 }
@@ -82,7 +82,7 @@ impl Node {
 /// How a shadowed file left the final view.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum Removal {
+pub(crate) enum Removal {
     /// Deleted by a `.wh.` whiteout.
     Whiteout,
     /// Hidden by an opaque directory.
@@ -93,7 +93,7 @@ pub enum Removal {
 
 /// A file that is in some layer's blob but not in the final view.
 #[derive(Clone, Debug)]
-pub struct Shadow {
+pub(crate) struct Shadow {
     /// Its path when it was added.
     pub path: Box<str>,
     /// Layer whose blob holds its bytes.
@@ -111,7 +111,7 @@ pub struct Shadow {
 /// A path lookup failed.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum FsError {
+pub(crate) enum FsError {
     /// More than [`MAX_SYMLINK_HOPS`] symlinks on the way (a loop, or a very long chain).
     #[error("{path}: too many levels of symbolic links")]
     Loop {
@@ -122,7 +122,7 @@ pub enum FsError {
 
 /// A layer anomaly with its layer index.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct LayerAnomaly {
+pub(crate) struct LayerAnomaly {
     /// Layer index.
     pub layer: usize,
     /// What.
@@ -132,7 +132,7 @@ pub struct LayerAnomaly {
 
 /// The merged filesystem.
 #[derive(Debug)]
-pub struct MergedFs {
+pub(crate) struct MergedFs {
     nodes: BTreeMap<Box<str>, Node>,
     shadows: Vec<Shadow>,
     anomalies: Vec<LayerAnomaly>,
@@ -143,7 +143,7 @@ pub struct MergedFs {
 impl MergedFs {
     /// An empty filesystem: just the root directory. `reads` is the plan the layers applied
     /// to it were walked with (the auditor's is [`crate::audit::content_plan`]).
-    pub fn new(reads: &'static ContentPlan) -> Self {
+    pub(crate) fn new(reads: &'static ContentPlan) -> Self {
         let mut nodes = BTreeMap::new();
         nodes.insert("".into(), dir_node(0o755, 0));
         Self {
@@ -155,7 +155,7 @@ impl MergedFs {
     }
 
     /// Applies one layer's entries on top.
-    pub fn apply(&mut self, layer: usize, entries: &[Entry]) {
+    pub(crate) fn apply(&mut self, layer: usize, entries: &[Entry]) {
         let mut created: BTreeSet<Box<str>> = BTreeSet::new();
         // Directories this layer already made opaque and paths it already whited out: a
         // second marker would find only this layer's own entries, which it keeps, after
@@ -270,7 +270,7 @@ impl MergedFs {
     }
 
     /// Records layer anomalies found while walking its tar.
-    pub fn add_anomalies(&mut self, layer: usize, anomalies: &[Anomaly]) {
+    pub(crate) fn add_anomalies(&mut self, layer: usize, anomalies: &[Anomaly]) {
         self.anomalies.extend(
             anomalies
                 .iter()
@@ -350,7 +350,7 @@ impl MergedFs {
     }
 
     /// Entries strictly below `dir` (the whole tree for the root), in path order.
-    pub fn descendants<'a>(
+    pub(crate) fn descendants<'a>(
         &'a self,
         dir: &str,
     ) -> impl Iterator<Item = (&'a Box<str>, &'a Node)> + 'a {
@@ -369,39 +369,34 @@ impl MergedFs {
     }
 
     /// Every node, in path order (root first).
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &Node)> {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&str, &Node)> {
         self.nodes.iter().map(|(k, v)| (&**k, v))
     }
 
     /// Files removed or replaced by later layers.
-    pub fn shadows(&self) -> &[Shadow] {
+    pub(crate) fn shadows(&self) -> &[Shadow] {
         &self.shadows
     }
 
     /// Oddities found while walking or applying layers.
-    pub fn anomalies(&self) -> &[LayerAnomaly] {
+    pub(crate) fn anomalies(&self) -> &[LayerAnomaly] {
         &self.anomalies
     }
 
     /// Number of nodes.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.nodes.len()
     }
 
-    /// Only the root.
-    pub fn is_empty(&self) -> bool {
-        self.nodes.len() <= 1
-    }
-
     /// The node at exactly `p` (no symlink resolution at all).
-    pub fn get(&self, p: &str) -> Option<&Node> {
+    pub(crate) fn get(&self, p: &str) -> Option<&Node> {
         self.nodes.get(p)
     }
 
     /// Resolves `p` (absolute or root-relative) through symlinks inside the image root.
     /// With `follow_last = false` the last component is not followed (`lstat`). `..` at the
     /// root stays at the root. The result may not exist.
-    pub fn resolve(&self, p: &str, follow_last: bool) -> Result<String, FsError> {
+    pub(crate) fn resolve(&self, p: &str, follow_last: bool) -> Result<String, FsError> {
         let mut queue: std::collections::VecDeque<String> = p
             .split('/')
             .filter(|c| !c.is_empty() && *c != ".")
@@ -453,7 +448,7 @@ impl MergedFs {
     }
 
     /// Looks `p` up following symlinks; returns the resolved path and its node.
-    pub fn lookup(&self, p: &str) -> Result<Option<(String, &Node)>, FsError> {
+    pub(crate) fn lookup(&self, p: &str) -> Result<Option<(String, &Node)>, FsError> {
         let r = self.resolve(p, true)?;
         Ok(self.nodes.get(r.as_str()).map(|n| (r, n)))
     }
@@ -462,21 +457,21 @@ impl MergedFs {
     /// code names; it must be covered by a declared read ([`crate::inspect::reads`]), which
     /// builds with debug assertions (all tests) check: an undeclared path would silently
     /// have no content.
-    pub fn content(&self, p: &str) -> Option<&[u8]> {
+    pub(crate) fn content(&self, p: &str) -> Option<&[u8]> {
         self.check_declared(p);
         self.content_named_by_image(p)
     }
 
     /// The kept content of `node`, found at `p` while walking the tree; `p` must be covered
     /// by a declared read, as for [`Self::content`].
-    pub fn content_of<'a>(&self, p: &str, node: &'a Node) -> Option<&'a [u8]> {
+    pub(crate) fn content_of<'a>(&self, p: &str, node: &'a Node) -> Option<&'a [u8]> {
         self.check_declared(p);
         node.facts.as_ref()?.content.as_deref()
     }
 
     /// The kept content of the file at `p`, a path the image itself names (an `include` line
     /// of `ld.so.conf`): it may lie outside every declared read, and then has no content.
-    pub fn content_named_by_image(&self, p: &str) -> Option<&[u8]> {
+    pub(crate) fn content_named_by_image(&self, p: &str) -> Option<&[u8]> {
         let (_, n) = self.lookup(p).ok()??;
         n.facts.as_ref()?.content.as_deref()
     }
@@ -489,7 +484,7 @@ impl MergedFs {
     }
 
     /// Total bytes of regular files at and below `p`.
-    pub fn bytes_under(&self, p: &str) -> u64 {
+    pub(crate) fn bytes_under(&self, p: &str) -> u64 {
         let own = self
             .nodes
             .get(p)

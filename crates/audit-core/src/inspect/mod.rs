@@ -4,7 +4,7 @@
 //! `#!` scripts have their interpreter line kept, and the files whose content rules and the
 //! loader check read (`/etc/passwd`, `ld.so.conf`, `os-release`, dpkg status, the Go build
 //! cache README …, the [`reads::ContentPlan`] their declarations make) have their content
-//! kept, up to a bound. Text-like files stream through the bounded [`secrets`] scanner, which
+//! kept, up to a bound. Text-like files stream through the bounded `secrets` scanner, which
 //! keeps only masked hits. Everything else is skipped without buffering. The result depends
 //! only on the file's own bytes and path (and the plan and limits, which are fixed for an
 //! auditor), so a layer's analysis can be cached by layer digest.
@@ -12,7 +12,7 @@
 pub mod elf;
 pub mod go;
 pub mod reads;
-pub mod secrets;
+pub(crate) mod secrets;
 
 mod bytes;
 mod goquote;

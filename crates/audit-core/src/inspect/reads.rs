@@ -1,11 +1,11 @@
 //! Which files' content is kept as layers stream past, declared by the code that reads it.
 //!
 //! Every consumer of file content (each rule in [`crate::rules::RULES`], the loader check
-//! [`crate::system::ldso`], the package database reader [`crate::system::pkgdb`]) declares the
+//! `crate::system::ldso`, the package database reader `crate::system::pkgdb`) declares the
 //! paths it reads as [`ContentRead`] rows next to its code, the way trivy's analyzers declare
 //! `Required()`. The auditor gathers them into one [`ContentPlan`]
 //! ([`crate::audit::content_plan`]): the layer walk keeps a file's content only when the plan
-//! covers its path, and [`crate::fs::MergedFs::content`] checks, in builds with debug
+//! covers its path, and `crate::fs::MergedFs::content` checks, in builds with debug
 //! assertions (every test), that each path asked for is covered, so a consumer that forgets
 //! its declaration fails its tests instead of silently seeing "no such file".
 //!
@@ -15,7 +15,7 @@
 use crate::limits::{Limits, CAPTURED_FRAGMENT_BYTES, CAPTURED_MARKER_BYTES};
 use crate::path;
 
-/// Which paths a [`ContentRead`] covers. Paths are root-relative ([`crate::path`]).
+/// Which paths a [`ContentRead`] covers. Paths are root-relative (`crate::path`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum PathMatch {
     /// Exactly this path.

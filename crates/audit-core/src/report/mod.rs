@@ -7,7 +7,7 @@
 mod cyclonedx;
 mod json;
 mod markdown;
-pub mod sarif;
+mod sarif;
 mod text;
 
 use std::collections::BTreeMap;
@@ -22,12 +22,21 @@ pub use markdown::Markdown;
 pub use sarif::Sarif;
 pub use text::Text;
 
+// The types a report's fields hold, named here so an embedder can use them without reaching
+// into the pipeline's modules.
+pub use crate::inspect::elf::Relro;
+pub use crate::inspect::go::{BuildInfo, BuildInfoSource, BuildSetting, GoUses, GoVersion, Module};
+pub use crate::inspect::Linkage;
+pub use crate::layer::Compression;
+pub use crate::rules::ProfileSummary;
+pub use crate::system::ldso::{
+    InterpreterStatus, LoaderKind, MissingLibrary, MissingVersion, ResolvedLibrary, Runnability,
+};
+pub use crate::system::pkgdb::{Distro, OsPackage};
+
 use crate::digest::Digest;
 use crate::finding::{Finding, Severity};
-use crate::inspect::go::{BuildInfo, BuildInfoSource, GoUses, Module};
 use crate::inspect::ElfInfo;
-use crate::layer::Compression;
-use crate::system::ldso::Runnability;
 
 /// Version of the JSON report schema.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -58,13 +67,13 @@ pub struct Report {
     pub unknowns: Vec<Unknown>,
     /// The distribution, from os-release.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub distro: Option<crate::system::pkgdb::Distro>,
+    pub distro: Option<Distro>,
     /// Installed OS packages (dpkg status, distroless status.d, apk), for the SBOM.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub packages: Vec<crate::system::pkgdb::OsPackage>,
+    pub packages: Vec<OsPackage>,
     /// The distroless profile comparison (DL rules), when a profile was chosen.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub profile: Option<crate::rules::ProfileSummary>,
+    pub profile: Option<ProfileSummary>,
     /// Counts.
     pub summary: Summary,
 }
@@ -230,7 +239,7 @@ pub struct ElfView {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub os: Option<&'static str>,
     /// `static`, `static-pie`, `dynamic`, `shared-library`, …
-    pub linkage: crate::inspect::Linkage,
+    pub linkage: Linkage,
     /// `PT_INTERP`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub interpreter: Option<String>,
@@ -255,7 +264,7 @@ pub struct ElfView {
     /// PIE.
     pub pie: bool,
     /// RELRO.
-    pub relro: crate::inspect::elf::Relro,
+    pub relro: Relro,
     /// BIND_NOW.
     pub bind_now: bool,
     /// Non-executable stack.

@@ -33,7 +33,7 @@ pub struct Sarif;
 const DOCS_BASE: &str = "https://github.com/imgaudit/imgaudit/blob/main/docs/rules/";
 
 /// SARIF `level` of a severity.
-pub fn level(s: Severity) -> &'static str {
+pub(super) fn level(s: Severity) -> &'static str {
     match s {
         Severity::Critical | Severity::High => "error",
         Severity::Medium => "warning",
@@ -43,7 +43,7 @@ pub fn level(s: Severity) -> &'static str {
 
 /// GitHub's `security-severity` score of a severity (its bands: critical > 9.0, high 7.0–8.9,
 /// medium 4.0–6.9, low 0.1–3.9).
-pub fn security_severity(s: Severity) -> &'static str {
+pub(super) fn security_severity(s: Severity) -> &'static str {
     match s {
         Severity::Critical => "9.5",
         Severity::High => "8.0",
@@ -65,7 +65,7 @@ impl Format for Sarif {
 }
 
 /// The SARIF log as a JSON value.
-pub fn document(reports: &[Report]) -> Value {
+pub(super) fn document(reports: &[Report]) -> Value {
     // Effective severity per rule: what its findings carry (policy overrides are per rule).
     let mut effective: BTreeMap<&str, Severity> = BTreeMap::new();
     for f in reports.iter().flat_map(|r| &r.findings) {
@@ -191,7 +191,7 @@ fn result(f: &Finding, r: &Report, uri: &str, artifact: usize) -> Value {
 
 /// A hash that survives rebuilds: rule, image (without tag or digest), platform, and the
 /// evidence's paths and config fields.
-pub fn fingerprint(f: &Finding, r: &Report) -> String {
+pub(super) fn fingerprint(f: &Finding, r: &Report) -> String {
     let mut keys: Vec<String> = f
         .evidence
         .iter()
@@ -236,7 +236,7 @@ pub fn fingerprint(f: &Finding, r: &Report) -> String {
 
 /// The image as a SARIF URI: the path or reference without the source scheme and tag,
 /// percent-encoded; absolute paths become `file://` URIs.
-pub fn image_uri(reference: &str) -> String {
+pub(super) fn image_uri(reference: &str) -> String {
     let mut s = reference;
     if let Some(rest) = ["docker-archive:", "oci-archive:"]
         .iter()

@@ -1,7 +1,7 @@
 //! The rule registry: one static table, in documentation order.
 //!
 //! A rule is data (id, name, family, default severity, docs) plus a check function over
-//! the [`RuleCx`] of one image. Checks report through a [`Sink`], which stamps each finding
+//! the `RuleCx` of one image. Checks report through a `Sink`, which stamps each finding
 //! with the rule's id, name, severity and remediation; policy (severity overrides, ignores)
 //! is applied later in one place, never inside a check.
 
@@ -33,7 +33,7 @@ use crate::system::ldso::Runnability;
 
 pub use distroless::ProfileSummary;
 pub use go::GoReleases;
-pub use steps::redact_created_by;
+pub(crate) use steps::redact_created_by;
 
 /// A rule family.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -118,7 +118,7 @@ pub struct Rule {
     pub doc: Doc,
     /// Whether the rule needs the image config (not applicable to a bare rootfs).
     pub needs_config: bool,
-    /// The files whose content the rule reads ([`crate::fs::MergedFs::content`]): only
+    /// The files whose content the rule reads (`crate::fs::MergedFs::content`): only
     /// these are kept as layers stream past ([`crate::audit::content_plan`]).
     pub reads: &'static [ContentRead],
     check: fn(&RuleCx<'_>, &mut Sink<'_>),
@@ -194,7 +194,7 @@ pub fn find(id_or_name: &str) -> Option<&'static Rule> {
 
 /// A layer as rules see it.
 #[derive(Clone, Debug)]
-pub struct LayerFacts {
+pub(crate) struct LayerFacts {
     /// Index.
     pub index: usize,
     /// Blob digest.
@@ -208,7 +208,7 @@ pub struct LayerFacts {
 
 /// The image, as rules see it.
 #[derive(Debug)]
-pub struct ImageFacts {
+pub(crate) struct ImageFacts {
     /// The config (absent for a bare root filesystem).
     pub config: Option<ImageConfig>,
     /// Manifest annotations.
@@ -219,7 +219,7 @@ pub struct ImageFacts {
 
 /// An ELF file of the final filesystem.
 #[derive(Clone, Debug)]
-pub struct Binary {
+pub(crate) struct Binary {
     /// Root-relative path.
     pub path: String,
     /// Its node.
@@ -240,7 +240,7 @@ pub struct Binary {
 
 impl Binary {
     /// ELF facts.
-    pub fn elf(&self) -> &ElfInfo {
+    pub(crate) fn elf(&self) -> &ElfInfo {
         self.facts.elf.as_ref().expect("binaries carry ELF facts")
     }
 }
@@ -264,7 +264,7 @@ impl Default for RuleSettings {
 }
 
 /// What a rule check sees.
-pub struct RuleCx<'a> {
+pub(crate) struct RuleCx<'a> {
     /// Image facts.
     pub image: &'a ImageFacts,
     /// Merged filesystem.
@@ -288,7 +288,7 @@ pub struct RuleCx<'a> {
 
 impl<'a> RuleCx<'a> {
     /// The context of one image.
-    pub fn new(
+    pub(crate) fn new(
         image: &'a ImageFacts,
         fs: &'a MergedFs,
         binaries: &'a [Binary],
@@ -341,12 +341,12 @@ impl<'a> RuleCx<'a> {
     }
 
     /// The profile comparison for the report.
-    pub fn profile_summary(&self) -> Option<ProfileSummary> {
+    pub(crate) fn profile_summary(&self) -> Option<ProfileSummary> {
         self.comparison().map(|c| c.summary.clone())
     }
 
     /// Whether a binary belongs to a Go toolchain (inside a GOROOT, or `cmd/…` itself).
-    pub fn is_toolchain(&self, b: &Binary) -> bool {
+    pub(crate) fn is_toolchain(&self, b: &Binary) -> bool {
         self.goroots
             .iter()
             .any(|r| artifacts::under(&b.path, &r.dir))
@@ -359,14 +359,14 @@ impl<'a> RuleCx<'a> {
     }
 
     /// Go binaries of the product: Go, and not part of a toolchain.
-    pub fn product_go_binaries(&self) -> impl Iterator<Item = &'a Binary> + '_ {
+    pub(crate) fn product_go_binaries(&self) -> impl Iterator<Item = &'a Binary> + '_ {
         self.binaries
             .iter()
             .filter(move |b| b.elf().go.is_some() && !self.is_toolchain(b))
     }
 
     /// Evidence for a file in the final filesystem written by `layer`.
-    pub fn file(&self, p: &str, layer: usize) -> Evidence {
+    pub(crate) fn file(&self, p: &str, layer: usize) -> Evidence {
         Evidence {
             path: Some(path::display(p)),
             ..self.layer(layer)
@@ -374,7 +374,7 @@ impl<'a> RuleCx<'a> {
     }
 
     /// Evidence naming a layer and its build step.
-    pub fn layer(&self, layer: usize) -> Evidence {
+    pub(crate) fn layer(&self, layer: usize) -> Evidence {
         let l = self.image.layers.get(layer);
         Evidence {
             path: None,
@@ -389,7 +389,7 @@ impl<'a> RuleCx<'a> {
     }
 
     /// A history entry as evidence, with the secrets it records masked.
-    pub fn history(&self, index: usize) -> Option<HistoryRef> {
+    pub(crate) fn history(&self, index: usize) -> Option<HistoryRef> {
         Some(HistoryRef {
             index,
             created_by: self.redacted.get(index)?.clone(),
@@ -398,7 +398,7 @@ impl<'a> RuleCx<'a> {
 
     /// The layer that holds a history entry's content (its own, or the squashed layer it
     /// went into).
-    pub fn step_layer(&self, index: usize) -> Option<usize> {
+    pub(crate) fn step_layer(&self, index: usize) -> Option<usize> {
         self.image
             .layers
             .iter()
@@ -407,7 +407,7 @@ impl<'a> RuleCx<'a> {
     }
 
     /// Evidence naming a build step and the layer that holds its content.
-    pub fn step(&self, index: usize) -> Evidence {
+    pub(crate) fn step(&self, index: usize) -> Evidence {
         let mut e = match self.step_layer(index) {
             Some(l) => self.layer(l),
             None => Evidence::default(),
@@ -417,12 +417,12 @@ impl<'a> RuleCx<'a> {
     }
 
     /// The config, when there is one.
-    pub fn config(&self) -> Option<&ImageConfig> {
+    pub(crate) fn config(&self) -> Option<&ImageConfig> {
         self.image.config.as_ref()
     }
 
     /// The effective `PATH` for lookups: the config's, else the runtime default.
-    pub fn path_env(&self) -> Vec<String> {
+    pub(crate) fn path_env(&self) -> Vec<String> {
         path_env(self.config())
     }
 }
@@ -439,22 +439,23 @@ fn path_env(config: Option<&ImageConfig>) -> Vec<String> {
 }
 
 /// The PATH runtimes use when the image sets none (Docker, containerd, CRI-O).
-pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+pub(crate) const DEFAULT_PATH: &str =
+    "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// Collects findings of one rule.
-pub struct Sink<'r> {
+pub(crate) struct Sink<'r> {
     rule: &'r Rule,
     out: Vec<Finding>,
 }
 
 impl Sink<'_> {
     /// Reports a finding with the rule's remediation.
-    pub fn emit(&mut self, message: impl Into<String>, evidence: Vec<Evidence>) {
+    pub(crate) fn emit(&mut self, message: impl Into<String>, evidence: Vec<Evidence>) {
         self.emit_with(message, evidence, Cow::Borrowed(self.rule.remediation));
     }
 
     /// Reports a finding with a specific remediation.
-    pub fn emit_with(
+    pub(crate) fn emit_with(
         &mut self,
         message: impl Into<String>,
         evidence: Vec<Evidence>,
@@ -473,7 +474,7 @@ impl Sink<'_> {
 
 /// Runs every rule over an image. Rules that need a config are skipped without one;
 /// their ids are returned as not applicable.
-pub fn run_all(cx: &RuleCx<'_>) -> (Vec<Finding>, Vec<&'static str>) {
+pub(crate) fn run_all(cx: &RuleCx<'_>) -> (Vec<Finding>, Vec<&'static str>) {
     let mut findings = Vec::new();
     let mut skipped = Vec::new();
     for rule in RULES {

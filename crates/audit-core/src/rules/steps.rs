@@ -466,7 +466,7 @@ pub(crate) fn step_secrets(step: &Step) -> Vec<Secret> {
 }
 
 /// `created_by` with every secret the step records masked (for evidence and reports).
-pub fn redact_created_by(created_by: &str) -> String {
+pub(crate) fn redact_created_by(created_by: &str) -> String {
     let step = Step::parse(0, created_by);
     let mut found = step_secrets(&step);
     found.extend(secrets::find_in_text(created_by));

@@ -22,7 +22,7 @@ const TAG_BYTES: usize = 32;
 
 /// How entries are sealed.
 #[derive(Clone)]
-pub enum Seal {
+pub(super) enum Seal {
     /// A SHA-256 checksum: detects corruption (a torn write, a flipped bit). For stores only
     /// their owner can write (a cache directory).
     Checksum,
@@ -87,7 +87,7 @@ fn hmac_for(key: &[u8]) -> hmac::Hmac<Sha256> {
 /// Why a stored entry was not used (it is a miss, never an error of the audit).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum Reject {
+pub(super) enum Reject {
     /// Longer than [`MAX_STORE_ENTRY_BYTES`].
     #[error("entry of {0} bytes or more is over the bound")]
     Oversized(u64),
@@ -127,7 +127,7 @@ pub(crate) fn encode(key: &LayerKey, analysis: &LayerAnalysis, seal: &Seal) -> O
 /// `payload` sealed under `name` (the header with the key echo, then the tag and payload),
 /// or `None` when over [`MAX_STORE_ENTRY_BYTES`]. Layer entries and the webhook's shared
 /// verdicts use it.
-pub fn seal_raw(name: &str, payload: &[u8], seal: &Seal) -> Option<Vec<u8>> {
+pub(super) fn seal_raw(name: &str, payload: &[u8], seal: &Seal) -> Option<Vec<u8>> {
     let name_len = u16::try_from(name.len()).ok()?;
     let mut out = Vec::with_capacity(64 + name.len() + payload.len());
     out.extend_from_slice(MAGIC);
@@ -144,7 +144,7 @@ pub fn seal_raw(name: &str, payload: &[u8], seal: &Seal) -> Option<Vec<u8>> {
 
 /// The payload of an entry sealed by [`seal_raw`] under `name`, when the header, key echo,
 /// length and tag all check. Never panics, whatever the bytes.
-pub fn open_raw<'a>(name: &str, bytes: &'a [u8], seal: &Seal) -> Result<&'a [u8], Reject> {
+pub(super) fn open_raw<'a>(name: &str, bytes: &'a [u8], seal: &Seal) -> Result<&'a [u8], Reject> {
     if bytes.len() as u64 > MAX_STORE_ENTRY_BYTES {
         return Err(Reject::Oversized(bytes.len() as u64));
     }

@@ -47,7 +47,6 @@ use crate::layer::{LayerAnalysis, ANALYSIS_VERSION};
 #[cfg(doc)]
 use crate::limits::MAX_STORE_ENTRY_BYTES;
 
-pub use codec::{open_raw, seal_raw, Reject, Seal};
 pub use disk::{DiskInfo, DiskStore, Pruned};
 pub use flight::SingleFlight;
 pub use memory::MemoryStore;

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use super::codec::{decode, encode};
+use super::codec::{decode, encode, Reject, Seal};
 use super::*;
 use crate::audit::content_plan;
 use crate::layer::{analysis_fingerprint, analyze_blob, LayerSpec};

@@ -35,7 +35,7 @@ use crate::platform::Platform;
 
 /// The files the loader check reads: glibc's cache and `ld.so.conf` (with the fragments the
 /// usual `include /etc/ld.so.conf.d/*.conf` names), and musl's `/etc/ld-musl-<arch>.path`.
-pub const READS: &[ContentRead] = &[
+pub(crate) const READS: &[ContentRead] = &[
     ContentRead::whole("etc/ld.so.cache"),
     ContentRead::whole("etc/ld.so.conf"),
     ContentRead {
@@ -163,7 +163,7 @@ impl Runnability {
 }
 
 /// Image-wide loader configuration, built once per image.
-pub struct Loader<'a> {
+pub(crate) struct Loader<'a> {
     fs: &'a MergedFs,
     ld_library_path: Vec<String>,
     cache: Option<HashMap<String, Vec<String>>>,
@@ -173,7 +173,7 @@ pub struct Loader<'a> {
 impl<'a> Loader<'a> {
     /// Reads the loader configuration of an image. `env_ld_library_path` is the value of
     /// `LD_LIBRARY_PATH` in the image config, if any.
-    pub fn new(fs: &'a MergedFs, env_ld_library_path: Option<&str>) -> Self {
+    pub(crate) fn new(fs: &'a MergedFs, env_ld_library_path: Option<&str>) -> Self {
         let ld_library_path = env_ld_library_path
             .map(|v| {
                 v.split([':', ';'])
@@ -193,7 +193,7 @@ impl<'a> Loader<'a> {
     }
 
     /// Checks one executable at `exe_path` with facts `elf`.
-    pub fn check(&self, exe_path: &str, exe_node: &Node, elf: &ElfInfo) -> Runnability {
+    pub(crate) fn check(&self, exe_path: &str, exe_node: &Node, elf: &ElfInfo) -> Runnability {
         let mut r = Runnability {
             loader: None,
             interpreter: None,
@@ -555,7 +555,7 @@ impl<'a> Loader<'a> {
 /// none), or its machine is not the image's architecture. Such a file is foreign: it is
 /// listed, not checked for whether it can start. Without an image platform (a root
 /// filesystem) only the OS is compared, with `linux`.
-pub fn foreign(elf: &ElfInfo, image: Option<&Platform>) -> Option<String> {
+pub(crate) fn foreign(elf: &ElfInfo, image: Option<&Platform>) -> Option<String> {
     let image_os = image.map(|p| p.os.as_str()).filter(|o| !o.is_empty());
     let os = elf.os();
     let other_os = os.filter(|o| *o != image_os.unwrap_or("linux"));
@@ -763,7 +763,7 @@ impl ConfWalk {
 /// Parses `/etc/ld.so.cache` (new format `glibc-ld.so.cache1.1`, standalone or after the
 /// old one) into soname → paths. A damaged cache yields what could be read, within the
 /// bounds of [`MAX_LD_CACHE_ENTRIES`].
-pub fn parse_ld_cache(b: &[u8]) -> HashMap<String, Vec<String>> {
+pub(crate) fn parse_ld_cache(b: &[u8]) -> HashMap<String, Vec<String>> {
     let mut out: HashMap<String, Vec<String>> = HashMap::new();
     let magic = b"glibc-ld.so.cache1.1";
     let Some(start) = memchr::memmem::find(b, magic) else {

@@ -4,5 +4,5 @@
 //! distribution's identity (for the SBOM). Both read only what [`crate::fs::MergedFs`]
 //! holds, and never execute anything from the image.
 
-pub mod ldso;
-pub mod pkgdb;
+pub(crate) mod ldso;
+pub(crate) mod pkgdb;

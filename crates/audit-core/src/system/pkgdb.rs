@@ -15,7 +15,7 @@ use crate::path;
 
 /// The files the package and distribution readers read. `/etc/os-release` is usually a
 /// symlink to `/usr/lib/os-release`, and content is kept under the file's own path.
-pub const READS: &[ContentRead] = &[
+pub(crate) const READS: &[ContentRead] = &[
     ContentRead::whole("etc/os-release"),
     ContentRead::whole("usr/lib/os-release"),
     ContentRead::whole("var/lib/dpkg/status"),
@@ -89,7 +89,7 @@ fn paragraphs(text: &str) -> Vec<Vec<(&str, &str)>> {
 }
 
 /// Packages of a dpkg status file (or one `status.d` file when `require_status` is false).
-pub fn parse_dpkg(text: &str, db: &str, require_status: bool) -> Vec<OsPackage> {
+pub(crate) fn parse_dpkg(text: &str, db: &str, require_status: bool) -> Vec<OsPackage> {
     let mut out = Vec::new();
     for p in paragraphs(text) {
         let get = |k: &str| {
@@ -128,7 +128,7 @@ pub fn parse_dpkg(text: &str, db: &str, require_status: bool) -> Vec<OsPackage> 
 }
 
 /// Packages of an apk `installed` database.
-pub fn parse_apk(text: &str, db: &str) -> Vec<OsPackage> {
+pub(crate) fn parse_apk(text: &str, db: &str) -> Vec<OsPackage> {
     let mut out = Vec::new();
     for block in text.split("\n\n") {
         let get = |k: &str| {
@@ -153,7 +153,7 @@ pub fn parse_apk(text: &str, db: &str) -> Vec<OsPackage> {
 }
 
 /// The distribution named by `/etc/os-release` (or `/usr/lib/os-release`).
-pub fn distro(fs: &MergedFs) -> Option<Distro> {
+pub(crate) fn distro(fs: &MergedFs) -> Option<Distro> {
     let c = fs
         .content("etc/os-release")
         .or_else(|| fs.content("usr/lib/os-release"))?;
@@ -173,7 +173,7 @@ pub fn distro(fs: &MergedFs) -> Option<Distro> {
 }
 
 /// Every installed OS package the image's databases list, sorted by kind and name.
-pub fn packages(fs: &MergedFs) -> Vec<OsPackage> {
+pub(crate) fn packages(fs: &MergedFs) -> Vec<OsPackage> {
     let mut out = Vec::new();
     if let Some(c) = fs.content("var/lib/dpkg/status") {
         out.extend(parse_dpkg(

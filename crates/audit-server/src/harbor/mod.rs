@@ -417,7 +417,7 @@ fn parse_scan(body: &[u8]) -> Result<Wanted, Refusal> {
         .as_deref()
         .filter(|s| !s.is_empty())
         .ok_or_else(|| invalid("artifact.digest: missing".into()))?;
-    let parsed: audit_core::digest::Digest = digest
+    let parsed: audit_core::Digest = digest
         .parse()
         .map_err(|_| invalid("artifact.digest: not an algorithm:hex digest".into()))?;
     let reference = ImageReference::parse(&format!("{host}/{repository}@{parsed}"))

@@ -33,8 +33,7 @@ mod tokens;
 use serde::{Deserialize, Serialize};
 
 pub(crate) use scan::FileScan;
-pub use scan::{scan_skipped, SKIPPED_DIRS, SKIPPED_PREFIXES};
-pub use tokens::redact;
+pub(crate) use tokens::redact;
 pub(crate) use tokens::{dedup, find_in_text, mask_values};
 
 /// The kinds of credential file known by path (what [`crate::inspect::FileFacts::credential_file`]
@@ -178,7 +177,7 @@ impl Secret {
 
 /// Masks a secret value: a public, self-identifying prefix (`ghp_`, `github_pat_`, `glpat-`,
 /// `AKIA`) is kept, the rest becomes its length: `ghp_…(40 chars)`, `…(12 chars)`.
-pub fn mask(kind: SecretKind, value: &[u8]) -> String {
+pub(crate) fn mask(kind: SecretKind, value: &[u8]) -> String {
     let n = String::from_utf8_lossy(value).chars().count();
     let keep = match kind {
         SecretKind::GithubToken if value.starts_with(b"github_pat_") => 11,
@@ -195,7 +194,7 @@ pub fn mask(kind: SecretKind, value: &[u8]) -> String {
 /// variables (`$TOKEN`, `${TOKEN}`, `%TOKEN%`, `{{ .Token }}`), angle-bracket or `your-…`
 /// placeholders, well-known dummy words, low-variety strings (`xxxx`, `****`, `0000`) and
 /// anything containing `example` (AWS's documentation keys).
-pub fn is_placeholder(value: &str) -> bool {
+pub(crate) fn is_placeholder(value: &str) -> bool {
     let t = value.trim().trim_matches(|c| c == '"' || c == '\'');
     if t.is_empty() {
         return true;
@@ -300,7 +299,7 @@ pub fn is_placeholder(value: &str) -> bool {
 /// Names of public material or of pointers to secrets are not: anything with `PUBLIC`,
 /// `PUBKEY`, `GPG` (the official images' `GPG_KEY` fingerprints), `FINGERPRINT`, or ending in
 /// `_FILE`, `_PATH`, `_DIR`, `_ID`, `_URL`, `_NAME` (`*_KEY_FILE` holds a path).
-pub fn is_secret_name(name: &str) -> bool {
+pub(crate) fn is_secret_name(name: &str) -> bool {
     let u = name.trim().to_ascii_uppercase();
     if u.is_empty()
         || u.contains("PUBLIC")

@@ -11,7 +11,7 @@ use crate::path;
 
 /// Directory names whose content is not scanned: third-party test keys and documentation
 /// (trivy's built-in allow rules `tests`, `vendor`, `examples`, `locale-dir`).
-pub const SKIPPED_DIRS: &[&str] = &[
+pub(super) const SKIPPED_DIRS: &[&str] = &[
     "testdata",
     "test",
     "tests",
@@ -30,7 +30,7 @@ pub const SKIPPED_DIRS: &[&str] = &[
 /// Path prefixes whose content is not scanned: distribution-owned trees and Go toolchains
 /// (trivy's `usr-dirs`, `golang`, `python` allow rules). A Go module cache (`…/pkg/mod/`)
 /// is skipped wherever it is.
-pub const SKIPPED_PREFIXES: &[&str] = &[
+pub(super) const SKIPPED_PREFIXES: &[&str] = &[
     "usr/share/",
     "usr/include/",
     "usr/lib/",
@@ -40,7 +40,7 @@ pub const SKIPPED_PREFIXES: &[&str] = &[
 
 /// Whether the content of `p` is not scanned for secrets (see [`SKIPPED_DIRS`],
 /// [`SKIPPED_PREFIXES`]; also `*_test.go` and Markdown files).
-pub fn scan_skipped(p: &str) -> bool {
+pub(super) fn scan_skipped(p: &str) -> bool {
     if SKIPPED_PREFIXES.iter().any(|s| p.starts_with(s))
         || p.contains("/pkg/mod/")
         || p.starts_with("pkg/mod/")

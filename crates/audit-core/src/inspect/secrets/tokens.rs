@@ -463,7 +463,7 @@ pub(crate) fn mask_values<'t>(text: &'t str, secrets: &[Secret]) -> Cow<'t, str>
 /// `text` with every secret `find_in_text` recognises masked. Used for strings that are
 /// shown verbatim (history `created_by`); build-command specifics (build arguments, secret
 /// variables, `-u user:pass`) are masked by the history parser on top of this.
-pub fn redact(text: &str) -> Cow<'_, str> {
+pub(crate) fn redact(text: &str) -> Cow<'_, str> {
     let found = find_in_text(text);
     mask_values(text, &found)
 }

@@ -2,9 +2,9 @@
 //!
 //! * `docker-daemon:NAME` and `podman:NAME` (alias `containers-storage:NAME`, the same
 //!   images) resolve the image with `GET /images/{name}/json` and stream
-//!   `GET /images/{id}/get` — the engine's `docker save` — through [`stream`]: layers are
+//!   `GET /images/{id}/get` — the engine's `docker save` — through `stream`: layers are
 //!   analysed as they arrive, the manifest is matched when it comes, nothing is written to
-//!   disk. Async stays in [`docker`] (feature `engines`), bridged like the registry's blobs.
+//!   disk. Async stays in `docker` (feature `engines`), bridged like the registry's blobs.
 //!
 //! The library reads no environment: where each engine listens is an [`EngineOptions`]
 //! value the caller builds (the CLI reads `DOCKER_HOST`, docker contexts, `CONTAINER_HOST`
@@ -26,7 +26,7 @@ use crate::limits;
 #[cfg(feature = "engines")]
 pub use docker::DockerEngine;
 
-/// An image archive that arrives as a stream, read once ([`stream`]).
+/// An image archive that arrives as a stream, read once (`stream`).
 pub trait ArchiveStream: Send + Sync {
     /// Where the stream comes from, for messages (`docker at unix:///var/run/docker.sock`).
     fn location(&self) -> String;

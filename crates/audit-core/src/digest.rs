@@ -255,6 +255,20 @@ impl<R: Read> Read for HashingReader<R> {
 
 #[cfg(test)]
 mod tests {
+
+    /// A malformed digest is quoted back in its error up to `MAX_QUOTED_DIGEST_CHARS`
+    /// characters (not bytes: the cut never splits a character).
+    #[test]
+    fn a_malformed_digest_is_quoted_up_to_the_bound() {
+        use crate::limits::MAX_QUOTED_DIGEST_CHARS as MAX;
+        let quoted = |s: &str| s.parse::<Digest>().unwrap_err().value;
+        let below = "é".repeat(MAX - 1);
+        assert_eq!(quoted(&below), below);
+        let at = "é".repeat(MAX);
+        assert_eq!(quoted(&at), at);
+        let over = format!("{at}é:{}", "0".repeat(64));
+        assert_eq!(quoted(&over), at);
+    }
     use super::*;
 
     #[test]

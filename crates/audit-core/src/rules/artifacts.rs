@@ -793,3 +793,40 @@ pub(crate) fn inventory(cx: &RuleCx<'_>) -> Vec<Artifact> {
     out.sort_by(|a, b| a.root.cmp(&b.root));
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fs::MergedFs;
+    use crate::layer::EntryKind;
+    use crate::limits::MAX_MODULE_CACHE_SCAN;
+    use crate::rules::{ImageFacts, RuleSettings};
+    use crate::testutil::entry;
+
+    /// The module caches of an image whose `go/pkg/mod` holds `fillers` plain directories
+    /// that sort before its one `module@version` directory.
+    fn caches_with(fillers: usize) -> Vec<String> {
+        let dir = |p: &str| entry(p, EntryKind::Dir, 0);
+        let mut entries = vec![dir("go"), dir("go/pkg"), dir("go/pkg/mod")];
+        entries.extend((0..fillers).map(|i| dir(&format!("go/pkg/mod/a{i:05}"))));
+        entries.push(dir("go/pkg/mod/z@v1.0.0"));
+        let mut fs = MergedFs::new(crate::audit::content_plan());
+        fs.apply(0, &entries);
+        let image = ImageFacts {
+            config: None,
+            annotations: Default::default(),
+            layers: Vec::new(),
+        };
+        let settings = RuleSettings::default();
+        module_caches(&RuleCx::new(&image, &fs, &[], &settings))
+    }
+
+    /// A `pkg/mod` directory is a module cache when a `@v` directory is among its first
+    /// `MAX_MODULE_CACHE_SCAN` entries; a forged tree cannot make the search longer.
+    #[test]
+    fn module_cache_search_stops_at_the_bound() {
+        assert_eq!(caches_with(MAX_MODULE_CACHE_SCAN - 2), ["go/pkg/mod"]);
+        assert_eq!(caches_with(MAX_MODULE_CACHE_SCAN - 1), ["go/pkg/mod"]);
+        assert!(caches_with(MAX_MODULE_CACHE_SCAN).is_empty());
+    }
+}

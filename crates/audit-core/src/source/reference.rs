@@ -269,6 +269,22 @@ fn valid_domain(d: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+
+    /// A malformed reference is quoted back in its error up to `MAX_QUOTED_REFERENCE_CHARS`
+    /// characters (not bytes: the cut never splits a character).
+    #[test]
+    fn a_malformed_reference_is_quoted_up_to_the_bound() {
+        use crate::limits::MAX_QUOTED_REFERENCE_CHARS as MAX;
+        let quoted = |s: &str| match ImageReference::parse(s) {
+            Err(SourceError::BadReference { reference, .. }) => reference,
+            other => panic!("{s}: {other:?}"),
+        };
+        let below = "Ä".repeat(MAX - 1);
+        assert_eq!(quoted(&below), below);
+        let at = "Ä".repeat(MAX);
+        assert_eq!(quoted(&at), at);
+        assert_eq!(quoted(&format!("{at}Ä:latest")), at);
+    }
     use super::*;
 
     fn p(s: &str) -> ImageReference {

@@ -248,6 +248,25 @@ fn interpreter_past_path_max_is_not_read() {
     );
 }
 
+/// The `UPX!` marker counts only inside the first `UPX_MAGIC_WINDOW_BYTES` of the file.
+#[test]
+fn upx_marker_is_searched_in_the_window_only() {
+    use crate::limits::UPX_MAGIC_WINDOW_BYTES;
+    let window = UPX_MAGIC_WINDOW_BYTES as usize;
+    let upx_at = |at: usize| {
+        let mut f = interp_elf(b"/lib/ld-musl-x86_64.so.1\0");
+        f.resize(2 * window, 0);
+        f[at..at + 4].copy_from_slice(b"UPX!");
+        let mut s = ElfScanner::new(f.len() as u64, &Limits::default()).unwrap();
+        s.feed(&f);
+        s.finish().unwrap().upx
+    };
+    assert!(upx_at(window - 5), "one byte inside the window's end");
+    assert!(upx_at(window - 4), "ending at the window's last byte");
+    assert!(!upx_at(window - 3), "its last byte past the window");
+    assert!(!upx_at(window));
+}
+
 fn sparse(file: &[u8]) -> (ElfInfo, u64) {
     let limits = Limits {
         elf_full_capture_max: 0,

@@ -14,7 +14,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     subcommand_negates_reqs = true
 )]
 #[command(
-    after_help = "IMAGE forms (transports named as in skopeo):\n  oci:PATH[:TAG|@DIGEST]         OCI image layout directory\n  oci-archive:PATH[:TAG]         tar of an OCI image layout\n  docker-archive:PATH[:REF|:@N]  docker save tarball (classic or Docker 25+); REF as docker load\n                                 matches it (app = app:latest = docker.io/library/app:latest)\n  dir:PATH                       skopeo dir: image (manifest.json, version, blobs by digest)\n  rootfs:PATH                    unpacked root filesystem (config rules do not apply)\n  PATH                           any of the above, detected; tarballs may be gzip or zstd\n                                 compressed (docker save | gzip)\n  docker-daemon:NAME             image in the Docker engine ($DOCKER_HOST, the docker context, else\n                                 /var/run/docker.sock); NAME is a reference, an image ID or ID prefix\n  podman:NAME                    image in Podman (its API service: $CONTAINER_HOST, else\n                                 $XDG_RUNTIME_DIR/podman/podman.sock, /run/podman/podman.sock);\n                                 containers-storage:NAME is the same\n  REF                            myapp:dev, alpine, ghcr.io/org/app:tag, host:5000/ns/app@sha256:…: the\n                                 local engine's image when an engine has it, else the registry's\n                                 (--image-src sets the order; the report's image.source says which)\n  docker://REF                   always a registry image (a local path or engine image of the same\n                                 name wins otherwise)\n\nCredentials (first found wins): --creds/--registry-token, --authfile, $REGISTRY_AUTH_FILE,\n$DOCKER_CONFIG/config.json, ~/.docker/config.json (auths, credHelpers, credsStore).\n\nExit status: 0 no finding at or above --fail-on, 1 findings, 2 the image could not be audited."
+    after_help = "IMAGE forms (transports named as in skopeo):\n  oci:PATH[:TAG|@DIGEST]         OCI image layout directory\n  oci-archive:PATH[:TAG]         tar of an OCI image layout\n  docker-archive:PATH[:REF|:@N]  docker save tarball (classic or Docker 25+); REF as docker load\n                                 matches it (app = app:latest = docker.io/library/app:latest)\n  dir:PATH                       skopeo dir: image (manifest.json, version, blobs by digest)\n  rootfs:PATH                    unpacked root filesystem (config rules do not apply)\n  PATH                           any of the above, detected; tarballs may be gzip or zstd\n                                 compressed (docker save | gzip)\n  docker-daemon:NAME             image in the Docker engine ($DOCKER_HOST, the docker context, else\n                                 /var/run/docker.sock); NAME is a reference, an image ID or ID prefix\n  podman:NAME                    image in Podman (its API service: $CONTAINER_HOST, else\n                                 $XDG_RUNTIME_DIR/podman/podman.sock, /run/podman/podman.sock);\n                                 containers-storage:NAME is the same\n  containerd:NAME                image in containerd, read from its content store (--containerd-address,\n                                 --containerd-namespace); NAME is a reference or NAME@DIGEST\n  REF                            myapp:dev, alpine, ghcr.io/org/app:tag, host:5000/ns/app@sha256:…: the\n                                 local engine's image when an engine has it, else the registry's\n                                 (--image-src sets the order; the report's image.source says which)\n  docker://REF                   always a registry image (a local path or engine image of the same\n                                 name wins otherwise)\n\nCredentials (first found wins): --creds/--registry-token, --authfile, $REGISTRY_AUTH_FILE,\n$DOCKER_CONFIG/config.json, ~/.docker/config.json (auths, credHelpers, credsStore).\n\nExit status: 0 no finding at or above --fail-on, 1 findings, 2 the image could not be audited."
 )]
 pub(crate) struct Cli {
     /// Subcommand.
@@ -341,15 +341,35 @@ pub(crate) struct AuditArgs {
     #[command(flatten)]
     pub(crate) registry: RegistryArgs,
     /// Where a bare reference is looked for: comma-separated sources tried in order
-    /// (docker, podman, remote); an engine that is not running or lacks the image is skipped.
+    /// (docker, podman, containerd, remote); an engine that is not running or lacks the
+    /// image is skipped.
     #[arg(
         long,
         value_name = "LIST",
         env = "IMGAUDIT_IMAGE_SRC",
-        default_value = "docker,podman,remote",
+        default_value = "docker,podman,containerd,remote",
         help_heading = "Registry"
     )]
     pub(crate) image_src: String,
+    /// containerd's socket, for containerd:NAME (as `ctr --address`).
+    #[arg(
+        long,
+        value_name = "PATH",
+        env = "CONTAINERD_ADDRESS",
+        default_value = "/run/containerd/containerd.sock",
+        help_heading = "Engines"
+    )]
+    pub(crate) containerd_address: String,
+    /// containerd namespace images are looked up in (as `ctr -n`; a Kubernetes node's
+    /// images are in k8s.io).
+    #[arg(
+        long,
+        value_name = "NS",
+        env = "CONTAINERD_NAMESPACE",
+        default_value = "default",
+        help_heading = "Engines"
+    )]
+    pub(crate) containerd_namespace: String,
     /// Layer store options.
     #[command(flatten)]
     pub(crate) store: StoreArgs,

@@ -10,6 +10,8 @@
 //! * Podman: `$CONTAINER_HOST`, else `$XDG_RUNTIME_DIR/podman/podman.sock` (rootless), then
 //!   `/run/podman/podman.sock` (root), as podman-remote looks
 //!   (<https://docs.podman.io/en/latest/markdown/podman-system-service.1.html>).
+//! * containerd: `--containerd-address` / `$CONTAINERD_ADDRESS` (the CLI's flags), a path or
+//!   `unix://` path as `ctr` and nerdctl take it.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -79,6 +81,15 @@ pub(crate) fn order(list: &str) -> anyhow::Result<Vec<ImageSrc>> {
         out.push(src);
     }
     Ok(out)
+}
+
+/// `--containerd-address`: a socket path, also written `unix:///PATH` (as nerdctl takes it).
+pub(crate) fn containerd_socket(s: &str) -> anyhow::Result<PathBuf> {
+    let p = s.strip_prefix("unix://").unwrap_or(s);
+    if !p.starts_with('/') {
+        bail!("{s}: expected the absolute path of containerd's socket");
+    }
+    Ok(PathBuf::from(p))
 }
 
 /// Reads a small client file; `None` when it does not exist.
@@ -219,12 +230,17 @@ mod tests {
     #[test]
     fn image_source_order() {
         assert_eq!(
-            order("docker,podman,remote").unwrap(),
+            order("docker,podman,containerd,remote").unwrap(),
             ImageSrc::DEFAULT_ORDER
         );
         assert_eq!(order("remote").unwrap(), [ImageSrc::Remote]);
         assert!(order("docker,docker").is_err());
         assert!(format!("{:#}", order("dockr").unwrap_err()).contains("unknown image source"));
+        assert_eq!(
+            containerd_socket("unix:///run/c.sock").unwrap(),
+            PathBuf::from("/run/c.sock")
+        );
+        assert!(containerd_socket("c.sock").is_err());
     }
 
     #[test]

@@ -4,7 +4,10 @@
 //! equal the report of the archive `docker save` writes for the same image (the oracle).
 //! Hostile engines are a test-owned HTTP server on a private unix socket: garbage answers,
 //! oversized answers, a `/get` stream that breaks off, layers whose bytes do not match.
-//! Services are started here on private sockets under /tmp, never the system's.
+//! A real `containerd` (Debian's) with images imported by `ctr images import` is read
+//! through its gRPC API; each report must equal the report of the layout or archive that
+//! was imported. Services are started here on private sockets under /tmp, never the
+//! system's.
 
 mod support;
 
@@ -50,32 +53,45 @@ fn imgaudit(args: &[&str], env: &[(&str, &str)]) -> (Output, tempfile::TempDir) 
         "DOCKER_TLS_VERIFY",
         "DOCKER_CERT_PATH",
         "CONTAINER_HOST",
+        "CONTAINERD_ADDRESS",
+        "CONTAINERD_NAMESPACE",
         "REGISTRY_AUTH_FILE",
         "IMGAUDIT_IMAGE_SRC",
     ] {
         c.env_remove(k);
     }
+    // Never the system's containerd: a socket that does not exist unless the test names one.
+    c.env(
+        "CONTAINERD_ADDRESS",
+        scratch.path().join("no-containerd.sock"),
+    );
     for (k, v) in env {
         c.env(k, v);
     }
     (c.output().expect("run imgaudit"), scratch)
 }
 
-/// The JSON report without what names the input (reference and source kind).
-fn report(o: &Output) -> Value {
+/// The JSON reports without what names the input (reference and source kind).
+fn reports(o: &Output) -> Vec<Value> {
     assert_eq!(o.status.code(), Some(0), "imgaudit failed: {}", err(o));
-    let mut v: Value = serde_json::from_slice(&o.stdout).expect("a JSON report");
-    let r = match &mut v {
-        Value::Array(a) => {
-            assert_eq!(a.len(), 1);
-            &mut a[0]
-        }
-        r => r,
+    let v: Value = serde_json::from_slice(&o.stdout).expect("a JSON report");
+    let mut all = match v {
+        Value::Array(a) => a,
+        r => vec![r],
     };
-    let img = r["image"].as_object_mut().unwrap();
-    img.remove("reference");
-    img.remove("source");
-    r.clone()
+    for r in &mut all {
+        let img = r["image"].as_object_mut().unwrap();
+        img.remove("reference");
+        img.remove("source");
+    }
+    all
+}
+
+/// The one JSON report without what names the input (reference and source kind).
+fn report(o: &Output) -> Value {
+    let mut all = reports(o);
+    assert_eq!(all.len(), 1);
+    all.remove(0)
 }
 
 fn source_of(o: &Output) -> String {
@@ -497,6 +513,318 @@ fn podman_reports_equal_podman_save_reports() {
     }
 }
 
+/// A `containerd` of its own (Debian's containerd): root, state, sockets and config in a
+/// short directory under /tmp, the CRI plugin off; images are imported with `ctr images
+/// import --no-unpack`, so no snapshot is made and nothing is mounted.
+struct Containerd {
+    dir: tempfile::TempDir,
+    child: Child,
+}
+
+impl Containerd {
+    fn start() -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("ia-c")
+            .tempdir_in("/tmp")
+            .unwrap();
+        let d = dir.path();
+        let config = format!(
+            r#"version = 2
+root = "{root}/root"
+state = "{root}/state"
+disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.internal.v1.opt",
+  "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs",
+  "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.aufs",
+  "io.containerd.tracing.processor.v1.otlp"]
+[grpc]
+  address = "{root}/c.sock"
+[ttrpc]
+  address = "{root}/c.sock.ttrpc"
+[debug]
+  address = ""
+[metrics]
+  address = ""
+"#,
+            root = d.display()
+        );
+        std::fs::write(d.join("config.toml"), config).unwrap();
+        let log = std::fs::File::create(d.join("log")).unwrap();
+        let child = Command::new("containerd")
+            .args(["--config", &d.join("config.toml").to_string_lossy()])
+            .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("containerd is not installed (see .ci/run)");
+        let me = Self { dir, child };
+        let up = wait_for(Duration::from_secs(30), || {
+            me.ctr_cmd("default", &["version"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        });
+        assert!(
+            up,
+            "containerd did not come up: {}",
+            std::fs::read_to_string(me.dir.path().join("log")).unwrap_or_default()
+        );
+        me
+    }
+
+    fn socket(&self) -> String {
+        self.dir.path().join("c.sock").display().to_string()
+    }
+
+    fn ctr_cmd(&self, ns: &str, args: &[&str]) -> Command {
+        let mut c = Command::new("ctr");
+        c.args(["--address", &self.socket(), "-n", ns]).args(args);
+        c
+    }
+
+    fn ctr(&self, args: &[&str]) -> String {
+        let o = self.ctr_cmd("k8s.io", args).output().unwrap();
+        assert!(
+            o.status.success(),
+            "ctr {args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8(o.stdout).unwrap().trim().to_string()
+    }
+
+    /// Imports a tar stream (a docker archive, or an OCI layout made a tar here) into the
+    /// `k8s.io` namespace, as a kubelet's images are.
+    fn import(&self, input: &Path, args: &[&str]) {
+        let tar = if input.is_dir() {
+            let t = self.dir.path().join("layout.tar");
+            let ok = Command::new("tar")
+                .args([
+                    "-C",
+                    &input.to_string_lossy(),
+                    "-cf",
+                    &t.to_string_lossy(),
+                    ".",
+                ])
+                .status()
+                .unwrap();
+            assert!(ok.success());
+            t
+        } else {
+            input.to_path_buf()
+        };
+        let mut a = vec!["images", "import", "--no-unpack"];
+        a.extend_from_slice(args);
+        let t = tar.to_string_lossy().into_owned();
+        a.push(&t);
+        self.ctr(&a);
+    }
+}
+
+impl Drop for Containerd {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+/// The digest of the largest layer of the one manifest an OCI layout's index names.
+fn largest_layer(layout: &Path) -> String {
+    let blob = |d: &str| layout.join("blobs/sha256").join(&d["sha256:".len()..]);
+    let index: Value =
+        serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
+    let m = index["manifests"][0]["digest"].as_str().unwrap();
+    let m: Value = serde_json::from_slice(&std::fs::read(blob(m)).unwrap()).unwrap();
+    let l = m["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .max_by_key(|l| l["size"].as_u64())
+        .unwrap();
+    l["digest"].as_str().unwrap().to_string()
+}
+
+/// A copy of `layout` whose index names a manifest of [`MAX_MANIFEST_BYTES`] + 1 bytes: the
+/// layout's manifest with an annotation that pads it.
+///
+/// [`MAX_MANIFEST_BYTES`]: audit_core::limits::MAX_MANIFEST_BYTES
+fn oversized_manifest_layout(layout: &Path, tmp: &Path) -> PathBuf {
+    let out = tmp.join("big-layout");
+    let blobs = out.join("blobs/sha256");
+    std::fs::create_dir_all(&blobs).unwrap();
+    for e in std::fs::read_dir(layout.join("blobs/sha256")).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), blobs.join(e.file_name())).unwrap();
+    }
+    std::fs::copy(layout.join("oci-layout"), out.join("oci-layout")).unwrap();
+    let index: Value =
+        serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
+    let m = index["manifests"][0]["digest"].as_str().unwrap();
+    let mut m: Value =
+        serde_json::from_slice(&std::fs::read(blobs.join(&m["sha256:".len()..])).unwrap()).unwrap();
+    m["annotations"] = serde_json::json!({ "pad": "" });
+    let bare = serde_json::to_vec(&m).unwrap().len() as u64;
+    let pad = audit_core::limits::MAX_MANIFEST_BYTES + 1 - bare;
+    m["annotations"]["pad"] = Value::String("x".repeat(pad as usize));
+    let bytes = serde_json::to_vec(&m).unwrap();
+    assert_eq!(
+        bytes.len() as u64,
+        audit_core::limits::MAX_MANIFEST_BYTES + 1
+    );
+    let d = audit_core::digest::Digest::sha256_of(&bytes);
+    std::fs::write(blobs.join(d.hex()), &bytes).unwrap();
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [{
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": d.to_string(),
+            "size": bytes.len(),
+            "annotations": { "org.opencontainers.image.ref.name": "latest" }
+        }]
+    });
+    std::fs::write(out.join("index.json"), index.to_string()).unwrap();
+    out
+}
+
+/// containerd's images and content services: images imported with `ctr -n k8s.io images
+/// import` are audited by name and by digest, and each report equals the report of the
+/// same image read from the file it was imported from (an OCI layout, or a `docker save`
+/// archive: containerd gives that one a manifest of its own, which the archive lacks).
+#[test]
+fn containerd_reports_equal_layout_and_archive_reports() {
+    let c = Containerd::start();
+    let sock = c.socket();
+    let env = [
+        ("CONTAINERD_ADDRESS", sock.as_str()),
+        ("CONTAINERD_NAMESPACE", "k8s.io"),
+    ];
+    let go = fixture("go-rules");
+    let multi = fixture("clean-multiarch");
+    let classic = archive("real-docker-classic.tar");
+    c.import(&go, &["--base-name", "imgaudit/go-rules"]);
+    c.import(
+        &multi,
+        &["--all-platforms", "--base-name", "imgaudit/multi"],
+    );
+    c.import(&classic, &[]);
+    let audit = |args: &[&str]| {
+        let mut a = vec!["-f", "json"];
+        a.extend_from_slice(args);
+        let (o, scratch) = imgaudit(&a, &env);
+        nothing_written(scratch.path());
+        o
+    };
+    let want = |args: &[&str]| reports(&audit(args));
+    let check = |engine_args: &[&str], oracle: &[&str]| {
+        let o = audit(engine_args);
+        assert_eq!(reports(&o), want(oracle), "{engine_args:?}");
+        assert_eq!(source_of(&o), "containerd");
+    };
+
+    // An OCI image, by name (with and without its tag), by NAME@DIGEST and by bare digest.
+    let layout = format!("oci:{}", go.display());
+    check(&["containerd:imgaudit/go-rules:latest"], &[&layout]);
+    check(&["containerd:imgaudit/go-rules"], &[&layout]);
+    let digest = c.ctr(&["images", "ls", "-q"]);
+    assert!(digest.contains("imgaudit/go-rules:latest"), "{digest}");
+    let index: Value =
+        serde_json::from_slice(&std::fs::read(go.join("index.json")).unwrap()).unwrap();
+    let digest = index["manifests"][0]["digest"].as_str().unwrap();
+    check(
+        &[&format!("containerd:imgaudit/go-rules@{digest}")],
+        &[&layout],
+    );
+    check(&[&format!("containerd:{digest}")], &[&layout]);
+
+    // A multi-platform index: one platform, and every platform.
+    let layout = format!("oci:{}", multi.display());
+    check(
+        &["--platform", "linux/arm64", "containerd:imgaudit/multi"],
+        &["--platform", "linux/arm64", &layout],
+    );
+    check(
+        &["--all-platforms", "containerd:imgaudit/multi:latest"],
+        &["--all-platforms", &layout],
+    );
+
+    // A `docker save` archive (ctr stores it as docker.io/imgaudit/real-classic:latest):
+    // the same report, but for the manifest containerd made.
+    let mut got = report(&audit(&["containerd:imgaudit/real-classic"]));
+    let made = got["image"]
+        .as_object_mut()
+        .unwrap()
+        .remove("manifest_digest");
+    assert!(made.is_some_and(|d| d.as_str().unwrap().starts_with("sha256:")));
+    let oracle = format!("docker-archive:{}", classic.display());
+    assert_eq!(got, report(&audit(&[&oracle])));
+
+    // The report says where the image came from.
+    let o = audit(&["containerd:docker.io/imgaudit/real-classic:latest"]);
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        v["image"]["reference"],
+        "containerd:docker.io/imgaudit/real-classic:latest"
+    );
+
+    // A bare reference, Docker and Podman not running: containerd has it.
+    let gone = format!("unix://{}", c.dir.path().join("gone.sock").display());
+    let mut bare_env = env.to_vec();
+    bare_env.extend([("DOCKER_HOST", gone.as_str()), ("CONTAINER_HOST", &gone)]);
+    let (o, _) = imgaudit(&["-f", "json", "imgaudit/go-rules:latest"], &bare_env);
+    assert_eq!(source_of(&o), "containerd");
+    assert_eq!(err(&o), "");
+
+    // A layer blob missing from the content store (garbage-collected): one clear line.
+    let musl = fixture("musl");
+    c.import(&musl, &["--base-name", "imgaudit/musl"]);
+    let layer = largest_layer(&musl);
+    c.ctr(&["content", "rm", &layer]);
+    let (o, scratch) = imgaudit(&["containerd:imgaudit/musl"], &env);
+    fails_with(&o, &format!("blob {layer} is not in the content store"));
+    nothing_written(scratch.path());
+
+    // An image whose manifest is larger than the bound (padded with an annotation; its
+    // bytes are the content store's, so containerd itself is not lied to).
+    let big = oversized_manifest_layout(&fixture("clean"), c.dir.path());
+    c.import(&big, &["--base-name", "imgaudit/big"]);
+    let (o, _) = imgaudit(&["containerd:imgaudit/big"], &env);
+    fails_with(&o, "larger than");
+
+    // Missing image; the wrong namespace (it names the namespaces there are); containerd
+    // not running (named explicitly: an error; in the default order: skipped without a
+    // word).
+    let (o, _) = imgaudit(&["containerd:imgaudit/absent:1"], &env);
+    fails_with(&o, "no such image: imgaudit/absent:1");
+    let (o, _) = imgaudit(
+        &[
+            "--containerd-namespace",
+            "default",
+            "containerd:imgaudit/go-rules",
+        ],
+        &env,
+    );
+    fails_with(&o, "this containerd has: k8s.io");
+    let no_socket = c.dir.path().join("gone.sock").display().to_string();
+    let (o, _) = imgaudit(
+        &["containerd:imgaudit/go-rules"],
+        &[("CONTAINERD_ADDRESS", &no_socket)],
+    );
+    fails_with(&o, "unreachable");
+    let mut none = bare_env.clone();
+    none[0] = ("CONTAINERD_ADDRESS", &no_socket);
+    let (o, _) = imgaudit(
+        &[
+            "--image-src",
+            "docker,podman,containerd",
+            "imgaudit/go-rules:latest",
+        ],
+        &none,
+    );
+    fails_with(&o, "no such image in docker, podman, containerd");
+}
+
 /// What a fake engine answers.
 #[derive(Clone)]
 enum Answer {
@@ -708,6 +1036,7 @@ fn engine_sources_are_listed_in_help() {
         "docker-daemon:NAME",
         "podman:NAME",
         "containers-storage:NAME",
+        "containerd:NAME",
     ] {
         assert!(out.contains(t), "{t} not in --help");
     }

@@ -261,6 +261,14 @@ pub enum SourceError {
         /// The reference.
         reference: String,
     },
+    /// containerd sources need the `containerd` feature of `audit-core`.
+    #[error(
+        "{reference}: this build cannot read containerd (audit-core feature `containerd` is off)"
+    )]
+    ContainerdUnsupported {
+        /// The reference.
+        reference: String,
+    },
     /// Registry references need the `registry` feature of `audit-core`.
     #[error("{reference}: this build cannot pull from registries (audit-core feature `registry` is off)")]
     RegistryUnsupported {

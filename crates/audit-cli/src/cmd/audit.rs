@@ -64,6 +64,9 @@ pub(crate) fn run(args: &AuditArgs) -> anyhow::Result<ExitCode> {
     let auditor = builder.build();
     let mut engines = crate::engines::options(|k| std::env::var_os(k))?;
     engines.order = crate::engines::order(&args.image_src).context("--image-src")?;
+    engines.containerd = crate::engines::containerd_socket(&args.containerd_address)
+        .context("--containerd-address")?;
+    engines.containerd_namespace = args.containerd_namespace.clone();
     let opts = crate::registry::source_options(&args.registry)?.engines(engines);
 
     let mut reports: Vec<Report> = Vec::new();

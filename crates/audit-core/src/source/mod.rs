@@ -154,11 +154,12 @@ const UNSUPPORTED_TRANSPORTS: [(&str, &str); 3] = [
 ];
 
 /// The engine transports: skopeo's `docker-daemon:` and `containers-storage:` (read through
-/// Podman's API service, which serves the same store), and `podman:`.
-const ENGINE_TRANSPORTS: [(&str, Engine); 3] = [
+/// Podman's API service, which serves the same store), `podman:`, and `containerd:`.
+const ENGINE_TRANSPORTS: [(&str, Engine); 4] = [
     ("docker-daemon:", Engine::Docker),
     ("podman:", Engine::Podman),
     ("containers-storage:", Engine::Podman),
+    ("containerd:", Engine::Containerd),
 ];
 
 /// The engines a transport names.
@@ -166,6 +167,7 @@ const ENGINE_TRANSPORTS: [(&str, Engine); 3] = [
 enum Engine {
     Docker,
     Podman,
+    Containerd,
 }
 
 /// Opens any source: a local one (see [`open_local`]), an image in a container engine, or
@@ -174,14 +176,14 @@ enum Engine {
 /// * `docker://REF` (and `registry:REF`) always name a registry image;
 /// * `oci:`, `oci-archive:`, `docker-archive:`, `dir:` and `rootfs:` always name local
 ///   sources;
-/// * `docker-daemon:NAME` and `podman:NAME` (alias `containers-storage:NAME`) name an
-///   image in that engine ([`engine`]); an engine that cannot be reached or lacks the image
-///   is an error;
+/// * `docker-daemon:NAME`, `podman:NAME` (alias `containers-storage:NAME`) and
+///   `containerd:NAME` name an image in that engine ([`engine`]); an engine that cannot be
+///   reached or lacks the image is an error;
 /// * anything else that exists locally is local (a path wins over a reference);
 /// * otherwise a valid reference (`alpine`, `ghcr.io/org/app:tag`,
 ///   `host:5000/ns/app@sha256:…`) is looked up in the sources of
-///   [`EngineOptions::order`], by default the local engines first (Docker, then Podman: the
-///   first whose socket answers and that has the image; an engine that cannot be reached or
+///   [`EngineOptions::order`], by default the local engines first (Docker, Podman, then
+///   containerd: the first whose socket answers and that has the image; one that cannot be reached or
 ///   lacks the image is skipped without a word), then its registry — unless its first path
 ///   component is a local directory and no registry host is written, which is far more
 ///   likely a mistyped path (write `docker://…` to pull it).
@@ -238,7 +240,6 @@ pub fn open(spec: &str, opts: &SourceOptions) -> Result<Source, SourceError> {
     }
 }
 
-/// An image in an engine, checked to be there (the engine answered and has it).
 /// A bare reference, looked up in the sources of [`EngineOptions::order`].
 fn open_in_order(
     spec: &str,
@@ -251,13 +252,15 @@ fn open_in_order(
             ImageSrc::Remote => return open_registry(r, opts),
             ImageSrc::Docker => Engine::Docker,
             ImageSrc::Podman => Engine::Podman,
+            ImageSrc::Containerd => Engine::Containerd,
         };
         match open_engine(which, spec, opts) {
             Ok(s) => return Ok(s),
             Err(
                 e @ (SourceError::EngineUnreachable { .. }
                 | SourceError::EngineImageNotFound { .. }
-                | SourceError::EnginesUnsupported { .. }),
+                | SourceError::EnginesUnsupported { .. }
+                | SourceError::ContainerdUnsupported { .. }),
             ) => tracing::debug!(source = src.name(), error = %e, "image source skipped"),
             Err(e) => return Err(e),
         }
@@ -272,6 +275,7 @@ fn open_in_order(
     })
 }
 
+/// An image in an engine, checked to be there (the engine answered and has it).
 #[cfg(feature = "engines")]
 fn open_engine(which: Engine, name: &str, opts: &SourceOptions) -> Result<Source, SourceError> {
     let e = &opts.engines;
@@ -298,9 +302,25 @@ fn open_engine(which: Engine, name: &str, opts: &SourceOptions) -> Result<Source
                 })?;
             engine::DockerEngine::new("podman", "podman", host, name, e)?
         }
+        Engine::Containerd => return open_containerd(name, e),
     };
     d.inspect()?;
     Ok(Source::Stream(Box::new(d)))
+}
+
+/// An image in containerd, checked to be there.
+#[cfg(feature = "containerd")]
+fn open_containerd(name: &str, e: &EngineOptions) -> Result<Source, SourceError> {
+    let s = engine::ContainerdStore::new(name, e)?;
+    s.lookup()?;
+    Ok(Source::Blobs(Box::new(s)))
+}
+
+#[cfg(all(feature = "engines", not(feature = "containerd")))]
+fn open_containerd(name: &str, _e: &EngineOptions) -> Result<Source, SourceError> {
+    Err(SourceError::ContainerdUnsupported {
+        reference: format!("containerd:{name}"),
+    })
 }
 
 #[cfg(not(feature = "engines"))]

@@ -1,15 +1,21 @@
-//! Images where users have them: the Docker Engine and Podman (the Docker Engine API).
+//! Images where users have them: the Docker Engine and Podman (the Docker Engine API), and
+//! containerd (its own gRPC API, incl. a Kubernetes node's `k8s.io` namespace).
 //!
 //! * `docker-daemon:NAME` and `podman:NAME` (alias `containers-storage:NAME`, the same
 //!   images) resolve the image with `GET /images/{name}/json` and stream
 //!   `GET /images/{id}/get` — the engine's `docker save` — through `stream`: layers are
 //!   analysed as they arrive, the manifest is matched when it comes, nothing is written to
 //!   disk. Async stays in `docker` (feature `engines`), bridged like the registry's blobs.
+//! * `containerd:NAME` is a `BlobStore` over containerd's images and content services
+//!   (`containerd`, feature `containerd`): index, manifests, config and layers are read from
+//!   the content store by digest; there is no export step.
 //!
 //! The library reads no environment: where each engine listens is an [`EngineOptions`]
-//! value the caller builds (the CLI reads `DOCKER_HOST`, docker contexts, `CONTAINER_HOST`
-//! …).
+//! value the caller builds (the CLI reads `DOCKER_HOST`, docker contexts, `CONTAINER_HOST`,
+//! `CONTAINERD_ADDRESS` …).
 
+#[cfg(feature = "containerd")]
+mod containerd;
 #[cfg(feature = "engines")]
 mod docker;
 pub(crate) mod stream;
@@ -23,6 +29,8 @@ use super::{ArchiveFormat, BlobStore, ResolvedImage};
 use crate::error::SourceError;
 use crate::limits;
 
+#[cfg(feature = "containerd")]
+pub use containerd::ContainerdStore;
 #[cfg(feature = "engines")]
 pub use docker::DockerEngine;
 
@@ -156,19 +164,23 @@ pub enum ImageSrc {
     Docker,
     /// Podman's API service (`podman:`).
     Podman,
+    /// containerd (`containerd:`).
+    Containerd,
     /// The registry the reference names (`docker://`).
     Remote,
 }
 
 impl ImageSrc {
     /// The default order for a bare reference: local engines first, as trivy does.
-    pub const DEFAULT_ORDER: [Self; 3] = [Self::Docker, Self::Podman, Self::Remote];
+    pub const DEFAULT_ORDER: [Self; 4] =
+        [Self::Docker, Self::Podman, Self::Containerd, Self::Remote];
 
     /// The name `--image-src` uses.
     pub fn name(self) -> &'static str {
         match self {
             Self::Docker => "docker",
             Self::Podman => "podman",
+            Self::Containerd => "containerd",
             Self::Remote => "remote",
         }
     }
@@ -188,7 +200,7 @@ impl std::str::FromStr for ImageSrc {
 }
 
 /// Where the engines listen, and the order a bare reference tries them in. `Default`: the
-/// engines' default sockets, trivy's order.
+/// engines' default sockets, containerd's namespace `default`, trivy's order.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct EngineOptions {
@@ -196,6 +208,10 @@ pub struct EngineOptions {
     pub docker: EngineHost,
     /// Podman's API service: the first of these whose socket exists is used.
     pub podman: Vec<EngineHost>,
+    /// containerd's socket (`ctr --address`).
+    pub containerd: PathBuf,
+    /// The containerd namespace images are looked up in (`ctr -n`; `k8s.io` is a kubelet's).
+    pub containerd_namespace: String,
     /// Sources a bare reference is looked up in, in order.
     pub order: Vec<ImageSrc>,
     /// See [`limits::ENGINE_IDLE_TIMEOUT_SECS`].
@@ -209,6 +225,8 @@ impl Default for EngineOptions {
         Self {
             docker: EngineHost::Unix("/var/run/docker.sock".into()),
             podman: vec![EngineHost::Unix("/run/podman/podman.sock".into())],
+            containerd: "/run/containerd/containerd.sock".into(),
+            containerd_namespace: "default".into(),
             order: ImageSrc::DEFAULT_ORDER.to_vec(),
             idle_timeout: Duration::from_secs(limits::ENGINE_IDLE_TIMEOUT_SECS),
             connect_timeout: Duration::from_secs(limits::ENGINE_CONNECT_TIMEOUT_SECS),

@@ -30,22 +30,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . benches/lib.sh
 N=${1:-2000}
-for t in docker-registry skopeo openssl python3; do
-  command -v "$t" >/dev/null || { echo "harbor-load.sh: $t missing" >&2; exit 1; }
-done
-if [ -n "${IMGAUDIT:-}" ]; then
-  BIN=$(realpath "$IMGAUDIT")
-else
-  cargo build --release -q -p audit-cli
-  BIN=$PWD/target/release/imgaudit
-fi
-W=$(mktemp -d "${TMPDIR:-/tmp}/imgaudit-harborload.XXXXXX")
-cleanup() {
-  [ -n "${SRV_PID:-}" ] && kill "$SRV_PID" 2>/dev/null
-  [ -n "${REG_PID:-}" ] && kill "$REG_PID" 2>/dev/null
-  rm -rf "$W"
-}
-trap cleanup EXIT
+need docker-registry skopeo openssl python3
+imgaudit_bin
+workdir harborload
 
 start_registry "$W"
 IMAGES=()

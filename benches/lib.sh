@@ -1,5 +1,37 @@
 # Helpers shared by the benchmark scripts (sourced from the repository root).
 
+# need TOOL...: exits naming the first TOOL that is not installed.
+need() {
+  local t
+  for t in "$@"; do
+    command -v "$t" >/dev/null || { echo "$(basename "$0"): $t missing" >&2; exit 1; }
+  done
+}
+
+# imgaudit_bin: sets BIN to $IMGAUDIT when it is set, else builds the release CLI and uses it.
+imgaudit_bin() {
+  if [ -n "${IMGAUDIT:-}" ]; then
+    BIN=$(realpath "$IMGAUDIT")
+  else
+    cargo build --release -q -p audit-cli
+    BIN=$PWD/target/release/imgaudit
+  fi
+}
+
+# workdir NAME: sets W to a new temporary directory; on exit, kills the processes the script
+# started (whichever of REG_PID, SRV_PID, A_PID, B_PID, REDIS_PID it set) and removes W.
+workdir() {
+  W=$(mktemp -d "${TMPDIR:-/tmp}/imgaudit-$1.XXXXXX")
+  trap cleanup_workdir EXIT
+}
+cleanup_workdir() {
+  local p
+  for p in ${REG_PID:-} ${SRV_PID:-} ${A_PID:-} ${B_PID:-} ${REDIS_PID:-}; do
+    kill "$p" 2>/dev/null || true
+  done
+  rm -rf "$W"
+}
+
 # wait_port LOG PREFIX: the port number that follows PREFIX in LOG, waiting up to 20 s.
 wait_port() {
   local p

@@ -18,18 +18,14 @@ OUT=benches/out
 RUNS=${RUNS:-3}
 mkdir -p "$OUT"
 [ -f "$IMG/index.json" ] || { echo "registry-compare.sh: $IMG missing; run: make -C testdata large" >&2; exit 1; }
-for t in docker-registry skopeo hyperfine /usr/bin/time; do
-  command -v "$t" >/dev/null || { echo "registry-compare.sh: $t missing" >&2; exit 1; }
-done
+need docker-registry skopeo hyperfine /usr/bin/time
 
 cargo build --release -q -p audit-cli
 
 fetch_trivy "$OUT"
 
 # A registry of its own on a random loopback port.
-W=$(mktemp -d "${TMPDIR:-/tmp}/imgaudit-regbench.XXXXXX")
-cleanup() { [ -n "${REG_PID:-}" ] && kill "$REG_PID" 2>/dev/null; rm -rf "$W"; }
-trap cleanup EXIT
+workdir regbench
 start_registry "$W"
 REF=$HOST/bench/large:1
 skopeo copy -q --preserve-digests --dest-tls-verify=false "oci:$IMG:latest" "docker://$REF"

@@ -26,27 +26,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . benches/lib.sh
 SECS=${1:-10}
-for t in docker-registry skopeo openssl curl wrk hey; do
-  command -v "$t" >/dev/null || { echo "serve-load.sh: $t missing (apt-get install -y wrk hey …)" >&2; exit 1; }
-done
+need docker-registry skopeo openssl curl wrk hey
 IMAGES=testdata/out/images
 for i in clean musl go-rules; do
   [ -f "$IMAGES/$i/index.json" ] || { echo "serve-load.sh: $IMAGES/$i missing: make fixtures" >&2; exit 1; }
 done
-if [ -n "${IMGAUDIT:-}" ]; then
-  BIN=$(realpath "$IMGAUDIT")
-else
-  cargo build --release -q -p audit-cli
-  BIN=$PWD/target/release/imgaudit
-fi
+imgaudit_bin
 
-W=$(mktemp -d "${TMPDIR:-/tmp}/imgaudit-serveload.XXXXXX")
-cleanup() {
-  [ -n "${SRV_PID:-}" ] && kill "$SRV_PID" 2>/dev/null
-  [ -n "${REG_PID:-}" ] && kill "$REG_PID" 2>/dev/null
-  rm -rf "$W"
-}
-trap cleanup EXIT
+workdir serveload
 
 start_registry "$W"
 for i in clean musl go-rules; do

@@ -18,18 +18,10 @@ cd "$(dirname "$0")/.."
 . benches/lib.sh
 SECS=${1:-10}
 K=${K:-50}
-for t in docker-registry redis-server skopeo umoci openssl curl wrk; do
-  command -v "$t" >/dev/null || { echo "serve-share.sh: $t missing" >&2; exit 1; }
-done
+need docker-registry redis-server skopeo umoci openssl curl wrk
 [ -f testdata/out/images/clean/index.json ] || { echo "serve-share.sh: make fixtures" >&2; exit 1; }
-if [ -n "${IMGAUDIT:-}" ]; then BIN=$(realpath "$IMGAUDIT"); else
-  cargo build --release -q -p audit-cli; BIN=$PWD/target/release/imgaudit; fi
-W=$(mktemp -d "${TMPDIR:-/tmp}/imgaudit-serveshare.XXXXXX")
-cleanup() {
-  for p in ${A_PID:-} ${B_PID:-} ${REDIS_PID:-} ${REG_PID:-}; do kill "$p" 2>/dev/null || true; done
-  rm -rf "$W"
-}
-trap cleanup EXIT
+imgaudit_bin
+workdir serveshare
 
 start_registry "$W"
 cp -a testdata/out/images/clean "$W/img"

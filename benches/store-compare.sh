@@ -17,13 +17,9 @@ OUT=benches/out
 RUNS=${RUNS:-5}
 mkdir -p "$OUT"
 [ -f "$IMG/index.json" ] || { echo "store-compare.sh: $IMG missing; run: make -C testdata large" >&2; exit 1; }
-for t in docker-registry skopeo hyperfine; do
-  command -v "$t" >/dev/null || { echo "store-compare.sh: $t missing" >&2; exit 1; }
-done
+need docker-registry skopeo hyperfine
 cargo build --release -q -p audit-cli
-W=$(mktemp -d "${TMPDIR:-/tmp}/imgaudit-storebench.XXXXXX")
-cleanup() { [ -n "${REG_PID:-}" ] && kill "$REG_PID" 2>/dev/null; rm -rf "$W"; }
-trap cleanup EXIT
+workdir storebench
 bytes=$(layer_bytes "$IMG")
 echo "input: $IMG: $(( ${bytes% *} / 1048576 )) MiB in ${bytes#* } layer blobs, $(nproc) CPUs"
 

@@ -16,14 +16,9 @@ IMAGES=(clean go-rules fs-rules sec-rules musl dl-base cfg-root hist-rules)
 for i in "${IMAGES[@]}"; do
   [ -f "testdata/out/images/$i/index.json" ] || { echo "sweep.sh: fixtures missing: make fixtures" >&2; exit 1; }
 done
-for t in docker-registry skopeo; do
-  command -v "$t" >/dev/null || { echo "sweep.sh: $t missing" >&2; exit 1; }
-done
-if [ -n "${IMGAUDIT:-}" ]; then BIN=$(realpath "$IMGAUDIT"); else
-  cargo build --release -q -p audit-cli; BIN=$PWD/target/release/imgaudit; fi
-W=$(mktemp -d "${TMPDIR:-/tmp}/imgaudit-sweepbench.XXXXXX")
-cleanup() { [ -n "${REG_PID:-}" ] && kill "$REG_PID" 2>/dev/null; rm -rf "$W"; }
-trap cleanup EXIT
+need docker-registry skopeo
+imgaudit_bin
+workdir sweepbench
 start_registry "$W"
 n=0
 for k in "${!IMAGES[@]}"; do

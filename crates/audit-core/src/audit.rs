@@ -688,6 +688,14 @@ mod tests {
         (gzip(&tar), tar)
     }
 
+    /// Audits an image of one gzip layer made of `tar`, with an empty config.
+    fn run_layer(tar: Vec<u8>, limits: Limits) -> Result<Report, Error> {
+        run(
+            MemStore::image(&[layer(tar)], serde_json::json!({})),
+            limits,
+        )
+    }
+
     #[test]
     fn traversal_and_escaping_links_stay_inside() {
         let tar = Tar::default()
@@ -792,12 +800,7 @@ mod tests {
         tar[..8].copy_from_slice(b"a\nb\x1b[2J\x07");
         tar[124..136].copy_from_slice(b"\x01\x02zz\n\n\n\n\n\n\n\n");
         fix_checksums(&mut tar);
-        let e = run(
-            MemStore::image(&[layer(tar)], serde_json::json!({})),
-            Limits::default(),
-        )
-        .unwrap_err()
-        .to_string();
+        let e = run_layer(tar, Limits::default()).unwrap_err().to_string();
         assert!(
             e.starts_with("layer 0 (sha256:")
                 && e.contains("a\\nb\\u{1b}[2J\\u{7}")
@@ -997,12 +1000,7 @@ mod tests {
             .typed("././@LongLink", b'L', &big)
             .file("f", b"x", 0o644)
             .finish();
-        let e = run(
-            MemStore::image(&[layer(tar)], serde_json::json!({})),
-            Limits::default(),
-        )
-        .unwrap_err()
-        .to_string();
+        let e = run_layer(tar, Limits::default()).unwrap_err().to_string();
         assert!(
             e.starts_with("layer 0") && e.contains("GNU long name or PAX records"),
             "{e}"
@@ -1043,12 +1041,7 @@ mod tests {
             max_entries_per_layer: 10,
             ..Limits::default()
         };
-        let e = run(
-            MemStore::image(&[layer(tar)], serde_json::json!({})),
-            limits,
-        )
-        .unwrap_err()
-        .to_string();
+        let e = run_layer(tar, limits).unwrap_err().to_string();
         assert!(e.contains("more than 10 tar entries"), "{e}");
         let limits = Limits {
             max_path_bytes: 8,
@@ -1057,11 +1050,7 @@ mod tests {
         let tar = Tar::default()
             .file("a-very-long-name", b"x", 0o644)
             .finish();
-        let r = run(
-            MemStore::image(&[layer(tar)], serde_json::json!({})),
-            limits,
-        )
-        .unwrap();
+        let r = run_layer(tar, limits).unwrap();
         assert!(r
             .unknowns
             .iter()
@@ -1089,11 +1078,7 @@ mod tests {
             .file("bin/trunc", &trunc, 0o755)
             .file("bin/hdr", &hdr_only, 0o755)
             .finish();
-        let r = run(
-            MemStore::image(&[layer(tar)], serde_json::json!({})),
-            Limits::default(),
-        )
-        .unwrap();
+        let r = run_layer(tar, Limits::default()).unwrap();
         let paths: Vec<&str> = r
             .unknowns
             .iter()

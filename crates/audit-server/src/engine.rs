@@ -620,46 +620,29 @@ impl Engine {
         tokio::spawn(async move {
             let _slot = Arc::clone(&me.slots).acquire_owned().await;
             let started = std::time::Instant::now();
-            let (tx, rx) = oneshot::channel();
             let (worker, target, d) = (Arc::clone(&me), pinned.clone(), digest.clone());
-            let spawned = std::thread::Builder::new()
-                .name("imgaudit-audit".into())
-                .spawn(move || {
-                    // Another replica may have audited it, or be auditing it now.
-                    let turn = worker.shared.as_ref().map(|s| s.turn(&d));
-                    let locked = match turn {
-                        Some(Turn::Verdict(a)) => {
-                            let _ = tx.send(Ok((a, true)));
-                            return;
-                        }
-                        Some(Turn::Audit { locked }) => locked,
-                        None => false,
-                    };
-                    let auditor = worker.auditor.clone().today((worker.today)()).build();
-                    let r = worker
-                        .pool
-                        .store(target.clone())
-                        .map_err(Error::from)
-                        .and_then(|s| {
-                            auditor.audit(&Source::Blobs(Box::new(s)), &target.to_string())
-                        })
-                        .map(|reports| (Audited::from_reports(reports), false));
-                    if let Some(s) = &worker.shared {
-                        let a = r.as_ref().ok().map(|(a, _)| a);
-                        s.publish(&d, a, worker.settings.cache_ttl, locked);
-                    }
-                    let _ = tx.send(r);
-                });
-            let result = match spawned {
-                Ok(_) => rx.await.unwrap_or_else(|_| {
-                    Err(Error::Source(SourceError::BadLayers {
-                        reason: "the audit thread failed".into(),
-                    }))
-                }),
-                Err(e) => Err(Error::Source(SourceError::BadLayers {
-                    reason: format!("starting an audit thread: {e}"),
-                })),
-            };
+            let result = on_audit_thread("imgaudit-audit", move || {
+                // Another replica may have audited it, or be auditing it now.
+                let turn = worker.shared.as_ref().map(|s| s.turn(&d));
+                let locked = match turn {
+                    Some(Turn::Verdict(a)) => return Ok((a, true)),
+                    Some(Turn::Audit { locked }) => locked,
+                    None => false,
+                };
+                let auditor = worker.auditor.clone().today((worker.today)()).build();
+                let r = worker
+                    .pool
+                    .store(target.clone())
+                    .map_err(Error::from)
+                    .and_then(|s| auditor.audit(&Source::Blobs(Box::new(s)), &target.to_string()))
+                    .map(|reports| (Audited::from_reports(reports), false));
+                if let Some(s) = &worker.shared {
+                    let a = r.as_ref().ok().map(|(a, _)| a);
+                    s.publish(&d, a, worker.settings.cache_ttl, locked);
+                }
+                r
+            })
+            .await;
             me.metrics.audit_seconds.observe(started.elapsed());
             let (outcome, ttl, weight) = match result {
                 Ok((a, from_replica)) => {
@@ -760,6 +743,31 @@ fn classify(e: &SourceError) -> &'static str {
         SourceError::Tls { .. } => "tls",
         SourceError::RateLimited { .. } => "rate_limited",
         _ => "other",
+    }
+}
+
+/// Runs `work` (an audit: CPU-bound and blocking I/O, which must not hold a runtime worker) on
+/// its own OS thread named `name`, and waits for its result. A thread that cannot be started
+/// or dies without an answer is an audit error.
+pub(crate) async fn on_audit_thread<T: Send + 'static>(
+    name: &str,
+    work: impl FnOnce() -> Result<T, Error> + Send + 'static,
+) -> Result<T, Error> {
+    let (tx, rx) = oneshot::channel();
+    let spawned = std::thread::Builder::new()
+        .name(name.into())
+        .spawn(move || {
+            let _ = tx.send(work());
+        });
+    match spawned {
+        Ok(_) => rx.await.unwrap_or_else(|_| {
+            Err(Error::Source(SourceError::BadLayers {
+                reason: "the audit thread failed".into(),
+            }))
+        }),
+        Err(e) => Err(Error::Source(SourceError::BadLayers {
+            reason: format!("starting an audit thread: {e}"),
+        })),
     }
 }
 

@@ -65,41 +65,7 @@ impl Registry {
             w.display()
         );
         if tls {
-            let ok = Command::new("openssl")
-                .args([
-                    "req",
-                    "-x509",
-                    "-newkey",
-                    "ec",
-                    "-pkeyopt",
-                    "ec_paramgen_curve:prime256v1",
-                    "-nodes",
-                    "-days",
-                    "30",
-                ])
-                .args([
-                    "-keyout",
-                    "key.pem",
-                    "-out",
-                    "cert.pem",
-                    "-subj",
-                    "/CN=localhost",
-                ])
-                .args(["-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"])
-                .args([
-                    "-addext",
-                    "basicConstraints=critical,CA:FALSE",
-                    "-addext",
-                    "extendedKeyUsage=serverAuth",
-                ])
-                .current_dir(w)
-                .output()
-                .unwrap();
-            assert!(
-                ok.status.success(),
-                "openssl: {}",
-                String::from_utf8_lossy(&ok.stderr)
-            );
+            let (cert, key) = server::make_cert(w, "registry");
             let h = Command::new("htpasswd")
                 .args(["-Bbn", USER, PASS])
                 .output()
@@ -107,10 +73,12 @@ impl Registry {
             assert!(h.status.success());
             std::fs::write(w.join("htpasswd"), &h.stdout).unwrap();
             std::fs::create_dir(w.join("certs.d")).unwrap();
-            std::fs::copy(w.join("cert.pem"), w.join("certs.d/ca.crt")).unwrap();
+            std::fs::copy(&cert, w.join("certs.d/ca.crt")).unwrap();
             cfg += &format!(
-                "http: {{addr: \"127.0.0.1:0\", secret: s, tls: {{certificate: {0}/cert.pem, key: {0}/key.pem}}}}\nauth: {{htpasswd: {{realm: basic-realm, path: {0}/htpasswd}}}}\n",
-                w.display()
+                "http: {{addr: \"127.0.0.1:0\", secret: s, tls: {{certificate: {1}, key: {2}}}}}\nauth: {{htpasswd: {{realm: basic-realm, path: {0}/htpasswd}}}}\n",
+                w.display(),
+                cert.display(),
+                key.display()
             );
         } else {
             cfg += "http: {addr: \"127.0.0.1:0\", secret: s}\n";
@@ -156,7 +124,7 @@ impl Registry {
     }
 
     pub(crate) fn cert(&self) -> PathBuf {
-        self.dir.path().join("cert.pem")
+        self.dir.path().join("registry.crt")
     }
 
     pub(crate) fn cert_dir(&self) -> PathBuf {

@@ -1,5 +1,6 @@
 //! `imgaudit serve` as a child process behind a self-signed certificate, and HTTPS clients
-//! trusting it: shared by the webhook, Gatekeeper and Harbor adapter tests.
+//! trusting it: shared by the webhook, Gatekeeper and Harbor adapter tests; `make_cert` also
+//! serves the TLS registry (support/mod.rs).
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

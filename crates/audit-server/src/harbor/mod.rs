@@ -20,10 +20,10 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use audit_core::error::{Error, SourceError};
 use audit_core::source::{
     ImageReference, RegistryAuth, RegistryStore, Secret, Source, SourceOptions,
 };
+use audit_core::Error;
 use base64::Engine as _;
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
@@ -595,30 +595,17 @@ impl Harbor {
         if w.plain_http {
             opts = opts.insecure_host(w.reference.api_host().to_string());
         }
-        let (tx, rx) = tokio::sync::oneshot::channel();
         let (engine, target) = (Arc::clone(&self.engine), w.reference.clone());
-        let spawned = std::thread::Builder::new()
-            .name("imgaudit-harbor".into())
-            .spawn(move || {
-                let r = RegistryStore::new(target.clone(), &opts)
-                    .map_err(Error::from)
-                    .and_then(|s| {
-                        engine
-                            .auditor()
-                            .audit(&Source::Blobs(Box::new(s)), &target.to_string())
-                    });
-                let _ = tx.send(r);
-            });
-        let result = match spawned {
-            Ok(_) => rx.await.unwrap_or_else(|_| {
-                Err(Error::Source(SourceError::BadLayers {
-                    reason: "the audit thread failed".into(),
-                }))
-            }),
-            Err(err) => Err(Error::Source(SourceError::BadLayers {
-                reason: format!("starting an audit thread: {err}"),
-            })),
-        };
+        let result = crate::engine::on_audit_thread("imgaudit-harbor", move || {
+            RegistryStore::new(target.clone(), &opts)
+                .map_err(Error::from)
+                .and_then(|s| {
+                    engine
+                        .auditor()
+                        .audit(&Source::Blobs(Box::new(s)), &target.to_string())
+                })
+        })
+        .await;
         drop(slot);
         self.engine.metrics.audit_seconds.observe(started.elapsed());
         let job = match result {

@@ -2,6 +2,8 @@
 # after installing packages); `make demo-run` audits the committed demo image.
 SHELL := /bin/bash
 CARGO ?= cargo
+# Where cargo builds (honours CARGO_TARGET_DIR, as cargo does).
+TARGET_DIR := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
 
 .PHONY: test lint fixtures harbor-fuzz docs demo-run bench bench-registry image-check bench-serve bench-store fuzz-seed \
 	fuzz-build fuzz-smoke fuzz-run
@@ -12,7 +14,7 @@ test: fixtures
 	  --features audit-core/fuzzing,audit-server/fuzzing fuzz_regressions
 	$(CARGO) test --workspace --doc
 	$(CARGO) build -q -p audit-cli
-	$(MAKE) -C testdata secrets-crosscheck IMGAUDIT=$(CURDIR)/target/debug/imgaudit
+	$(MAKE) -C testdata secrets-crosscheck IMGAUDIT=$(TARGET_DIR)/debug/imgaudit
 	$(MAKE) fuzz-smoke
 	$(MAKE) harbor-fuzz
 
@@ -24,7 +26,7 @@ fixtures:
 SCHEMATHESIS ?= schemathesis
 harbor-fuzz:
 	$(CARGO) build -q -p audit-cli
-	testdata/harbor/schemathesis.sh $(CURDIR)/target/debug/imgaudit $(SCHEMATHESIS) 100
+	testdata/harbor/schemathesis.sh $(TARGET_DIR)/debug/imgaudit $(SCHEMATHESIS) 100
 
 # cargo-fuzz targets (fuzz/). cargo-fuzz passes nightly-only codegen flags (-Zsanitizer,
 # sanitizer coverage); RUSTC_BOOTSTRAP=1 lets the stable toolchain accept them. No sanitizer:

@@ -19,6 +19,8 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 
   -keyout "$W/key.pem" -out "$W/cert.pem" -subj /CN=localhost \
   -addext subjectAltName=IP:127.0.0.1 -addext basicConstraints=critical,CA:FALSE 2>/dev/null
 echo "harbor:fuzz-pass" > "$W/auth"
+# Created here: the background job opens it after the fork, possibly after the first read below.
+: > "$W/log"
 HOME=$W "$IMGAUDIT" serve --listen 127.0.0.1:0 --tls-cert "$W/cert.pem" --tls-key "$W/key.pem" \
   --harbor-listen 127.0.0.1:0 --harbor-plain-http --harbor-auth basic --harbor-auth-file "$W/auth" \
   --harbor-max-queue 16 --timeout 5 2>"$W/log" &

@@ -182,8 +182,11 @@ pub fn layers(data: &[u8]) {
 
 /// What a sparse capture may report for a file whose whole capture gave `whole`: the same
 /// facts, except that a fact it could not capture (its bytes lay outside the bounded windows,
-/// as a forged file can arrange) is left at its default *and named* in `incomplete`. A sparse
-/// capture may know less than a whole one, and say so; it may never know something else.
+/// as a forged file can arrange) is left at its default, or for a list kept in part, *and
+/// named* in `incomplete`. A sparse capture may know less than a whole one, and say so; it may
+/// never know something else. Both captures can name the same fact incomplete and still differ
+/// in how much of it they kept (a forged version table whose names lie partly outside the
+/// capture): the sparse list must then be a subsequence of the whole one.
 fn sparse_view(
     whole: &Option<inspect::FileFacts>,
     sparse: &Option<inspect::FileFacts>,
@@ -196,16 +199,26 @@ fn sparse_view(
     };
     let mut view = w.clone();
     let mut e = we.clone();
-    for missing in se.incomplete.iter().filter(|m| !we.incomplete.contains(m)) {
+    for missing in &se.incomplete {
         // Each item names the facts it stands for (see `incomplete.push` in inspect/elf).
         match missing.as_str() {
-            "section names" => e.debug = Default::default(),
+            "section names" if se.debug == Default::default() => e.debug = Default::default(),
             "interpreter" => {
                 e.interpreter = se.interpreter.clone();
                 e.interpreter_problem = se.interpreter_problem.clone();
             }
-            "symbol version requirements" => e.version_needs.clear(),
-            "symbol version definitions" => e.version_defs.clear(),
+            "symbol version requirements"
+                if is_subsequence(&se.version_needs, &we.version_needs, |s, w| {
+                    s.file == w.file && is_subsequence(&s.versions, &w.versions, |a, b| a == b)
+                }) =>
+            {
+                e.version_needs = se.version_needs.clone()
+            }
+            "symbol version definitions"
+                if is_subsequence(&se.version_defs, &we.version_defs, |a, b| a == b) =>
+            {
+                e.version_defs = se.version_defs.clone()
+            }
             "go build info" => e.go = se.go.clone(),
             // Anything else must not differ: the assertion shows it.
             _ => {}
@@ -214,6 +227,12 @@ fn sparse_view(
     e.incomplete = se.incomplete.clone();
     view.elf = Some(e);
     Some(view)
+}
+
+/// Whether `part` is `all` with some elements left out (order kept), elements compared by `fits`.
+fn is_subsequence<T>(part: &[T], all: &[T], fits: impl Fn(&T, &T) -> bool) -> bool {
+    let mut rest = all.iter();
+    part.iter().all(|p| rest.any(|a| fits(p, a)))
 }
 
 /// One file as the layer pipeline inspects it (ELF and Go build info, scripts, captured

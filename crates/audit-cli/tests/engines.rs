@@ -243,13 +243,115 @@ impl Drop for Dockerd {
     }
 }
 
+/// Docker's TLS mode (<https://docs.docker.com/engine/security/protect-access/>) made with
+/// openssl in `dir`: a CA, a server certificate for 127.0.0.1 (`server-cert.pem`,
+/// `server-key.pem`) and a client certificate (`cert.pem`, `key.pem`), the client's files
+/// named as `DOCKER_CERT_PATH` holds them; and a second CA (`other-ca/ca.pem`) that signed
+/// neither.
+fn docker_tls_material(dir: &Path) {
+    let openssl = |args: &[&str]| {
+        let o = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl is not installed (see .ci/run)");
+        assert!(
+            o.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    };
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    std::fs::create_dir_all(dir.join("other-ca")).unwrap();
+    for (key, cert) in [
+        ("ca-key.pem", "ca.pem"),
+        ("other-ca/key.pem", "other-ca/ca.pem"),
+    ] {
+        let mut a = vec![
+            "req",
+            "-x509",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=imgaudit test CA",
+        ];
+        a.extend(ec);
+        a.extend(["-keyout", key, "-out", cert]);
+        openssl(&a);
+    }
+    for (name, key, cert, ext) in [
+        (
+            "/CN=127.0.0.1",
+            "server-key.pem",
+            "server-cert.pem",
+            "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
+        ),
+        (
+            "/CN=client",
+            "key.pem",
+            "cert.pem",
+            "extendedKeyUsage=clientAuth\n",
+        ),
+    ] {
+        let mut a = vec!["req", "-subj", name];
+        a.extend(ec);
+        a.extend(["-keyout", key, "-out", "req.csr"]);
+        openssl(&a);
+        std::fs::write(dir.join("ext.cnf"), ext).unwrap();
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            "req.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca-key.pem",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            "ext.cnf",
+            "-out",
+            cert,
+        ]);
+    }
+}
+
 /// One dockerd for every case (starting one costs about a second, loading images more).
 #[test]
 fn docker_daemon_reports_equal_docker_save_reports() {
     let reg = Registry::plain();
     reg.push(&fixture("clean-multiarch"), "multi:1", &["--all"]);
     reg.push(&fixture("go-rules"), "go:1", &[]);
-    let d = Dockerd::start(&["--insecure-registry", &reg.host()]);
+    // Also listening on TCP with TLS and client certificates (DOCKER_TLS_VERIFY).
+    let tls = tempfile::tempdir().unwrap();
+    docker_tls_material(tls.path());
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let t = |f: &str| tls.path().join(f).to_string_lossy().into_owned();
+    let d = Dockerd::start(&[
+        "--insecure-registry",
+        &reg.host(),
+        "-H",
+        &format!("tcp://127.0.0.1:{port}"),
+        "--tlsverify",
+        "--tlscacert",
+        &t("ca.pem"),
+        "--tlscert",
+        &t("server-cert.pem"),
+        "--tlskey",
+        &t("server-key.pem"),
+    ]);
     let env = [("DOCKER_HOST", d.host())];
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     for a in ["real-docker-classic.tar", "real-docker-buildkit.tar"] {
@@ -316,6 +418,34 @@ fn docker_daemon_reports_equal_docker_save_reports() {
     check(&digest, &format!("docker-daemon:{digest}"));
     // One platform of a multi-platform image (the one pulled).
     check(&multi, &format!("docker-daemon:{multi}"));
+
+    // tcp:// with TLS, as the docker CLI reads DOCKER_HOST, DOCKER_TLS_VERIFY and
+    // DOCKER_CERT_PATH: the same report; without a client certificate, or trusting another
+    // CA, a one-line error.
+    let tcp = format!("tcp://127.0.0.1:{port}");
+    let certs = tls.path().to_string_lossy().into_owned();
+    let tls_env = [
+        ("DOCKER_HOST", tcp.as_str()),
+        ("DOCKER_TLS_VERIFY", "1"),
+        ("DOCKER_CERT_PATH", certs.as_str()),
+    ];
+    let via_unix = report(&imgaudit(&["-f", "json", &format!("docker-daemon:{pulled}")], &env).0);
+    let (o, _) = imgaudit(
+        &["-f", "json", &format!("docker-daemon:{pulled}")],
+        &tls_env,
+    );
+    assert_eq!(report(&o), via_unix);
+    assert_eq!(source_of(&o), "docker-daemon");
+    let ca_only = tempfile::tempdir().unwrap();
+    std::fs::copy(tls.path().join("ca.pem"), ca_only.path().join("ca.pem")).unwrap();
+    let other_ca = tls.path().join("other-ca").to_string_lossy().into_owned();
+    for cert_path in [ca_only.path().to_string_lossy().into_owned(), other_ca] {
+        let mut e = tls_env;
+        e[2].1 = &cert_path;
+        let (o, _) = imgaudit(&[&format!("docker-daemon:{pulled}")], &e);
+        assert_eq!(o.status.code(), Some(2), "{cert_path}: {}", err(&o));
+        assert_eq!(err(&o).trim_end().lines().count(), 1, "{}", err(&o));
+    }
 
     // Not there; the engine unreachable (named explicitly: an error, one line).
     let (o, _) = imgaudit(&["docker-daemon:imgaudit/absent:1"], &env);

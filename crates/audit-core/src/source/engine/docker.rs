@@ -406,4 +406,62 @@ mod tests {
         assert_eq!(e.kind(), io::ErrorKind::TimedOut, "{e}");
         assert_eq!(out, b"abc");
     }
+
+    /// A TCP engine whose accept queue is full: Linux drops further SYNs
+    /// (`tcp_conn_request`, with `net.ipv4.tcp_abort_on_overflow` 0, the default), so a
+    /// connection hangs until the connect bound ([`crate::limits::ENGINE_CONNECT_TIMEOUT_SECS`],
+    /// one second here) ends it: unreachable, not a stall of the idle bound.
+    #[test]
+    fn a_connection_that_never_completes_ends_at_the_connect_bound() {
+        // A listener with a backlog of one (tokio's TcpSocket sets it; std's cannot), never
+        // accepting: connect until one connection does not complete within 200 ms.
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .build()
+            .unwrap();
+        let l = rt
+            .block_on(async {
+                let s = tokio::net::TcpSocket::new_v4()?;
+                s.bind(([127, 0, 0, 1], 0).into())?;
+                s.listen(1)
+            })
+            .unwrap();
+        let addr = l.local_addr().unwrap();
+        let mut held = Vec::new();
+        let full = (0..64).any(|_| {
+            match std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)) {
+                Ok(c) => {
+                    held.push(c);
+                    false
+                }
+                Err(e) if e.kind() == io::ErrorKind::TimedOut => true,
+                Err(e) => panic!("connecting to the test listener: {e}"),
+            }
+        });
+        assert!(
+            full,
+            "the accept queue never filled ({} connections)",
+            held.len()
+        );
+        let opts = EngineOptions {
+            connect_timeout: Duration::from_secs(1),
+            idle_timeout: Duration::from_secs(30),
+            ..EngineOptions::default()
+        };
+        let host = EngineHost::Tcp {
+            addr: addr.to_string(),
+            tls: None,
+        };
+        let d = DockerEngine::new("docker-daemon", "docker", &host, "app", &opts).unwrap();
+        let t = std::time::Instant::now();
+        let e = d.inspect().unwrap_err();
+        assert!(matches!(e, SourceError::EngineUnreachable { .. }), "{e:?}");
+        assert!(
+            t.elapsed() >= Duration::from_millis(900),
+            "{:?}",
+            t.elapsed()
+        );
+        assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
+        drop((l, held, rt));
+    }
 }

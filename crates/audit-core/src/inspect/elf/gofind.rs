@@ -11,7 +11,7 @@ use std::sync::LazyLock;
 use goblin::elf::{program_header as ph, section_header as sh, ProgramHeader};
 use memchr::memmem::Finder;
 
-use super::headers::writable_segments;
+use super::headers::{writable_segments, Hdr};
 use super::scan::StreamScan;
 use super::ElfScanner;
 use crate::inspect::bytes::{read_u32, read_uint};
@@ -86,6 +86,8 @@ pub(super) struct GoFind {
     /// Captured read-only data ranges (`.rodata`) of a Go binary.
     rodata: Vec<Range<u64>>,
     rodata_planned: bool,
+    /// A read-only range was wanted after part of it had passed uncaptured.
+    rodata_lost: bool,
     pcln_scan: Option<StreamScan>,
     pcln_started: bool,
     /// Allocated, non-executable section starts, once the section table is parsed.
@@ -280,17 +282,8 @@ impl ElfScanner {
                 }
             }
         }
-        // Keep `.rodata` of Go binaries: module info and version strings can be recovered
-        // from it when the build-info blob is gone, and pre-1.18 blobs point into it. Go is
-        // recognised early by its build-ID note, or by the layout of Go's linker, which
-        // writes the section table before all section data (npm's esbuild has no notes).
-        let sht_late = h.shnum > 0 && self.shdrs.is_none() && h.shoff > self.cap.pos();
-        if !self.go.rodata_planned && (self.shdrs.is_some() || (sht_late && self.notes_parsed)) {
-            self.go.rodata_planned = true;
-            if self.go_note.is_some() || self.section_table_first() {
-                self.plan_rodata();
-            }
-            changed = true;
+        if !self.go.rodata_planned {
+            changed |= self.step_rodata(h);
         }
         // A pclntab magic scan unless the section table offers candidates or the notes say
         // the file is not Go. It starts with the program headers, before either is known
@@ -339,17 +332,42 @@ impl ElfScanner {
         changed
     }
 
-    /// Wants the first allocated section of each read-only, non-executable segment
-    /// (`.rodata` for Go's linker), up to [`RODATA_CAPTURE_BYTES`].
-    fn plan_rodata(&mut self) {
+    /// Keeps `.rodata` of Go binaries: module info and version strings can be recovered from
+    /// it when the build-info blob is gone, and pre-1.18 blobs point into it. Go is recognised
+    /// by its build-ID note, or by the layout of Go's linker, which writes the section table
+    /// before all section data (npm's esbuild has no notes). Every decision here follows from
+    /// the file's layout, never from how far the stream has got, so that a file read whole and
+    /// one read in pieces keep the same ranges. Returns whether it decided.
+    fn step_rodata(&mut self, h: Hdr) -> bool {
+        let table_end = h.shoff.saturating_add(h.shnum.saturating_mul(h.shent()));
+        // The section table is known, or never will be (none, or past the end of the file).
+        let table_final = self.shdrs.is_some() || h.shnum == 0 || table_end > self.cap.size();
+        if self.go_note.is_none() && !self.section_table_first() {
+            // Not Go as far as is known yet: final once both the notes and the table are.
+            if self.notes_parsed && table_final {
+                self.go.rodata_planned = true;
+                return true;
+            }
+            return false;
+        }
+        // A segment that comes after the section table is planned from its sections.
+        let after_table = |p: &ProgramHeader| table_end <= p.p_offset;
         let phdrs = self.phdrs.clone().unwrap_or_default();
+        if !table_final && read_only_segments(&phdrs).any(after_table) {
+            return false;
+        }
+        self.go.rodata_planned = true;
         let shdrs = self.shdrs.clone().unwrap_or_default();
         let mut wants = Vec::new();
-        for p in phdrs
-            .iter()
-            .filter(|p| p.p_type == ph::PT_LOAD && p.p_flags & (ph::PF_X | ph::PF_W) == 0)
-        {
+        for p in read_only_segments(&phdrs) {
             let seg = p.p_offset..p.p_offset.saturating_add(p.p_filesz);
+            if !after_table(p) || shdrs.is_empty() {
+                // The section table comes later (a streamed file has not seen it when the
+                // segment passes), or is missing or broken: the segment's start.
+                wants.push(seg.start..seg.end.min(seg.start.saturating_add(RODATA_CAPTURE_BYTES)));
+                continue;
+            }
+            // The first allocated section of the segment (`.rodata` for Go's linker).
             let first = shdrs
                 .iter()
                 .filter(|s| {
@@ -358,25 +376,23 @@ impl ElfScanner {
                         && seg.contains(&s.sh_offset)
                 })
                 .min_by_key(|s| s.sh_offset);
-            match first {
-                Some(s) => {
-                    let end = s
-                        .sh_offset
-                        .saturating_add(s.sh_size.min(RODATA_CAPTURE_BYTES))
-                        .min(seg.end);
-                    wants.push(s.sh_offset..end);
-                }
-                // No section table yet (it comes last): the segment's start.
-                None if shdrs.is_empty() => wants
-                    .push(seg.start..seg.end.min(seg.start.saturating_add(RODATA_CAPTURE_BYTES))),
-                None => {}
+            if let Some(s) = first {
+                let end = s
+                    .sh_offset
+                    .saturating_add(s.sh_size.min(RODATA_CAPTURE_BYTES))
+                    .min(seg.end);
+                wants.push(s.sh_offset..end);
             }
         }
         for w in wants {
             if self.want(w.clone()) {
                 self.go.rodata.push(w);
+            } else {
+                // Part of it passed uncaptured (a sparse capture decided late).
+                self.go.rodata_lost = true;
             }
         }
+        true
     }
 
     /// `go1.` strings in captured `.rodata`: (vaddr, bytes from there, at most 48).
@@ -647,6 +663,10 @@ impl ElfScanner {
                 }
             }
         }
+        let named = incomplete.iter().any(|i| i == "go build info");
+        if facts.build_info.is_none() && self.go.rodata_lost && !named {
+            incomplete.push("go build info".into());
+        }
         if facts.build_info.is_none() {
             if let Some(bi) = self.recover_from_rodata() {
                 facts.build_info = Some(bi);
@@ -712,4 +732,11 @@ impl go::Memory for CaptureMem<'_> {
         let off = self.scanner.vaddr_to_off(vaddr)?;
         self.scanner.cap.get(off..off.checked_add(len)?)
     }
+}
+
+/// The `PT_LOAD` segments that are neither writable nor executable.
+fn read_only_segments(phdrs: &[ProgramHeader]) -> impl Iterator<Item = &ProgramHeader> {
+    phdrs
+        .iter()
+        .filter(|p| p.p_type == ph::PT_LOAD && p.p_flags & (ph::PF_X | ph::PF_W) == 0)
 }

@@ -220,6 +220,15 @@ fn sparse_view(
                 e.version_defs = se.version_defs.clone()
             }
             "go build info" => e.go = se.go.clone(),
+            "go pclntab" => match (&mut e.go, &se.go) {
+                (Some(w), Some(s)) => {
+                    w.pclntab = s.pclntab.clone();
+                    w.uses = s.uses;
+                }
+                // The table was all that said Go.
+                (_, None) => e.go = None,
+                (None, Some(_)) => {}
+            },
             // Anything else must not differ: the assertion shows it.
             _ => {}
         }

@@ -97,6 +97,9 @@ pub(super) struct GoFind {
     /// How many candidates of the list in use (starts or hits) were examined.
     pcln_checked: usize,
     pcln: Option<Pcln>,
+    /// A pclntab candidate could not be examined, or the magic scan could not see all of
+    /// its range: part of it passed uncaptured.
+    pcln_lost: bool,
     set_aside: Option<SetAside>,
     fn_scan: Option<StreamScan>,
     fn_scanned: bool,
@@ -251,6 +254,8 @@ impl ElfScanner {
             let passed = r.start..r.end.min(self.cap.pos());
             let lost = passed.start < passed.end && !self.cap.has(&passed);
             if r.end > self.cap.size() || lost {
+                // A candidate that passed uncaptured may have been the table: say so.
+                self.go.pcln_lost |= lost && r.end <= self.cap.size();
                 self.go.pcln_checked += 1;
                 continue;
             }
@@ -427,6 +432,8 @@ impl ElfScanner {
             .collect();
         if let (Some(first), Some(last)) = (segs.first(), segs.last()) {
             let (scan, passed) = self.new_scan(first.start..last.end, 6);
+            // Started past bytes a sparse capture did not keep: a table there goes unseen.
+            self.go.pcln_lost |= scan.gap;
             self.go.pcln_scan = Some(scan);
             if let Some(b) = passed {
                 self.feed_pcln_scan(first.start, &b);
@@ -689,6 +696,9 @@ impl ElfScanner {
             || self.section(".gopclntab").is_some();
         if !is_go {
             return None;
+        }
+        if self.go.pcln.is_none() && self.go.pcln_lost {
+            incomplete.push("go pclntab".into());
         }
         if facts.build_info.is_none() && facts.build_info_error.is_none() {
             facts.build_info_error =

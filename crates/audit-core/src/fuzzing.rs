@@ -220,6 +220,11 @@ fn sparse_view(
                 e.version_defs = se.version_defs.clone()
             }
             "go build info" => e.go = se.go.clone(),
+            "go packages used" => {
+                if let (Some(w), Some(s)) = (&mut e.go, &se.go) {
+                    w.uses = s.uses;
+                }
+            }
             "go pclntab" => match (&mut e.go, &se.go) {
                 (Some(w), Some(s)) => {
                     w.pclntab = s.pclntab.clone();

@@ -74,6 +74,7 @@ struct SetAside {
     pcln: Pcln,
     fn_scan: Option<StreamScan>,
     fn_scanned: bool,
+    fn_lost: bool,
     uses: GoUses,
 }
 
@@ -98,11 +99,14 @@ pub(super) struct GoFind {
     pcln_checked: usize,
     pcln: Option<Pcln>,
     /// A pclntab candidate could not be examined, or the magic scan could not see all of
-    /// its range: part of it passed uncaptured.
+    /// its range: part of it passed uncaptured (the table found, if any, may not be the
+    /// one a whole read finds).
     pcln_lost: bool,
     set_aside: Option<SetAside>,
     fn_scan: Option<StreamScan>,
     fn_scanned: bool,
+    /// The function-name scan could not see all of its table (a sparse capture).
+    fn_lost: bool,
     uses: GoUses,
     ver_scans: Vec<StreamScan>,
     ver_started: bool,
@@ -172,6 +176,7 @@ impl ElfScanner {
                     pcln,
                     fn_scan: self.go.fn_scan.take(),
                     fn_scanned: std::mem::take(&mut self.go.fn_scanned),
+                    fn_lost: std::mem::take(&mut self.go.fn_lost),
                     uses: std::mem::take(&mut self.go.uses),
                 });
             }
@@ -278,6 +283,7 @@ impl ElfScanner {
                         self.go.pcln = Some(a.pcln);
                         self.go.fn_scan = a.fn_scan;
                         self.go.fn_scanned = a.fn_scanned;
+                        self.go.fn_lost = a.fn_lost;
                         self.go.uses = a.uses;
                     }
                     _ => {
@@ -607,6 +613,7 @@ impl ElfScanner {
         }
         if scan.done() {
             self.go.fn_scanned = !scan.gap;
+            self.go.fn_lost = scan.gap;
         } else {
             self.go.fn_scan = Some(scan);
         }
@@ -697,8 +704,14 @@ impl ElfScanner {
         if !is_go {
             return None;
         }
-        if self.go.pcln.is_none() && self.go.pcln_lost {
+        // A candidate that could not be examined may have been the table, or an earlier one
+        // than the table chosen: what the table says is then not known for sure.
+        if self.go.pcln_lost {
             incomplete.push("go pclntab".into());
+        }
+        // A name-table scan still open at the end started past bytes it never saw.
+        if self.go.pcln.is_some() && (self.go.fn_lost || self.go.fn_scan.is_some()) {
+            incomplete.push("go packages used".into());
         }
         if facts.build_info.is_none() && facts.build_info_error.is_none() {
             facts.build_info_error =

@@ -855,6 +855,7 @@ fn containerd_reports_equal_layout_and_archive_reports() {
 
     // An OCI image, by name (with and without its tag), by NAME@DIGEST and by bare digest.
     let layout = format!("oci:{}", go.display());
+    let layout_go = layout.clone();
     check(&["containerd:imgaudit/go-rules:latest"], &[&layout]);
     check(&["containerd:imgaudit/go-rules"], &[&layout]);
     let digest = c.ctr(&["images", "ls", "-q"]);
@@ -905,6 +906,51 @@ fn containerd_reports_equal_layout_and_archive_reports() {
     let (o, _) = imgaudit(&["-f", "json", "imgaudit/go-rules:latest"], &bare_env);
     assert_eq!(source_of(&o), "containerd");
     assert_eq!(err(&o), "");
+
+    // Blobs are read from the content store's files when this process sees them (here: the
+    // same host, as root). Where it does not (a pod without the host path; here a mount
+    // namespace with an empty tmpfs over the store), through containerd's content.Read:
+    // the same report.
+    let store = c.dir.path().join("root/io.containerd.content.v1.content");
+    assert!(store.join("blobs/sha256").is_dir(), "{}", store.display());
+    let o = Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c"])
+        .arg(r#"mount -t tmpfs none "$1" && shift && exec "$@""#)
+        .args([
+            "sh",
+            &store.to_string_lossy(),
+            env!("CARGO_BIN_EXE_imgaudit"),
+        ])
+        .args([
+            "-q",
+            "--no-cache",
+            "-f",
+            "json",
+            "containerd:imgaudit/go-rules",
+        ])
+        .env("CONTAINERD_ADDRESS", &sock)
+        .env("CONTAINERD_NAMESPACE", "k8s.io")
+        .env("HOME", c.dir.path())
+        .output()
+        .expect("unshare (util-linux) is not installed");
+    assert_eq!(reports(&o), want(&[&layout_go]), "{}", err(&o));
+
+    // A layer blob whose bytes on disk no longer match its digest: exit 2 naming the layer,
+    // whichever way it is read.
+    let corrupt = fixture("go-libs");
+    c.import(&corrupt, &["--base-name", "imgaudit/corrupt"]);
+    let layer = largest_layer(&corrupt);
+    let file = store
+        .join("blobs/sha256")
+        .join(layer.trim_start_matches("sha256:"));
+    let mut bytes = std::fs::read(&file).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x55;
+    std::fs::write(&file, bytes).unwrap();
+    let (o, scratch) = imgaudit(&["containerd:imgaudit/corrupt"], &env);
+    fails_with(&o, &layer);
+    assert!(err(&o).contains("blob digest mismatch"), "{}", err(&o));
+    nothing_written(scratch.path());
 
     // A layer blob missing from the content store (garbage-collected): one clear line.
     let musl = fixture("musl");

@@ -4,6 +4,12 @@
 //! config, layers — is read from the content store by digest, streaming, with no export
 //! step. Layers go through the same verifying pipeline as every source.
 //!
+//! A blob is read from its file in the content store (`<root>/blobs/sha256/<hex>`, the root
+//! that containerd's content plugin exports) when this process can see it — the same host
+//! and mount namespace, as root — and otherwise through `content.Read`. Both give the same
+//! bytes, verified by the pipeline; the file spares containerd copying every layer through
+//! gRPC, which on two cores made the audit 1.4x slower than reading the same OCI layout.
+//!
 //! gRPC is containerd-client's (tonic). Async stays here: `read` drives the next message of
 //! a content read on this store's small runtime, with an idle bound, as the registry's blob
 //! reader does (`source/registry/blob.rs`). Requests carry the namespace in the
@@ -17,10 +23,11 @@ use std::time::Duration;
 
 use containerd_client::services::v1::content_client::ContentClient;
 use containerd_client::services::v1::images_client::ImagesClient;
+use containerd_client::services::v1::introspection_client::IntrospectionClient;
 use containerd_client::services::v1::namespaces_client::NamespacesClient;
 use containerd_client::services::v1::{
-    GetImageRequest, InfoRequest, ListImagesRequest, ListNamespacesRequest, ReadContentRequest,
-    ReadContentResponse,
+    GetImageRequest, InfoRequest, ListImagesRequest, ListNamespacesRequest, PluginsRequest,
+    ReadContentRequest, ReadContentResponse,
 };
 use containerd_client::tonic::transport::Channel;
 use containerd_client::tonic::{Code, Request, Status, Streaming};
@@ -37,6 +44,9 @@ use crate::source::{read_verified, BlobStore, ImageReference, RootObject};
 /// (<https://github.com/containerd/containerd/blob/main/pkg/identifiers/validate.go>).
 const MAX_NAMESPACE_BYTES: usize = 76;
 
+/// The plugin type of containerd's content store.
+const CONTENT_PLUGIN: &str = "io.containerd.content.v1";
+
 /// An image in containerd.
 pub struct ContainerdStore {
     socket: PathBuf,
@@ -47,6 +57,8 @@ pub struct ContainerdStore {
     connect_timeout: Duration,
     channel: OnceLock<Channel>,
     target: OnceLock<Descriptor>,
+    /// The content store's directory as containerd reports it, when this process can see it.
+    content_root: OnceLock<Option<PathBuf>>,
 }
 
 /// Whether `ns` is a valid containerd namespace: `[A-Za-z0-9]+([._-][A-Za-z0-9]+)*`, at most
@@ -88,6 +100,7 @@ impl ContainerdStore {
             connect_timeout: opts.connect_timeout,
             channel: OnceLock::new(),
             target: OnceLock::new(),
+            content_root: OnceLock::new(),
         })
     }
 
@@ -369,6 +382,49 @@ impl Read for Content<'_> {
     }
 }
 
+impl ContainerdStore {
+    /// The local content store's directory, from the `root` that containerd's content plugin
+    /// exports (`ctr plugins ls -d id==content`), if this process can read it there (the
+    /// same host and mount namespace, and the permission: root, as containerd runs). Asked
+    /// once; `None` when containerd does not say or the directory is not visible.
+    async fn content_root(&self) -> Option<PathBuf> {
+        let mut intro = IntrospectionClient::new(self.channel().await.ok()?);
+        let req = self.request(PluginsRequest {
+            filters: vec![format!("type=={CONTENT_PLUGIN},id==content")],
+        });
+        let plugins = self
+            .answer("introspection.Plugins", intro.plugins(req))
+            .await
+            .ok()?
+            .ok()?;
+        let root = plugins
+            .into_inner()
+            .plugins
+            .into_iter()
+            .find(|p| p.r#type == CONTENT_PLUGIN)?
+            .exports
+            .remove("root")?;
+        let root = PathBuf::from(root);
+        (root.is_absolute() && root.join("blobs").is_dir()).then_some(root)
+    }
+
+    /// The blob's file in the content store (`blobs/<algorithm>/<hex>`, containerd's local
+    /// store layout), opened as a regular file, when the content root is visible.
+    fn blob_file(&self, digest: &Digest) -> Option<std::fs::File> {
+        let root = self.content_root.get_or_init(|| {
+            self.block_on(async { Ok(self.content_root().await) })
+                .ok()
+                .flatten()
+        });
+        let path = root
+            .as_ref()?
+            .join("blobs")
+            .join(digest.algorithm().name())
+            .join(digest.hex());
+        crate::hostfs::open_regular(&path).ok()
+    }
+}
+
 impl BlobStore for ContainerdStore {
     fn location(&self) -> String {
         self.label()
@@ -407,6 +463,12 @@ impl BlobStore for ContainerdStore {
                 Err(s) => Err(self.status_err("content.Info", &s)),
             }
         })?;
+        // Straight from the store's file when it is visible here: the same bytes without
+        // containerd copying them through gRPC (about 0.7 s of its CPU for 480 MiB,
+        // benches/engine-compare.sh). The pipeline verifies the digest either way.
+        if let Some(f) = self.blob_file(&desc.digest) {
+            return Ok(Box::new(f));
+        }
         Ok(Box::new(Content {
             store: self,
             digest: desc.digest.clone(),

@@ -227,7 +227,7 @@ fn sparse_view(
             }
             "go pclntab" => match (&mut e.go, &se.go) {
                 (Some(w), Some(s)) => {
-                    w.pclntab = s.pclntab.clone();
+                    w.pclntab = s.pclntab;
                     w.uses = s.uses;
                 }
                 // The table was all that said Go.

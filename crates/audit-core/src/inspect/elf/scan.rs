@@ -25,7 +25,8 @@ pub(crate) struct StreamScan {
 
 impl StreamScan {
     pub(crate) fn new(range: Range<u64>, overlap: usize, stream_pos: u64) -> Self {
-        let gap = stream_pos > range.start;
+        // An empty range cannot miss anything.
+        let gap = stream_pos > range.start && range.start < range.end;
         Self {
             next: range.start.max(stream_pos),
             range,

@@ -205,7 +205,7 @@ fn sparse_view(
         e.class = we.class;
         e.big_endian = we.big_endian;
         e.machine = we.machine;
-        e.architecture = we.architecture.clone();
+        e.architecture = we.architecture;
         e.os_abi = we.os_abi;
         e.e_type = we.e_type;
         view.elf = Some(e);

@@ -249,18 +249,7 @@ impl Drop for Dockerd {
 /// named as `DOCKER_CERT_PATH` holds them; and a second CA (`other-ca/ca.pem`) that signed
 /// neither.
 fn docker_tls_material(dir: &Path) {
-    let openssl = |args: &[&str]| {
-        let o = Command::new("openssl")
-            .args(args)
-            .current_dir(dir)
-            .output()
-            .expect("openssl is not installed (see .ci/run)");
-        assert!(
-            o.status.success(),
-            "openssl {args:?}: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-    };
+    let openssl = |args: &[&str]| support::server::openssl(dir, args);
     let ec = [
         "-newkey",
         "ec",

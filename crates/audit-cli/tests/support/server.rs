@@ -12,15 +12,28 @@ use serde_json::Value;
 
 use super::require;
 
+/// Runs `openssl ARGS` in `dir`; panics with its stderr when it fails.
+pub(crate) fn openssl(dir: &Path, args: &[&str]) {
+    let o = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("openssl is not installed (see .ci/run)");
+    assert!(
+        o.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
 /// A self-signed `CA:FALSE` serving certificate for 127.0.0.1 (rustls refuses a CA
 /// certificate as an end-entity certificate: `CaUsedAsEndEntity`).
 pub(crate) fn make_cert(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
-    let (cert, key) = (
-        dir.join(format!("{name}.crt")),
-        dir.join(format!("{name}.key")),
-    );
-    let o = Command::new("openssl")
-        .args([
+    let (cert, key) = (format!("{name}.crt"), format!("{name}.key"));
+    let subject = format!("/CN=imgaudit-{name}");
+    openssl(
+        dir,
+        &[
             "req",
             "-x509",
             "-newkey",
@@ -30,31 +43,21 @@ pub(crate) fn make_cert(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
             "-nodes",
             "-days",
             "2",
-        ])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .arg("-subj")
-        .arg(format!("/CN=imgaudit-{name}"))
-        .args([
+            "-keyout",
+            &key,
+            "-out",
+            &cert,
+            "-subj",
+            &subject,
             "-addext",
             "subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:imgaudit.imgaudit.svc",
-        ])
-        .args([
             "-addext",
             "basicConstraints=critical,CA:FALSE",
             "-addext",
             "extendedKeyUsage=serverAuth",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        o.status.success(),
-        "openssl: {}",
-        String::from_utf8_lossy(&o.stderr)
+        ],
     );
-    (cert, key)
+    (dir.join(cert), dir.join(key))
 }
 
 pub(crate) struct Server {

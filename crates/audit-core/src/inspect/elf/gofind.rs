@@ -73,8 +73,7 @@ struct Pcln {
 struct SetAside {
     pcln: Pcln,
     fn_scan: Option<StreamScan>,
-    fn_scanned: bool,
-    fn_lost: bool,
+    fn_gap: Option<bool>,
     uses: GoUses,
 }
 
@@ -104,9 +103,9 @@ pub(super) struct GoFind {
     pcln_lost: bool,
     set_aside: Option<SetAside>,
     fn_scan: Option<StreamScan>,
-    fn_scanned: bool,
-    /// The function-name scan could not see all of its table (a sparse capture).
-    fn_lost: bool,
+    /// How the function-name scan ended: `None` while none has, `Some(gap)` once one has,
+    /// `gap` when it could not see all of its table (a sparse capture).
+    fn_gap: Option<bool>,
     uses: GoUses,
     ver_scans: Vec<StreamScan>,
     ver_started: bool,
@@ -175,8 +174,7 @@ impl ElfScanner {
                 self.go.set_aside = Some(SetAside {
                     pcln,
                     fn_scan: self.go.fn_scan.take(),
-                    fn_scanned: std::mem::take(&mut self.go.fn_scanned),
-                    fn_lost: std::mem::take(&mut self.go.fn_lost),
+                    fn_gap: self.go.fn_gap.take(),
                     uses: std::mem::take(&mut self.go.uses),
                 });
             }
@@ -282,8 +280,7 @@ impl ElfScanner {
                     Some(a) if a.pcln.off == off => {
                         self.go.pcln = Some(a.pcln);
                         self.go.fn_scan = a.fn_scan;
-                        self.go.fn_scanned = a.fn_scanned;
-                        self.go.fn_lost = a.fn_lost;
+                        self.go.fn_gap = a.fn_gap;
                         self.go.uses = a.uses;
                     }
                     _ => {
@@ -612,8 +609,7 @@ impl ElfScanner {
             self.go.uses.set(tag as usize);
         }
         if scan.done() {
-            self.go.fn_scanned = !scan.gap;
-            self.go.fn_lost = scan.gap;
+            self.go.fn_gap = Some(scan.gap);
         } else {
             self.go.fn_scan = Some(scan);
         }
@@ -632,7 +628,7 @@ impl ElfScanner {
             source: None,
             build_id: self.go_note.clone(),
             pclntab,
-            uses: (self.go.pcln.is_some() && self.go.fn_scanned).then_some(self.go.uses),
+            uses: (self.go.pcln.is_some() && self.go.fn_gap == Some(false)).then_some(self.go.uses),
             build_info_error: None,
         };
         // The blob: inside `.go.buildinfo` when that section exists, else the first hit.
@@ -710,7 +706,7 @@ impl ElfScanner {
             incomplete.push("go pclntab".into());
         }
         // A name-table scan still open at the end started past bytes it never saw.
-        if self.go.pcln.is_some() && (self.go.fn_lost || self.go.fn_scan.is_some()) {
+        if self.go.pcln.is_some() && (self.go.fn_gap == Some(true) || self.go.fn_scan.is_some()) {
             incomplete.push("go packages used".into());
         }
         if facts.build_info.is_none() && facts.build_info_error.is_none() {
